@@ -1,0 +1,246 @@
+"""Accounts: sign-up, login, tokens, logout, profiles — the one place for their rules.
+
+Passwords are hashed with argon2id off the event loop; tokens are 256 random
+bits handed out once and stored only as SHA-256 hashes; login and sign-up are
+rate-limited per IP and per account in Redis, so every node shares the counts.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import trio
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from actors import args as A
+from actors.errors import Invalid, Missing, NotAuthenticated, Taken, Throttled
+from config import Settings
+from config.limits import (
+    BIO_MAX,
+    DISPLAY_NAME_MAX,
+    EMAIL_MAX,
+    LOGIN_WINDOW_SECONDS,
+    PASSWORD_HASH_CONCURRENCY,
+    PASSWORD_MAX,
+    PASSWORD_MIN,
+    TOKEN_BYTES,
+    USERNAME_MAX,
+    WEBSITE_MAX,
+)
+from storage import accounts as db
+from storage import bus, ratelimit
+from storage.accounts import UserRecord, token_hash
+from storage.errors import Duplicate
+from storage.store import Storage
+
+USERNAME_RE = re.compile(r"^[a-z0-9._]{1,%d}$" % USERNAME_MAX)
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+WEBSITE_RE = re.compile(r"^(https?://)?[^\s]+\.[^\s]+$")
+
+
+def _common_passwords() -> frozenset[str]:
+    text = resources.files("actors").joinpath("data/common_passwords.txt").read_text("utf-8")
+    return frozenset(
+        line.strip().lower() for line in text.splitlines() if line.strip()
+        and not line.startswith("#"))
+
+
+COMMON_PASSWORDS = _common_passwords()
+
+
+@dataclass(frozen=True)
+class Session:
+    """Who is calling: the authenticated user and the token behind the connection."""
+
+    user_id: int
+    username: str
+    token_hash: bytes
+    is_admin: bool = False
+
+
+@dataclass(frozen=True)
+class Issued:
+    token: str
+    user: UserRecord
+    expires_ms: int
+
+
+def public_user(u: UserRecord, *, me: bool = False) -> dict[str, Any]:
+    """The user map of the wire protocol; email only for oneself."""
+    out: dict[str, Any] = {
+        "id": u.id, "username": u.username, "display_name": u.display_name, "bio": u.bio,
+        "website": u.website, "private": u.is_private, "created_at": u.created_ms,
+    }
+    if me:
+        out["email"] = u.email
+        out["admin"] = u.is_admin
+    return out
+
+
+class Accounts:
+    """Account rules over storage; shared by the WebSocket ops and the HTTP API."""
+
+    def __init__(self, st: Storage, settings: Settings) -> None:
+        self.st = st
+        self.settings = settings
+        self._hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile
+        self._hash_limiter = trio.CapacityLimiter(PASSWORD_HASH_CONCURRENCY)
+        self._dummy_hash = self._hasher.hash(secrets.token_hex(16))
+
+    # -- validation -------------------------------------------------------------
+    @staticmethod
+    def check_username(value: Any) -> str:
+        if not isinstance(value, str):
+            raise Invalid("`username` must be a string")
+        name = value.strip().lower()
+        if not USERNAME_RE.match(name):
+            raise Invalid(f"usernames are 1–{USERNAME_MAX} of a-z, 0-9, '.' and '_'")
+        return name
+
+    @staticmethod
+    def check_password(value: Any, username: str) -> str:
+        if not isinstance(value, str):
+            raise Invalid("`password` must be a string")
+        if not PASSWORD_MIN <= len(value) <= PASSWORD_MAX:
+            raise Invalid(f"passwords need at least {PASSWORD_MIN} characters")
+        low = value.lower()
+        if low in COMMON_PASSWORDS or low == username or len(set(value)) < 3:
+            raise Invalid("this password is too common; choose another")
+        return value
+
+    # -- sign-up and login --------------------------------------------------------
+    async def signup(self, raw: dict[str, Any], *, ip: str, client: str = "") -> Issued:
+        A.only(raw, {"username", "email", "password", "display_name"})
+        username = self.check_username(raw.get("username"))
+        email = A.text(raw, "email", max_len=EMAIL_MAX)
+        assert email is not None
+        email = email.strip()
+        if not EMAIL_RE.match(email):
+            raise Invalid("that does not look like an email address")
+        password = self.check_password(raw.get("password"), username)
+        display = A.text(raw, "display_name", max_len=DISPLAY_NAME_MAX, required=False) or ""
+        await self._limit([("signup-ip", ip, self.settings.signups_per_ip)])
+        pw_hash = await self._hash(password)
+        try:
+            user = await db.create_user(self.st, username, email, pw_hash, display.strip())
+        except Duplicate as exc:
+            what = "email" if "email" in exc.constraint else "username"
+            raise Taken(f"that {what} is taken") from None
+        return await self._issue(user, client)
+
+    async def login(self, raw: dict[str, Any], *, ip: str, client: str = "") -> Issued:
+        A.only(raw, {"username", "password"})
+        login = A.text(raw, "username", max_len=EMAIL_MAX, min_len=1)
+        password = A.text(raw, "password", max_len=PASSWORD_MAX, min_len=1)
+        assert login is not None and password is not None
+        login = login.strip().lower()
+        await self._limit([
+            ("login-ip", ip, self.settings.login_attempts_per_ip),
+            ("login-acct", login, self.settings.login_attempts_per_account),
+        ])
+        found = await db.find_for_login(self.st, login)
+        if found is None:
+            await self._verify(self._dummy_hash, password)  # same cost: no user enumeration
+            raise NotAuthenticated("wrong username or password")
+        user, pw_hash = found
+        if not await self._verify(pw_hash, password):
+            raise NotAuthenticated("wrong username or password")
+        if self._hasher.check_needs_rehash(pw_hash):
+            await db.set_password_hash(self.st, user.id, await self._hash(password))
+        return await self._issue(user, client)
+
+    async def authenticate(self, token: Any) -> tuple[Session, UserRecord]:
+        if not isinstance(token, str) or not 10 <= len(token) <= 200:
+            raise NotAuthenticated("a valid `token` is required")
+        rec = await db.resolve_token(self.st, token)
+        if rec is None:
+            raise NotAuthenticated("the token is unknown, expired or revoked")
+        u = rec.user
+        return Session(u.id, u.username, rec.token_hash, u.is_admin), u
+
+    async def logout(self, token_digest: bytes) -> None:
+        """Revoke, then tell every node to close that token's connections (4001)."""
+        user_id = await db.revoke_token(self.st, token_digest)
+        if user_id is not None:
+            await bus.publish(self.st, [(bus.user_channel(self.st, user_id),
+                                         bus.pack("r", token_digest))])
+
+    async def logout_token(self, token: Any) -> None:
+        if not isinstance(token, str) or not token:
+            raise NotAuthenticated("a valid `token` is required")
+        await self.logout(token_hash(token))
+
+    # -- profiles ---------------------------------------------------------------
+    async def get_user(self, session: Session, raw: dict[str, Any]) -> dict[str, Any]:
+        A.only(raw, {"id", "username"})
+        uid = A.integer(raw, "id", required=False)
+        name = A.text(raw, "username", max_len=USERNAME_MAX, min_len=1, required=False)
+        if uid is None and name is None:
+            uid = session.user_id
+        user = await db.get_user(self.st, user_id=uid, username=name.lower() if name else None)
+        if user is None:
+            raise Missing("no such user")
+        return public_user(user, me=user.id == session.user_id)
+
+    async def update_user(self, session: Session, raw: dict[str, Any]) -> dict[str, Any]:
+        A.only(raw, {"display_name", "bio", "website", "private"})
+        changes: dict[str, Any] = {}
+        if (v := A.text(raw, "display_name", max_len=DISPLAY_NAME_MAX, required=False)) is not None:
+            changes["display_name"] = v.strip()
+        if (v := A.text(raw, "bio", max_len=BIO_MAX, required=False)) is not None:
+            changes["bio"] = v
+        if (v := A.text(raw, "website", max_len=WEBSITE_MAX, required=False)) is not None:
+            v = v.strip()
+            if v and not WEBSITE_RE.match(v):
+                raise Invalid("that does not look like a web address")
+            changes["website"] = v
+        if (f := A.flag(raw, "private", required=False)) is not None:
+            changes["is_private"] = f
+        user = await db.update_user(self.st, session.user_id, changes)
+        if user is None:
+            raise Missing("no such user")
+        return public_user(user, me=True)
+
+    async def create_user(self, username: str, email: str, password: str, *,
+                          admin: bool = False) -> UserRecord:
+        """For the CLI: the same rules as sign-up, no rate limit, no token."""
+        name = self.check_username(username)
+        pw_hash = await self._hash(self.check_password(password, name))
+        try:
+            user = await db.create_user(self.st, name, email, pw_hash)
+        except Duplicate:
+            raise Taken("that username or email is taken") from None
+        if admin:
+            await db.set_admin(self.st, name, True)
+        return user
+
+    # -- helpers ------------------------------------------------------------------
+    async def _issue(self, user: UserRecord, client: str) -> Issued:
+        token = secrets.token_urlsafe(TOKEN_BYTES)
+        expires = await db.issue_token(self.st, user.id, token,
+                                       self.settings.token_ttl_seconds, client)
+        return Issued(token, user, expires)
+
+    async def _limit(self, checks: list[tuple[str, str, int]]) -> None:
+        verdict = await ratelimit.hit_many(
+            self.st, [(scope, subj, lim, LOGIN_WINDOW_SECONDS) for scope, subj, lim in checks])
+        if not verdict.allowed:
+            raise Throttled("too many attempts; try again later", verdict.retry_after)
+
+    async def _hash(self, password: str) -> str:
+        return await trio.to_thread.run_sync(self._hasher.hash, password,
+                                             limiter=self._hash_limiter)
+
+    async def _verify(self, pw_hash: str, password: str) -> bool:
+        def check() -> bool:
+            try:
+                return self._hasher.verify(pw_hash, password)
+            except (VerificationError, InvalidHashError):
+                return False
+
+        return await trio.to_thread.run_sync(check, limiter=self._hash_limiter)

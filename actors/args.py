@@ -1,0 +1,58 @@
+"""Typed reads of op arguments; a wrong type or range is `Invalid`, never a crash."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actors.errors import Invalid
+
+_MISSING = object()
+
+
+def _get(args: dict[str, Any], name: str, required: bool) -> Any:
+    value = args.get(name, _MISSING)
+    if value is _MISSING or value is None:
+        if required:
+            raise Invalid(f"`{name}` is required")
+        return None
+    return value
+
+
+def text(args: dict[str, Any], name: str, *, max_len: int, min_len: int = 0,
+         required: bool = True) -> str | None:
+    value = _get(args, name, required)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise Invalid(f"`{name}` must be a string")
+    if not min_len <= len(value) <= max_len:
+        raise Invalid(f"`{name}` must be {min_len}–{max_len} characters")
+    return value
+
+
+def integer(args: dict[str, Any], name: str, *, required: bool = True, minimum: int = 0,
+            maximum: int = (1 << 63) - 1) -> int | None:
+    value = _get(args, name, required)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise Invalid(f"`{name}` must be an integer")
+    if not minimum <= value <= maximum:
+        raise Invalid(f"`{name}` is out of range")
+    return value
+
+
+def flag(args: dict[str, Any], name: str, *, required: bool = True) -> bool | None:
+    value = _get(args, name, required)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise Invalid(f"`{name}` must be true or false")
+    return value
+
+
+def only(args: dict[str, Any], allowed: set[str]) -> None:
+    """Reject unknown argument names, so typos fail loudly."""
+    extra = set(args) - allowed
+    if extra:
+        raise Invalid(f"unknown argument(s): {', '.join(sorted(extra))}")

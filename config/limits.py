@@ -1,0 +1,56 @@
+"""Every limit of the service as a named constant with its default.
+
+Settings may override the ones marked (setting) from the environment or TOML;
+the rest are protocol or schema facts.
+"""
+
+# Wire (protocol v1)
+MAX_FRAME_BYTES = 1 << 20  # (setting) frames over this close the socket with 1009
+HEARTBEAT_SECONDS = 25.0  # (setting) advertised in hello; silent for 2x this -> closed
+GARBAGE_FRAMES_BEFORE_CLOSE = 5  # bad frames tolerated before 1003/1008
+OUTBOUND_QUEUE_BYTES = 1 << 20  # (setting) per-connection unsent bytes before 4008
+CLOSE_FLUSH_SECONDS = 5.0  # how long a closing socket may take to flush its close frame
+HANDSHAKE_SECONDS = 10.0  # a WebSocket upgrade must complete within this
+MAX_REQUEST_ID = (1 << 64) - 1
+
+# Per-connection op rate limit (token bucket)
+OPS_PER_SECOND = 50.0  # (setting)
+OPS_BURST = 100  # (setting)
+RATE_LIMITED_BEFORE_CLOSE = 200  # rejected ops in a row before 4029
+
+# Accounts
+USERNAME_MAX = 30
+PASSWORD_MIN = 8
+PASSWORD_MAX = 1024
+EMAIL_MAX = 254
+DISPLAY_NAME_MAX = 64
+BIO_MAX = 150
+WEBSITE_MAX = 200
+TOKEN_BYTES = 32  # 256 random bits
+TOKEN_TTL_SECONDS = 30 * 24 * 3600  # (setting)
+LOGIN_ATTEMPTS_PER_IP = 20  # per LOGIN_WINDOW_SECONDS (setting)
+LOGIN_ATTEMPTS_PER_ACCOUNT = 10  # per LOGIN_WINDOW_SECONDS (setting)
+SIGNUPS_PER_IP = 20  # per LOGIN_WINDOW_SECONDS (setting)
+LOGIN_WINDOW_SECONDS = 300
+PASSWORD_HASH_CONCURRENCY = 4  # argon2 hashes at once, off the event loop
+
+# Event log
+EVENT_RETENTION = 1000  # (setting) durable events kept per user for resume
+EVENT_REPLAY_BATCH = 500  # events read per storage crossing while replaying
+EVENT_DATA_MAX_BYTES = 64 * 1024
+
+# Actors
+MAILBOX_SIZE = 1024  # (setting) bounded mailbox per actor
+USER_ACTOR_IDLE_SECONDS = 30.0  # (setting) stop a user actor this long after its last device left
+RESTART_BACKOFF_INITIAL = 0.1
+RESTART_BACKOFF_MAX = 10.0
+
+# Bus and storage
+BUS_INBOX_SIZE = 65536  # messages from Redis waiting for trio
+BUS_RECONNECT_INITIAL = 0.1
+BUS_RECONNECT_MAX = 5.0
+PG_POOL_MIN = 2
+PG_POOL_MAX = 20  # (setting)
+SHUTDOWN_GRACE_SECONDS = 5.0
+SHARD_BITS = 13
+SEQUENCE_BITS = 10

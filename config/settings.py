@@ -1,0 +1,103 @@
+"""Settings from the environment (DATABASE_URL, REDIS_URL, GLINT_*) and optional TOML.
+
+Precedence: explicit keyword overrides > environment > TOML file > defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from config import limits
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a node needs to start; values, no behaviour."""
+
+    database_url: str | None = None  # None: start the embedded PostgreSQL
+    redis_url: str | None = None  # None: start the embedded Redis
+    data_dir: Path = Path("./var")
+    host: str = "127.0.0.1"
+    http_port: int = 8080  # 0 picks a free port
+    ws_port: int = 8081  # 0 picks a free port
+    public_ws_url: str | None = None  # advertised by /api/info; derived when None
+    allowed_origins: tuple[str, ...] = ()  # empty: same host as the HTTP port only
+    namespace: str = "glint"  # prefix of Redis keys and channels
+    shard: int = 1  # 0..8191, stamped into the ids this node's database makes
+    node_name: str = ""  # empty: hostname-pid
+    log_level: str = "info"
+    max_frame_bytes: int = limits.MAX_FRAME_BYTES
+    heartbeat_seconds: float = limits.HEARTBEAT_SECONDS
+    outbound_queue_bytes: int = limits.OUTBOUND_QUEUE_BYTES
+    ops_per_second: float = limits.OPS_PER_SECOND
+    ops_burst: int = limits.OPS_BURST
+    token_ttl_seconds: int = limits.TOKEN_TTL_SECONDS
+    login_attempts_per_ip: int = limits.LOGIN_ATTEMPTS_PER_IP
+    login_attempts_per_account: int = limits.LOGIN_ATTEMPTS_PER_ACCOUNT
+    signups_per_ip: int = limits.SIGNUPS_PER_IP
+    event_retention: int = limits.EVENT_RETENTION
+    mailbox_size: int = limits.MAILBOX_SIZE
+    user_actor_idle_seconds: float = limits.USER_ACTOR_IDLE_SECONDS
+    pg_pool_max: int = limits.PG_POOL_MAX
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+_ENV_NAMES = {"database_url": "DATABASE_URL", "redis_url": "REDIS_URL"}
+
+
+def _env_name(name: str) -> str:
+    return _ENV_NAMES.get(name, "GLINT_" + name.upper())
+
+
+def _coerce(kind: Any, raw: Any) -> Any:
+    text = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
+    if raw is None:
+        return None
+    if "tuple" in text:
+        if isinstance(raw, str):
+            return tuple(p.strip() for p in raw.split(",") if p.strip())
+        return tuple(raw)
+    if "Path" in text:
+        return Path(raw)
+    if text.startswith("int"):
+        return int(raw)
+    if text.startswith("float"):
+        return float(raw)
+    if text.startswith("bool"):
+        return str(raw).lower() in ("1", "true", "yes", "on")
+    return str(raw) if raw != "" else (None if "None" in text else "")
+
+
+def load_settings(
+    env: dict[str, str] | None = None, toml_path: str | Path | None = None, **overrides: Any
+) -> Settings:
+    """Build Settings; the TOML file comes from toml_path or GLINT_CONFIG."""
+    env = dict(os.environ if env is None else env)
+    values: dict[str, Any] = {}
+    toml_path = toml_path or env.get("GLINT_CONFIG")
+    if toml_path:
+        with open(toml_path, "rb") as f:
+            table = tomllib.load(f)
+        values.update(table.get("glint", table))
+    for f in fields(Settings):
+        name = _env_name(f.name)
+        if name in env and f.name != "extra":
+            values[f.name] = env[name]
+    values.update(overrides)
+    known = {f.name: f.type for f in fields(Settings)}
+    unknown = set(values) - set(known)
+    if unknown:
+        raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
+    coerced = {k: _coerce(known[k], v) if k != "extra" else v for k, v in values.items()}
+    settings = Settings(**coerced)
+    if not 0 <= settings.shard < (1 << limits.SHARD_BITS):
+        raise ValueError("shard must be in 0..8191")
+    return settings

@@ -1,0 +1,528 @@
+"""The Python client for bots: one WebSocket, calls routed by id, events without gaps.
+
+A `Client` owns one socket at a time. A single reader task routes replies to the
+callers waiting on them and puts events into a bounded queue; after `hello` a
+heartbeat keeps the server from closing an idle socket. When the socket closes
+unexpectedly the client reconnects with back-off and says `hello` again with
+`resume=last_seq`, so the server replays what was missed and the stream of
+durable events continues with no gap and no duplicate.
+
+Usage::
+
+    async with connect("ws://127.0.0.1:8081/ws") as client:
+        await client.login("alice", "secret")
+        await client.call("post.like", post=123, idem="c-42")
+        async for event in client.events():
+            ...
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import random
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+import outcome
+import trio
+from trio_websocket import (
+    ConnectionClosed,
+    HandshakeError,
+    WebSocketConnection,
+    open_websocket_url,
+)
+
+from protocol import PROTOCOL_VERSION
+from protocol.envelope import CodecError, Event, decode_map, encode, request
+from protocol.errors import GlintError, Internal, Unauthorized, Unavailable, error_from_wire
+from protocol.names import CloseCode
+
+__all__ = ["Client", "ConnectionLost", "Event", "SessionClosed", "connect"]
+
+log = logging.getLogger(__name__)
+
+#: Events buffered for the application; when full, durable events wait (the
+#: server then sees a slow consumer and closes with 4008; we resume) and
+#: ephemeral ones are dropped, as they are worthless late.
+EVENT_QUEUE_SIZE = 1024
+#: Frames trio-websocket buffers between the socket and our reader.
+SOCKET_QUEUE_SIZE = 64
+#: Reconnect back-off: doubles from the first delay up to the cap, with jitter so
+#: that many bots do not return to a restarted node in lock-step.
+RECONNECT_FIRST_DELAY = 0.1
+RECONNECT_MAX_DELAY = 5.0
+RECONNECT_ATTEMPTS = 20
+CONNECT_TIMEOUT = 10.0
+#: Bounds the closing handshake, so that a dead peer cannot hold up a reconnect.
+CLOSE_TIMEOUT = 2.0
+#: How long `logout` waits for the server to close the revoked session.
+LOGOUT_CLOSE_TIMEOUT = 5.0
+#: Nothing received for this many heartbeat intervals means the peer is gone.
+DEAD_PEER_INTERVALS = 3
+
+_TRANSPORT_ERRORS = (HandshakeError, ConnectionClosed, OSError, trio.BrokenResourceError)
+
+
+class ConnectionLost(Unavailable):
+    """The socket died (or the client was closed) before the reply arrived."""
+
+
+class SessionClosed(Unauthorized):
+    """The server ended the session (close 4001: logged out or token revoked).
+
+    Reconnecting with the same token would fail, so the client does not try.
+    """
+
+
+@dataclass(eq=False)
+class _Waiter:
+    """A caller waiting for one reply; `on_reply` runs in the reader, in frame order."""
+
+    on_reply: Callable[[dict[str, Any]], None] | None = None
+    done: trio.Event = field(default_factory=trio.Event)
+    result: outcome.Outcome[Any] | None = None
+
+    def resolve(self, result: outcome.Outcome[Any]) -> None:
+        if self.result is None:
+            self.result = result
+            self.done.set()
+
+
+@dataclass(eq=False)
+class _Connection:
+    """State that lives and dies with one socket."""
+
+    ws: WebSocketConnection
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    pending: dict[int, _Waiter] = field(default_factory=dict)
+    hello_done: trio.Event = field(default_factory=trio.Event)
+    heartbeat_s: float = 0.0
+    last_rx: float = field(default_factory=trio.current_time)
+    reader_blocked: bool = False
+
+    async def send(self, msg: dict[str, Any]) -> None:
+        try:
+            await self.ws.send_message(encode(msg))
+        except _TRANSPORT_ERRORS as exc:
+            raise ConnectionLost("connection lost while sending") from exc
+
+    def fail_pending(self, exc: GlintError) -> None:
+        for waiter in self.pending.values():
+            waiter.resolve(outcome.Error(exc))
+        self.pending.clear()
+
+
+class Client:
+    """A Glint session over one WebSocket (re-opened transparently after drops).
+
+    Attributes:
+        token: the session token, once signed up, logged in or given to `hello`.
+        user: the user map from the last `hello` reply.
+        last_seq: the highest durable event seq seen; `resume` uses it.
+        hello_data: the last `hello` reply.
+        close_code: the close code once the client is closed for good, else None.
+
+    Read `events()` if the server sends you durable events: when the queue is
+    full the reader waits (backpressure; the server may then close with 4008
+    and the client resumes), and replies queued behind it wait too.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        client_name: str = "glint-py/0.1",
+        reconnect: bool = True,
+        max_message_size: int = 1 << 20,
+    ) -> None:
+        self.url = url
+        self.token = token
+        self.user: dict[str, Any] | None = None
+        self.last_seq: int | None = None
+        self.hello_data: dict[str, Any] | None = None
+        self.close_code: int | None = None
+        self.dropped_events = 0
+        self._client_name = client_name
+        self._reconnect = reconnect
+        self._max_message_size = max_message_size
+        self._ids = itertools.count(1)
+        self._conn: _Connection | None = None
+        self._ready = trio.Event()  # set when _conn may carry calls, or when closed
+        self._closed = trio.Event()
+        self._closing = False
+        self._final_error: GlintError | None = None
+        self._said_hello = False
+        self._last_code: int | None = None
+        self._retry_after = 0.0
+        self._event_send, self._event_recv = trio.open_memory_channel[Event](EVENT_QUEUE_SIZE)
+
+    # -- public API ---------------------------------------------------------
+
+    async def call(self, op: str, /, **args: Any) -> Any:
+        """Send one request and return the reply's `data`.
+
+        Raises the `GlintError` subclass for the reply's error code, or
+        `ConnectionLost` if the socket dies first. While reconnecting, a call
+        waits for the new session instead of failing.
+        """
+        conn = await self._wait_ready()
+        return await self._call_on(conn, op, args)
+
+    async def signup(
+        self, username: str, email: str, password: str, **extra: Any
+    ) -> dict[str, Any]:
+        """Create an account, keep its token, and say hello; returns the hello reply."""
+        data = await self.call(
+            "auth.signup", username=username, email=email, password=password, **extra
+        )
+        self.token = data["token"]
+        return await self.hello(data["token"])
+
+    async def login(self, username: str, password: str) -> dict[str, Any]:
+        """Log in (username or email), keep the token, and say hello."""
+        data = await self.call("auth.login", username=username, password=password)
+        self.token = data["token"]
+        return await self.hello(data["token"])
+
+    async def hello(self, token: str | None = None, resume: int | None = None) -> dict[str, Any]:
+        """Authenticate this socket; with `resume`, missed durable events follow."""
+        token = token or self.token
+        if not token:
+            raise Unauthorized("hello needs a token: sign up or log in first")
+        conn = await self._wait_ready()
+        return await self._hello_on(conn, token, resume, explicit=True)
+
+    async def logout(self) -> None:
+        """Revoke the token; returns once the server has closed the session."""
+        try:
+            await self.call("auth.logout")
+        except SessionClosed:
+            pass  # the close overtook the reply: that is what we asked for
+        self.token = None
+        with trio.move_on_after(LOGOUT_CLOSE_TIMEOUT):
+            await self._closed.wait()
+        if not self._closed.is_set():
+            await self.aclose()
+
+    def events(self) -> AsyncIterator[Event]:
+        """All events in arrival order; ends when the client is closed for good.
+
+        There is one queue: concurrent readers share the events, each gets some.
+        """
+        return self._event_recv
+
+    async def next_event(self, name: str | None = None) -> Event:
+        """The next event (of that name: events of other names are discarded)."""
+        async for event in self._event_recv:
+            if name is None or event.name == name:
+                return event
+        raise self._error_after_close()
+
+    async def aclose(self) -> None:
+        """Close for good with 1000; in-flight calls fail with ConnectionLost."""
+        if self._closed.is_set():
+            return
+        self._closing = True
+        conn = self._conn
+        with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
+            if conn is not None:
+                await conn.ws.aclose(CloseCode.NORMAL)
+        self._finish(CloseCode.NORMAL, ConnectionLost("client closed"))
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    # -- calls --------------------------------------------------------------
+
+    async def _wait_ready(self) -> _Connection:
+        while True:
+            if self._closed.is_set():
+                raise self._error_after_close()
+            if self._ready.is_set() and self._conn is not None:
+                return self._conn
+            await self._ready.wait()
+
+    async def _call_on(
+        self,
+        conn: _Connection,
+        op: str,
+        args: dict[str, Any],
+        on_reply: Callable[[dict[str, Any]], None] | None = None,
+    ) -> Any:
+        rid = next(self._ids)
+        waiter = _Waiter(on_reply)
+        conn.pending[rid] = waiter
+        try:
+            await conn.send(request(op, rid, args))
+            await waiter.done.wait()
+        finally:
+            conn.pending.pop(rid, None)
+        assert waiter.result is not None
+        return waiter.result.unwrap()
+
+    async def _hello_on(
+        self, conn: _Connection, token: str, resume: int | None, *, explicit: bool = False
+    ) -> dict[str, Any]:
+        args = {"proto": PROTOCOL_VERSION, "token": token, "resume": resume,
+                "client": self._client_name}
+
+        def on_reply(data: dict[str, Any]) -> None:
+            # Runs in the reader before the next frame, so the replay that follows
+            # the reply is filtered against the right last_seq.
+            self.token = token
+            self.hello_data = data
+            self.user = data.get("user")
+            self._said_hello = True
+            seq = data.get("seq")
+            if isinstance(seq, int) and (resume is None or data.get("resync")):
+                self.last_seq = seq
+            elif explicit and resume is not None:
+                self.last_seq = resume  # the caller asked for everything after it
+            beat = data.get("heartbeat_ms")
+            if isinstance(beat, int | float) and beat > 0:
+                conn.heartbeat_s = beat / 1000
+            conn.hello_done.set()
+
+        return await self._call_on(conn, "hello", args, on_reply)
+
+    # -- the socket ---------------------------------------------------------
+
+    async def _run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Own the socket: connect, serve it, and reconnect after unexpected closes."""
+        started = False
+        attempt = 0
+        while not self._closed.is_set():
+            conn: _Connection | None = None
+            try:
+                async with open_websocket_url(
+                    self.url,
+                    message_queue_size=SOCKET_QUEUE_SIZE,
+                    max_message_size=self._max_message_size,
+                    connect_timeout=CONNECT_TIMEOUT,
+                    disconnect_timeout=CLOSE_TIMEOUT,
+                ) as ws:
+                    conn = _Connection(ws)
+
+                    def ready() -> None:
+                        nonlocal started, attempt
+                        attempt = 0
+                        if not started:
+                            started = True
+                            task_status.started()
+
+                    await self._serve(conn, ready)
+            except _TRANSPORT_ERRORS as exc:
+                if not started:
+                    raise ConnectionLost(f"cannot connect to {self.url}: {exc!r}") from exc
+                log.debug("glint client: transport error %r", exc)
+            self._connection_ended(conn)
+            if self._closed.is_set():
+                return
+            attempt += 1
+            if attempt > RECONNECT_ATTEMPTS:
+                self._finish(self._last_code or CloseCode.GOING_AWAY,
+                             ConnectionLost(f"gave up after {RECONNECT_ATTEMPTS} reconnects"))
+                return
+            delay = min(RECONNECT_MAX_DELAY, RECONNECT_FIRST_DELAY * 2 ** (attempt - 1))
+            delay = max(delay * random.uniform(0.5, 1.0), self._retry_after)
+            self._retry_after = 0.0
+            await trio.sleep(delay)
+
+    async def _serve(self, conn: _Connection, ready: Callable[[], None]) -> None:
+        """Run one socket until it closes, resuming the session first if we had one."""
+        async with trio.open_nursery() as nursery:
+            conn.scope = nursery.cancel_scope
+            if self._closed.is_set():  # closed while we were connecting
+                nursery.cancel_scope.cancel()
+                return
+            self._conn = conn  # not yet _ready: calls wait for the resume
+            nursery.start_soon(self._read, conn)
+            nursery.start_soon(self._heartbeat, conn)
+            if self._said_hello and self.token:
+                try:
+                    await self._hello_on(conn, self.token, self.last_seq)
+                except ConnectionLost:
+                    return
+                except Unauthorized as exc:  # token revoked while we were away
+                    self._finish(CloseCode.UNAUTHORIZED, SessionClosed(exc.message))
+                    nursery.cancel_scope.cancel()
+                    return
+                except GlintError as exc:  # e.g. unavailable: try another socket later
+                    log.info("glint client: resume refused: %r", exc)
+                    self._retry_after = exc.retry_after or 0.0
+                    nursery.cancel_scope.cancel()
+                    return
+            self._ready.set()
+            ready()
+
+    def _connection_ended(self, conn: _Connection | None) -> None:
+        """Fail what was in flight on a dead socket and decide whether to go on."""
+        if self._conn is conn:
+            self._conn = None
+        if self._ready.is_set() and not self._closed.is_set():
+            self._ready = trio.Event()
+        if conn is None:
+            return
+        reason = conn.ws.closed
+        code = reason.code if reason is not None else 1006
+        self._last_code = code
+        if self._closing:
+            self._finish(CloseCode.NORMAL, ConnectionLost("client closed"))
+        elif code == CloseCode.UNAUTHORIZED:
+            self._finish(code, SessionClosed(reason.reason if reason and reason.reason
+                                             else "session closed by the server"))
+        elif not (self._reconnect and self._said_hello):
+            self._finish(code, ConnectionLost(f"connection closed ({code})"))
+        else:
+            log.info("glint client: connection closed (%s), reconnecting", code)
+        conn.fail_pending(self._final_error or ConnectionLost(f"connection closed ({code})"))
+
+    async def _read(self, conn: _Connection) -> None:
+        """The only reader of the socket; when it ends, the connection ends."""
+        try:
+            while True:
+                raw = await conn.ws.get_message()
+                conn.last_rx = trio.current_time()
+                if not isinstance(raw, bytes):
+                    log.warning("glint client: ignoring a text frame")
+                    continue
+                try:
+                    msg = decode_map(raw, max_bytes=self._max_message_size)
+                except CodecError as exc:
+                    log.warning("glint client: ignoring a bad frame: %s", exc)
+                    continue
+                if "re" in msg:
+                    self._route_reply(conn, msg)
+                elif isinstance(msg.get("ev"), str):
+                    await self._deliver(conn, msg)
+        except (ConnectionClosed, trio.ClosedResourceError):
+            pass  # the socket closed, or the client was closed for good
+        finally:
+            conn.scope.cancel()
+
+    def _route_reply(self, conn: _Connection, msg: dict[str, Any]) -> None:
+        rid = msg.get("re")
+        waiter = conn.pending.pop(rid, None) if isinstance(rid, int) else None
+        if waiter is None:
+            if rid is None and not msg.get("ok"):
+                log.warning("glint client: server could not parse a frame: %r", msg.get("error"))
+            return  # a heartbeat ping's reply, or a call that was cancelled
+        if msg.get("ok"):
+            data = msg.get("data")
+            data = {} if data is None else data
+            if waiter.on_reply is not None:
+                if not isinstance(data, dict):
+                    waiter.resolve(outcome.Error(Internal("reply data is not a map")))
+                    return
+                waiter.on_reply(data)
+            waiter.resolve(outcome.Value(data))
+        else:
+            waiter.resolve(outcome.Error(error_from_wire(msg.get("error"))))
+
+    async def _deliver(self, conn: _Connection, msg: dict[str, Any]) -> None:
+        data = msg.get("data")
+        seq = msg.get("seq")
+        if not isinstance(seq, int) or isinstance(seq, bool):
+            seq = None
+        event = Event(msg["ev"], data if isinstance(data, dict) else {}, seq)
+        if seq is None:
+            try:
+                self._event_send.send_nowait(event)
+            except trio.WouldBlock:
+                self.dropped_events += 1
+            return
+        if self.last_seq is not None and seq <= self.last_seq:
+            return  # a duplicate, e.g. replayed after a resume that overlapped
+        conn.reader_blocked = True
+        try:
+            await self._event_send.send(event)
+        finally:
+            conn.reader_blocked = False
+            conn.last_rx = trio.current_time()
+        self.last_seq = seq
+
+    async def _heartbeat(self, conn: _Connection) -> None:
+        """Ping every half interval; give up on a peer that has gone silent."""
+        await conn.hello_done.wait()
+        if conn.heartbeat_s <= 0:
+            return
+        while True:
+            await trio.sleep(conn.heartbeat_s / 2)
+            silent = trio.current_time() - conn.last_rx
+            if not conn.reader_blocked and silent > DEAD_PEER_INTERVALS * conn.heartbeat_s:
+                log.info("glint client: nothing heard for %.1fs, reconnecting", silent)
+                conn.scope.cancel()
+                return
+            try:
+                await conn.send(request("ping", next(self._ids)))
+            except ConnectionLost:
+                return  # the reader sees the close too
+
+    # -- closing ------------------------------------------------------------
+
+    def _finish(self, code: int, error: GlintError) -> None:
+        """Closed for good: wake every waiter and end the event stream."""
+        if self._closed.is_set():
+            return
+        self.close_code = int(code)
+        self._final_error = error
+        self._event_send.close()
+        if self._conn is not None:
+            self._conn.fail_pending(error)
+        self._closed.set()
+        self._ready.set()
+
+    def _error_after_close(self) -> GlintError:
+        return self._final_error or ConnectionLost("client closed")
+
+
+@asynccontextmanager
+async def connect(
+    url: str,
+    *,
+    token: str | None = None,
+    resume: int | None = None,
+    client_name: str = "glint-py/0.1",
+    reconnect: bool = True,
+    max_message_size: int = 1 << 20,
+) -> AsyncIterator[Client]:
+    """Open a client on `url`; with `token`, it has said hello when this yields.
+
+    Raises ConnectionLost if the first connection cannot be made. Leaving the
+    block closes the socket with 1000.
+    """
+    client = Client(
+        url, token=token, client_name=client_name, reconnect=reconnect,
+        max_message_size=max_message_size,
+    )
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(client._run)
+            try:
+                if token is not None:
+                    await client.hello(token, resume)
+                yield client
+            finally:
+                await client.aclose()
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        _reraise_single(group)
+
+
+def _reraise_single(group: BaseExceptionGroup[BaseException]) -> NoReturn:
+    """Let callers catch `Conflict`, not an exception group around it."""
+    errors = [e for e in group.exceptions if not isinstance(e, trio.Cancelled)]
+    if len(errors) != 1:
+        raise group
+    exc = errors[0]
+    context = exc.__context__
+    try:
+        raise exc
+    finally:
+        exc.__context__ = context
+        del exc, context

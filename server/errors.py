@@ -1,0 +1,39 @@
+"""The one place that turns domain and storage exceptions into protocol errors."""
+
+from __future__ import annotations
+
+import logging
+
+from actors import errors as d
+from protocol import errors as p
+from storage import errors as s
+from storage.bridge import BridgeClosed
+
+log = logging.getLogger(__name__)
+
+_MAP: list[tuple[type[BaseException], type[p.GlintError]]] = [
+    (d.Invalid, p.BadRequest),
+    (d.NotAuthenticated, p.Unauthorized),
+    (d.NotAllowed, p.Forbidden),
+    (d.Missing, p.NotFound),
+    (d.Taken, p.Conflict),
+    (d.Unsupported, p.Unsupported),
+    (s.Unavailable, p.Unavailable),
+    (BridgeClosed, p.Unavailable),
+    (s.Duplicate, p.Conflict),
+]
+
+
+def to_protocol(exc: BaseException) -> p.GlintError:
+    if isinstance(exc, p.GlintError):
+        return exc
+    if isinstance(exc, d.Throttled):
+        return p.RateLimited(exc.message, retry_after=round(exc.retry_after, 3))
+    for kind, wire in _MAP:
+        if isinstance(exc, kind):
+            if isinstance(exc, d.DomainError):
+                return wire(exc.message)
+            return wire("the service is temporarily unavailable"
+                        if wire is p.Unavailable else "conflict")
+    log.error("unexpected error in op", exc_info=exc)
+    return p.Internal("internal error")

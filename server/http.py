@@ -1,0 +1,145 @@
+"""HTTP on quart-trio/hypercorn: auth, info, health, metrics and the static web app."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import trio
+from hypercorn.config import Config as HyperConfig
+from hypercorn.config import Sockets
+from hypercorn.trio.run import worker_serve
+from hypercorn.utils import wrap_app
+from quart import Response, request, send_from_directory
+from quart_trio import QuartTrio
+
+from actors.accounts import public_user
+from protocol import PROTOCOL_VERSION
+from protocol.errors import BadRequest, GlintError, Unauthorized
+from server.errors import to_protocol
+from server.gateway import LISTEN_BACKLOG, WS_PATH
+
+if TYPE_CHECKING:
+    from server.node import Node
+
+MAX_JSON_BYTES = 64 * 1024
+WEB_ROOT = Path(__file__).resolve().parent.parent / "client_js"
+_STATUS = {"bad_request": 400, "unauthorized": 401, "forbidden": 403, "not_found": 404,
+           "conflict": 409, "rate_limited": 429, "too_large": 413, "unsupported": 415,
+           "unavailable": 503, "internal": 500}
+
+
+def _error(err: GlintError) -> Response:
+    resp = Response(json.dumps({"error": err.to_wire()}), status=_STATUS[err.code.value],
+                    content_type="application/json")
+    if err.retry_after is not None:
+        resp.headers["Retry-After"] = str(max(1, int(err.retry_after + 0.999)))
+    return resp
+
+
+def _client_ip() -> str:
+    return request.remote_addr or "unknown"
+
+
+def create_app(node: Node) -> QuartTrio:
+    app = QuartTrio(__name__, static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = 32 * 1024 * 1024
+
+    async def body() -> dict[str, Any]:
+        if (request.content_length or 0) > MAX_JSON_BYTES:
+            raise BadRequest("request body too large")
+        raw = await request.get_data()
+        try:
+            data = json.loads(raw or b"{}")
+        except ValueError:
+            raise BadRequest("body must be JSON") from None
+        if not isinstance(data, dict):
+            raise BadRequest("body must be a JSON object")
+        return data
+
+    def bearer() -> str:
+        auth = request.headers.get("Authorization", "")
+        if not auth.lower().startswith("bearer "):
+            raise Unauthorized("Authorization: Bearer <token> is required")
+        return auth[7:].strip()
+
+    @app.errorhandler(Exception)
+    async def on_error(exc: Exception) -> Response:
+        from werkzeug.exceptions import HTTPException
+
+        if isinstance(exc, HTTPException):
+            return Response(json.dumps({"error": {"code": "bad_request",
+                                                  "message": exc.description}}),
+                            status=exc.code or 400, content_type="application/json")
+        return _error(to_protocol(exc))
+
+    @app.get("/api/info")
+    async def info() -> Any:
+        host = request.host.rsplit(":", 1)[0] if request.host else node.settings.host
+        ws_url = node.settings.public_ws_url or f"ws://{host}:{node.ws_port}{WS_PATH}"
+        return {"ws_url": ws_url, "proto": PROTOCOL_VERSION, "server": "glint/0.1.0",
+                "node": node.name}
+
+    async def issued(i: Any) -> dict[str, Any]:
+        return {"token": i.token, "user": public_user(i.user, me=True),
+                "expires_at": i.expires_ms}
+
+    @app.post("/api/auth/signup")
+    async def signup() -> Any:
+        return await issued(await node.accounts.signup(await body(), ip=_client_ip(),
+                                                       client="http")), 201
+
+    @app.post("/api/auth/login")
+    async def login() -> Any:
+        return await issued(await node.accounts.login(await body(), ip=_client_ip(),
+                                                      client="http"))
+
+    @app.post("/api/auth/logout")
+    async def logout() -> Any:
+        await node.accounts.logout_token(bearer())
+        return {"ok": True}
+
+    @app.get("/healthz")
+    async def healthz() -> Any:
+        return {"ok": True, "node": node.name}
+
+    @app.get("/readyz")
+    async def readyz() -> Any:
+        status = await node.storage.check()
+        ready = bool(status.get("postgres") and status.get("redis")
+                     and not status.get("migrations_pending"))
+        return {"ready": ready, **status}, 200 if ready else 503
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(node.metrics.render(),
+                        content_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @app.get("/")
+    async def index() -> Any:
+        root = _web_root()
+        return await send_from_directory(root, "index.html")
+
+    @app.get("/<path:path>")
+    async def static_file(path: str) -> Any:
+        return await send_from_directory(_web_root(), path)
+
+    return app
+
+
+def _web_root() -> Path:
+    built = WEB_ROOT / "dist"
+    return built if (built / "index.html").exists() else WEB_ROOT / "public"
+
+
+async def serve_http(node: Node, listener: socket.socket, *,
+                     task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+    config = HyperConfig()
+    config.accesslog = None
+    config.errorlog = None
+    config.backlog = LISTEN_BACKLOG
+    config.graceful_timeout = 2.0
+    app = wrap_app(create_app(node), config.wsgi_max_body_size, "asgi")
+    await worker_serve(app, config, sockets=Sockets([], [listener], []), task_status=task_status)

@@ -1,0 +1,194 @@
+"""A node: one process's storage, bus, actors, gateway and HTTP under one nursery.
+
+`async with open_node(settings) as node:` starts everything (embedded
+PostgreSQL/Redis when no URLs are configured) and yields a typed handle; leaving
+the block closes sockets with 1001 and stops everything it started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+import os
+import socket
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from actors.accounts import Accounts
+from actors.runtime import ActorStopped, MailboxFull, Registry
+from actors.user import Attach, BusMessage, CatchUp, Detach, UserActor
+from config import Settings
+from storage import bus
+from storage.bridge import AsyncioBridge
+from storage.embedded import embedded_services
+from storage.errors import Unavailable
+from storage.store import Storage
+from server.connection import Connection
+from server.gateway import Gateway, _listen
+from server.http import serve_http
+from server.metrics import Metrics
+from server.router import Router
+
+log = logging.getLogger(__name__)
+
+ATTACH_SECONDS = 30.0
+GC_THRESHOLDS = (50_000, 50, 100)  # DESIGN.md: default thresholds halve fan-out throughput
+
+
+@dataclass
+class Node:
+    settings: Settings
+    name: str
+    storage: Storage
+    accounts: Accounts
+    metrics: Metrics
+    subscriber: bus.Subscriber
+    registry: Registry = field(init=False)
+    gateway: Gateway = field(init=False)
+    http_port: int = 0
+    ws_port: int = 0
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.settings.host}:{self.http_port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.settings.host}:{self.ws_port}/ws"
+
+    def _user_actor(self, key: Any) -> UserActor:
+        return UserActor(key, st=self.storage, subscriber=self.subscriber,
+                         fanout=self.gateway.fanout,
+                         idle_seconds=self.settings.user_actor_idle_seconds)
+
+    async def attach(self, conn: Connection, resume: int | None,
+                     reply: Callable[[int, bool], bytes]) -> None:
+        """Hand a connection that said hello to its user's actor (spawned on demand)."""
+        assert conn.session is not None
+        with trio.fail_after(ATTACH_SECONDS):
+            for _ in range(3):
+                entry = await self.registry.get_or_spawn(
+                    conn.session.user_id, self._user_actor, kind="UserActor")
+                try:
+                    ok = await entry.ask(lambda ch: Attach(conn, resume, reply, ch))
+                except trio.ClosedResourceError:
+                    continue  # it stopped as we arrived: spawn a fresh one
+                if ok is True:
+                    return
+        raise Unavailable("could not attach the session")
+
+    async def detach(self, conn: Connection) -> None:
+        if conn.session is None:
+            return
+        entry = self.registry.get(conn.session.user_id)
+        if entry is None:
+            return
+        try:
+            entry.tell(Detach(conn))
+        except MailboxFull:
+            with contextlib.suppress(trio.ClosedResourceError):
+                await entry.send.send(Detach(conn))
+        except ActorStopped:
+            pass
+
+    async def publish_user_event(self, user_id: int, payload: bytes) -> None:
+        """An ephemeral event (no seq) to every device of a user, on every node."""
+        await bus.publish(self.storage, [(bus.user_channel(self.storage, user_id),
+                                          bus.pack_event(None, payload))])
+
+    async def broadcast(self, payload: bytes) -> None:
+        await bus.publish(self.storage, [(bus.broadcast_channel(self.storage),
+                                          bus.pack_event(None, payload))])
+
+    async def _dispatch_bus(self) -> None:
+        prefix = self.storage.key("u", "")
+        everyone = bus.broadcast_channel(self.storage)
+        async for item in self.subscriber.inbox:
+            if isinstance(item, bus.Message):
+                if item.channel == everyone:
+                    if item.kind == "e":
+                        self.gateway.broadcast(item.body)
+                    continue
+                if not item.channel.startswith(prefix):
+                    continue
+                entry = self.registry.get(int(item.channel[len(prefix):]))
+                if entry is not None:
+                    with contextlib.suppress(MailboxFull, ActorStopped):
+                        entry.tell(BusMessage(item))
+            else:
+                if isinstance(item, bus.Reconnected):
+                    self.metrics.bus_reconnects.inc()
+                log.info("bus %s: catching up every session", type(item).__name__)
+                for entry in self.registry.entries():
+                    with contextlib.suppress(MailboxFull, ActorStopped):
+                        entry.tell(CatchUp())
+
+
+def _default_origins(settings: Settings, http_port: int) -> set[str]:
+    if settings.allowed_origins:
+        return set(settings.allowed_origins)
+    hosts = {settings.host, "localhost", "127.0.0.1"}
+    return {f"http://{h}:{http_port}" for h in hosts}
+
+
+@contextlib.asynccontextmanager
+async def open_storage(settings: Settings, *, migrate: bool = True) -> AsyncIterator[Storage]:
+    """Embedded services if needed, the asyncio bridge, the pools; migrated."""
+    services = embedded_services(settings.data_dir, database_url=settings.database_url,
+                                 redis_url=settings.redis_url)
+    database_url, redis_url = await trio.to_thread.run_sync(services.__enter__)
+    bridge = AsyncioBridge()
+    try:
+        bridge.start()
+        st = Storage(bridge, settings, database_url, redis_url)
+        await st.open()
+        try:
+            if migrate:
+                await st.migrate()
+            yield st
+        finally:
+            with trio.CancelScope(shield=True):
+                await st.close()
+    finally:
+        bridge.stop()
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(services.__exit__, None, None, None)
+
+
+@contextlib.asynccontextmanager
+async def open_node(settings: Settings) -> AsyncIterator[Node]:
+    name = settings.node_name or f"{socket.gethostname()}-{os.getpid()}"
+    gc.set_threshold(*GC_THRESHOLDS)
+    async with open_storage(settings) as st:
+        metrics = Metrics()
+        st.observe = metrics.storage
+        subscriber = bus.Subscriber(st)
+        await subscriber.start()
+        try:
+            await subscriber.subscribe(bus.broadcast_channel(st))
+            node = Node(settings, name, st, Accounts(st, settings), metrics, subscriber)
+            async with trio.open_nursery() as nursery:
+                node.registry = Registry(nursery, mailbox_size=settings.mailbox_size)
+                metrics.watch_actors(node.registry.counts)
+                http_listener = _listen(settings.host, settings.http_port)
+                node.http_port = http_listener.getsockname()[1]
+                node.gateway = Gateway(settings, Router(node), on_close=node.detach,
+                                       metrics=metrics,
+                                       allowed_origins=_default_origins(settings, node.http_port))
+                node.ws_port = await nursery.start(node.gateway.serve)
+                await nursery.start(serve_http, node, http_listener)
+                nursery.start_soon(node._dispatch_bus)
+                log.info("node ready", extra={"http": node.http_url, "ws": node.ws_url})
+                try:
+                    yield node
+                finally:
+                    with trio.CancelScope(shield=True):
+                        await node.gateway.shutdown()
+                    nursery.cancel_scope.cancel()
+        finally:
+            with trio.CancelScope(shield=True):
+                await subscriber.stop()

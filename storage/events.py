@@ -1,0 +1,103 @@
+"""The per-user durable event log: next seq, store, then publish — in one crossing.
+
+Every durable event for a user gets that user's next `seq`, is committed to
+Postgres, and only then published on the user's bus channel. Nodes that miss a
+publish (Redis restart, overflow) re-read the log, so nothing is silently lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import msgpack
+
+from protocol.envelope import encode, event
+from storage import bus
+from storage.store import Storage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    user_id: int
+    seq: int
+    kind: str
+    frame: bytes  # the encoded {"ev", "seq", "data"} map, ready to send
+
+
+@dataclass(frozen=True)
+class Replay:
+    events: list[StoredEvent]
+    resync: bool  # the requested position is older than what is kept
+    current: int  # the user's latest seq
+
+
+def _frame(kind: str, seq: int, data_packed: bytes) -> bytes:
+    return encode(event(kind, msgpack.unpackb(data_packed, raw=False), seq))
+
+
+async def _append(conn: asyncpg.Connection, items: Sequence[tuple[int, str, dict[str, Any]]],
+                  retention: int) -> list[StoredEvent]:
+    out = []
+    for user_id, kind, data in items:
+        seq = await conn.fetchval(
+            "UPDATE users SET event_seq = event_seq + 1 WHERE id = $1 RETURNING event_seq",
+            user_id)
+        if seq is None:
+            continue  # the user is gone
+        packed = encode(data)
+        await conn.execute(
+            "INSERT INTO user_events (user_id, seq, kind, data) VALUES ($1, $2, $3, $4)",
+            user_id, seq, kind, packed)
+        if seq > retention and seq % 16 == 0:  # trim in steps, not on every append
+            await conn.execute(
+                "DELETE FROM user_events WHERE user_id = $1 AND seq <= $2",
+                user_id, seq - retention)
+        out.append(StoredEvent(user_id, seq, kind, encode(event(kind, data, seq))))
+    return out
+
+
+async def append(st: Storage, items: Sequence[tuple[int, str, dict[str, Any]]]) -> list[StoredEvent]:
+    """Append durable events (user_id, kind, data) and publish them after commit."""
+
+    async def run(st: Storage) -> list[StoredEvent]:
+        assert st.pool is not None
+        async with st.pool.acquire() as conn, conn.transaction():
+            stored = await _append(conn, items, st.settings.event_retention)
+        await bus.publish_raw(
+            st, [(bus.user_channel(st, e.user_id), bus.pack_event(e.seq, e.frame)) for e in stored])
+        return stored
+
+    return await st.both(run)
+
+
+async def _replay(conn: asyncpg.Connection, user_id: int, after: int, limit: int,
+                  retention: int) -> Replay:
+    current = await conn.fetchval("SELECT event_seq FROM users WHERE id = $1", user_id) or 0
+    if after > current or after < current - retention:
+        return Replay([], True, current)
+    rows = await conn.fetch(
+        "SELECT seq, kind, data FROM user_events WHERE user_id = $1 AND seq > $2 "
+        "ORDER BY seq LIMIT $3", user_id, after, limit)
+    if rows and rows[0]["seq"] != after + 1:
+        return Replay([], True, current)  # trimmed under us
+    return Replay([StoredEvent(user_id, r["seq"], r["kind"], _frame(r["kind"], r["seq"], r["data"]))
+                   for r in rows], False, current)
+
+
+async def replay(st: Storage, user_id: int, after: int, limit: int) -> Replay:
+    """Events with seq > after, oldest first, at most `limit`."""
+    return await st.tx(_replay, user_id, after, limit, st.settings.event_retention)
+
+
+async def _current(conn: asyncpg.Connection, user_id: int) -> int:
+    return await conn.fetchval("SELECT event_seq FROM users WHERE id = $1", user_id) or 0
+
+
+async def current_seq(st: Storage, user_id: int) -> int:
+    return await st.tx(_current, user_id)

@@ -1,0 +1,46 @@
+"""Fixed-window rate limits in Redis, shared by every node (login, signup, uploads...)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from storage.store import Storage
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    retry_after: float  # seconds until the window resets, when refused
+
+
+async def _hit(r: aioredis.Redis, key: str, limit: int, window: int) -> Verdict:
+    async with r.pipeline(transaction=True) as pipe:
+        pipe.incr(key)
+        pipe.expire(key, window, nx=True)
+        pipe.pttl(key)
+        count, _, ttl_ms = await pipe.execute()
+    if count <= limit:
+        return Verdict(True, 0.0)
+    return Verdict(False, max(ttl_ms, 1) / 1000.0)
+
+
+async def hit(st: Storage, scope: str, subject: str, limit: int, window_seconds: int) -> Verdict:
+    """Count one attempt for (scope, subject); refused past `limit` per window."""
+    return await st.redis_op(_hit, st.key("rl", scope, subject), limit, window_seconds)
+
+
+async def _hit_many(r: aioredis.Redis, checks: list[tuple[str, int, int]]) -> Verdict:
+    worst = Verdict(True, 0.0)
+    for key, limit, window in checks:
+        v = await _hit(r, key, limit, window)
+        if not v.allowed and v.retry_after >= worst.retry_after:
+            worst = v
+    return worst
+
+
+async def hit_many(st: Storage, checks: list[tuple[str, str, int, int]]) -> Verdict:
+    """Several limits (scope, subject, limit, window) in one crossing; refused if any is."""
+    return await st.redis_op(
+        _hit_many, [(st.key("rl", s, subj), lim, win) for s, subj, lim, win in checks])

@@ -1,0 +1,156 @@
+"""`Storage`: the trio-facing handle on Postgres and Redis, one crossing per operation.
+
+Query modules (accounts, events, ...) write small asyncio functions that take an
+asyncpg connection (inside a transaction) or the Redis client, and call them
+through `Storage.tx` / `Storage.redis_op`, so one logical operation is one
+crossing of the asyncio bridge.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+import asyncpg
+import redis.asyncio as aioredis
+import redis.exceptions
+
+from config import Settings
+from config.limits import PG_POOL_MIN
+from storage import migrations
+from storage.bridge import AsyncioBridge, BridgeClosed
+from storage.errors import Duplicate, Unavailable
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_UNAVAILABLE = (
+    OSError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.InterfaceError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    BridgeClosed,
+)
+
+
+class Storage:
+    """Owns the asyncpg pool and the Redis client, both living on the bridge's loop."""
+
+    def __init__(self, bridge: AsyncioBridge, settings: Settings, database_url: str,
+                 redis_url: str) -> None:
+        self.bridge = bridge
+        self.settings = settings
+        self.database_url = database_url
+        self.redis_url = redis_url
+        self.ns = settings.namespace
+        self.pool: asyncpg.Pool | None = None
+        self.redis: aioredis.Redis | None = None
+        self.observe: Callable[[str, float], None] = lambda kind, seconds: None
+
+    # -- lifecycle (trio side) ------------------------------------------------
+    async def open(self) -> None:
+        await self.bridge.run(self._open)
+
+    async def _open(self) -> None:
+        self.pool = await asyncpg.create_pool(
+            self.database_url,
+            min_size=PG_POOL_MIN,
+            max_size=self.settings.pg_pool_max,
+            server_settings={"glint.shard": str(self.settings.shard),
+                             "application_name": "glint"},
+        )
+        self.redis = aioredis.Redis.from_url(self.redis_url, health_check_interval=10)
+
+    async def close(self) -> None:
+        await self.bridge.run(self._close)
+
+    async def _close(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
+        if self.pool is not None:
+            await self.pool.close()
+
+    async def migrate(self) -> list[int]:
+        async def run() -> list[int]:
+            assert self.pool is not None
+            async with self.pool.acquire() as conn:
+                return await migrations.apply(conn)
+
+        return await self.bridge.run(run)
+
+    # -- one crossing per logical operation ------------------------------------
+    async def tx(self, fn: Callable[Concatenate[asyncpg.Connection, P], Awaitable[T]],
+                 *args: Any) -> T:
+        """Run `fn(conn, *args)` inside one transaction on the asyncio loop."""
+
+        async def run() -> T:
+            assert self.pool is not None
+            async with self.pool.acquire() as conn, conn.transaction():
+                return await fn(conn, *args)
+
+        return await self._call("pg", run)
+
+    async def redis_op(self, fn: Callable[Concatenate[aioredis.Redis, P], Awaitable[T]],
+                       *args: Any) -> T:
+        """Run `fn(redis, *args)` (a pipeline, a script, ...) on the asyncio loop."""
+
+        async def run() -> T:
+            assert self.redis is not None
+            return await fn(self.redis, *args)
+
+        return await self._call("redis", run)
+
+    async def both(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Run `fn(storage, *args)` on the asyncio loop: Postgres and Redis in one crossing."""
+
+        async def run() -> T:
+            return await fn(self, *args)
+
+        return await self._call("pg", run)
+
+    async def _call(self, kind: str, run: Callable[[], Awaitable[T]]) -> T:
+        started = time.perf_counter()
+        try:
+            return await self.bridge.run(run)
+        except asyncpg.exceptions.UniqueViolationError as exc:
+            raise Duplicate(exc.constraint_name or "unique") from None
+        except _UNAVAILABLE as exc:
+            raise Unavailable(f"{kind}: {type(exc).__name__}: {exc}") from None
+        finally:
+            self.observe(kind, time.perf_counter() - started)
+
+    # -- health ----------------------------------------------------------------
+    async def check(self) -> dict[str, Any]:
+        """Postgres and Redis reachable, migrations applied (for /readyz)."""
+
+        async def run() -> dict[str, Any]:
+            status: dict[str, Any] = {}
+            try:
+                assert self.pool is not None
+                async with self.pool.acquire(timeout=2) as conn:
+                    status["postgres"] = await conn.fetchval("SELECT 1") == 1
+                    status["migrations_pending"] = await migrations.pending(conn)
+            except Exception as exc:
+                status["postgres"] = False
+                status["postgres_error"] = type(exc).__name__
+            try:
+                assert self.redis is not None
+                status["redis"] = bool(await self.redis.ping())
+            except Exception as exc:
+                status["redis"] = False
+                status["redis_error"] = type(exc).__name__
+            return status
+
+        try:
+            return await self.bridge.run(run)
+        except BridgeClosed:
+            return {"postgres": False, "redis": False}
+
+    def key(self, *parts: object) -> str:
+        return ":".join([self.ns, *map(str, parts)])
