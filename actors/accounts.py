@@ -38,7 +38,7 @@ from storage.accounts import UserRecord, token_hash
 from storage.errors import Duplicate
 from storage.store import Storage
 
-USERNAME_RE = re.compile(r"^[a-z0-9._]{1,%d}$" % USERNAME_MAX)
+USERNAME_RE = re.compile(rf"^[a-z0-9._]{{1,{USERNAME_MAX}}}$")
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 WEBSITE_RE = re.compile(r"^(https?://)?[^\s]+\.[^\s]+$")
 
@@ -99,7 +99,7 @@ class Accounts:
             raise Invalid("`username` must be a string")
         name = value.strip().lower()
         if not USERNAME_RE.match(name):
-            raise Invalid(f"usernames are 1–{USERNAME_MAX} of a-z, 0-9, '.' and '_'")
+            raise Invalid(f"usernames are 1 to {USERNAME_MAX} of a-z, 0-9, '.' and '_'")
         return name
 
     @staticmethod

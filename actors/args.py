@@ -26,7 +26,7 @@ def text(args: dict[str, Any], name: str, *, max_len: int, min_len: int = 0,
     if not isinstance(value, str):
         raise Invalid(f"`{name}` must be a string")
     if not min_len <= len(value) <= max_len:
-        raise Invalid(f"`{name}` must be {min_len}–{max_len} characters")
+        raise Invalid(f"`{name}` must be {min_len} to {max_len} characters")
     return value
 
 

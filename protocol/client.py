@@ -392,7 +392,7 @@ class Client:
                     log.warning("glint client: ignoring a text frame")
                     continue
                 try:
-                    msg = decode_map(raw, max_bytes=self._max_message_size)
+                    msg = decode_map(raw)
                 except CodecError as exc:
                     log.warning("glint client: ignoring a bad frame: %s", exc)
                     continue

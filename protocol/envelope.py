@@ -20,12 +20,13 @@ def encode(obj: Any) -> bytes:
     return msgpack.packb(obj, use_bin_type=True)
 
 
-def decode_map(data: bytes, *, max_bytes: int = 1 << 20) -> dict[str, Any]:
-    """Decode one msgpack map; anything else (or trailing bytes) is a CodecError."""
+def decode_map(data: bytes) -> dict[str, Any]:
+    """Decode one msgpack map; anything else (or trailing bytes) is a CodecError.
+
+    Size is bounded before this by the frame limit of the socket.
+    """
     try:
-        obj = msgpack.unpackb(
-            data, raw=False, strict_map_key=False, max_buffer_size=max(max_bytes, len(data))
-        )
+        obj = msgpack.unpackb(data, raw=False, strict_map_key=False)
     except Exception as exc:  # msgpack raises many unrelated types on garbage
         raise CodecError(f"not msgpack: {type(exc).__name__}") from None
     if not isinstance(obj, dict):

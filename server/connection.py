@@ -34,7 +34,7 @@ class Connection:
 
     __slots__ = (
         "addr", "bucket", "close_code", "close_reason", "closing", "conn_id", "dead",
-        "draining", "garbage", "head_partial", "last_recv", "limited", "nursery",
+        "draining", "flushed", "garbage", "head_partial", "last_recv", "limited", "nursery",
         "on_overflow", "queue", "queue_limit", "queued", "scope", "session", "sock",
         "token_hash", "ws",
     )
@@ -51,6 +51,7 @@ class Connection:
         self.queue_limit = queue_limit
         self.head_partial = False
         self.draining = False
+        self.flushed: trio.Event | None = None  # set when a drain task has emptied the queue
         self.closing = False
         self.dead = False
         self.close_code: int | None = None
@@ -103,6 +104,7 @@ class Connection:
             self.head_partial = n > 0
             if not self.draining:
                 self.draining = True
+                self.flushed = trio.Event()
                 self.nursery.start_soon(self._drain)
 
     async def _drain(self) -> None:
@@ -128,6 +130,8 @@ class Connection:
             self._die()
         finally:
             self.draining = False
+            if self.flushed is not None:
+                self.flushed.set()
 
     def _overflow(self) -> None:
         # Keep only the unsent rest of a frame already started (the stream must stay

@@ -69,6 +69,7 @@ class Gateway:
         self.connections: dict[int, Connection] = {}
         self.port = 0
         self._accepting = True
+        self._all_closed: trio.Event | None = None
 
     # -- serving ----------------------------------------------------------------
     async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
@@ -101,9 +102,10 @@ class Gateway:
         self._accepting = False
         for conn in list(self.connections.values()):
             conn.close(CloseCode.GOING_AWAY, "server shutting down")
-        with trio.move_on_after(SHUTDOWN_GRACE_SECONDS):
-            while self.connections:
-                await trio.sleep(0.02)
+        if self.connections:
+            self._all_closed = trio.Event()
+            with trio.move_on_after(SHUTDOWN_GRACE_SECONDS):
+                await self._all_closed.wait()
 
     async def _sweep_heartbeats(self) -> None:
         interval = self.settings.heartbeat_seconds
@@ -159,15 +161,17 @@ class Gateway:
                         with trio.move_on_after(SHUTDOWN_GRACE_SECONDS):
                             await self.on_close(conn)
                     # Let a pending close frame (or a last reply) reach the peer.
-                    with trio.move_on_after(1.0 if conn.closing else 0):
-                        while conn.queue and not conn.dead:
-                            await trio.sleep(0.01)
+                    if conn.draining and conn.flushed is not None and conn.closing:
+                        with trio.move_on_after(1.0):
+                            await conn.flushed.wait()
                     conn.dead = True
                     nursery.cancel_scope.cancel()
                     trio.lowlevel.notify_closing(sock)
                     with contextlib.suppress(OSError):
                         sock.shutdown(socket.SHUT_RDWR)
                     sock.close()
+                if not self.connections and self._all_closed is not None:
+                    self._all_closed.set()
 
     async def _recv(self, conn: Connection) -> bytes:
         while True:
@@ -260,7 +264,7 @@ class Gateway:
                           CloseCode.UNSUPPORTED_DATA)
             return
         try:
-            obj = decode_map(frame, max_bytes=self.settings.max_frame_bytes)
+            obj = decode_map(frame)
         except CodecError as exc:
             self._garbage(conn, None, BadRequest(str(exc)), CloseCode.POLICY)
             return

@@ -22,16 +22,16 @@ from actors.accounts import Accounts
 from actors.runtime import ActorStopped, MailboxFull, Registry
 from actors.user import Attach, BusMessage, CatchUp, Detach, UserActor
 from config import Settings
-from storage import bus
-from storage.bridge import AsyncioBridge
-from storage.embedded import embedded_services
-from storage.errors import Unavailable
-from storage.store import Storage
 from server.connection import Connection
 from server.gateway import Gateway, _listen
 from server.http import serve_http
 from server.metrics import Metrics
 from server.router import Router
+from storage import bus
+from storage.bridge import AsyncioBridge
+from storage.embedded import embedded_services
+from storage.errors import Unavailable
+from storage.store import Storage
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,6 @@ import asyncpg
 from storage.store import Storage
 
 
-
 def _cols(alias: str = "") -> str:
     p = f"{alias}." if alias else ""
     plain = "id username email display_name bio website is_private is_admin event_seq".split()

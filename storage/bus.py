@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgpack
-import redis.asyncio as aioredis
 import redis.exceptions
 import trio
 

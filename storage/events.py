@@ -62,7 +62,8 @@ async def _append(conn: asyncpg.Connection, items: Sequence[tuple[int, str, dict
     return out
 
 
-async def append(st: Storage, items: Sequence[tuple[int, str, dict[str, Any]]]) -> list[StoredEvent]:
+async def append(st: Storage,
+                 items: Sequence[tuple[int, str, dict[str, Any]]]) -> list[StoredEvent]:
     """Append durable events (user_id, kind, data) and publish them after commit."""
 
     async def run(st: Storage) -> list[StoredEvent]:

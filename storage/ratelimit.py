@@ -17,10 +17,10 @@ class Verdict:
 
 async def _hit(r: aioredis.Redis, key: str, limit: int, window: int) -> Verdict:
     async with r.pipeline(transaction=True) as pipe:
+        pipe.set(key, 0, ex=window, nx=True)  # Redis 6.2 has no EXPIRE NX
         pipe.incr(key)
-        pipe.expire(key, window, nx=True)
         pipe.pttl(key)
-        count, _, ttl_ms = await pipe.execute()
+        _, count, ttl_ms = await pipe.execute()
     if count <= limit:
         return Verdict(True, 0.0)
     return Verdict(False, max(ttl_ms, 1) / 1000.0)
