@@ -19,7 +19,7 @@ from actors.accounts import Accounts, Session, public_user
 from actors.errors import Invalid, NotAuthenticated, Unsupported
 from config.limits import RATE_LIMITED_BEFORE_CLOSE
 from protocol import PROTOCOL_VERSION
-from protocol.envelope import encode, parse_request, reply_error, reply_ok
+from protocol.envelope import encode, parse_request, reply_error, reply_ok, request_id_of
 from protocol.errors import GlintError, RateLimited
 from protocol.names import OPS, PRE_HELLO_OPS, CloseCode
 from server.connection import Connection
@@ -52,7 +52,7 @@ class Router:
 
     async def __call__(self, conn: Connection, obj: dict[str, Any]) -> None:
         started = time.perf_counter()
-        rid: int | None = None
+        rid = request_id_of(obj)
         op = str(obj.get("op"))[:64]
         try:
             req = parse_request(obj)
@@ -65,12 +65,13 @@ class Router:
                 raise RateLimited("too many requests", retry_after=round(wait, 3))
             conn.limited = 0
             handler = self.ops.get(op)
-            if handler is None:
-                if op in OPS or op.startswith("admin."):
-                    raise Unsupported(f"`{op}` is not available on this server yet")
+            known = handler is not None or op in OPS or op.startswith("admin.")
+            if not known:
                 raise Invalid(f"unknown op `{op}`")
             if conn.session is None and op not in PRE_HELLO_OPS:
                 raise NotAuthenticated("say `hello` first")
+            if handler is None:
+                raise Unsupported(f"`{op}` is not available on this server yet")
             data = await handler(conn, req.args, req.id)
             outcome = "ok"
             if data is not REPLIED:

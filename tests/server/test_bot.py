@@ -1,0 +1,131 @@
+"""A bot on the Python client against a real node on a real port."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import trio
+
+from protocol.client import connect
+from protocol.errors import BadRequest, Conflict, NotFound, RateLimited, Unauthorized
+from server.node import Node
+from tests.conftest import PASSWORD, unique
+
+
+async def test_bot_signs_up_logs_in_says_hello_and_edits_profile(node: Node) -> None:
+    name = unique("bot")
+    with trio.fail_after(20):
+        async with connect(node.ws_url) as bot:
+            hello = await bot.signup(name, f"{name}@example.com", PASSWORD)
+            assert hello["user"]["username"] == name
+            assert hello["heartbeat_ms"] > 0 and hello["seq"] == 0
+            me = await bot.call("user.get")
+            assert me["username"] == name and me["email"] == f"{name}@example.com"
+            updated = await bot.call("user.update", display_name="Bot", bio="beep",
+                                     website="https://example.com")
+            assert (updated["display_name"], updated["bio"]) == ("Bot", "beep")
+
+        async with connect(node.ws_url) as again:
+            hello = await again.login(name, PASSWORD)
+            assert hello["user"]["bio"] == "beep"
+            other = await again.call("user.get", username=name.upper())
+            assert other["display_name"] == "Bot"
+
+
+async def test_account_rules_give_clear_errors_and_change_nothing(node: Node) -> None:
+    name = unique("acct")
+    async with connect(node.ws_url) as c:
+        await c.signup(name, f"{name}@example.com", PASSWORD)
+        with pytest.raises(BadRequest):
+            await c.call("user.update", bio=42)
+        with pytest.raises(BadRequest):
+            await c.call("user.update", bio="x" * 1000)
+        with pytest.raises(BadRequest):
+            await c.call("user.update", nickname="nope")
+        with pytest.raises(NotFound):
+            await c.call("user.get", username="no.such.user.ever")
+        me = await c.call("user.get")
+        assert me["bio"] == "" and me["display_name"] == ""
+
+    async with connect(node.ws_url) as c:
+        with pytest.raises(Conflict):
+            await c.call("auth.signup", username=name.upper(), email="x@example.com",
+                         password=PASSWORD)
+        with pytest.raises(Conflict):
+            await c.call("auth.signup", username=unique(), email=f"{name}@EXAMPLE.com",
+                         password=PASSWORD)
+        for bad in ("Has Space", "", "x" * 31, "émile"):
+            with pytest.raises(BadRequest):
+                await c.call("auth.signup", username=bad, email="a@example.com",
+                             password=PASSWORD)
+        for weak in ("short", "password123", "12345678"):
+            with pytest.raises(BadRequest):
+                await c.call("auth.signup", username=unique(), email="b@example.com",
+                             password=weak)
+        with pytest.raises(Unauthorized):
+            await c.call("auth.login", username=name, password="wrong password!")
+        with pytest.raises(Unauthorized):
+            await c.call("auth.login", username="nobody.here", password=PASSWORD)
+        with pytest.raises(Unauthorized):
+            await c.call("user.get")  # before hello
+        with pytest.raises(Unauthorized):
+            await c.call("hello", proto=1, token="not-a-real-token-at-all")
+
+
+async def test_login_is_rate_limited_per_account(node: Node) -> None:
+    name = unique("rl")
+    async with connect(node.ws_url) as c:
+        await c.call("auth.signup", username=name, email=f"{name}@example.com",
+                     password=PASSWORD)
+        limit = node.settings.login_attempts_per_account
+        for _ in range(limit):
+            with pytest.raises(Unauthorized):
+                await c.call("auth.login", username=name, password="wrong password!")
+        with pytest.raises(RateLimited) as err:
+            await c.call("auth.login", username=name, password="wrong password!")
+        assert err.value.retry_after and err.value.retry_after > 0
+        # Even the right password is refused until the window passes.
+        with pytest.raises(RateLimited):
+            await c.call("auth.login", username=name, password=PASSWORD)
+
+
+async def test_http_signup_login_logout(node: Node) -> None:
+    name = unique("http")
+    async with httpx.AsyncClient(base_url=node.http_url) as http:
+        r = await http.post("/api/auth/signup", json={"username": name, "password": PASSWORD,
+                                                      "email": f"{name}@example.com"})
+        assert r.status_code == 201, r.text
+        r = await http.post("/api/auth/login", json={"username": name, "password": PASSWORD})
+        assert r.status_code == 200
+        token = r.json()["token"]
+        r = await http.post("/api/auth/login", json={"username": name, "password": "nope nope"})
+        assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+        r = await http.post("/api/auth/signup", content=b"\xff not json")
+        assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request"
+        async with connect(node.ws_url, token=token) as c:
+            assert (await c.call("user.get"))["username"] == name
+        r = await http.post("/api/auth/logout", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200
+    async with connect(node.ws_url, reconnect=False) as c:
+        with pytest.raises(Unauthorized):
+            await c.hello(token)
+
+
+async def test_tokens_and_passwords_are_stored_hashed(node: Node) -> None:
+    name = unique("hash")
+    async with connect(node.ws_url) as c:
+        await c.signup(name, f"{name}@example.com", PASSWORD)
+        token = c.token
+    assert token is not None and len(token) >= 43
+
+    async def peek(conn):  # type: ignore[no-untyped-def]
+        pw = await conn.fetchval("SELECT password_hash FROM users WHERE username = $1", name)
+        hashes = await conn.fetch(
+            "SELECT t.hash FROM tokens t JOIN users u ON u.id = t.user_id "
+            "WHERE u.username = $1", name)
+        return pw, [bytes(r["hash"]) for r in hashes]
+
+    pw_hash, token_hashes = await node.storage.tx(peek)
+    assert pw_hash.startswith("$argon2id$") and PASSWORD not in pw_hash
+    assert token_hashes and all(token.encode() not in h for h in token_hashes)
+    assert all(len(h) == 32 for h in token_hashes)

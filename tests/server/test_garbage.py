@@ -1,0 +1,139 @@
+"""Garbage on the wire gets the documented error or close code and disturbs nobody else."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import msgpack
+import pytest
+import trio
+from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
+
+from config.limits import GARBAGE_FRAMES_BEFORE_CLOSE
+from protocol.client import Client, connect
+from protocol.errors import Unsupported
+from server.node import Node
+from tests.conftest import PASSWORD, unique
+from tests.wire import WAIT, Raw
+
+
+@asynccontextmanager
+async def bystander(node: Node) -> AsyncIterator[Client]:
+    """A healthy, authenticated client that must keep working throughout."""
+    name = unique("ok")
+    async with connect(node.ws_url) as c:
+        await c.signup(name, f"{name}@example.com", PASSWORD)
+        yield c
+
+
+async def still_fine(c: Client) -> None:
+    with trio.fail_after(WAIT):
+        assert "t" in await c.call("ping")
+
+
+async def closed_with(raw: Raw) -> int:
+    with trio.fail_after(WAIT), pytest.raises(ConnectionClosed) as info:  # noqa: PT012
+        while True:
+            await raw.recv()
+    return info.value.reason.code
+
+
+async def test_text_frames_get_unsupported_then_close_1003(node: Node) -> None:
+    async with bystander(node) as ok, open_websocket_url(node.ws_url) as ws:
+        raw = Raw(ws)
+        for _ in range(GARBAGE_FRAMES_BEFORE_CLOSE - 1):
+            await ws.send_message('{"op": "ping", "id": 1}')
+            reply = await raw.recv()
+            assert reply["ok"] is False and reply["error"]["code"] == "unsupported"
+            await still_fine(ok)
+        assert (await raw.call("ping"))["ok"]  # still served between bad frames
+        await ws.send_message("again")
+        assert (await raw.recv())["error"]["code"] == "unsupported"
+        assert await closed_with(raw) == 1003
+        await still_fine(ok)
+
+
+@pytest.mark.parametrize("frame", [
+    b"\xc1",  # never-used msgpack byte
+    msgpack.packb([1, 2, 3]),  # not a map
+    msgpack.packb("hello"),
+    msgpack.packb({"op": "ping"}) + b"trailing",
+    b"",
+])
+async def test_non_map_frames_get_bad_request_then_close_1008(node: Node, frame: bytes) -> None:
+    async with bystander(node) as ok, open_websocket_url(node.ws_url) as ws:
+        raw = Raw(ws)
+        for _ in range(GARBAGE_FRAMES_BEFORE_CLOSE):
+            await ws.send_message(frame)
+            reply = await raw.recv()
+            assert reply == {"re": None, "ok": False, "error": reply["error"]}
+            assert reply["error"]["code"] == "bad_request"
+        assert await closed_with(raw) == 1008
+        await still_fine(ok)
+
+
+async def test_bad_envelopes_and_unknown_ops_are_answered(node: Node) -> None:
+    async with bystander(node) as ok, open_websocket_url(node.ws_url) as ws:
+        raw = Raw(ws)
+        await raw.send_obj({"op": "ping", "id": -1})
+        assert (await raw.recv())["error"]["code"] == "bad_request"
+        await raw.send_obj({"op": "ping", "id": 5, "args": [1, 2]})
+        r = await raw.reply(5)
+        assert r["error"]["code"] == "bad_request"
+        await raw.send_obj({"op": 12, "id": 6})
+        assert (await raw.reply(6))["error"]["code"] == "bad_request"
+        assert (await raw.call("no.such.op"))["error"]["code"] == "bad_request"
+        assert (await raw.call("feed.home"))["error"]["code"] == "unauthorized"
+        assert (await raw.call("user.get"))["error"]["code"] == "unauthorized"
+        name = unique("env")
+        r = await raw.call("auth.signup", username=name, email=f"{name}@example.com",
+                           password=PASSWORD)
+        r = await raw.call("hello", proto=1, token=r["data"]["token"])
+        assert r["ok"]
+        assert (await raw.call("hello", proto=1, token="x" * 40))["error"]["code"] == \
+            "bad_request"
+        assert (await raw.call("user.update", private="yes"))["error"]["code"] == "bad_request"
+        assert (await raw.call("user.get", id="123"))["error"]["code"] == "bad_request"
+        assert (await raw.call("user.get", id=2**63))["error"]["code"] == "bad_request"
+        assert (await raw.call("ping"))["ok"]
+        await still_fine(ok)
+
+
+async def test_unimplemented_protocol_ops_are_unsupported(node: Node) -> None:
+    async with bystander(node) as ok:
+        for op in ("feed.home", "dm.send", "admin.stats"):
+            with pytest.raises(Unsupported):
+                await ok.call(op)
+        await still_fine(ok)
+
+
+async def test_oversize_frame_closes_1009(node: Node) -> None:
+    async with bystander(node) as ok, open_websocket_url(
+            node.ws_url, max_message_size=4 << 20) as ws:
+        raw = Raw(ws)
+        await ws.send_message(b"\x80" + b"x" * (node.settings.max_frame_bytes + 10))
+        assert await closed_with(raw) == 1009
+        await still_fine(ok)
+
+
+async def test_foreign_origin_is_refused(node: Node) -> None:
+    with pytest.raises(HandshakeError):
+        async with open_websocket_url(
+                node.ws_url, extra_headers=[("Origin", "http://evil.example")]):
+            pass
+    origin = f"http://127.0.0.1:{node.http_port}"
+    async with open_websocket_url(node.ws_url, extra_headers=[("Origin", origin)]) as ws:
+        assert (await Raw(ws).call("ping"))["ok"]
+
+
+async def test_ops_are_rate_limited_per_connection(node: Node) -> None:
+    async with bystander(node) as ok, open_websocket_url(node.ws_url) as ws:
+        raw = Raw(ws)
+        burst = node.settings.ops_burst
+        for i in range(burst + 20):
+            await raw.send_obj({"op": "ping", "id": i + 1})
+        codes = [(await raw.reply(i + 1)).get("error", {}).get("code") for i in range(burst + 20)]
+        assert codes.count("rate_limited") >= 10
+        assert codes[:burst].count(None) >= burst - 5
+        await still_fine(ok)
