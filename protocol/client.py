@@ -121,7 +121,8 @@ class Client:
     Attributes:
         token: the session token, once signed up, logged in or given to `hello`.
         user: the user map from the last `hello` reply.
-        last_seq: the highest durable event seq seen; `resume` uses it.
+        last_seq: the highest durable event seq handed to the event queue (already
+            set when `events()` yields that event); `resume` uses it.
         hello_data: the last `hello` reply.
         close_code: the close code once the client is closed for good, else None.
 
@@ -438,13 +439,21 @@ class Client:
             return
         if self.last_seq is not None and seq <= self.last_seq:
             return  # a duplicate, e.g. replayed after a resume that overlapped
+        # Advance last_seq before the hand-off: `send` gives the event to a waiting
+        # receiver and only then yields, so the application may run (and read
+        # last_seq) before this task does. If the event is not delivered after all
+        # (cancelled, or the queue closed), undo it so a resume asks for it again.
+        previous, self.last_seq = self.last_seq, seq
+        delivered = False
         conn.reader_blocked = True
         try:
             await self._event_send.send(event)
+            delivered = True
         finally:
             conn.reader_blocked = False
             conn.last_rx = trio.current_time()
-        self.last_seq = seq
+            if not delivered:
+                self.last_seq = previous
 
     async def _heartbeat(self, conn: _Connection) -> None:
         """Ping every half interval; give up on a peer that has gone silent."""

@@ -52,3 +52,65 @@ class Raw:
                 return msg
             if "ev" in msg:
                 self.events.append(msg)
+
+
+class TinyBufferPeer:
+    """A WebSocket client on a socket with a tiny receive buffer, driven by wsproto.
+
+    trio-websocket cannot shrink its socket buffers, and loopback buffers grow to
+    tens of MB; this peer lets a test stop reading and fill the server's queue.
+    """
+
+    RCVBUF = 16 * 1024
+
+    def __init__(self, sock: trio.socket.SocketType) -> None:
+        from wsproto import ConnectionType, WSConnection
+
+        self.sock = sock
+        self.ws = WSConnection(ConnectionType.CLIENT)
+        self.pending: list[Any] = []
+
+    @classmethod
+    async def connect(cls, host: str, port: int) -> TinyBufferPeer:
+        import socket as stdsock
+
+        from wsproto.events import AcceptConnection, Request
+
+        sock = trio.socket.socket()
+        sock.setsockopt(stdsock.SOL_SOCKET, stdsock.SO_RCVBUF, cls.RCVBUF)
+        await sock.connect((host, port))
+        peer = cls(sock)
+        await sock.send(peer.ws.send(Request(host=f"{host}:{port}", target="/ws")))
+        with trio.fail_after(WAIT):
+            while not any(isinstance(e, AcceptConnection) for e in await peer._pump()):
+                pass
+        return peer
+
+    async def _pump(self) -> list[Any]:
+        data = await self.sock.recv(65536)
+        if not data:
+            raise EOFError("server closed the socket")
+        self.ws.receive_data(data)
+        return list(self.ws.events())
+
+    async def send_obj(self, obj: Any) -> None:
+        from wsproto.events import BytesMessage
+
+        await self.sock.send(self.ws.send(BytesMessage(data=encode(obj))))
+
+    async def read_until_close(self) -> tuple[int, int]:
+        """Read everything; returns (messages received, close code)."""
+        from wsproto.events import BytesMessage, CloseConnection
+
+        count = 0
+        with trio.fail_after(WAIT * 3):
+            while True:
+                for ev in await self._pump():
+                    if isinstance(ev, BytesMessage) and ev.message_finished:
+                        count += 1
+                    if isinstance(ev, CloseConnection):
+                        await self.sock.send(self.ws.send(ev.response()))
+                        return count, ev.code
+
+    def close(self) -> None:
+        self.sock.close()

@@ -33,7 +33,7 @@ async def still_fine(c: Client) -> None:
 
 
 async def closed_with(raw: Raw) -> int:
-    with trio.fail_after(WAIT), pytest.raises(ConnectionClosed) as info:  # noqa: PT012
+    with trio.fail_after(WAIT), pytest.raises(ConnectionClosed) as info:
         while True:
             await raw.recv()
     return info.value.reason.code

@@ -1,0 +1,595 @@
+"""Shared set-up for the benchmarks: services, seeded users, a node process, client workers.
+
+A benchmark process (the *coordinator*) starts embedded PostgreSQL and Redis (or
+uses DATABASE_URL / REDIS_URL), bulk-inserts users and tokens straight into
+Postgres (argon2 sign-ups would take minutes), starts one node as a subprocess
+(`python -m server.cli serve`), and drives client *workers*: subprocesses that
+hold the WebSocket connections and report JSON lines on stdout. The server is
+what is measured: its CPU comes from /proc/<pid>/stat, its memory from
+/proc/<pid>/status.
+
+Clients default to a lean WebSocket client (wsproto over a trio socket, no tasks
+or channels of its own) because on a 2-core machine every microsecond a client
+spends is taken from the server; `--client trio-websocket` uses trio-websocket.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import queue
+import resource
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import msgpack
+import trio
+
+ROOT = Path(__file__).resolve().parents[2]
+HOST = "127.0.0.1"  # benchmarks never target anything else
+NODE_START_SECONDS = 60.0
+NODE_STOP_SECONDS = 20.0
+WORKER_STOP_SECONDS = 20.0
+READY_PREFIX = "GLINT READY"
+TOKEN_TTL = timedelta(days=1)
+SEED_BATCH = 5000
+RECV_CHUNK = 65536
+
+
+# -- process limits and small statistics --------------------------------------------
+def raise_fd_limit() -> int:
+    """Raise the soft open-files limit to the hard one; returns the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    return soft
+
+
+def percentile(sorted_samples: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile of an already sorted sequence (nan when empty)."""
+    if not sorted_samples:
+        return float("nan")
+    k = max(0, min(len(sorted_samples) - 1, round(p / 100 * len(sorted_samples) + 0.5) - 1))
+    return float(sorted_samples[k])
+
+
+def summarize(samples: Sequence[float]) -> dict[str, float]:
+    s = sorted(samples)
+    return {"n": len(s), "p50": percentile(s, 50), "p90": percentile(s, 90),
+            "p99": percentile(s, 99), "max": s[-1] if s else float("nan")}
+
+
+def print_report(title: str, rows: Sequence[tuple[str, Any]]) -> None:
+    """The figures, at the end, in one aligned block."""
+    width = max((len(k) for k, _ in rows), default=0)
+    bar = "=" * max(len(title), 60)
+    print(f"\n{bar}\n{title}\n{bar}")
+    for key, value in rows:
+        print(f"  {key.ljust(width)}  {value}")
+    print(bar, flush=True)
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms"
+
+
+def base_parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--client", choices=("lean", "trio-websocket"), default="lean",
+                   help="client WebSocket implementation (default: lean wsproto client)")
+    p.add_argument("--json", metavar="PATH", help="also write the figures to this JSON file")
+    p.add_argument("--worker", metavar="CONFIG", help=argparse.SUPPRESS)
+    return p
+
+
+def write_json(path: str | None, figures: dict[str, Any]) -> None:
+    if path:
+        Path(path).write_text(json.dumps(figures, indent=2, default=str) + "\n")
+
+
+# -- services and users -----------------------------------------------------------------
+def _precomputed_password_hash() -> str:
+    from argon2 import PasswordHasher
+
+    return PasswordHasher().hash("bench-password-not-used")
+
+
+async def _seed(db_url: str, prefix: str, count: int) -> list[str]:
+    import asyncpg
+
+    from storage import migrations
+
+    pw_hash = _precomputed_password_hash()
+    conn = await asyncpg.connect(db_url)
+    try:
+        await migrations.apply(conn)
+        tokens: list[str] = []
+        expires = datetime.now(UTC) + TOKEN_TTL
+        for start in range(0, count, SEED_BATCH):
+            names = [f"{prefix}_{i}" for i in range(start, min(count, start + SEED_BATCH))]
+            rows = await conn.fetch(
+                """INSERT INTO users (username, email, password_hash)
+                   SELECT u, u || '@bench.invalid', $2 FROM unnest($1::text[]) AS u
+                   RETURNING id, username""", names, pw_hash)
+            ids = {r["username"]: r["id"] for r in rows}
+            batch = [secrets.token_urlsafe(32) for _ in names]
+            await conn.copy_records_to_table(
+                "tokens", columns=["hash", "user_id", "expires_at", "client"],
+                records=[(hashlib.sha256(t.encode()).digest(), ids[n], expires, "bench")
+                         for n, t in zip(names, batch, strict=True)])
+            tokens.extend(batch)
+        return tokens
+    finally:
+        await conn.close()
+
+
+def seed_users(db_url: str, count: int) -> list[str]:
+    """Insert `count` users with one live token each (migrating first); returns the tokens."""
+    prefix = "b" + uuid.uuid4().hex[:10]
+    return asyncio.run(_seed(db_url, prefix, count))
+
+
+# -- the node process -------------------------------------------------------------------
+def _clock_ticks() -> int:
+    return os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), in seconds."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    fields_ = text[text.rindex(")") + 2:].split()
+    return (int(fields_[11]) + int(fields_[12])) / _clock_ticks()
+
+
+def proc_rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+@dataclass
+class NodeProc:
+    proc: subprocess.Popen[str]
+    http_url: str
+    ws_url: str
+    name: str
+    log_path: Path
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def cpu(self) -> float:
+        return proc_cpu_seconds(self.pid)
+
+    def rss_kb(self) -> int:
+        return proc_rss_kb(self.pid)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=NODE_STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def log_tail(self, n: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+
+def start_node(tmp: Path, db_url: str, redis_url: str, namespace: str,
+               env: dict[str, str] | None = None) -> NodeProc:
+    """Start `glint serve` on free ports and wait for its READY line."""
+    data = tmp / "node"
+    data.mkdir(parents=True, exist_ok=True)
+    log_path = tmp / "node.log"
+    child_env = dict(os.environ, DATABASE_URL=db_url, REDIS_URL=redis_url,
+                     GLINT_NAMESPACE=namespace, GLINT_LOG_LEVEL="warning",
+                     GLINT_HOST=HOST, PYTHONUNBUFFERED="1")
+    child_env.update(env or {})
+    log_file = log_path.open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "serve", "--host", HOST, "--port", "0",
+         "--ws-port", "0", "--data-dir", str(data)],
+        cwd=ROOT, env=child_env, stdout=subprocess.PIPE, stderr=log_file, text=True,
+        stdin=subprocess.DEVNULL)
+    log_file.close()
+    found: queue.Queue[str | None] = queue.Queue()
+    seen: list[str] = []
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # keep draining so the node never blocks on stdout
+            seen.append(line.rstrip("\n"))
+            if line.startswith(READY_PREFIX):
+                found.put(line)
+        found.put(None)
+
+    threading.Thread(target=pump, daemon=True, name="node-stdout").start()
+    try:
+        line = found.get(timeout=NODE_START_SECONDS)
+    except queue.Empty:
+        line = None
+    if line is None:
+        proc.kill()
+        proc.wait()
+        tail = log_path.read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"the node did not become ready; its log ends with:\n{tail}")
+    parts = dict(p.split("=", 1) for p in line.split()[2:] if "=" in p)
+    return NodeProc(proc, parts["http"], parts["ws"], parts.get("node", "?"), log_path, seen)
+
+
+@dataclass
+class Setup:
+    tmp: Path
+    db_url: str
+    redis_url: str
+    namespace: str
+    tokens: list[str]
+    node: NodeProc
+
+
+@contextlib.contextmanager
+def bench_node(users: int, node_env: dict[str, str] | None = None) -> Iterator[Setup]:
+    """Services (embedded unless DATABASE_URL / REDIS_URL), `users` seeded users, a node."""
+    from storage.embedded import embedded_services
+
+    raise_fd_limit()
+    with tempfile.TemporaryDirectory(prefix="glint-bench-") as tmpdir:
+        tmp = Path(tmpdir)
+        os.chmod(tmp, 0o755)  # pgserver may run postgres as its own system user
+        t0 = time.monotonic()
+        with embedded_services(tmp / "services", database_url=os.environ.get("DATABASE_URL"),
+                               redis_url=os.environ.get("REDIS_URL")) as (db_url, redis_url):
+            t1 = time.monotonic()
+            tokens = seed_users(db_url, users)
+            t2 = time.monotonic()
+            namespace = "bench" + uuid.uuid4().hex[:8]
+            node = start_node(tmp, db_url, redis_url, namespace, node_env)
+            t3 = time.monotonic()
+            print(f"setup: services {t1 - t0:.1f}s, {users} users seeded {t2 - t1:.1f}s, "
+                  f"node ready {t3 - t2:.1f}s (pid {node.pid}, {node.ws_url})", flush=True)
+            try:
+                yield Setup(tmp, db_url, redis_url, namespace, tokens, node)
+            finally:
+                code = node.stop()
+                if code not in (0, -signal.SIGTERM):
+                    print(f"node exited with {code}; log tail:\n{node.log_tail()}",
+                          file=sys.stderr)
+
+
+# -- client workers (coordinator side) -------------------------------------------------
+class WorkerFailed(RuntimeError):
+    pass
+
+
+class Worker:
+    """A client subprocess speaking JSON lines: commands on stdin, reports on stdout."""
+
+    def __init__(self, module: str, tmp: Path, index: int, config: dict[str, Any]) -> None:
+        self.index = index
+        cfg_path = tmp / f"worker-{index}.json"
+        cfg_path.write_text(json.dumps(config))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", module, "--worker", str(cfg_path)],
+            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        self._inbox: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True, name=f"worker-{index}").start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                sys.stderr.write(f"[worker {self.index}] {line}")
+                continue
+            if isinstance(msg, dict):
+                self._inbox.put(msg)
+        self._inbox.put(None)
+
+    def send(self, **cmd: Any) -> None:
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(json.dumps(cmd) + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError) as exc:
+            raise WorkerFailed(f"worker {self.index} is gone ({exc})") from None
+
+    def expect(self, ev: str, timeout: float) -> dict[str, Any]:
+        """The next report named `ev` (progress reports are printed on the way)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise WorkerFailed(f"worker {self.index}: no `{ev}` within {timeout:.0f}s")
+            try:
+                msg = self._inbox.get(timeout=left)
+            except queue.Empty:
+                continue
+            if msg is None:
+                raise WorkerFailed(f"worker {self.index} exited ({self.proc.wait()}) "
+                                   f"while we waited for `{ev}`")
+            if msg.get("ev") == "error":
+                raise WorkerFailed(f"worker {self.index}: {msg.get('message')}")
+            if msg.get("ev") == "progress":
+                print(f"  [worker {self.index}] {msg.get('message')}", flush=True)
+                continue
+            if msg.get("ev") == ev:
+                return msg
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(WorkerFailed):
+                self.send(cmd="quit")
+            try:
+                self.proc.wait(timeout=WORKER_STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def split(items: Sequence[Any], parts: int) -> list[list[Any]]:
+    return [list(items[i::parts]) for i in range(parts)]
+
+
+@contextlib.contextmanager
+def workers(module: str, tmp: Path, configs: Sequence[dict[str, Any]]) -> Iterator[list[Worker]]:
+    started: list[Worker] = []
+    try:
+        for i, cfg in enumerate(configs):
+            started.append(Worker(module, tmp, i, cfg))
+        yield started
+    finally:
+        for w in started:
+            w.stop()
+
+
+def expect_all(ws: Sequence[Worker], ev: str, timeout: float) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    return [w.expect(ev, max(0.1, deadline - time.monotonic())) for w in ws]
+
+
+# -- client workers (worker side) -------------------------------------------------------
+class WorkerIO:
+    """Commands from the coordinator (stdin) and reports to it (stdout), one JSON line each."""
+
+    def __init__(self) -> None:
+        self._stream = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
+        self._buf = b""
+
+    @staticmethod
+    def emit(ev: str, **data: Any) -> None:
+        sys.stdout.write(json.dumps({"ev": ev, **data}) + "\n")
+        sys.stdout.flush()
+
+    def progress(self, message: str) -> None:
+        self.emit("progress", message=message)
+
+    async def command(self) -> dict[str, Any]:
+        while b"\n" not in self._buf:
+            chunk = await self._stream.receive_some(RECV_CHUNK)
+            if not chunk:
+                return {"cmd": "quit"}
+            self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        return json.loads(line)  # type: ignore[no-any-return]
+
+
+def worker_config(path: str) -> dict[str, Any]:
+    raise_fd_limit()
+    return json.loads(Path(path).read_text())  # type: ignore[no-any-return]
+
+
+# -- WebSocket clients ------------------------------------------------------------------
+class Closed(Exception):
+    """The server closed the connection."""
+
+
+def encode(obj: Any) -> bytes:
+    return msgpack.packb(obj, use_bin_type=True)
+
+
+def decode(data: bytes) -> dict[str, Any]:
+    return msgpack.unpackb(data, raw=False, strict_map_key=False)  # type: ignore[no-any-return]
+
+
+class LeanWS:
+    """A minimal WebSocket client: wsproto on a trio socket, no tasks or queues of its own.
+
+    One task may `send` while another `recv`s; two concurrent senders are not allowed.
+    """
+
+    def __init__(self, stream: trio.SocketStream, ws: Any) -> None:
+        self.stream = stream
+        self.ws = ws
+        self.pending: deque[bytes] = deque()
+        self._parts: list[bytes] = []
+
+    @classmethod
+    async def connect(cls, url: str, nursery: trio.Nursery | None = None) -> LeanWS:
+        from wsproto import ConnectionType, WSConnection
+        from wsproto.events import AcceptConnection, RejectConnection, Request
+
+        u = urlsplit(url)
+        assert u.hostname == HOST, "benchmarks target 127.0.0.1 only"
+        stream = await trio.open_tcp_stream(HOST, u.port or 80)
+        ws = WSConnection(ConnectionType.CLIENT)
+        self = cls(stream, ws)
+        try:
+            await stream.send_all(ws.send(Request(host=f"{HOST}:{u.port}", target=u.path)))
+            while True:
+                data = await stream.receive_some(RECV_CHUNK)
+                if not data:
+                    raise Closed("closed during the handshake")
+                ws.receive_data(data)
+                for ev in ws.events():
+                    if isinstance(ev, AcceptConnection):
+                        return self
+                    if isinstance(ev, RejectConnection):
+                        raise Closed(f"handshake rejected ({ev.status_code})")
+        except BaseException:
+            await stream.aclose()
+            raise
+
+    async def send(self, payload: bytes) -> None:
+        from wsproto.events import Message
+
+        await self.stream.send_all(self.ws.send(Message(data=payload)))
+
+    async def recv(self) -> bytes:
+        from wsproto.events import BytesMessage, CloseConnection, Ping
+
+        while not self.pending:
+            data = await self.stream.receive_some(RECV_CHUNK)
+            if not data:
+                raise Closed("connection lost")
+            self.ws.receive_data(data)
+            for ev in self.ws.events():
+                if isinstance(ev, BytesMessage):
+                    self._parts.append(ev.data)
+                    if ev.message_finished:
+                        self.pending.append(b"".join(self._parts))
+                        self._parts = []
+                elif isinstance(ev, CloseConnection):
+                    raise Closed(f"closed by the server ({ev.code} {ev.reason})")
+                elif isinstance(ev, Ping):
+                    await self.stream.send_all(self.ws.send(ev.response()))
+        return self.pending.popleft()
+
+    async def aclose(self) -> None:
+        from wsproto.events import CloseConnection
+
+        with trio.move_on_after(2), contextlib.suppress(Exception):
+            await self.stream.send_all(self.ws.send(CloseConnection(code=1000)))
+        with contextlib.suppress(Exception):
+            await self.stream.aclose()
+
+
+class TrioWS:
+    """The same interface on trio-websocket (for comparison)."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+
+    @classmethod
+    async def connect(cls, url: str, nursery: trio.Nursery | None = None) -> TrioWS:
+        from trio_websocket import connect_websocket_url
+
+        assert nursery is not None and urlsplit(url).hostname == HOST
+        return cls(await connect_websocket_url(nursery, url, message_queue_size=256))
+
+    async def send(self, payload: bytes) -> None:
+        from trio_websocket import ConnectionClosed
+
+        try:
+            await self.ws.send_message(payload)
+        except ConnectionClosed as exc:
+            raise Closed(str(exc)) from None
+
+    async def recv(self) -> bytes:
+        from trio_websocket import ConnectionClosed
+
+        try:
+            data = await self.ws.get_message()
+        except ConnectionClosed as exc:
+            raise Closed(str(exc)) from None
+        return data if isinstance(data, bytes) else data.encode()
+
+    async def aclose(self) -> None:
+        with trio.move_on_after(2), contextlib.suppress(Exception):
+            await self.ws.aclose()
+
+
+ClientConn = LeanWS | TrioWS
+
+
+async def open_client(kind: str, url: str, nursery: trio.Nursery) -> ClientConn:
+    if kind == "trio-websocket":
+        return await TrioWS.connect(url, nursery)
+    return await LeanWS.connect(url, nursery)
+
+
+async def call(conn: ClientConn, op: str, rid: int, args: dict[str, Any] | None = None
+               ) -> dict[str, Any]:
+    """Send one request and read until its reply (events in between are skipped)."""
+    msg: dict[str, Any] = {"op": op, "id": rid}
+    if args:
+        msg["args"] = args
+    await conn.send(encode(msg))
+    while True:
+        reply = decode(await conn.recv())
+        if reply.get("re") == rid:
+            return reply
+
+
+async def hello(conn: ClientConn, token: str) -> dict[str, Any]:
+    reply = await call(conn, "hello", 1, {"proto": 1, "token": token, "client": "glint-bench/1"})
+    if not reply.get("ok"):
+        raise Closed(f"hello refused: {reply.get('error')}")
+    return reply["data"]  # type: ignore[no-any-return]
+
+
+async def connect_all(kind: str, url: str, tokens: Sequence[str], nursery: trio.Nursery,
+                      io: WorkerIO, *, concurrency: int = 100) -> tuple[list[ClientConn], int]:
+    """Connect and say hello on one socket per token; returns (connections, failures)."""
+    conns: list[ClientConn | None] = [None] * len(tokens)
+    failures = 0
+    limiter = trio.CapacityLimiter(concurrency)
+    done = 0
+    step = max(1000, len(tokens) // 5)
+
+    async def one(i: int) -> None:
+        nonlocal failures, done
+        async with limiter:
+            try:
+                with trio.fail_after(60):
+                    c = await open_client(kind, url, nursery)
+                    await hello(c, tokens[i])
+                conns[i] = c
+            except (OSError, Closed, trio.TooSlowError, trio.BrokenResourceError) as exc:
+                failures += 1
+                if failures <= 3:
+                    io.progress(f"connection {i} failed: {exc!r}")
+            done += 1
+            if done % step == 0:
+                io.progress(f"{done}/{len(tokens)} connected")
+
+    async with trio.open_nursery() as n:
+        for i in range(len(tokens)):
+            n.start_soon(one, i)
+    return [c for c in conns if c is not None], failures
+
+
+async def close_all(conns: Sequence[ClientConn]) -> None:
+    async with trio.open_nursery() as n:
+        for c in conns:
+            n.start_soon(c.aclose)

@@ -1,0 +1,56 @@
+"""`glint serve` on a fresh data directory (what `make run` starts), and the CLI verbs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import trio
+
+from protocol.client import connect
+from tests.conftest import PASSWORD, unique
+from tests.nodeproc import ROOT, node_process
+
+
+async def test_fresh_node_with_embedded_services_is_healthy_within_15s(tmp_path: Path) -> None:
+    started = trio.current_time()
+    async with node_process(tmp_path / "var", env={}, name="fresh", start_seconds=15) as n:
+        async with httpx.AsyncClient(base_url=n.http_url) as http:
+            r = await http.get("/healthz")
+            assert r.status_code == 200 and r.json()["ok"] is True
+            assert trio.current_time() - started < 15
+            assert (await http.get("/readyz")).json()["ready"] is True
+            assert (await http.get("/")).status_code == 200
+        name = unique("fresh")
+        async with connect(n.ws_url) as c:
+            await c.signup(name, f"{name}@example.com", PASSWORD)
+    # Stopped: no postgres or redis left running from that data directory.
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert str(tmp_path / "var") not in ps
+
+    # Data survives a restart.
+    async with node_process(tmp_path / "var", env={}, name="again") as n2:
+        async with connect(n2.ws_url) as c:
+            hello = await c.login(name, PASSWORD)
+            assert hello["user"]["username"] == name
+
+
+def test_cli_version_migrate_and_user_create(tmp_path: Path) -> None:
+    def glint(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "server.cli", *args], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120,
+                              env={"PATH": "/usr/bin:/bin", "GLINT_LOG_LEVEL": "warning"})
+
+    assert "glint 0.1.0" in glint("version").stdout
+    data = str(tmp_path / "cli")
+    out = glint("migrate", "--data-dir", data)
+    assert out.returncode == 0 and "migrations applied" in out.stdout, out.stderr
+    assert "up to date" in glint("migrate", "--data-dir", data).stdout
+    out = glint("user", "create", "ops.person", "--password", "a decent passphrase",
+                "--admin", "--data-dir", data)
+    assert out.returncode == 0 and "as admin" in out.stdout, out.stderr
+    out = glint("user", "create", "ops.person", "--password", "a decent passphrase",
+                "--data-dir", data)
+    assert out.returncode != 0 and "taken" in (out.stderr + out.stdout)
