@@ -161,10 +161,10 @@ class Registry:
             while True:
                 actor = factory(entry.key)
                 try:
-                    async with trio.open_nursery() as nursery:
-                        await nursery.start(actor.run, entry)
-                        entry.alive.set()
-                except policy.restart_on as exc:
+                    await actor.run(entry, task_status=_SetOnStart(entry.alive))
+                except BaseException as exc:
+                    if not _restartable(exc, policy.restart_on):
+                        raise
                     self.crashes += 1
                     entry.restarts += 1
                     log.exception("actor crashed; restarting",
@@ -185,3 +185,23 @@ class Registry:
                 del self._entries[entry.key]
             entry.alive.set()
             entry.send.close()
+
+
+class _SetOnStart:
+    """A task_status for an actor run directly by its supervisor (no nursery in between,
+    so its exceptions reach the supervisor unwrapped)."""
+
+    def __init__(self, event: trio.Event) -> None:
+        self._event = event
+
+    def started(self, value: object = None) -> None:
+        self._event.set()
+
+
+def _restartable(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> bool:
+    if isinstance(exc, trio.Cancelled | KeyboardInterrupt | SystemExit):
+        return False
+    if isinstance(exc, BaseExceptionGroup):
+        _, rest = exc.split(kinds)
+        return rest is None
+    return isinstance(exc, kinds)

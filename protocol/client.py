@@ -107,6 +107,9 @@ class _Connection:
         try:
             await self.ws.send_message(encode(msg))
         except _TRANSPORT_ERRORS as exc:
+            reason = self.ws.closed
+            if reason is not None and reason.code == CloseCode.UNAUTHORIZED:
+                raise SessionClosed(reason.reason or "session closed by the server") from exc
             raise ConnectionLost("connection lost while sending") from exc
 
     def fail_pending(self, exc: GlintError) -> None:

@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, serve_websocket
 
+from protocol import client as client_module
 from protocol.client import ConnectionLost, Event, SessionClosed, connect
 from protocol.envelope import decode_map, encode, event, reply_error, reply_ok
 from protocol.errors import Conflict, Internal, NotFound, RateLimited, Unauthorized
@@ -255,6 +257,25 @@ async def test_explicit_resume_replays_what_was_missed(server: FakeServer) -> No
             assert [(await client.next_event()).seq for _ in range(2)] == [3, 4]
             assert client.last_seq == 4
     assert server.args_of("hello")[0]["resume"] == 2
+
+
+async def test_an_event_never_queued_is_not_counted_in_last_seq(
+    server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With no room in the queue, the reader waits on the first durable event until
+    # someone reads it; nobody does, and the client is closed under it.
+    monkeypatch.setattr(client_module, "EVENT_QUEUE_SIZE", 0)
+    with trio.fail_after(TIMEOUT):
+        async with connect(server.url, token="tok-a") as client:
+            server.store(1)
+            await server.push("notification", {"n": 1}, 1)
+            await trio.testing.wait_all_tasks_blocked()  # the reader is stuck handing it over
+        # It never reached the application, so a resume from last_seq must replay it.
+        assert client.last_seq == 0
+        monkeypatch.undo()
+        async with connect(server.url, token="tok-a", resume=client.last_seq) as again:
+            assert (await again.next_event()).seq == 1
+            assert again.last_seq == 1
 
 
 async def test_resume_too_old_means_resync(server: FakeServer) -> None:

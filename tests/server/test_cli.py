@@ -27,14 +27,14 @@ async def test_fresh_node_with_embedded_services_is_healthy_within_15s(tmp_path:
         async with connect(n.ws_url) as c:
             await c.signup(name, f"{name}@example.com", PASSWORD)
     # Stopped: no postgres or redis left running from that data directory.
-    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    assert str(tmp_path / "var") not in ps
+    ps = await trio.run_process(["ps", "-eo", "args"], capture_stdout=True)
+    assert str(tmp_path / "var") not in ps.stdout.decode()
 
     # Data survives a restart.
-    async with node_process(tmp_path / "var", env={}, name="again") as n2:
-        async with connect(n2.ws_url) as c:
-            hello = await c.login(name, PASSWORD)
-            assert hello["user"]["username"] == name
+    async with node_process(tmp_path / "var", env={}, name="again") as n2, \
+            connect(n2.ws_url) as c:
+        hello = await c.login(name, PASSWORD)
+        assert hello["user"]["username"] == name
 
 
 def test_cli_version_migrate_and_user_create(tmp_path: Path) -> None:
