@@ -54,3 +54,48 @@ def test_cli_version_migrate_and_user_create(tmp_path: Path) -> None:
     out = glint("user", "create", "ops.person", "--password", "a decent passphrase",
                 "--data-dir", data)
     assert out.returncode != 0 and "taken" in (out.stderr + out.stdout)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_workers_share_the_ports_and_stop_together(
+        services: tuple[str, str], tmp_path: Path) -> None:
+    import signal
+    import uuid
+
+    db, redis = services
+    http_port, ws_port = _free_port(), _free_port()
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": db, "REDIS_URL": redis,
+           "GLINT_NAMESPACE": f"w{uuid.uuid4().hex[:8]}", "GLINT_LOG_LEVEL": "warning"}
+    cmd = [sys.executable, "-m", "server.cli", "serve", "--workers", "2", "--port",
+           str(http_port), "--ws-port", str(ws_port), "--data-dir", str(tmp_path / "w")]
+    proc = await trio.lowlevel.open_process(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        buf = b""
+        with trio.fail_after(30):
+            while buf.count(b"GLINT READY") < 2:
+                chunk = await proc.stdout.receive_some()
+                assert chunk, buf
+                buf += chunk
+        names = {ln.split("node=")[1] for ln in buf.decode().splitlines() if "node=" in ln}
+        assert len(names) == 2
+        seen: set[str] = set()
+        for _ in range(40):
+            async with connect(f"ws://127.0.0.1:{ws_port}/ws") as c:
+                name = unique("w")
+                seen.add((await c.signup(name, f"{name}@example.com", PASSWORD))["node"])
+            if len(seen) == 2:
+                break
+        assert seen == names  # both processes accept on the one port
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        with trio.fail_after(30):
+            await proc.wait()
+    assert proc.returncode == 0
