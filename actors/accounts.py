@@ -163,12 +163,19 @@ class Accounts:
         u = rec.user
         return Session(u.id, u.username, rec.token_hash, u.is_admin), u
 
+    async def revoke(self, token_digest: bytes) -> int | None:
+        """Revoke a token (committed on return); returns its owner, None if it was not live."""
+        return await db.revoke_token(self.st, token_digest)
+
+    async def close_sessions(self, user_id: int, token_digest: bytes) -> None:
+        """Tell every node to close the connections using that token (4001)."""
+        await bus.publish(self.st, [(bus.user_channel(self.st, user_id),
+                                     bus.pack("r", token_digest))])
+
     async def logout(self, token_digest: bytes) -> None:
-        """Revoke, then tell every node to close that token's connections (4001)."""
-        user_id = await db.revoke_token(self.st, token_digest)
+        user_id = await self.revoke(token_digest)
         if user_id is not None:
-            await bus.publish(self.st, [(bus.user_channel(self.st, user_id),
-                                         bus.pack("r", token_digest))])
+            await self.close_sessions(user_id, token_digest)
 
     async def logout_token(self, token: Any) -> None:
         if not isinstance(token, str) or not token:

@@ -99,7 +99,9 @@ class UserActor(Actor[UserMsg]):
 
     async def _attach(self, msg: Attach) -> None:
         dev = msg.device
+        replied = False
         try:
+            # Everything that can fail happens before the reply is written.
             if msg.resume is None:
                 current = await events.current_seq(self.st, self.user_id)
                 dev.send(msg.reply(current, False))
@@ -113,12 +115,19 @@ class UserActor(Actor[UserMsg]):
                     dev.send(msg.reply(first.current, False))
                     self.delivered[dev.conn_id] = msg.resume
                     self._write(dev, first.events)
+            replied = True
             self.devices[dev.conn_id] = dev
             if msg.resume is not None:
                 await self._catch_up(dev.conn_id)
             msg.done.send_nowait(True)
         except Exception as exc:
-            msg.done.send_nowait(exc)
+            if not replied:
+                msg.done.send_nowait(exc)
+                return
+            # The client already has its hello reply: make it reconnect and resume.
+            log.warning("replay failed after hello", extra={"error": repr(exc)})
+            dev.close(CloseCode.GOING_AWAY, "temporarily unavailable; resume")
+            msg.done.send_nowait(True)
 
     def _write(self, dev: Device, stored: list[events.StoredEvent]) -> None:
         pos = self.delivered[dev.conn_id]

@@ -133,14 +133,14 @@ class Router:
         return REPLIED
 
     async def logout(self, conn: Connection, args: dict[str, Any], rid: int) -> Any:
-        A.only(args, {"token"})
-        if conn.session is not None:
-            await self.accounts.logout(conn.session.token_hash)
-        elif args.get("token") is not None:
-            await self.accounts.logout_token(args.get("token"))
-        else:
-            raise NotAuthenticated("say `hello` first, or pass `token`")
-        return {}
+        A.only(args, set())
+        session = _session(conn)
+        user_id = await self.accounts.revoke(session.token_hash)
+        # Reply first, so the 4001 that follows never overtakes it.
+        conn.send(encode(reply_ok(rid, {})))
+        if user_id is not None:
+            await self.accounts.close_sessions(user_id, session.token_hash)
+        return REPLIED
 
     async def user_get(self, conn: Connection, args: dict[str, Any], rid: int) -> Any:
         return await self.accounts.get_user(_session(conn), args)

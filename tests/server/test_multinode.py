@@ -40,6 +40,8 @@ async def test_logout_on_one_node_closes_the_token_on_the_other(
                             # the next one learns the session is over.
                             with contextlib.suppress(ConnectionLost):
                                 await on_b.call("ping")
+                    async for _ in on_b.events():  # ends once the client has shut down
+                        pass
                 assert on_b.close_code == 4001
                 assert "t" in await other.call("ping")  # another user on b is untouched
         async with connect(b.ws_url, reconnect=False) as late:
