@@ -54,3 +54,28 @@ PG_POOL_MAX = 20  # (setting)
 SHUTDOWN_GRACE_SECONDS = 5.0
 SHARD_BITS = 13
 SEQUENCE_BITS = 10
+
+# Uploads (size and pixel limits are MEDIA_MAX_BYTES / MEDIA_MAX_PIXELS below)
+UPLOADS_PER_HOUR = 120  # (setting) per user
+MEDIA_WORKERS = 2  # (setting) photos processed at once, in worker threads
+MEDIA_GRACE_SECONDS = 24 * 3600  # (setting) unattached uploads are deleted after this
+MEDIA_GC_INTERVAL_SECONDS = 600
+
+# Media (media/: image validation, variants, store, workers)
+MEDIA_MAX_BYTES = 30 * 1024 * 1024  # (setting) upload size; enforced by the HTTP layer
+MEDIA_MAX_PIXELS = 50_000_000  # (setting) width*height from the header, checked before decoding
+MEDIA_MAX_ASPECT = 20.0  # longer side / shorter side above this is refused as corrupt
+MEDIA_MAX_TRAILER_BYTES = 64  # non-padding bytes tolerated after the end of an image
+MEDIA_FEED_WIDTH = 1080  # "feed" variant: at most this wide, never upscaled
+MEDIA_FEED_MIN_ASPECT = 4 / 5  # width/height: taller portraits are centre-cropped to 4:5
+MEDIA_FEED_MAX_ASPECT = 1.91  # width/height: wider landscapes are centre-cropped to 1.91:1
+MEDIA_VARIANT_WIDTHS = (640, 320)  # narrower copies of the feed variant, named by width
+MEDIA_THUMB_SIDE = 150  # "thumb": centre square
+MEDIA_AVATAR_SIDES = (320, 150)  # "avatar320", "avatar150": centre squares
+MEDIA_MASTER_MAX_SIDE = 2160  # the kept, unfiltered master: long side at most this
+MEDIA_JPEG_QUALITY = 82  # progressive, optimised
+MEDIA_WEBP_QUALITY = 80
+MEDIA_WEBP_METHOD = 2  # libwebp effort 0..6: 2 is half the time of 4 for ~4% more bytes
+MEDIA_MASTER_QUALITY = 92  # JPEG quality of the master
+MEDIA_BLURHASH_COMPONENTS = (4, 3)  # x, y: a 28-character hash
+MEDIA_BLURHASH_SIDE = 32  # the blurhash is computed from a thumbnail this size

@@ -1,0 +1,195 @@
+"""Each kind of bad upload gets its documented error, and nothing is produced."""
+
+from __future__ import annotations
+
+import io
+import random
+import struct
+import zipfile
+import zlib
+
+import pytest
+from PIL import Image
+
+from media import pipeline
+from media.errors import Corrupt, MediaError, TooLarge, Unsupported
+from media.pipeline import process
+from tests.media.conftest import MAX_PIXELS, PHOTOS, Writer, decode, encode, scene, shared
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def png_header_only(w: int, h: int, idat: bytes = b"") -> bytes:
+    """A valid PNG signature and IHDR declaring w x h RGB, with next to no pixel data."""
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    body = png_chunk(b"IDAT", idat) if idat else b""
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + body + png_chunk(b"IEND", b"")
+
+
+def noisy_jpeg(progressive: bool = False) -> bytes:
+    img = Image.frombytes("RGB", (640, 480), random.Random(7).randbytes(640 * 480 * 3))
+    return encode(img, "JPEG", quality=90, progressive=progressive)
+
+
+def test_errors_carry_a_message() -> None:
+    e = Corrupt("why")
+    assert isinstance(e, MediaError) and e.message == "why" and str(e) == "why"
+
+
+def test_zero_bytes_is_corrupt(write: Writer) -> None:
+    with pytest.raises(Corrupt, match="empty"):
+        process(write("empty.jpg", b""), max_pixels=MAX_PIXELS)
+
+
+def test_random_bytes_are_unsupported(write: Writer) -> None:
+    with pytest.raises(Unsupported):
+        process(write("random.jpg", random.Random(1).randbytes(4096)), max_pixels=MAX_PIXELS)
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_truncated_jpeg_is_corrupt(write: Writer, progressive: bool) -> None:
+    data = noisy_jpeg(progressive)
+    decode(data)  # whole, it decodes
+    with pytest.raises(Corrupt, match="truncated"):
+        process(write("cut.jpg", data[: len(data) // 2]), max_pixels=MAX_PIXELS)
+
+
+def test_jpeg_cut_inside_its_header_is_corrupt(write: Writer) -> None:
+    with pytest.raises(Corrupt):
+        process(write("cut.jpg", noisy_jpeg()[:200]), max_pixels=MAX_PIXELS)
+
+
+def test_truncated_png_is_corrupt(write: Writer) -> None:
+    data = encode(scene(), "PNG")
+    with pytest.raises(Corrupt):
+        process(write("cut.png", data[: len(data) // 2]), max_pixels=MAX_PIXELS)
+
+
+def test_decompression_bomb_is_too_large(write: Writer) -> None:
+    bomb = png_header_only(30_000, 30_000, zlib.compress(b"\0" * 30_001 * 4))
+    assert len(bomb) < 1000
+    with pytest.raises(TooLarge):
+        process(write("bomb.png", bomb), max_pixels=MAX_PIXELS)
+
+
+def test_pixel_limit_is_checked_before_decoding(write: Writer) -> None:
+    """6000 x 6000 declared with no pixel data: decoding would say Corrupt, not TooLarge."""
+    with pytest.raises(TooLarge, match="36,000,000"):
+        process(write("big.png", png_header_only(6000, 6000)), max_pixels=1_000_000)
+    with pytest.raises(Corrupt):  # same file under the limit: now it is decoded, and fails
+        process(write("big.png", png_header_only(6000, 6000)), max_pixels=MAX_PIXELS)
+
+
+def test_pillow_bomb_limit_also_applies(write: Writer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)
+    with pytest.raises(TooLarge):
+        process(write("a.png", encode(scene(300, 200), "PNG")), max_pixels=MAX_PIXELS)
+
+
+@pytest.mark.parametrize("size", [(1, 100_000), (100_000, 1), (2100, 100)])
+def test_absurd_proportions_are_corrupt(write: Writer, size: tuple[int, int]) -> None:
+    with pytest.raises(Corrupt, match="proportions"):
+        process(write("thin.png", encode(Image.new("L", size, 128), "PNG")), max_pixels=MAX_PIXELS)
+
+
+def test_proportions_up_to_the_limit_are_fine(write: Writer) -> None:
+    got = process(write("long.png", encode(Image.new("L", (2000, 100), 128), "PNG")),
+                  max_pixels=MAX_PIXELS)
+    assert (got.width, got.height) == (191, 100)  # centre crop to 1.91:1
+
+
+def test_svg_is_unsupported(write: Writer) -> None:
+    svg = (b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="100" '
+           b'height="100"><circle cx="50" cy="50" r="40" fill="red"/></svg>')
+    with pytest.raises(Unsupported):
+        process(write("pic.svg", svg), max_pixels=MAX_PIXELS)
+
+
+def test_pdf_is_unsupported(write: Writer) -> None:
+    pdf = encode(scene(), "PDF")
+    assert pdf.startswith(b"%PDF")
+    with pytest.raises(Unsupported):
+        process(write("pic.pdf", pdf), max_pixels=MAX_PIXELS)
+
+
+@pytest.mark.parametrize("fmt", ["BMP", "TIFF", "ICO", "PPM"])
+def test_formats_pillow_reads_but_we_do_not_accept(write: Writer, fmt: str) -> None:
+    with pytest.raises(Unsupported):
+        process(write("pic.jpg", encode(scene(64, 64), fmt)), max_pixels=MAX_PIXELS)
+
+
+def test_jpeg_renamed_png_is_processed_as_jpeg(write: Writer) -> None:
+    got = process(write("photo.png", encode(scene(), "JPEG")), max_pixels=MAX_PIXELS)
+    assert got.source_format == "jpeg"
+    assert (got.width, got.height) == (600, 400)
+
+
+def test_polyglot_jpeg_with_zip_is_corrupt(write: Writer) -> None:
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("evil.php", "<?php echo 1; ?>")
+    data = encode(scene(), "JPEG") + archive.getvalue()
+    decode(data)  # Pillow alone would happily read it
+    with pytest.raises(Corrupt):
+        process(write("poly.jpg", data), max_pixels=MAX_PIXELS)
+
+
+def test_heif_without_its_plugin_is_unsupported(write: Writer,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pipeline, "HEIF_SUPPORTED", False)
+    head = struct.pack(">I", 24) + b"ftypheic\0\0\0\0mif1heic" + b"\0" * 100
+    with pytest.raises(Unsupported, match="HEIC"):
+        process(write("x.heic", head), max_pixels=MAX_PIXELS)
+
+
+def test_heic_sample_is_accepted_with_its_plugin() -> None:
+    pytest.importorskip("pillow_heif")
+    assert pipeline.HEIF_SUPPORTED
+    got = process(shared(PHOTOS / "iphone_13_pro_max.HEIC"), max_pixels=MAX_PIXELS)
+    assert got.source_format == "heif"
+
+
+def test_corrupt_heif_is_corrupt(write: Writer) -> None:
+    pytest.importorskip("pillow_heif")
+    head = struct.pack(">I", 24) + b"ftypheic\0\0\0\0mif1heic" + random.Random(2).randbytes(500)
+    with pytest.raises(Corrupt):
+        process(write("x.heic", head), max_pixels=MAX_PIXELS)
+
+
+def test_animated_gif_uses_its_first_frame(write: Writer) -> None:
+    palette = [0, 0, 0, 255, 0, 0, 0, 0, 255] + [0] * 759
+    frames = []
+    for index in (1, 2, 2):
+        f = Image.new("P", (120, 90), index)
+        f.putpalette(palette)
+        frames.append(f)
+    out = io.BytesIO()
+    frames[0].save(out, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    got = process(write("anim.gif", out.getvalue()), max_pixels=MAX_PIXELS)
+    assert got.source_format == "gif"
+    r, _g, b = decode(got.variant("thumb").data).getpixel((75, 75))
+    assert r > 200 and b < 50  # red, the first frame, not blue
+
+
+def test_transparency_is_flattened_on_white(write: Writer) -> None:
+    clear = Image.new("RGBA", (100, 100), (255, 0, 0, 0))
+    got = process(write("a.png", encode(clear, "PNG")), max_pixels=MAX_PIXELS)
+    assert min(decode(got.variant("feed").data).getpixel((50, 50))) > 245
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "LA", "P", "I;16", "CMYK", "RGBA"])
+def test_every_pillow_mode_becomes_rgb(write: Writer, mode: str) -> None:
+    img = scene(200, 150).convert(mode) if mode != "I;16" else Image.new("I;16", (200, 150), 3000)
+    fmt = "JPEG" if mode == "CMYK" else "PNG"
+    got = process(write("m.img", encode(img, fmt)), max_pixels=MAX_PIXELS)
+    assert all(decode(v.data).mode == "RGB" for v in got.variants)
+
+
+def test_bad_options_are_value_errors(write: Writer) -> None:
+    path = write("ok.jpg", encode(scene(), "JPEG"))
+    with pytest.raises(ValueError, match="filter"):
+        process(path, max_pixels=MAX_PIXELS, filter="sepia-ish")
+    with pytest.raises(ValueError, match="kind"):
+        process(path, max_pixels=MAX_PIXELS, kind="banner")
