@@ -11,7 +11,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 from argon2 import PasswordHasher
@@ -37,6 +37,9 @@ from storage import bus, ratelimit
 from storage.accounts import UserRecord, token_hash
 from storage.errors import Duplicate
 from storage.store import Storage
+
+if TYPE_CHECKING:
+    from actors.media import Media
 
 USERNAME_RE = re.compile(rf"^[a-z0-9._]{{1,{USERNAME_MAX}}}$")
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
@@ -72,9 +75,12 @@ class Issued:
 
 def public_user(u: UserRecord, *, me: bool = False) -> dict[str, Any]:
     """The user map of the wire protocol; email only for oneself."""
+    from actors.media import variant_urls
+
     out: dict[str, Any] = {
         "id": u.id, "username": u.username, "display_name": u.display_name, "bio": u.bio,
         "website": u.website, "private": u.is_private, "created_at": u.created_ms,
+        "avatar": variant_urls(u.avatar) if u.avatar else None,
     }
     if me:
         out["email"] = u.email
@@ -91,6 +97,7 @@ class Accounts:
         self._hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile
         self._hash_limiter = trio.CapacityLimiter(PASSWORD_HASH_CONCURRENCY)
         self._dummy_hash = self._hasher.hash(secrets.token_hex(16))
+        self.media: Media | None = None  # set by the node: avatars are media
 
     # -- validation -------------------------------------------------------------
     @staticmethod
@@ -195,7 +202,8 @@ class Accounts:
         return public_user(user, me=user.id == session.user_id)
 
     async def update_user(self, session: Session, raw: dict[str, Any]) -> dict[str, Any]:
-        A.only(raw, {"display_name", "bio", "website", "private"})
+        """Profile fields; `avatar` takes an uploaded media id (or nil to remove it)."""
+        A.only(raw, {"display_name", "bio", "website", "private", "avatar"})
         changes: dict[str, Any] = {}
         if (v := A.text(raw, "display_name", max_len=DISPLAY_NAME_MAX, required=False)) is not None:
             changes["display_name"] = v.strip()
@@ -208,6 +216,10 @@ class Accounts:
             changes["website"] = v
         if (f := A.flag(raw, "private", required=False)) is not None:
             changes["is_private"] = f
+        if "avatar" in raw:  # after every other field is known to be valid
+            if self.media is None:
+                raise Invalid("avatars are not available on this server")
+            await self.media.set_avatar(session, raw["avatar"])
         user = await db.update_user(self.st, session.user_id, changes)
         if user is None:
             raise Missing("no such user")

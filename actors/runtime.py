@@ -160,6 +160,7 @@ class Registry:
         try:
             while True:
                 actor = factory(entry.key)
+                began = trio.current_time()
                 try:
                     await actor.run(entry, task_status=_SetOnStart(entry.alive))
                 except BaseException as exc:
@@ -172,6 +173,8 @@ class Registry:
                                          "restarts": entry.restarts, "error": repr(exc)})
                     if policy.max_restarts is not None and entry.restarts > policy.max_restarts:
                         raise
+                    if trio.current_time() - began > policy.maximum:
+                        delay = policy.initial  # it ran well for a while: start over
                     await trio.sleep(delay)
                     delay = min(delay * 2, policy.maximum)
                     continue

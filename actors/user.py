@@ -72,6 +72,10 @@ class UserActor(Actor[UserMsg]):
         await self.subscriber.subscribe(self.channel)
 
     async def stopping(self) -> None:
+        # Only a crash or shutdown stops an actor that still has devices; they would
+        # get nothing more from a restarted one, so they reconnect and resume.
+        for dev in self.devices.values():
+            dev.close(CloseCode.GOING_AWAY, "session restarting; resume")
         await self.subscriber.unsubscribe(self.channel)
 
     def idle(self) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ class Settings:
     namespace: str = "glint"  # prefix of Redis keys and channels
     shard: int = 1  # 0..8191, stamped into the ids this node's database makes
     node_name: str = ""  # empty: hostname-pid
+    reuse_port: bool = False  # share the ports with sibling processes (`serve --workers`)
     log_level: str = "info"
     max_frame_bytes: int = limits.MAX_FRAME_BYTES
     heartbeat_seconds: float = limits.HEARTBEAT_SECONDS
@@ -44,7 +45,12 @@ class Settings:
     mailbox_size: int = limits.MAILBOX_SIZE
     user_actor_idle_seconds: float = limits.USER_ACTOR_IDLE_SECONDS
     pg_pool_max: int = limits.PG_POOL_MAX
-    extra: dict[str, Any] = field(default_factory=dict)
+    public_http_url: str | None = None  # advertised in hello (uploads); derived when None
+    upload_max_bytes: int = limits.MEDIA_MAX_BYTES
+    upload_max_pixels: int = limits.MEDIA_MAX_PIXELS
+    uploads_per_hour: int = limits.UPLOADS_PER_HOUR
+    media_workers: int = limits.MEDIA_WORKERS
+    media_grace_seconds: int = limits.MEDIA_GRACE_SECONDS
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -89,14 +95,14 @@ def load_settings(
         values.update(table.get("glint", table))
     for f in fields(Settings):
         name = _env_name(f.name)
-        if name in env and f.name != "extra":
+        if name in env:
             values[f.name] = env[name]
     values.update(overrides)
     known = {f.name: f.type for f in fields(Settings)}
     unknown = set(values) - set(known)
     if unknown:
         raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
-    coerced = {k: _coerce(known[k], v) if k != "extra" else v for k, v in values.items()}
+    coerced = {k: _coerce(known[k], v) for k, v in values.items()}
     settings = Settings(**coerced)
     if not 0 <= settings.shard < (1 << limits.SHARD_BITS):
         raise ValueError("shard must be in 0..8191")

@@ -24,8 +24,10 @@ import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NoReturn
 
+import httpx
 import outcome
 import trio
 from trio_websocket import (
@@ -62,6 +64,8 @@ CLOSE_TIMEOUT = 2.0
 LOGOUT_CLOSE_TIMEOUT = 5.0
 #: Nothing received for this many heartbeat intervals means the peer is gone.
 DEAD_PEER_INTERVALS = 3
+# An upload of a large photo, processed before the reply, may take a while.
+UPLOAD_TIMEOUT = 120.0
 
 _TRANSPORT_ERRORS = (HandshakeError, ConnectionClosed, OSError, trio.BrokenResourceError)
 
@@ -199,6 +203,34 @@ class Client:
             raise Unauthorized("hello needs a token: sign up or log in first")
         conn = await self._wait_ready()
         return await self._hello_on(conn, token, resume, explicit=True)
+
+    async def upload(self, source: str | Path | bytes, *, kind: str = "photo",
+                     filter: str | None = None, **adjust: float) -> dict[str, Any]:
+        """Upload a photo over HTTP (`POST /api/media` at the node's `http_url`).
+
+        `filter` names a filter to apply on upload; `adjust` takes brightness,
+        contrast, saturation and warmth from -1 to 1. Returns the media record.
+        """
+        base = (self.hello_data or {}).get("http_url")
+        if not base or not self.token:
+            raise Unauthorized("say hello before uploading")
+        data = source if isinstance(source, bytes) else await trio.Path(source).read_bytes()
+        params = {"kind": kind, **({"filter": filter} if filter else {}),
+                  **{k: str(v) for k, v in adjust.items()}}
+        async with httpx.AsyncClient(timeout=UPLOAD_TIMEOUT) as http:
+            try:
+                r = await http.post(f"{base}/api/media", content=data, params=params,
+                                    headers={"Authorization": f"Bearer {self.token}",
+                                             "Content-Type": "application/octet-stream"})
+            except httpx.HTTPError as exc:
+                raise ConnectionLost(f"upload failed: {exc}") from exc
+        try:
+            body = r.json()
+        except ValueError:
+            body = {}
+        if r.status_code >= 400:
+            raise error_from_wire(body.get("error") if isinstance(body, dict) else None)
+        return body  # type: ignore[no-any-return]
 
     async def logout(self) -> None:
         """Revoke the token; returns once the server has closed the session."""

@@ -6,6 +6,7 @@ import argparse
 import getpass
 import os
 import signal
+import socket
 import subprocess
 import sys
 from typing import Any
@@ -54,10 +55,10 @@ def _serve_workers(settings: Settings, workers: int, argv: list[str]) -> int:
 
     with embedded_services(settings.data_dir, database_url=settings.database_url,
                            redis_url=settings.redis_url) as (db_url, redis_url):
-        env = dict(os.environ, DATABASE_URL=db_url, REDIS_URL=redis_url)
+        env = dict(os.environ, DATABASE_URL=db_url, REDIS_URL=redis_url, GLINT_REUSE_PORT="1")
         procs = []
         for i in range(workers):
-            child_env = dict(env, GLINT_NODE_NAME=f"{settings.node_name or 'node'}-{i + 1}")
+            child_env = dict(env, GLINT_NODE_NAME=f"{settings.node_name}-{i + 1}")
             procs.append(subprocess.Popen(
                 [sys.executable, "-m", "server.cli", *argv, "--workers", "1"], env=child_env))
 
@@ -135,7 +136,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"glint {VERSION} (protocol 1)")
         return 0
     settings = _settings(ns)
-    setup_logging(settings.log_level, settings.node_name or "glint")
+    if not settings.node_name:
+        settings = settings.replace(node_name=f"{socket.gethostname()}-{os.getpid()}")
+    setup_logging(settings.log_level, settings.node_name)
     if ns.cmd == "serve":
         if ns.workers > 1:
             if not settings.http_port or not settings.ws_port:

@@ -33,7 +33,7 @@ class Connection:
     """Also the `Device` the actors deliver to (conn_id, token_hash, open, send, close)."""
 
     __slots__ = (
-        "addr", "bucket", "close_code", "close_reason", "closing", "conn_id", "dead",
+        "addr", "attached", "bucket", "close_code", "close_reason", "closing", "conn_id", "dead",
         "draining", "flushed", "garbage", "head_partial", "last_recv", "limited", "nursery",
         "on_overflow", "queue", "queue_limit", "queued", "scope", "session", "sock",
         "token_hash", "ws",
@@ -57,6 +57,7 @@ class Connection:
         self.close_code: int | None = None
         self.close_reason = ""
         self.session: Session | None = None
+        self.attached = False  # hello done: its user actor delivers to it
         self.token_hash = b""
         self.last_recv = trio.current_time()
         self.garbage = 0

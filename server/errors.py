@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from actors import errors as d
+from media import errors as m
 from protocol import errors as p
 from storage import errors as s
 from storage.bridge import BridgeClosed
@@ -23,12 +24,21 @@ _MAP: list[tuple[type[BaseException], type[p.GlintError]]] = [
     (s.Duplicate, p.Conflict),
 ]
 
+_MEDIA: list[tuple[type[m.MediaError], type[p.GlintError]]] = [
+    (m.Unsupported, p.Unsupported),
+    (m.TooLarge, p.TooLarge),
+    (m.Corrupt, p.BadRequest),
+]
+
 
 def to_protocol(exc: BaseException) -> p.GlintError:
     if isinstance(exc, p.GlintError):
         return exc
     if isinstance(exc, d.Throttled):
         return p.RateLimited(exc.message, retry_after=round(exc.retry_after, 3))
+    for media_kind, wire in _MEDIA:
+        if isinstance(exc, media_kind):
+            return wire(str(exc))
     for kind, wire in _MAP:
         if isinstance(exc, kind):
             if isinstance(exc, d.DomainError):

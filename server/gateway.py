@@ -22,14 +22,24 @@ from wsproto.events import (
     CloseConnection,
     Ping,
     RejectConnection,
-    Request,
     TextMessage,
+)
+from wsproto.events import (
+    Request as Upgrade,
 )
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from config import Settings
 from config.limits import GARBAGE_FRAMES_BEFORE_CLOSE, HANDSHAKE_SECONDS, SHUTDOWN_GRACE_SECONDS
-from protocol.envelope import CodecError, decode_map, encode, reply_error, request_id_of
+from protocol.envelope import (
+    CodecError,
+    Request,
+    decode_map,
+    encode,
+    parse_request,
+    reply_error,
+    request_id_of,
+)
 from protocol.errors import BadRequest, Unsupported
 from protocol.names import CloseCode
 from server.connection import Connection
@@ -41,15 +51,15 @@ WS_PATH = "/ws"
 READ_CHUNK = 65536
 LISTEN_BACKLOG = 2048
 
-Handler = Callable[[Connection, dict[str, Any]], Awaitable[None]]
+Handler = Callable[[Connection, Request], Awaitable[None]]
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def _listen(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if hasattr(socket, "SO_REUSEPORT"):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # --workers share it
+    if reuse_port:  # only `--workers` children share a port; others fail loudly
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.listen(LISTEN_BACKLOG)
     sock.setblocking(False)
@@ -73,7 +83,8 @@ class Gateway:
 
     # -- serving ----------------------------------------------------------------
     async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        listener = _listen(self.settings.host, self.settings.ws_port)
+        listener = _listen(self.settings.host, self.settings.ws_port,
+                           reuse_port=self.settings.reuse_port)
         self.port = listener.getsockname()[1]
         try:
             async with trio.open_nursery() as nursery:
@@ -131,7 +142,7 @@ class Gateway:
         frame = binary_frame(payload)
         n = 0
         for conn in self.connections.values():
-            if conn.session is not None:
+            if conn.attached:
                 conn.send_frame(frame)
                 n += 1
         self.metrics.delivered(n)
@@ -191,13 +202,13 @@ class Gateway:
             try:
                 conn.ws.receive_data(data)
                 for ev in conn.ws.events():
-                    if isinstance(ev, Request):
+                    if isinstance(ev, Upgrade):
                         return self._accept(conn, ev)
             except RemoteProtocolError as exc:
                 conn._write(conn.ws.send(exc.event_hint) if exc.event_hint else b"")
                 return False
 
-    def _accept(self, conn: Connection, req: Request) -> bool:
+    def _accept(self, conn: Connection, req: Upgrade) -> bool:
         path = req.target.split("?", 1)[0]
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in req.extra_headers}
         origin = headers.get("origin")
@@ -268,11 +279,12 @@ class Gateway:
         except CodecError as exc:
             self._garbage(conn, None, BadRequest(str(exc)), CloseCode.POLICY)
             return
-        if "op" not in obj or "id" not in obj:
-            self._garbage(conn, request_id_of(obj),
-                          BadRequest("a request needs `op` and `id`"), CloseCode.POLICY)
+        try:
+            req = parse_request(obj)
+        except BadRequest as exc:
+            self._garbage(conn, request_id_of(obj), exc, CloseCode.POLICY)
             return
-        await self.handler(conn, obj)
+        await self.handler(conn, req)
 
     def _garbage(self, conn: Connection, rid: int | None, err: Any, code: CloseCode) -> None:
         self.metrics.frame_error(err.code.value)

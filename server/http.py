@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import secrets
 import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,12 +14,14 @@ from hypercorn.config import Config as HyperConfig
 from hypercorn.config import Sockets
 from hypercorn.trio.run import worker_serve
 from hypercorn.utils import wrap_app
+from media.store import valid_key
 from quart import Response, request, send_from_directory
 from quart_trio import QuartTrio
 
-from actors.accounts import public_user
+from actors.accounts import Session, public_user
+from actors.errors import NotAuthenticated
 from protocol import PROTOCOL_VERSION
-from protocol.errors import BadRequest, GlintError, Unauthorized
+from protocol.errors import BadRequest, GlintError, NotFound, TooLarge, Unauthorized
 from server.errors import to_protocol
 from server.gateway import LISTEN_BACKLOG, WS_PATH
 
@@ -25,6 +29,7 @@ if TYPE_CHECKING:
     from server.node import Node
 
 MAX_JSON_BYTES = 64 * 1024
+MEDIA_CACHE_CONTROL = "public, max-age=31536000, immutable"
 WEB_ROOT = Path(__file__).resolve().parent.parent / "client_js"
 _STATUS = {"bad_request": 400, "unauthorized": 401, "forbidden": 403, "not_found": 404,
            "conflict": 409, "rate_limited": 429, "too_large": 413, "unsupported": 415,
@@ -39,18 +44,43 @@ def _error(err: GlintError) -> Response:
     return resp
 
 
+async def _receive_upload(tmp: trio.Path, limit: int) -> None:
+    """Stream the body (raw, or multipart field `file`) to `tmp`, never past `limit` bytes."""
+    if (request.mimetype or "").startswith("multipart/"):
+        files = await request.files
+        f = files.get("file")
+        if f is None:
+            raise BadRequest("multipart uploads need a `file` field")
+        await f.save(str(tmp))
+        if (await tmp.stat()).st_size > limit:
+            raise TooLarge(f"uploads are limited to {limit} bytes")
+        return
+    size = 0
+    async with await trio.open_file(tmp, "wb") as out:
+        async for chunk in request.body:
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge(f"uploads are limited to {limit} bytes")
+            await out.write(chunk)
+    if size == 0:
+        raise BadRequest("the upload is empty")
+
+
 def _client_ip() -> str:
     return request.remote_addr or "unknown"
 
 
 def create_app(node: Node) -> QuartTrio:
     app = QuartTrio(__name__, static_folder=None)
-    app.config["MAX_CONTENT_LENGTH"] = 32 * 1024 * 1024
+    # Quart refuses bodies past this on its own; the upload also counts while streaming.
+    app.config["MAX_CONTENT_LENGTH"] = node.settings.upload_max_bytes + 64 * 1024
 
     async def body() -> dict[str, Any]:
         if (request.content_length or 0) > MAX_JSON_BYTES:
-            raise BadRequest("request body too large")
+            raise TooLarge("request body too large")
         raw = await request.get_data()
+        if len(raw) > MAX_JSON_BYTES:
+            raise TooLarge("request body too large")
         try:
             data = json.loads(raw or b"{}")
         except ValueError:
@@ -70,9 +100,10 @@ def create_app(node: Node) -> QuartTrio:
         from werkzeug.exceptions import HTTPException
 
         if isinstance(exc, HTTPException):
-            return Response(json.dumps({"error": {"code": "bad_request",
-                                                  "message": exc.description}}),
-                            status=exc.code or 400, content_type="application/json")
+            status = exc.code or 400
+            code = next((c for c, st in _STATUS.items() if st == status), "bad_request")
+            return Response(json.dumps({"error": {"code": code, "message": exc.description}}),
+                            status=status, content_type="application/json")
         return _error(to_protocol(exc))
 
     @app.get("/api/info")
@@ -100,6 +131,45 @@ def create_app(node: Node) -> QuartTrio:
     async def logout() -> Any:
         await node.accounts.logout_token(bearer())
         return {"ok": True}
+
+    async def session() -> Session:
+        try:
+            sess, _ = await node.accounts.authenticate(bearer())
+        except NotAuthenticated as exc:
+            raise Unauthorized(exc.message) from None
+        return sess
+
+    @app.post("/api/media")
+    async def upload() -> Any:
+        sess = await session()
+        limit = node.settings.upload_max_bytes
+        if (request.content_length or 0) > limit:
+            raise TooLarge(f"uploads are limited to {limit} bytes")
+        tmp_dir = node.settings.data_dir / "tmp"
+        await trio.Path(tmp_dir).mkdir(parents=True, exist_ok=True)
+        tmp = trio.Path(tmp_dir) / f"up-{secrets.token_hex(12)}"
+        try:
+            await _receive_upload(tmp, limit)
+            options = dict(request.args)
+            return await node.media.upload(sess, Path(tmp), options), 201
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                await tmp.unlink()
+
+    @app.get("/media/<key>")
+    async def media_file(key: str) -> Response:
+        if not valid_key(key):
+            return _error(NotFound("no such media"))
+        path = await node.media.store.path(key)
+        if path is None:
+            return _error(NotFound("no such media"))
+        etag = '"' + key.split(".", 1)[0] + '"'  # content-addressed: a strong validator
+        headers = {"ETag": etag, "Cache-Control": MEDIA_CACHE_CONTROL}
+        if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+            return Response(b"", status=304, headers=headers)
+        data = await trio.Path(path).read_bytes()
+        kind = "image/webp" if key.endswith(".webp") else "image/jpeg"
+        return Response(data, content_type=kind, headers=headers)
 
     @app.get("/healthz")
     async def healthz() -> Any:

@@ -17,11 +17,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import trio
+from media.store import LocalStore
+from media.workers import MediaWorkers
 
 from actors.accounts import Accounts
+from actors.media import Media
 from actors.runtime import ActorStopped, MailboxFull, Registry
 from actors.user import Attach, BusMessage, CatchUp, Detach, UserActor
 from config import Settings
+from config.limits import MEDIA_GC_INTERVAL_SECONDS
 from server.connection import Connection
 from server.gateway import Gateway, _listen
 from server.http import serve_http
@@ -47,6 +51,7 @@ class Node:
     accounts: Accounts
     metrics: Metrics
     subscriber: bus.Subscriber
+    media: Media
     registry: Registry = field(init=False)
     gateway: Gateway = field(init=False)
     http_port: int = 0
@@ -60,6 +65,20 @@ class Node:
     def ws_url(self) -> str:
         return f"ws://{self.settings.host}:{self.ws_port}/ws"
 
+    @property
+    def public_http_url(self) -> str:
+        return self.settings.public_http_url or self.http_url
+
+    async def _collect_media(self) -> None:
+        while True:
+            await trio.sleep(MEDIA_GC_INTERVAL_SECONDS)
+            try:
+                removed = await self.media.collect()
+                if removed:
+                    log.info("unattached media collected", extra={"files": removed})
+            except Unavailable as exc:
+                log.warning("media clean-up skipped", extra={"error": str(exc)})
+
     def _user_actor(self, key: Any) -> UserActor:
         return UserActor(key, st=self.storage, subscriber=self.subscriber,
                          fanout=self.gateway.fanout,
@@ -69,7 +88,7 @@ class Node:
                      reply: Callable[[int, bool], bytes]) -> None:
         """Hand a connection that said hello to its user's actor (spawned on demand)."""
         assert conn.session is not None
-        with trio.fail_after(ATTACH_SECONDS):
+        with trio.move_on_after(ATTACH_SECONDS):
             for _ in range(3):
                 entry = await self.registry.get_or_spawn(
                     conn.session.user_id, self._user_actor, kind="UserActor")
@@ -170,11 +189,16 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
         await subscriber.start()
         try:
             await subscriber.subscribe(bus.broadcast_channel(st))
-            node = Node(settings, name, st, Accounts(st, settings), metrics, subscriber)
+            accounts = Accounts(st, settings)
+            media = Media(st, settings, LocalStore(settings.data_dir / "media"),
+                          MediaWorkers(settings.media_workers))
+            accounts.media = media
+            node = Node(settings, name, st, accounts, metrics, subscriber, media)
             async with trio.open_nursery() as nursery:
                 node.registry = Registry(nursery, mailbox_size=settings.mailbox_size)
                 metrics.watch_actors(node.registry.counts)
-                http_listener = _listen(settings.host, settings.http_port)
+                http_listener = _listen(settings.host, settings.http_port,
+                                        reuse_port=settings.reuse_port)
                 node.http_port = http_listener.getsockname()[1]
                 node.gateway = Gateway(settings, Router(node), on_close=node.detach,
                                        metrics=metrics,
@@ -182,6 +206,8 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
                 node.ws_port = await nursery.start(node.gateway.serve)
                 await nursery.start(serve_http, node, http_listener)
                 nursery.start_soon(node._dispatch_bus)
+                nursery.start_soon(node._collect_media)
+                gc.freeze()  # start-up objects never need scanning again (DESIGN.md)
                 log.info("node ready", extra={"http": node.http_url, "ws": node.ws_url})
                 try:
                     yield node

@@ -19,7 +19,7 @@ from actors.accounts import Accounts, Session, public_user
 from actors.errors import Invalid, NotAuthenticated, Unsupported
 from config.limits import RATE_LIMITED_BEFORE_CLOSE
 from protocol import PROTOCOL_VERSION
-from protocol.envelope import encode, parse_request, reply_error, reply_ok, request_id_of
+from protocol.envelope import Request, encode, reply_error, reply_ok
 from protocol.errors import GlintError, RateLimited
 from protocol.names import OPS, PRE_HELLO_OPS, CloseCode
 from server.connection import Connection
@@ -50,13 +50,10 @@ class Router:
             "user.update": self.user_update,
         }
 
-    async def __call__(self, conn: Connection, obj: dict[str, Any]) -> None:
+    async def __call__(self, conn: Connection, req: Request) -> None:
         started = time.perf_counter()
-        rid = request_id_of(obj)
-        op = str(obj.get("op"))[:64]
+        rid, op = req.id, req.op
         try:
-            req = parse_request(obj)
-            rid, op = req.id, req.op
             wait = conn.bucket.take()
             if wait:
                 conn.limited += 1
@@ -81,8 +78,6 @@ class Router:
         except Exception as exc:
             err: GlintError = to_protocol(exc)
             outcome = err.code.value
-            if err.code.value == "bad_request" and rid is None:
-                conn.garbage += 1
             conn.send(encode(reply_error(rid, err.to_wire())))
         self.node.metrics.op(op if op in self.ops else "other", outcome,
                              time.perf_counter() - started)
@@ -117,6 +112,7 @@ class Router:
             "server": SERVER_VERSION,
             "proto": PROTOCOL_VERSION,
             "node": self.node.name,
+            "http_url": self.node.public_http_url,
             "max_frame": self.node.settings.max_frame_bytes,
         }
 
@@ -130,6 +126,7 @@ class Router:
         except BaseException:
             conn.session = None
             raise
+        conn.attached = True  # broadcasts reach it only after its hello reply
         return REPLIED
 
     async def logout(self, conn: Connection, args: dict[str, Any], rid: int) -> Any:

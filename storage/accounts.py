@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,7 +17,8 @@ def _cols(alias: str = "") -> str:
     p = f"{alias}." if alias else ""
     plain = "id username email display_name bio website is_private is_admin event_seq".split()
     return ", ".join(p + c for c in plain) + (
-        f", (extract(epoch FROM {p}created_at) * 1000)::bigint AS created_ms")
+        f", (extract(epoch FROM {p}created_at) * 1000)::bigint AS created_ms"
+        f", (SELECT variants FROM media WHERE media.id = {p}avatar_id) AS avatar")
 
 
 _USER_COLS = _cols()
@@ -34,6 +36,7 @@ class UserRecord:
     is_admin: bool
     event_seq: int
     created_ms: int
+    avatar: dict[str, Any] | None = None  # the avatar's stored variants
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,10 @@ def token_hash(token: str) -> bytes:
 def _user(row: asyncpg.Record | None) -> UserRecord | None:
     if row is None:
         return None
-    return UserRecord(**{k: row[k] for k in UserRecord.__dataclass_fields__})
+    data = {k: row[k] for k in UserRecord.__dataclass_fields__}
+    if isinstance(data["avatar"], str):
+        data["avatar"] = json.loads(data["avatar"])
+    return UserRecord(**data)
 
 
 async def _create_user(conn: asyncpg.Connection, username: str, email: str, pw_hash: str,

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -60,7 +61,10 @@ class EmbeddedPostgres:
 
 @dataclass
 class EmbeddedRedis:
-    """A redis-server on a unix socket, its dump and append-only file in `data_dir`."""
+    """A redis-server on a unix socket, its snapshot (dump.rdb) in `data_dir`.
+
+    Redis holds only what can be rebuilt (DESIGN.md), so a snapshot a minute is enough.
+    """
 
     data_dir: Path
     _proc: subprocess.Popen[bytes] | None = None
@@ -73,8 +77,23 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"unix://{self.socket_path.resolve()}"
 
+    def _answers(self) -> bool:
+        """Whether a Redis already serves this data directory (a running node's)."""
+        if not self.socket_path.exists():
+            return False
+        with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(1.0)
+            s.connect(str(self.socket_path))
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+        return False
+
     def start(self) -> str:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self._answers():
+            # Another process (a running node) owns it: use it, never stop it.
+            log.info("using the embedded redis already running", extra={"url": self.url})
+            return self.url
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
         self._proc = subprocess.Popen(
@@ -84,7 +103,7 @@ class EmbeddedRedis:
                 "--unixsocket", str(self.socket_path.resolve()),
                 "--unixsocketperm", "700",
                 "--dir", str(self.data_dir.resolve()),
-                "--save", "60 1",
+                "--save", "60", "1",  # a snapshot a minute when anything changed
                 "--appendonly", "no",
                 "--daemonize", "no",
                 "--loglevel", "warning",

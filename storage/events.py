@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 import msgpack
 
+from config.limits import EVENT_DATA_MAX_BYTES
 from protocol.envelope import encode, event
 from storage import bus
 from storage.store import Storage
@@ -51,6 +52,8 @@ async def _append(conn: asyncpg.Connection, items: Sequence[tuple[int, str, dict
         if seq is None:
             continue  # the user is gone
         packed = encode(data)
+        if len(packed) > EVENT_DATA_MAX_BYTES:
+            raise ValueError(f"event data over {EVENT_DATA_MAX_BYTES} bytes")
         await conn.execute(
             "INSERT INTO user_events (user_id, seq, kind, data) VALUES ($1, $2, $3, $4)",
             user_id, seq, kind, packed)

@@ -16,16 +16,24 @@ from tests.nodeproc import ROOT, node_process
 
 async def test_fresh_node_with_embedded_services_is_healthy_within_15s(tmp_path: Path) -> None:
     started = trio.current_time()
-    async with node_process(tmp_path / "var", env={}, name="fresh", start_seconds=15) as n:
-        async with httpx.AsyncClient(base_url=n.http_url) as http:
-            r = await http.get("/healthz")
-            assert r.status_code == 200 and r.json()["ok"] is True
-            assert trio.current_time() - started < 15
-            assert (await http.get("/readyz")).json()["ready"] is True
-            assert (await http.get("/")).status_code == 200
-        name = unique("fresh")
+    name = unique("fresh")
+    async with node_process(tmp_path / "var", env={}, name="fresh", start_seconds=15) as n, \
+            httpx.AsyncClient(base_url=n.http_url) as http:
+        r = await http.get("/healthz")
+        assert r.status_code == 200 and r.json()["ok"] is True
+        assert trio.current_time() - started < 15
+        assert (await http.get("/readyz")).json()["ready"] is True
+        assert (await http.get("/")).status_code == 200
         async with connect(n.ws_url) as c:
             await c.signup(name, f"{name}@example.com", PASSWORD)
+        # A CLI command on the same data directory shares the running services.
+        out = await trio.run_process(
+            [sys.executable, "-m", "server.cli", "user", "create", unique("cli"),
+             "--password", "a decent passphrase", "--data-dir", str(tmp_path / "var")],
+            cwd=ROOT, capture_stdout=True, capture_stderr=True,
+            env={"PATH": "/usr/bin:/bin", "GLINT_LOG_LEVEL": "warning"})
+        assert b"created user" in out.stdout
+        assert (await http.get("/readyz")).json()["ready"] is True
     # Stopped: no postgres or redis left running from that data directory.
     ps = await trio.run_process(["ps", "-eo", "args"], capture_stdout=True)
     assert str(tmp_path / "var") not in ps.stdout.decode()

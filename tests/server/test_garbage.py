@@ -137,3 +137,13 @@ async def test_ops_are_rate_limited_per_connection(node: Node) -> None:
         assert codes.count("rate_limited") >= 10
         assert codes[:burst].count(None) >= burst - 5
         await still_fine(ok)
+
+
+async def test_bad_envelopes_count_towards_the_close(node: Node) -> None:
+    async with bystander(node) as ok, open_websocket_url(node.ws_url) as ws:
+        raw = Raw(ws)
+        for _ in range(GARBAGE_FRAMES_BEFORE_CLOSE):
+            await raw.send_obj({"op": "ping", "id": -1})
+            assert (await raw.recv())["error"]["code"] == "bad_request"
+        assert await closed_with(raw) == 1008
+        await still_fine(ok)

@@ -1,0 +1,157 @@
+"""Media: uploads through the pipeline into the store, records, avatars, clean-up.
+
+Processing runs in worker threads (media.workers) so the node keeps answering
+everyone else; files are content-addressed, so identical uploads share files.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import trio
+from media.filters import FILTERS, Adjustments
+from media.pipeline import Processed
+from media.store import MediaStore
+from media.workers import MediaWorkers
+
+from actors.accounts import Session
+from actors.errors import Invalid, Missing, NotAllowed, Throttled
+from config import Settings
+from storage import media as db
+from storage import ratelimit
+from storage.media import MediaRecord
+from storage.store import Storage
+
+log = logging.getLogger(__name__)
+
+KINDS = ("photo", "avatar")
+ADJUSTMENTS = ("brightness", "contrast", "saturation", "warmth")
+MEDIA_URL_PREFIX = "/media/"
+_EXT = {"jpeg": "jpg", "webp": "webp"}
+
+
+def variant_urls(variants: dict[str, Any]) -> dict[str, Any]:
+    """Stored variant keys → the wire form with URLs."""
+    out = {}
+    for name, v in variants.items():
+        entry = {"width": v["width"], "height": v["height"]}
+        for fmt in ("jpeg", "webp"):
+            if fmt in v:
+                entry[fmt] = MEDIA_URL_PREFIX + v[fmt]
+        out[name] = entry
+    return out
+
+
+def media_wire(rec: MediaRecord) -> dict[str, Any]:
+    return {"id": rec.id, "kind": rec.kind, "width": rec.width, "height": rec.height,
+            "blurhash": rec.blurhash, "color": rec.color, "filter": rec.filter,
+            "variants": variant_urls(rec.variants)}
+
+
+def parse_options(raw: dict[str, Any]) -> tuple[str, str, Adjustments | None]:
+    """kind, filter and adjustments from upload parameters (strings or numbers)."""
+    kind = str(raw.get("kind") or "photo")
+    if kind not in KINDS:
+        raise Invalid(f"`kind` must be one of {', '.join(KINDS)}")
+    name = str(raw.get("filter") or "normal")
+    if name not in FILTERS:
+        raise Invalid(f"unknown filter `{name}`; known: {', '.join(sorted(FILTERS))}")
+    values: dict[str, float] = {}
+    for key in ADJUSTMENTS:
+        if raw.get(key) in (None, ""):
+            continue
+        try:
+            values[key] = float(raw[key])
+        except (TypeError, ValueError):
+            raise Invalid(f"`{key}` must be a number from -1 to 1") from None
+    try:
+        adjust = Adjustments(**values) if values else None
+    except ValueError as exc:
+        raise Invalid(str(exc)) from None
+    return kind, name, adjust
+
+
+class Media:
+    def __init__(self, st: Storage, settings: Settings, store: MediaStore,
+                 workers: MediaWorkers) -> None:
+        self.st = st
+        self.settings = settings
+        self.store = store
+        self.workers = workers
+
+    async def upload(self, session: Session, path: Path, options: dict[str, Any]) -> dict[str, Any]:
+        kind, filter_name, adjust = parse_options(options)
+        verdict = await ratelimit.hit(self.st, "upload", str(session.user_id),
+                                      self.settings.uploads_per_hour, 3600)
+        if not verdict.allowed:
+            raise Throttled("too many uploads; try again later", verdict.retry_after)
+        started = time.perf_counter()
+        processed = await self.workers.process(
+            path, kind=kind, max_pixels=self.settings.upload_max_pixels, filter=filter_name,
+            adjust=adjust)
+        log.info("photo processed", extra={"user": session.user_id, "kind": kind,
+                                           "ms": round((time.perf_counter() - started) * 1000)})
+        rec = await self._save(session.user_id, processed, kind, filter_name)
+        return media_wire(rec)
+
+    async def _save(self, owner_id: int, p: Processed, kind: str, filter_name: str, *,
+                    attached: bool = False) -> MediaRecord:
+        variants: dict[str, dict[str, Any]] = {}
+        keys = []
+        for v in p.variants:
+            key = await self.store.put(v.data, _EXT[v.format])
+            keys.append(key)
+            entry = variants.setdefault(v.name, {"width": v.width, "height": v.height})
+            entry[v.format] = key
+        master_key = await self.store.put(p.master, "jpg")
+        return await db.insert(
+            self.st, owner_id=owner_id, kind=kind, width=p.width, height=p.height,
+            blurhash=p.blurhash, color=p.color, filter_name=filter_name, master_key=master_key,
+            variants=variants, keys=keys, attached=attached)
+
+    async def owned(self, session: Session, media_id: Any) -> MediaRecord:
+        """A media record the caller uploaded (others' uploads are not theirs to use)."""
+        if not isinstance(media_id, int) or isinstance(media_id, bool):
+            raise Invalid("a media id must be an integer")
+        rec = await db.get(self.st, media_id)
+        if rec is None:
+            raise Missing("no such media")
+        if rec.owner_id != session.user_id:
+            raise NotAllowed("that media belongs to someone else")
+        return rec
+
+    async def render(self, rec: MediaRecord, *, kind: str, filter_name: str = "normal",
+                     adjust: Adjustments | None = None, attached: bool = True) -> MediaRecord:
+        """A new record from an upload's master: another kind, filter or adjustments."""
+        path = await self.store.path(rec.master_key)
+        if path is None:
+            raise Missing("the original of that media is gone")
+        master = await trio.Path(path).read_bytes()
+        processed = await self.workers.render(master, kind=kind, filter=filter_name,
+                                              adjust=adjust)
+        return await self._save(rec.owner_id, processed, kind, filter_name, attached=attached)
+
+    async def set_avatar(self, session: Session, media_id: Any) -> None:
+        if media_id is None:
+            await db.set_avatar(self.st, session.user_id, None)
+            return
+        rec = await self.owned(session, media_id)
+        if rec.kind != "avatar":
+            rec = await self.render(rec, kind="avatar")
+        await db.set_avatar(self.st, session.user_id, rec.id)
+
+    async def collect(self) -> int:
+        """Delete uploads never attached within the grace period, and files no one uses."""
+        grace = self.settings.media_grace_seconds
+        removed = 0
+        for key in await db.collect_unattached(self.st, grace):
+            path = await self.store.path(key)
+            # An identical upload racing us touches the file: keep recent ones.
+            if path is not None and time.time() - (await trio.Path(path).stat()).st_mtime < grace:
+                continue
+            await self.store.delete(key)
+            removed += 1
+        return removed

@@ -1,0 +1,120 @@
+"""Media records in Postgres: what was uploaded, its variants, and who uses which file."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from storage.store import Storage
+
+_COLS = ("id, owner_id, kind, width, height, blurhash, color, filter, master_key, variants, "
+         "attached_at IS NOT NULL AS attached")
+
+
+@dataclass(frozen=True)
+class MediaRecord:
+    id: int
+    owner_id: int
+    kind: str
+    width: int
+    height: int
+    blurhash: str
+    color: str
+    filter: str
+    master_key: str
+    variants: dict[str, Any]  # name -> {"width", "height", "jpeg": key, "webp": key}
+    attached: bool
+
+
+def _record(row: asyncpg.Record | None) -> MediaRecord | None:
+    if row is None:
+        return None
+    data = dict(row)
+    variants = data["variants"]
+    data["variants"] = json.loads(variants) if isinstance(variants, str) else variants
+    return MediaRecord(**data)
+
+
+async def _insert(conn: asyncpg.Connection, owner_id: int, kind: str, width: int, height: int,
+                  blurhash: str, color: str, filter_name: str, master_key: str,
+                  variants: dict[str, Any], keys: Sequence[str], attached: bool) -> MediaRecord:
+    row = await conn.fetchrow(
+        f"""INSERT INTO media (owner_id, kind, width, height, blurhash, color, filter,
+                               master_key, variants, attached_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb,
+                    CASE WHEN $10 THEN now() END)
+            RETURNING {_COLS}""",
+        owner_id, kind, width, height, blurhash, color, filter_name, master_key,
+        json.dumps(variants), attached)
+    rec = _record(row)
+    assert rec is not None
+    await conn.executemany(
+        "INSERT INTO media_blobs (media_id, key) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        [(rec.id, k) for k in {*keys, master_key}])
+    return rec
+
+
+async def insert(st: Storage, *, owner_id: int, kind: str, width: int, height: int,
+                 blurhash: str, color: str, filter_name: str, master_key: str,
+                 variants: dict[str, Any], keys: Sequence[str],
+                 attached: bool = False) -> MediaRecord:
+    return await st.tx(_insert, owner_id, kind, width, height, blurhash, color, filter_name,
+                       master_key, variants, list(keys), attached)
+
+
+async def _get(conn: asyncpg.Connection, media_id: int) -> MediaRecord | None:
+    return _record(await conn.fetchrow(f"SELECT {_COLS} FROM media WHERE id = $1", media_id))
+
+
+async def get(st: Storage, media_id: int) -> MediaRecord | None:
+    return await st.tx(_get, media_id)
+
+
+async def _set_avatar(conn: asyncpg.Connection, user_id: int, media_id: int | None) -> None:
+    if media_id is not None:
+        await conn.execute("UPDATE media SET attached_at = coalesce(attached_at, now()) "
+                           "WHERE id = $1", media_id)
+    await conn.execute("UPDATE users SET avatar_id = $2 WHERE id = $1", user_id, media_id)
+
+
+async def set_avatar(st: Storage, user_id: int, media_id: int | None) -> None:
+    await st.tx(_set_avatar, user_id, media_id)
+
+
+async def _attach(conn: asyncpg.Connection, media_ids: Sequence[int]) -> None:
+    await conn.execute("UPDATE media SET attached_at = coalesce(attached_at, now()) "
+                       "WHERE id = ANY($1::bigint[])", list(media_ids))
+
+
+async def attach(st: Storage, media_ids: Sequence[int]) -> None:
+    """Mark media as used (by a post, an avatar, a message): no longer collectable."""
+    await st.tx(_attach, list(media_ids))
+
+
+async def _collect(conn: asyncpg.Connection, grace_seconds: int, limit: int) -> list[str]:
+    ids = [r["id"] for r in await conn.fetch(
+        """SELECT id FROM media WHERE attached_at IS NULL
+           AND created_at < now() - make_interval(secs => $1)
+           ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED""", grace_seconds, limit)]
+    if not ids:
+        return []
+    keys = [r["key"] for r in await conn.fetch(
+        "DELETE FROM media_blobs WHERE media_id = ANY($1::bigint[]) RETURNING key", ids)]
+    await conn.execute("DELETE FROM media WHERE id = ANY($1::bigint[])", ids)
+    orphans = await conn.fetch(
+        """SELECT DISTINCT k FROM unnest($1::text[]) AS k
+           WHERE NOT EXISTS (SELECT 1 FROM media_blobs b WHERE b.key = k)""", keys)
+    return [r["k"] for r in orphans]
+
+
+async def collect_unattached(st: Storage, grace_seconds: int, limit: int = 500) -> list[str]:
+    """Delete media never attached within the grace period; returns file keys no row uses.
+
+    The caller deletes those files only if they are older than the grace period too,
+    so an identical upload racing this (which touches the file) keeps its file.
+    """
+    return await st.tx(_collect, grace_seconds, limit)
