@@ -168,9 +168,8 @@ class Gateway:
                 del self.connections[conn.conn_id]
                 self.metrics.connection_closed()
                 with trio.CancelScope(shield=True):
-                    if conn.session is not None:
-                        with trio.move_on_after(SHUTDOWN_GRACE_SECONDS):
-                            await self.on_close(conn)
+                    with trio.move_on_after(SHUTDOWN_GRACE_SECONDS):
+                        await self.on_close(conn)
                     # Let a pending close frame (or a last reply) reach the peer.
                     if conn.draining and conn.flushed is not None and conn.closing:
                         with trio.move_on_after(1.0):

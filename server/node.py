@@ -54,8 +54,12 @@ class Node:
     media: Media
     registry: Registry = field(init=False)
     gateway: Gateway = field(init=False)
+    nursery: trio.Nursery = field(init=False)
     http_port: int = 0
     ws_port: int = 0
+    # Domains hook in here (server/ops/*): bus channels by prefix, and socket ends.
+    channel_handlers: dict[str, Callable[[bus.Message], None]] = field(default_factory=dict)
+    disconnect_hooks: list[Callable[[Connection], None]] = field(default_factory=list)
 
     @property
     def http_url(self) -> str:
@@ -101,6 +105,8 @@ class Node:
         raise Unavailable("could not attach the session")
 
     async def detach(self, conn: Connection) -> None:
+        for hook in self.disconnect_hooks:
+            hook(conn)
         if conn.session is None:
             return
         entry = self.registry.get(conn.session.user_id)
@@ -133,6 +139,10 @@ class Node:
                         self.gateway.broadcast(item.body)
                     continue
                 if not item.channel.startswith(prefix):
+                    for channel_prefix, handler in self.channel_handlers.items():
+                        if item.channel.startswith(channel_prefix):
+                            handler(item)
+                            break
                     continue
                 entry = self.registry.get(int(item.channel[len(prefix):]))
                 if entry is not None:
@@ -195,6 +205,7 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
             accounts.media = media
             node = Node(settings, name, st, accounts, metrics, subscriber, media)
             async with trio.open_nursery() as nursery:
+                node.nursery = nursery
                 node.registry = Registry(nursery, mailbox_size=settings.mailbox_size)
                 metrics.watch_actors(node.registry.counts)
                 http_listener = _listen(settings.host, settings.http_port,

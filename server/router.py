@@ -24,6 +24,7 @@ from protocol.errors import GlintError, RateLimited
 from protocol.names import OPS, PRE_HELLO_OPS, CloseCode
 from server.connection import Connection
 from server.errors import to_protocol
+from server.ops import all_ops
 
 if TYPE_CHECKING:
     from server.node import Node
@@ -49,6 +50,10 @@ class Router:
             "user.get": self.user_get,
             "user.update": self.user_update,
         }
+        for op, handler in all_ops(node).items():
+            if op in self.ops:
+                raise RuntimeError(f"op {op} registered twice")
+            self.ops[op] = handler
 
     async def __call__(self, conn: Connection, req: Request) -> None:
         started = time.perf_counter()

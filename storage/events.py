@@ -105,3 +105,46 @@ async def _current(conn: asyncpg.Connection, user_id: int) -> int:
 
 async def current_seq(st: Storage, user_id: int) -> int:
     return await st.tx(_current, user_id)
+
+
+class EventSink:
+    """Collects the events a transaction produces; they are published after it commits.
+
+    Durable events get their seq inside the transaction (so the mutation and the
+    notification commit together); ephemeral ones (live counters, comment.added to
+    watchers) are only published.
+    """
+
+    def __init__(self, conn: asyncpg.Connection, retention: int) -> None:
+        self._conn = conn
+        self._retention = retention
+        self.durable: list[StoredEvent] = []
+        self.ephemeral: list[tuple[str, bytes]] = []
+
+    async def to_user(self, user_id: int, kind: str, data: dict[str, Any]) -> StoredEvent | None:
+        stored = await _append(self._conn, [(user_id, kind, data)], self._retention)
+        self.durable.extend(stored)
+        return stored[0] if stored else None
+
+    def to_channel(self, channel: str, kind: str, data: dict[str, Any]) -> None:
+        self.ephemeral.append((channel, bus.pack_event(None, encode(event(kind, data)))))
+
+
+async def tx_events(st: Storage, fn: Any, *args: Any) -> Any:
+    """Run `fn(conn, sink, *args)` in one transaction, then publish what it produced.
+
+    One crossing of the bridge for the whole mutation and its fan-out.
+    """
+
+    async def run(st: Storage) -> Any:
+        assert st.pool is not None
+        async with st.pool.acquire() as conn:
+            async with conn.transaction():
+                sink = EventSink(conn, st.settings.event_retention)
+                result = await fn(conn, sink, *args)
+        items = [(bus.user_channel(st, e.user_id), bus.pack_event(e.seq, e.frame))
+                 for e in sink.durable]
+        await bus.publish_raw(st, items + sink.ephemeral)
+        return result
+
+    return await st.both(run)

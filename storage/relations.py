@@ -1,0 +1,50 @@
+"""How one user stands to another, read in one query inside the caller's transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+
+
+@dataclass(frozen=True)
+class Relation:
+    viewer_id: int
+    target_id: int
+    exists: bool
+    target_private: bool = False
+    target_suspended: bool = False
+    following: bool = False  # viewer follows target
+    follows_me: bool = False  # target follows viewer
+    requested: bool = False  # viewer asked to follow target (private)
+    i_blocked: bool = False
+    blocked_me: bool = False
+    i_muted: bool = False
+    target_mutes_me: bool = False
+
+    @property
+    def is_self(self) -> bool:
+        return self.viewer_id == self.target_id
+
+    @property
+    def blocked(self) -> bool:
+        return self.i_blocked or self.blocked_me
+
+
+async def relation(conn: asyncpg.Connection, viewer_id: int, target_id: int) -> Relation:
+    row = await conn.fetchrow(
+        """SELECT u.is_private, u.suspended_at IS NOT NULL AS suspended,
+              EXISTS (SELECT 1 FROM follows WHERE follower_id = $1 AND followee_id = u.id) AS f,
+              EXISTS (SELECT 1 FROM follows WHERE follower_id = u.id AND followee_id = $1) AS fm,
+              EXISTS (SELECT 1 FROM follow_requests
+                      WHERE requester_id = $1 AND target_id = u.id) AS rq,
+              EXISTS (SELECT 1 FROM blocks WHERE blocker_id = $1 AND blocked_id = u.id) AS ib,
+              EXISTS (SELECT 1 FROM blocks WHERE blocker_id = u.id AND blocked_id = $1) AS bm,
+              EXISTS (SELECT 1 FROM mutes WHERE muter_id = $1 AND muted_id = u.id) AS im,
+              EXISTS (SELECT 1 FROM mutes WHERE muter_id = u.id AND muted_id = $1) AS mm
+           FROM users u WHERE u.id = $2""",
+        viewer_id, target_id)
+    if row is None:
+        return Relation(viewer_id, target_id, exists=False)
+    return Relation(viewer_id, target_id, True, row["is_private"], row["suspended"], row["f"],
+                    row["fm"], row["rq"], row["ib"], row["bm"], row["im"], row["mm"])
