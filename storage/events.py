@@ -138,10 +138,9 @@ async def tx_events(st: Storage, fn: Any, *args: Any) -> Any:
 
     async def run(st: Storage) -> Any:
         assert st.pool is not None
-        async with st.pool.acquire() as conn:
-            async with conn.transaction():
-                sink = EventSink(conn, st.settings.event_retention)
-                result = await fn(conn, sink, *args)
+        async with st.pool.acquire() as conn, conn.transaction():
+            sink = EventSink(conn, st.settings.event_retention)
+            result = await fn(conn, sink, *args)
         items = [(bus.user_channel(st, e.user_id), bus.pack_event(e.seq, e.frame))
                  for e in sink.durable]
         await bus.publish_raw(st, items + sink.ephemeral)
