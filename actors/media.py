@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from media.filters import FILTERS, Adjustments
-from media.pipeline import Processed
-from media.store import MediaStore
-from media.workers import MediaWorkers
 
 from actors.accounts import Session
 from actors.errors import Invalid, Missing, NotAllowed, Throttled
 from config import Settings
+from media.filters import FILTERS, Adjustments
+from media.pipeline import Processed
+from media.store import MediaStore
+from media.workers import MediaWorkers
 from storage import media as db
 from storage import ratelimit
 from storage.media import MediaRecord

@@ -14,12 +14,12 @@ from hypercorn.config import Config as HyperConfig
 from hypercorn.config import Sockets
 from hypercorn.trio.run import worker_serve
 from hypercorn.utils import wrap_app
-from media.store import valid_key
 from quart import Response, request, send_from_directory
 from quart_trio import QuartTrio
 
 from actors.accounts import Session, public_user
 from actors.errors import NotAuthenticated
+from media.store import valid_key
 from protocol import PROTOCOL_VERSION
 from protocol.errors import BadRequest, GlintError, NotFound, TooLarge, Unauthorized
 from server.errors import to_protocol

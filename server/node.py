@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import trio
-from media.store import LocalStore
-from media.workers import MediaWorkers
 
 from actors.accounts import Accounts
 from actors.media import Media
@@ -26,6 +24,8 @@ from actors.runtime import ActorStopped, MailboxFull, Registry
 from actors.user import Attach, BusMessage, CatchUp, Detach, UserActor
 from config import Settings
 from config.limits import MEDIA_GC_INTERVAL_SECONDS
+from media.store import LocalStore
+from media.workers import MediaWorkers
 from server.connection import Connection
 from server.gateway import Gateway, _listen
 from server.http import serve_http
