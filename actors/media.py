@@ -140,7 +140,7 @@ class Media:
             return
         rec = await self.owned(session, media_id)
         if rec.kind != "avatar":
-            rec = await self.render(rec, kind="avatar")
+            rec = await self.render(rec, kind="avatar", filter_name=rec.filter)
         await db.set_avatar(self.st, session.user_id, rec.id)
 
     async def collect(self) -> int:

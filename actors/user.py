@@ -9,6 +9,7 @@ event reaches the new device.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -123,15 +124,15 @@ class UserActor(Actor[UserMsg]):
             self.devices[dev.conn_id] = dev
             if msg.resume is not None:
                 await self._catch_up(dev.conn_id)
-            msg.done.send_nowait(True)
+            _answer(msg.done, True)
         except Exception as exc:
             if not replied:
-                msg.done.send_nowait(exc)
+                _answer(msg.done, exc)
                 return
             # The client already has its hello reply: make it reconnect and resume.
             log.warning("replay failed after hello", extra={"error": repr(exc)})
             dev.close(CloseCode.GOING_AWAY, "temporarily unavailable; resume")
-            msg.done.send_nowait(True)
+            _answer(msg.done, True)
 
     def _write(self, dev: Device, stored: list[events.StoredEvent]) -> None:
         pos = self.delivered[dev.conn_id]
@@ -182,3 +183,9 @@ class UserActor(Actor[UserMsg]):
 def _close_session(dev: Device, reason: str) -> None:
     dev.send(encode(event("session.closed", {"reason": reason})))
     dev.close(CloseCode.UNAUTHORIZED, reason)
+
+
+def _answer(done: trio.MemorySendChannel[Any], result: Any) -> None:
+    """Answer an Attach; the requester may have given up (timed out) meanwhile."""
+    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+        done.send_nowait(result)

@@ -33,10 +33,31 @@ class Connection:
     """Also the `Device` the actors deliver to (conn_id, token_hash, open, send, close)."""
 
     __slots__ = (
-        "addr", "attached", "bucket", "close_code", "close_reason", "closing", "conn_id", "dead",
-        "draining", "flushed", "garbage", "head_partial", "last_recv", "limited", "nursery",
-        "on_overflow", "queue", "queue_limit", "queued", "scope", "session", "sock",
-        "token_hash", "ws",
+        "addr",
+        "attached",
+        "bucket",
+        "close_code",
+        "close_reason",
+        "closing",
+        "conn_id",
+        "dead",
+        "draining",
+        "flushed",
+        "garbage",
+        "head_partial",
+        "host",
+        "last_recv",
+        "limited",
+        "nursery",
+        "on_overflow",
+        "queue",
+        "queue_limit",
+        "queued",
+        "scope",
+        "session",
+        "sock",
+        "token_hash",
+        "ws",
     )
 
     def __init__(self, sock: socket.socket, addr: str, *, nursery: trio.Nursery,
@@ -58,6 +79,7 @@ class Connection:
         self.close_reason = ""
         self.session: Session | None = None
         self.attached = False  # hello done: its user actor delivers to it
+        self.host = ""  # the Host the client reached us by (to advertise http_url)
         self.token_hash = b""
         self.last_recv = trio.current_time()
         self.garbage = 0

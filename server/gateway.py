@@ -219,6 +219,7 @@ class Gateway:
             log.info("websocket origin refused", extra={"origin": origin})
             conn._write(conn.ws.send(RejectConnection(status_code=403)))
             return False
+        conn.host = req.host
         conn._write(conn.ws.send(AcceptConnection()))
         conn.last_recv = trio.current_time()
         return True

@@ -104,7 +104,11 @@ def create_app(node: Node) -> QuartTrio:
             code = next((c for c, st in _STATUS.items() if st == status), "bad_request")
             return Response(json.dumps({"error": {"code": code, "message": exc.description}}),
                             status=status, content_type="application/json")
-        return _error(to_protocol(exc))
+        resp = _error(to_protocol(exc))
+        if request.path == "/api/media":
+            # The body may be unread: don't let the next request on this connection hang.
+            resp.headers["Connection"] = "close"
+        return resp
 
     @app.get("/api/info")
     async def info() -> Any:

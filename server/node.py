@@ -26,6 +26,7 @@ from config import Settings
 from config.limits import MEDIA_GC_INTERVAL_SECONDS
 from media.store import LocalStore
 from media.workers import MediaWorkers
+from protocol.names import CloseCode
 from server.connection import Connection
 from server.gateway import Gateway, _listen
 from server.http import serve_http
@@ -69,9 +70,13 @@ class Node:
     def ws_url(self) -> str:
         return f"ws://{self.settings.host}:{self.ws_port}/ws"
 
-    @property
-    def public_http_url(self) -> str:
-        return self.settings.public_http_url or self.http_url
+    def http_url_for(self, host_header: str) -> str:
+        """Where a client that reached us as `host_header` finds the HTTP side."""
+        if self.settings.public_http_url:
+            return self.settings.public_http_url
+        host = host_header.rsplit(":", 1)[0] if host_header and not host_header.endswith("]") \
+            else host_header
+        return f"http://{host or self.settings.host}:{self.http_port}"
 
     async def _collect_media(self) -> None:
         while True:
@@ -80,8 +85,8 @@ class Node:
                 removed = await self.media.collect()
                 if removed:
                     log.info("unattached media collected", extra={"files": removed})
-            except Unavailable as exc:
-                log.warning("media clean-up skipped", extra={"error": str(exc)})
+            except Exception:  # a background chore must never take the node down
+                log.exception("media clean-up failed; will retry")
 
     def _user_actor(self, key: Any) -> UserActor:
         return UserActor(key, st=self.storage, subscriber=self.subscriber,
@@ -102,6 +107,8 @@ class Node:
                     continue  # it stopped as we arrived: spawn a fresh one
                 if ok is True:
                     return
+        # The actor may still answer later: close, so no second reply can reach the client.
+        conn.close(CloseCode.GOING_AWAY, "could not attach the session; retry")
         raise Unavailable("could not attach the session")
 
     async def detach(self, conn: Connection) -> None:

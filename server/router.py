@@ -117,7 +117,7 @@ class Router:
             "server": SERVER_VERSION,
             "proto": PROTOCOL_VERSION,
             "node": self.node.name,
-            "http_url": self.node.public_http_url,
+            "http_url": self.node.http_url_for(conn.host),
             "max_frame": self.node.settings.max_frame_bytes,
         }
 

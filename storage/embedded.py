@@ -146,7 +146,7 @@ def embedded_services(
             log.info("embedded postgres started", extra={"url": database_url})
         if rd is not None:
             redis_url = rd.start()
-            log.info("embedded redis started", extra={"url": redis_url})
+            log.info("embedded redis ready", extra={"url": redis_url})
         assert database_url and redis_url
         yield database_url, redis_url
     finally:

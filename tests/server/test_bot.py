@@ -19,6 +19,7 @@ async def test_bot_signs_up_logs_in_says_hello_and_edits_profile(node: Node) -> 
             hello = await bot.signup(name, f"{name}@example.com", PASSWORD)
             assert hello["user"]["username"] == name
             assert hello["heartbeat_ms"] > 0 and hello["seq"] == 0
+            assert hello["http_url"] == f"http://127.0.0.1:{node.http_port}"
             me = await bot.call("user.get")
             assert me["username"] == name and me["email"] == f"{name}@example.com"
             updated = await bot.call("user.update", display_name="Bot", bio="beep",

@@ -201,3 +201,18 @@ async def test_unattached_uploads_are_collected_after_the_grace_period(
                 me = await c2.login(name, PASSWORD)
             avatar = me["user"]["avatar"]["avatar150"]["jpeg"]
             assert (await http.get(avatar)).status_code == 200
+
+
+async def test_early_upload_errors_do_not_wedge_a_kept_alive_connection(mnode: Node) -> None:
+    name = unique("ka")
+    async with connect(mnode.ws_url) as c, httpx.AsyncClient(base_url=mnode.http_url) as http:
+        await c.signup(name, f"{name}@example.com", PASSWORD)
+        auth = {"Authorization": f"Bearer {c.token}"}
+        big = b"\xff\xd8\xff" + b"\x00" * (UPLOAD_LIMIT + 10)
+        with trio.fail_after(30):
+            for _ in range(3):
+                r = await http.post("/api/media", content=big, headers=auth)
+                assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
+            assert (await http.get("/healthz")).status_code == 200
+            r = await http.post("/api/media", content=images.jpeg(300, 300), headers=auth)
+            assert r.status_code == 201
