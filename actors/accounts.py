@@ -18,6 +18,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from actors import args as A
+from actors import privacy
 from actors.errors import Invalid, Missing, NotAuthenticated, Taken, Throttled
 from config import Settings
 from config.limits import (
@@ -81,6 +82,8 @@ def public_user(u: UserRecord, *, me: bool = False) -> dict[str, Any]:
         "id": u.id, "username": u.username, "display_name": u.display_name, "bio": u.bio,
         "website": u.website, "private": u.is_private, "created_at": u.created_ms,
         "avatar": variant_urls(u.avatar) if u.avatar else None,
+        "followers_count": u.followers_count, "following_count": u.following_count,
+        "posts_count": u.posts_count,
     }
     if me:
         out["email"] = u.email
@@ -191,15 +194,26 @@ class Accounts:
 
     # -- profiles ---------------------------------------------------------------
     async def get_user(self, session: Session, raw: dict[str, Any]) -> dict[str, Any]:
+        """A profile with its counts; for someone else also how you stand to them.
+
+        Someone who blocked you, whom you blocked, or who is suspended is not_found.
+        """
         A.only(raw, {"id", "username"})
         uid = A.integer(raw, "id", required=False)
         name = A.text(raw, "username", max_len=USERNAME_MAX, min_len=1, required=False)
         if uid is None and name is None:
             uid = session.user_id
-        user = await db.get_user(self.st, user_id=uid, username=name.lower() if name else None)
-        if user is None:
+        found = await db.get_profile(self.st, session.user_id, user_id=uid,
+                                     username=name.lower() if name else None)
+        if found is None:
             raise Missing("no such user")
-        return public_user(user, me=user.id == session.user_id)
+        user, rel = found
+        privacy.require_profile(rel)  # blocked either way, or suspended: not_found
+        out = public_user(user, me=rel.is_self)
+        if not rel.is_self:
+            out.update(followed_by_me=rel.following, follows_me=rel.follows_me,
+                       requested=rel.requested, muted=rel.i_muted)
+        return out
 
     async def update_user(self, session: Session, raw: dict[str, Any]) -> dict[str, Any]:
         """Profile fields; `avatar` takes an uploaded media id (or nil to remove it)."""

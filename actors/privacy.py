@@ -8,6 +8,8 @@ leak its existence; what they can see but may not do is `NotAllowed` (forbidden)
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from actors.errors import Missing, NotAllowed
 from storage.relations import Relation
 
@@ -54,3 +56,84 @@ def should_notify(rel_recipient_to_actor: Relation) -> bool:
     """
     r = rel_recipient_to_actor
     return r.exists and not (r.is_self or r.blocked or r.i_muted or r.target_suspended)
+
+
+def can_see_connections(rel: Relation) -> bool:
+    """Follower and following lists: like posts, a private account shows them to followers."""
+    return can_see_posts(rel)
+
+
+def require_connections(rel: Relation) -> None:
+    """Hidden profile: not_found; visible but private and not followed: forbidden."""
+    require_profile(rel)
+    if not can_see_connections(rel):
+        raise NotAllowed("this account is private")
+
+
+def require_other(rel: Relation, verb: str) -> None:
+    """Graph ops on someone else: yourself is forbidden, an unknown user not_found."""
+    if not rel.exists:
+        raise Missing("no such user")
+    if rel.is_self:
+        raise NotAllowed(f"you cannot {verb} yourself")
+
+
+def require_block_target(rel: Relation) -> None:
+    """Blocking needs a visible user, except that re-blocking is a no-op.
+
+    Someone who blocked you, or is suspended, is not_found: blocking back must not
+    reveal their block.
+    """
+    require_other(rel, "block")
+    if rel.blocked_me or rel.target_suspended:
+        raise Missing("no such user")
+
+
+def require_graph_target(rel: Relation, verb: str) -> None:
+    """Follow, unfollow, approve, mute: another user whose profile you can see."""
+    require_other(rel, verb)
+    require_profile(rel)
+
+
+# -- posts, comments, watching (actors/posts.py, actors/watch.py) ---------------------------
+def require_grid(rel: Relation) -> None:
+    """A profile's post list: unknown/blocked/suspended is not_found; private and not
+    followed is forbidden (the profile itself is public, only its posts are not)."""
+    require_profile(rel)
+    if not can_see_posts(rel):
+        raise NotAllowed("this account is private")
+
+
+def require_own_post(rel: Relation) -> None:
+    """Edit or delete a post: the viewer sees it (else not_found) and wrote it (else forbidden)."""
+    require_posts(rel)
+    if not rel.is_self:
+        raise NotAllowed("only the author may change this post")
+
+
+def require_comment_removal(rel_to_post_author: Relation, wrote_comment: bool) -> None:
+    """A comment goes by its author's hand or the post owner's."""
+    require_posts(rel_to_post_author, "comment")
+    if not (wrote_comment or rel_to_post_author.is_self):
+        raise NotAllowed("only the comment's author or the post's owner may delete it")
+
+
+def can_see_comment(rel_to_comment_author: Relation) -> bool:
+    """Comments by someone blocked either way (or suspended) are hidden from the viewer."""
+    r = rel_to_comment_author
+    return r.exists and (r.is_self or not (r.blocked or r.target_suspended))
+
+
+def require_comment_interaction(rel_to_post_author: Relation,
+                                rel_to_comment_author: Relation) -> None:
+    """Reply to or like a comment: interaction with the post, and no block with its author."""
+    require_interaction(rel_to_post_author)
+    if not can_see_comment(rel_to_comment_author):
+        raise Missing("no such comment")
+
+
+def post_notice(rel_recipient_to_post_author: Relation) -> Callable[[Relation], bool]:
+    """The notification rule for news about a post (mention, reply, comment, like): the
+    recipient must be able to see the post, and should_notify must hold for the actor."""
+    sees_post = can_see_posts(rel_recipient_to_post_author)
+    return lambda rel_recipient_to_actor: sees_post and should_notify(rel_recipient_to_actor)

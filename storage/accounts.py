@@ -10,18 +10,25 @@ from typing import Any
 
 import asyncpg
 
+from storage.relations import Relation, relation
 from storage.store import Storage
 
 
 def _cols(alias: str = "") -> str:
     p = f"{alias}." if alias else ""
-    plain = "id username email display_name bio website is_private is_admin event_seq".split()
+    plain = ("id username email display_name bio website is_private is_admin event_seq "
+             "followers_count following_count posts_count").split()
     return ", ".join(p + c for c in plain) + (
         f", (extract(epoch FROM {p}created_at) * 1000)::bigint AS created_ms"
         f", (SELECT variants FROM media WHERE media.id = {p}avatar_id) AS avatar")
 
 
 _USER_COLS = _cols()
+
+
+def user_columns(alias: str = "") -> str:
+    """The select list a `UserRecord` is built from (for queries in other modules)."""
+    return _cols(alias)
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,9 @@ class UserRecord:
     event_seq: int
     created_ms: int
     avatar: dict[str, Any] | None = None  # the avatar's stored variants
+    followers_count: int = 0
+    following_count: int = 0
+    posts_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,11 @@ def _user(row: asyncpg.Record | None) -> UserRecord | None:
     if isinstance(data["avatar"], str):
         data["avatar"] = json.loads(data["avatar"])
     return UserRecord(**data)
+
+
+def user_record(row: asyncpg.Record | None) -> UserRecord | None:
+    """A `UserRecord` from a row selected with `user_columns`."""
+    return _user(row)
 
 
 async def _create_user(conn: asyncpg.Connection, username: str, email: str, pw_hash: str,
@@ -163,6 +178,20 @@ async def _get_user(conn: asyncpg.Connection, user_id: int | None,
 async def get_user(st: Storage, *, user_id: int | None = None,
                    username: str | None = None) -> UserRecord | None:
     return await st.tx(_get_user, user_id, username)
+
+
+async def _profile(conn: asyncpg.Connection, viewer_id: int, user_id: int | None,
+                   username: str | None) -> tuple[UserRecord, Relation] | None:
+    user = await _get_user(conn, user_id, username)
+    if user is None:
+        return None
+    return user, await relation(conn, viewer_id, user.id)
+
+
+async def get_profile(st: Storage, viewer_id: int, *, user_id: int | None = None,
+                      username: str | None = None) -> tuple[UserRecord, Relation] | None:
+    """The user and how the viewer stands to them, read in one transaction."""
+    return await st.tx(_profile, viewer_id, user_id, username)
 
 
 _UPDATABLE = {"display_name", "bio", "website", "is_private"}

@@ -18,7 +18,7 @@ import msgpack
 from config.limits import EVENT_DATA_MAX_BYTES
 from protocol.envelope import encode, event
 from storage import bus
-from storage.store import Storage
+from storage.store import Storage, retry_conflicts
 
 log = logging.getLogger(__name__)
 
@@ -138,9 +138,13 @@ async def tx_events(st: Storage, fn: Any, *args: Any) -> Any:
 
     async def run(st: Storage) -> Any:
         assert st.pool is not None
-        async with st.pool.acquire() as conn, conn.transaction():
-            sink = EventSink(conn, st.settings.event_retention)
-            result = await fn(conn, sink, *args)
+
+        async def once() -> tuple[Any, EventSink]:
+            async with st.pool.acquire() as conn, conn.transaction():
+                sink = EventSink(conn, st.settings.event_retention)
+                return await fn(conn, sink, *args), sink
+
+        result, sink = await retry_conflicts(once)
         items = [(bus.user_channel(st, e.user_id), bus.pack_event(e.seq, e.frame))
                  for e in sink.durable]
         await bus.publish_raw(st, items + sink.ephemeral)

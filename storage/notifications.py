@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
+from config.limits import SEQUENCE_BITS, SHARD_BITS
 from storage.events import EventSink
+from storage.ids import ID_EPOCH_MS, id_time_ms, make_id
 from storage.relations import Relation, relation
+from storage.store import Storage
 
 
 async def notify(conn: asyncpg.Connection, sink: EventSink, *, recipient_id: int, actor_id: int,
@@ -36,3 +41,287 @@ async def notify(conn: asyncpg.Connection, sink: EventSink, *, recipient_id: int
     }
     await sink.to_user(recipient_id, "notification", data)
     return int(row["id"])
+
+
+# -- reading: aggregated pages, unread counts, marking read -------------------------------
+#
+# Groups are formed in SQL from rules the domain passes in (actors/notifications.py);
+# who may be seen is the domain's rule too (`Visibility`, applied to relations from
+# the recipient), so storage only knows how to group and count.
+
+#: Buckets are aligned to Monday 00:00 UTC (1970-01-05), so day and week windows nest.
+WINDOW_ALIGN_MS = 4 * 86_400_000
+_ID_TIME_SHIFT = SHARD_BITS + SEQUENCE_BITS
+_ID_MAX = (1 << 63) - 1
+#: Segments with rows examined per page at most; a page may then hold fewer items
+#: than asked for, with a cursor to go on (only when most rows are hidden).
+MAX_SEGMENTS_PER_PAGE = 8
+
+
+@dataclass(frozen=True)
+class GroupRule:
+    """Notifications of `kind` collapse by target within fixed windows of `window_ms`.
+
+    `by` is "post" or "comment" (the target column) or "kind" (the kind alone, e.g.
+    follows). Kinds without a rule are never grouped.
+    """
+
+    kind: str
+    by: str
+    window_ms: int
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """Which notifications a recipient may see, by relations seen from the recipient."""
+
+    actor: Callable[[Relation], bool]  # to the notification's actor
+    post: Callable[[Relation], bool]  # to the author of its post, if it has one
+
+
+@dataclass(frozen=True)
+class ActorRecord:
+    id: int
+    username: str
+    display_name: str
+    avatar: dict[str, Any] | None  # stored variants
+
+
+@dataclass(frozen=True)
+class GroupRecord:
+    kind: str
+    top: int  # the newest notification id: the group's place in the list
+    ids: list[int]  # newest first, at most `ids_max`
+    size: int  # notifications in the group
+    actor_ids: list[int]  # the most recent distinct actors, newest first
+    actor_count: int  # distinct actors
+    post_id: int | None  # of the newest notification
+    comment_id: int | None
+    body: str
+    latest_ms: int
+    read: bool  # every notification in the group is read
+
+
+@dataclass(frozen=True)
+class GroupPage:
+    groups: list[GroupRecord]
+    cursor: int | None
+    actors: dict[int, ActorRecord]
+    unread: int
+
+
+async def relations_many(conn: asyncpg.Connection, viewer_id: int,
+                         target_ids: Iterable[int]) -> dict[int, Relation]:
+    """`storage.relations.relation` for many targets in one query (same fields)."""
+    ids = sorted(set(target_ids))
+    if not ids:
+        return {}
+    rows = await conn.fetch(
+        """SELECT u.id, u.is_private, u.suspended_at IS NOT NULL AS suspended,
+              EXISTS (SELECT 1 FROM follows WHERE follower_id = $1 AND followee_id = u.id) AS f,
+              EXISTS (SELECT 1 FROM follows WHERE follower_id = u.id AND followee_id = $1) AS fm,
+              EXISTS (SELECT 1 FROM follow_requests
+                      WHERE requester_id = $1 AND target_id = u.id) AS rq,
+              EXISTS (SELECT 1 FROM blocks WHERE blocker_id = $1 AND blocked_id = u.id) AS ib,
+              EXISTS (SELECT 1 FROM blocks WHERE blocker_id = u.id AND blocked_id = $1) AS bm,
+              EXISTS (SELECT 1 FROM mutes WHERE muter_id = $1 AND muted_id = u.id) AS im,
+              EXISTS (SELECT 1 FROM mutes WHERE muter_id = u.id AND muted_id = $1) AS mm
+           FROM users u WHERE u.id = ANY($2::bigint[])""",
+        viewer_id, ids)
+    out = {i: Relation(viewer_id, i, exists=False) for i in ids}
+    for r in rows:
+        out[r["id"]] = Relation(viewer_id, r["id"], True, r["is_private"], r["suspended"],
+                                r["f"], r["fm"], r["rq"], r["ib"], r["bm"], r["im"], r["mm"])
+    return out
+
+
+class _Hidden:
+    """Actors and post authors the recipient may not see; one lookup per user per call."""
+
+    def __init__(self, conn: asyncpg.Connection, recipient_id: int, rules: Visibility) -> None:
+        self._conn = conn
+        self._recipient_id = recipient_id
+        self._rules = rules
+        self._relations: dict[int, Relation] = {}
+        self.actors: set[int] = set()
+        self.authors: set[int] = set()
+
+    async def learn(self, actor_ids: Iterable[int | None],
+                    author_ids: Iterable[int | None]) -> None:
+        actors = {i for i in actor_ids if i is not None}
+        authors = {i for i in author_ids if i is not None}
+        new = (actors | authors) - self._relations.keys()
+        self._relations.update(await relations_many(self._conn, self._recipient_id, new))
+        self.actors |= {i for i in actors if not self._rules.actor(self._relations[i])}
+        self.authors |= {i for i in authors if not self._rules.post(self._relations[i])}
+
+
+# A notification whose post or comment was deleted is gone from every read.
+_LIVE = """FROM notifications n
+    LEFT JOIN posts p ON p.id = n.post_id
+    LEFT JOIN comments c ON c.id = n.comment_id"""
+_LIVE_WHERE = "p.deleted_at IS NULL AND c.deleted_at IS NULL"
+_SHOWN = "n.actor_id <> ALL($8::bigint[]) AND (p.author_id IS NULL OR p.author_id <> ALL($9))"
+
+_GROUPS_SQL = f"""
+WITH rule AS (
+    SELECT * FROM unnest($4::text[], $5::text[], $6::bigint[]) AS r (kind, by, window_ms)
+), v AS (
+    SELECT n.id, n.kind, n.actor_id, n.post_id, n.comment_id, n.body,
+           n.read_at IS NOT NULL AS read,
+           (extract(epoch FROM n.created_at) * 1000)::bigint AS at,
+           CASE WHEN r.kind IS NULL THEN n.id
+                WHEN r.by = 'post' THEN coalesce(n.post_id, -1)
+                WHEN r.by = 'comment' THEN coalesce(n.comment_id, -1)
+                ELSE 0 END AS target,
+           CASE WHEN r.kind IS NULL THEN 0
+                ELSE ((n.id >> {_ID_TIME_SHIFT}) + $7::bigint) / r.window_ms END AS bucket
+    {_LIVE}
+    LEFT JOIN rule r ON r.kind = n.kind
+    WHERE n.recipient_id = $1 AND n.id >= $2 AND n.id < $3 AND {_LIVE_WHERE} AND {_SHOWN}
+), g AS (
+    SELECT kind, target, bucket, max(id) AS top, count(*) AS size,
+           bool_and(read) AS all_read, max(at) AS latest_ms,
+           (array_agg(id ORDER BY id DESC))[1:$12] AS ids,
+           (array_agg(post_id ORDER BY id DESC))[1] AS post_id,
+           (array_agg(comment_id ORDER BY id DESC))[1] AS comment_id,
+           (array_agg(body ORDER BY id DESC))[1] AS body
+    FROM v GROUP BY kind, target, bucket
+    HAVING max(id) < $10
+    ORDER BY top DESC LIMIT $11
+), a AS (
+    SELECT kind, target, bucket, count(*) AS actor_count,
+           (array_agg(actor_id ORDER BY last DESC))[1:$13] AS actor_ids
+    FROM (SELECT v.kind, v.target, v.bucket, v.actor_id, max(v.id) AS last
+          FROM v JOIN g USING (kind, target, bucket)
+          GROUP BY v.kind, v.target, v.bucket, v.actor_id) per_actor
+    GROUP BY kind, target, bucket
+)
+SELECT g.*, a.actor_count, a.actor_ids
+FROM g JOIN a USING (kind, target, bucket)
+ORDER BY g.top DESC"""
+
+
+def _segment(id_: int, segment_ms: int) -> tuple[int, int]:
+    """The ids [lo, hi) of the aligned time segment holding `id_`."""
+    t = id_time_ms(id_)
+    start = WINDOW_ALIGN_MS + (t - WINDOW_ALIGN_MS) // segment_ms * segment_ms
+    return make_id(start, 0, 0), make_id(start + segment_ms, 0, 0)
+
+
+async def _list_groups(conn: asyncpg.Connection, recipient_id: int, cursor: int | None,
+                       limit: int, rules: Sequence[GroupRule], visibility: Visibility,
+                       ids_max: int, actors_max: int) -> GroupPage:
+    # Groups never cross a segment (the longest window; shorter ones divide it), so
+    # each segment is grouped on its own, newest first, until the page is full.
+    segment_ms = max((r.window_ms for r in rules), default=86_400_000)
+    if any(segment_ms % r.window_ms for r in rules):
+        raise ValueError("every grouping window must divide the longest one")
+    end = cursor if cursor is not None else _ID_MAX  # groups whose newest id is below this
+    hidden = _Hidden(conn, recipient_id, visibility)
+    groups: list[GroupRecord] = []
+    below = end
+    exhausted = False
+    for _ in range(MAX_SEGMENTS_PER_PAGE):
+        newest = await conn.fetchval(
+            "SELECT max(id) FROM notifications WHERE recipient_id = $1 AND id < $2",
+            recipient_id, below)
+        if newest is None:
+            exhausted = True
+            break
+        lo, hi = _segment(newest, segment_ms)
+        who = await conn.fetchrow(
+            f"""SELECT array_agg(DISTINCT n.actor_id) AS actors,
+                       array_agg(DISTINCT p.author_id) AS authors
+                {_LIVE} WHERE n.recipient_id = $1 AND n.id >= $2 AND n.id < $3""",
+            recipient_id, lo, hi)
+        await hidden.learn(who["actors"] or (), who["authors"] or ())
+        rows = await conn.fetch(
+            _GROUPS_SQL, recipient_id, lo, hi,
+            [r.kind for r in rules], [r.by for r in rules], [r.window_ms for r in rules],
+            ID_EPOCH_MS - WINDOW_ALIGN_MS, list(hidden.actors), list(hidden.authors), end,
+            limit + 1 - len(groups), ids_max, actors_max)
+        groups.extend(GroupRecord(
+            kind=r["kind"], top=r["top"], ids=list(r["ids"]), size=r["size"],
+            actor_ids=list(r["actor_ids"]), actor_count=r["actor_count"],
+            post_id=r["post_id"], comment_id=r["comment_id"], body=r["body"],
+            latest_ms=r["latest_ms"], read=r["all_read"]) for r in rows)
+        below = lo
+        if len(groups) > limit:
+            break
+    if len(groups) > limit:
+        groups = groups[:limit]
+        next_cursor: int | None = groups[-1].top
+    else:
+        # Either nothing older is left, or the segment budget ran out: every group
+        # whose newest id is at or above `below` has been considered.
+        next_cursor = None if exhausted else below
+    actors = await _actors(conn, {i for g in groups for i in g.actor_ids})
+    return GroupPage(groups, next_cursor, actors, await _unread(conn, recipient_id, hidden))
+
+
+async def _actors(conn: asyncpg.Connection, ids: Iterable[int]) -> dict[int, ActorRecord]:
+    rows = await conn.fetch(
+        """SELECT u.id, u.username, u.display_name, m.variants AS avatar
+           FROM users u LEFT JOIN media m ON m.id = u.avatar_id
+           WHERE u.id = ANY($1::bigint[])""", list(ids))
+    out = {}
+    for r in rows:
+        avatar = r["avatar"]
+        if isinstance(avatar, str):
+            avatar = json.loads(avatar)
+        out[r["id"]] = ActorRecord(r["id"], r["username"], r["display_name"], avatar)
+    return out
+
+
+async def _unread(conn: asyncpg.Connection, recipient_id: int, hidden: _Hidden) -> int:
+    rows = await conn.fetch(
+        f"""SELECT n.actor_id, p.author_id, count(*) AS n {_LIVE}
+            WHERE n.recipient_id = $1 AND n.read_at IS NULL AND {_LIVE_WHERE}
+            GROUP BY n.actor_id, p.author_id""", recipient_id)
+    await hidden.learn((r["actor_id"] for r in rows), (r["author_id"] for r in rows))
+    return sum(r["n"] for r in rows
+               if r["actor_id"] not in hidden.actors and r["author_id"] not in hidden.authors)
+
+
+async def list_groups(st: Storage, recipient_id: int, *, cursor: int | None, limit: int,
+                      rules: Sequence[GroupRule], visibility: Visibility, ids_max: int,
+                      actors_max: int) -> GroupPage:
+    """One page of aggregated notifications and the unread count, in one crossing.
+
+    A group's place is its newest notification id; the page after `cursor` holds the
+    groups whose newest visible id is below it (see actors/notifications.py).
+    """
+    return await st.tx(_list_groups, recipient_id, cursor, limit, rules, visibility, ids_max,
+                       actors_max)
+
+
+async def unread_count(st: Storage, recipient_id: int, *, visibility: Visibility) -> int:
+    """Unread notifications the recipient may see, on live posts and comments."""
+
+    async def run(conn: asyncpg.Connection) -> int:
+        return await _unread(conn, recipient_id, _Hidden(conn, recipient_id, visibility))
+
+    return await st.tx(run)
+
+
+async def _mark_read(conn: asyncpg.Connection, recipient_id: int, ids: list[int] | None,
+                     up_to: int | None, visibility: Visibility) -> int:
+    if ids is not None:
+        await conn.execute(
+            """UPDATE notifications SET read_at = now()
+               WHERE recipient_id = $1 AND id = ANY($2::bigint[]) AND read_at IS NULL""",
+            recipient_id, ids)
+    else:
+        await conn.execute(
+            """UPDATE notifications SET read_at = now()
+               WHERE recipient_id = $1 AND id <= $2 AND read_at IS NULL""",
+            recipient_id, _ID_MAX if up_to is None else up_to)
+    return await _unread(conn, recipient_id, _Hidden(conn, recipient_id, visibility))
+
+
+async def mark_read(st: Storage, recipient_id: int, *, ids: list[int] | None = None,
+                    up_to: int | None = None, visibility: Visibility) -> int:
+    """Mark the recipient's own notifications read: `ids`, or every id <= `up_to`
+    (all of them when both are None). Returns the unread count after."""
+    return await st.tx(_mark_read, recipient_id, ids, up_to, visibility)

@@ -39,6 +39,22 @@ _UNAVAILABLE = (
 )
 
 
+TX_ATTEMPTS = 3  # a transaction that lost a deadlock or serialization race is re-run
+_RETRYABLE = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError)
+
+
+async def retry_conflicts(once: Callable[[], Awaitable[T]]) -> T:
+    """Re-run a whole transaction that Postgres aborted to break a deadlock (asyncio side)."""
+    for attempt in range(TX_ATTEMPTS):
+        try:
+            return await once()
+        except _RETRYABLE:
+            if attempt == TX_ATTEMPTS - 1:
+                raise
+            log.info("transaction conflict; retrying", extra={"attempt": attempt + 1})
+    raise AssertionError("unreachable")
+
+
 class Storage:
     """Owns the asyncpg pool and the Redis client, both living on the bridge's loop."""
 
@@ -91,8 +107,12 @@ class Storage:
 
         async def run() -> T:
             assert self.pool is not None
-            async with self.pool.acquire() as conn, conn.transaction():
-                return await fn(conn, *args)
+
+            async def once() -> T:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    return await fn(conn, *args)
+
+            return await retry_conflicts(once)
 
         return await self._call("pg", run)
 

@@ -1,0 +1,238 @@
+"""The social graph's rules: follow, requests, remove, block, mute, and the lists.
+
+Each mutation is one transaction (`tx_events`): take the pair lock, read the
+relation, apply the rules of actors/privacy.py, then change rows, counters,
+notifications and durable events together — on any error nothing changes, and
+events are published only after the commit. A user you may not see (unknown,
+suspended, blocked either way) is `Missing`, so a block is never revealed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from actors import args as A
+from actors import privacy
+from actors.accounts import Session, public_user
+from actors.errors import Invalid, Missing
+from config.limits import USERNAME_MAX
+from storage import graph as db
+from storage.events import EventSink, tx_events
+from storage.notifications import notify
+from storage.relations import Relation, relation
+from storage.store import Storage
+
+LIST_LIMIT_DEFAULT = 30
+LIST_LIMIT_MAX = 100
+LIST_KINDS = ("followers", "following")
+
+FOLLOWING = "following"
+REQUESTED = "requested"
+NONE = "none"
+
+
+def _ms(at: Any) -> int:
+    return int(at.timestamp() * 1000)
+
+
+def _target_args(raw: dict[str, Any]) -> tuple[int | None, str | None]:
+    """`user` (an id) or `username`; with both, `user` wins (as in user.get)."""
+    uid = A.integer(raw, "user", required=False)
+    name = A.text(raw, "username", max_len=USERNAME_MAX, min_len=1, required=False)
+    if uid is None and name is None:
+        raise Invalid("`user` (an id) or `username` is required")
+    return uid, (name.lower() if name is not None else None)
+
+
+async def _resolve(conn: asyncpg.Connection, me: int, uid: int | None,
+                   name: str | None) -> int:
+    if uid is not None:
+        return uid
+    assert name is not None
+    found = await db.user_id_by_name(conn, name)
+    if found is None:
+        raise Missing("no such user")
+    return int(found)
+
+
+async def _locked_relation(conn: asyncpg.Connection, me: int, uid: int | None,
+                           name: str | None) -> Relation:
+    """Resolve the target, lock the pair, and read the relation under that lock."""
+    target = await _resolve(conn, me, uid, name)
+    if target != me:
+        await db.lock_pair(conn, me, target)
+    return await relation(conn, me, target)
+
+
+def _cursor(raw: dict[str, Any]) -> db.Cursor | None:
+    text = A.text(raw, "cursor", max_len=60, required=False)
+    if text is None or text == "":
+        return None
+    cur = db.Cursor.decode(text)
+    if cur is None:
+        raise Invalid("`cursor` is not one this server gave out")
+    return cur
+
+
+def _limit(raw: dict[str, Any]) -> int:
+    n = A.integer(raw, "limit", required=False, minimum=1, maximum=LIST_LIMIT_MAX)
+    return LIST_LIMIT_DEFAULT if n is None else n
+
+
+# -- transactions (run inside tx_events) ------------------------------------------------
+async def _follow(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int | None,
+                  name: str | None) -> str:
+    rel = await _locked_relation(conn, me, uid, name)
+    privacy.require_follow(rel)
+    if rel.following:
+        return FOLLOWING
+    if rel.target_private:
+        at = await db.add_request(conn, me, rel.target_id)
+        if at is not None:  # new: tell the owner (a repeat is a no-op)
+            who = await conn.fetchval("SELECT username FROM users WHERE id = $1", me)
+            await sink.to_user(rel.target_id, "follow.request",
+                               {"from": {"id": me, "username": who}, "at": _ms(at)})
+            await notify(conn, sink, recipient_id=rel.target_id, actor_id=me,
+                         kind="follow_request", allowed=privacy.should_notify)
+        return REQUESTED
+    await db.remove_request(conn, me, rel.target_id)  # asked while it was private
+    if await db.add_follow(conn, me, rel.target_id):
+        await notify(conn, sink, recipient_id=rel.target_id, actor_id=me, kind="follow",
+                     allowed=privacy.should_notify)
+    return FOLLOWING
+
+
+async def _approve(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int | None,
+                   name: str | None) -> None:
+    rel = await _locked_relation(conn, me, uid, name)
+    privacy.require_graph_target(rel, "approve")
+    if not await db.remove_request(conn, rel.target_id, me):
+        raise Missing("no such follow request")
+    await db.add_follow(conn, rel.target_id, me)
+    await notify(conn, sink, recipient_id=rel.target_id, actor_id=me, kind="follow_accepted",
+                 allowed=privacy.should_notify)
+
+
+async def _deny(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int | None,
+                name: str | None) -> None:
+    rel = await _locked_relation(conn, me, uid, name)
+    privacy.require_graph_target(rel, "deny")
+    if not await db.remove_request(conn, rel.target_id, me):
+        raise Missing("no such follow request")
+
+
+async def _unfollow(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int | None,
+                    name: str | None, follower: bool) -> bool:
+    rel = await _locked_relation(conn, me, uid, name)
+    privacy.require_graph_target(rel, "unfollow")
+    if follower:  # remove them from my followers
+        return await db.remove_follow(conn, rel.target_id, me)
+    cancelled = await db.remove_request(conn, me, rel.target_id)
+    return await db.remove_follow(conn, me, rel.target_id) or cancelled
+
+
+async def _block(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int | None,
+                 name: str | None) -> bool:
+    rel = await _locked_relation(conn, me, uid, name)
+    privacy.require_block_target(rel)
+    return await db.add_block(conn, me, rel.target_id)
+
+
+async def _unblock(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int | None,
+                   name: str | None) -> bool:
+    rel = await _locked_relation(conn, me, uid, name)
+    privacy.require_other(rel, "unblock")
+    return await db.remove_block(conn, me, rel.target_id)
+
+
+async def _mute(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int | None,
+                name: str | None, on: bool) -> bool:
+    rel = await _locked_relation(conn, me, uid, name)
+    privacy.require_graph_target(rel, "mute")
+    if on:
+        return await db.add_mute(conn, me, rel.target_id)
+    return await db.remove_mute(conn, me, rel.target_id)
+
+
+async def _list(conn: asyncpg.Connection, me: int, uid: int | None, name: str | None,
+                kind: str, after: db.Cursor | None, limit: int) -> db.Page:
+    target = await _resolve(conn, me, uid, name)
+    privacy.require_connections(await relation(conn, me, target))
+    return await db.page(conn, kind, target, me, after, limit)
+
+
+async def _requests(conn: asyncpg.Connection, me: int, after: db.Cursor | None,
+                    limit: int) -> db.Page:
+    return await db.page(conn, "requests", me, me, after, limit)
+
+
+def _listed_user(item: db.Listed, me: int) -> dict[str, Any]:
+    out = public_user(item.user)
+    if item.user.id != me:
+        out.update(followed_by_me=item.followed_by_me, follows_me=item.follows_me,
+                   requested=item.requested)
+    return out
+
+
+def _page_reply(page: db.Page, items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"items": items, "cursor": page.next.encode() if page.next else None}
+
+
+class Graph:
+    """The graph ops of the protocol over storage; one transaction per call."""
+
+    def __init__(self, st: Storage) -> None:
+        self.st = st
+
+    async def follow(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:
+        """Public account: following at once; private: a pending request."""
+        A.only(raw, {"user", "username"})
+        state = await tx_events(self.st, _follow, s.user_id, *_target_args(raw))
+        return {"state": state}
+
+    async def approve(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:
+        A.only(raw, {"user", "username"})
+        await tx_events(self.st, _approve, s.user_id, *_target_args(raw))
+        return {"follower": True}
+
+    async def deny(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:
+        A.only(raw, {"user", "username"})
+        await tx_events(self.st, _deny, s.user_id, *_target_args(raw))
+        return {"follower": False}
+
+    async def unfollow(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:
+        """Stop following (or cancel a request); with `follower`, drop them as a follower."""
+        A.only(raw, {"user", "username", "follower"})
+        follower = bool(A.flag(raw, "follower", required=False))
+        removed = await tx_events(self.st, _unfollow, s.user_id, *_target_args(raw), follower)
+        return {"removed": removed}
+
+    async def block(self, s: Session, raw: dict[str, Any], on: bool) -> dict[str, Any]:
+        A.only(raw, {"user", "username"})
+        fn = _block if on else _unblock
+        changed = await tx_events(self.st, fn, s.user_id, *_target_args(raw))
+        return {"blocked": on, "changed": changed}
+
+    async def mute(self, s: Session, raw: dict[str, Any], on: bool) -> dict[str, Any]:
+        A.only(raw, {"user", "username"})
+        changed = await tx_events(self.st, _mute, s.user_id, *_target_args(raw), on)
+        return {"muted": on, "changed": changed}
+
+    async def requests(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:
+        """Pending requests to me, newest first."""
+        A.only(raw, {"cursor", "limit"})
+        page = await self.st.tx(_requests, s.user_id, _cursor(raw), _limit(raw))
+        return _page_reply(page, [{"user": _listed_user(i, s.user_id), "at": _ms(i.at)}
+                                  for i in page.items])
+
+    async def list_users(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:
+        """Followers or following of a user, newest first; private lists need a follow."""
+        A.only(raw, {"user", "username", "kind", "cursor", "limit"})
+        uid, name = _target_args(raw)
+        kind = A.text(raw, "kind", max_len=20)
+        if kind not in LIST_KINDS:
+            raise Invalid("`kind` must be \"followers\" or \"following\"")
+        page = await self.st.tx(_list, s.user_id, uid, name, kind, _cursor(raw), _limit(raw))
+        return _page_reply(page, [_listed_user(i, s.user_id) for i in page.items])
