@@ -1,0 +1,636 @@
+"""Posts, likes, saves and comments — their rules, over storage/posts.py.
+
+Every mutation is one transaction (storage.events.tx_events) that first asks
+actors/privacy.py, then changes rows and counters, stores the notifications it
+causes (durable `notification` events) and queues live events for the post's
+watchers on the bus channel `p:<post id>` (published after commit):
+`post.updated` (counters, edits), `post.deleted`, `comment.added`,
+`comment.deleted`. What a viewer may not see is `Missing` (not_found), what they
+see but may not do is `NotAllowed` (forbidden); either way nothing changes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import trio
+
+from actors import args as A
+from actors import privacy
+from actors.accounts import Session
+from actors.errors import Invalid, Missing, NotAllowed, Taken
+from actors.media import ADJUSTMENTS, Media, media_wire, variant_urls
+from config.limits import USERNAME_MAX
+from media.filters import FILTERS, Adjustments
+from storage import posts as db
+from storage.events import EventSink, tx_events
+from storage.notifications import notify, relations_many
+from storage.relations import Relation, relation
+from storage.store import Storage
+
+CAPTION_MAX = 2200
+HASHTAGS_MAX = 30  # distinct #tags in a caption
+MENTIONS_MAX = 20  # distinct @usernames in a caption or comment
+HASHTAG_MAX = 100  # characters of one tag
+LOCATION_MAX = 100
+ALT_MAX = 300
+IDEM_MAX = 64
+MEDIA_PER_POST = 10
+COMMENT_MAX = 2200
+LIST_DEFAULT = 20
+LIST_MAX = 50
+CURSOR_MAX = 64
+
+# A tag is a run of word characters after '#'; a mention a run of username characters
+# after '@'; neither counts inside a word ("a#b", "me@example.com").
+HASHTAG_RE = re.compile(r"(?<![\w&#])#(\w+)")
+MENTION_RE = re.compile(r"(?<![\w@])@([A-Za-z0-9._]+)")
+
+Keys = Callable[[int], str]  # post id -> its bus channel
+
+
+# -- parsing -------------------------------------------------------------------------------
+def hashtags(text: str) -> list[str]:
+    """Distinct lower-cased tags in order of appearance; too many or too long is Invalid."""
+    tags = list(dict.fromkeys(t.lower() for t in HASHTAG_RE.findall(text)))
+    if len(tags) > HASHTAGS_MAX:
+        raise Invalid(f"at most {HASHTAGS_MAX} hashtags")
+    if any(len(t) > HASHTAG_MAX for t in tags):
+        raise Invalid(f"a hashtag has at most {HASHTAG_MAX} characters")
+    return tags
+
+
+def mentions(text: str) -> list[str]:
+    """Distinct lower-cased @usernames (a trailing '.' ends the sentence, not the name)."""
+    names = [m.rstrip(".").lower() for m in MENTION_RE.findall(text)]
+    out = list(dict.fromkeys(n for n in names if 0 < len(n) <= USERNAME_MAX))
+    if len(out) > MENTIONS_MAX:
+        raise Invalid(f"at most {MENTIONS_MAX} mentions")
+    return out
+
+
+@dataclass(frozen=True)
+class MediaSpec:
+    id: int
+    filter: str | None
+    alt: str
+    adjust: Adjustments | None
+
+
+def _media_specs(value: Any) -> list[MediaSpec]:
+    if not isinstance(value, list) or not 1 <= len(value) <= MEDIA_PER_POST:
+        raise Invalid(f"`media` must be a list of 1 to {MEDIA_PER_POST} items")
+    out = []
+    for i, item in enumerate(value):
+        try:
+            out.append(_media_spec(item))
+        except Invalid as exc:
+            raise Invalid(f"media[{i}]: {exc.message}") from None
+    return out
+
+
+def _media_spec(item: Any) -> MediaSpec:
+    if isinstance(item, int) and not isinstance(item, bool):
+        item = {"id": item}
+    if not isinstance(item, dict):
+        raise Invalid("each item is a map {id, filter?, alt?, adjust?}")
+    A.only(item, {"id", "filter", "alt", "adjust"})
+    media_id = A.integer(item, "id")
+    assert media_id is not None
+    name = A.text(item, "filter", max_len=32, required=False)
+    if name is not None and name not in FILTERS:
+        raise Invalid(f"unknown filter `{name}`; known: {', '.join(sorted(FILTERS))}")
+    alt = A.text(item, "alt", max_len=ALT_MAX, required=False) or ""
+    adjust = None
+    raw = item.get("adjust")
+    if raw is not None:
+        if not isinstance(raw, dict):
+            raise Invalid("`adjust` must be a map of " + ", ".join(ADJUSTMENTS))
+        A.only(raw, set(ADJUSTMENTS))
+        try:
+            adjust = Adjustments(**raw)
+        except (TypeError, ValueError) as exc:
+            raise Invalid(f"adjust: {exc}") from None
+        if adjust.neutral:
+            adjust = None
+    return MediaSpec(media_id, name, alt.strip(), adjust)
+
+
+def _limit(args: dict[str, Any]) -> int:
+    value = A.integer(args, "limit", required=False, minimum=1, maximum=LIST_MAX)
+    return LIST_DEFAULT if value is None else value
+
+
+def _cursor(args: dict[str, Any], parts: int) -> list[int] | None:
+    """Cursors are opaque strings to clients; here: `parts` integers joined by '.'."""
+    raw = A.text(args, "cursor", max_len=CURSOR_MAX, required=False)
+    if not raw:
+        return None
+    try:
+        values = [int(p) for p in raw.split(".")]
+    except ValueError:
+        raise Invalid("bad `cursor`") from None
+    if len(values) != parts or any(v < 0 for v in values):
+        raise Invalid("bad `cursor`")
+    return values
+
+
+# -- wire maps -------------------------------------------------------------------------------
+def author_wire(a: db.Author) -> dict[str, Any]:
+    return {"id": a.id, "username": a.username, "display_name": a.display_name,
+            "avatar": variant_urls(a.avatar) if a.avatar else None}
+
+
+def post_wire(p: db.PostRecord) -> dict[str, Any]:
+    return {
+        "id": p.id, "author": author_wire(p.author), "caption": p.caption,
+        "location": p.location,
+        "media": [{**media_wire(m.media), "alt": m.alt} for m in p.media],
+        "tags": list(p.tags), "mentions": [{"id": i, "username": n} for i, n in p.mentions],
+        "like_count": p.like_count, "comment_count": p.comment_count,
+        "comments_off": p.comments_off, "created_at": p.created_ms, "edited_at": p.edited_ms,
+        "liked_by_me": p.liked, "saved_by_me": p.saved,
+    }
+
+
+def comment_wire(c: db.CommentRecord) -> dict[str, Any]:
+    return {"id": c.id, "post": c.post_id, "author": author_wire(c.author), "text": c.body,
+            "parent": c.parent_id, "like_count": c.like_count, "liked_by_me": c.liked,
+            "created_at": c.created_ms, "reply_count": c.reply_count}
+
+
+def _edit_event(p: db.PostRecord) -> dict[str, Any]:
+    """`post.updated` after an edit: what anyone may see (nothing viewer-specific)."""
+    return {"post": p.id, "caption": p.caption, "tags": list(p.tags),
+            "mentions": [{"id": i, "username": n} for i, n in p.mentions],
+            "comments_off": p.comments_off, "edited_at": p.edited_ms,
+            "alts": [m.alt for m in p.media],
+            "like_count": p.like_count, "comment_count": p.comment_count}
+
+
+# -- shared steps inside a transaction ---------------------------------------------------------
+async def _visible_post(conn: asyncpg.Connection, viewer_id: int,
+                        post_id: int) -> tuple[db.PostHead, Relation]:
+    """The live post and how the viewer stands to its author; not_found if they can't see it."""
+    head = await db.head(conn, post_id)
+    if head is None or head.deleted:
+        raise Missing("no such post")
+    rel = await relation(conn, viewer_id, head.author_id)
+    privacy.require_posts(rel)
+    return head, rel
+
+
+async def _visible_comment(conn: asyncpg.Connection, viewer_id: int, comment_id: int
+                           ) -> tuple[db.CommentHead, db.PostHead, Relation]:
+    c = await db.comment_head(conn, comment_id)
+    if c is None or c.deleted:
+        raise Missing("no such comment")
+    head = await db.head(conn, c.post_id)
+    if head is None or head.deleted:
+        raise Missing("no such comment")
+    rel = await relation(conn, viewer_id, head.author_id)
+    privacy.require_posts(rel, "comment")
+    return c, head, rel
+
+
+async def _one_post(conn: asyncpg.Connection, viewer_id: int, post_id: int) -> dict[str, Any]:
+    found = await db.load(conn, viewer_id, [post_id])
+    if post_id not in found:
+        raise Missing("no such post")
+    return post_wire(found[post_id])
+
+
+@dataclass(frozen=True)
+class _Notice:
+    recipient_id: int
+    kind: str
+    comment_id: int | None = None
+    body: str = ""
+
+
+async def _send_notices(conn: asyncpg.Connection, sink: EventSink, actor_id: int,
+                        head: db.PostHead, notices: Sequence[_Notice]) -> None:
+    """Store and emit notifications about a post, in recipient order (so concurrent
+    transactions lock the recipients' rows in the same order)."""
+    for n in sorted(notices, key=lambda n: n.recipient_id):
+        if n.recipient_id == actor_id:
+            continue
+        rel = (Relation(head.author_id, head.author_id, exists=True)
+               if n.recipient_id == head.author_id
+               else await relation(conn, n.recipient_id, head.author_id))
+        await notify(conn, sink, recipient_id=n.recipient_id, actor_id=actor_id, kind=n.kind,
+                     allowed=privacy.post_notice(rel), post_id=head.id,
+                     comment_id=n.comment_id, body=n.body)
+
+
+def _counts_event(sink: EventSink, keys: Keys, post_id: int, counts: tuple[int, int]) -> None:
+    sink.to_channel(keys(post_id), "post.updated",
+                    {"post": post_id, "like_count": counts[0], "comment_count": counts[1]})
+
+
+# -- transactions: posts -----------------------------------------------------------------------
+async def _existing_post(conn: asyncpg.Connection, author_id: int,
+                         idem: str) -> dict[str, Any] | None:
+    post_id = await db.by_idem(conn, author_id, idem)
+    if post_id is None:
+        return None
+    found = await db.load(conn, author_id, [post_id])
+    if post_id not in found:
+        raise Taken("that idempotency key belongs to a deleted post")
+    return post_wire(found[post_id])
+
+
+async def _create(conn: asyncpg.Connection, sink: EventSink, author_id: int, caption: str,
+                  location: str, idem: str | None, items: list[tuple[int, str]],
+                  tags: list[str], names: list[str]) -> dict[str, Any]:
+    post_id = await db.insert(conn, author_id, caption, location, idem)
+    if post_id is None:  # a concurrent retry with the same key won: its post is the answer
+        assert idem is not None
+        existing = await _existing_post(conn, author_id, idem)
+        assert existing is not None
+        return existing
+    gone = await db.claim_media(conn, author_id, items, post_id)
+    if gone:
+        raise Missing(f"no such media: {gone[0]}")
+    await db.set_tags(conn, post_id, tags)
+    ids = await db.user_ids(conn, names)
+    mentioned = await db.set_mentions(conn, post_id, list(ids.values()))
+    await db.bump_posts_count(conn, author_id, 1)
+    head = await db.head(conn, post_id)
+    assert head is not None
+    await _send_notices(conn, sink, author_id, head,
+                        [_Notice(uid, "mention", body=caption) for uid in mentioned])
+    return await _one_post(conn, author_id, post_id)
+
+
+async def _get(conn: asyncpg.Connection, viewer_id: int, post_id: int) -> dict[str, Any]:
+    await _visible_post(conn, viewer_id, post_id)
+    return await _one_post(conn, viewer_id, post_id)
+
+
+async def _edit(conn: asyncpg.Connection, sink: EventSink, viewer_id: int, post_id: int,
+                caption: str | None, parsed: tuple[list[str], list[str]] | None,
+                alts: list[str] | None, comments_off: bool | None, keys: Keys) -> dict[str, Any]:
+    head, rel = await _visible_post(conn, viewer_id, post_id)
+    privacy.require_own_post(rel)
+    if alts is not None and len(alts) != head.media_count:
+        raise Invalid(f"`alts` needs one text per photo ({head.media_count})")
+    if not await db.update(conn, post_id, caption=caption, comments_off=comments_off):
+        raise Missing("no such post")
+    if alts is not None:
+        await db.set_alts(conn, post_id, alts)
+    if caption is not None and parsed is not None:
+        tags, names = parsed
+        await db.set_tags(conn, post_id, tags)
+        ids = await db.user_ids(conn, names)
+        mentioned = await db.set_mentions(conn, post_id, list(ids.values()))
+        await _send_notices(conn, sink, viewer_id, head,
+                            [_Notice(uid, "mention", body=caption) for uid in mentioned])
+    found = await db.load(conn, viewer_id, [post_id])
+    sink.to_channel(keys(post_id), "post.updated", _edit_event(found[post_id]))
+    return post_wire(found[post_id])
+
+
+async def _delete(conn: asyncpg.Connection, sink: EventSink, viewer_id: int, post_id: int,
+                  keys: Keys) -> dict[str, Any]:
+    head, rel = await _visible_post(conn, viewer_id, post_id)
+    privacy.require_own_post(rel)
+    if not await db.soft_delete(conn, post_id):
+        raise Missing("no such post")
+    await db.bump_posts_count(conn, head.author_id, -1)
+    sink.to_channel(keys(post_id), "post.deleted", {"post": post_id})
+    return {"post": post_id, "deleted": True}
+
+
+async def _grid(conn: asyncpg.Connection, viewer_id: int, user_id: int | None,
+                username: str | None, before: int | None, limit: int) -> dict[str, Any]:
+    if user_id is None:
+        assert username is not None
+        user_id = (await db.user_ids(conn, [username])).get(username)
+        if user_id is None:
+            raise Missing("no such user")
+    privacy.require_grid(await relation(conn, viewer_id, user_id))
+    ids = await db.grid(conn, user_id, before, limit)
+    found = await db.load(conn, viewer_id, ids)
+    return {"posts": [post_wire(found[i]) for i in ids if i in found],
+            "cursor": str(ids[-1]) if len(ids) == limit else None}
+
+
+async def _saved(conn: asyncpg.Connection, viewer_id: int, before: tuple[int, int] | None,
+                 limit: int) -> dict[str, Any]:
+    rows = await db.saved(conn, viewer_id, before, limit)
+    rels = await relations_many(conn, viewer_id, {author_id for _, author_id, _ in rows})
+    ids = [pid for pid, author_id, _ in rows if privacy.can_see_posts(rels[author_id])]
+    found = await db.load(conn, viewer_id, ids)
+    last = rows[-1] if len(rows) == limit else None
+    return {"posts": [post_wire(found[i]) for i in ids if i in found],
+            "cursor": f"{last[2]}.{last[0]}" if last else None}
+
+
+async def _like(conn: asyncpg.Connection, sink: EventSink, viewer_id: int, post_id: int,
+                keys: Keys) -> dict[str, Any]:
+    head, rel = await _visible_post(conn, viewer_id, post_id)
+    privacy.require_interaction(rel)
+    if not await db.like(conn, post_id, viewer_id):
+        return {"post": post_id, "liked": True, "like_count": head.like_count}
+    counts = await db.bump_counts(conn, post_id, likes=1)
+    if counts is None:
+        raise Missing("no such post")
+    _counts_event(sink, keys, post_id, counts)
+    if not await db.notified(conn, head.author_id, viewer_id, "like", post_id):
+        await _send_notices(conn, sink, viewer_id, head, [_Notice(head.author_id, "like")])
+    return {"post": post_id, "liked": True, "like_count": counts[0]}
+
+
+async def _unlike(conn: asyncpg.Connection, sink: EventSink, viewer_id: int, post_id: int,
+                  keys: Keys) -> dict[str, Any]:
+    head = await db.head(conn, post_id)
+    if head is None or head.deleted:
+        raise Missing("no such post")
+    if not await db.unlike(conn, post_id, viewer_id):
+        # Nothing to undo: answer like a read, so an invisible post stays invisible.
+        await _visible_post(conn, viewer_id, post_id)
+        return {"post": post_id, "liked": False, "like_count": head.like_count}
+    # Taking back one's own like is allowed even after a block.
+    counts = await db.bump_counts(conn, post_id, likes=-1)
+    if counts is None:
+        raise Missing("no such post")
+    _counts_event(sink, keys, post_id, counts)
+    return {"post": post_id, "liked": False, "like_count": counts[0]}
+
+
+async def _save(conn: asyncpg.Connection, viewer_id: int, post_id: int,
+                on: bool) -> dict[str, Any]:
+    if on:
+        await _visible_post(conn, viewer_id, post_id)
+        await db.save(conn, viewer_id, post_id)
+    else:
+        head = await db.head(conn, post_id)
+        if head is None:
+            raise Missing("no such post")
+        await db.unsave(conn, viewer_id, post_id)  # even from a post one can no longer see
+    return {"post": post_id, "saved": on}
+
+
+# -- transactions: comments -----------------------------------------------------------------------
+async def _existing_comment(conn: asyncpg.Connection, author_id: int,
+                            idem: str) -> dict[str, Any] | None:
+    comment_id = await db.comment_by_idem(conn, author_id, idem)
+    if comment_id is None:
+        return None
+    found = await db.load_comments(conn, author_id, [comment_id])
+    if comment_id not in found:
+        raise Taken("that idempotency key belongs to a deleted comment")
+    return comment_wire(found[comment_id])
+
+
+async def _comment(conn: asyncpg.Connection, sink: EventSink, viewer_id: int, post_id: int,
+                   text: str, names: list[str], reply_to: int | None, idem: str | None,
+                   keys: Keys) -> dict[str, Any]:
+    if idem is not None and (existing := await _existing_comment(conn, viewer_id, idem)):
+        return existing
+    head, rel = await _visible_post(conn, viewer_id, post_id)
+    privacy.require_interaction(rel)
+    if head.comments_off:
+        raise NotAllowed("comments are turned off for this post")
+    parent: db.CommentHead | None = None
+    if reply_to is not None:
+        parent = await db.comment_head(conn, reply_to)
+        if parent is None or parent.deleted or parent.post_id != post_id:
+            raise Missing("no such comment to reply to")
+        if parent.parent_id is not None:  # replies are one level deep
+            parent = await db.comment_head(conn, parent.parent_id)
+            if parent is None or parent.deleted:
+                raise Missing("no such comment to reply to")
+        privacy.require_comment_interaction(rel, await relation(conn, viewer_id,
+                                                                parent.author_id))
+    comment_id = await db.insert_comment(conn, post_id, viewer_id,
+                                         parent.id if parent else None, text, idem)
+    if comment_id is None:  # a concurrent retry with the same key won
+        assert idem is not None
+        existing = await _existing_comment(conn, viewer_id, idem)
+        assert existing is not None
+        return existing
+    counts = await db.bump_counts(conn, post_id, comments=1)
+    if counts is None:
+        raise Missing("no such post")
+    notices: dict[int, _Notice] = {}
+    for uid in (await db.user_ids(conn, names)).values():
+        notices[uid] = _Notice(uid, "mention", comment_id, text)
+    notices[head.author_id] = _Notice(head.author_id, "comment", comment_id, text)
+    if parent is not None:  # the thread's author hears "reply" (even if they own the post)
+        notices[parent.author_id] = _Notice(parent.author_id, "reply", comment_id, text)
+    await _send_notices(conn, sink, viewer_id, head, list(notices.values()))
+    found = await db.load_comments(conn, viewer_id, [comment_id])
+    wire = comment_wire(found[comment_id])
+    sink.to_channel(keys(post_id), "comment.added", {"post": post_id, "comment": wire})
+    _counts_event(sink, keys, post_id, counts)
+    return wire
+
+
+async def _uncomment(conn: asyncpg.Connection, sink: EventSink, viewer_id: int,
+                     comment_id: int, keys: Keys) -> dict[str, Any]:
+    c, head, rel = await _visible_comment(conn, viewer_id, comment_id)
+    privacy.require_comment_removal(rel, c.author_id == viewer_id)
+    removed = await db.delete_comment(conn, comment_id)
+    if not removed:
+        raise Missing("no such comment")
+    counts = await db.bump_counts(conn, head.id, comments=-len(removed))
+    if counts is None:
+        raise Missing("no such comment")
+    sink.to_channel(keys(head.id), "comment.deleted",
+                    {"post": head.id, "comment": comment_id, "parent": c.parent_id,
+                     "removed": len(removed)})
+    _counts_event(sink, keys, head.id, counts)
+    return {"comment": comment_id, "post": head.id, "deleted": True, "removed": len(removed)}
+
+
+async def _comments(conn: asyncpg.Connection, viewer_id: int, post_id: int,
+                    parent_id: int | None, after: int | None, limit: int) -> dict[str, Any]:
+    await _visible_post(conn, viewer_id, post_id)
+    if parent_id is not None:
+        parent = await db.comment_head(conn, parent_id)
+        if parent is None or parent.deleted or parent.post_id != post_id:
+            raise Missing("no such comment")
+    rows = await db.list_comments(conn, post_id, parent_id, after, limit)
+    rels = await relations_many(conn, viewer_id, {author_id for _, author_id in rows})
+    ids = [cid for cid, author_id in rows if privacy.can_see_comment(rels[author_id])]
+    found = await db.load_comments(conn, viewer_id, ids)
+    return {"comments": [comment_wire(found[i]) for i in ids if i in found],
+            "cursor": str(rows[-1][0]) if len(rows) == limit else None}
+
+
+async def _like_comment(conn: asyncpg.Connection, sink: EventSink, viewer_id: int,
+                        comment_id: int, on: bool) -> dict[str, Any]:
+    c, head, rel = await _visible_comment(conn, viewer_id, comment_id)
+    if on:
+        privacy.require_comment_interaction(rel, await relation(conn, viewer_id, c.author_id))
+        changed = await db.like_comment(conn, comment_id, viewer_id)
+    else:
+        changed = await db.unlike_comment(conn, comment_id, viewer_id)
+    if not changed:
+        count = await db.comment_like_count(conn, comment_id)
+        return {"comment": comment_id, "liked": on, "like_count": count}
+    count = await db.bump_comment_likes(conn, comment_id, 1 if on else -1)
+    if count is None:
+        raise Missing("no such comment")
+    if on and not await db.notified(conn, c.author_id, viewer_id, "comment_like", head.id,
+                                    comment_id):
+        await _send_notices(conn, sink, viewer_id, head,
+                            [_Notice(c.author_id, "comment_like", comment_id)])
+    return {"comment": comment_id, "liked": on, "like_count": count}
+
+
+# -- the service -------------------------------------------------------------------------------
+class Posts:
+    """Post and comment ops for one node; every method takes the caller's session and raw args."""
+
+    def __init__(self, st: Storage, media: Media) -> None:
+        self.st = st
+        self.media = media
+
+    def channel(self, post_id: int) -> str:
+        """The bus channel of a post's live events (watchers subscribe to it)."""
+        return self.st.key("p", post_id)
+
+    @staticmethod
+    def post_arg(args: dict[str, Any], name: str = "post") -> int:
+        value = A.integer(args, name)
+        assert value is not None
+        return value
+
+    async def create(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        A.only(args, {"media", "caption", "location", "idem"})
+        caption = (A.text(args, "caption", max_len=CAPTION_MAX, required=False) or "").strip()
+        tags, names = hashtags(caption), mentions(caption)
+        location = (A.text(args, "location", max_len=LOCATION_MAX, required=False) or "").strip()
+        idem = A.text(args, "idem", max_len=IDEM_MAX, min_len=1, required=False)
+        specs = _media_specs(args.get("media"))
+        if idem is not None:  # a retry: answer before doing any work again
+            existing = await self.st.tx(_existing_post, session.user_id, idem)
+            if existing is not None:
+                return existing
+        items = await self._prepare_media(session, specs)
+        return await tx_events(self.st, _create, session.user_id, caption, location, idem,
+                               items, tags, names)
+
+    async def _prepare_media(self, session: Session,
+                             specs: list[MediaSpec]) -> list[tuple[int, str]]:
+        """Each spec as (media id, alt): the caller's upload, re-rendered from its master
+        when another filter or adjustments are asked for (photos render concurrently)."""
+        records = [await self.media.owned(session, s.id) for s in specs]
+        out: list[tuple[int, str]] = [(r.id, s.alt) for r, s in zip(records, specs, strict=True)]
+
+        async def render(i: int) -> None:
+            rec, spec = records[i], specs[i]
+            rendered = await self.media.render(
+                rec, kind="photo", filter_name=spec.filter or rec.filter, adjust=spec.adjust,
+                attached=False)  # attached by the post's transaction, or collected
+            out[i] = (rendered.id, spec.alt)
+
+        async with trio.open_nursery() as nursery:
+            for i, (rec, spec) in enumerate(zip(records, specs, strict=True)):
+                if (rec.kind != "photo" or spec.adjust is not None
+                        or (spec.filter is not None and spec.filter != rec.filter)):
+                    nursery.start_soon(render, i)
+        return out
+
+    async def get(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        A.only(args, {"post"})
+        return await self.st.tx(_get, session.user_id, self.post_arg(args))
+
+    async def get_id(self, session: Session, post_id: int) -> dict[str, Any]:
+        return await self.st.tx(_get, session.user_id, post_id)
+
+    async def edit(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        A.only(args, {"post", "caption", "alts", "comments_off"})
+        post_id = self.post_arg(args)
+        caption = A.text(args, "caption", max_len=CAPTION_MAX, required=False)
+        parsed = None
+        if caption is not None:
+            caption = caption.strip()
+            parsed = (hashtags(caption), mentions(caption))
+        alts = args.get("alts")
+        if alts is not None:
+            if not isinstance(alts, list) or len(alts) > MEDIA_PER_POST or not all(
+                    isinstance(a, str) and len(a) <= ALT_MAX for a in alts):
+                raise Invalid(f"`alts` must be a list of strings of at most {ALT_MAX} characters")
+            alts = [a.strip() for a in alts]
+        comments_off = A.flag(args, "comments_off", required=False)
+        if caption is None and alts is None and comments_off is None:
+            raise Invalid("nothing to change: give `caption`, `alts` or `comments_off`")
+        return await tx_events(self.st, _edit, session.user_id, post_id, caption, parsed, alts,
+                               comments_off, self.channel)
+
+    async def delete(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        A.only(args, {"post"})
+        return await tx_events(self.st, _delete, session.user_id, self.post_arg(args),
+                               self.channel)
+
+    async def list_posts(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        A.only(args, {"user", "username", "saved", "cursor", "limit"})
+        limit = _limit(args)
+        if A.flag(args, "saved", required=False):
+            if args.get("user") is not None or args.get("username") is not None:
+                raise Invalid("`saved` lists your own saved posts: no `user` with it")
+            cur = _cursor(args, 2)
+            return await self.st.tx(_saved, session.user_id,
+                                    (cur[0], cur[1]) if cur else None, limit)
+        user_id = A.integer(args, "user", required=False)
+        username = A.text(args, "username", max_len=USERNAME_MAX, min_len=1, required=False)
+        if user_id is None and username is None:
+            user_id = session.user_id
+        cur = _cursor(args, 1)
+        return await self.st.tx(_grid, session.user_id, user_id,
+                                username.lower() if username else None,
+                                cur[0] if cur else None, limit)
+
+    async def like(self, session: Session, args: dict[str, Any], on: bool) -> dict[str, Any]:
+        A.only(args, {"post", "idem"})  # likes are idempotent by nature; `idem` is accepted
+        A.text(args, "idem", max_len=IDEM_MAX, required=False)
+        return await tx_events(self.st, _like if on else _unlike, session.user_id,
+                               self.post_arg(args), self.channel)
+
+    async def save(self, session: Session, args: dict[str, Any], on: bool) -> dict[str, Any]:
+        A.only(args, {"post", "idem"})
+        A.text(args, "idem", max_len=IDEM_MAX, required=False)
+        return await self.st.tx(_save, session.user_id, self.post_arg(args), on)
+
+    # -- comments ---------------------------------------------------------------------------
+    async def comment(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        A.only(args, {"post", "text", "reply_to", "idem"})
+        post_id = self.post_arg(args)
+        text = A.text(args, "text", max_len=COMMENT_MAX, min_len=1)
+        assert text is not None
+        text = text.strip()
+        if not text:
+            raise Invalid("`text` must not be blank")
+        names = mentions(text)
+        reply_to = A.integer(args, "reply_to", required=False)
+        idem = A.text(args, "idem", max_len=IDEM_MAX, min_len=1, required=False)
+        return await tx_events(self.st, _comment, session.user_id, post_id, text, names,
+                               reply_to, idem, self.channel)
+
+    async def uncomment(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        A.only(args, {"comment"})
+        return await tx_events(self.st, _uncomment, session.user_id,
+                               self.post_arg(args, "comment"), self.channel)
+
+    async def comments(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        A.only(args, {"post", "parent", "cursor", "limit"})
+        post_id = self.post_arg(args)
+        parent = A.integer(args, "parent", required=False)
+        cur = _cursor(args, 1)
+        return await self.st.tx(_comments, session.user_id, post_id, parent,
+                                cur[0] if cur else None, _limit(args))
+
+    async def like_comment(self, session: Session, args: dict[str, Any],
+                           on: bool) -> dict[str, Any]:
+        A.only(args, {"comment", "idem"})
+        A.text(args, "idem", max_len=IDEM_MAX, required=False)
+        return await tx_events(self.st, _like_comment, session.user_id,
+                               self.post_arg(args, "comment"), on)

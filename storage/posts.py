@@ -1,0 +1,445 @@
+"""Posts, their media, tags, mentions, likes, saves and comments in Postgres.
+
+Small asyncio functions that take a connection inside the caller's transaction
+(actors/posts.py composes them with the privacy checks, so a check and its
+effect commit together). Counters change in the same transaction as the rows
+they count, and only when a row was really inserted or deleted, so they stay
+exact under concurrency.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from storage import media as media_db
+from storage.media import MediaRecord
+from storage.store import Storage
+
+_MEDIA_FIELDS = tuple(f.name for f in dataclasses.fields(MediaRecord))
+_MS = "(extract(epoch FROM {}) * 1000)::bigint"
+_US = "floor(extract(epoch FROM {}) * 1000000)::bigint"
+
+
+@dataclass(frozen=True)
+class Author:
+    id: int
+    username: str
+    display_name: str
+    avatar: dict[str, Any] | None  # the avatar's stored variants
+
+
+@dataclass(frozen=True)
+class PostHead:
+    """What the checks need: who wrote it, whether it is open, its counts."""
+
+    id: int
+    author_id: int
+    comments_off: bool
+    deleted: bool
+    like_count: int
+    comment_count: int
+    media_count: int
+
+
+@dataclass(frozen=True)
+class PostMedia:
+    media: MediaRecord
+    alt: str
+
+
+@dataclass(frozen=True)
+class PostRecord:
+    id: int
+    author: Author
+    caption: str
+    location: str
+    comments_off: bool
+    like_count: int
+    comment_count: int
+    created_ms: int
+    edited_ms: int | None
+    media: tuple[PostMedia, ...]
+    tags: tuple[str, ...]
+    mentions: tuple[tuple[int, str], ...]  # (user id, username)
+    liked: bool
+    saved: bool
+
+
+@dataclass(frozen=True)
+class CommentHead:
+    id: int
+    post_id: int
+    author_id: int
+    parent_id: int | None
+    deleted: bool
+
+
+@dataclass(frozen=True)
+class CommentRecord:
+    id: int
+    post_id: int
+    author: Author
+    body: str
+    parent_id: int | None
+    like_count: int
+    created_ms: int
+    liked: bool
+    reply_count: int
+
+
+def _variants(value: Any) -> dict[str, Any] | None:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _author(row: asyncpg.Record) -> Author:
+    return Author(row["a_id"], row["a_username"], row["a_display_name"],
+                  _variants(row["a_avatar"]))
+
+
+_AUTHOR_COLS = ("u.id AS a_id, u.username AS a_username, u.display_name AS a_display_name, "
+                "(SELECT variants FROM media m WHERE m.id = u.avatar_id) AS a_avatar")
+
+
+# -- posts: checks -----------------------------------------------------------------------
+async def head(conn: asyncpg.Connection, post_id: int) -> PostHead | None:
+    row = await conn.fetchrow(
+        """SELECT id, author_id, comments_off, deleted_at IS NOT NULL AS deleted, like_count,
+                  comment_count, (SELECT count(*) FROM post_media pm WHERE pm.post_id = p.id)
+                  AS media_count
+           FROM posts p WHERE id = $1""", post_id)
+    return PostHead(**dict(row)) if row is not None else None
+
+
+async def by_idem(conn: asyncpg.Connection, author_id: int, idem: str) -> int | None:
+    return await conn.fetchval(
+        "SELECT id FROM posts WHERE author_id = $1 AND idem = $2", author_id, idem)
+
+
+async def user_ids(conn: asyncpg.Connection, usernames: Sequence[str]) -> dict[str, int]:
+    """Existing users by lower-cased username."""
+    if not usernames:
+        return {}
+    rows = await conn.fetch(
+        "SELECT id, lower(username) AS name FROM users WHERE lower(username) = ANY($1::text[])",
+        list(usernames))
+    return {r["name"]: r["id"] for r in rows}
+
+
+# -- posts: writes -------------------------------------------------------------------------
+async def insert(conn: asyncpg.Connection, author_id: int, caption: str, location: str,
+                 idem: str | None) -> int | None:
+    """A new post, or None when this author already made one with this idempotency key."""
+    return await conn.fetchval(
+        """INSERT INTO posts (author_id, caption, location, idem) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (author_id, idem) WHERE idem IS NOT NULL DO NOTHING RETURNING id""",
+        author_id, caption, location, idem)
+
+
+async def claim_media(conn: asyncpg.Connection, owner_id: int,
+                      items: Sequence[tuple[int, str]], post_id: int) -> list[int]:
+    """Put the owner's media on the post, in order, and mark them used.
+
+    Returns the ids that are no longer there (removed by the clean-up meanwhile);
+    nothing is done then. The rows are share-locked, so the clean-up skips them.
+    """
+    ids = list(dict.fromkeys(m for m, _ in items))
+    rows = await conn.fetch(
+        """SELECT id FROM media WHERE id = ANY($1::bigint[]) AND owner_id = $2
+           ORDER BY id FOR SHARE""", ids, owner_id)
+    missing = set(ids) - {r["id"] for r in rows}
+    if missing:
+        return sorted(missing)
+    await conn.executemany(
+        "INSERT INTO post_media (post_id, position, media_id, alt) VALUES ($1, $2, $3, $4)",
+        [(post_id, i, m, alt) for i, (m, alt) in enumerate(items)])
+    await media_db._attach(conn, ids)
+    return []
+
+
+async def set_tags(conn: asyncpg.Connection, post_id: int, tags: Sequence[str]) -> None:
+    await conn.execute("DELETE FROM post_tags WHERE post_id = $1", post_id)
+    if tags:
+        await conn.execute(
+            "INSERT INTO post_tags (tag, post_id) SELECT t, $2 FROM unnest($1::text[]) AS t",
+            list(tags), post_id)
+
+
+async def set_mentions(conn: asyncpg.Connection, post_id: int, ids: Sequence[int]) -> set[int]:
+    """Replace the post's mentions; returns the user ids that were not mentioned before."""
+    before = {r["user_id"] for r in await conn.fetch(
+        "SELECT user_id FROM post_mentions WHERE post_id = $1", post_id)}
+    wanted = set(ids)
+    if before - wanted:
+        await conn.execute(
+            "DELETE FROM post_mentions WHERE post_id = $1 AND user_id = ANY($2::bigint[])",
+            post_id, list(before - wanted))
+    if wanted - before:
+        await conn.execute(
+            """INSERT INTO post_mentions (post_id, user_id)
+               SELECT $1, u FROM unnest($2::bigint[]) AS u ON CONFLICT DO NOTHING""",
+            post_id, list(wanted - before))
+    return wanted - before
+
+
+async def bump_posts_count(conn: asyncpg.Connection, user_id: int, delta: int) -> None:
+    await conn.execute(
+        "UPDATE users SET posts_count = greatest(posts_count + $2, 0) WHERE id = $1",
+        user_id, delta)
+
+
+async def update(conn: asyncpg.Connection, post_id: int, *, caption: str | None,
+                 comments_off: bool | None) -> bool:
+    """Change what was given and stamp edited_at; False if the post is gone."""
+    row = await conn.fetchval(
+        """UPDATE posts SET caption = coalesce($2, caption),
+                            comments_off = coalesce($3, comments_off), edited_at = now()
+           WHERE id = $1 AND deleted_at IS NULL RETURNING id""",
+        post_id, caption, comments_off)
+    return row is not None
+
+
+async def set_alts(conn: asyncpg.Connection, post_id: int, alts: Sequence[str]) -> None:
+    await conn.executemany(
+        "UPDATE post_media SET alt = $3 WHERE post_id = $1 AND position = $2",
+        [(post_id, i, alt) for i, alt in enumerate(alts)])
+
+
+async def soft_delete(conn: asyncpg.Connection, post_id: int) -> bool:
+    """Mark the post deleted; False if it already was (so counts move once)."""
+    return await conn.fetchval(
+        "UPDATE posts SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL RETURNING id",
+        post_id) is not None
+
+
+# -- likes and saves -------------------------------------------------------------------------
+async def like(conn: asyncpg.Connection, post_id: int, user_id: int) -> bool:
+    """True if this inserted the like (False: it was there already)."""
+    return await conn.fetchval(
+        """INSERT INTO likes (post_id, user_id) VALUES ($1, $2)
+           ON CONFLICT DO NOTHING RETURNING true""", post_id, user_id) is not None
+
+
+async def unlike(conn: asyncpg.Connection, post_id: int, user_id: int) -> bool:
+    return await conn.fetchval(
+        "DELETE FROM likes WHERE post_id = $1 AND user_id = $2 RETURNING true",
+        post_id, user_id) is not None
+
+
+async def bump_counts(conn: asyncpg.Connection, post_id: int, *, likes: int = 0,
+                      comments: int = 0) -> tuple[int, int] | None:
+    """Move the counters of a live post; (like_count, comment_count), or None if it is gone."""
+    row = await conn.fetchrow(
+        """UPDATE posts SET like_count = greatest(like_count + $2, 0),
+                            comment_count = greatest(comment_count + $3, 0)
+           WHERE id = $1 AND deleted_at IS NULL RETURNING like_count, comment_count""",
+        post_id, likes, comments)
+    return (row["like_count"], row["comment_count"]) if row is not None else None
+
+
+async def save(conn: asyncpg.Connection, user_id: int, post_id: int) -> None:
+    await conn.execute(
+        "INSERT INTO saves (user_id, post_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        user_id, post_id)
+
+
+async def unsave(conn: asyncpg.Connection, user_id: int, post_id: int) -> None:
+    await conn.execute("DELETE FROM saves WHERE user_id = $1 AND post_id = $2", user_id, post_id)
+
+
+NOTIFIED_LOOKBACK = 200  # a recipient's latest notifications searched for a repeat
+
+
+async def notified(conn: asyncpg.Connection, recipient_id: int, actor_id: int, kind: str,
+                   post_id: int, comment_id: int | None = None) -> bool:
+    """Whether this actor recently notified this recipient of this (so like, unlike, like
+    does not notify twice). Only the recipient's latest notifications are searched, so
+    the cost is bounded however many they have; reads group repeats anyway."""
+    return bool(await conn.fetchval(
+        """SELECT EXISTS (
+               SELECT 1 FROM (SELECT actor_id, kind, post_id, comment_id FROM notifications
+                              WHERE recipient_id = $1 ORDER BY id DESC LIMIT $6) n
+               WHERE actor_id = $2 AND kind = $3 AND post_id = $4
+                 AND comment_id IS NOT DISTINCT FROM $5)""",
+        recipient_id, actor_id, kind, post_id, comment_id, NOTIFIED_LOOKBACK))
+
+
+# -- posts: reads ---------------------------------------------------------------------------
+async def load(conn: asyncpg.Connection, viewer_id: int,
+               post_ids: Sequence[int]) -> dict[int, PostRecord]:
+    """Full records of live posts, with what the viewer did to them (no privacy here)."""
+    ids = list(dict.fromkeys(post_ids))
+    if not ids:
+        return {}
+    rows = await conn.fetch(
+        f"""SELECT p.id, p.caption, p.location, p.comments_off, p.like_count, p.comment_count,
+                   {_MS.format("p.created_at")} AS created_ms,
+                   {_MS.format("p.edited_at")} AS edited_ms, {_AUTHOR_COLS},
+                   EXISTS (SELECT 1 FROM likes l WHERE l.post_id = p.id AND l.user_id = $2)
+                       AS liked,
+                   EXISTS (SELECT 1 FROM saves s WHERE s.post_id = p.id AND s.user_id = $2)
+                       AS saved
+            FROM posts p JOIN users u ON u.id = p.author_id
+            WHERE p.id = ANY($1::bigint[]) AND p.deleted_at IS NULL""", ids, viewer_id)
+    if not rows:
+        return {}
+    found = [r["id"] for r in rows]
+    media: dict[int, list[PostMedia]] = {}
+    for r in await conn.fetch(
+            f"""SELECT pm.post_id, pm.alt, {media_db._COLS.replace("id,", "m.id,", 1)}
+                FROM post_media pm JOIN media m ON m.id = pm.media_id
+                WHERE pm.post_id = ANY($1::bigint[]) ORDER BY pm.post_id, pm.position""",
+            found):
+        rec = MediaRecord(**{k: r[k] for k in _MEDIA_FIELDS})
+        rec = dataclasses.replace(rec, variants=_variants(rec.variants) or {})
+        media.setdefault(r["post_id"], []).append(PostMedia(rec, r["alt"]))
+    tags: dict[int, list[str]] = {}
+    for r in await conn.fetch(
+            "SELECT post_id, tag FROM post_tags WHERE post_id = ANY($1::bigint[]) ORDER BY tag",
+            found):
+        tags.setdefault(r["post_id"], []).append(r["tag"])
+    mentions: dict[int, list[tuple[int, str]]] = {}
+    for r in await conn.fetch(
+            """SELECT pm.post_id, u.id, u.username FROM post_mentions pm
+               JOIN users u ON u.id = pm.user_id
+               WHERE pm.post_id = ANY($1::bigint[]) ORDER BY u.username""", found):
+        mentions.setdefault(r["post_id"], []).append((r["id"], r["username"]))
+    return {
+        r["id"]: PostRecord(
+            r["id"], _author(r), r["caption"], r["location"], r["comments_off"],
+            r["like_count"], r["comment_count"], r["created_ms"], r["edited_ms"],
+            tuple(media.get(r["id"], ())), tuple(tags.get(r["id"], ())),
+            tuple(mentions.get(r["id"], ())), r["liked"], r["saved"])
+        for r in rows}
+
+
+async def grid(conn: asyncpg.Connection, author_id: int, before_id: int | None,
+               limit: int) -> list[int]:
+    """A profile's live post ids, newest first."""
+    rows = await conn.fetch(
+        """SELECT id FROM posts WHERE author_id = $1 AND deleted_at IS NULL
+           AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3""",
+        author_id, before_id, limit)
+    return [r["id"] for r in rows]
+
+
+async def saved(conn: asyncpg.Connection, user_id: int, before: tuple[int, int] | None,
+                limit: int) -> list[tuple[int, int, int]]:
+    """The user's saves, newest first: (post id, author id, saved at µs); deleted posts skipped."""
+    rows = await conn.fetch(
+        f"""SELECT s.post_id, p.author_id, {_US.format("s.created_at")} AS at
+            FROM saves s JOIN posts p ON p.id = s.post_id
+            WHERE s.user_id = $1 AND p.deleted_at IS NULL
+              AND ($2::bigint IS NULL OR ({_US.format("s.created_at")}, s.post_id) < ($2, $3))
+            ORDER BY s.created_at DESC, s.post_id DESC LIMIT $4""",
+        user_id, before[0] if before else None, before[1] if before else 0, limit)
+    return [(r["post_id"], r["author_id"], r["at"]) for r in rows]
+
+
+async def _counts(conn: asyncpg.Connection, post_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+    rows = await conn.fetch(
+        """SELECT id, like_count, comment_count FROM posts
+           WHERE id = ANY($1::bigint[]) AND deleted_at IS NULL""", list(post_ids))
+    return {r["id"]: (r["like_count"], r["comment_count"]) for r in rows}
+
+
+async def counts(st: Storage, post_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """Current (like_count, comment_count) of live posts, in one crossing."""
+    return await st.tx(_counts, list(post_ids))
+
+
+# -- comments ---------------------------------------------------------------------------------
+async def comment_head(conn: asyncpg.Connection, comment_id: int) -> CommentHead | None:
+    row = await conn.fetchrow(
+        """SELECT id, post_id, author_id, parent_id, deleted_at IS NOT NULL AS deleted
+           FROM comments WHERE id = $1""", comment_id)
+    return CommentHead(**dict(row)) if row is not None else None
+
+
+async def comment_by_idem(conn: asyncpg.Connection, author_id: int, idem: str) -> int | None:
+    return await conn.fetchval(
+        "SELECT id FROM comments WHERE author_id = $1 AND idem = $2", author_id, idem)
+
+
+async def insert_comment(conn: asyncpg.Connection, post_id: int, author_id: int,
+                         parent_id: int | None, body: str, idem: str | None) -> int | None:
+    """A new comment, or None when this author already used this idempotency key."""
+    return await conn.fetchval(
+        """INSERT INTO comments (post_id, author_id, parent_id, body, idem)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (author_id, idem) WHERE idem IS NOT NULL DO NOTHING RETURNING id""",
+        post_id, author_id, parent_id, body, idem)
+
+
+async def delete_comment(conn: asyncpg.Connection, comment_id: int) -> list[int]:
+    """Soft-delete a comment and its live replies; the ids that were deleted now."""
+    rows = await conn.fetch(
+        """UPDATE comments SET deleted_at = now()
+           WHERE (id = $1 OR parent_id = $1) AND deleted_at IS NULL RETURNING id""",
+        comment_id)
+    return [r["id"] for r in rows]
+
+
+async def load_comments(conn: asyncpg.Connection, viewer_id: int,
+                        comment_ids: Sequence[int]) -> dict[int, CommentRecord]:
+    ids = list(dict.fromkeys(comment_ids))
+    if not ids:
+        return {}
+    rows = await conn.fetch(
+        f"""SELECT c.id, c.post_id, c.body, c.parent_id, c.like_count,
+                   {_MS.format("c.created_at")} AS created_ms, {_AUTHOR_COLS},
+                   EXISTS (SELECT 1 FROM comment_likes cl
+                           WHERE cl.comment_id = c.id AND cl.user_id = $2) AS liked,
+                   CASE WHEN c.parent_id IS NULL THEN
+                       (SELECT count(*) FROM comments r
+                        WHERE r.parent_id = c.id AND r.deleted_at IS NULL) ELSE 0 END
+                       AS reply_count
+            FROM comments c JOIN users u ON u.id = c.author_id
+            WHERE c.id = ANY($1::bigint[]) AND c.deleted_at IS NULL""", ids, viewer_id)
+    return {r["id"]: CommentRecord(r["id"], r["post_id"], _author(r), r["body"], r["parent_id"],
+                                   r["like_count"], r["created_ms"], r["liked"],
+                                   r["reply_count"])
+            for r in rows}
+
+
+async def list_comments(conn: asyncpg.Connection, post_id: int, parent_id: int | None,
+                        after_id: int | None, limit: int) -> list[tuple[int, int]]:
+    """Live comments oldest first: top-level ones, or the replies to `parent_id`.
+
+    Returns (comment id, author id).
+    """
+    rows = await conn.fetch(
+        """SELECT id, author_id FROM comments
+           WHERE post_id = $1 AND deleted_at IS NULL
+             AND parent_id IS NOT DISTINCT FROM $2 AND ($3::bigint IS NULL OR id > $3)
+           ORDER BY id LIMIT $4""", post_id, parent_id, after_id, limit)
+    return [(r["id"], r["author_id"]) for r in rows]
+
+
+async def like_comment(conn: asyncpg.Connection, comment_id: int, user_id: int) -> bool:
+    return await conn.fetchval(
+        """INSERT INTO comment_likes (comment_id, user_id) VALUES ($1, $2)
+           ON CONFLICT DO NOTHING RETURNING true""", comment_id, user_id) is not None
+
+
+async def unlike_comment(conn: asyncpg.Connection, comment_id: int, user_id: int) -> bool:
+    return await conn.fetchval(
+        "DELETE FROM comment_likes WHERE comment_id = $1 AND user_id = $2 RETURNING true",
+        comment_id, user_id) is not None
+
+
+async def bump_comment_likes(conn: asyncpg.Connection, comment_id: int,
+                             delta: int) -> int | None:
+    """The comment's new like_count, or None if it is gone."""
+    return await conn.fetchval(
+        """UPDATE comments SET like_count = greatest(like_count + $2, 0)
+           WHERE id = $1 AND deleted_at IS NULL RETURNING like_count""", comment_id, delta)
+
+
+async def comment_like_count(conn: asyncpg.Connection, comment_id: int) -> int:
+    return await conn.fetchval("SELECT like_count FROM comments WHERE id = $1", comment_id) or 0
