@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -39,6 +40,7 @@ class Metrics:
         self.storage_seconds = Histogram("glint_storage_seconds", "Storage call latency "
                                          "(one bridge crossing)", ["backend"],
                                          buckets=LATENCY_BUCKETS, registry=r)
+        self._op_children: dict[tuple[str, str], tuple[Any, Any]] = {}
         self.bus_reconnects = Counter("glint_bus_reconnects", "Bus subscription re-established",
                                       registry=r)
 
@@ -53,8 +55,13 @@ class Metrics:
         self.connections.dec()
 
     def op(self, name: str, outcome: str, seconds: float) -> None:
-        self.ops.labels(name, outcome).inc()
-        self.op_seconds.labels(name).observe(seconds)
+        key = (name, outcome)
+        children = self._op_children.get(key)
+        if children is None:  # labels() costs ~2 µs a call: resolve each pair once
+            children = self._op_children[key] = (self.ops.labels(name, outcome),
+                                                 self.op_seconds.labels(name))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def delivered(self, n: int) -> None:
         if n:

@@ -150,7 +150,7 @@ async def _resolve_token(conn: asyncpg.Connection, digest: bytes) -> TokenRecord
 
 async def resolve_token(st: Storage, token: str) -> TokenRecord | None:
     """The live (unexpired, unrevoked) token's user, or None."""
-    return await st.tx(_resolve_token, token_hash(token))
+    return await st.read(_resolve_token, token_hash(token))
 
 
 async def _revoke(conn: asyncpg.Connection, digest: bytes) -> int | None:

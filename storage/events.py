@@ -104,7 +104,7 @@ async def _current(conn: asyncpg.Connection, user_id: int) -> int:
 
 
 async def current_seq(st: Storage, user_id: int) -> int:
-    return await st.tx(_current, user_id)
+    return await st.read(_current, user_id)
 
 
 class EventSink:

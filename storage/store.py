@@ -55,6 +55,11 @@ async def retry_conflicts(once: Callable[[], Awaitable[T]]) -> T:
     raise AssertionError("unreachable")
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Skip asyncpg's reset query on release: a round trip per call for nothing, as
+    no session state is used (advisory locks are per transaction, settings fixed)."""
+
+
 class Storage:
     """Owns the asyncpg pool and the Redis client, both living on the bridge's loop."""
 
@@ -80,6 +85,7 @@ class Storage:
             max_size=self.settings.pg_pool_max,
             server_settings={"glint.shard": str(self.settings.shard),
                              "application_name": "glint"},
+            reset=_keep_session,
         )
         self.redis = aioredis.Redis.from_url(self.redis_url, health_check_interval=10)
 
@@ -113,6 +119,17 @@ class Storage:
                     return await fn(conn, *args)
 
             return await retry_conflicts(once)
+
+        return await self._call("pg", run)
+
+    async def read(self, fn: Callable[Concatenate[asyncpg.Connection, P], Awaitable[T]],
+                   *args: Any) -> T:
+        """Run `fn(conn, *args)` without a transaction: for a single-statement read."""
+
+        async def run() -> T:
+            assert self.pool is not None
+            async with self.pool.acquire() as conn:
+                return await fn(conn, *args)
 
         return await self._call("pg", run)
 

@@ -40,10 +40,13 @@ def _files(node: Node) -> set[Path]:
     return {p for p in root.rglob("*") if p.is_file() and "postgres" not in p.parts}
 
 
+IPHONE = images.shared("photos", "iphone_hdr_YES.jpg")
+
+
+@pytest.mark.skipif(IPHONE is None, reason="../shared/data not present: no real phone photo")
 async def test_upload_real_phone_photo_and_serve_variants(mnode: Node) -> None:
-    sample = images.shared("photos", "iphone_hdr_YES.jpg")
-    if sample is None:
-        pytest.skip("../shared/data not present: the real phone photo sample is missing")
+    assert IPHONE is not None
+    sample = IPHONE
     name = unique("ph")
     async with connect(mnode.ws_url) as c, httpx.AsyncClient(base_url=mnode.http_url) as http:
         await c.signup(name, f"{name}@example.com", PASSWORD)
