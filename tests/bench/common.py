@@ -6,7 +6,10 @@ Postgres (argon2 sign-ups would take minutes), starts one node as a subprocess
 (`python -m server.cli serve`), and drives client *workers*: subprocesses that
 hold the WebSocket connections and report JSON lines on stdout. The server is
 what is measured: its CPU comes from /proc/<pid>/stat, its memory from
-/proc/<pid>/status.
+/proc/<pid>/status, its GC pauses from a `gc.callbacks` hook in a wrapper that
+runs `server.cli` unchanged. Because the machine may be shared, each window also
+accounts for CPU used by processes that are not the benchmark's own, and
+`wait_quiet` holds a measurement back until such load has stopped (bounded).
 
 Clients default to a lean WebSocket client (wsproto over a trio socket, no tasks
 or channels of its own) because on a 2-core machine every microsecond a client
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import hashlib
 import json
 import os
@@ -32,7 +36,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -96,6 +100,9 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--client", choices=("lean", "trio-websocket"), default="lean",
                    help="client WebSocket implementation (default: lean wsproto client)")
     p.add_argument("--json", metavar="PATH", help="also write the figures to this JSON file")
+    p.add_argument("--quiet-wait", type=float, default=60.0, metavar="S",
+                   help="before measuring, wait up to S seconds for other load on the machine "
+                        "to stop (0: don't wait)")
     p.add_argument("--worker", metavar="CONFIG", help=argparse.SUPPRESS)
     return p
 
@@ -159,6 +166,199 @@ def proc_cpu_seconds(pid: int) -> float:
     return (int(fields_[11]) + int(fields_[12])) / _clock_ticks()
 
 
+@dataclass(frozen=True)
+class MachineCPU:
+    """/proc/stat totals over all cores, in seconds: busy (not idle, not steal), the part of
+    it in softirq (loopback TCP is largely processed there, billed to no process), steal."""
+
+    busy: float
+    softirq: float
+    steal: float
+
+    def __sub__(self, other: MachineCPU) -> MachineCPU:
+        return MachineCPU(self.busy - other.busy, self.softirq - other.softirq,
+                          self.steal - other.steal)
+
+
+def machine_cpu() -> MachineCPU:
+    """To tell the server's share from clients, the kernel and other load on the box, and to
+    see CPU stolen by the hypervisor (both make runs on a shared host vary)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    v += [0] * (8 - len(v))
+    user, nice, system, _idle, _iowait, irq, softirq, steal = v[:8]
+    tick = _clock_ticks()
+    return MachineCPU((user + nice + system + irq + softirq) / tick, softirq / tick,
+                      steal / tick)
+
+
+def _scan_procs() -> dict[int, tuple[int, float, str]]:
+    """pid -> (ppid, CPU seconds, command line) of every process on the machine."""
+    out: dict[int, tuple[int, float, str]] = {}
+    tick = _clock_ticks()
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                stat = f.read()
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        rest = stat[stat.rindex(")") + 2:].split()
+        out[int(name)] = (int(rest[1]), (int(rest[11]) + int(rest[12])) / tick, cmd)
+    return out
+
+
+def ours_cpu(marker: str | None) -> float:
+    """CPU seconds of this benchmark's processes: this one, every process whose command
+    line holds `marker` (our temporary directory: the node, client workers, PostgreSQL,
+    Redis), and all their descendants (PostgreSQL backends)."""
+    procs = _scan_procs()
+    mine = {os.getpid()} | {pid for pid, (_, _, cmd) in procs.items()
+                            if marker and marker in cmd}
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in procs.items():
+        children.setdefault(ppid, []).append(pid)
+    stack = list(mine)
+    while stack:
+        for child in children.get(stack.pop(), ()):
+            if child not in mine:
+                mine.add(child)
+                stack.append(child)
+    return sum(procs[pid][1] for pid in mine if pid in procs)
+
+
+QUIET_CORES = 0.25  # machine busy below this (of 2 cores) counts as quiet
+OTHER_LOAD_WARN_CORES = 0.15
+
+
+def wait_quiet(max_wait: float, marker: str | None = None) -> float:
+    """Wait (at most `max_wait` s) until the machine, apart from this benchmark's own
+    processes, has been quiet for a second, so that other people's runs on a shared box do
+    not disturb a measurement; returns the foreign load last seen (cores)."""
+    deadline = time.monotonic() + max_wait
+    announced = False
+    while True:
+        m0, o0 = machine_cpu(), ours_cpu(marker)
+        time.sleep(1.0)
+        m = machine_cpu() - m0
+        load = max(0.0, m.busy - m.softirq - (ours_cpu(marker) - o0))
+        if load < QUIET_CORES or time.monotonic() >= deadline:
+            if announced:
+                print(f"  ...other load now {load:.2f} cores; measuring", flush=True)
+            return load
+        if not announced:
+            print(f"  the machine is busy with something else ({load:.2f} cores): waiting up "
+                  f"to {max_wait:.0f}s for it to calm down", flush=True)
+            announced = True
+
+
+class Window:
+    """Server CPU, machine CPU, wall time and server GC pauses between `start()` and `stop()`."""
+
+    def __init__(self, pid: int, marker: str | None = None, gc_log: Path | None = None) -> None:
+        self.pid = pid
+        self.marker = marker
+        self.gc_log = gc_log
+        self.cpu = self.wall = self.ours = 0.0
+        self.machine = MachineCPU(0.0, 0.0, 0.0)
+        self.gc: list[tuple[int, float]] = []  # (generation, pause seconds)
+
+    def start(self) -> Window:
+        self._o0 = ours_cpu(self.marker)
+        self._c0, self._m0, self._t0 = (proc_cpu_seconds(self.pid), machine_cpu(),
+                                        time.monotonic())
+        return self
+
+    def stop(self) -> Window:
+        self.cpu = proc_cpu_seconds(self.pid) - self._c0
+        self.machine = machine_cpu() - self._m0
+        self.wall = time.monotonic() - self._t0
+        self.ours = ours_cpu(self.marker) - self._o0
+        if self.gc_log is not None:
+            self.gc = read_gc_log(self.gc_log, self._t0, self._t0 + self.wall)
+        return self
+
+    def gc_row(self) -> tuple[str, str]:
+        if self.gc_log is None:
+            return ("server GC pauses", "not recorded")
+        by_gen = {g: [d for gg, d in self.gc if gg == g] for g in (0, 1, 2)}
+        parts = [f"gen{g}: {len(d)}, max {max(d) * 1e3:.1f} ms" for g, d in by_gen.items() if d]
+        total = sum(d for _, d in self.gc)
+        return ("server GC pauses", f"{len(self.gc)} collections, {total * 1e3:.0f} ms in all"
+                                    + (f" ({'; '.join(parts)})" if parts else ""))
+
+    def _other(self) -> float:
+        m = self.machine
+        return max(0.0, m.busy - m.softirq - self.ours) / (self.wall or 1.0)
+
+    def rows(self, client_cpu: float | None = None) -> list[tuple[str, str]]:
+        """Report lines on where the machine's CPU went, with a warning if others used it."""
+        w = self.wall or 1.0
+        other = self._other()
+        rest = max(0.0, self.ours - self.cpu) / w
+        rows = [("server CPU", f"{self.cpu:.2f}s over {self.wall:.1f}s "
+                               f"({self.cpu / w:.0%} of a core)")]
+        if client_cpu is not None:
+            rows.append(("client CPU (all workers)",
+                         f"{client_cpu:.2f}s ({client_cpu / w:.0%} of a core)"))
+        rows += [
+            self.gc_row(),
+            ("machine: server / rest of ours / softirq / others",
+             f"{self.cpu / w:.2f} / {rest:.2f} / {self.machine.softirq / w:.2f} / {other:.2f} "
+             f"cores of 2 (stolen {self.machine.steal / w:.2f})"),
+        ]
+        if other > OTHER_LOAD_WARN_CORES:
+            rows.append(("WARNING", f"processes not of this benchmark used {other:.2f} cores: "
+                                    f"figures are disturbed"))
+        return rows
+
+    def figures(self, client_cpu: float | None = None) -> dict[str, float | None]:
+        w = self.wall or 1.0
+        return {"window_s": self.wall, "server_cpu_s": self.cpu, "server_cores": self.cpu / w,
+                "client_cores": None if client_cpu is None else client_cpu / w,
+                "ours_cores": self.ours / w, "machine_busy_cores": self.machine.busy / w,
+                "softirq_cores": self.machine.softirq / w,
+                "other_cores": self._other(), "steal_cores": self.machine.steal / w,
+                "server_gc_collections": len(self.gc),
+                "server_gc_ms": sum(d for _, d in self.gc) * 1e3,
+                "server_gc_max_ms": max((d for _, d in self.gc), default=0.0) * 1e3}
+
+
+# The node runs under this wrapper: `server.cli` unchanged, plus a gc callback that logs
+# every collection (monotonic time, generation, pause in µs), so that latency tails can
+# be put next to the server's GC pauses. It costs nothing between collections.
+_GC_WRAPPER = """
+import gc, runpy, sys, time
+log = open(sys.argv.pop(1), "a", buffering=1)
+started = [0.0]
+def on_gc(phase, info):
+    if phase == "start":
+        started[0] = time.perf_counter()
+    else:
+        pause = (time.perf_counter() - started[0]) * 1e6
+        log.write(f"{time.monotonic():.6f} {info['generation']} {pause:.0f}\\n")
+gc.callbacks.append(on_gc)
+runpy.run_module("server.cli", run_name="__main__", alter_sys=True)
+"""
+
+
+def read_gc_log(path: Path, t0: float, t1: float) -> list[tuple[int, float]]:
+    """(generation, pause seconds) of the server's collections that ended in [t0, t1]."""
+    out = []
+    try:
+        text = path.read_text()
+    except OSError:
+        return out
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and t0 <= float(parts[0]) <= t1:
+            out.append((int(parts[1]), int(parts[2]) / 1e6))
+    return out
+
+
 def proc_rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -173,6 +373,8 @@ class NodeProc:
     ws_url: str
     name: str
     log_path: Path
+    gc_log: Path
+    marker: str
     lines: list[str] = field(default_factory=list)
 
     @property
@@ -181,6 +383,10 @@ class NodeProc:
 
     def cpu(self) -> float:
         return proc_cpu_seconds(self.pid)
+
+    def window(self) -> Window:
+        """A measurement window on this node (call `.start()`, then `.stop()`)."""
+        return Window(self.pid, self.marker, self.gc_log)
 
     def rss_kb(self) -> int:
         return proc_rss_kb(self.pid)
@@ -211,13 +417,14 @@ def start_node(tmp: Path, db_url: str, redis_url: str, namespace: str,
     data = tmp / "node"
     data.mkdir(parents=True, exist_ok=True)
     log_path = tmp / "node.log"
+    gc_log = tmp / "node-gc.log"
     child_env = dict(os.environ, DATABASE_URL=db_url, REDIS_URL=redis_url,
                      GLINT_NAMESPACE=namespace, GLINT_LOG_LEVEL="warning",
                      GLINT_HOST=HOST, PYTHONUNBUFFERED="1")
     child_env.update(env or {})
     log_file = log_path.open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--host", HOST, "--port", "0",
+        [sys.executable, "-c", _GC_WRAPPER, str(gc_log), "serve", "--host", HOST, "--port", "0",
          "--ws-port", "0", "--data-dir", str(data)],
         cwd=ROOT, env=child_env, stdout=subprocess.PIPE, stderr=log_file, text=True,
         stdin=subprocess.DEVNULL)
@@ -244,7 +451,8 @@ def start_node(tmp: Path, db_url: str, redis_url: str, namespace: str,
         tail = log_path.read_text(errors="replace")[-3000:]
         raise RuntimeError(f"the node did not become ready; its log ends with:\n{tail}")
     parts = dict(p.split("=", 1) for p in line.split()[2:] if "=" in p)
-    return NodeProc(proc, parts["http"], parts["ws"], parts.get("node", "?"), log_path, seen)
+    return NodeProc(proc, parts["http"], parts["ws"], parts.get("node", "?"), log_path, gc_log,
+                    str(tmp), seen)
 
 
 @dataclass
@@ -346,6 +554,10 @@ class Worker:
             if msg.get("ev") == ev:
                 return msg
 
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             with contextlib.suppress(WorkerFailed):
@@ -404,8 +616,18 @@ class WorkerIO:
         return json.loads(line)  # type: ignore[no-any-return]
 
 
+def self_cpu() -> float:
+    """This process's user + system CPU seconds (a client worker reports its own load)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+CLIENT_GC_THRESHOLDS = (100_000, 50, 1000)  # keep client GC pauses out of the latencies
+
+
 def worker_config(path: str) -> dict[str, Any]:
     raise_fd_limit()
+    gc.set_threshold(*CLIENT_GC_THRESHOLDS)
     return json.loads(Path(path).read_text())  # type: ignore[no-any-return]
 
 
@@ -482,7 +704,7 @@ class LeanWS:
                 elif isinstance(ev, CloseConnection):
                     raise Closed(f"closed by the server ({ev.code} {ev.reason})")
                 elif isinstance(ev, Ping):
-                    await self.stream.send_all(self.ws.send(ev.response()))
+                    pass  # the node never pings; answering here could race a sender task
         return self.pending.popleft()
 
     async def aclose(self) -> None:
@@ -559,8 +781,13 @@ async def hello(conn: ClientConn, token: str) -> dict[str, Any]:
 
 
 async def connect_all(kind: str, url: str, tokens: Sequence[str], nursery: trio.Nursery,
-                      io: WorkerIO, *, concurrency: int = 100) -> tuple[list[ClientConn], int]:
-    """Connect and say hello on one socket per token; returns (connections, failures)."""
+                      io: WorkerIO, *, concurrency: int = 100,
+                      on_connect: Callable[[ClientConn], None] | None = None,
+                      ) -> tuple[list[ClientConn], int]:
+    """Connect and say hello on one socket per token; returns (connections, failures).
+
+    `on_connect` runs as soon as a socket has said hello (e.g. to start its heartbeat).
+    """
     conns: list[ClientConn | None] = [None] * len(tokens)
     failures = 0
     limiter = trio.CapacityLimiter(concurrency)
@@ -575,6 +802,8 @@ async def connect_all(kind: str, url: str, tokens: Sequence[str], nursery: trio.
                     c = await open_client(kind, url, nursery)
                     await hello(c, tokens[i])
                 conns[i] = c
+                if on_connect is not None:
+                    on_connect(c)
             except (OSError, Closed, trio.TooSlowError, trio.BrokenResourceError) as exc:
                 failures += 1
                 if failures <= 3:
@@ -586,6 +815,8 @@ async def connect_all(kind: str, url: str, tokens: Sequence[str], nursery: trio.
     async with trio.open_nursery() as n:
         for i in range(len(tokens)):
             n.start_soon(one, i)
+    gc.collect()
+    gc.freeze()  # the connections live to the end: never scan them again
     return [c for c in conns if c is not None], failures
 
 

@@ -65,12 +65,14 @@ async def _run(conns: list[common.ClientConn], warmup: float, seconds: float,
         await trio.sleep(warmup)
         measuring = True
         start = time.perf_counter()
+        cpu0 = common.self_cpu()
         io.emit("window")
         await trio.sleep(seconds)
         measuring = False
         elapsed = time.perf_counter() - start
+        cpu = common.self_cpu() - cpu0
         stop = True
-    io.emit("result", count=counted, elapsed=elapsed, errors=errors,
+    io.emit("result", count=counted, elapsed=elapsed, errors=errors, cpu=cpu,
             lat_us=[round(x * 1e6) for x in latencies])
 
 
@@ -93,12 +95,13 @@ def main() -> int:
         with common.workers(MODULE, s.tmp, configs) as ws:
             ready = common.expect_all(ws, "ready", 120)
             failures = sum(r["failures"] for r in ready)
+            common.wait_quiet(ns.quiet_wait, node.marker)
             for w in ws:
                 w.send(cmd="go", warmup=ns.warmup, seconds=ns.seconds)
             common.expect_all(ws, "window", ns.warmup + 30)
-            cpu0, t0 = node.cpu(), time.monotonic()
+            win = node.window().start()
             results = common.expect_all(ws, "result", ns.seconds + 60)
-            cpu1, t1 = node.cpu(), time.monotonic()
+            win.stop()
             rss = node.rss_kb()
 
     count = sum(r["count"] for r in results)
@@ -106,12 +109,13 @@ def main() -> int:
     errors = sum(r["errors"] for r in results)
     lat = common.summarize([x / 1e6 for r in results for x in r["lat_us"]])
     rate = count / elapsed if elapsed else 0.0
-    cpu = cpu1 - cpu0
+    cpu = win.cpu
+    client_cpu = sum(r["cpu"] for r in results)
     figures = {
         "clients": ns.clients, "client": ns.client, "procs": ns.procs, "seconds": elapsed,
         "round_trips": count, "round_trips_per_s": rate, "p50_ms": lat["p50"] * 1e3,
         "p99_ms": lat["p99"] * 1e3, "max_ms": lat["max"] * 1e3,
-        "server_cpu_s": cpu, "server_cpu_util": cpu / (t1 - t0),
+        **win.figures(client_cpu),
         "server_cpu_us_per_rt": cpu / count * 1e6 if count else None,
         "error_replies": errors, "connect_failures": failures, "server_rss_kb": rss,
     }
@@ -121,9 +125,9 @@ def main() -> int:
         ("round trips/s", f"{rate:,.0f}   (target >= 8,000/s)"),
         ("latency p50 / p99 / max", f"{common.ms(lat['p50'])} / {common.ms(lat['p99'])} / "
                                     f"{common.ms(lat['max'])}"),
-        ("server CPU", f"{cpu:.2f}s over {t1 - t0:.1f}s ({cpu / (t1 - t0):.0%} of a core)"),
         ("server CPU per round trip", f"{figures['server_cpu_us_per_rt'] or 0:.1f} µs"),
         ("server RSS", f"{rss / 1024:.1f} MiB"),
+        *win.rows(client_cpu),
         ("error replies / failed connects", f"{errors} / {failures}"),
     ])
     common.write_json(ns.json, figures)
