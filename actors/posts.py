@@ -28,8 +28,8 @@ from config.limits import USERNAME_MAX
 from media.filters import FILTERS, Adjustments
 from storage import posts as db
 from storage.events import EventSink, tx_events
-from storage.notifications import notify, relations_many
-from storage.relations import Relation, relation
+from storage.notifications import notify
+from storage.relations import Relation, relation, relations_many
 from storage.store import Storage
 
 CAPTION_MAX = 2200

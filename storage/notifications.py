@@ -12,7 +12,7 @@ import asyncpg
 from config.limits import SEQUENCE_BITS, SHARD_BITS
 from storage.events import EventSink
 from storage.ids import ID_EPOCH_MS, id_time_ms, make_id
-from storage.relations import Relation, relation
+from storage.relations import Relation, relation, relations_many
 from storage.store import Storage
 
 
@@ -108,31 +108,6 @@ class GroupPage:
     cursor: int | None
     actors: dict[int, ActorRecord]
     unread: int
-
-
-async def relations_many(conn: asyncpg.Connection, viewer_id: int,
-                         target_ids: Iterable[int]) -> dict[int, Relation]:
-    """`storage.relations.relation` for many targets in one query (same fields)."""
-    ids = sorted(set(target_ids))
-    if not ids:
-        return {}
-    rows = await conn.fetch(
-        """SELECT u.id, u.is_private, u.suspended_at IS NOT NULL AS suspended,
-              EXISTS (SELECT 1 FROM follows WHERE follower_id = $1 AND followee_id = u.id) AS f,
-              EXISTS (SELECT 1 FROM follows WHERE follower_id = u.id AND followee_id = $1) AS fm,
-              EXISTS (SELECT 1 FROM follow_requests
-                      WHERE requester_id = $1 AND target_id = u.id) AS rq,
-              EXISTS (SELECT 1 FROM blocks WHERE blocker_id = $1 AND blocked_id = u.id) AS ib,
-              EXISTS (SELECT 1 FROM blocks WHERE blocker_id = u.id AND blocked_id = $1) AS bm,
-              EXISTS (SELECT 1 FROM mutes WHERE muter_id = $1 AND muted_id = u.id) AS im,
-              EXISTS (SELECT 1 FROM mutes WHERE muter_id = u.id AND muted_id = $1) AS mm
-           FROM users u WHERE u.id = ANY($2::bigint[])""",
-        viewer_id, ids)
-    out = {i: Relation(viewer_id, i, exists=False) for i in ids}
-    for r in rows:
-        out[r["id"]] = Relation(viewer_id, r["id"], True, r["is_private"], r["suspended"],
-                                r["f"], r["fm"], r["rq"], r["ib"], r["bm"], r["im"], r["mm"])
-    return out
 
 
 class _Hidden:

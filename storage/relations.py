@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import asyncpg
@@ -31,9 +32,14 @@ class Relation:
         return self.i_blocked or self.blocked_me
 
 
-async def relation(conn: asyncpg.Connection, viewer_id: int, target_id: int) -> Relation:
-    row = await conn.fetchrow(
-        """SELECT u.is_private, u.suspended_at IS NOT NULL AS suspended,
+async def relations_many(conn: asyncpg.Connection, viewer_id: int,
+                         target_ids: Iterable[int]) -> dict[int, Relation]:
+    """How `viewer_id` stands to each target, in one query (unknown ids: exists=False)."""
+    ids = sorted(set(target_ids))
+    if not ids:
+        return {}
+    rows = await conn.fetch(
+        """SELECT u.id, u.is_private, u.suspended_at IS NOT NULL AS suspended,
               EXISTS (SELECT 1 FROM follows WHERE follower_id = $1 AND followee_id = u.id) AS f,
               EXISTS (SELECT 1 FROM follows WHERE follower_id = u.id AND followee_id = $1) AS fm,
               EXISTS (SELECT 1 FROM follow_requests
@@ -42,9 +48,14 @@ async def relation(conn: asyncpg.Connection, viewer_id: int, target_id: int) -> 
               EXISTS (SELECT 1 FROM blocks WHERE blocker_id = u.id AND blocked_id = $1) AS bm,
               EXISTS (SELECT 1 FROM mutes WHERE muter_id = $1 AND muted_id = u.id) AS im,
               EXISTS (SELECT 1 FROM mutes WHERE muter_id = u.id AND muted_id = $1) AS mm
-           FROM users u WHERE u.id = $2""",
-        viewer_id, target_id)
-    if row is None:
-        return Relation(viewer_id, target_id, exists=False)
-    return Relation(viewer_id, target_id, True, row["is_private"], row["suspended"], row["f"],
-                    row["fm"], row["rq"], row["ib"], row["bm"], row["im"], row["mm"])
+           FROM users u WHERE u.id = ANY($2::bigint[])""",
+        viewer_id, ids)
+    out = {i: Relation(viewer_id, i, exists=False) for i in ids}
+    for r in rows:
+        out[r["id"]] = Relation(viewer_id, r["id"], True, r["is_private"], r["suspended"],
+                                r["f"], r["fm"], r["rq"], r["ib"], r["bm"], r["im"], r["mm"])
+    return out
+
+
+async def relation(conn: asyncpg.Connection, viewer_id: int, target_id: int) -> Relation:
+    return (await relations_many(conn, viewer_id, [target_id]))[target_id]
