@@ -392,6 +392,8 @@ async def _comment(conn: asyncpg.Connection, sink: EventSink, viewer_id: int, po
                    text: str, names: list[str], reply_to: int | None, idem: str | None,
                    keys: Keys) -> dict[str, Any]:
     if idem is not None and (existing := await _existing_comment(conn, viewer_id, idem)):
+        if existing["post"] != post_id:
+            raise Taken("that idempotency key was used for a comment on another post")
         return existing
     head, rel = await _visible_post(conn, viewer_id, post_id)
     privacy.require_interaction(rel)

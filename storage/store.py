@@ -30,6 +30,8 @@ T = TypeVar("T")
 
 _UNAVAILABLE = (
     OSError,
+    asyncpg.exceptions.DeadlockDetectedError,  # still losing after TX_ATTEMPTS runs
+    asyncpg.exceptions.SerializationError,
     asyncpg.exceptions.ConnectionDoesNotExistError,
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.InterfaceError,

@@ -151,3 +151,22 @@ async def test_every_social_op_with_junk_arguments_fails_cleanly_and_changes_not
         assert seen.get("bad_request", 0) > CALLS // 4, seen  # the junk really was junk
         assert seen.get("ok", 0) > 0, seen  # and real ids reached real code paths
         assert "t" in await other.call("ping")  # the node kept serving throughout
+
+
+async def test_comment_idempotency_key_is_not_reused_across_posts(node: Node) -> None:
+    from protocol.errors import Conflict
+
+    async with connect(node.ws_url) as c:
+        name = unique("idem")
+        await c.signup(name, f"{name}@example.com", PASSWORD)
+        first, second = await quick_post(c, "one"), await quick_post(c, "two")
+        a = await c.call("comment.add", post=first["id"], text="hi", idem="k-1")
+        again = await c.call("comment.add", post=first["id"], text="hi", idem="k-1")
+        assert again["id"] == a["id"]
+        try:
+            await c.call("comment.add", post=second["id"], text="hi", idem="k-1")
+        except Conflict:
+            pass
+        else:
+            raise AssertionError("a key reused on another post must be a conflict")
+        assert (await c.call("post.get", post=second["id"]))["comment_count"] == 0
