@@ -88,6 +88,7 @@ def public_user(u: UserRecord, *, me: bool = False) -> dict[str, Any]:
     if me:
         out["email"] = u.email
         out["admin"] = u.is_admin
+        out["hide_activity"] = u.hide_activity
     return out
 
 
@@ -216,8 +217,9 @@ class Accounts:
         return out
 
     async def update_user(self, session: Session, raw: dict[str, Any]) -> dict[str, Any]:
-        """Profile fields; `avatar` takes an uploaded media id (or nil to remove it)."""
-        A.only(raw, {"display_name", "bio", "website", "private", "avatar"})
+        """Profile fields; `avatar` takes an uploaded media id (or nil to remove it);
+        `hide_activity` hides one's activity status and others' from oneself."""
+        A.only(raw, {"display_name", "bio", "website", "private", "avatar", "hide_activity"})
         changes: dict[str, Any] = {}
         if (v := A.text(raw, "display_name", max_len=DISPLAY_NAME_MAX, required=False)) is not None:
             changes["display_name"] = v.strip()
@@ -230,6 +232,8 @@ class Accounts:
             changes["website"] = v
         if (f := A.flag(raw, "private", required=False)) is not None:
             changes["is_private"] = f
+        if (f := A.flag(raw, "hide_activity", required=False)) is not None:
+            changes["hide_activity"] = f
         if "avatar" in raw:  # after every other field is known to be valid
             if self.media is None:
                 raise Invalid("avatars are not available on this server")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from actors.errors import Missing, NotAllowed
+from storage.presence import PresenceLink
 from storage.relations import Relation
 
 
@@ -137,3 +138,50 @@ def post_notice(rel_recipient_to_post_author: Relation) -> Callable[[Relation], 
     recipient must be able to see the post, and should_notify must hold for the actor."""
     sees_post = can_see_posts(rel_recipient_to_post_author)
     return lambda rel_recipient_to_actor: sees_post and should_notify(rel_recipient_to_actor)
+
+
+# -- presence and typing (actors/presence.py) -------------------------------------------------
+def can_see_presence(link: PresenceLink) -> bool:
+    """Whether the viewer may see the target's activity status (online, last active).
+
+    Oneself: always. Anyone else: only someone the viewer shares a current
+    conversation with or follows, neither blocking the other, not suspended — and
+    only while neither hides their activity: hiding yours also hides everyone
+    else's from you (as on Instagram).
+    """
+    if not link.exists:
+        return False
+    if link.is_self:
+        return True
+    if link.viewer_hides or link.target_hides or link.blocked or link.target_suspended:
+        return False
+    return link.shares_conversation or link.following
+
+
+def require_conversation_member(is_member: bool) -> None:
+    """Conversation ops (dm.typing): only current members; to anyone else it does not exist."""
+    if not is_member:
+        raise Missing("no such conversation")
+
+
+# -- direct messages (actors/dm.py) ------------------------------------------------------------
+def require_dm_peer(rel_sender_to_peer: Relation) -> None:
+    """Open a conversation with, add to a group, or write 1:1 to someone: they must exist
+    and be visible (else not_found); a block either way is forbidden."""
+    r = rel_sender_to_peer
+    if not r.exists or r.target_suspended:
+        raise Missing("no such user")
+    if r.blocked:
+        raise NotAllowed("you cannot message this user")
+
+
+def dm_folder(rel_recipient_to_sender: Relation) -> str:
+    """Where a conversation started by someone lands for a recipient: their inbox if the
+    recipient follows the sender (or is the sender), else their message requests."""
+    r = rel_recipient_to_sender
+    return "inbox" if r.is_self or r.following else "request"
+
+
+def dm_read_receipts(state: str) -> bool:
+    """Reading a message request does not tell the sender it was seen."""
+    return state == "inbox"

@@ -79,3 +79,26 @@ MEDIA_WEBP_METHOD = 2  # libwebp effort 0..6: 2 is half the time of 4 for ~4% mo
 MEDIA_MASTER_QUALITY = 92  # JPEG quality of the master
 MEDIA_BLURHASH_COMPONENTS = (4, 3)  # x, y: a 28-character hash
 MEDIA_BLURHASH_SIDE = 32  # the blurhash is computed from a thumbnail this size
+
+# Presence (actors/presence.py: online devices, activity status, typing)
+PRESENCE_TTL_HEARTBEATS = 2.0  # a device key lives this many heartbeat intervals unrefreshed
+PRESENCE_ACTIVE_WRITE_SECONDS = 60.0  # users.last_active_at of online users is written this often
+PRESENCE_QUEUE_SIZE = 10_000  # connects/disconnects waiting for the presence task
+PRESENCE_GET_MAX = 100  # users per presence.get
+TYPING_THROTTLE_SECONDS = 2.0  # at most one dm.typing event per (user, conversation) per this
+TYPING_EXPIRES_MS = 6_000  # receivers drop a typing indicator not renewed within this
+
+# Direct messages
+DM_TEXT_MAX = 4000  # characters of one message
+DM_IDEM_MAX = 64
+DM_TITLE_MAX = 100  # a group's title
+DM_GROUP_MAX = 32  # members of a group, the creator included
+DM_EMOJI_MAX = 8  # characters of one reaction
+DM_EDIT_SECONDS = 15 * 60  # own messages may be edited this long after sending
+DM_HISTORY_DEFAULT = 30
+DM_HISTORY_MAX = 100
+DM_LIST_DEFAULT = 20
+DM_LIST_MAX = 50
+DM_SENDS_PER_MINUTE = 60  # per user, over all conversations (edits, reactions included)
+DM_OPENS_PER_HOUR = 30  # new conversations a user may start
+DM_CONVERSATION_IDLE_SECONDS = 60.0  # a ConversationActor stops after this long without mail

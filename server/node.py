@@ -58,9 +58,11 @@ class Node:
     nursery: trio.Nursery = field(init=False)
     http_port: int = 0
     ws_port: int = 0
-    # Domains hook in here (server/ops/*): bus channels by prefix, and socket ends.
+    # Domains hook in here (server/ops/*): bus channels by prefix, attached sockets and
+    # socket ends.
     channel_handlers: dict[str, Callable[[bus.Message], None]] = field(default_factory=dict)
     disconnect_hooks: list[Callable[[Connection], None]] = field(default_factory=list)
+    connect_hooks: list[Callable[[Connection], None]] = field(default_factory=list)
 
     @property
     def http_url(self) -> str:
@@ -106,6 +108,8 @@ class Node:
                 except trio.ClosedResourceError:
                     continue  # it stopped as we arrived: spawn a fresh one
                 if ok is True:
+                    for hook in self.connect_hooks:
+                        hook(conn)
                     return
         # The actor may still answer later: close, so no second reply can reach the client.
         conn.close(CloseCode.GOING_AWAY, "could not attach the session; retry")

@@ -17,7 +17,7 @@ from storage.store import Storage
 def _cols(alias: str = "") -> str:
     p = f"{alias}." if alias else ""
     plain = ("id username email display_name bio website is_private is_admin event_seq "
-             "followers_count following_count posts_count").split()
+             "followers_count following_count posts_count hide_activity").split()
     return ", ".join(p + c for c in plain) + (
         f", (extract(epoch FROM {p}created_at) * 1000)::bigint AS created_ms"
         f", (SELECT variants FROM media WHERE media.id = {p}avatar_id) AS avatar")
@@ -47,6 +47,7 @@ class UserRecord:
     followers_count: int = 0
     following_count: int = 0
     posts_count: int = 0
+    hide_activity: bool = False  # activity status hidden (both ways: actors/privacy.py)
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,7 @@ async def get_profile(st: Storage, viewer_id: int, *, user_id: int | None = None
     return await st.tx(_profile, viewer_id, user_id, username)
 
 
-_UPDATABLE = {"display_name", "bio", "website", "is_private"}
+_UPDATABLE = {"display_name", "bio", "website", "is_private", "hide_activity"}
 
 
 async def _update_user(conn: asyncpg.Connection, user_id: int,

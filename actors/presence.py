@@ -1,0 +1,221 @@
+"""Presence and typing: who is online, who sees it, and typing indicators in DMs.
+
+A node tells `Presence` when a connection is attached (`connected`) and when it
+ends (`disconnected`); both only queue a change, so the gateway never waits on
+Redis. One task applies the queued changes in batches (one crossing per batch)
+and announces the users who came online (first device) or went offline (last
+device gone) with an ephemeral `presence` event to the people they share a
+current conversation with, as far as actors/privacy.py `can_see_presence`
+allows. Another task refreshes the device keys of this node's connections every
+heartbeat interval (one pipeline), and now and then users.last_active_at.
+
+Typing indicators (`dm.typing`) go to the other current members of a
+conversation, at most one per TYPING_THROTTLE_SECONDS per user and conversation;
+receivers drop one that is not renewed within `expires_in_ms`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import trio
+
+from actors import args as A
+from actors import privacy
+from actors.accounts import Session
+from actors.errors import Invalid
+from config.limits import (
+    PRESENCE_ACTIVE_WRITE_SECONDS,
+    PRESENCE_GET_MAX,
+    PRESENCE_QUEUE_SIZE,
+    PRESENCE_TTL_HEARTBEATS,
+    TYPING_EXPIRES_MS,
+    TYPING_THROTTLE_SECONDS,
+)
+from protocol.envelope import encode, event
+from storage import bus
+from storage import presence as db
+from storage.errors import Unavailable
+from storage.store import Storage
+
+log = logging.getLogger(__name__)
+
+BATCH_MAX = 500  # changes applied in one crossing
+
+
+class Device(Protocol):
+    """A connection as presence sees it."""
+
+    conn_id: int
+    session: Session | None
+
+    @property
+    def open(self) -> bool: ...
+
+
+class Presence:
+    """This node's online devices, their refresher, presence.get and dm.typing."""
+
+    def __init__(self, st: Storage, *, instance: str, heartbeat_seconds: float,
+                 active_write_seconds: float = PRESENCE_ACTIVE_WRITE_SECONDS,
+                 queue_size: int = PRESENCE_QUEUE_SIZE) -> None:
+        self.st = st
+        self.instance = instance  # unique per node process: device ids never collide
+        self.interval = heartbeat_seconds
+        self.ttl_ms = max(1, int(heartbeat_seconds * PRESENCE_TTL_HEARTBEATS * 1000))
+        self.active_write_seconds = active_write_seconds
+        self._devices: dict[int, tuple[int, str]] = {}  # conn_id -> (user id, device id)
+        self._send, self._recv = trio.open_memory_channel[db.Change](queue_size)
+        self.refreshes = 0  # completed refresh rounds (for tests and metrics)
+        self.queued = 0  # changes queued
+        self.applied = 0  # changes applied (or given up on)
+        self._progress = trio.Event()  # set (and renewed) whenever the above change
+
+    # -- node hooks (sync: they only queue) --------------------------------------------------
+    def connected(self, conn: Device) -> None:
+        """node.connect_hooks: a connection said hello and is attached."""
+        if conn.session is None or not conn.open:
+            return  # it ended while attaching; its disconnect has already passed
+        device = f"{self.instance}:{conn.conn_id}"
+        self._devices[conn.conn_id] = (conn.session.user_id, device)
+        self._queue(db.Change(conn.session.user_id, device, True))
+        self._poke()
+
+    def disconnected(self, conn: Device) -> None:
+        """node.disconnect_hooks: a connection ended."""
+        found = self._devices.pop(conn.conn_id, None)
+        if found is not None:
+            self._queue(db.Change(found[0], found[1], False))
+            self._poke()
+
+    def _queue(self, change: db.Change) -> None:
+        try:
+            self._send.send_nowait(change)
+            self.queued += 1
+        except trio.WouldBlock:
+            # The refresher still keeps a connected device alive, and a gone one
+            # expires with its TTL; only the announcement is lost.
+            log.warning("presence queue full; change dropped", extra={"user": change.user_id})
+
+    def _poke(self) -> None:
+        self._progress.set()
+        self._progress = trio.Event()
+
+    def devices_of(self, user_id: int) -> int:
+        """How many of the user's connections this node holds."""
+        return sum(1 for uid, _ in self._devices.values() if uid == user_id)
+
+    @property
+    def idle(self) -> bool:
+        """Every queued change is applied and announced."""
+        return self.applied >= self.queued
+
+    async def wait_until(self, predicate: Callable[[], bool]) -> None:
+        """Wait (without polling) until `predicate()` holds; it is re-checked whenever a
+        device comes or goes or a batch of changes is applied."""
+        while not predicate():
+            await self._progress.wait()
+
+    # -- background tasks ----------------------------------------------------------------------
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._apply_loop)
+            nursery.start_soon(self._refresh_loop)
+            task_status.started()
+
+    async def _apply_loop(self) -> None:
+        async for first in self._recv:
+            batch = [first]
+            while len(batch) < BATCH_MAX:
+                try:
+                    batch.append(self._recv.receive_nowait())
+                except trio.WouldBlock:
+                    break
+            try:
+                transitions = await db.apply_changes(self.st, batch, self.ttl_ms)
+                await self._announce(transitions)
+            except Unavailable as exc:
+                log.warning("presence changes not applied", extra={"error": str(exc),
+                                                                    "changes": len(batch)})
+            except Exception:  # a background chore must never take the node down
+                log.exception("presence changes failed")
+            self.applied += len(batch)
+            self._poke()
+
+    async def _announce(self, transitions: list[db.Transition]) -> None:
+        items = []
+        for t in transitions:
+            frame = bus.pack_event(None, encode(event("presence", {
+                "user": t.user_id, "online": t.online, "last_active_at": t.at_ms})))
+            items.extend((bus.user_channel(self.st, link.viewer_id), frame)
+                         for link in t.audience if privacy.can_see_presence(link))
+        if items:
+            await bus.publish(self.st, items)
+
+    async def _refresh_loop(self) -> None:
+        last_touch = trio.current_time()
+        while True:
+            await trio.sleep(self.interval)
+            touch = trio.current_time() - last_touch >= self.active_write_seconds
+            if touch:
+                last_touch = trio.current_time()
+            await self.refresh(touch_active=touch)
+
+    async def refresh(self, *, touch_active: bool = False) -> None:
+        """Renew the device keys of every attached connection on this node (one pipeline)."""
+        try:
+            await db.refresh(self.st, list(self._devices.values()), self.ttl_ms, touch_active)
+        except Unavailable as exc:
+            log.warning("presence refresh failed", extra={"error": str(exc)})
+        except Exception:
+            log.exception("presence refresh failed")
+        self.refreshes += 1
+
+    # -- ops ---------------------------------------------------------------------------------------
+    async def get(self, session: Session, raw: dict[str, Any]) -> dict[str, Any]:
+        """presence.get {users: [ids]} -> {items: [{user, online, last_active_at}]}, in order.
+
+        Whom the caller may not see (actors/privacy.py can_see_presence), or who does
+        not exist, comes back with `online` and `last_active_at` nil.
+        """
+        A.only(raw, {"users"})
+        users = raw.get("users")
+        if not isinstance(users, list):
+            raise Invalid("`users` must be a list of user ids")
+        if len(users) > PRESENCE_GET_MAX:
+            raise Invalid(f"at most {PRESENCE_GET_MAX} users at once")
+        for u in users:
+            if not isinstance(u, int) or isinstance(u, bool) or not 0 < u < 1 << 63:
+                raise Invalid("`users` must be a list of user ids")
+        ids = list(dict.fromkeys(users))
+        if not ids:
+            return {"items": []}
+        items = []
+        for link, status in await db.statuses(self.st, session.user_id, ids):
+            if privacy.can_see_presence(link):
+                items.append({"user": status.user_id, "online": status.online,
+                              "last_active_at": status.last_active_ms})
+            else:
+                items.append({"user": status.user_id, "online": None, "last_active_at": None})
+        return {"items": items}
+
+    async def typing(self, session: Session, raw: dict[str, Any]) -> dict[str, Any]:
+        """dm.typing {conversation, typing?=true} -> {sent, expires_in_ms}.
+
+        `sent` is false when the indicator was throttled (it is still showing).
+        """
+        A.only(raw, {"conversation", "typing"})
+        conversation = A.integer(raw, "conversation", minimum=1)
+        on = A.flag(raw, "typing", required=False)
+        on = True if on is None else on
+        assert conversation is not None
+        expires = TYPING_EXPIRES_MS if on else 0
+        frame = encode(event("dm.typing", {
+            "conversation": conversation, "user": session.user_id, "typing": on,
+            "expires_in_ms": expires}))
+        sent = await db.typing(self.st, session.user_id, conversation, on,
+                               int(TYPING_THROTTLE_SECONDS * 1000), frame)
+        privacy.require_conversation_member(sent is not None)
+        return {"sent": bool(sent), "expires_in_ms": expires}
