@@ -1,0 +1,681 @@
+"""Direct messages: conversations (1:1 and groups), their rules, and the ConversationActor.
+
+Every write to a conversation (send, edit, unsend, react, read, accept, and the
+group changes) goes through that conversation's ConversationActor on this node
+(registry key ("conv", id)): it serialises the node's writes, keeps the member
+set to turn non-members away without a transaction, and runs each write as one
+transaction (`tx_events`) that locks the conversation row — so writes from
+several nodes serialise in Postgres, and the per-conversation `seq` comes from
+`UPDATE conversations SET last_seq = last_seq + 1 … RETURNING`. Every member gets a
+durable `dm.message` / `dm.updated` / `dm.read` event in the same transaction,
+so offline members receive everything, once, in order, on resume. A write is
+acknowledged only after it committed.
+
+Reads (dm.list, dm.history) and dm.open (no conversation yet) are plain
+transactions. Who may message whom is decided in actors/privacy.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import trio
+
+from actors import args as A
+from actors import privacy
+from actors.accounts import Session
+from actors.errors import Invalid, Missing, NotAllowed, Taken, Throttled
+from actors.media import Media, media_wire, variant_urls
+from actors.runtime import Actor, Registry
+from config.limits import (
+    DM_CONVERSATION_IDLE_SECONDS,
+    DM_EDIT_SECONDS,
+    DM_EMOJI_MAX,
+    DM_GROUP_MAX,
+    DM_HISTORY_DEFAULT,
+    DM_HISTORY_MAX,
+    DM_IDEM_MAX,
+    DM_LIST_DEFAULT,
+    DM_LIST_MAX,
+    DM_OPENS_PER_HOUR,
+    DM_SENDS_PER_MINUTE,
+    DM_TEXT_MAX,
+    DM_TITLE_MAX,
+)
+from storage import dm as db
+from storage import posts as posts_db
+from storage import ratelimit
+from storage.errors import Unavailable
+from storage.events import EventSink, tx_events
+from storage.media import _attach as attach_media
+from storage.relations import relation
+from storage.store import Storage
+
+WRITE_SECONDS = 30.0  # a write not answered by its conversation's actor within this fails
+FOLDERS = {"inbox": "inbox", "requests": "request"}
+
+
+# -- wire maps ---------------------------------------------------------------------------------
+def user_wire(u: db.UserShort) -> dict[str, Any]:
+    return {"id": u.id, "username": u.username, "display_name": u.display_name,
+            "avatar": variant_urls(u.avatar) if u.avatar else None}
+
+
+def message_wire(m: db.Message) -> dict[str, Any]:
+    if m.unsent:
+        return {"conversation": m.conversation_id, "seq": m.seq, "id": m.id,
+                "sender": m.sender_id, "unsent": True, "created_at": m.created_ms}
+    out: dict[str, Any] = {
+        "conversation": m.conversation_id, "seq": m.seq, "id": m.id, "sender": m.sender_id,
+        "kind": m.kind, "text": "" if m.kind == "system" else m.body,
+        "media": media_wire(m.media) if m.media else None, "post": m.post_id,
+        "reply_to": m.reply_to, "created_at": m.created_ms, "edited_at": m.edited_ms,
+        "reactions": [{"user": u, "emoji": e} for u, e in m.reactions],
+    }
+    if m.kind == "system":
+        out["system"] = m.system
+    return out
+
+
+async def _conversation_wires(conn: asyncpg.Connection, viewer_id: int,
+                              listed: list[db.Listed]) -> list[dict[str, Any]]:
+    ids = [item.conversation.id for item in listed]
+    member_ids = await db.member_ids_many(conn, ids)
+    users = await db.users_short(conn, [u for ms in member_ids.values() for u in ms])
+    out = []
+    for item in listed:
+        c, me = item.conversation, item.me
+        last = None
+        if c.last_seq > me.joined_seq:
+            found = await db.message(conn, c.id, c.last_seq)
+            last = message_wire(found) if found else None
+        out.append({
+            "id": c.id, "kind": c.kind, "title": c.title, "created_by": c.created_by,
+            "members": [user_wire(users[u]) for u in member_ids[c.id] if u in users],
+            "last_seq": c.last_seq, "last_at": c.last_at_us // 1000,
+            "read_seq": me.last_read_seq, "unread": item.unread,
+            "state": me.state, "role": me.role, "last_message": last,
+        })
+    return out
+
+
+async def _conversation_wire(conn: asyncpg.Connection, conv_id: int,
+                             viewer_id: int) -> dict[str, Any]:
+    c = await db.conversation(conn, conv_id)
+    me = await db.member(conn, conv_id, viewer_id)
+    if c is None or me is None:
+        raise Missing("no such conversation")
+    unread = await db.unread(conn, conv_id, viewer_id, me.last_read_seq)
+    return (await _conversation_wires(conn, viewer_id, [db.Listed(c, me, unread)]))[0]
+
+
+# -- shared steps inside a write transaction -----------------------------------------------------
+@dataclass(frozen=True)
+class Done:
+    """A write's reply, and the conversation's members after it (for the actor's cache)."""
+
+    result: Any
+    members: frozenset[int]
+
+
+@dataclass(frozen=True)
+class Locked:
+    conv: db.Conversation
+    members: dict[int, db.Member]
+    me: db.Member
+
+
+async def _lock(conn: asyncpg.Connection, conv_id: int, user_id: int) -> Locked:
+    """Lock the conversation row (every write to it, on every node, waits here) and check
+    that the caller is a member; a non-member learns nothing (not_found)."""
+    conv = await db.conversation(conn, conv_id, lock=True)
+    if conv is None:
+        raise Missing("no such conversation")
+    members = await db.members(conn, conv_id)
+    me = members.get(user_id)
+    if me is None:
+        raise Missing("no such conversation")
+    return Locked(conv, members, me)
+
+
+async def _visible_message(conn: asyncpg.Connection, lk: Locked, seq: int) -> db.Message:
+    m = await db.message(conn, lk.conv.id, seq) if seq > lk.me.joined_seq else None
+    if m is None:
+        raise Missing("no such message")
+    return m
+
+
+async def _fan_out(sink: EventSink, recipients: list[int] | set[int], kind: str,
+                   data: dict[str, Any]) -> None:
+    # Recipients in id order: concurrent transactions lock users' rows in the same order.
+    for uid in sorted(recipients):
+        await sink.to_user(uid, kind, data)
+
+
+async def _system(conn: asyncpg.Connection, sink: EventSink, conv_id: int, by: int,
+                  data: dict[str, Any], recipients: set[int]) -> dict[str, Any]:
+    """A system message (membership, title) in the conversation's order, to `recipients`."""
+    seq = await db.next_seq(conn, conv_id)
+    await db.insert_message(conn, conv_id, seq, by, "system", json.dumps(data))
+    await db.mark_read(conn, conv_id, by, seq)
+    m = await db.message(conn, conv_id, seq)
+    assert m is not None
+    wire = message_wire(m)
+    await _fan_out(sink, recipients, "dm.message", {"conversation": conv_id, "message": wire})
+    return wire
+
+
+async def _updated(conn: asyncpg.Connection, sink: EventSink, lk: Locked, seq: int,
+                   change: str) -> dict[str, Any]:
+    m = await db.message(conn, lk.conv.id, seq)
+    assert m is not None
+    wire = message_wire(m)
+    data = {"conversation": lk.conv.id, "seq": seq, "change": change, "message": wire}
+    if m.unsent:
+        data["unsent"] = True
+    await _fan_out(sink, set(lk.members), "dm.updated", data)
+    return wire
+
+
+def _done(result: Any, members: dict[int, db.Member] | set[int]) -> Done:
+    return Done(result, frozenset(members))
+
+
+# -- write transactions (run by the ConversationActor) ------------------------------------------
+@dataclass(frozen=True)
+class Outgoing:
+    text: str
+    media_id: int | None
+    post_id: int | None
+    reply_to: int | None
+    idem: str | None
+
+    @property
+    def kind(self) -> str:
+        return "photo" if self.media_id else "post" if self.post_id else "text"
+
+
+async def _send(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id: int,
+                out: Outgoing) -> Done:
+    lk = await _lock(conn, conv_id, me_id)
+    if out.idem is not None and (prior := await db.by_idem(conn, me_id, out.idem)):
+        if prior[0] != conv_id:
+            raise Taken("that idempotency key was used for another conversation")
+        found = await db.message(conn, conv_id, prior[1])
+        assert found is not None
+        return _done(message_wire(found), lk.members)  # a retry: the same message, no effect
+    if lk.conv.kind == "direct":
+        for peer in lk.members:
+            if peer != me_id:
+                privacy.require_dm_peer(await relation(conn, me_id, peer))
+    if out.post_id is not None:
+        head = await posts_db.head(conn, out.post_id)
+        if head is None or head.deleted:
+            raise Missing("no such post")
+        privacy.require_posts(await relation(conn, me_id, head.author_id))
+    if out.reply_to is not None:
+        await _visible_message(conn, lk, out.reply_to)
+    if out.media_id is not None:
+        await attach_media(conn, [out.media_id])
+    seq = await db.next_seq(conn, conv_id)
+    await db.insert_message(conn, conv_id, seq, me_id, out.kind, out.text,
+                            media_id=out.media_id, post_id=out.post_id,
+                            reply_to=out.reply_to, idem=out.idem)
+    if lk.me.state == "request":
+        await db.set_state(conn, conv_id, me_id, "inbox")  # replying accepts the request
+    await db.mark_read(conn, conv_id, me_id, seq)
+    m = await db.message(conn, conv_id, seq)
+    assert m is not None
+    wire = message_wire(m)
+    await _fan_out(sink, set(lk.members), "dm.message", {"conversation": conv_id, "message": wire})
+    return _done(wire, lk.members)
+
+
+async def _edit(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id: int, seq: int,
+                text: str) -> Done:
+    lk = await _lock(conn, conv_id, me_id)
+    m = await _visible_message(conn, lk, seq)
+    if m.unsent:
+        raise Missing("that message was unsent")
+    if m.sender_id != me_id or m.kind == "system":
+        raise NotAllowed("you can only edit your own messages")
+    if time.time() * 1000 - m.created_ms > DM_EDIT_SECONDS * 1000:
+        raise NotAllowed(f"messages can only be edited within {DM_EDIT_SECONDS // 60} minutes")
+    await db.edit(conn, conv_id, seq, text)
+    return _done(await _updated(conn, sink, lk, seq, "edit"), lk.members)
+
+
+async def _unsend(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id: int,
+                  seq: int) -> Done:
+    lk = await _lock(conn, conv_id, me_id)
+    m = await _visible_message(conn, lk, seq)
+    if m.sender_id != me_id or m.kind == "system":
+        raise NotAllowed("you can only unsend your own messages")
+    if m.unsent:
+        return _done(message_wire(m), lk.members)  # already gone: nothing more to do
+    await db.unsend(conn, conv_id, seq)
+    return _done(await _updated(conn, sink, lk, seq, "unsend"), lk.members)
+
+
+async def _react(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id: int, seq: int,
+                 emoji: str | None) -> Done:
+    lk = await _lock(conn, conv_id, me_id)
+    m = await _visible_message(conn, lk, seq)
+    if m.unsent:
+        raise Missing("that message was unsent")
+    if (me_id, emoji) in m.reactions or (emoji is None and
+                                         all(u != me_id for u, _ in m.reactions)):
+        return _done(message_wire(m), lk.members)  # no change, no event
+    await db.react(conn, conv_id, seq, me_id, emoji)
+    return _done(await _updated(conn, sink, lk, seq, "react"), lk.members)
+
+
+async def _read(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id: int,
+                seq: int) -> Done:
+    lk = await _lock(conn, conv_id, me_id)
+    if seq > lk.conv.last_seq:
+        raise Invalid(f"`seq` is past the last message ({lk.conv.last_seq})")
+    moved = await db.mark_read(conn, conv_id, me_id, seq)
+    position = max(seq, lk.me.last_read_seq)
+    if moved:
+        recipients = set(lk.members) if privacy.dm_read_receipts(lk.me.state) else {me_id}
+        await _fan_out(sink, recipients, "dm.read",
+                       {"conversation": conv_id, "user": me_id, "seq": seq})
+    unread = await db.unread(conn, conv_id, me_id, position)
+    return _done({"conversation": conv_id, "seq": position, "unread": unread}, lk.members)
+
+
+async def _accept(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id: int) -> Done:
+    lk = await _lock(conn, conv_id, me_id)
+    await db.set_state(conn, conv_id, me_id, "inbox")
+    return _done(await _conversation_wire(conn, conv_id, me_id), lk.members)
+
+
+def _require_group(lk: Locked) -> None:
+    if lk.conv.kind != "group":
+        raise NotAllowed("only group conversations have members to change")
+
+
+async def _add(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id: int,
+               user_ids: list[int]) -> Done:
+    lk = await _lock(conn, conv_id, me_id)
+    _require_group(lk)
+    new = [u for u in user_ids if u not in lk.members]
+    if len(lk.members) + len(new) > DM_GROUP_MAX:
+        raise Invalid(f"a group has at most {DM_GROUP_MAX} members")
+    if new:
+        for uid in new:
+            if uid == me_id:
+                continue
+            privacy.require_dm_peer(await relation(conn, me_id, uid))
+        for uid in new:
+            folder = privacy.dm_folder(await relation(conn, uid, me_id))
+            await db.add_member(conn, conv_id, uid, state=folder, joined_seq=lk.conv.last_seq)
+        everyone = set(lk.members) | set(new)
+        await _system(conn, sink, conv_id, me_id,
+                      {"action": "added", "by": me_id, "users": new}, everyone)
+        return _done(await _conversation_wire(conn, conv_id, me_id), everyone)
+    return _done(await _conversation_wire(conn, conv_id, me_id), lk.members)
+
+
+async def _remove(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id: int,
+                  user_id: int) -> Done:
+    lk = await _lock(conn, conv_id, me_id)
+    _require_group(lk)
+    if user_id == me_id:
+        raise Invalid("use dm.leave to leave a group")
+    if lk.me.role != "admin":
+        raise NotAllowed("only a group's admins may remove members")
+    if user_id not in lk.members:
+        raise Missing("no such member")
+    await _system(conn, sink, conv_id, me_id,
+                  {"action": "removed", "by": me_id, "users": [user_id]}, set(lk.members))
+    await db.leave(conn, conv_id, user_id)
+    remaining = set(lk.members) - {user_id}
+    return _done(await _conversation_wire(conn, conv_id, me_id), remaining)
+
+
+async def _leave(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id: int) -> Done:
+    lk = await _lock(conn, conv_id, me_id)
+    _require_group(lk)
+    await _system(conn, sink, conv_id, me_id, {"action": "left", "by": me_id},
+                  set(lk.members))
+    await db.leave(conn, conv_id, me_id)
+    remaining = set(lk.members) - {me_id}
+    if lk.me.role == "admin" and remaining and \
+            not any(lk.members[u].role == "admin" for u in remaining):
+        await conn.execute("UPDATE conversation_members SET role = 'admin' "
+                           "WHERE conversation_id = $1 AND user_id = $2", conv_id, min(remaining))
+    return _done({"conversation": conv_id, "left": True}, remaining)
+
+
+async def _rename(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id: int,
+                  title: str) -> Done:
+    lk = await _lock(conn, conv_id, me_id)
+    _require_group(lk)
+    if title != lk.conv.title:
+        await db.set_title(conn, conv_id, title)
+        await _system(conn, sink, conv_id, me_id,
+                      {"action": "renamed", "by": me_id, "title": title}, set(lk.members))
+    return _done(await _conversation_wire(conn, conv_id, me_id), lk.members)
+
+
+# -- transactions outside any conversation actor ------------------------------------------------
+async def _open_direct(conn: asyncpg.Connection, sink: EventSink, me_id: int,
+                       other: int) -> dict[str, Any]:
+    privacy.require_dm_peer(await relation(conn, me_id, other))
+    conv_id, created = await db.create_direct(conn, me_id, other)
+    if created:
+        await db.add_member(conn, conv_id, me_id, state="inbox")
+        folder = privacy.dm_folder(await relation(conn, other, me_id))
+        await db.add_member(conn, conv_id, other, state=folder)
+    return await _conversation_wire(conn, conv_id, me_id)
+
+
+async def _open_group(conn: asyncpg.Connection, sink: EventSink, me_id: int, others: list[int],
+                      title: str) -> dict[str, Any]:
+    for uid in others:
+        privacy.require_dm_peer(await relation(conn, me_id, uid))
+    conv_id = await db.create_group(conn, me_id, title)
+    await db.add_member(conn, conv_id, me_id, state="inbox", role="admin")
+    for uid in others:
+        folder = privacy.dm_folder(await relation(conn, uid, me_id))
+        await db.add_member(conn, conv_id, uid, state=folder)
+    await _system(conn, sink, conv_id, me_id,
+                  {"action": "created", "by": me_id, "users": others, "title": title},
+                  {me_id, *others})
+    return await _conversation_wire(conn, conv_id, me_id)
+
+
+async def _history(conn: asyncpg.Connection, conv_id: int, me_id: int, before: int | None,
+                   limit: int) -> dict[str, Any]:
+    me = await db.member(conn, conv_id, me_id)
+    if me is None:
+        raise Missing("no such conversation")
+    found = await db.history(conn, conv_id, me.joined_seq, before, limit)
+    more = len(found) == limit and found[-1].seq > me.joined_seq + 1
+    return {"conversation": conv_id, "messages": [message_wire(m) for m in found],
+            "before": found[-1].seq if more else None}
+
+
+async def _list(conn: asyncpg.Connection, me_id: int, state: str,
+                cursor: tuple[int, int] | None, limit: int) -> dict[str, Any]:
+    listed = await db.list_for(conn, me_id, state, cursor, limit)
+    last = listed[-1].conversation if len(listed) == limit else None
+    return {"conversations": await _conversation_wires(conn, me_id, listed),
+            "cursor": f"{last.last_at_us}.{last.id}" if last else None}
+
+
+async def _member_ids(conn: asyncpg.Connection, conv_id: int) -> frozenset[int]:
+    return frozenset(await db.members(conn, conv_id))
+
+
+# -- the actor -----------------------------------------------------------------------------------
+WriteFn = Callable[..., Awaitable[Done]]
+
+
+@dataclass(frozen=True)
+class Write:
+    user_id: int
+    fn: WriteFn  # fn(conn, sink, conversation id, user id, *args) -> Done
+    args: tuple[Any, ...]
+    reply: trio.MemorySendChannel[Any]
+
+
+class CrashRequested(Exception):
+    """Raised by the actor on a `Crash` message: lets tests show crash isolation."""
+
+
+@dataclass(frozen=True)
+class Crash:
+    """Test hook: make this conversation's actor crash (its supervisor restarts it)."""
+
+
+ConversationMsg = Write | Crash
+
+
+class ConversationActor(Actor[ConversationMsg]):
+    """One per active conversation per node: serialises this node's writes to it."""
+
+    def __init__(self, key: Hashable, st: Storage, idle_seconds: float) -> None:
+        super().__init__(key)
+        assert isinstance(key, tuple)
+        self.conv_id: int = key[1]
+        self.st = st
+        self.idle_timeout = idle_seconds
+        self.members: frozenset[int] | None = None  # None: not known yet
+
+    async def handle(self, msg: ConversationMsg) -> None:
+        if isinstance(msg, Crash):
+            raise CrashRequested(f"conversation {self.conv_id}: crash requested")
+        try:
+            if self.members is None or msg.user_id not in self.members:
+                # Unknown, or perhaps added on another node since: ask Postgres.
+                self.members = await self.st.read(_member_ids, self.conv_id)
+                if msg.user_id not in self.members:
+                    raise Missing("no such conversation")
+            done: Done = await tx_events(self.st, msg.fn, self.conv_id, msg.user_id, *msg.args)
+            self.members = done.members
+            _answer(msg.reply, done.result)
+        except Exception as exc:  # the requester gets the error; the actor lives on
+            if isinstance(exc, Missing):
+                self.members = None  # maybe removed elsewhere: re-read next time
+            _answer(msg.reply, exc)
+
+
+def _answer(reply: trio.MemorySendChannel[Any], result: Any) -> None:
+    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, trio.WouldBlock):
+        reply.send_nowait(result)
+
+
+# -- the service the ops call ---------------------------------------------------------------------
+def _conv_arg(raw: dict[str, Any]) -> int:
+    value = A.integer(raw, "conversation")
+    assert value is not None
+    return value
+
+
+def _seq_arg(raw: dict[str, Any], name: str = "seq", *, required: bool = True) -> int | None:
+    return A.integer(raw, name, required=required, minimum=1)
+
+
+def _user_list(raw: dict[str, Any], name: str, *, minimum: int, maximum: int) -> list[int]:
+    value = raw.get(name)
+    if not isinstance(value, list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+        raise Invalid(f"`{name}` must be a list of user ids")
+    ids = list(dict.fromkeys(value))
+    if not minimum <= len(ids) <= maximum:
+        raise Invalid(f"`{name}` must hold {minimum} to {maximum} distinct users")
+    return ids
+
+
+def _title(raw: dict[str, Any], *, required: bool = False) -> str:
+    value = A.text(raw, "title", max_len=DM_TITLE_MAX, required=required)
+    return (value or "").strip()
+
+
+def _cursor(raw: dict[str, Any]) -> tuple[int, int] | None:
+    text = A.text(raw, "cursor", max_len=64, required=False)
+    if not text:
+        return None
+    try:
+        us, cid = (int(p) for p in text.split("."))
+    except ValueError:
+        raise Invalid("bad `cursor`") from None
+    return us, cid
+
+
+class DirectMessages:
+    def __init__(self, st: Storage, registry: Registry, media: Media, *,
+                 idle_seconds: float = DM_CONVERSATION_IDLE_SECONDS) -> None:
+        self.st = st
+        self.registry = registry
+        self.media = media
+        self.idle_seconds = idle_seconds
+
+    def _actor(self, key: Hashable) -> ConversationActor:
+        return ConversationActor(key, self.st, self.idle_seconds)
+
+    async def _write(self, conv_id: int, user_id: int, fn: WriteFn, *args: Any) -> Any:
+        """Hand a write to the conversation's actor (spawned on demand) and await its commit."""
+        with trio.move_on_after(WRITE_SECONDS):
+            while True:
+                entry = await self.registry.get_or_spawn(("conv", conv_id), self._actor,
+                                                         kind="ConversationActor")
+                try:
+                    return await entry.ask(lambda ch: Write(user_id, fn, args, ch))
+                except trio.ClosedResourceError:
+                    continue  # it stopped (idle) as we arrived: spawn a fresh one
+        raise Unavailable("the conversation did not answer in time")
+
+    async def _limit(self, scope: str, user_id: int, limit: int, window: int) -> None:
+        verdict = await ratelimit.hit(self.st, scope, str(user_id), limit, window)
+        if not verdict.allowed:
+            raise Throttled("too many messages; slow down" if scope == "dm.send"
+                            else "too many new conversations; try again later",
+                            verdict.retry_after)
+
+    # -- ops --------------------------------------------------------------------------------
+    async def open(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:
+        A.only(raw, {"user", "users", "title"})
+        if ("user" in raw) == ("users" in raw):
+            raise Invalid("give `user` (1:1) or `users` (a group)")
+        if "user" in raw:
+            if "title" in raw:
+                raise Invalid("a 1:1 conversation has no title")
+            other = A.integer(raw, "user", minimum=1)
+            assert other is not None
+            if other == s.user_id:
+                raise Invalid("you cannot message yourself")
+            if await self.st.read(_direct_id, s.user_id, other) is None:
+                await self._limit("dm.open", s.user_id, DM_OPENS_PER_HOUR, 3600)
+            result: dict[str, Any] = await tx_events(self.st, _open_direct, s.user_id, other)
+            return result
+        others = [u for u in _user_list(raw, "users", minimum=1, maximum=DM_GROUP_MAX)
+                  if u != s.user_id]
+        if not 2 <= len(others) <= DM_GROUP_MAX - 1:
+            raise Invalid(f"a group needs 2 to {DM_GROUP_MAX - 1} other members")
+        title = _title(raw)
+        await self._limit("dm.open", s.user_id, DM_OPENS_PER_HOUR, 3600)
+        result = await tx_events(self.st, _open_group, s.user_id, others, title)
+        return result
+
+    async def list(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:
+        A.only(raw, {"folder", "cursor", "limit"})
+        folder = A.text(raw, "folder", max_len=16, required=False) or "inbox"
+        if folder not in FOLDERS:
+            raise Invalid("`folder` is inbox or requests")
+        limit = A.integer(raw, "limit", required=False, minimum=1, maximum=DM_LIST_MAX)
+        result: dict[str, Any] = await self.st.tx(
+            _list, s.user_id, FOLDERS[folder], _cursor(raw), limit or DM_LIST_DEFAULT)
+        return result
+
+    async def history(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:
+        A.only(raw, {"conversation", "before", "limit"})
+        conv_id = _conv_arg(raw)
+        before = _seq_arg(raw, "before", required=False)
+        limit = A.integer(raw, "limit", required=False, minimum=1, maximum=DM_HISTORY_MAX)
+        result: dict[str, Any] = await self.st.tx(
+            _history, conv_id, s.user_id, before, limit or DM_HISTORY_DEFAULT)
+        return result
+
+    async def send(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:
+        A.only(raw, {"conversation", "text", "media", "post", "reply_to", "idem"})
+        conv_id = _conv_arg(raw)
+        text = A.text(raw, "text", max_len=DM_TEXT_MAX, required=False) or ""
+        media_id = A.integer(raw, "media", required=False, minimum=1)
+        post_id = A.integer(raw, "post", required=False, minimum=1)
+        reply_to = _seq_arg(raw, "reply_to", required=False)
+        idem = A.text(raw, "idem", max_len=DM_IDEM_MAX, min_len=1, required=False)
+        if media_id is not None and post_id is not None:
+            raise Invalid("a message carries a photo or a post, not both")
+        if media_id is None and post_id is None and not text.strip():
+            raise Invalid("a message needs `text`, `media` or `post`")
+        await self._limit("dm.send", s.user_id, DM_SENDS_PER_MINUTE, 60)
+        if media_id is not None:
+            await self.media.owned(s, media_id)
+        message = await self._write(conv_id, s.user_id, _send,
+                                    Outgoing(text, media_id, post_id, reply_to, idem))
+        return {"message": message}
+
+    async def edit(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:
+        A.only(raw, {"conversation", "seq", "text"})
+        conv_id, seq = _conv_arg(raw), _seq_arg(raw)
+        text = A.text(raw, "text", max_len=DM_TEXT_MAX, min_len=1)
+        assert text is not None
+        if not text.strip():
+            raise Invalid("`text` must not be blank")
+        await self._limit("dm.send", s.user_id, DM_SENDS_PER_MINUTE, 60)
+        return {"message": await self._write(conv_id, s.user_id, _edit, seq, text)}
+
+    async def unsend(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:
+        A.only(raw, {"conversation", "seq"})
+        conv_id, seq = _conv_arg(raw), _seq_arg(raw)
+        return {"message": await self._write(conv_id, s.user_id, _unsend, seq)}
+
+    async def react(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:
+        A.only(raw, {"conversation", "seq", "emoji"})
+        conv_id, seq = _conv_arg(raw), _seq_arg(raw)
+        if "emoji" not in raw:
+            raise Invalid("`emoji` is required (nil removes your reaction)")
+        emoji = A.text(raw, "emoji", max_len=DM_EMOJI_MAX, min_len=1, required=False)
+        if emoji is not None and not emoji.strip():
+            raise Invalid("`emoji` must not be blank")
+        await self._limit("dm.send", s.user_id, DM_SENDS_PER_MINUTE, 60)
+        return {"message": await self._write(conv_id, s.user_id, _react, seq, emoji)}
+
+    async def read(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:
+        A.only(raw, {"conversation", "seq"})
+        conv_id = _conv_arg(raw)
+        seq = A.integer(raw, "seq", minimum=0)
+        result: dict[str, Any] = await self._write(conv_id, s.user_id, _read, seq)
+        return result
+
+    async def accept(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:
+        A.only(raw, {"conversation"})
+        result: dict[str, Any] = await self._write(_conv_arg(raw), s.user_id, _accept)
+        return result
+
+    async def add(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:
+        A.only(raw, {"conversation", "users"})
+        conv_id = _conv_arg(raw)
+        users = _user_list(raw, "users", minimum=1, maximum=DM_GROUP_MAX - 1)
+        result: dict[str, Any] = await self._write(conv_id, s.user_id, _add, users)
+        return result
+
+    async def remove(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:
+        A.only(raw, {"conversation", "user"})
+        conv_id = _conv_arg(raw)
+        user = A.integer(raw, "user", minimum=1)
+        result: dict[str, Any] = await self._write(conv_id, s.user_id, _remove, user)
+        return result
+
+    async def leave(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:
+        A.only(raw, {"conversation"})
+        result: dict[str, Any] = await self._write(_conv_arg(raw), s.user_id, _leave)
+        return result
+
+    async def rename(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:
+        A.only(raw, {"conversation", "title"})
+        conv_id = _conv_arg(raw)
+        if "title" not in raw:
+            raise Invalid("`title` is required")
+        result: dict[str, Any] = await self._write(conv_id, s.user_id, _rename, _title(raw))
+        return result
+
+
+async def members_of(st: Storage, conv_id: int) -> frozenset[int]:
+    """The conversation's current members (empty if there is no such conversation): for
+    other domains that address a conversation's members, such as dm.typing."""
+    return await st.read(_member_ids, conv_id)
+
+
+async def _direct_id(conn: asyncpg.Connection, a: int, b: int) -> int | None:
+    return await db.direct_between(conn, a, b)

@@ -1,0 +1,346 @@
+"""Direct messages in Postgres: conversations, members, messages, reactions.
+
+Small functions over the caller's connection (inside its transaction). The
+order of a conversation is its `last_seq`, taken with an UPDATE … RETURNING on
+the conversation row, so every node agrees on it; the same row lock serialises
+membership changes with sends.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from storage.media import MediaRecord, _record
+
+
+def _ms(at: Any) -> int | None:
+    return None if at is None else int(at.timestamp() * 1000)
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: int
+    kind: str  # direct | group
+    title: str
+    created_by: int
+    last_seq: int
+    last_at_us: int  # microseconds since the epoch: the list cursor
+
+
+@dataclass(frozen=True)
+class Member:
+    user_id: int
+    role: str
+    state: str  # inbox | request
+    last_read_seq: int
+    joined_seq: int
+
+
+@dataclass(frozen=True)
+class Message:
+    conversation_id: int
+    seq: int
+    id: int
+    sender_id: int | None
+    kind: str
+    body: str
+    media: MediaRecord | None
+    post_id: int | None
+    reply_to: int | None
+    idem: str | None
+    created_ms: int
+    edited_ms: int | None
+    unsent: bool
+    reactions: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def system(self) -> dict[str, Any] | None:
+        if self.kind != "system" or not self.body:
+            return None
+        data: dict[str, Any] = json.loads(self.body)
+        return data
+
+
+@dataclass(frozen=True)
+class UserShort:
+    id: int
+    username: str
+    display_name: str
+    avatar: dict[str, Any] | None
+
+
+_CONV = ("id, kind, title, created_by, last_seq, "
+         "(extract(epoch FROM last_at) * 1000000)::bigint AS last_at_us")
+
+
+def _conv(row: asyncpg.Record | None) -> Conversation | None:
+    return None if row is None else Conversation(**dict(row))
+
+
+async def conversation(conn: asyncpg.Connection, conv_id: int, *,
+                       lock: bool = False) -> Conversation | None:
+    """The conversation row; with `lock`, held until the transaction ends (serialises
+    every write to it, on every node)."""
+    suffix = " FOR UPDATE" if lock else ""
+    return _conv(await conn.fetchrow(
+        f"SELECT {_CONV} FROM conversations WHERE id = $1{suffix}", conv_id))
+
+
+async def direct_between(conn: asyncpg.Connection, a: int, b: int) -> int | None:
+    lo, hi = sorted((a, b))
+    return await conn.fetchval(  # type: ignore[no-any-return]
+        "SELECT id FROM conversations WHERE kind = 'direct' AND pair_lo = $1 AND pair_hi = $2",
+        lo, hi)
+
+
+async def create_direct(conn: asyncpg.Connection, creator: int, other: int) -> tuple[int, bool]:
+    """The pair's conversation, created if needed: (id, created). Race-safe: a concurrent
+    creator waits on the unique index and then finds the winner's row."""
+    lo, hi = sorted((creator, other))
+    conv_id = await conn.fetchval(
+        """INSERT INTO conversations (kind, pair_lo, pair_hi, created_by)
+           VALUES ('direct', $1, $2, $3)
+           ON CONFLICT (pair_lo, pair_hi) WHERE kind = 'direct' DO NOTHING RETURNING id""",
+        lo, hi, creator)
+    if conv_id is not None:
+        return int(conv_id), True
+    found = await direct_between(conn, lo, hi)
+    assert found is not None
+    return int(found), False
+
+
+async def create_group(conn: asyncpg.Connection, creator: int, title: str) -> int:
+    return int(await conn.fetchval(
+        "INSERT INTO conversations (kind, title, created_by) VALUES ('group', $1, $2) "
+        "RETURNING id", title, creator))
+
+
+async def add_member(conn: asyncpg.Connection, conv_id: int, user_id: int, *, state: str,
+                     role: str = "member", joined_seq: int = 0) -> None:
+    """Add, or bring back someone who had left (their history starts again now)."""
+    await conn.execute(
+        """INSERT INTO conversation_members
+               (conversation_id, user_id, role, state, joined_seq, last_read_seq)
+           VALUES ($1, $2, $3, $4, $5, $5)
+           ON CONFLICT (conversation_id, user_id) DO UPDATE
+           SET left_at = NULL, state = EXCLUDED.state, role = EXCLUDED.role,
+               joined_seq = EXCLUDED.joined_seq, last_read_seq = EXCLUDED.last_read_seq,
+               joined_at = now()
+           WHERE conversation_members.left_at IS NOT NULL""",
+        conv_id, user_id, role, state, joined_seq)
+
+
+async def members(conn: asyncpg.Connection, conv_id: int) -> dict[int, Member]:
+    rows = await conn.fetch(
+        """SELECT user_id, role, state, last_read_seq, joined_seq FROM conversation_members
+           WHERE conversation_id = $1 AND left_at IS NULL ORDER BY user_id""", conv_id)
+    return {r["user_id"]: Member(**dict(r)) for r in rows}
+
+
+async def member(conn: asyncpg.Connection, conv_id: int, user_id: int) -> Member | None:
+    row = await conn.fetchrow(
+        """SELECT user_id, role, state, last_read_seq, joined_seq FROM conversation_members
+           WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL""", conv_id, user_id)
+    return None if row is None else Member(**dict(row))
+
+
+async def leave(conn: asyncpg.Connection, conv_id: int, user_id: int) -> None:
+    await conn.execute(
+        "UPDATE conversation_members SET left_at = now() "
+        "WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL", conv_id, user_id)
+
+
+async def set_state(conn: asyncpg.Connection, conv_id: int, user_id: int, state: str) -> bool:
+    done = await conn.execute(
+        "UPDATE conversation_members SET state = $3 "
+        "WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL AND state <> $3",
+        conv_id, user_id, state)
+    return bool(done.endswith(" 1"))
+
+
+async def mark_read(conn: asyncpg.Connection, conv_id: int, user_id: int, seq: int) -> bool:
+    """Move the read position forward (never back); whether it moved."""
+    done = await conn.execute(
+        "UPDATE conversation_members SET last_read_seq = $3 "
+        "WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL AND last_read_seq < $3",
+        conv_id, user_id, seq)
+    return bool(done.endswith(" 1"))
+
+
+async def set_title(conn: asyncpg.Connection, conv_id: int, title: str) -> None:
+    await conn.execute("UPDATE conversations SET title = $2 WHERE id = $1", conv_id, title)
+
+
+async def next_seq(conn: asyncpg.Connection, conv_id: int) -> int:
+    return int(await conn.fetchval(
+        "UPDATE conversations SET last_seq = last_seq + 1, last_at = now() WHERE id = $1 "
+        "RETURNING last_seq", conv_id))
+
+
+async def insert_message(conn: asyncpg.Connection, conv_id: int, seq: int, sender_id: int | None,
+                         kind: str, body: str, *, media_id: int | None = None,
+                         post_id: int | None = None, reply_to: int | None = None,
+                         idem: str | None = None) -> None:
+    await conn.execute(
+        """INSERT INTO messages (conversation_id, seq, sender_id, kind, body, media_id, post_id,
+                                 reply_to, idem)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+        conv_id, seq, sender_id, kind, body, media_id, post_id, reply_to, idem)
+
+
+async def by_idem(conn: asyncpg.Connection, sender_id: int, idem: str) -> tuple[int, int] | None:
+    row = await conn.fetchrow(
+        "SELECT conversation_id, seq FROM messages WHERE sender_id = $1 AND idem = $2",
+        sender_id, idem)
+    return None if row is None else (row["conversation_id"], row["seq"])
+
+
+_MSG = """SELECT m.conversation_id, m.seq, m.id, m.sender_id, m.kind, m.body, m.post_id,
+                 m.reply_to, m.idem, m.created_at, m.edited_at, m.unsent_at,
+                 md.id AS md_id, md.owner_id AS md_owner_id, md.kind AS md_kind,
+                 md.width AS md_width, md.height AS md_height, md.blurhash AS md_blurhash,
+                 md.color AS md_color, md.filter AS md_filter,
+                 md.master_key AS md_master_key, md.variants AS md_variants,
+                 md.attached_at IS NOT NULL AS md_attached
+          FROM messages m LEFT JOIN media md ON md.id = m.media_id"""
+
+
+def _message(row: asyncpg.Record, reactions: list[tuple[int, str]]) -> Message:
+    media = None
+    if row["md_id"] is not None:
+        media = _record({k[3:]: row[k] for k in row.keys() if k.startswith("md_")})  # noqa: SIM118 (Record iterates values)
+    return Message(row["conversation_id"], row["seq"], row["id"], row["sender_id"], row["kind"],
+                   row["body"], media, row["post_id"], row["reply_to"], row["idem"],
+                   _ms(row["created_at"]) or 0, _ms(row["edited_at"]),
+                   row["unsent_at"] is not None, reactions)
+
+
+async def _reactions(conn: asyncpg.Connection, conv_id: int,
+                     seqs: Sequence[int]) -> dict[int, list[tuple[int, str]]]:
+    rows = await conn.fetch(
+        "SELECT seq, user_id, emoji FROM message_reactions "
+        "WHERE conversation_id = $1 AND seq = ANY($2::bigint[]) ORDER BY seq, created_at, user_id",
+        conv_id, list(seqs))
+    out: dict[int, list[tuple[int, str]]] = {}
+    for r in rows:
+        out.setdefault(r["seq"], []).append((r["user_id"], r["emoji"]))
+    return out
+
+
+async def message(conn: asyncpg.Connection, conv_id: int, seq: int) -> Message | None:
+    row = await conn.fetchrow(f"{_MSG} WHERE m.conversation_id = $1 AND m.seq = $2",
+                              conv_id, seq)
+    if row is None:
+        return None
+    return _message(row, (await _reactions(conn, conv_id, [seq])).get(seq, []))
+
+
+async def history(conn: asyncpg.Connection, conv_id: int, after: int, before: int | None,
+                  limit: int) -> list[Message]:
+    """Messages with after < seq < before, newest first."""
+    rows = await conn.fetch(
+        f"""{_MSG} WHERE m.conversation_id = $1 AND m.seq > $2 AND m.seq < $3
+            ORDER BY m.seq DESC LIMIT $4""",
+        conv_id, after, before if before is not None else (1 << 62), limit)
+    reactions = await _reactions(conn, conv_id, [r["seq"] for r in rows])
+    return [_message(r, reactions.get(r["seq"], [])) for r in rows]
+
+
+async def edit(conn: asyncpg.Connection, conv_id: int, seq: int, body: str) -> None:
+    await conn.execute("UPDATE messages SET body = $3, edited_at = now() "
+                       "WHERE conversation_id = $1 AND seq = $2", conv_id, seq, body)
+
+
+async def unsend(conn: asyncpg.Connection, conv_id: int, seq: int) -> None:
+    """Gone for everyone: the body, photo and shared post are cleared, reactions dropped."""
+    await conn.execute(
+        "UPDATE messages SET body = '', media_id = NULL, post_id = NULL, unsent_at = now() "
+        "WHERE conversation_id = $1 AND seq = $2", conv_id, seq)
+    await conn.execute("DELETE FROM message_reactions WHERE conversation_id = $1 AND seq = $2",
+                       conv_id, seq)
+
+
+async def react(conn: asyncpg.Connection, conv_id: int, seq: int, user_id: int,
+                emoji: str | None) -> None:
+    if emoji is None:
+        await conn.execute("DELETE FROM message_reactions "
+                           "WHERE conversation_id = $1 AND seq = $2 AND user_id = $3",
+                           conv_id, seq, user_id)
+        return
+    await conn.execute(
+        """INSERT INTO message_reactions (conversation_id, seq, user_id, emoji)
+           VALUES ($1, $2, $3, $4)
+           ON CONFLICT (conversation_id, seq, user_id)
+           DO UPDATE SET emoji = EXCLUDED.emoji, created_at = now()""",
+        conv_id, seq, user_id, emoji)
+
+
+async def users_short(conn: asyncpg.Connection, ids: Sequence[int]) -> dict[int, UserShort]:
+    rows = await conn.fetch(
+        """SELECT u.id, u.username, u.display_name, md.variants AS avatar
+           FROM users u LEFT JOIN media md ON md.id = u.avatar_id
+           WHERE u.id = ANY($1::bigint[])""", sorted(set(ids)))
+    out = {}
+    for r in rows:
+        avatar = r["avatar"]
+        if isinstance(avatar, str):
+            avatar = json.loads(avatar)
+        out[r["id"]] = UserShort(r["id"], r["username"], r["display_name"], avatar)
+    return out
+
+
+@dataclass(frozen=True)
+class Listed:
+    conversation: Conversation
+    me: Member
+    unread: int
+
+
+async def unread(conn: asyncpg.Connection, conv_id: int, user_id: int, after: int) -> int:
+    """Messages after the read position, not counting one's own, system or unsent ones."""
+    return int(await conn.fetchval(
+        """SELECT count(*) FROM messages WHERE conversation_id = $1 AND seq > $3
+           AND sender_id IS DISTINCT FROM $2 AND kind <> 'system' AND unsent_at IS NULL""",
+        conv_id, user_id, after))
+
+
+async def list_for(conn: asyncpg.Connection, user_id: int, state: str,
+                   cursor: tuple[int, int] | None, limit: int) -> list[Listed]:
+    """A folder by last activity, newest first. A conversation shows once it has a message
+    (or to its creator)."""
+    lo_us, lo_id = cursor if cursor is not None else (1 << 62, 1 << 62)
+    rows = await conn.fetch(
+        """SELECT c.id, c.kind, c.title, c.created_by, c.last_seq,
+                   (extract(epoch FROM c.last_at) * 1000000)::bigint AS last_at_us,
+                   cm.role, cm.state, cm.last_read_seq, cm.joined_seq,
+                   (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id
+                      AND m.seq > cm.last_read_seq AND m.sender_id IS DISTINCT FROM $1
+                      AND m.kind <> 'system' AND m.unsent_at IS NULL) AS unread
+            FROM conversation_members cm JOIN conversations c ON c.id = cm.conversation_id
+            WHERE cm.user_id = $1 AND cm.left_at IS NULL AND cm.state = $2
+              AND (c.last_seq > cm.joined_seq OR c.created_by = $1)
+              AND ((extract(epoch FROM c.last_at) * 1000000)::bigint, c.id) < ($3, $4)
+            ORDER BY c.last_at DESC, c.id DESC LIMIT $5""",
+        user_id, state, lo_us, lo_id, limit)
+    return [Listed(Conversation(r["id"], r["kind"], r["title"], r["created_by"], r["last_seq"],
+                                r["last_at_us"]),
+                   Member(user_id, r["role"], r["state"], r["last_read_seq"], r["joined_seq"]),
+                   int(r["unread"]))
+            for r in rows]
+
+
+async def member_ids_many(conn: asyncpg.Connection,
+                          conv_ids: Sequence[int]) -> dict[int, list[int]]:
+    rows = await conn.fetch(
+        "SELECT conversation_id, user_id FROM conversation_members "
+        "WHERE conversation_id = ANY($1::bigint[]) AND left_at IS NULL "
+        "ORDER BY conversation_id, joined_at, user_id", list(conv_ids))
+    out: dict[int, list[int]] = {c: [] for c in conv_ids}
+    for r in rows:
+        out[r["conversation_id"]].append(r["user_id"])
+    return out
