@@ -161,13 +161,16 @@ async def apply_changes(st: Storage, changes: Sequence[Change],
                           device_key(st, c.user_id, c.device), c.device, ttl_ms,
                           "1" if c.online else "0", device_key(st, c.user_id, ""))
             others = await pipe.execute()
-        # Only the last change of a user in a batch counts (connect+disconnect = nothing new).
-        flips: dict[int, bool] = {}
+        # A user flips when their state before the batch (from their first change)
+        # differs from the state after it (from their last): two connects announce one
+        # "online"; a connect and a disconnect of a lone device announce nothing.
+        before: dict[int, bool] = {}
+        after: dict[int, bool] = {}
         for c, alive in zip(changes, others, strict=True):
-            if int(alive) == 0:
-                flips[c.user_id] = c.online
-            else:
-                flips.pop(c.user_id, None)
+            others_alive = int(alive) > 0
+            before.setdefault(c.user_id, others_alive if c.online else True)
+            after[c.user_id] = True if c.online else others_alive
+        flips = {uid: online for uid, online in after.items() if online != before[uid]}
         if not flips:
             return []
         at_ms = int(time.time() * 1000)  # stored to the ms, so reads give back the same value
