@@ -1,4 +1,4 @@
-"""The `glint` command: serve, migrate, user create, admin grant, version."""
+"""The `glint` command: serve, migrate, user create, admin grant, seed, version."""
 
 from __future__ import annotations
 
@@ -129,6 +129,14 @@ def main(argv: list[str] | None = None) -> int:
         g = asub.add_parser(verb)
         g.add_argument("username")
         g.add_argument("--data-dir")
+    sd = sub.add_parser("seed", help="bulk-load a synthetic data set (storage/seed.py)")
+    sd.add_argument("--users", type=int, default=1000)
+    sd.add_argument("--posts", type=int, default=10000)
+    sd.add_argument("--seed", type=int, default=1, help="same seed, same data set")
+    sd.add_argument("--password", default=None, help="every seeded user's password")
+    sd.add_argument("--photos", help="a directory of pictures for the media pool")
+    sd.add_argument("--force", action="store_true", help="add to a populated database")
+    sd.add_argument("--data-dir")
     sub.add_parser("version")
     ns = p.parse_args(argv)
 
@@ -154,6 +162,10 @@ def main(argv: list[str] | None = None) -> int:
         trio.run(_user_create, settings, ns)
     elif ns.cmd == "admin":
         trio.run(_admin_grant, settings, ns.username, ns.admin_cmd == "grant")
+    elif ns.cmd == "seed":
+        from server.seed import main as seed_main
+
+        return seed_main(settings, ns)
     return 0
 
 
