@@ -27,6 +27,8 @@ from actors.media import ADJUSTMENTS, Media, media_wire, variant_urls
 from config.limits import USERNAME_MAX
 from media.filters import FILTERS, Adjustments
 from storage import posts as db
+from storage import search as search_db
+from storage import timelines
 from storage.events import EventSink, tx_events
 from storage.notifications import notify
 from storage.relations import Relation, relation, relations_many
@@ -517,8 +519,11 @@ class Posts:
             if existing is not None:
                 return existing
         items = await self._prepare_media(session, specs)
-        return await tx_events(self.st, _create, session.user_id, caption, location, idem,
+        post = await tx_events(self.st, _create, session.user_id, caption, location, idem,
                                items, tags, names)
+        await timelines.enqueue_quietly(self.st, timelines.POST, post["id"], session.user_id)
+        await search_db.count_tags(self.st, post["tags"])  # trending hashtags
+        return post
 
     async def _prepare_media(self, session: Session,
                              specs: list[MediaSpec]) -> list[tuple[int, str]]:
@@ -570,8 +575,10 @@ class Posts:
 
     async def delete(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         A.only(args, {"post"})
-        return await tx_events(self.st, _delete, session.user_id, self.post_arg(args),
+        done = await tx_events(self.st, _delete, session.user_id, self.post_arg(args),
                                self.channel)
+        await timelines.enqueue_quietly(self.st, timelines.DELETE, done["post"], session.user_id)
+        return done
 
     async def list_posts(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         A.only(args, {"user", "username", "saved", "cursor", "limit"})

@@ -185,3 +185,17 @@ def dm_folder(rel_recipient_to_sender: Relation) -> str:
 def dm_read_receipts(state: str) -> bool:
     """Reading a message request does not tell the sender it was seen."""
     return state == "inbox"
+
+
+# -- discovery: search, hashtag pages, explore (actors/discover.py) ---------------------------
+def can_recommend(rel_viewer_to_author: Relation) -> bool:
+    """Explore shows posts the viewer may see, by someone else they have not muted."""
+    r = rel_viewer_to_author
+    return can_see_posts(r) and not (r.is_self or r.i_muted)
+
+
+def can_suggest(rel_viewer_to_user: Relation) -> bool:
+    """Suggested accounts: visible, not oneself, not already followed or requested, not
+    muted."""
+    r = rel_viewer_to_user
+    return can_see_profile(r) and not (r.is_self or r.following or r.requested or r.i_muted)

@@ -102,3 +102,57 @@ DM_LIST_MAX = 50
 DM_SENDS_PER_MINUTE = 60  # per user, over all conversations (edits, reactions included)
 DM_OPENS_PER_HOUR = 30  # new conversations a user may start
 DM_CONVERSATION_IDLE_SECONDS = 60.0  # a ConversationActor stops after this long without mail
+
+# Feed (actors/feed.py, storage/timelines.py: home timelines, fan-out, ranking)
+FEED_CELEBRITY_THRESHOLD = 10_000  # (setting) authors with more followers are merged at read time
+FEED_TIMELINE_CAP = 800  # (setting) post ids kept per home timeline (a Redis sorted set)
+FEED_TIMELINE_TTL_SECONDS = 7 * 24 * 3600  # a timeline not read for this long is evicted
+FEED_FANOUT_BATCH = 500  # (setting) followers per fan-out step (one bridge crossing each)
+FEED_FANOUT_PAUSE_SECONDS = 0.0  # (setting) pause between fan-out steps (pacing; tests)
+FEED_CLAIM_IDLE_SECONDS = 30.0  # (setting) a job pending this long on a silent node is claimed
+FEED_WORKER_BLOCK_MS = 1000  # how long the worker's XREADGROUP waits for a job
+FEED_JOBS_PER_READ = 10  # jobs taken from the stream at once
+FEED_PAGE_DEFAULT = 20
+FEED_PAGE_MAX = 50
+FEED_RANK_WINDOW = 200  # newest visible candidates ranked once per first page
+FEED_SNAPSHOT_TTL_SECONDS = 1800  # a ranked feed's order is kept this long for paging
+FEED_AFFINITY_TTL_SECONDS = 3600  # cached viewer->author affinity counts
+FEED_SEEN_TTL_SECONDS = 30 * 24 * 3600  # the per-user "seen up to" mark
+FEED_READ_ROUNDS = 8  # merge rounds per page before answering short (with a cursor)
+FEED_HALF_LIFE_HOURS = 6.0  # (setting) recency halves every this many hours
+FEED_WEIGHT_RECENCY = 3.0  # (setting)
+FEED_WEIGHT_ENGAGEMENT = 0.5  # (setting) times ln(1 + likes + comments)
+FEED_WEIGHT_AFFINITY = 1.0  # (setting) times ln(1 + viewer's likes, comments, DMs to the author)
+
+# Discovery (search, hashtags, explore: actors/discover.py, storage/search.py)
+SEARCH_QUERY_MAX = 100  # characters of a search text
+SEARCH_DEFAULT = 20  # results per kind
+SEARCH_MAX = 50
+SEARCH_TOKENS_MAX = 8  # words of a search text used
+SEARCH_WORD_PREFIX_MIN = 2  # shorter words match usernames only (a 1-letter GIN prefix is huge)
+SEARCH_CANDIDATES = 300  # rows per candidate branch before ranking
+TAG_PAGE_DEFAULT = 24
+TAG_PAGE_MAX = 50
+TAG_TOP_DAYS = 7  # tag.posts mode=top ranks engagement of posts this recent
+TAG_TOP_SCAN = 1000  # newest tagged posts in that window that are ranked
+TAG_TOP_MAX = 200  # positions of the top list a cursor may reach
+EXPLORE_DEFAULT = 24
+EXPLORE_MAX = 50  # posts per page
+EXPLORE_DEPTH = 300  # positions the explore list may reach through cursors
+EXPLORE_SEED_LIKES = 50  # the viewer's most recent likes that seed the recommendations
+EXPLORE_LIKERS_PER_POST = 50  # most recent co-likers read per seed post
+EXPLORE_CO_LIKERS = 200  # strongest co-likers kept
+EXPLORE_LIKES_PER_CO_LIKER = 30  # their most recent likes read
+EXPLORE_LIKE_DAYS = 30  # likes older than this do not recommend
+EXPLORE_POPULAR_DAYS = 7  # cold start: the most liked posts of this many days
+EXPLORE_POPULAR_SCAN = 2000  # newest posts in that window that are ranked by likes
+EXPLORE_ACCOUNTS = 10  # suggested accounts on the first page
+EXPLORE_FOLLOWS_SCAN = 200  # the viewer's most recent follows read for friends of friends
+EXPLORE_FOF_PER_FOLLOW = 100  # their most recent follows read
+EXPLORE_POPULAR_ACCOUNTS = 50  # most followed accounts that fill the suggestions
+TRENDING_TAGS = 10  # trending hashtags on the first page
+TRENDING_HOURS = 24  # hourly buckets summed
+TRENDING_HALF_LIFE_HOURS = 6.0  # a bucket's weight halves every this many hours
+TRENDING_BUCKET_KEEP = 2000  # tags kept per hourly bucket (trimmed now and then)
+TRENDING_TRIM_EVERY = 64  # on average one post in this many trims its bucket
+TRENDING_CACHE_SECONDS = 30  # the weighted sum is cached this long

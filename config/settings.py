@@ -51,6 +51,16 @@ class Settings:
     uploads_per_hour: int = limits.UPLOADS_PER_HOUR
     media_workers: int = limits.MEDIA_WORKERS
     media_grace_seconds: int = limits.MEDIA_GRACE_SECONDS
+    # Feed
+    feed_celebrity_threshold: int = limits.FEED_CELEBRITY_THRESHOLD
+    feed_timeline_cap: int = limits.FEED_TIMELINE_CAP
+    feed_fanout_batch: int = limits.FEED_FANOUT_BATCH
+    feed_fanout_pause: float = limits.FEED_FANOUT_PAUSE_SECONDS
+    feed_claim_idle_seconds: float = limits.FEED_CLAIM_IDLE_SECONDS
+    feed_half_life_hours: float = limits.FEED_HALF_LIFE_HOURS
+    feed_weight_recency: float = limits.FEED_WEIGHT_RECENCY
+    feed_weight_engagement: float = limits.FEED_WEIGHT_ENGAGEMENT
+    feed_weight_affinity: float = limits.FEED_WEIGHT_AFFINITY
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

@@ -1,0 +1,223 @@
+"""Discovery: search, hashtag pages and explore — their rules, over storage/search.py.
+
+Each op is one crossing of the bridge (explore: Postgres and Redis together) and
+one read transaction. The queries already leave out what the viewer may not see,
+so pages come back full; every returned user and post is then checked against
+actors/privacy.py, which stays the one place for those rules.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Any
+
+import asyncpg
+import redis.exceptions
+
+from actors import args as A
+from actors import privacy
+from actors.accounts import Session, public_user
+from actors.errors import Invalid
+from actors.posts import HASHTAG_MAX, _cursor, post_wire
+from config import limits as L
+from storage import posts as posts_db
+from storage import search as db
+from storage.relations import Relation, relations_many
+from storage.store import Storage
+
+log = logging.getLogger(__name__)
+
+SEARCH_KINDS = ("all", "users", "tags", "posts")
+TAG_MODES = ("top", "recent")
+_TAG = re.compile(r"^\w+$")
+
+
+# -- arguments ------------------------------------------------------------------------------
+def _limit(args: dict[str, Any], default: int, maximum: int) -> int:
+    value = A.integer(args, "limit", required=False, minimum=1, maximum=maximum)
+    return default if value is None else value
+
+
+def _query(args: dict[str, Any]) -> str:
+    q = A.text(args, "q", max_len=L.SEARCH_QUERY_MAX, min_len=1)
+    assert q is not None
+    q = q.strip()
+    if not q:
+        raise Invalid("`q` must not be blank")
+    return q
+
+
+def _kinds(args: dict[str, Any], q: str) -> frozenset[str]:
+    """`all` means every kind, except that '#text' looks for tags and '@text' for people."""
+    kind = A.text(args, "kind", max_len=10, required=False) or "all"
+    if kind not in SEARCH_KINDS:
+        raise Invalid("`kind` must be one of " + ", ".join(SEARCH_KINDS))
+    if kind != "all":
+        return frozenset({kind})
+    if q.startswith("#"):
+        return frozenset({"tags"})
+    if q.startswith("@"):
+        return frozenset({"users"})
+    return frozenset({"users", "tags", "posts"})
+
+
+def tag_arg(args: dict[str, Any]) -> str:
+    """A hashtag as stored: without '#', lower-cased, word characters only."""
+    raw = A.text(args, "tag", max_len=HASHTAG_MAX + 1, min_len=1)
+    assert raw is not None
+    tag = raw.strip().removeprefix("#").lower()
+    if not tag or len(tag) > HASHTAG_MAX or not _TAG.match(tag):
+        raise Invalid(f"`tag` must be 1 to {HASHTAG_MAX} word characters")
+    return tag
+
+
+# -- wire maps --------------------------------------------------------------------------------
+def user_wire(f: db.FoundUser, me: int, *, mutuals: bool = False) -> dict[str, Any]:
+    out = public_user(f.user)
+    if f.user.id != me:
+        out.update(followed_by_me=f.following, follows_me=f.follows_me)
+    if mutuals:
+        out["mutuals"] = f.mutuals
+    return out
+
+
+def tag_wire(t: db.TagCount) -> dict[str, Any]:
+    return {"tag": t.tag, "posts": t.posts}
+
+
+async def _posts(conn: asyncpg.Connection, viewer_id: int, ranked: list[db.Ranked],
+                 rels: dict[int, Relation], allowed: Any) -> list[dict[str, Any]]:
+    """Post maps in the ranked order, of the posts whose author `allowed(rel)` passes."""
+    ids = [r.post_id for r in ranked if allowed(rels[r.author_id])]
+    found = await posts_db.load(conn, viewer_id, ids)
+    return [post_wire(found[i]) for i in ids if i in found]
+
+
+# -- transactions ------------------------------------------------------------------------------
+async def _search(conn: asyncpg.Connection, viewer_id: int, q: str, kinds: frozenset[str],
+                  limit: int) -> dict[str, Any]:
+    t = await db.terms(conn, q)
+    users = await db.find_users(conn, viewer_id, t, limit) if "users" in kinds else []
+    tags = await db.find_tags(conn, t, limit) if "tags" in kinds else []
+    posts = await db.find_posts(conn, viewer_id, t, limit) if "posts" in kinds else []
+    rels = await relations_many(conn, viewer_id,
+                                {u.user.id for u in users} | {p.author_id for p in posts})
+    return {
+        "users": [user_wire(u, viewer_id) for u in users
+                  if privacy.can_see_profile(rels[u.user.id])],
+        "tags": [tag_wire(t) for t in tags],
+        "posts": await _posts(conn, viewer_id, posts, rels, privacy.can_see_posts),
+    }
+
+
+async def _tag_get(conn: asyncpg.Connection, tag: str) -> dict[str, Any]:
+    counts = await db.tag_counts(conn, [tag])
+    return {"tag": tag, "posts": counts.get(tag, 0), "following": False}
+
+
+async def _tag_posts(conn: asyncpg.Connection, viewer_id: int, tag: str, mode: str,
+                     cursor: int | None, limit: int) -> dict[str, Any]:
+    if mode == "recent":
+        ranked = await db.tag_recent(conn, viewer_id, tag, cursor, limit)
+        nxt = str(ranked[-1].post_id) if len(ranked) == limit else None
+    else:
+        offset = cursor or 0
+        limit = min(limit, L.TAG_TOP_MAX - offset)
+        ranked = (await db.tag_top(conn, viewer_id, tag, int(time.time() * 1000), offset,
+                                   limit) if limit > 0 else [])
+        end = offset + len(ranked)
+        nxt = str(end) if ranked and len(ranked) == limit and end < L.TAG_TOP_MAX else None
+    rels = await relations_many(conn, viewer_id, {r.author_id for r in ranked})
+    return {"tag": tag, "mode": mode, "cursor": nxt,
+            "posts": await _posts(conn, viewer_id, ranked, rels, privacy.can_see_posts)}
+
+
+async def _explore_posts(conn: asyncpg.Connection, viewer_id: int, now_ms: int, offset: int,
+                         limit: int) -> tuple[list[db.Ranked], bool]:
+    """Positions [offset, offset + limit) of: the collaborative-filtering list, then
+    popular recent posts not in it. Deterministic for a given state, so offsets page."""
+    want = offset + limit
+    ranked = await db.co_liked(conn, viewer_id, now_ms, want)
+    if len(ranked) < want:
+        seen = {r.post_id for r in ranked}
+        fill = await db.popular(conn, viewer_id, now_ms, want + len(ranked))
+        ranked += [r for r in fill if r.post_id not in seen][:want - len(ranked)]
+    return ranked[offset:want], len(ranked) >= want
+
+
+async def _explore(st: Storage, viewer_id: int, offset: int, limit: int) -> dict[str, Any]:
+    """Runs on the asyncio side: one Postgres transaction, and Redis for trending."""
+    assert st.pool is not None and st.redis is not None
+    now_ms = int(time.time() * 1000)
+    first = offset == 0
+    trend: list[tuple[str, float]] = []
+    if first:
+        try:
+            trend = await db.trending(st, st.redis, L.TRENDING_TAGS * 2)
+        except redis.exceptions.RedisError as exc:  # trending is an extra, not the page
+            log.warning("trending unavailable", extra={"error": str(exc)})
+    async with st.pool.acquire() as conn, conn.transaction(readonly=True):
+        page, more = await _explore_posts(conn, viewer_id, now_ms, offset, limit)
+        accounts = (await db.suggested_accounts(conn, viewer_id, L.EXPLORE_ACCOUNTS)
+                    if first else [])
+        rels = await relations_many(conn, viewer_id, {r.author_id for r in page}
+                                    | {a.user.id for a in accounts})
+        posts = await _posts(conn, viewer_id, page, rels, privacy.can_recommend)
+        counts = await db.tag_counts(conn, [t for t, _ in trend]) if trend else {}
+    end = offset + limit
+    return {
+        "posts": posts,
+        "accounts": [user_wire(a, viewer_id, mutuals=True) for a in accounts
+                     if privacy.can_suggest(rels[a.user.id])],
+        "tags": [{"tag": t, "posts": counts[t], "score": round(s, 3)} for t, s in trend
+                 if counts.get(t, 0) > 0][:L.TRENDING_TAGS],
+        "cursor": str(end) if more and end < L.EXPLORE_DEPTH else None,
+    }
+
+
+# -- the service --------------------------------------------------------------------------------
+class Discover:
+    """search, user.search, tag.get, tag.posts and feed.explore for one node."""
+
+    def __init__(self, st: Storage) -> None:
+        self.st = st
+
+    async def search(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        A.only(args, {"q", "kind", "limit"})
+        q = _query(args)
+        kinds = _kinds(args, q)
+        return await self.st.tx(_search, session.user_id, q, kinds,
+                                _limit(args, L.SEARCH_DEFAULT, L.SEARCH_MAX))
+
+    async def search_users(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        A.only(args, {"q", "limit"})
+        found = await self.st.tx(_search, session.user_id, _query(args), frozenset({"users"}),
+                                 _limit(args, L.SEARCH_DEFAULT, L.SEARCH_MAX))
+        return {"users": found["users"]}
+
+    async def tag_get(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        A.only(args, {"tag"})
+        return await self.st.tx(_tag_get, tag_arg(args))
+
+    async def tag_posts(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        A.only(args, {"tag", "mode", "cursor", "limit"})
+        tag = tag_arg(args)
+        mode = A.text(args, "mode", max_len=10, required=False) or "top"
+        if mode not in TAG_MODES:
+            raise Invalid("`mode` must be \"top\" or \"recent\"")
+        cur = _cursor(args, 1)
+        return await self.st.tx(_tag_posts, session.user_id, tag, mode,
+                                cur[0] if cur else None,
+                                _limit(args, L.TAG_PAGE_DEFAULT, L.TAG_PAGE_MAX))
+
+    async def explore(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        A.only(args, {"cursor", "limit"})
+        cur = _cursor(args, 1)
+        offset = cur[0] if cur else 0
+        limit = _limit(args, L.EXPLORE_DEFAULT, L.EXPLORE_MAX)
+        if offset >= L.EXPLORE_DEPTH:
+            return {"posts": [], "accounts": [], "tags": [], "cursor": None}
+        return await self.st.both(_explore, session.user_id, offset,
+                                  min(limit, L.EXPLORE_DEPTH - offset))

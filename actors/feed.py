@@ -1,0 +1,448 @@
+"""The home feed: hybrid fan-out into Redis timelines, read-time merge, ranking.
+
+Writes (fan-out on write): a new post becomes a job on a Redis Stream
+(storage/timelines.py); each node runs one `Fanout` worker that takes jobs with
+XREADGROUP (or XAUTOCLAIM for jobs a dead node left pending) and walks the
+author's followers in batches, one bridge crossing per batch: the post goes into
+every follower's timeline and a `feed.post` event to each of them. Authors with
+more followers than `feed_celebrity_threshold` are not written into timelines;
+their posts are merged at read time from Postgres (fan-out on read), and their
+`feed.post` goes only to followers with a live device.
+
+Reads: `feed.home` is one crossing: timeline (rebuilt from Postgres when cold),
+celebrity posts, a check of every candidate in Postgres through the visibility
+rule (`in_home`, built on actors/privacy.py) — deleted, unfollowed, blocked,
+muted or private posts never show, whatever the cache holds — and hydration.
+
+Ranking (mode "ranked", the default): the newest FEED_RANK_WINDOW visible
+candidates are scored once,
+
+    score = w_recency    * 0.5 ** (age_hours / half_life_hours)
+          + w_engagement * ln(1 + likes + comments)
+          + w_affinity   * ln(1 + affinity(viewer, author))
+
+affinity = the viewer's likes and comments on the author's posts plus the
+messages the viewer sent the author 1:1 (counts from Postgres, cached in Redis
+for FEED_AFFINITY_TTL_SECONDS). Posts newer than the viewer's "seen up to" mark
+come first (ranked), then the already-seen ones (ranked) — `caught_up_at` is
+where those start. The ranked order is stored as a snapshot (Redis list, TTL
+FEED_SNAPSHOT_TTL_SECONDS) that later pages read by offset, so a page never
+repeats a post; past the window the feed continues chronologically below the
+window's oldest post.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import trio
+
+from actors import args as A
+from actors import privacy
+from actors.accounts import Session
+from actors.errors import Invalid
+from actors.posts import post_wire
+from config import Settings
+from config.limits import (
+    FEED_AFFINITY_TTL_SECONDS,
+    FEED_JOBS_PER_READ,
+    FEED_PAGE_DEFAULT,
+    FEED_PAGE_MAX,
+    FEED_RANK_WINDOW,
+    FEED_READ_ROUNDS,
+    FEED_SEEN_TTL_SECONDS,
+    FEED_SNAPSHOT_TTL_SECONDS,
+    FEED_TIMELINE_TTL_SECONDS,
+    FEED_WORKER_BLOCK_MS,
+)
+from protocol.envelope import encode, event
+from storage import posts as posts_db
+from storage import timelines as tl
+from storage.errors import Unavailable
+from storage.relations import Relation, relations_many
+from storage.store import Storage
+
+log = logging.getLogger(__name__)
+
+MODES = ("ranked", "chronological")
+CURSOR_MAX = 80
+WORKER_BACKOFF_MAX = 5.0
+
+
+def in_home(rel: Relation) -> bool:
+    """A post belongs in the viewer's home feed: their own, or by someone they follow and
+    may see (privacy.can_see_posts), neither blocking the other, not muted by them."""
+    if rel.is_self:
+        return rel.exists
+    return (privacy.can_see_posts(rel) and rel.following and not rel.blocked
+            and not rel.i_muted)
+
+
+@dataclass(frozen=True)
+class Weights:
+    recency: float
+    engagement: float
+    affinity: float
+    half_life_hours: float
+
+    @classmethod
+    def of(cls, s: Settings) -> Weights:
+        return cls(s.feed_weight_recency, s.feed_weight_engagement, s.feed_weight_affinity,
+                   s.feed_half_life_hours)
+
+
+def rank_score(w: Weights, now_ms: int, head: tl.Head, affinity: int) -> float:
+    age_hours = max(0, now_ms - head.time_ms) / 3_600_000
+    return (w.recency * 0.5 ** (age_hours / w.half_life_hours)
+            + w.engagement * math.log1p(head.likes + head.comments)
+            + w.affinity * math.log1p(affinity))
+
+
+# -- cursors (opaque to clients) -------------------------------------------------------------
+@dataclass(frozen=True)
+class Chrono:
+    """Below (time, id); `seen` is the viewer's mark when the feed was first loaded."""
+
+    time_ms: int
+    post_id: int
+    seen: int
+
+    def encode(self) -> str:
+        return f"c.{self.time_ms}.{self.post_id}.{self.seen}"
+
+
+@dataclass(frozen=True)
+class Ranked:
+    snap: str
+    offset: int
+
+    def encode(self) -> str:
+        return f"r.{self.snap}.{self.offset}"
+
+
+def parse_cursor(raw: str) -> Chrono | Ranked:
+    parts = raw.split(".")
+    try:
+        if parts[0] == "c" and len(parts) == 4:
+            t, pid, seen = (int(p) for p in parts[1:])
+            if min(t, pid, seen) >= 0:
+                return Chrono(t, pid, seen)
+        if parts[0] == "r" and len(parts) == 3 and parts[1].isalnum():
+            offset = int(parts[2])
+            if offset >= 0:
+                return Ranked(parts[1], offset)
+    except ValueError:
+        pass
+    raise Invalid("bad `cursor`")
+
+
+# -- the read (asyncio side, one crossing) -----------------------------------------------------
+@dataclass
+class _Read:
+    """One feed.home request on the asyncio side: Postgres and Redis in one crossing."""
+
+    st: Storage
+    conn: asyncpg.Connection
+    viewer: int
+    threshold: int
+    cap: int
+    gone: list[int]  # ids in the timeline that are no longer live posts
+
+    @property
+    def key(self) -> str:
+        return tl.timeline_key(self.st, self.viewer)
+
+    async def warm_up(self) -> None:
+        r = self.st.redis
+        assert r is not None
+        if not await tl.is_warm(r, self.key):
+            ids = await tl.recent_for(self.conn, self.viewer, self.cap)
+            await tl.rebuild(r, self.key, ids, self.cap, FEED_TIMELINE_TTL_SECONDS * 1000)
+        else:
+            await r.pexpire(self.key, FEED_TIMELINE_TTL_SECONDS * 1000)
+
+    async def visible(self, ids: Sequence[int]) -> list[tl.Head]:
+        found = await tl.heads(self.conn, ids)
+        self.gone += [i for i in ids if i not in found]
+        rels = await relations_many(self.conn, self.viewer, {h.author_id for h in found.values()})
+        return [found[i] for i in ids if i in found and in_home(rels[found[i].author_id])]
+
+    async def newest(self, before: tuple[int, int] | None,
+                     want: int) -> tuple[list[tl.Head], tuple[int, int] | None]:
+        """Up to `want` visible posts strictly older than `before`, newest first, merged
+        from the timeline and the celebrity followees; and the position to continue
+        from (None: nothing older)."""
+        r = self.st.redis
+        assert r is not None
+        celebs = await tl.celebrity_followees(self.conn, self.viewer, self.threshold)
+        out: list[tl.Head] = []
+        pos = before
+        batch = max(want, 10) + 10
+        for _ in range(FEED_READ_ROUNDS):
+            entries, tl_done = await tl.read_timeline(r, self.key, pos, batch)
+            from_tl = [pid for pid, _ in entries]
+            from_pg: list[int] = []
+            pg_done = True
+            if celebs:
+                from_pg = await tl.posts_before(self.conn, celebs, pos[1] if pos else None,
+                                                batch)
+                pg_done = len(from_pg) < batch
+            # Only what is newer than every unfinished source's last item is safe to use.
+            floors = [src[-1] for src, done in ((from_tl, tl_done), (from_pg, pg_done))
+                      if not done and src]
+            floor = max(floors) if floors else None
+            ids = sorted({i for i in (*from_tl, *from_pg) if floor is None or i >= floor},
+                         reverse=True)
+            for head in await self.visible(ids):
+                out.append(head)
+                if len(out) == want:
+                    return out, (head.time_ms, head.id)
+            if floor is None:
+                return out, None
+            pos = (tl.id_time_ms(floor), floor)
+        return out, pos  # a short page: continue below what was checked
+
+    async def seen_mark(self, update_to: int | None) -> int:
+        """The viewer's "seen up to" time before this read; raised to `update_to`."""
+        r = self.st.redis
+        assert r is not None
+        key = tl.seen_key(self.st, self.viewer)
+        old = int(await r.get(key) or 0)
+        if update_to is not None and update_to > old:
+            await r.set(key, update_to, ex=FEED_SEEN_TTL_SECONDS)
+        return old
+
+    async def affinity(self, authors: set[int]) -> dict[int, int]:
+        r = self.st.redis
+        assert r is not None
+        key = tl.affinity_key(self.st, self.viewer)
+        order = sorted(authors)
+        cached = await r.hmget(key, [str(a) for a in order]) if order else []
+        out = {a: int(v) for a, v in zip(order, cached, strict=True) if v is not None}
+        missing = [a for a in order if a not in out]
+        if missing:
+            fresh = await tl.affinity_counts(self.conn, self.viewer, missing)
+            out.update(fresh)
+            fresh_key = await r.ttl(key) < 0  # the cache lives a fixed time from its start
+            await r.hset(key, mapping={str(a): n for a, n in fresh.items()})
+            if fresh_key:
+                await r.expire(key, FEED_AFFINITY_TTL_SECONDS)
+        return out
+
+    async def forget_gone(self) -> None:
+        if self.gone and self.st.redis is not None:
+            await self.st.redis.zrem(self.key, *map(str, self.gone))
+
+    async def hydrate(self, heads: Sequence[tl.Head]) -> list[dict[str, Any]]:
+        found = await posts_db.load(self.conn, self.viewer, [h.id for h in heads])
+        return [post_wire(found[h.id]) for h in heads if h.id in found]
+
+
+def _page(posts: list[dict[str, Any]], cursor: str | None,
+          caught_up_at: int | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"posts": posts, "cursor": cursor}
+    if caught_up_at is not None:
+        out["caught_up_at"] = caught_up_at
+    return out
+
+
+async def _home(st: Storage, viewer: int, mode: str, cursor: Chrono | Ranked | None,
+                limit: int, weights: Weights) -> dict[str, Any]:
+    assert st.pool is not None
+    s = st.settings
+    async with st.pool.acquire() as conn:
+        rd = _Read(st, conn, viewer, s.feed_celebrity_threshold, s.feed_timeline_cap, [])
+        await rd.warm_up()
+        try:
+            if isinstance(cursor, Ranked):
+                return await _ranked_next(rd, cursor, limit)
+            if isinstance(cursor, Chrono):
+                return await _chrono(rd, (cursor.time_ms, cursor.post_id), cursor.seen, limit,
+                                     first=False)
+            if mode == "chronological":
+                return await _chrono(rd, None, 0, limit, first=True)
+            return await _ranked_first(rd, limit, weights)
+        finally:
+            await rd.forget_gone()
+
+
+def _first_seen(heads: Sequence[tl.Head], seen: int) -> int | None:
+    return next((i for i, h in enumerate(heads) if h.time_ms <= seen), None)
+
+
+async def _chrono(rd: _Read, before: tuple[int, int] | None, seen: int, limit: int,
+                  first: bool) -> dict[str, Any]:
+    heads, nxt = await rd.newest(before, limit)
+    if first:
+        seen = await rd.seen_mark(heads[0].time_ms if heads else None)
+    # The caught-up line is in this page only if the page starts above the mark.
+    above = before is None or before[0] > seen
+    caught = _first_seen(heads, seen) if above and seen else None
+    cursor = Chrono(nxt[0], nxt[1], seen).encode() if nxt else None
+    return _page(await rd.hydrate(heads), cursor, caught)
+
+
+async def _ranked_first(rd: _Read, limit: int, weights: Weights) -> dict[str, Any]:
+    heads, floor = await rd.newest(None, FEED_RANK_WINDOW)
+    seen = await rd.seen_mark(max((h.time_ms for h in heads), default=None))
+    affinity = await rd.affinity({h.author_id for h in heads if h.author_id != rd.viewer})
+    now_ms = int(time.time() * 1000)
+
+    def key(h: tl.Head) -> tuple[float, int]:
+        return (-rank_score(weights, now_ms, h, affinity.get(h.author_id, 0)), -h.id)
+
+    unseen = sorted((h for h in heads if h.time_ms > seen), key=key)
+    old = sorted((h for h in heads if h.time_ms <= seen), key=key)
+    order = unseen + old
+    boundary = len(unseen) if old else None
+    page = order[:limit]
+    cursor: str | None = None
+    if len(order) > limit:
+        snap = secrets.token_hex(6)
+        meta = f"{boundary if boundary is not None else -1}.{seen}." + (
+            f"{floor[0]}.{floor[1]}" if floor else "-")
+        r = rd.st.redis
+        assert r is not None
+        skey = tl.snapshot_key(rd.st, rd.viewer, snap)
+        async with r.pipeline(transaction=True) as pipe:
+            pipe.rpush(skey, meta, *[str(h.id) for h in order])
+            pipe.expire(skey, FEED_SNAPSHOT_TTL_SECONDS)
+            await pipe.execute()
+        cursor = Ranked(snap, limit).encode()
+    elif floor is not None:
+        cursor = Chrono(floor[0], floor[1], seen).encode()
+    caught = boundary if boundary is not None and boundary < len(page) else None
+    return _page(await rd.hydrate(page), cursor, caught)
+
+
+async def _ranked_next(rd: _Read, cur: Ranked, limit: int) -> dict[str, Any]:
+    """A later page of a ranked feed: the snapshot's next slice, each post re-checked."""
+    r = rd.st.redis
+    assert r is not None
+    skey = tl.snapshot_key(rd.st, rd.viewer, cur.snap)
+    async with r.pipeline(transaction=False) as pipe:
+        pipe.lindex(skey, 0)
+        pipe.lrange(skey, cur.offset + 1, cur.offset + limit)
+        pipe.llen(skey)
+        meta_raw, raw_ids, length = await pipe.execute()
+    if meta_raw is None:
+        raise Invalid("this feed cursor has expired: load the feed again")
+    b_raw, seen_raw, *floor_raw = meta_raw.decode().split(".")
+    boundary, seen = int(b_raw), int(seen_raw)
+    ids = [int(x) for x in raw_ids]
+    visible = {h.id: h for h in await rd.visible(ids)}
+    page = [visible[i] for i in ids if i in visible]
+    caught = None
+    if boundary >= 0 and cur.offset <= boundary < cur.offset + len(ids):
+        caught = sum(1 for j, i in enumerate(ids) if i in visible and cur.offset + j < boundary)
+    end = cur.offset + len(ids)
+    if ids and end < length - 1:  # the snapshot is [meta, the whole ranked order...]
+        cursor: str | None = Ranked(cur.snap, end).encode()
+    elif floor_raw and floor_raw[0] != "-":
+        cursor = Chrono(int(floor_raw[0]), int(floor_raw[1]), seen).encode()
+    else:
+        cursor = None
+    return _page(await rd.hydrate(page), cursor, caught)
+
+
+# -- the service -------------------------------------------------------------------------------
+class Feed:
+    """feed.home for one node, and the node's fan-out worker."""
+
+    def __init__(self, st: Storage, consumer: str) -> None:
+        self.st = st
+        self.settings = st.settings
+        self.consumer = consumer
+        self.weights = Weights.of(st.settings)
+        self._progress = trio.Event()
+        self.jobs_done = 0
+
+    async def home(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        A.only(args, {"mode", "cursor", "limit"})
+        mode = A.text(args, "mode", max_len=16, required=False) or "ranked"
+        if mode not in MODES:
+            raise Invalid("`mode` is `ranked` or `chronological`")
+        raw = A.text(args, "cursor", max_len=CURSOR_MAX, required=False)
+        cursor = parse_cursor(raw) if raw else None
+        limit = A.integer(args, "limit", required=False, minimum=1, maximum=FEED_PAGE_MAX)
+        return await self.st.both(_home, session.user_id, mode, cursor,
+                                  limit or FEED_PAGE_DEFAULT, self.weights)
+
+    # -- the worker ------------------------------------------------------------------------
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                  ) -> None:
+        """Take and process fan-out jobs until cancelled; never lets an error stop it."""
+        task_status.started()
+        delay = 0.1
+        claim_idle_ms = int(self.settings.feed_claim_idle_seconds * 1000)
+        while True:
+            try:
+                jobs = await tl.next_jobs(self.st, self.consumer, claim_idle_ms,
+                                          FEED_WORKER_BLOCK_MS, FEED_JOBS_PER_READ)
+                for job in jobs:
+                    await self.process(job)
+                delay = 0.1
+            except Unavailable as exc:
+                log.warning("feed worker: storage unavailable", extra={"error": str(exc)})
+                await trio.sleep(delay)
+                delay = min(delay * 2, WORKER_BACKOFF_MAX)
+            except Exception:
+                log.exception("feed worker failed; retrying")
+                await trio.sleep(delay)
+                delay = min(delay * 2, WORKER_BACKOFF_MAX)
+            finally:
+                self._tick()
+
+    def _tick(self) -> None:
+        self._progress.set()
+        self._progress = trio.Event()
+
+    async def drained(self) -> None:
+        """Return once every fan-out job enqueued so far (by any node) is finished."""
+        while True:
+            progress = self._progress
+            if await tl.backlog(self.st) == 0:
+                return
+            await progress.wait()
+
+    async def process(self, job: tl.Job) -> None:
+        """Fan one job out, batch by batch; the job stays pending until the last one."""
+        if job.kind in (tl.POST, tl.DELETE):
+            async def load(conn: asyncpg.Connection) -> dict[str, Any] | None:
+                found = await posts_db.load(conn, job.author_id, [job.post_id])
+                return post_wire(found[job.post_id]) if job.post_id in found else None
+
+            start = await self.st.both(tl.start_job, job, load)
+            if job.kind == tl.DELETE or start.post is not None:
+                await self._steps(job, start)
+        await tl.finish(self.st, job)
+        self.jobs_done += 1
+
+    async def _steps(self, job: tl.Job, start: tl.JobStart) -> None:
+        s = self.settings
+        frame = None
+        if start.post is not None:
+            post = {**start.post, "liked_by_me": False, "saved_by_me": False}
+            frame = encode(event("feed.post", {"post": post}))
+        into = start.followers <= s.feed_celebrity_threshold
+        after: int | None = start.resume_after
+        extra = [job.author_id] if start.resume_after == 0 else []
+        while after is not None:
+            after = await self.st.both(
+                tl.fanout_step, job, self.consumer, after, s.feed_fanout_batch, frame, into,
+                extra, s.feed_timeline_cap, tl_ttl_ms())
+            extra = []
+            self._tick()
+            if after is not None and s.feed_fanout_pause > 0:
+                await trio.sleep(s.feed_fanout_pause)
+
+
+def tl_ttl_ms() -> int:
+    return FEED_TIMELINE_TTL_SECONDS * 1000

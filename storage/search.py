@@ -1,0 +1,377 @@
+"""Discovery queries: people, hashtags and captions by prefix; tag pages; explore.
+
+Matching uses the stored, folded columns of migration 0006 (users.search_words,
+posts.caption_words, hashtags.folded): the search text is folded by the same SQL
+function (glint_fold), so "jose" finds "José". Every step has a LIMIT, so a query
+costs the same at a million posts as at a thousand.
+
+The SQL filters on visibility (`_VISIBLE`, `_RECOMMENDABLE`) mirror
+actors/privacy.py so that pages come back full; privacy.py still has the last word
+on every row returned (actors/discover.py asks it). Trending hashtags are counted
+in Redis in hourly buckets and summed with decaying weights when read.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from config import limits as L
+from storage.accounts import UserRecord, user_columns, user_record
+from storage.errors import Unavailable
+from storage.ids import make_id
+from storage.store import Storage
+
+log = logging.getLogger(__name__)
+
+_DAY_MS = 86_400_000
+_WORD = re.compile(r"[^\W_]+")
+_USERNAME = re.compile(r"^[a-z0-9._]+$")
+
+# The viewer ($1) may see the posts of author `a` (privacy.can_see_posts).
+_VISIBLE = """(a.id = $1 OR (
+    a.suspended_at IS NULL
+    AND (NOT a.is_private
+         OR EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = $1 AND f.followee_id = a.id))
+    AND NOT EXISTS (SELECT 1 FROM blocks b
+                    WHERE (b.blocker_id = $1 AND b.blocked_id = a.id)
+                       OR (b.blocker_id = a.id AND b.blocked_id = $1))))"""
+
+# ... and may be recommended them (privacy.can_recommend): not own, not muted.
+_RECOMMENDABLE = f"""(a.id <> $1 AND {_VISIBLE}
+    AND NOT EXISTS (SELECT 1 FROM mutes m WHERE m.muter_id = $1 AND m.muted_id = a.id))"""
+
+# User `u` exists for the viewer $1 (privacy.can_see_profile), oneself included.
+_FINDABLE = """(u.id = $1 OR (
+    u.suspended_at IS NULL
+    AND NOT EXISTS (SELECT 1 FROM blocks b
+                    WHERE (b.blocker_id = $1 AND b.blocked_id = u.id)
+                       OR (b.blocker_id = u.id AND b.blocked_id = $1))))"""
+
+
+@dataclass(frozen=True)
+class FoundUser:
+    user: UserRecord
+    following: bool  # the viewer follows them
+    follows_me: bool
+    mutuals: int = 0  # suggestions: how many of the viewer's follows follow them
+
+
+@dataclass(frozen=True)
+class TagCount:
+    tag: str
+    posts: int
+    score: float = 0.0  # trending: the decayed count of recent uses
+
+
+@dataclass(frozen=True)
+class Ranked:
+    post_id: int
+    author_id: int
+    score: float = 0.0
+
+
+# -- the search text --------------------------------------------------------------------
+@dataclass(frozen=True)
+class Terms:
+    folded: str
+    words: tuple[str, ...]  # folded words, at most SEARCH_TOKENS_MAX
+    username: str | None  # the text as a username prefix, when it can be one
+    tag: str  # the text as a hashtag prefix ('' when it cannot be one)
+
+    def prefix_query(self, *, all_prefix: bool) -> str | None:
+        """A to_tsquery text: every word a prefix (people), or only the last (captions).
+        None when no word is long enough to be worth a GIN prefix scan."""
+        words = self.words
+        if not words or (all_prefix and len(words[-1]) < L.SEARCH_WORD_PREFIX_MIN):
+            words = tuple(w for w in words if len(w) >= L.SEARCH_WORD_PREFIX_MIN)
+        if not words:
+            return None
+        parts = [f"'{w}'" for w in words]
+        if all_prefix:
+            parts = [p + ":*" for p in parts]
+        elif len(words[-1]) >= L.SEARCH_WORD_PREFIX_MIN:
+            parts[-1] += ":*"
+        return " & ".join(parts)
+
+
+async def terms(conn: asyncpg.Connection, text: str) -> Terms:
+    folded = await conn.fetchval("SELECT glint_fold($1)", text.strip())
+    words = tuple(_WORD.findall(folded))[:L.SEARCH_TOKENS_MAX]
+    name = folded.strip().removeprefix("@")
+    tag = re.sub(r"\W", "", folded.strip().removeprefix("#"))
+    return Terms(folded, words, name if _USERNAME.match(name) else None, tag)
+
+
+def prefix_end(prefix: str) -> str:
+    """The least string above every string that starts with `prefix` (byte order)."""
+    last = ord(prefix[-1]) + 1
+    if 0xD800 <= last <= 0xDFFF:
+        last = 0xE000
+    return prefix[:-1] + chr(min(last, 0x10FFFF))
+
+
+# -- people -----------------------------------------------------------------------------
+async def find_users(conn: asyncpg.Connection, viewer_id: int, t: Terms,
+                     limit: int) -> list[FoundUser]:
+    """Users whose username starts with the text, or whose display-name or username words
+    start with its words; ranked: followed, follows me, exact username, most followed."""
+    name_lo = t.username or ""
+    name_hi = prefix_end(t.username) if t.username else ""
+    tsq = t.prefix_query(all_prefix=True)
+    if not name_lo and tsq is None:
+        return []
+    rows = await conn.fetch(
+        f"""WITH cand AS (
+                (SELECT id FROM users
+                 WHERE lower(username) ~>=~ $2 AND lower(username) ~<~ $3
+                 ORDER BY lower(username) LIMIT $5)
+                UNION
+                (SELECT id FROM users
+                 WHERE $4::text IS NOT NULL AND search_words @@ to_tsquery('simple', $4)
+                 LIMIT $5)
+                UNION
+                (SELECT f.followee_id FROM follows f JOIN users u ON u.id = f.followee_id
+                 WHERE f.follower_id = $1
+                   AND ((lower(u.username) ~>=~ $2 AND lower(u.username) ~<~ $3)
+                        OR ($4::text IS NOT NULL
+                            AND u.search_words @@ to_tsquery('simple', $4)))
+                 LIMIT $5))
+            SELECT {user_columns("u")},
+                EXISTS (SELECT 1 FROM follows
+                        WHERE follower_id = $1 AND followee_id = u.id) AS following,
+                EXISTS (SELECT 1 FROM follows
+                        WHERE follower_id = u.id AND followee_id = $1) AS follows_me
+            FROM cand JOIN users u ON u.id = cand.id
+            WHERE {_FINDABLE}
+            ORDER BY following DESC, follows_me DESC, lower(u.username) = $2 DESC,
+                     u.followers_count DESC, u.id
+            LIMIT $6""",
+        viewer_id, name_lo, name_hi, tsq, L.SEARCH_CANDIDATES, limit)
+    return [_found(r) for r in rows]
+
+
+def _found(r: asyncpg.Record, mutuals: int = 0) -> FoundUser:
+    user = user_record(r)
+    assert user is not None
+    return FoundUser(user, r["following"], r["follows_me"], mutuals)
+
+
+# -- hashtags ---------------------------------------------------------------------------
+async def find_tags(conn: asyncpg.Connection, t: Terms, limit: int) -> list[TagCount]:
+    """Tags in use whose folded form starts with the text: the exact tag first, then by
+    number of posts (among the first SEARCH_CANDIDATES matches in name order)."""
+    if not t.tag:
+        return []
+    rows = await conn.fetch(
+        """SELECT tag, post_count FROM (
+               SELECT tag, folded, post_count FROM hashtags
+               WHERE folded ~>=~ $1 AND folded ~<~ $2 AND post_count > 0
+               ORDER BY folded LIMIT $3) c
+           ORDER BY folded = $1 DESC, post_count DESC, tag LIMIT $4""",
+        t.tag, prefix_end(t.tag), L.SEARCH_CANDIDATES, limit)
+    return [TagCount(r["tag"], r["post_count"]) for r in rows]
+
+
+async def tag_counts(conn: asyncpg.Connection, tags: Sequence[str]) -> dict[str, int]:
+    rows = await conn.fetch(
+        "SELECT tag, post_count FROM hashtags WHERE tag = ANY($1::text[])", list(tags))
+    return {r["tag"]: r["post_count"] for r in rows}
+
+
+async def tag_recent(conn: asyncpg.Connection, viewer_id: int, tag: str,
+                     before_id: int | None, limit: int) -> list[Ranked]:
+    """Visible live posts with the tag, newest first (the (tag, post_id) key, backwards)."""
+    rows = await conn.fetch(
+        f"""SELECT p.id, p.author_id FROM post_tags pt
+            JOIN posts p ON p.id = pt.post_id JOIN users a ON a.id = p.author_id
+            WHERE pt.tag = $2 AND ($3::bigint IS NULL OR pt.post_id < $3)
+              AND p.deleted_at IS NULL AND {_VISIBLE}
+            ORDER BY pt.post_id DESC LIMIT $4""",
+        viewer_id, tag, before_id, limit)
+    return [Ranked(r["id"], r["author_id"]) for r in rows]
+
+
+async def tag_top(conn: asyncpg.Connection, viewer_id: int, tag: str, now_ms: int,
+                  offset: int, limit: int) -> list[Ranked]:
+    """Visible live posts with the tag from the last TAG_TOP_DAYS, by engagement
+    (likes + 2 x comments), ties newest first; only the newest TAG_TOP_SCAN are ranked."""
+    since = make_id(now_ms - L.TAG_TOP_DAYS * _DAY_MS, 0, 0)
+    rows = await conn.fetch(
+        f"""SELECT id, author_id, score FROM (
+                SELECT p.id, p.author_id, p.like_count + 2 * p.comment_count AS score
+                FROM post_tags pt JOIN posts p ON p.id = pt.post_id
+                JOIN users a ON a.id = p.author_id
+                WHERE pt.tag = $2 AND pt.post_id >= $3 AND p.deleted_at IS NULL
+                  AND {_VISIBLE}
+                ORDER BY pt.post_id DESC LIMIT $4) c
+            ORDER BY score DESC, id DESC OFFSET $5 LIMIT $6""",
+        viewer_id, tag, since, L.TAG_TOP_SCAN, offset, limit)
+    return [Ranked(r["id"], r["author_id"], float(r["score"])) for r in rows]
+
+
+# -- captions ---------------------------------------------------------------------------
+async def find_posts(conn: asyncpg.Connection, viewer_id: int, t: Terms,
+                     limit: int) -> list[Ranked]:
+    """Visible live posts whose caption has the words (the last one as a prefix), newest
+    first."""
+    tsq = t.prefix_query(all_prefix=False)
+    if tsq is None:
+        return []
+    rows = await conn.fetch(
+        f"""SELECT p.id, p.author_id FROM posts p JOIN users a ON a.id = p.author_id
+            WHERE p.caption_words @@ to_tsquery('simple', $2) AND p.deleted_at IS NULL
+              AND {_VISIBLE}
+            ORDER BY p.id DESC LIMIT $3""",
+        viewer_id, tsq, limit)
+    return [Ranked(r["id"], r["author_id"]) for r in rows]
+
+
+# -- explore ----------------------------------------------------------------------------
+async def co_liked(conn: asyncpg.Connection, viewer_id: int, now_ms: int,
+                   limit: int) -> list[Ranked]:
+    """Item-to-item collaborative filtering over likes, in one bounded query.
+
+    Seeds S: the viewer's latest EXPLORE_SEED_LIKES likes. Co-likers: the latest
+    EXPLORE_LIKERS_PER_POST likers of each seed; a co-liker u weighs
+    w(u) = sum over the seeds i they liked of 1/sqrt(n_i) (n = a post's like count),
+    and the EXPLORE_CO_LIKERS heaviest are kept. Candidates: their latest
+    EXPLORE_LIKES_PER_CO_LIKER likes within EXPLORE_LIKE_DAYS. A candidate j scores
+    sum over its co-likers of w(u), divided by sqrt(n_j): the sampled form of
+    sum_i co(i, j) / sqrt(n_i n_j), cosine similarity of the seed and the candidate
+    over their likers — so a post liked by everybody does not win by popularity.
+    Own, already liked, deleted and not recommendable posts are left out.
+    """
+    since_ms = now_ms - L.EXPLORE_LIKE_DAYS * _DAY_MS
+    rows = await conn.fetch(
+        f"""WITH seeds AS (
+                SELECT l.post_id, greatest(p.like_count, 1) AS n FROM likes l
+                JOIN posts p ON p.id = l.post_id AND p.deleted_at IS NULL
+                WHERE l.user_id = $1 ORDER BY l.created_at DESC LIMIT $2),
+            co AS (
+                SELECT c.user_id, sum(1.0 / sqrt(s.n)) AS w
+                FROM seeds s CROSS JOIN LATERAL (
+                    SELECT user_id FROM likes WHERE post_id = s.post_id AND user_id <> $1
+                    ORDER BY created_at DESC LIMIT $3) c
+                GROUP BY c.user_id ORDER BY w DESC LIMIT $4),
+            cand AS (
+                SELECT x.post_id, sum(co.w) AS s
+                FROM co CROSS JOIN LATERAL (
+                    SELECT post_id FROM likes
+                    WHERE user_id = co.user_id AND created_at > to_timestamp($5 / 1000.0)
+                    ORDER BY created_at DESC LIMIT $6) x
+                GROUP BY x.post_id)
+            SELECT p.id, p.author_id, cand.s / sqrt(greatest(p.like_count, 1)) AS score
+            FROM cand JOIN posts p ON p.id = cand.post_id JOIN users a ON a.id = p.author_id
+            WHERE p.deleted_at IS NULL AND {_RECOMMENDABLE}
+              AND NOT EXISTS (SELECT 1 FROM likes l WHERE l.post_id = p.id AND l.user_id = $1)
+            ORDER BY score DESC, p.id DESC LIMIT $7""",
+        viewer_id, L.EXPLORE_SEED_LIKES, L.EXPLORE_LIKERS_PER_POST, L.EXPLORE_CO_LIKERS,
+        since_ms, L.EXPLORE_LIKES_PER_CO_LIKER, limit)
+    return [Ranked(r["id"], r["author_id"], float(r["score"])) for r in rows]
+
+
+async def popular(conn: asyncpg.Connection, viewer_id: int, now_ms: int,
+                  limit: int) -> list[Ranked]:
+    """Cold start: the most liked of the newest EXPLORE_POPULAR_SCAN recommendable posts
+    of the last EXPLORE_POPULAR_DAYS (ids are time-ordered: a backwards key scan)."""
+    since = make_id(now_ms - L.EXPLORE_POPULAR_DAYS * _DAY_MS, 0, 0)
+    rows = await conn.fetch(
+        f"""SELECT id, author_id, like_count FROM (
+                SELECT p.id, p.author_id, p.like_count FROM posts p
+                JOIN users a ON a.id = p.author_id
+                WHERE p.id >= $2 AND p.deleted_at IS NULL AND {_RECOMMENDABLE}
+                  AND NOT EXISTS (SELECT 1 FROM likes l
+                                  WHERE l.post_id = p.id AND l.user_id = $1)
+                ORDER BY p.id DESC LIMIT $3) c
+            ORDER BY like_count DESC, id DESC LIMIT $4""",
+        viewer_id, since, L.EXPLORE_POPULAR_SCAN, limit)
+    return [Ranked(r["id"], r["author_id"], float(r["like_count"])) for r in rows]
+
+
+async def suggested_accounts(conn: asyncpg.Connection, viewer_id: int,
+                             limit: int) -> list[FoundUser]:
+    """Friends of friends by how many of the viewer's follows follow them, then the most
+    followed; never oneself, anyone followed or requested, blocked either way, muted
+    or suspended."""
+    rows = await conn.fetch(
+        f"""WITH mine AS (
+                SELECT followee_id AS id FROM follows WHERE follower_id = $1
+                ORDER BY created_at DESC LIMIT $2),
+            fof AS (
+                SELECT f.followee_id AS id, count(*) AS mutuals
+                FROM mine CROSS JOIN LATERAL (
+                    SELECT followee_id FROM follows WHERE follower_id = mine.id
+                    ORDER BY created_at DESC LIMIT $3) f
+                GROUP BY f.followee_id),
+            pop AS (
+                SELECT id, 0::bigint AS mutuals FROM users WHERE suspended_at IS NULL
+                ORDER BY followers_count DESC, id LIMIT $4),
+            cand AS (
+                SELECT id, max(mutuals) AS mutuals
+                FROM (SELECT * FROM fof UNION ALL SELECT * FROM pop) x GROUP BY id)
+            SELECT {user_columns("u")}, cand.mutuals, false AS following,
+                EXISTS (SELECT 1 FROM follows
+                        WHERE follower_id = u.id AND followee_id = $1) AS follows_me
+            FROM cand JOIN users u ON u.id = cand.id
+            WHERE u.id <> $1 AND {_FINDABLE}
+              AND NOT EXISTS (SELECT 1 FROM follows
+                              WHERE follower_id = $1 AND followee_id = u.id)
+              AND NOT EXISTS (SELECT 1 FROM follow_requests
+                              WHERE requester_id = $1 AND target_id = u.id)
+              AND NOT EXISTS (SELECT 1 FROM mutes WHERE muter_id = $1 AND muted_id = u.id)
+            ORDER BY cand.mutuals DESC, u.followers_count DESC, u.id LIMIT $5""",
+        viewer_id, L.EXPLORE_FOLLOWS_SCAN, L.EXPLORE_FOF_PER_FOLLOW,
+        L.EXPLORE_POPULAR_ACCOUNTS, limit)
+    return [_found(r, int(r["mutuals"])) for r in rows]
+
+
+# -- trending (Redis) -------------------------------------------------------------------
+def _hour(now: float) -> int:
+    return int(now // 3600)
+
+
+async def _count_tags(r: aioredis.Redis, key: str, tags: Sequence[str], trim: bool) -> None:
+    async with r.pipeline(transaction=False) as pipe:
+        for tag in tags:
+            pipe.zincrby(key, 1, tag)
+        pipe.expire(key, (L.TRENDING_HOURS + 1) * 3600)
+        if trim:
+            pipe.zremrangebyrank(key, 0, -(L.TRENDING_BUCKET_KEEP + 1))
+        await pipe.execute()
+
+
+async def count_tags(st: Storage, tags: Sequence[str]) -> None:
+    """Count one use of each tag in this hour's bucket. Best effort: trending is
+    rebuilt by use, so a Redis outage loses counts, never the post."""
+    if not tags:
+        return
+    trim = random.randrange(L.TRENDING_TRIM_EVERY) == 0
+    try:
+        await st.redis_op(_count_tags, st.key("trend", _hour(time.time())), list(tags), trim)
+    except Unavailable as exc:
+        log.warning("trending count lost", extra={"error": str(exc)})
+
+
+async def trending(st: Storage, r: aioredis.Redis, limit: int) -> list[tuple[str, float]]:
+    """The top tags of the last TRENDING_HOURS hourly buckets, each bucket weighted
+    0.5 ** (age / TRENDING_HALF_LIFE_HOURS); the sum is cached TRENDING_CACHE_SECONDS.
+    Runs on the asyncio side (inside `Storage.both`)."""
+    cache = st.key("trend", "sum")
+    if not await r.exists(cache):
+        now_h = _hour(time.time())
+        weights = {st.key("trend", now_h - age): 0.5 ** (age / L.TRENDING_HALF_LIFE_HOURS)
+                   for age in range(L.TRENDING_HOURS)}
+        async with r.pipeline(transaction=True) as pipe:
+            pipe.zunionstore(cache, weights)
+            pipe.expire(cache, L.TRENDING_CACHE_SECONDS)
+            await pipe.execute()
+    rows = await r.zrevrange(cache, 0, limit - 1, withscores=True)
+    return [(t.decode() if isinstance(t, bytes) else str(t), float(s)) for t, s in rows]

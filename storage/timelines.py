@@ -1,0 +1,375 @@
+"""Home timelines in Redis, the durable fan-out job stream, and the feed's Postgres reads.
+
+A timeline is a sorted set per user, `{ns}:tl:{user}`: member = post id, score =
+the post's time in ms (from the id, so score order is id order). A sentinel
+member `"0"` (score 0) marks a timeline that was (re)built from Postgres; a key
+without it is *cold* — missing, evicted, or holding only what fan-out added since
+— and the reader rebuilds it by merging (ZADD, a union) the newest posts of the
+user's followees, so nothing fan-out added meanwhile is lost. Timelines are
+capped (ZREMRANGEBYRANK, the sentinel kept) and expire FEED_TIMELINE_TTL_SECONDS
+after their last read. Correctness never depends on them: every read re-checks
+each post in Postgres (deleted, blocked, unfollowed, muted, private).
+
+Fan-out jobs live on a Redis Stream `{ns}:feed:jobs` read by the consumer group
+`fanout` (one consumer per node). A job is XACKed and XDELed only when done, so a
+node that dies mid-job leaves it pending; another node (or the same one after a
+restart) takes it over with XAUTOCLAIM once it has been idle long enough, and
+resumes from the progress (last follower id) recorded after every step. ZADD is
+idempotent, so at-least-once processing leaves each post in a timeline once.
+
+Every function here runs on the asyncio side; each trio-facing call is one
+crossing of the bridge.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+import redis.exceptions
+
+from storage import bus, presence
+from storage.errors import Unavailable
+from storage.ids import id_time_ms
+from storage.store import Storage
+
+log = logging.getLogger(__name__)
+
+GROUP = "fanout"
+SENTINEL = "0"  # member marking a timeline built from Postgres
+POST, DELETE = "post", "delete"
+
+# KEYS = timelines; ARGV = score, member, cap, ttl ms. Add the post to each timeline,
+# keep the newest `cap` (and the sentinel), and give a new key its expiry.
+_ADD = """
+local cap = tonumber(ARGV[3])
+for _, key in ipairs(KEYS) do
+  redis.call('ZADD', key, ARGV[1], ARGV[2])
+  local first = 0
+  if redis.call('ZSCORE', key, '0') then first = 1 end
+  local n = redis.call('ZCARD', key)
+  if n - first > cap then redis.call('ZREMRANGEBYRANK', key, first, n - cap - 1) end
+  if redis.call('PTTL', key) < 0 then redis.call('PEXPIRE', key, ARGV[4]) end
+end
+return #KEYS
+"""
+
+
+def timeline_key(st: Storage, user_id: int) -> str:
+    return st.key("tl", user_id)
+
+
+def stream_key(st: Storage) -> str:
+    return st.key("feed", "jobs")
+
+
+def progress_key(st: Storage) -> str:
+    return st.key("feed", "progress")
+
+
+def seen_key(st: Storage, user_id: int) -> str:
+    return st.key("feed", "seen", user_id)
+
+
+def affinity_key(st: Storage, user_id: int) -> str:
+    return st.key("feed", "aff", user_id)
+
+
+def snapshot_key(st: Storage, user_id: int, snap: str) -> str:
+    return st.key("feed", "rk", user_id, snap)
+
+
+@dataclass(frozen=True)
+class Job:
+    entry_id: str
+    kind: str  # POST or DELETE
+    post_id: int
+    author_id: int
+
+
+# -- the job stream ------------------------------------------------------------------------
+async def enqueue(st: Storage, kind: str, post_id: int, author_id: int) -> None:
+    """Trio side: add a fan-out job (one crossing). Called after the post's commit."""
+
+    async def run(r: aioredis.Redis) -> None:
+        await r.xadd(stream_key(st), {"k": kind, "p": str(post_id), "a": str(author_id)})
+
+    await st.redis_op(run)
+
+
+async def enqueue_quietly(st: Storage, kind: str, post_id: int, author_id: int) -> None:
+    """Enqueue, but never fail the caller's already-committed mutation: if Redis is down
+    the timelines miss this post until they are rebuilt (reads re-check Postgres)."""
+    try:
+        await enqueue(st, kind, post_id, author_id)
+    except Unavailable as exc:
+        log.warning("feed fan-out job not enqueued", extra={"post": post_id, "error": str(exc)})
+
+
+async def _ensure_group(r: aioredis.Redis, stream: str) -> None:
+    try:
+        # From id 0: entries added before the group existed are fanned out too.
+        await r.xgroup_create(stream, GROUP, id="0", mkstream=True)
+    except redis.exceptions.ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+def _jobs(entries: Any) -> list[Job]:
+    out = []
+    for entry in entries or ():
+        if not entry or entry[1] is None:
+            continue  # trimmed under us
+        entry_id, fields = entry
+        f = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes)
+                                                          else v) for k, v in fields.items()}
+        eid = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+        try:
+            out.append(Job(eid, f["k"], int(f["p"]), int(f["a"])))
+        except (KeyError, ValueError):
+            log.warning("malformed feed job", extra={"entry": eid})
+            out.append(Job(eid, "bad", 0, 0))
+    return out
+
+
+async def next_jobs(st: Storage, consumer: str, claim_idle_ms: int, block_ms: int,
+                    count: int) -> list[Job]:
+    """Trio side: jobs abandoned by a silent consumer (XAUTOCLAIM), else new ones
+    (XREADGROUP, blocking up to block_ms); one crossing."""
+    stream = stream_key(st)
+
+    async def run(r: aioredis.Redis) -> list[Job]:
+        for attempt in range(2):
+            try:
+                claimed = await r.xautoclaim(stream, GROUP, consumer, claim_idle_ms,
+                                             start_id="0-0", count=count)
+                jobs = _jobs(claimed[1])
+                if jobs:
+                    return jobs
+                got = await r.xreadgroup(GROUP, consumer, {stream: ">"}, count=count,
+                                         block=block_ms)
+                return _jobs(got[0][1]) if got else []
+            except redis.exceptions.ResponseError as exc:
+                if "NOGROUP" not in str(exc) or attempt:
+                    raise
+                await _ensure_group(r, stream)  # first start, or Redis lost its data
+        return []
+
+    return await st.redis_op(run)
+
+
+async def finish(st: Storage, job: Job) -> None:
+    """Trio side: the job is done — acknowledge, delete, forget its progress."""
+    stream = stream_key(st)
+
+    async def run(r: aioredis.Redis) -> None:
+        async with r.pipeline(transaction=False) as pipe:
+            pipe.xack(stream, GROUP, job.entry_id)
+            pipe.xdel(stream, job.entry_id)
+            pipe.hdel(progress_key(st), job.entry_id)
+            await pipe.execute()
+
+    await st.redis_op(run)
+
+
+async def backlog(st: Storage) -> int:
+    """Jobs not yet finished (pending or not yet delivered): finished ones are deleted."""
+
+    async def run(r: aioredis.Redis) -> int:
+        return int(await r.xlen(stream_key(st)))
+
+    return await st.redis_op(run)
+
+
+# -- fan-out steps ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class JobStart:
+    post: dict[str, Any] | None  # None: the post is gone (deleted before its fan-out)
+    followers: int
+    resume_after: int  # follower id already done (0: from the start)
+
+
+async def _followers_count(conn: asyncpg.Connection, user_id: int) -> int:
+    return int(await conn.fetchval("SELECT followers_count FROM users WHERE id = $1",
+                                   user_id) or 0)
+
+
+async def start_job(st: Storage, job: Job, load: Any) -> JobStart:
+    """asyncio side (via Storage.both): the post (`load(conn)` -> wire or None), its
+    author's follower count, and how far a previous owner of the job got."""
+    assert st.pool is not None and st.redis is not None
+    async with st.pool.acquire() as conn:
+        post = await load(conn) if job.kind == POST else None
+        followers = await _followers_count(conn, job.author_id)
+    done = await st.redis.hget(progress_key(st), job.entry_id)
+    return JobStart(post, followers, int(done) if done else 0)
+
+
+async def _followers_after(conn: asyncpg.Connection, author_id: int, after: int,
+                           limit: int) -> list[int]:
+    """Followers in id order, without those who muted the author (they get no feed.post;
+    their reads filter mutes anyway)."""
+    rows = await conn.fetch(
+        """SELECT f.follower_id FROM follows f
+           WHERE f.followee_id = $1 AND f.follower_id > $2
+             AND NOT EXISTS (SELECT 1 FROM mutes m
+                             WHERE m.muter_id = f.follower_id AND m.muted_id = $1)
+           ORDER BY f.follower_id LIMIT $3""", author_id, after, limit)
+    return [r["follower_id"] for r in rows]
+
+
+async def fanout_step(st: Storage, job: Job, consumer: str, after: int, limit: int,
+                      frame: bytes | None, into_timelines: bool, extra: Sequence[int],
+                      cap: int, ttl_ms: int) -> int | None:
+    """asyncio side (via Storage.both): one batch of followers after `after`.
+
+    POST jobs add the post to their timelines (unless `into_timelines` is False, for
+    accounts over the celebrity threshold) and publish `frame` (feed.post) to each —
+    for celebrities only to followers with a live device. DELETE jobs remove the
+    post. `extra` users (the author) are included without a feed.post. Records
+    progress and refreshes the job's idle time, so no other node claims it while
+    this one works. Returns the last follower id done, or None when finished.
+    """
+    assert st.pool is not None and st.redis is not None
+    async with st.pool.acquire() as conn:
+        batch = await _followers_after(conn, job.author_id, after, limit)
+    r = st.redis
+    member, score = str(job.post_id), id_time_ms(job.post_id)
+    online: list[int] = list(batch)
+    if job.kind == POST and not into_timelines and batch:
+        async with r.pipeline(transaction=False) as pipe:
+            for uid in batch:
+                pipe.exists(presence.device_set(st, uid))
+            online = [uid for uid, alive in zip(batch, await pipe.execute(), strict=True)
+                      if alive]
+    async with r.pipeline(transaction=False) as pipe:
+        targets = [*extra, *batch] if into_timelines else list(extra)
+        if targets:
+            keys = [timeline_key(st, u) for u in targets]
+            if job.kind == POST:
+                pipe.eval(_ADD, len(keys), *keys, score, member, cap, ttl_ms)
+            else:
+                for key in keys:
+                    pipe.zrem(key, member)
+        if frame is not None and job.kind == POST:
+            payload = bus.pack_event(None, frame)
+            for uid in online:
+                pipe.publish(bus.user_channel(st, uid), payload)
+        if batch:
+            pipe.hset(progress_key(st), job.entry_id, str(batch[-1]))
+        pipe.xclaim(stream_key(st), GROUP, consumer, 0, [job.entry_id], justid=True)
+        await pipe.execute()
+    return batch[-1] if len(batch) == limit else None
+
+
+# -- reads: timelines ------------------------------------------------------------------------
+async def read_timeline(r: aioredis.Redis, key: str, before: tuple[int, int] | None,
+                        count: int) -> tuple[list[tuple[int, int]], bool]:
+    """Up to `count` entries (post id, time ms) strictly before `before` (time, id),
+    newest first; and whether the timeline has nothing older."""
+    out: list[tuple[int, int]] = []
+    if before is None:
+        rows = await r.zrevrangebyscore(key, "+inf", "(0", start=0, num=count, withscores=True)
+    else:
+        t, pid = before
+        async with r.pipeline(transaction=False) as pipe:
+            pipe.zrangebyscore(key, t, t)  # ties in the cursor's millisecond
+            pipe.zrevrangebyscore(key, f"({t}", "(0", start=0, num=count, withscores=True)
+            ties, rows = await pipe.execute()
+        out = sorted(((int(m), t) for m in ties if int(m) < pid), reverse=True)
+    out += [(int(m), int(s)) for m, s in rows]
+    return out, len(rows) < count
+
+
+async def is_warm(r: aioredis.Redis, key: str) -> bool:
+    return await r.zscore(key, SENTINEL) is not None
+
+
+async def rebuild(r: aioredis.Redis, key: str, post_ids: Sequence[int], cap: int,
+                  ttl_ms: int) -> None:
+    """Merge Postgres' newest posts into the timeline (a union: what fan-out added
+    meanwhile stays), mark it built, trim, and set its expiry."""
+    async with r.pipeline(transaction=True) as pipe:
+        mapping: dict[str, int] = {str(p): id_time_ms(p) for p in post_ids}
+        mapping[SENTINEL] = 0
+        pipe.zadd(key, mapping)
+        pipe.zremrangebyrank(key, 1, -(cap + 1))
+        pipe.pexpire(key, ttl_ms)
+        await pipe.execute()
+
+
+# -- reads: Postgres -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Head:
+    id: int
+    author_id: int
+    likes: int
+    comments: int
+
+    @property
+    def time_ms(self) -> int:
+        return id_time_ms(self.id)
+
+
+async def recent_for(conn: asyncpg.Connection, viewer_id: int, limit: int) -> list[int]:
+    """The newest live posts of the viewer's followees and the viewer (a cold rebuild)."""
+    rows = await conn.fetch(
+        """SELECT p.id FROM posts p
+           WHERE p.deleted_at IS NULL
+             AND (p.author_id = $1 OR p.author_id IN
+                  (SELECT followee_id FROM follows WHERE follower_id = $1))
+           ORDER BY p.id DESC LIMIT $2""", viewer_id, limit)
+    return [r["id"] for r in rows]
+
+
+async def celebrity_followees(conn: asyncpg.Connection, viewer_id: int,
+                              threshold: int) -> list[int]:
+    rows = await conn.fetch(
+        """SELECT u.id FROM follows f JOIN users u ON u.id = f.followee_id
+           WHERE f.follower_id = $1 AND u.followers_count > $2""", viewer_id, threshold)
+    return [r["id"] for r in rows]
+
+
+async def posts_before(conn: asyncpg.Connection, author_ids: Sequence[int],
+                       before_id: int | None, limit: int) -> list[int]:
+    """Live posts of these authors older than `before_id`, newest first."""
+    rows = await conn.fetch(
+        """SELECT id FROM posts WHERE author_id = ANY($1::bigint[]) AND deleted_at IS NULL
+             AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3""",
+        list(author_ids), before_id, limit)
+    return [r["id"] for r in rows]
+
+
+async def heads(conn: asyncpg.Connection, post_ids: Sequence[int]) -> dict[int, Head]:
+    """Live posts among these ids, with author and counts (deleted ones are absent)."""
+    if not post_ids:
+        return {}
+    rows = await conn.fetch(
+        """SELECT id, author_id, like_count, comment_count FROM posts
+           WHERE id = ANY($1::bigint[]) AND deleted_at IS NULL""", list(post_ids))
+    return {r["id"]: Head(r["id"], r["author_id"], r["like_count"], r["comment_count"])
+            for r in rows}
+
+
+async def affinity_counts(conn: asyncpg.Connection, viewer_id: int,
+                          author_ids: Sequence[int]) -> dict[int, int]:
+    """How often the viewer liked or commented on each author's posts, plus the
+    messages the viewer sent in their 1:1 conversation."""
+    if not author_ids:
+        return {}
+    rows = await conn.fetch(
+        """SELECT a.id,
+             (SELECT count(*) FROM likes l JOIN posts p ON p.id = l.post_id
+              WHERE l.user_id = $1 AND p.author_id = a.id)
+           + (SELECT count(*) FROM comments c JOIN posts p ON p.id = c.post_id
+              WHERE c.author_id = $1 AND p.author_id = a.id AND c.deleted_at IS NULL)
+           + (SELECT count(*) FROM conversations cv JOIN messages m
+                  ON m.conversation_id = cv.id
+              WHERE cv.kind = 'direct' AND cv.pair_lo = least($1, a.id)
+                AND cv.pair_hi = greatest($1, a.id) AND m.sender_id = $1) AS n
+           FROM unnest($2::bigint[]) AS a(id)""", viewer_id, list(author_ids))
+    return {r["id"]: int(r["n"]) for r in rows}

@@ -1,0 +1,298 @@
+"""The home feed against real nodes: fan-out into Redis timelines, read-time merge of
+celebrities, visibility re-checked at read, both modes and their cursors, live
+`feed.post`, cold rebuilds, and a node killed in the middle of a fan-out job."""
+
+from __future__ import annotations
+
+import signal
+import uuid
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from config import load_settings
+from protocol.client import Client, connect
+from protocol.errors import BadRequest
+from server.node import Node, open_node, open_storage
+from server.ops.feed import feed_of
+from storage import timelines as tl
+from storage.ids import id_time_ms
+from tests.conftest import PASSWORD, make_settings, unique
+from tests.nodeproc import node_process
+from tests.server.test_posts import (
+    block,
+    bots,
+    expect,
+    follow,
+    make_private,
+    next_event,
+    quick_post,
+    uid,
+)
+
+WAIT = 20.0
+
+
+async def drained(node: Node) -> None:
+    with trio.fail_after(WAIT):
+        await feed_of(node).drained()
+
+
+async def home(c: Client, **args: Any) -> dict[str, Any]:
+    return await c.call("feed.home", **args)
+
+
+def ids(page: dict[str, Any]) -> list[int]:
+    return [p["id"] for p in page["posts"]]
+
+
+async def all_pages(c: Client, limit: int, **args: Any) -> list[int]:
+    seen: list[int] = []
+    cursor = None
+    for _ in range(100):
+        page = await home(c, limit=limit, cursor=cursor, **args)
+        seen += ids(page)
+        cursor = page["cursor"]
+        if cursor is None:
+            return seen
+    raise AssertionError("the feed never ended")
+
+
+async def in_timeline(node: Node, user: int, post: int) -> bool:
+    key = tl.timeline_key(node.storage, user)
+    return await node.storage.redis_op(lambda r: r.zscore(key, str(post))) is not None
+
+
+async def test_followed_only_and_visibility_at_read(node: Node) -> None:
+    async with bots(node, 8) as (alice, bob, carol, dave, erin, frank, gina, hank):
+        await make_private(dave)
+        await make_private(erin)
+        for other in (bob, dave, frank, gina, hank):
+            await follow(alice, other)
+        await alice.call("follow.add", user=uid(erin))  # requested, never approved
+        posts = {}
+        for c in (bob, carol, dave, erin, frank, gina, hank, alice):
+            posts[uid(c)] = (await quick_post(c, "hi"))["id"]
+        bob2 = (await quick_post(bob, "again"))["id"]
+        await drained(node)
+        expected = [bob2, posts[uid(alice)], posts[uid(hank)], posts[uid(gina)],
+                    posts[uid(frank)], posts[uid(dave)], posts[uid(bob)]]
+        page = await home(alice, mode="chronological")
+        assert ids(page) == sorted(expected, reverse=True)
+        assert page["cursor"] is None and "caught_up_at" not in page
+        first = page["posts"][0]
+        assert first["author"]["id"] in {uid(bob), uid(alice)} and first["media"][0]["variants"]
+        assert {"like_count", "comment_count", "liked_by_me", "saved_by_me"} <= set(first)
+        assert await in_timeline(node, uid(alice), posts[uid(frank)])
+
+        # Mute, block, unfollow and delete take effect at once, whatever the cache holds.
+        await alice.call("mute.add", user=uid(frank))
+        await block(gina, alice)
+        await alice.call("follow.remove", user=uid(hank))
+        await bob.call("post.delete", post=bob2)
+        page = await home(alice, mode="chronological")
+        assert ids(page) == sorted([posts[uid(alice)], posts[uid(dave)], posts[uid(bob)]],
+                                   reverse=True)
+        assert ids(await home(alice)) and set(ids(await home(alice))) == set(ids(page))
+        # The deleted post leaves the reader's timeline lazily (and the others' by its job).
+        assert not await in_timeline(node, uid(alice), bob2)
+        await drained(node)
+        assert not await in_timeline(node, uid(bob), bob2)
+        # The private account's follower sees its posts; the pending requester does not.
+        assert posts[uid(erin)] not in ids(page)
+        assert ids(await home(dave, mode="chronological")) == [posts[uid(dave)]]
+
+
+async def test_feed_post_arrives_live(node: Node) -> None:
+    async with bots(node, 3) as (alice, bob, carol):
+        await follow(alice, bob)
+        await follow(carol, bob)
+        await carol.call("mute.add", user=uid(bob))
+        post = await quick_post(bob, "live")
+        ev = await next_event(alice, "feed.post")
+        assert ev["post"]["id"] == post["id"] and ev["post"]["author"]["id"] == uid(bob)
+        assert ev["post"]["media"] and ev["post"]["liked_by_me"] is False
+        await drained(node)
+        # Carol muted bob: no feed.post. A later event on her channel proves it.
+        await alice.call("follow.add", user=uid(carol))
+        with trio.fail_after(WAIT):
+            async for e in carol.events():
+                assert e.name != "feed.post"
+                if e.name == "notification":
+                    break
+
+
+async def test_chronological_pages_without_duplicates_while_posting(node: Node) -> None:
+    async with bots(node, 2) as (alice, bob):
+        await follow(alice, bob)
+        old = [(await quick_post(bob, f"p{i}"))["id"] for i in range(7)]
+        await drained(node)
+        seen: list[int] = []
+        page = await home(alice, mode="chronological", limit=3)
+        assert "caught_up_at" not in page  # nothing was seen before
+        seen += ids(page)
+        new = []
+        while page["cursor"] is not None:
+            new.append((await quick_post(bob, "meanwhile"))["id"])
+            await drained(node)
+            page = await home(alice, mode="chronological", limit=3, cursor=page["cursor"])
+            seen += ids(page)
+        assert seen == old[::-1]
+        # Reloading: the new posts first, then "you're all caught up" before the old ones.
+        page = await home(alice, mode="chronological", limit=50)
+        assert ids(page) == new[::-1] + old[::-1]
+        assert page["caught_up_at"] == len(new)
+        again = await home(alice, mode="chronological", limit=50)
+        assert again["caught_up_at"] == 0
+        await expect(BadRequest, alice, "feed.home", limit=51)
+        await expect(BadRequest, alice, "feed.home", mode="best")
+        await expect(BadRequest, alice, "feed.home", cursor="x.1.2")
+
+
+async def test_ranked_scores_and_pages_once(node: Node) -> None:
+    async with bots(node, 4) as (alice, bob, carol, dan):
+        await follow(alice, bob)
+        await follow(alice, carol)
+        carols = [(await quick_post(carol, f"c{i}"))["id"] for i in range(3)]
+        bobs = [(await quick_post(bob, f"b{i}"))["id"] for i in range(3)]
+        carol_hot = (await quick_post(carol, "hot"))["id"]
+        for c in (bob, dan):
+            await c.call("post.like", post=carols[0])
+        await dan.call("comment.add", post=carols[0], text="nice")
+        # Affinity: alice talks to carol; engagement: carols[0] has 3 interactions.
+        await alice.call("post.like", post=carols[1])
+        await alice.call("comment.add", post=carols[1], text="love it")
+        await drained(node)
+        everything = set(carols + bobs + [carol_hot])
+        ranked = await all_pages(alice, 2)
+        assert len(ranked) == len(everything) and set(ranked) == everything
+        # Seconds apart, recency barely differs: affinity puts carol first, then engagement
+        # (3 interactions before 2, before none) and recency order her posts.
+        assert ranked[:4] == [carols[0], carols[1], carol_hot, carols[2]]
+        assert ranked[4:] == sorted(bobs, reverse=True)
+        # The first load marked everything seen: a new post ranks first, then caught up.
+        fresh = (await quick_post(bob, "new"))["id"]
+        await drained(node)
+        page = await home(alice, limit=3)
+        assert ids(page)[0] == fresh and page["caught_up_at"] == 1
+        # Pages of a ranked snapshot drop what became invisible meanwhile.
+        page = await home(alice, limit=2)
+        assert page["caught_up_at"] == 0
+        await alice.call("follow.remove", user=uid(bob))
+        rest = []
+        cursor = page["cursor"]
+        while cursor is not None:
+            nxt = await home(alice, limit=2, cursor=cursor)
+            rest += ids(nxt)
+            cursor = nxt["cursor"]
+        assert set(rest) == {*carols, carol_hot} - set(ids(page))
+
+
+async def test_celebrity_posts_are_merged_at_read(services: tuple[str, str],
+                                                  tmp_path: Path) -> None:
+    settings = make_settings(services, tmp_path, feed_celebrity_threshold=2)
+    async with open_node(settings) as node, bots(node, 5) as (alice, star, x, y, plain):
+        for fan in (alice, x, y):
+            await follow(fan, star)
+        await follow(alice, plain)
+        older = (await quick_post(plain, "before"))["id"]
+        post = (await quick_post(star, "to the many"))["id"]
+        newer = (await quick_post(plain, "after"))["id"]
+        ev = await next_event(alice, "feed.post")
+        while ev["post"]["id"] != post:  # online followers hear it even from a celebrity
+            ev = await next_event(alice, "feed.post")
+        await drained(node)
+        assert not await in_timeline(node, uid(alice), post)  # not fanned out...
+        assert await in_timeline(node, uid(star), post)  # (the author's own timeline is)
+        assert await all_pages(alice, 1, mode="chronological") == [newer, post, older]
+        assert set(await all_pages(alice, 2)) == {newer, post, older}
+        await alice.call("mute.add", user=uid(star))
+        assert ids(await home(alice, mode="chronological")) == [newer, older]
+
+
+async def test_cold_timeline_is_rebuilt_from_postgres(node: Node) -> None:
+    async with bots(node, 3) as (alice, bob, carol):
+        await follow(alice, bob)
+        mine = (await quick_post(alice, "me"))["id"]
+        theirs = [(await quick_post(bob, f"b{i}"))["id"] for i in range(3)]
+        await quick_post(carol, "stranger")
+        await drained(node)
+        key = tl.timeline_key(node.storage, uid(alice))
+        await node.storage.redis_op(lambda r: r.delete(key))
+        page = await home(alice, mode="chronological")
+        assert ids(page) == sorted([mine, *theirs], reverse=True)
+        assert await node.storage.redis_op(lambda r: r.zscore(key, tl.SENTINEL)) == 0
+        assert await node.storage.redis_op(lambda r: r.zcard(key)) == 5  # 4 posts + sentinel
+        # A fan-out into an evicted timeline creates it unbuilt: the next read merges.
+        await node.storage.redis_op(lambda r: r.delete(key))
+        last = (await quick_post(bob, "into the cold"))["id"]
+        await drained(node)
+        assert await node.storage.redis_op(lambda r: r.zscore(key, tl.SENTINEL)) is None
+        assert ids(await home(alice, mode="chronological")) == \
+            sorted([mine, *theirs, last], reverse=True)
+
+
+async def _bulk_followers(st: Any, author: int, n: int) -> list[int]:
+    tag = uuid.uuid4().hex[:8]
+
+    async def run(conn: Any) -> list[int]:
+        rows = await conn.fetch(
+            """INSERT INTO users (username, email, password_hash)
+               SELECT 'bulk' || $1 || '_' || g, 'bulk' || $1 || '_' || g || '@example.com', 'x'
+               FROM generate_series(1, $2) AS g RETURNING id""", tag, n)
+        users = [r["id"] for r in rows]
+        await conn.execute(
+            """INSERT INTO follows (follower_id, followee_id)
+               SELECT u, $1 FROM unnest($2::bigint[]) AS u""", author, users)
+        await conn.execute(
+            "UPDATE users SET followers_count = followers_count + $2 WHERE id = $1", author, n)
+        return users
+
+    return await st.tx(run)
+
+
+async def test_a_node_killed_mid_fanout_leaves_the_job_to_another(
+        services: tuple[str, str], tmp_path: Path) -> None:
+    db, redis = services
+    ns = f"fk{uuid.uuid4().hex[:8]}"
+    env = {"DATABASE_URL": db, "REDIS_URL": redis, "GLINT_NAMESPACE": ns,
+           "GLINT_FEED_FANOUT_BATCH": "20", "GLINT_FEED_FANOUT_PAUSE": "0.01"}
+    base = load_settings(env={}, database_url=db, redis_url=redis, namespace=ns,
+                         data_dir=tmp_path / "tools")
+    async with node_process(tmp_path / "victim", env=env, name="victim") as victim, \
+            connect(victim.ws_url) as author, connect(victim.ws_url) as fan, \
+            open_storage(base) as st:
+        for c in (author, fan):
+            name = unique("k")
+            await c.signup(name, f"{name}@example.com", PASSWORD)
+        await follow(fan, author)  # the earliest follower: in the first batch
+        bulk = await _bulk_followers(st, uid(author), 3000)
+        post = (await quick_post(author, "to everyone"))["id"]
+        with trio.fail_after(WAIT):
+            ev = await fan.next_event("feed.post")
+        victim.process.send_signal(signal.SIGKILL)
+        await victim.process.wait()
+        assert ev.data["post"]["id"] == post
+
+        async def pending(r: Any) -> int:
+            return int((await r.xpending(tl.stream_key(st), tl.GROUP))["pending"])
+
+        assert await st.redis_op(pending) == 1  # killed mid-job: still pending
+    settings = make_settings(services, tmp_path, namespace=ns, feed_claim_idle_seconds=0.2,
+                             feed_fanout_batch=500)
+    async with open_node(settings) as node:
+        await drained(node)
+        everyone = [uid(fan), *bulk, uid(author)]
+
+        async def scores(r: Any) -> list[Any]:
+            async with r.pipeline(transaction=False) as pipe:
+                for u in everyone:
+                    pipe.zscore(tl.timeline_key(node.storage, u), str(post))
+                return await pipe.execute()
+
+        found = await node.storage.redis_op(scores)
+        assert found == [id_time_ms(post)] * len(everyone)
+        assert await node.storage.redis_op(lambda r: r.xlen(tl.stream_key(node.storage))) == 0
+        async with connect(node.ws_url, token=fan.token) as again:
+            assert ids(await home(again, mode="chronological")) == [post]
