@@ -66,7 +66,7 @@ from protocol.envelope import encode, event
 from storage import posts as posts_db
 from storage import timelines as tl
 from storage.errors import Unavailable
-from storage.relations import Relation, relations_many
+from storage.relations import relations_many
 from storage.store import Storage
 
 log = logging.getLogger(__name__)
@@ -76,13 +76,7 @@ CURSOR_MAX = 80
 WORKER_BACKOFF_MAX = 5.0
 
 
-def in_home(rel: Relation) -> bool:
-    """A post belongs in the viewer's home feed: their own, or by someone they follow and
-    may see (privacy.can_see_posts), neither blocking the other, not muted by them."""
-    if rel.is_self:
-        return rel.exists
-    return (privacy.can_see_posts(rel) and rel.following and not rel.blocked
-            and not rel.i_muted)
+in_home = privacy.in_home  # the rule lives with the others in actors/privacy.py
 
 
 @dataclass(frozen=True)

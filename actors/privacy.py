@@ -199,3 +199,11 @@ def can_suggest(rel_viewer_to_user: Relation) -> bool:
     muted."""
     r = rel_viewer_to_user
     return can_see_profile(r) and not (r.is_self or r.following or r.requested or r.i_muted)
+
+
+def in_home(rel: Relation) -> bool:
+    """A post belongs in the viewer's home feed: their own, or by someone they follow and
+    may see, neither blocking the other, not muted by them."""
+    if rel.is_self:
+        return rel.exists
+    return can_see_posts(rel) and rel.following and not rel.blocked and not rel.i_muted
