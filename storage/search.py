@@ -123,27 +123,25 @@ async def find_users(conn: asyncpg.Connection, viewer_id: int, t: Terms,
                      limit: int) -> list[FoundUser]:
     """Users whose username starts with the text, or whose display-name or username words
     start with its words; ranked: followed, follows me, exact username, most followed."""
-    name_lo = t.username or ""
-    name_hi = prefix_end(t.username) if t.username else ""
     tsq = t.prefix_query(all_prefix=True)
-    if not name_lo and tsq is None:
+    matches: list[str] = []  # predicates on `u`; only those that can match (plans stay simple)
+    args: list[object] = [viewer_id, limit, L.SEARCH_CANDIDATES]
+    if t.username:
+        args += [t.username, prefix_end(t.username)]
+        matches.append(f"(lower(u.username) ~>=~ ${len(args) - 1} "
+                       f"AND lower(u.username) ~<~ ${len(args)})")
+    if tsq is not None:
+        args.append(tsq)
+        matches.append(f"u.search_words @@ to_tsquery('simple', ${len(args)})")
+    if not matches:
         return []
+    exact = "lower(u.username) = $4 DESC, " if t.username else ""
+    branches = [f"(SELECT u.id FROM users u WHERE {m} LIMIT $3)" for m in matches]
+    branches.append(  # people the viewer follows, however many others match
+        f"""(SELECT f.followee_id FROM follows f JOIN users u ON u.id = f.followee_id
+             WHERE f.follower_id = $1 AND ({" OR ".join(matches)}) LIMIT $3)""")
     rows = await conn.fetch(
-        f"""WITH cand AS (
-                (SELECT id FROM users
-                 WHERE lower(username) ~>=~ $2 AND lower(username) ~<~ $3
-                 ORDER BY lower(username) LIMIT $5)
-                UNION
-                (SELECT id FROM users
-                 WHERE $4::text IS NOT NULL AND search_words @@ to_tsquery('simple', $4)
-                 LIMIT $5)
-                UNION
-                (SELECT f.followee_id FROM follows f JOIN users u ON u.id = f.followee_id
-                 WHERE f.follower_id = $1
-                   AND ((lower(u.username) ~>=~ $2 AND lower(u.username) ~<~ $3)
-                        OR ($4::text IS NOT NULL
-                            AND u.search_words @@ to_tsquery('simple', $4)))
-                 LIMIT $5))
+        f"""WITH cand AS ({" UNION ".join(branches)})
             SELECT {user_columns("u")},
                 EXISTS (SELECT 1 FROM follows
                         WHERE follower_id = $1 AND followee_id = u.id) AS following,
@@ -151,10 +149,9 @@ async def find_users(conn: asyncpg.Connection, viewer_id: int, t: Terms,
                         WHERE follower_id = u.id AND followee_id = $1) AS follows_me
             FROM cand JOIN users u ON u.id = cand.id
             WHERE {_FINDABLE}
-            ORDER BY following DESC, follows_me DESC, lower(u.username) = $2 DESC,
-                     u.followers_count DESC, u.id
-            LIMIT $6""",
-        viewer_id, name_lo, name_hi, tsq, L.SEARCH_CANDIDATES, limit)
+            ORDER BY following DESC, follows_me DESC, {exact}u.followers_count DESC, u.id
+            LIMIT $2""",
+        *args)
     return [_found(r) for r in rows]
 
 
@@ -221,16 +218,22 @@ async def tag_top(conn: asyncpg.Connection, viewer_id: int, tag: str, now_ms: in
 async def find_posts(conn: asyncpg.Connection, viewer_id: int, t: Terms,
                      limit: int) -> list[Ranked]:
     """Visible live posts whose caption has the words (the last one as a prefix), newest
-    first."""
+    first among the first SEARCH_POST_SCAN matches the index yields (all of them, for any
+    but the commonest words)."""
     tsq = t.prefix_query(all_prefix=False)
     if tsq is None:
         return []
+    # The inner LIMIT keeps the plan on the GIN index: ordered by id, the planner may walk
+    # the whole primary key looking for a rare word (400 ms at 1M posts, measured).
     rows = await conn.fetch(
-        f"""SELECT p.id, p.author_id FROM posts p JOIN users a ON a.id = p.author_id
-            WHERE p.caption_words @@ to_tsquery('simple', $2) AND p.deleted_at IS NULL
-              AND {_VISIBLE}
+        f"""SELECT p.id, p.author_id FROM (
+                SELECT id, author_id FROM posts
+                WHERE caption_words @@ to_tsquery('simple', $2) AND deleted_at IS NULL
+                LIMIT $4) p
+            JOIN users a ON a.id = p.author_id
+            WHERE {_VISIBLE}
             ORDER BY p.id DESC LIMIT $3""",
-        viewer_id, tsq, limit)
+        viewer_id, tsq, limit, L.SEARCH_POST_SCAN)
     return [Ranked(r["id"], r["author_id"]) for r in rows]
 
 
