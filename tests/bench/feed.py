@@ -1,0 +1,439 @@
+"""Feed and search: `feed.home` (warm and cold), `search`, `feed.explore` latency, and
+post fan-out to the followers of a much-followed author.
+
+Set-up: embedded PostgreSQL and Redis (or DATABASE_URL / REDIS_URL), then the real
+`glint seed` (`python -m server.cli seed --users N --posts M`) into them, then tokens
+inserted with SQL for the users the benchmark connects as, then one node
+(tests.bench.common.start_node).
+
+Phases (each request timed from send to its reply, one request in flight per
+connection, `--concurrency` connections at once, paced under the per-connection op
+limit):
+
+- **feed.home cold**: every reader's timeline key (`{ns}:tl:{user}`) is deleted in
+  Redis first, so the node rebuilds it from Postgres; one call per reader. Then, after
+  all cold calls, **warm**: the same call again (and `--warm-repeats` more) per reader;
+- **search** `{q}`: hashtags and username prefixes taken from the data set;
+- **feed.explore** `{}`;
+- **fan-out**: the most-followed author below the celebrity threshold posts
+  (`POST /api/media` then `post.create`); up to `--followers` of its followers are
+  connected. Reports the time from the `post.create` reply until the last online
+  follower has its `feed.post`, the time until the timeline of the author's last
+  follower (followers are fanned out in id order) holds the post in Redis, and the
+  timeline inserts/s that makes (all followers / that time).
+
+Targets: feed.home warm p99 <= 20 ms, cold p99 <= 150 ms; fan-out >= 50,000 inserts/s
+and last online follower <= 1 s; search and feed.explore p99 <= 50 ms.
+
+    python -m tests.bench.feed [--users 10000] [--posts 1000000] [--feed-users 300]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import os
+import random
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from tests.bench import common
+from tests.bench.likes import ServicesCPU
+
+SEED_TIMEOUT = 1800.0  # the seed subprocess is killed after this
+FANOUT_TIMEOUT = 30.0  # per post: how long to wait for every online follower
+PACE_SECONDS = 0.025  # between two requests on one connection (the node allows 50 ops/s)
+CELEBRITY_DEFAULT = 10_000
+
+
+# -- set-up ---------------------------------------------------------------------------------
+def run_seed(db_url: str, redis_url: str, namespace: str, data_dir: Path, users: int,
+             posts: int) -> float:
+    """`glint seed` into the services; returns its wall time."""
+    env = dict(os.environ, DATABASE_URL=db_url, REDIS_URL=redis_url, GLINT_NAMESPACE=namespace,
+               GLINT_LOG_LEVEL="warning")
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "server.cli", "seed", "--users", str(users), "--posts",
+         str(posts), "--data-dir", str(data_dir)],
+        cwd=common.ROOT, env=env, capture_output=True, text=True, timeout=SEED_TIMEOUT,
+        check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"seed failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n"
+                           f"{proc.stderr[-3000:]}")
+    return time.monotonic() - t0
+
+
+async def _pick(db_url: str, feed_users: int, followers: int, threshold: int,
+                rng_seed: int) -> dict[str, Any]:
+    import asyncpg
+
+    conn = await asyncpg.connect(db_url)
+    try:
+        top = await conn.fetchrow(
+            "SELECT id, username, followers_count FROM users ORDER BY followers_count DESC "
+            "LIMIT 1")
+        author = await conn.fetchrow(
+            """SELECT id, username, followers_count FROM users
+               WHERE followers_count <= $1 ORDER BY followers_count DESC LIMIT 1""", threshold)
+        fol = await conn.fetch(
+            """SELECT f.follower_id FROM follows f WHERE f.followee_id = $1
+               AND NOT EXISTS (SELECT 1 FROM mutes m WHERE m.muter_id = f.follower_id
+                               AND m.muted_id = $1)
+               ORDER BY f.follower_id""", author["id"])
+        all_followers = [r["follower_id"] for r in fol]
+        rng = random.Random(rng_seed)
+        online = sorted(rng.sample(all_followers, min(followers, len(all_followers))))
+        readers = [r["id"] for r in await conn.fetch(
+            """SELECT id FROM users WHERE following_count > 0 AND id <> $1
+               ORDER BY random() LIMIT $2""", author["id"], feed_users)]
+        tags = [r["tag"] for r in await conn.fetch(
+            "SELECT tag FROM hashtags ORDER BY post_count DESC LIMIT 40")]
+        names = [r["username"] for r in await conn.fetch(
+            "SELECT username FROM users ORDER BY random() LIMIT 40")]
+        n_posts = await conn.fetchval("SELECT count(*) FROM posts")
+        n_users = await conn.fetchval("SELECT count(*) FROM users")
+        # one live token per user we connect as
+        ids = sorted({author["id"], *online, *readers})
+        tokens = {i: secrets.token_urlsafe(32) for i in ids}
+        expires = datetime.now(UTC) + common.TOKEN_TTL
+        await conn.copy_records_to_table(
+            "tokens", columns=["hash", "user_id", "expires_at", "client"],
+            records=[(hashlib.sha256(t.encode()).digest(), i, expires, "bench")
+                     for i, t in tokens.items()])
+        queries = [t for t in tags] + [n[:4] for n in names]
+        return {"top": dict(top), "author": dict(author), "all_followers": all_followers,
+                "online": online, "readers": readers, "queries": queries, "tokens": tokens,
+                "n_posts": n_posts, "n_users": n_users}
+    finally:
+        await conn.close()
+
+
+def jpeg_photo() -> bytes:
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (1080, 1080), (90, 140, 200))
+    d = ImageDraw.Draw(img)
+    for i in range(0, 1080, 60):
+        d.ellipse((i, i // 2, i + 200, i // 2 + 200), fill=(255 - i // 5, 120, i // 5))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=85)
+    return buf.getvalue()
+
+
+# -- latency phases -------------------------------------------------------------------------
+class Redis:
+    """A sync Redis client used from a thread (the timeline keys)."""
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.r = redis.Redis.from_url(url)
+
+    def delete(self, key: str) -> None:
+        self.r.delete(key)
+
+    def has(self, key: str, member: str) -> bool:
+        return self.r.zscore(key, member) is not None
+
+
+async def _connect(ws_url: str, token: str) -> common.LeanWS:
+    c = await common.LeanWS.connect(ws_url)
+    await common.hello(c, token)
+    return c
+
+
+async def timed(conn: common.LeanWS, op: str, rid: int, args: dict[str, Any] | None,
+                errors: list[str]) -> float:
+    t0 = time.perf_counter()
+    reply = await common.call(conn, op, rid, args)
+    dt = time.perf_counter() - t0
+    if not reply.get("ok"):
+        errors.append(f"{op}: {reply.get('error')}")
+    return dt
+
+
+async def feed_phase(ws_url: str, tokens: dict[int, str], readers: list[int], ns: str,
+                     redis_url: str, concurrency: int, warm_repeats: int
+                     ) -> tuple[list[float], list[float], list[str]]:
+    red = Redis(redis_url)
+    cold: list[float] = []
+    warm: list[float] = []
+    errors: list[str] = []
+    await trio.to_thread.run_sync(lambda: [red.delete(f"{ns}:tl:{u}") for u in readers])
+
+    async def runner(queue: list[int], warm_pass: bool) -> None:
+        # one pass of cold reads, then one of warm reads: warm latencies are not taken
+        # while other connections' cold rebuilds load Postgres
+        while queue:
+            uid = queue.pop()
+            conn = await _connect(ws_url, tokens[uid])
+            try:
+                if not warm_pass:
+                    cold.append(await timed(conn, "feed.home", 10, {"limit": 30}, errors))
+                    continue
+                for k in range(1 + warm_repeats):
+                    warm.append(await timed(conn, "feed.home", 11 + k, {"limit": 30}, errors))
+                    await trio.sleep(PACE_SECONDS)
+            finally:
+                await conn.aclose()
+
+    for warm_pass in (False, True):
+        queue = list(readers)
+        async with trio.open_nursery() as n:
+            for _ in range(concurrency):
+                n.start_soon(runner, queue, warm_pass)
+    return cold, warm, errors
+
+
+async def op_phase(ws_url: str, tokens: list[str], op: str, args_list: list[dict[str, Any]],
+                   count: int, concurrency: int) -> tuple[list[float], list[str]]:
+    out: list[float] = []
+    errors: list[str] = []
+    conns = [await _connect(ws_url, tokens[i % len(tokens)]) for i in range(concurrency)]
+    todo = list(range(count))
+
+    async def runner(conn: common.LeanWS) -> None:
+        rid = 100
+        while todo:
+            i = todo.pop()
+            rid += 1
+            out.append(await timed(conn, op, rid, args_list[i % len(args_list)], errors))
+            await trio.sleep(PACE_SECONDS)
+
+    try:
+        async with trio.open_nursery() as n:
+            for c in conns:
+                n.start_soon(runner, c)
+    finally:
+        await common.close_all(conns)
+    return out, errors
+
+
+# -- fan-out ------------------------------------------------------------------------------
+async def upload(http_url: str, token: str, photo: bytes) -> int:
+    import httpx
+
+    assert http_url.split("//", 1)[-1].split(":", 1)[0] == common.HOST
+    async with httpx.AsyncClient(timeout=60) as http:
+        r = await http.post(f"{http_url}/api/media", content=photo,
+                            headers={"Authorization": f"Bearer {token}",
+                                     "Content-Type": "image/jpeg"})
+    if r.status_code != 201:
+        raise RuntimeError(f"upload refused: {r.status_code} {r.text[:300]}")
+    return int(r.json()["id"])
+
+
+async def fanout_phase(node: common.NodeProc, tokens: dict[int, str], author: int,
+                       online: list[int], last_follower: int, ns: str, redis_url: str,
+                       posts: int, photo: bytes, node_tmp: Path) -> list[dict[str, Any]]:
+    red = Redis(redis_url)
+    io_ = _PrintIO()
+    async with trio.open_nursery() as nursery:
+        conns, failures = await common.connect_all(
+            "lean", node.ws_url, [tokens[u] for u in online], nursery, io_, concurrency=50)
+        print(f"  fan-out: {len(conns)} followers online ({failures} failed)", flush=True)
+        author_conn = await _connect(node.ws_url, tokens[author])
+        rounds: list[dict[str, Any]] = []
+        for k in range(posts):
+            media_id = await upload(node.http_url, tokens[author], photo)
+            seen: list[dict[int, float]] = [{} for _ in conns]  # per follower: post -> time
+
+            target: list[int] = []  # the post id, once acknowledged
+            count = [0]  # followers that have the target post
+            all_in = trio.Event()
+
+            async def reader(c: common.LeanWS, mine: dict[int, float], target: list[int] = target,
+                             count: list[int] = count, all_in: trio.Event = all_in) -> None:
+                while True:
+                    msg = common.decode(await c.recv())
+                    if msg.get("ev") != "feed.post":
+                        continue
+                    pid = int(msg["data"]["post"]["id"])
+                    mine.setdefault(pid, time.perf_counter())
+                    if target and pid == target[0]:
+                        count[0] += 1
+                        if count[0] >= len(conns):
+                            all_in.set()
+
+            svc = ServicesCPU(node_tmp).start()
+            window = node.window().start()
+            async with trio.open_nursery() as rn:
+                for c, mine in zip(conns, seen, strict=True):
+                    rn.start_soon(reader, c, mine)
+                t_send = time.perf_counter()
+                reply = await common.call(author_conn, "post.create", 1000 + k,
+                                          {"media": [media_id], "caption": f"bench {k}"})
+                t_ack = time.perf_counter()
+                if not reply.get("ok"):
+                    raise RuntimeError(f"post.create refused: {reply.get('error')}")
+                post_id = int(reply["data"]["post"]["id"] if "post" in reply["data"]
+                              else reply["data"]["id"])
+                target.append(post_id)  # no await between this and the count below
+                count[0] = sum(post_id in m for m in seen)
+                if count[0] >= len(conns):
+                    all_in.set()
+                key = f"{ns}:tl:{last_follower}"
+                t_redis = None
+                with trio.move_on_after(FANOUT_TIMEOUT):
+                    while t_redis is None:
+                        if await trio.to_thread.run_sync(red.has, key, str(post_id)):
+                            t_redis = time.perf_counter()
+                        else:
+                            await trio.sleep(0.002)
+                with trio.move_on_after(FANOUT_TIMEOUT):
+                    await all_in.wait()
+                rn.cancel_scope.cancel()
+            window.stop()
+            svc.stop()
+            got = {i: m[post_id] for i, m in enumerate(seen) if post_id in m}
+            last = max(got.values()) if got else float("nan")
+            rounds.append({"ack_s": t_ack - t_send, "received": len(got), "online": len(conns),
+                           "last_online_s": last - t_ack,
+                           "first_online_s": (min(got.values()) - t_ack) if got else None,
+                           "last_timeline_s": None if t_redis is None else t_redis - t_ack,
+                           "server_cpu_s": window.cpu, "cpu": cpu_row(window, svc)})
+            r = rounds[-1]
+            print(f"  post {k + 1}/{posts}: ack {r['ack_s'] * 1e3:.1f} ms, "
+                  f"{r['received']}/{r['online']} online got feed.post, last "
+                  f"{r['last_online_s'] * 1e3:.0f} ms after the ack; last follower's timeline "
+                  f"{'-' if t_redis is None else f'{(t_redis - t_ack) * 1e3:.0f} ms'}",
+                  flush=True)
+            await trio.sleep(1.0)
+        await author_conn.aclose()
+        await common.close_all(conns)
+        nursery.cancel_scope.cancel()
+    return rounds
+
+
+class _PrintIO:
+    @staticmethod
+    def progress(message: str) -> None:
+        print(f"  {message}", flush=True)
+
+
+# -- main ----------------------------------------------------------------------------------
+def fmt(s: dict[str, float]) -> str:
+    return (f"p50 {s['p50'] * 1e3:.2f} / p90 {s['p90'] * 1e3:.2f} / p99 {s['p99'] * 1e3:.2f} / "
+            f"max {s['max'] * 1e3:.2f} ms (n={s['n']})")
+
+
+def cpu_row(w: common.Window, svc: ServicesCPU | None = None) -> str:
+    f = w.figures()
+    extra = ""
+    if svc is not None:
+        extra = "".join(f", {k} {v / (w.wall or 1):.2f} cores" for k, v in svc.used.items()
+                        if v is not None)
+    return (f"node {w.cpu:.2f}s over {w.wall:.1f}s ({f['server_cores']:.2f} cores){extra}; "
+            f"other load on the machine {f['other_cores']:.2f} cores")
+
+
+def main() -> None:
+    p = common.base_parser(__doc__.split("\n\n", 1)[0])
+    p.add_argument("--users", type=int, default=10_000, help="seeded users")
+    p.add_argument("--posts", type=int, default=1_000_000, help="seeded posts")
+    p.add_argument("--feed-users", type=int, default=300,
+                   help="users whose home feed is read cold then warm")
+    p.add_argument("--warm-repeats", type=int, default=2,
+                   help="extra warm feed.home calls per user after the first")
+    p.add_argument("--calls", type=int, default=500, help="search and feed.explore calls each")
+    p.add_argument("--concurrency", type=int, default=4, help="connections at once per phase")
+    p.add_argument("--followers", type=int, default=2000, help="followers online for fan-out")
+    p.add_argument("--fanout-posts", type=int, default=3, help="posts fanned out")
+    p.add_argument("--celebrity-threshold", type=int, default=CELEBRITY_DEFAULT,
+                   help="GLINT_FEED_CELEBRITY_THRESHOLD for the node (the fan-out author is "
+                        "the most followed at or below it)")
+    ns = p.parse_args()
+    common.raise_fd_limit()
+    from storage.embedded import embedded_services
+
+    figures: dict[str, Any] = {"args": vars(ns)}
+    rows: list[tuple[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="glint-bench-") as tmpdir:
+        tmp = Path(tmpdir)
+        os.chmod(tmp, 0o755)
+        t0 = time.monotonic()
+        with embedded_services(tmp / "services", database_url=os.environ.get("DATABASE_URL"),
+                               redis_url=os.environ.get("REDIS_URL")) as (db_url, redis_url):
+            namespace = "bench" + uuid.uuid4().hex[:8]
+            print(f"services {time.monotonic() - t0:.1f}s; seeding {ns.users} users, "
+                  f"{ns.posts} posts...", flush=True)
+            seed_s = run_seed(db_url, redis_url, namespace, tmp / "node", ns.users, ns.posts)
+            print(f"seed {seed_s:.0f}s", flush=True)
+            picked = asyncio.run(_pick(db_url, ns.feed_users, ns.followers,
+                                       ns.celebrity_threshold, 1))
+            author = picked["author"]
+            print(f"data set: {picked['n_users']} users, {picked['n_posts']} posts; most "
+                  f"followed {picked['top']['username']} ({picked['top']['followers_count']}); "
+                  f"fan-out author {author['username']} ({len(picked['all_followers'])} "
+                  f"followers, {len(picked['online'])} online)", flush=True)
+            env = {"GLINT_FEED_CELEBRITY_THRESHOLD": str(ns.celebrity_threshold)}
+            node = common.start_node(tmp, db_url, redis_url, namespace, env)
+            try:
+                common.wait_quiet(ns.quiet_wait, node.marker)
+                tokens = picked["tokens"]
+                reader_tokens = [tokens[u] for u in picked["readers"]]
+
+                svc = ServicesCPU(tmp).start()
+                w = node.window().start()
+                cold, warm, ferr = trio.run(feed_phase, node.ws_url, tokens, picked["readers"],
+                                            namespace, redis_url, ns.concurrency,
+                                            ns.warm_repeats)
+                w.stop()
+                svc.stop()
+                sc, sw = common.summarize(cold), common.summarize(warm)
+                rows += [("feed.home cold", fmt(sc)), ("feed.home warm", fmt(sw)),
+                         ("  errors", len(ferr)), ("  CPU", cpu_row(w, svc))]
+                figures.update(feed_cold=sc, feed_warm=sw, feed_errors=ferr[:5])
+                print(f"  feed.home cold {fmt(sc)}\n  feed.home warm {fmt(sw)}", flush=True)
+
+                for op, args_list in (("search", [{"q": q} for q in picked["queries"]]),
+                                      ("feed.explore", [{}])):
+                    svc = ServicesCPU(tmp).start()
+                    w = node.window().start()
+                    lat, err = trio.run(op_phase, node.ws_url, reader_tokens, op, args_list,
+                                        ns.calls, ns.concurrency)
+                    w.stop()
+                    svc.stop()
+                    s = common.summarize(lat)
+                    rows += [(op, fmt(s)), ("  errors", f"{len(err)} {err[:2]}"),
+                             ("  CPU", cpu_row(w, svc))]
+                    figures[op] = s
+                    print(f"  {op} {fmt(s)} errors {len(err)} {err[:2]}", flush=True)
+
+                rounds = trio.run(fanout_phase, node, tokens, author["id"], picked["online"],
+                                  picked["all_followers"][-1], namespace, redis_url,
+                                  ns.fanout_posts, jpeg_photo(), tmp)
+                figures["fanout"] = rounds
+                nf = len(picked["all_followers"])
+                for i, r in enumerate(rounds):
+                    tl = r["last_timeline_s"]
+                    rate = f"{nf / tl:,.0f} inserts/s" if tl else "n/a"
+                    rows.append((f"fan-out post {i + 1} ({nf} followers, {r['online']} online)",
+                                 f"ack {r['ack_s'] * 1e3:.1f} ms; last online follower "
+                                 f"{r['last_online_s'] * 1e3:.0f} ms ({r['received']} got it); "
+                                 f"last timeline {'-' if tl is None else f'{tl * 1e3:.0f} ms'}"
+                                 f" -> {rate}; {r['cpu']}"))
+            finally:
+                code = node.stop()
+                if code not in (0, -15):
+                    print(f"node exited with {code}; log tail:\n{node.log_tail()}",
+                          file=sys.stderr)
+        rows.insert(0, ("data set", f"{picked['n_users']} users, {picked['n_posts']} posts "
+                                    f"(seed {seed_s:.0f}s)"))
+        common.print_report("Glint feed / search / fan-out", rows)
+        common.write_json(ns.json, figures)
+
+
+if __name__ == "__main__":
+    main()
