@@ -2,7 +2,7 @@
 
 Inputs: a real phone photo (iPhone, 3264 x 2448 = 8 MP, from ../shared/data/photos/),
 a generated 12 MP JPEG (4000 x 3000, smooth colour fields, shapes, texture and grain,
-quality 90: about as many bytes per pixel as a phone JPEG), and, once for
+quality 90: 4.4 MB, 0.36 bytes per pixel; the iPhone sample has 0.25), and, once for
 information, the iPhone 13 Pro Max HEIC sample. Without ../shared only the
 generated image is used.
 
@@ -11,12 +11,19 @@ generated image is used.
    for 12 MP on one core), CPU of the calling thread and of the whole process (the
    HEIF decoder has threads of its own), and how the time splits: the polyglot scan
    (`media.sniff.check_polyglot`, regular expressions over the whole file, holding the
-   GIL), decoding to the master (the rest), and `render` (variants from the master).
+   GIL), decoding to the master (the rest), and `render` (variants from the master);
+   and what encoding the 1080 px feed costs the way `render` does it and cheaper ways.
 2. All workers: `MediaWorkers(n)` processing `--photos` photos started at once from
    trio; photos/s, and how late a 1 ms trio sleep wakes up meanwhile (the event-loop
    lag that worker threads cause in their own process: GIL hand-offs).
-3. Peak RSS (`ru_maxrss`) after each phase; the 12 MP input is generated in a child
+3. GIL holds: a thread repeats one step of the pipeline while the main thread sleeps
+   1 ms at a time; how late it wakes tells how long that step keeps the GIL (which is
+   how long it stalls the node's event loop when it runs in a media worker thread).
+4. Peak RSS (`ru_maxrss`) after each phase; the 12 MP input is generated in a child
    process so that its making does not count.
+
+Each phase first waits (`--quiet-wait`) for other load on the machine to stop and
+is flagged WARNING when other processes used the CPU meanwhile.
 
     python -m tests.bench.media [--runs 20] [--photos 40] [--workers 1,2]
 """
@@ -397,17 +404,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rss.append((f"after MediaWorkers({n}) x {inp.label}", rss_row()))
 
         gil: dict[str, dict[str, float]] = {}
+        gil_other = heic_other = 0.0
         if ns.gil_seconds > 0:
             common.wait_quiet(ns.quiet_wait)
             print(f"GIL holds: {inputs[-1].label} ...", flush=True)
+            win = common.Window(os.getpid()).start()
             gil = gil_holds(inputs[-1].path, ns.gil_seconds)
+            gil_other = win.stop().figures()["other_cores"]
 
         heic: list[dict[str, float]] = []
         heic_path = PHOTOS_DIR / HEIC_PHOTO
         if HEIF_SUPPORTED and heic_path.is_file():
             common.wait_quiet(ns.quiet_wait)
             print("HEIC ...", flush=True)
+            win = common.Window(os.getpid()).start()
             heic = heic_runs(heic_path, ns.heic_runs)
+            heic_other = win.stop().figures()["other_cores"]
             rss.append(("after HEIC", rss_row()))
 
     rows: list[tuple[str, Any]] = []
@@ -445,10 +457,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows.append((f"GIL: {name}", f"one call {g['call_ms']:.1f} ms; main thread's 1 ms "
                                      f"sleeps late by p50/p99/max {g['lag_p50_ms']:.1f}/"
                                      f"{g['lag_p99_ms']:.1f}/{g['lag_max_ms']:.1f} ms"))
+    if gil:
+        rows += _disturbed({"other_cores": gil_other})
     if heic:
         rows.append(("HEIC (iPhone 13 Pro Max, 12 MP)",
                      ", ".join(f"{h['wall_ms']:.0f} ms ({h['process_cpu_ms']:.0f} ms CPU)"
                                for h in heic)))
+        rows += _disturbed({"other_cores": heic_other})
     for label, (cur, peak) in rss:
         rows.append((f"RSS {label}", f"{cur:.0f} MiB now, peak {peak:.0f} MiB"))
     common.print_report("media pipeline: one thread, MediaWorkers, memory", rows)

@@ -8,7 +8,9 @@ coordinator uploads `--uploads` photos at once over HTTP (`POST {http}/api/media
 `Authorization: Bearer <token>`, raw JPEG body; 201 expected), `--rounds` times with
 `--gap` seconds between rounds. The photos are distinct generated 12 MP JPEGs
 (tests.bench.media; `--source real` uploads the iPhone sample each time instead: the
-content-addressed store then writes its files only once).
+content-addressed store then writes its files only once). Last, one burst of random
+bytes of the same sizes (`--no-receive-only` skips it): the node streams them into its
+temp files and refuses them (415), which leaves HTTP body handling alone.
 
 Reports ping p50/p99/max with no uploads (the `--baseline` seconds before) and during
 the uploads (pings sent between the first request of a round and its last response;
@@ -22,6 +24,7 @@ the node through a `sitecustomize` on PYTHONPATH, logs every task step longer th
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -292,6 +295,10 @@ def main() -> int:
     p.add_argument("--photo", help="with --source real: this file instead of the iPhone one")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--media-workers", type=int, help="the node's GLINT_MEDIA_WORKERS")
+    p.add_argument("--receive-only", action=argparse.BooleanOptionalAction, default=True,
+                   help="after the photos, one burst of random bytes of the same size: the "
+                        "node streams them to its temp files and refuses them (415), so "
+                        "only HTTP body handling is left")
     p.add_argument("--stall-ms", type=float, default=5.0,
                    help="log the node's task steps longer than this")
     ns = p.parse_args()
@@ -300,7 +307,9 @@ def main() -> int:
         return 0
 
     photos, photo_text = prepare_photos(ns)
-    uploaders = max(1, math.ceil(ns.uploads * ns.rounds / UPLOADS_PER_HOUR))
+    bursts = ns.rounds + (1 if ns.receive_only else 0)  # refused uploads count too
+    uploaders = max(1, math.ceil(ns.uploads * bursts / UPLOADS_PER_HOUR))
+    junk_size = sum(map(len, photos[0])) // len(photos[0])
     with tempfile.TemporaryDirectory(prefix="glint-bench-hook-") as hook_dir:
         Path(hook_dir, "sitecustomize.py").write_text(_STALL_HOOK)
         stall_log = Path(hook_dir) / "stalls.log"
@@ -337,6 +346,14 @@ def main() -> int:
                                            r * ns.uploads))
                 up_win.stop()
                 rss_after = node.rss_kb()
+                recv: Round | None = None
+                if ns.receive_only:
+                    time.sleep(ns.gap)
+                    print(f"  receive-only burst: {ns.uploads} x {junk_size / 1e6:.1f} MB that "
+                          f"is not an image", flush=True)
+                    junk = [os.urandom(junk_size) for _ in range(ns.uploads)]
+                    recv = trio.run(upload_round, node.http_url, up_tokens, junk,
+                                    ns.rounds * ns.uploads)
                 ws[0].send(cmd="stop")
                 res = ws[0].expect("result", 120)
             log_ms = processed_ms(node.log_path)
@@ -388,6 +405,25 @@ def main() -> int:
     for i, r in enumerate(rounds):
         rows.append((f"burst {i + 1}: worst ping / longest step per "
                      f"{TIMELINE_BUCKET:g}s (ms)", timeline(r, sent, lat, stalls)))
+    recv_fig: dict[str, Any] = {}
+    if recv is not None:
+        in_recv = [x for t, x in zip(sent, lat, strict=True) if recv.start <= t <= recv.end]
+        recv_stalls = [x for x in stalls if recv.start <= x.t <= recv.end]
+        codes = Counter(u.status for u in recv.uploads)
+        recv_s = common.summarize(in_recv)
+        recv_fig = {"wall_s": recv.wall, "statuses": dict(codes),
+                    "ping_ms": {k: v * 1e3 if k != "n" else v for k, v in recv_s.items()}}
+        rows += [
+            ("receive only: burst wall time",
+             f"{recv.wall:.2f}s for {len(recv.uploads)} x {junk_size / 1e6:.1f} MB "
+             f"({junk_size * len(recv.uploads) / recv.wall / 1e6:.0f} MB/s), answers "
+             f"{dict(codes)}"),
+            ("receive only: ping", _lat_text(recv_s)),
+            (f"receive only: node steps > {ns.stall_ms:g} ms",
+             stall_summary(recv_stalls, max(1e-9, recv.wall))),
+            (f"receive only: worst ping / longest step per {TIMELINE_BUCKET:g}s (ms)",
+             timeline(recv, sent, lat, stalls)),
+        ]
     if failures:
         rows.append(("FAILED uploads", f"{dict(statuses)}: {failures[0].error}"))
     if res["errors"]:
@@ -405,7 +441,7 @@ def main() -> int:
         "stall_max_ms": max((x.ms for x in up_stalls), default=0.0),
         "rss_before_kb": rss_before, "rss_after_kb": rss_after,
         "uploads_window": up_win.figures(None), "base_window": base_win.figures(None),
-        "ping_errors": res["errors"]})
+        "ping_errors": res["errors"], "receive_only": recv_fig})
     return 1 if failures or res["errors"] or not during else 0
 
 
