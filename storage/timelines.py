@@ -316,18 +316,12 @@ class Head:
 
 
 async def recent_for(conn: asyncpg.Connection, viewer_id: int, limit: int) -> list[int]:
-    """The newest live posts of the viewer's followees and the viewer (a cold rebuild).
-
-    Each author's newest `limit` come from the posts_author index (the overall newest
-    `limit` are among them), instead of walking every post newest-first and filtering:
-    the benchmark measured the latter at seconds for users following few accounts.
-    """
+    """The newest live posts of the viewer's followees and the viewer (a cold rebuild)."""
     rows = await conn.fetch(
-        """SELECT p.id FROM (SELECT followee_id AS author_id FROM follows
-                             WHERE follower_id = $1 UNION SELECT $1) a
-           CROSS JOIN LATERAL (
-               SELECT id FROM posts WHERE author_id = a.author_id AND deleted_at IS NULL
-               ORDER BY id DESC LIMIT $2) p
+        """SELECT p.id FROM posts p
+           WHERE p.deleted_at IS NULL
+             AND (p.author_id = $1 OR p.author_id IN
+                  (SELECT followee_id FROM follows WHERE follower_id = $1))
            ORDER BY p.id DESC LIMIT $2""", viewer_id, limit)
     return [r["id"] for r in rows]
 

@@ -288,7 +288,8 @@ class _State:
             ph.ok_recvs += ph.t_recv[k] > 0
             ph.ok_echoes += ph.t_echo[k] > 0
         else:
-            ph.errors[str((msg.get("error") or {}).get("code"))] += 1
+            err = msg.get("error") or {}
+            ph.errors[f"{err.get('code')}: {str(err.get('message', ''))[:70]}"] += 1
         ph.check()
 
 
