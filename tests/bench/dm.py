@@ -97,6 +97,18 @@ async def _user_ids(db_url: str, tokens: list[str]) -> list[int]:
     return [by_hash[h] for h in hashes]
 
 
+async def _committed(db_url: str, tag: int) -> int:
+    """How many messages of phase `tag` Postgres holds."""
+    import asyncpg
+
+    conn = await asyncpg.connect(db_url)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM messages WHERE body LIKE $1",
+                                       f"{TEXT} {tag} %"))
+    finally:
+        await conn.close()
+
+
 async def _open_conversations(ws_url: str, pairs: list[tuple[str, int]]) -> list[int]:
     """`dm.open` as the first user of each pair (its token) with the second (its id)."""
     out: list[int] = [0] * len(pairs)
@@ -558,6 +570,7 @@ class _Run:
     budget: _SendBudget
     convs_per_worker: list[int]
     quiet_wait: float
+    db_url: str
     tag: int = 0
 
 
@@ -617,6 +630,7 @@ def _phase(run: _Run, name: str, rate: float, warmup: float, seconds: float) -> 
             "dups", "wrong_user", "late", "seq_gaps", "seq_back", "stray", "old_phase",
             "other_events", "closed")
     out: dict[str, Any] = {k: total(k) for k in keys}
+    out["committed"] = asyncio.run(_committed(run.db_url, run.tag))
     pg, rd = run.services.used.get("postgres"), run.services.used.get("redis")
     out.update({
         "phase": name, "nodes": len(run.nodes), "offered_per_s": rate, "window_s": wall,
@@ -686,7 +700,9 @@ def _print(ph: dict[str, Any], users: int, convs: int, procs: int) -> None:
             ("missing at recipient / at sender / dups / misrouted",
              f"{ph['missing']} / {ph['missing_echo']} / {ph['dups']} / {ph['wrong_user']} "
              f"({verdict})"),
-            ("delivered although answered with an error", f"{ph['err_delivered']:,}"),
+            ("stored in Postgres / of them not acknowledged ok",
+             f"{ph['committed']:,} / {ph['committed'] - ph['ok']:,} (delivered although "
+             f"answered with an error: {ph['err_delivered']:,})"),
             ("seq gaps / out of order / stray / closed",
              f"{ph['seq_gaps']} / {ph['seq_back']} / {ph['stray']} / {ph['closed']}"),
             ("late sends (> 10 ms behind schedule) / worst",
@@ -752,7 +768,7 @@ def _with_workers(s: common.Setup, configs: list[dict[str, Any]], counts: list[i
         ready = common.expect_all(ws, "ready", 300)
         print(f"{sum(x['connected'] for x in ready):,} users connected in "
               f"{time.monotonic() - t0:.1f}s", flush=True)
-        body(_Run(ws, nodes, _Services(s.tmp), budget, counts, quiet_wait))
+        body(_Run(ws, nodes, _Services(s.tmp), budget, counts, quiet_wait, s.db_url))
 
 
 def main() -> int:

@@ -241,6 +241,29 @@ def _short(task: str) -> str:
 
 
 # -- the coordinator ----------------------------------------------------------------------
+def burst_cpu_rows(wins: Sequence[common.Window], photos: int) -> list[tuple[str, str]]:
+    """Where the CPU went during the bursts (gaps between them left out)."""
+    wall = sum(w.wall for w in wins) or 1.0
+    cpu = sum(w.cpu for w in wins)
+    rest = sum(max(0.0, w.ours - w.cpu) for w in wins)
+    softirq = sum(w.machine.softirq for w in wins)
+    other = sum(max(0.0, w.machine.busy - w.machine.softirq - w.ours) for w in wins)
+    gc = [d for w in wins for _, d in w.gc]
+    rows = [
+        ("bursts: server CPU", f"{cpu:.2f}s over {wall:.1f}s ({cpu / wall:.2f} cores), "
+                               f"{cpu / max(1, photos) * 1e3:.0f} ms per photo (pings "
+                               f"included)"),
+        ("bursts: server GC pauses", f"{len(gc)} collections, {sum(gc) * 1e3:.0f} ms in all"),
+        ("bursts: machine: server / rest of ours / softirq / others",
+         f"{cpu / wall:.2f} / {rest / wall:.2f} / {softirq / wall:.2f} / {other / wall:.2f} "
+         f"cores of 2"),
+    ]
+    if other / wall > common.OTHER_LOAD_WARN_CORES:
+        rows.append(("bursts: WARNING", f"processes not of this benchmark used "
+                                        f"{other / wall:.2f} cores: figures are disturbed"))
+    return rows
+
+
 def _lat_text(s: dict[str, float]) -> str:
     return (f"p50 {s['p50'] * 1e3:.1f} / p99 {s['p99'] * 1e3:.1f} / max {s['max'] * 1e3:.1f} ms"
             f"  ({s['n']:,} pings)")
@@ -336,15 +359,16 @@ def main() -> int:
                 time.sleep(ns.baseline)
                 b1 = time.monotonic()
                 base_win.stop()
-                up_win = node.window().start()
                 rounds: list[Round] = []
+                wins: list[common.Window] = []
                 for r in range(ns.rounds):
                     if r:
                         time.sleep(ns.gap)
                     print(f"  burst {r + 1}/{ns.rounds}: {ns.uploads} uploads", flush=True)
+                    wins.append(node.window().start())
                     rounds.append(trio.run(upload_round, node.http_url, up_tokens, photos[r],
                                            r * ns.uploads))
-                up_win.stop()
+                    wins[-1].stop()
                 rss_after = node.rss_kb()
                 recv: Round | None = None
                 if ns.receive_only:
@@ -399,8 +423,9 @@ def main() -> int:
          stall_summary(base_stalls, max(1e-9, b1 - b0))),
         (f"node steps > {ns.stall_ms:g} ms, uploads",
          stall_summary(up_stalls, max(1e-9, in_rounds))),
-        ("no uploads: server CPU", base_win.rows()[0][1]),
-        *[(f"uploads: {k}", v) for k, v in up_win.rows(None)],
+        *[(f"no uploads: {k}", v) for k, v in base_win.rows()
+          if k in ("server CPU", "WARNING")],
+        *burst_cpu_rows(wins, n_ok),
     ]
     for i, r in enumerate(rounds):
         rows.append((f"burst {i + 1}: worst ping / longest step per "
@@ -440,7 +465,8 @@ def main() -> int:
         "stalls_base": len(base_stalls), "stalls_uploads": len(up_stalls),
         "stall_max_ms": max((x.ms for x in up_stalls), default=0.0),
         "rss_before_kb": rss_before, "rss_after_kb": rss_after,
-        "uploads_window": up_win.figures(None), "base_window": base_win.figures(None),
+        "burst_windows": [w.figures(None) for w in wins],
+        "base_window": base_win.figures(None),
         "ping_errors": res["errors"], "receive_only": recv_fig})
     return 1 if failures or res["errors"] or not during else 0
 
