@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import math
 import os
 import select
@@ -68,6 +69,9 @@ REPORT_TIMEOUT = 120.0
 OPEN_CONCURRENCY = 50  # dm.open requests in flight during the set-up
 READY_BATCH = 1024  # sockets served per epoll wake-up
 LATE_SECONDS = 0.010  # a send this far behind its schedule counts as late
+SLOW_SECONDS = 0.050  # deliveries slower than this are reported by send time (the tail's shape)
+SLOW_KEEP = 20_000
+SLOW_BUCKET = 0.5  # seconds
 RID_SPAN = 10_000_000  # request id = phase tag * RID_SPAN + message index
 TEXT = "bench-dm"
 SENDS_PER_MINUTE = 60  # config/limits.py DM_SENDS_PER_MINUTE (fixed 60 s windows in Redis)
@@ -78,6 +82,7 @@ GIVE_UP_P99_MS = 1000.0  # or with a recipient p99 above this (queues were growi
 SETTLED_CORES = 0.10  # before a phase, the node(s) must be this idle (a backlog is done)
 SETTLE_SECONDS = 60.0
 
+_TAGS = itertools.count(1)  # phase tags, unique in the run (texts and request ids carry them)
 _CLOSED = (common.Closed, trio.BrokenResourceError, trio.ClosedResourceError, OSError,
            LocalProtocolError)  # the last: sending on a socket we are already closing
 
@@ -421,6 +426,8 @@ def _report(st: _State, ph: _Phase) -> dict[str, Any]:
         "missing_echo": sum(1 for k in range(ph.count) if ph.ok[k] and not ph.t_echo[k]),
         "dups": ph.dups, "wrong_user": ph.wrong_user, "late": ph.late, "max_late": ph.max_late,
         "recv_us": [round((ph.t_recv[k] - ph.t_send[k]) * 1e6) for k in window if ph.t_recv[k]],
+        "slow": [(round(ph.t_send[k], 4), round(ph.t_recv[k] - ph.t_send[k], 4)) for k in window
+                 if ph.t_recv[k] - ph.t_send[k] > SLOW_SECONDS][:SLOW_KEEP],
         "echo_us": [round((ph.t_echo[k] - ph.t_send[k]) * 1e6) for k in window if ph.t_echo[k]],
         "ack_us": [round((ph.t_ack[k] - ph.t_send[k]) * 1e6) for k in window
                    if ph.t_ack[k] and ph.ok[k]],
@@ -571,7 +578,6 @@ class _Run:
     convs_per_worker: list[int]
     quiet_wait: float
     db_url: str
-    tag: int = 0
 
 
 def _settle(nodes: list[common.NodeProc]) -> None:
@@ -590,7 +596,7 @@ def _settle(nodes: list[common.NodeProc]) -> None:
 
 
 def _phase(run: _Run, name: str, rate: float, warmup: float, seconds: float) -> dict[str, Any]:
-    run.tag += 1
+    tag = next(_TAGS)
     per_worker = [rate * c / sum(run.convs_per_worker) for c in run.convs_per_worker]
     per_user = max(math.ceil(round(r * (warmup + seconds)) / (2 * c))
                    for r, c in zip(per_worker, run.convs_per_worker, strict=True))
@@ -600,9 +606,10 @@ def _phase(run: _Run, name: str, rate: float, warmup: float, seconds: float) -> 
     print(f"{name}: {rate:,.0f} messages/s for {warmup:g}+{seconds:g}s on "
           f"{len(run.nodes)} node(s) ...", flush=True)
     for w, r in zip(run.ws, per_worker, strict=True):
-        w.send(cmd="run", tag=run.tag, rate=r, warmup=warmup, seconds=seconds)
+        w.send(cmd="run", tag=tag, rate=r, warmup=warmup, seconds=seconds)
     common.expect_all(run.ws, "started", 30)
     time.sleep(warmup + 0.05)
+    t_window = time.monotonic()
     wins = [n.window().start() for n in run.nodes]
     run.services.start()
     time.sleep(seconds)
@@ -630,7 +637,7 @@ def _phase(run: _Run, name: str, rate: float, warmup: float, seconds: float) -> 
             "dups", "wrong_user", "late", "seq_gaps", "seq_back", "stray", "old_phase",
             "other_events", "closed")
     out: dict[str, Any] = {k: total(k) for k in keys}
-    out["committed"] = asyncio.run(_committed(run.db_url, run.tag))
+    out["committed"] = asyncio.run(_committed(run.db_url, tag))
     pg, rd = run.services.used.get("postgres"), run.services.used.get("redis")
     out.update({
         "phase": name, "nodes": len(run.nodes), "offered_per_s": rate, "window_s": wall,
@@ -651,6 +658,7 @@ def _phase(run: _Run, name: str, rate: float, warmup: float, seconds: float) -> 
     if len(wins) > 1:
         rows.insert(1, ("server CPU, node 2", f"{wins[1].cpu:.2f}s "
                                               f"({wins[1].cpu / wall:.0%} of a core)"))
+    out["slow_by_time"] = _slow_by_time(results, t_window, wall, run.nodes[0].gc_log)
     out["_rows"] = rows
     if out["closed"] or out["errors"]:
         for i, n in enumerate(run.nodes, 1):
@@ -667,6 +675,44 @@ def _lost(ph: dict[str, Any]) -> bool:
     """A message acknowledged but not delivered once to both members, or events out of order."""
     return bool(ph["missing"] or ph["missing_echo"] or ph["dups"] or ph["wrong_user"]
                 or ph["seq_gaps"] or ph["seq_back"] or ph["stray"] or ph["closed"])
+
+
+def _slow_by_time(results: list[dict[str, Any]], t0: float, wall: float,
+                  gc_log: Path) -> str:
+    """Where in the window the slow deliveries were sent (perf_counter and time.monotonic
+    are one clock on Linux), next to the node's GC pauses: a tail spread evenly is
+    queueing, one bunched in time is a stall."""
+    buckets: Counter[int] = Counter()
+    worst: dict[int, float] = {}
+    for r in results:
+        for t, lat in r["slow"]:
+            b = int((t - t0) // SLOW_BUCKET)
+            buckets[b] += 1
+            worst[b] = max(worst.get(b, 0.0), lat)
+    if not buckets:
+        return "none"
+    top = sorted(b for b, _ in buckets.most_common(4))
+    gcs = [f"{t - t0:.1f}s ({p * 1e3:.0f} ms)" for t, p in _gc_times(gc_log, t0, wall)]
+    return (f"{sum(buckets.values()):,} in {len(buckets)} half-second slots of the "
+            f"{wall:.0f}s; most at " + ", ".join(
+                f"{b * SLOW_BUCKET:.1f}s: {buckets[b]} (max {worst[b] * 1e3:.0f} ms)"
+                for b in top)
+            + f"; node 1 GC pauses > 20 ms at: {', '.join(gcs) or 'none'}")
+
+
+def _gc_times(gc_log: Path, t0: float, wall: float) -> list[tuple[float, float]]:
+    """(monotonic end, pause seconds) of the node's collections > 20 ms in the window."""
+    out: list[tuple[float, float]] = []
+    try:
+        lines = gc_log.read_text().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 3 and t0 <= float(parts[0]) <= t0 + wall \
+                and int(parts[2]) > 20_000:
+            out.append((float(parts[0]), int(parts[2]) / 1e6))
+    return out
 
 
 def _bad(ph: dict[str, Any]) -> bool:
@@ -691,6 +737,7 @@ def _print(ph: dict[str, Any], users: int, convs: int, procs: int) -> None:
             ("send -> recipient p50 / p90 / p99 / max",
              f"{ph['recv_p50_ms']:.1f} / {ph['recv_p90_ms']:.1f} / {ph['recv_p99_ms']:.1f} / "
              f"{ph['recv_max_ms']:.1f} ms ({ph['recv_samples']:,} messages sent in the window)"),
+            ("recipient > 50 ms, by send time", ph["slow_by_time"]),
             ("send -> sender's own device p50 / p99",
              f"{ph['echo_p50_ms']:.1f} / {ph['echo_p99_ms']:.1f} ms"),
             ("dm.send round trip p50 / p99", f"{ph['ack_p50_ms']:.1f} / {ph['ack_p99_ms']:.1f} ms"),

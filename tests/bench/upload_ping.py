@@ -7,10 +7,11 @@ next sent on schedule or at once when the reply was late. While they run the
 coordinator uploads `--uploads` photos at once over HTTP (`POST {http}/api/media`,
 `Authorization: Bearer <token>`, raw JPEG body; 201 expected), `--rounds` times with
 `--gap` seconds between rounds. The photos are distinct generated 12 MP JPEGs
-(tests.bench.media; `--source real` uploads the iPhone sample each time instead: the
-content-addressed store then writes its files only once). Last, one burst of random
-bytes of the same sizes (`--no-receive-only` skips it): the node streams them into its
-temp files and refuses them (415), which leaves HTTP body handling alone.
+(tests.bench.media); `--source real` uploads the 8 MP iPhone JPEG each time instead,
+`--source heic` the 12 MP iPhone HEIC sample re-encoded as a JPEG (the content-addressed
+store then writes its files only once). Last, one burst of random bytes of the same
+sizes (`--no-receive-only` skips it): the node streams them into its temp files and
+refuses them (415), which leaves HTTP body handling alone.
 
 Reports ping p50/p99/max with no uploads (the `--baseline` seconds before) and during
 the uploads (pings sent between the first request of a round and its last response;
@@ -287,13 +288,16 @@ def timeline(rnd: Round, sent: Sequence[float], lat: Sequence[float],
 
 
 def prepare_photos(ns: Any) -> tuple[list[list[bytes]], str]:
-    from tests.bench.media import PHOTOS_DIR, REAL_PHOTO, distinct_photos
+    from tests.bench.media import HEIC_PHOTO, PHOTOS_DIR, REAL_PHOTO, distinct_photos, heic_as_jpeg
 
-    if ns.source == "real":
-        path = Path(ns.photo) if ns.photo else PHOTOS_DIR / REAL_PHOTO
-        data = path.read_bytes()
+    if ns.source in ("real", "heic"):
+        if ns.source == "heic":
+            name, data = f"{HEIC_PHOTO} as a q90 JPEG", heic_as_jpeg(PHOTOS_DIR / HEIC_PHOTO)
+        else:
+            path = Path(ns.photo) if ns.photo else PHOTOS_DIR / REAL_PHOTO
+            name, data = path.name, path.read_bytes()
         return ([[data] * ns.uploads for _ in range(ns.rounds)],
-                f"{path.name} ({len(data) / 1e6:.1f} MB), the same file every time")
+                f"{name} ({len(data) / 1e6:.1f} MB), the same file every time")
     t0 = time.monotonic()
     photos = distinct_photos(ns.uploads * ns.rounds, seed=ns.seed)
     mb = sum(map(len, photos)) / len(photos) / 1e6
@@ -314,7 +318,9 @@ def main() -> int:
     p.add_argument("--gap", type=float, default=2.0, help="seconds between bursts")
     p.add_argument("--baseline", type=float, default=5.0,
                    help="seconds of pings without uploads, before the first burst")
-    p.add_argument("--source", choices=("generated", "real"), default="generated")
+    p.add_argument("--source", choices=("generated", "real", "heic"), default="generated",
+                   help="generated: distinct 12 MP JPEGs; real: the 8 MP iPhone JPEG (or "
+                        "--photo); heic: the 12 MP iPhone HEIC sample re-encoded as a JPEG")
     p.add_argument("--photo", help="with --source real: this file instead of the iPhone one")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--media-workers", type=int, help="the node's GLINT_MEDIA_WORKERS")
