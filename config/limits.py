@@ -157,3 +157,15 @@ TRENDING_HALF_LIFE_HOURS = 6.0  # a bucket's weight halves every this many hours
 TRENDING_BUCKET_KEEP = 2000  # tags kept per hourly bucket (trimmed now and then)
 TRENDING_TRIM_EVERY = 64  # on average one post in this many trims its bucket
 TRENDING_CACHE_SECONDS = 30  # the weighted sum is cached this long
+
+# Operators (actors/admin.py, actors/reports.py, server/ops/admin.py, storage/nodestats.py)
+ADMIN_STATS_INTERVAL_SECONDS = 1.0  # each node publishes its snapshot (and pushes admin.stats)
+ADMIN_STATS_TTL_SECONDS = 5  # a node silent this long drops out of admin.stats
+ADMIN_SESSIONS_RESYNC_SECONDS = 30  # a node rewrites its whole session list this often
+ADMIN_LATENCY_WINDOW = 60  # bus-delivery probes kept for the p50/p99 of admin.stats
+ADMIN_LIST_DEFAULT = 50
+ADMIN_LIST_MAX = 200
+ADMIN_REASON_MAX = 500  # characters of a moderation reason
+ANNOUNCEMENT_MAX = 500  # characters of an announcement
+REPORT_NOTE_MAX = 500  # characters of a report's free text
+REPORTS_PER_HOUR = 30  # report.create per user per hour (repeats of an open report count too)
