@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import io
 import math
+import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from PIL import ExifTags, Image, ImageCms
 
@@ -294,10 +296,18 @@ def _to_srgb(img: Image.Image, icc: bytes | None) -> Image.Image:
     return img if img.mode == "RGB" else img.convert("RGB")
 
 
+def _encode(img: Image.Image, fmt: str, **options: Any) -> bytes:
+    """Encode through a real file: Pillow then runs the whole encoder with the GIL
+    released (into a BytesIO it takes the GIL back for every buffer), so an
+    upload no longer stalls the event loop's thread."""
+    with tempfile.TemporaryFile() as f:
+        img.save(f, fmt, **options)
+        f.seek(0)
+        return f.read()
+
+
 def _encode_master(img: Image.Image) -> bytes:
-    out = io.BytesIO()
-    img.save(out, "JPEG", quality=limits.MEDIA_MASTER_QUALITY)
-    return out.getvalue()
+    return _encode(img, "JPEG", quality=limits.MEDIA_MASTER_QUALITY)
 
 
 def _open_master(master: bytes, kind: str) -> Image.Image:
@@ -391,12 +401,11 @@ def _encode_all(sized: list[tuple[str, Image.Image]]) -> list[Variant]:
     for name, im in sized:
         if id(im) not in done:
             im.info.clear()  # nothing from the source may reach an output
-            jpeg, webp = io.BytesIO(), io.BytesIO()
-            im.save(jpeg, "JPEG", quality=limits.MEDIA_JPEG_QUALITY, optimize=True,
-                    progressive=True)
-            im.save(webp, "WEBP", quality=limits.MEDIA_WEBP_QUALITY,
-                    method=limits.MEDIA_WEBP_METHOD)
-            done[id(im)] = jpeg.getvalue(), webp.getvalue()
+            jpeg = _encode(im, "JPEG", quality=limits.MEDIA_JPEG_QUALITY, optimize=True,
+                           progressive=True)
+            webp = _encode(im, "WEBP", quality=limits.MEDIA_WEBP_QUALITY,
+                           method=limits.MEDIA_WEBP_METHOD)
+            done[id(im)] = jpeg, webp
         jpeg_data, webp_data = done[id(im)]
         variants.append(Variant(name, "jpeg", im.width, im.height, jpeg_data))
         variants.append(Variant(name, "webp", im.width, im.height, webp_data))
