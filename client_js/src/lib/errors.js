@@ -1,0 +1,83 @@
+// Error codes (docs/protocol.md, "Errors") in words a person understands.
+//
+// Branch on `err.code`, never on the server's message. The message is still useful
+// for `bad_request` and `conflict`, where the server says which field is wrong:
+// errorText() shows it, tidied; fieldOf() says which form field to mark.
+
+const WORDS = {
+  bad_request: 'Something in that request isn\u2019t right.',
+  unauthorized: 'You need to log in again.',
+  forbidden: 'You\u2019re not allowed to do that.',
+  not_found: 'That doesn\u2019t exist, or it isn\u2019t visible to you.',
+  conflict: 'That clashes with something that already exists.',
+  rate_limited: 'You\u2019re doing that too often. Please wait a moment and try again.',
+  too_large: 'That\u2019s too big. Please choose a smaller file.',
+  unsupported: 'That isn\u2019t supported.',
+  unavailable: 'Glint is having trouble right now. Please try again in a moment.',
+  internal: 'Something went wrong on our side. Please try again.',
+  // Client-side codes (conn.js, session.js):
+  connection_lost: 'The connection dropped before Glint answered. It may or may not have gone through.',
+  timeout: 'Glint didn\u2019t answer in time. Check your connection and try again.',
+  network: 'Can\u2019t reach Glint. Check your internet connection.',
+};
+
+// Per-op overrides where the generic words would mislead.
+const BY_OP = {
+  'auth.login': { unauthorized: 'Wrong username or password.' },
+  'auth.signup': {},
+  upload: {
+    unsupported: 'That file type isn\u2019t supported. Please choose a JPEG, PNG, WebP, GIF or HEIC photo.',
+    too_large: 'That photo is too large. Please choose a smaller one.',
+    bad_request: 'That photo couldn\u2019t be read. Please choose another.',
+  },
+};
+
+function waitWords(seconds) {
+  if (seconds === null || seconds === undefined) return '';
+  const s = Math.max(1, Math.ceil(Number(seconds)));
+  if (s < 60) return ` Try again in ${s} second${s === 1 ? '' : 's'}.`;
+  const m = Math.ceil(s / 60);
+  return ` Try again in ${m} minute${m === 1 ? '' : 's'}.`;
+}
+
+/** Turn the server's `name` backticks into plain words and capitalise. */
+function tidy(message) {
+  const text = String(message).replace(/`([a-z_]+)`/g, (_, n) => n.replace(/_/g, ' ')).trim();
+  if (!text) return '';
+  const s = text[0].toUpperCase() + text.slice(1);
+  return /[.!?]$/.test(s) ? s : `${s}.`;
+}
+
+/**
+ * Words for an error (a GlintError, or anything thrown). `op` picks per-op wording,
+ * e.g. errorText(err, 'auth.login').
+ */
+export function errorText(err, op) {
+  const code = err?.code;
+  if (!code) return WORDS.internal;
+  const special = op && BY_OP[op]?.[code];
+  if (code === 'rate_limited') {
+    return (special || (op === 'auth.login' ? 'Too many login attempts.' : WORDS.rate_limited.split('.')[0] + '.'))
+      + (waitWords(err.retry_after) || ' Please wait a moment and try again.');
+  }
+  if (special) return special;
+  // The server's message names the field and the rule for these: show it.
+  if ((code === 'bad_request' || code === 'conflict' || code === 'forbidden') && err.message
+      && err.message !== code && !/unknown argument|must be (a|an) (string|integer)/.test(err.message)) {
+    return tidy(err.message);
+  }
+  return WORDS[code] || WORDS.internal;
+}
+
+const FIELDS = ['username', 'email', 'password', 'display_name', 'bio', 'website', 'caption', 'text'];
+
+/** The form field an error is about (from the server's message), or null. */
+export function fieldOf(err) {
+  const msg = String(err?.message || '').toLowerCase();
+  const tick = msg.match(/`([a-z_]+)`/);
+  if (tick) return tick[1];
+  if (/email/.test(msg)) return 'email';
+  if (/password/.test(msg)) return 'password';
+  if (/username/.test(msg)) return 'username';
+  return FIELDS.find((f) => msg.includes(f)) || null;
+}
