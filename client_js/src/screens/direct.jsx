@@ -1,0 +1,9 @@
+// Direct — placeholder: the screen's owner replaces this file (see client_js/README.md).
+export default function Direct({ params }) {
+  return (
+    <section class="screen" aria-labelledby="screen-title">
+      <h1 id="screen-title">Direct</h1>
+      <p class="muted">Coming soon.</p>
+    </section>
+  );
+}

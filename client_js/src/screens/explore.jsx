@@ -1,0 +1,9 @@
+// Explore — placeholder: the screen's owner replaces this file (see client_js/README.md).
+export default function Explore({ params }) {
+  return (
+    <section class="screen" aria-labelledby="screen-title">
+      <h1 id="screen-title">Explore</h1>
+      <p class="muted">Coming soon.</p>
+    </section>
+  );
+}
