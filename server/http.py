@@ -16,6 +16,7 @@ from hypercorn.trio.run import worker_serve
 from hypercorn.utils import wrap_app
 from quart import Response, request, send_from_directory
 from quart_trio import QuartTrio
+from werkzeug.security import safe_join
 
 from actors.accounts import Session, public_user
 from actors.errors import NotAuthenticated
@@ -31,6 +32,13 @@ if TYPE_CHECKING:
 MAX_JSON_BYTES = 64 * 1024
 MEDIA_CACHE_CONTROL = "public, max-age=31536000, immutable"
 WEB_ROOT = Path(__file__).resolve().parent.parent / "client_js"
+# The built app's file names under assets/ carry a content hash: cache them for good.
+WEB_ASSETS_PREFIX = "assets/"
+WEB_ASSET_CACHE_CONTROL = "public, max-age=31536000, immutable"
+WEB_PAGE_CACHE_CONTROL = "no-cache"
+# Unknown paths under these are real 404s, not client-side routes of the app (a
+# missing hashed asset too: an HTML page in its place would only confuse the browser).
+NOT_APP_PREFIXES = frozenset({"api", "media", "metrics", "healthz", "readyz", "ws", "assets"})
 _STATUS = {"bad_request": 400, "unauthorized": 401, "forbidden": 403, "not_found": 404,
            "conflict": 409, "rate_limited": 429, "too_large": 413, "unsupported": 415,
            "unavailable": 503, "internal": 500}
@@ -193,14 +201,40 @@ def create_app(node: Node) -> QuartTrio:
 
     @app.get("/")
     async def index() -> Any:
-        root = _web_root()
-        return await send_from_directory(root, "index.html")
+        return await _web_page("index.html")
+
+    @app.get("/admin")
+    async def admin_page() -> Any:
+        return await _web_page("admin.html")
 
     @app.get("/<path:path>")
     async def static_file(path: str) -> Any:
-        return await send_from_directory(_web_root(), path)
+        root = _web_root()
+        found = safe_join(str(root), path)
+        if found is not None and await trio.Path(found).is_file():
+            resp = await send_from_directory(root, path)
+            hashed = path.startswith(WEB_ASSETS_PREFIX)
+            resp.headers["Cache-Control"] = (WEB_ASSET_CACHE_CONTROL if hashed
+                                             else WEB_PAGE_CACHE_CONTROL)
+            return resp
+        top = path.split("/", 1)[0]
+        if top in NOT_APP_PREFIXES:
+            raise NotFound("no such path")
+        if top == "admin":
+            return await _web_page("admin.html")  # the operator console's own routes
+        return await _web_page("index.html")  # a client-side route: the app handles it
 
     return app
+
+
+async def _web_page(name: str) -> Response:
+    """An HTML entry page: always revalidated, so a new build is picked up at once."""
+    root = _web_root()
+    if not await trio.Path(root / name).is_file():
+        raise NotFound("no such page")
+    resp = await send_from_directory(root, name)
+    resp.headers["Cache-Control"] = WEB_PAGE_CACHE_CONTROL
+    return resp
 
 
 def _web_root() -> Path:
