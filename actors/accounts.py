@@ -19,7 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from actors import args as A
 from actors import privacy
-from actors.errors import Invalid, Missing, NotAuthenticated, Taken, Throttled
+from actors.errors import Invalid, Missing, NotAllowed, NotAuthenticated, Taken, Throttled
 from config import Settings
 from config.limits import (
     BIO_MAX,
@@ -34,7 +34,7 @@ from config.limits import (
     WEBSITE_MAX,
 )
 from storage import accounts as db
-from storage import bus, ratelimit
+from storage import bus, moderation, ratelimit
 from storage.accounts import UserRecord, token_hash
 from storage.errors import Duplicate
 from storage.store import Storage
@@ -161,6 +161,8 @@ class Accounts:
         user, pw_hash = found
         if not await self._verify(pw_hash, password):
             raise NotAuthenticated("wrong username or password")
+        if await self.st.read(moderation.is_suspended, user.id):
+            raise NotAllowed("this account is suspended")  # only with the right password
         if self._hasher.check_needs_rehash(pw_hash):
             await db.set_password_hash(self.st, user.id, await self._hash(password))
         return await self._issue(user, client)

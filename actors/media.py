@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,7 @@ class Media:
         self.settings = settings
         self.store = store
         self.workers = workers
+        self.observe: Callable[[float], None] = lambda seconds: None  # the node's metrics
 
     async def upload(self, session: Session, path: Path, options: dict[str, Any]) -> dict[str, Any]:
         kind, filter_name, adjust = parse_options(options)
@@ -92,8 +94,10 @@ class Media:
         processed = await self.workers.process(
             path, kind=kind, max_pixels=self.settings.upload_max_pixels, filter=filter_name,
             adjust=adjust)
+        seconds = time.perf_counter() - started
+        self.observe(seconds)
         log.info("photo processed", extra={"user": session.user_id, "kind": kind,
-                                           "ms": round((time.perf_counter() - started) * 1000)})
+                                           "ms": round(seconds * 1000)})
         rec = await self._save(session.user_id, processed, kind, filter_name)
         return media_wire(rec)
 

@@ -36,6 +36,7 @@ class Connection:
         "addr",
         "attached",
         "bucket",
+        "client",
         "close_code",
         "close_reason",
         "closing",
@@ -80,6 +81,7 @@ class Connection:
         self.session: Session | None = None
         self.attached = False  # hello done: its user actor delivers to it
         self.host = ""  # the Host the client reached us by (to advertise http_url)
+        self.client = ""  # what `hello` said the client is (for operators' session list)
         self.token_hash = b""
         self.last_recv = trio.current_time()
         self.garbage = 0

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+MEDIA_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32)
+SERVER_ERRORS = frozenset({"internal", "unavailable"})  # outcomes that count as errors
 
 
 class _ActorCollector:
@@ -20,6 +23,29 @@ class _ActorCollector:
         for kind, n in self._counts().items():
             g.add_metric([kind], n)
         yield g
+
+
+@dataclass(frozen=True)
+class Totals:
+    ops: float
+    errors: float
+    events: float
+    latency_buckets: tuple[float, ...]  # cumulative counts, one per LATENCY_BUCKETS bound + inf
+
+
+def quantile(buckets: tuple[float, ...], q: float) -> float | None:
+    """The q-quantile (seconds) of cumulative histogram counts, interpolated in its bucket."""
+    total = buckets[-1] if buckets else 0
+    if total <= 0:
+        return None
+    rank = q * total
+    lower, below = 0.0, 0.0
+    for bound, cum in zip(LATENCY_BUCKETS, buckets, strict=False):
+        if cum >= rank:
+            inside = cum - below
+            return lower + (bound - lower) * ((rank - below) / inside if inside else 1.0)
+        lower, below = bound, cum
+    return float(LATENCY_BUCKETS[-1])
 
 
 class Metrics:
@@ -43,6 +69,12 @@ class Metrics:
         self._op_children: dict[tuple[str, str], tuple[Any, Any]] = {}
         self.bus_reconnects = Counter("glint_bus_reconnects", "Bus subscription re-established",
                                       registry=r)
+        self.bus_lag = Histogram("glint_bus_lag_seconds", "Bus delivery: a probe published "
+                                 "each second until this node dispatches it",
+                                 buckets=LATENCY_BUCKETS, registry=r)
+        self.media_seconds = Histogram("glint_media_seconds", "Photo processing of an upload "
+                                       "(decode, variants, encode)", buckets=MEDIA_BUCKETS,
+                                       registry=r)
 
     def watch_actors(self, counts: Callable[[], dict[str, int]]) -> None:
         self.registry.register(_ActorCollector(counts))  # type: ignore[arg-type]
@@ -75,6 +107,31 @@ class Metrics:
 
     def storage(self, backend: str, seconds: float) -> None:
         self.storage_seconds.labels(backend).observe(seconds)
+
+    def media_processed(self, seconds: float) -> None:
+        self.media_seconds.observe(seconds)
+
+    def totals(self) -> Totals:
+        """Running totals of ops, server errors, events and the op-latency histogram, read
+        from the same collectors /metrics renders (for the admin dashboard's rates)."""
+        ops = errors = events = 0.0
+        for fam in self.ops.collect():
+            for s in fam.samples:
+                if s.name.endswith("_total"):
+                    ops += s.value
+                    if s.labels.get("outcome") in SERVER_ERRORS:
+                        errors += s.value
+        for fam in self.events.collect():
+            for s in fam.samples:
+                if s.name.endswith("_total"):
+                    events += s.value
+        bounds = [*LATENCY_BUCKETS, float("inf")]
+        buckets = [0.0] * len(bounds)
+        for fam in self.op_seconds.collect():
+            for s in fam.samples:
+                if s.name.endswith("_bucket"):
+                    buckets[bounds.index(float(s.labels["le"]))] += s.value
+        return Totals(ops, errors, events, tuple(buckets))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -214,6 +214,7 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
             media = Media(st, settings, LocalStore(settings.data_dir / "media"),
                           MediaWorkers(settings.media_workers))
             accounts.media = media
+            media.observe = metrics.media_processed
             node = Node(settings, name, st, accounts, metrics, subscriber, media)
             async with trio.open_nursery() as nursery:
                 node.nursery = nursery

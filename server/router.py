@@ -25,6 +25,7 @@ from protocol.names import OPS, PRE_HELLO_OPS, CloseCode
 from server.connection import Connection
 from server.errors import to_protocol
 from server.ops import all_ops
+from server.ops.admin import UNKNOWN_ADMIN_OP
 
 if TYPE_CHECKING:
     from server.node import Node
@@ -67,6 +68,8 @@ class Router:
                 raise RateLimited("too many requests", retry_after=round(wait, 3))
             conn.limited = 0
             handler = self.ops.get(op)
+            if handler is None and op.startswith("admin."):
+                handler = self.ops.get(UNKNOWN_ADMIN_OP)  # forbidden, or unsupported to admins
             known = handler is not None or op in OPS or op.startswith("admin.")
             if not known:
                 raise Invalid(f"unknown op `{op}`")
@@ -107,7 +110,7 @@ class Router:
         if proto is not None and proto != PROTOCOL_VERSION:
             raise Invalid(f"this server speaks protocol {PROTOCOL_VERSION}")
         resume = A.integer(args, "resume", required=False)
-        A.text(args, "client", max_len=100, required=False)
+        client = A.text(args, "client", max_len=100, required=False)
         if conn.session is not None:
             raise Invalid("`hello` was already said on this connection")
         session, user = await self.accounts.authenticate(args.get("token"))
@@ -126,6 +129,7 @@ class Router:
 
         conn.session = session
         conn.token_hash = session.token_hash
+        conn.client = client or ""
         try:
             await self.node.attach(conn, resume, reply)
         except BaseException:

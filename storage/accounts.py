@@ -140,7 +140,8 @@ async def _resolve_token(conn: asyncpg.Connection, digest: bytes) -> TokenRecord
         f"""SELECT {_cols("u")},
                    (extract(epoch FROM t.expires_at) * 1000)::bigint AS expires_ms
             FROM tokens t JOIN users u ON u.id = t.user_id
-            WHERE t.hash = $1 AND t.revoked_at IS NULL AND t.expires_at > now()""",
+            WHERE t.hash = $1 AND t.revoked_at IS NULL AND t.expires_at > now()
+              AND u.suspended_at IS NULL""",
         digest,
     )
     user = _user(row)

@@ -272,7 +272,8 @@ async def notified(conn: asyncpg.Connection, recipient_id: int, actor_id: int, k
 # -- posts: reads ---------------------------------------------------------------------------
 async def load(conn: asyncpg.Connection, viewer_id: int,
                post_ids: Sequence[int]) -> dict[int, PostRecord]:
-    """Full records of live posts, with what the viewer did to them (no privacy here)."""
+    """Full records of live posts, with what the viewer did to them. Only one rule here,
+    the one every listing needs: a suspended author's posts are gone (but to themselves)."""
     ids = list(dict.fromkeys(post_ids))
     if not ids:
         return {}
@@ -285,7 +286,8 @@ async def load(conn: asyncpg.Connection, viewer_id: int,
                    EXISTS (SELECT 1 FROM saves s WHERE s.post_id = p.id AND s.user_id = $2)
                        AS saved
             FROM posts p JOIN users u ON u.id = p.author_id
-            WHERE p.id = ANY($1::bigint[]) AND p.deleted_at IS NULL""", ids, viewer_id)
+            WHERE p.id = ANY($1::bigint[]) AND p.deleted_at IS NULL
+              AND (u.suspended_at IS NULL OR u.id = $2)""", ids, viewer_id)
     if not rows:
         return {}
     found = [r["id"] for r in rows]
@@ -400,7 +402,8 @@ async def load_comments(conn: asyncpg.Connection, viewer_id: int,
                         WHERE r.parent_id = c.id AND r.deleted_at IS NULL) ELSE 0 END
                        AS reply_count
             FROM comments c JOIN users u ON u.id = c.author_id
-            WHERE c.id = ANY($1::bigint[]) AND c.deleted_at IS NULL""", ids, viewer_id)
+            WHERE c.id = ANY($1::bigint[]) AND c.deleted_at IS NULL
+              AND (u.suspended_at IS NULL OR u.id = $2)""", ids, viewer_id)
     return {r["id"]: CommentRecord(r["id"], r["post_id"], _author(r), r["body"], r["parent_id"],
                                    r["like_count"], r["created_ms"], r["liked"],
                                    r["reply_count"])

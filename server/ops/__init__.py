@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 Op = Callable[[Connection, dict[str, Any], int], Awaitable[Any]]
 
 # Modules under server/ops/ that contribute ops, in order.
-DOMAINS = ("graph", "posts", "notifications", "presence", "dm", "feed", "discover")
+DOMAINS = ("graph", "posts", "notifications", "presence", "dm", "feed", "discover", "admin")
 
 
 def session_of(conn: Connection) -> Session:

@@ -1,0 +1,332 @@
+"""Operators on a real node: roles, live stats, suspension, moderation, reports, audit."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import trio
+
+from protocol.client import Client, connect
+from protocol.errors import BadRequest, Forbidden, NotFound, Unauthorized, Unsupported
+from server.node import Node
+from storage.accounts import set_admin
+from tests.conftest import PASSWORD
+from tests.server.test_posts import (
+    EVENT_WAIT,
+    block,
+    bots,
+    expect,
+    follow,
+    make_private,
+    next_event,
+    quick_post,
+    sql,
+    uid,
+    uname,
+)
+
+
+@contextlib.asynccontextmanager
+async def admins(node: Node, n: int = 1) -> AsyncIterator[list[Client]]:
+    """`n` fresh users made admins (the role is read per op: no new hello needed)."""
+    async with bots(node, n) as clients:
+        for c in clients:
+            assert await set_admin(node.storage, uname(c), True)
+        yield clients
+
+
+def admin_ops(node: Node) -> list[str]:
+    router: Any = node.gateway.handler
+    return sorted(op for op in router.ops if op.startswith("admin."))
+
+
+async def audit_rows(node: Node, admin_id: int) -> int:
+    return int(await sql(node, "SELECT count(*) FROM audit_log WHERE admin_id = $1", admin_id))
+
+
+async def closed_code(c: Client) -> int | None:
+    """Wait until the server has ended this client's session; its close code."""
+    with trio.fail_after(EVENT_WAIT):
+        async for _ in c.events():
+            pass
+    return c.close_code
+
+
+async def stats_until(c: Client, check: Any) -> dict[str, Any]:
+    """The first pushed `admin.stats` whose data passes `check`."""
+    with trio.fail_after(EVENT_WAIT * 2):
+        while True:
+            ev = await c.next_event("admin.stats")
+            if check(ev.data):
+                return ev.data
+
+
+# -- roles -------------------------------------------------------------------------------------
+async def test_non_admins_get_forbidden_for_every_admin_op(node: Node) -> None:
+    async with bots(node, 2) as (user, victim), admins(node) as (admin,):
+        post = await quick_post(victim, "keep me")
+        ops = admin_ops(node)
+        assert {"admin.stats", "admin.suspend", "admin.remove_post", "admin.announce",
+                "admin.reports", "admin.resolve", "admin.audit", "admin.kick"} <= set(ops)
+        tries = [{}, {"user": uid(victim), "reason": "x"}, {"post": post["id"], "reason": "x"},
+                 {"text": "hi"}, {"bogus": 1}]
+        for op in [*ops, "admin.no_such_op"]:
+            for args in tries:
+                await expect(Forbidden, user, op, **args)
+        # Nothing changed, nothing was written, the node serves everyone.
+        assert (await user.call("post.get", post=post["id"]))["id"] == post["id"]
+        assert await sql(node, "SELECT suspended_at FROM users WHERE id = $1", uid(victim)) is None
+        assert await audit_rows(node, uid(user)) == 0
+        assert "t" in await victim.call("ping")
+        # An admin gets `unsupported` for an unknown admin op; before hello: unauthorized.
+        await expect(Unsupported, admin, "admin.no_such_op")
+        async with connect(node.ws_url, reconnect=False) as anon:
+            await expect(Unauthorized, anon, "admin.stats")
+        # Revoking the role takes effect at once, without a new hello.
+        assert await set_admin(node.storage, uname(admin), False)
+        await expect(Forbidden, admin, "admin.stats")
+
+
+async def test_bad_args_change_nothing(node: Node) -> None:
+    async with bots(node, 1) as (bot,), admins(node) as (admin,):
+        post = await quick_post(bot, "still here")
+        bad = [("admin.suspend", {"user": uid(bot)}),  # no reason
+               ("admin.suspend", {"user": uid(bot), "reason": "   "}),
+               ("admin.suspend", {"user": str(uid(bot)), "reason": "spam"}),
+               ("admin.suspend", {"user": uid(bot), "reason": "x", "extra": 1}),
+               ("admin.remove_post", {"post": post["id"]}),
+               ("admin.remove_post", {"post": post["id"], "reason": "x" * 501}),
+               ("admin.resolve", {"kind": "planet", "target": 1, "action": "dismiss"}),
+               ("admin.resolve", {"kind": "post", "target": post["id"], "action": "burn"}),
+               ("admin.announce", {"text": ""}),
+               ("admin.announce", {"text": "hi", "level": "shouting"}),
+               ("admin.kick", {"node": "x"}),
+               ("admin.users", {"cursor": "not-a-cursor"}),
+               ("admin.sessions", {"limit": 0})]
+        for op, args in bad:
+            await expect(BadRequest, admin, op, **args)
+        await expect(NotFound, admin, "admin.suspend", user=uid(bot) + 12345, reason="spam")
+        await expect(Forbidden, admin, "admin.suspend", user=uid(admin), reason="me")
+        assert await sql(node, "SELECT suspended_at FROM users WHERE id = $1", uid(bot)) is None
+        assert (await bot.call("post.get", post=post["id"]))["id"] == post["id"]
+        assert await audit_rows(node, uid(admin)) == 0
+        assert "t" in await bot.call("ping")
+
+
+# -- live stats and sessions ----------------------------------------------------------------------
+async def test_stats_see_a_bot_connect_and_sessions_list_it(node: Node) -> None:
+    async with admins(node) as (admin,):
+        reply = await admin.call("admin.watch")
+        assert reply["watching"] is True
+        first = await stats_until(admin, lambda d: d["totals"]["sessions"] >= 1)
+        before = first["totals"]["sessions"]
+        me = first["nodes"][0]
+        assert me["node"] == node.name and me["postgres"]["ok"] and me["redis"]["ok"]
+        assert me["actors"].get("UserActor", 0) >= 1 and me["uptime_s"] >= 0
+        assert set(me["op_latency_ms"]) == {"p50", "p99"}
+        async with bots(node, 1) as (bot,):
+            grown = await stats_until(admin, lambda d: d["totals"]["sessions"] == before + 1)
+            assert grown["totals"]["connections"] >= before + 1
+            assert grown["totals"]["online_users"] >= 2
+            polled = await admin.call("admin.stats")
+            assert polled["totals"]["nodes"] == 1 and polled["nodes"][0]["node"] == node.name
+            with trio.fail_after(EVENT_WAIT * 2):
+                while not (found := await admin.call("admin.sessions", q=uname(bot)[:8]))[
+                        "sessions"]:
+                    await admin.next_event("admin.stats")  # the next flush to Redis
+            s = found["sessions"][0]
+            assert s["user"] == {"id": uid(bot), "username": uname(bot)}
+            assert s["node"] == node.name and s["client"] and s["ip"] and s["since"] > 0
+            kicked = await admin.call("admin.kick", node=s["node"], conn=s["conn"],
+                                      reason="bye")
+            assert kicked["user"] == uid(bot)
+            assert (await next_event(bot, "session.closed"))["reason"] == "bye"
+            assert await closed_code(bot) == 4001
+        await stats_until(admin, lambda d: d["totals"]["sessions"] == before)
+        await expect(NotFound, admin, "admin.kick", node=node.name, conn=10**9)
+        audit = await admin.call("admin.audit", action="admin.kick")
+        assert audit["entries"][0]["target"] == {"kind": "user", "id": uid(bot)}
+        assert (await admin.call("admin.unwatch"))["was_watching"] is True
+
+
+# -- suspension ---------------------------------------------------------------------------
+async def test_suspend_closes_every_session_hides_content_and_blocks_login(node: Node) -> None:
+    async with bots(node, 2) as (bot, viewer), admins(node) as (admin,):
+        await follow(viewer, bot)
+        post = await quick_post(bot, "#suspendtag spam spam")
+        other = await quick_post(viewer, "a normal post")
+        comment = await bot.call("comment.add", post=other["id"], text="buy now")
+        async with connect(node.ws_url, token=bot.token) as second:
+            assert second.hello_data is not None
+            done = await admin.call("admin.suspend", user=uid(bot), reason="spam bot")
+            assert done["suspended"] is True and done["tokens_revoked"] >= 1
+            for c in (bot, second):
+                assert (await next_event(c, "session.closed"))["reason"]
+                assert await closed_code(c) == 4001
+        # Content is hidden from everyone, wherever it is listed.
+        await expect(NotFound, viewer, "post.get", post=post["id"])
+        await expect(NotFound, viewer, "user.get", id=uid(bot))
+        listed = await viewer.call("comment.list", post=other["id"])
+        assert comment["id"] not in [c["id"] for c in listed["comments"]]
+        home = await viewer.call("feed.home")
+        assert post["id"] not in [p["id"] for p in home["posts"]]
+        tagged = await viewer.call("tag.posts", tag="suspendtag")
+        assert post["id"] not in [p["id"] for p in tagged["posts"]]
+        # The old token and the password no longer open a session.
+        async with connect(node.ws_url, reconnect=False) as again:
+            await expect(Unauthorized, again, "hello", token=bot.token)
+            await expect(Forbidden, again, "auth.login", username=uname(bot), password=PASSWORD)
+        users = await admin.call("admin.users", id=uid(bot))
+        u = users["users"][0]
+        assert u["suspended"] is True and u["suspend_reason"] == "spam bot"
+        entry = (await admin.call("admin.audit", target=uid(bot), kind="user"))["entries"][0]
+        assert entry["action"] == "admin.suspend" and entry["admin"]["id"] == uid(admin)
+        assert entry["details"]["reason"] == "spam bot"
+        # Unsuspended: visible again, and the password works again.
+        assert (await admin.call("admin.unsuspend", user=uid(bot)))["suspended"] is False
+        assert (await viewer.call("post.get", post=post["id"]))["id"] == post["id"]
+        async with connect(node.ws_url) as back:
+            assert (await back.login(uname(bot), PASSWORD))["user"]["id"] == uid(bot)
+
+
+# -- content removal ---------------------------------------------------------------------------
+async def test_removed_post_and_comment_disappear_live_for_watchers(node: Node) -> None:
+    async with bots(node, 2) as (author, watcher), admins(node) as (admin,):
+        post = await quick_post(author, "to be removed")
+        comment = await watcher.call("comment.add", post=post["id"], text="rude words")
+        await watcher.call("post.watch", post=post["id"])
+        listed = await admin.call("admin.comments", post=post["id"])
+        assert [c["id"] for c in listed["comments"]] == [comment["id"]]
+        done = await admin.call("admin.remove_comment", comment=comment["id"], reason="rude")
+        assert done["removed"] is True
+        gone = await next_event(watcher, "comment.deleted")
+        assert gone["comment"] == comment["id"] and gone["post"] == post["id"]
+        await next_event(watcher, "post.updated", comment_count=0)
+
+        done = await admin.call("admin.remove_post", post=post["id"], reason="off-topic")
+        assert done["removed"] is True
+        assert (await next_event(watcher, "post.deleted")) == {"post": post["id"]}
+        await expect(NotFound, watcher, "post.get", post=post["id"])
+        await expect(NotFound, admin, "admin.remove_post", post=post["id"], reason="again")
+        seen = (await admin.call("admin.posts", author=uid(author)))["posts"]
+        assert seen[0]["id"] == post["id"] and seen[0]["removed"] is True
+        actions = [e["action"] for e in (await admin.call("admin.audit", limit=10))["entries"]
+                   if e["admin"]["id"] == uid(admin)]
+        assert actions[:2] == ["admin.remove_post", "admin.remove_comment"]
+
+
+# -- reports ------------------------------------------------------------------------------
+async def test_reports_dedup_visibility_queue_and_resolution(node: Node) -> None:
+    async with bots(node, 4) as (author, r1, r2, hidden), admins(node) as (admin,):
+        post = await quick_post(author, "report me")
+        a = await r1.call("report.create", kind="post", target=post["id"], reason="spam")
+        again = await r1.call("report.create", kind="post", target=post["id"], reason="scam",
+                              text="changed my mind")
+        assert a["created"] is True and again["created"] is False
+        assert again["report"] == a["report"]
+        await r2.call("report.create", kind="post", target=post["id"], reason="scam",
+                      text="a scam link")
+        # Only what the reporter can see; no reporting yourself; fixed reasons.
+        await make_private(hidden)
+        secret = await quick_post(hidden, "followers only")
+        await expect(NotFound, r1, "report.create", kind="post", target=secret["id"],
+                     reason="spam")
+        await block(author, r2)
+        await expect(NotFound, r2, "report.create", kind="user", target=uid(author),
+                     reason="spam")
+        await expect(Forbidden, author, "report.create", kind="post", target=post["id"],
+                     reason="spam")
+        await expect(BadRequest, r1, "report.create", kind="post", target=post["id"],
+                     reason="boring")
+        await expect(BadRequest, r1, "report.create", kind="post", target=post["id"],
+                     reason="spam", text="x" * 501)
+        await expect(NotFound, r1, "report.create", kind="message", target=post["id"],
+                     reason="spam")
+        user_report = await r1.call("report.create", kind="user", target=uid(author),
+                                    reason="harassment")
+        assert user_report["created"] is True
+
+        queue = await admin.call("admin.reports", kind="post", target=post["id"])
+        group = queue["reports"][0]
+        assert group["count"] == 2 and group["reasons"] == {"spam": 1, "scam": 1}
+        assert group["notes"] == ["a scam link"] and group["target_user"] == uid(author)
+        listed = await admin.call("admin.users", id=uid(author))
+        assert listed["users"][0]["open_reports"] == 3
+
+        done = await admin.call("admin.resolve", kind="post", target=post["id"],
+                                action="remove", reason="scam")
+        assert done["reports_closed"] == 2
+        await expect(NotFound, r1, "post.get", post=post["id"])
+        assert (await admin.call("admin.reports", kind="post", target=post["id"]))[
+            "reports"] == []
+        await expect(NotFound, admin, "admin.resolve", kind="post", target=post["id"],
+                     action="dismiss")
+        await expect(BadRequest, admin, "admin.resolve", kind="user", target=uid(author),
+                     action="remove")
+        # Resolved: the same reporter may report the same target again.
+        post2 = await quick_post(author, "again")
+        await r1.call("report.create", kind="post", target=post2["id"], reason="spam")
+        dismissed = await admin.call("admin.resolve", kind="post", target=post2["id"],
+                                     action="dismiss")
+        assert dismissed["reports_closed"] == 1
+        assert (await r1.call("report.create", kind="post", target=post2["id"],
+                              reason="spam"))["created"] is True
+
+        suspended = await admin.call("admin.resolve", kind="user", target=uid(author),
+                                     action="suspend", reason="harassment")
+        assert suspended["user"] == uid(author) and suspended["reports_closed"] == 1
+        assert await closed_code(author) == 4001
+        entries = (await admin.call("admin.audit", action="admin.resolve"))["entries"]
+        assert {e["details"].get("action") for e in entries
+                if e["admin"]["id"] == uid(admin)} >= {"dismiss", "suspend"}
+
+
+async def test_report_a_message_and_the_rate_limit(node: Node) -> None:
+    from config.limits import REPORTS_PER_HOUR
+
+    async with bots(node, 3) as (sender, reader, outsider):
+        await follow(reader, sender)
+        conv = await sender.call("dm.open", user=uid(reader))
+        sent = await sender.call("dm.send", conversation=conv["id"], text="hello there")
+        mid = sent["message"]["id"]
+        await expect(NotFound, outsider, "report.create", kind="message", target=mid,
+                     reason="spam")
+        done = await reader.call("report.create", kind="message", target=mid, reason="spam")
+        assert done["created"] is True
+        for _ in range(REPORTS_PER_HOUR - 1):  # repeats count against the limit too
+            await reader.call("report.create", kind="message", target=mid, reason="spam")
+        from protocol.errors import RateLimited
+
+        with pytest.raises(RateLimited):
+            await reader.call("report.create", kind="message", target=mid, reason="spam")
+        n = await sql(node, "SELECT count(*) FROM reports WHERE reporter_id = $1", uid(reader))
+        assert n == 1
+
+
+# -- announcements and audit paging -----------------------------------------------------------
+async def test_announcement_reaches_every_session_and_audit_pages(node: Node) -> None:
+    async with bots(node, 2) as (u1, u2), admins(node) as (admin,):
+        async with connect(node.ws_url, reconnect=False) as anon:
+            sent = await admin.call("admin.announce", text="Maintenance at 04:00 UTC",
+                                    level="warning")
+            assert set(sent) == {"id", "text", "level", "ts"}
+            for c in (u1, u2, admin):
+                got = await next_event(c, "announcement")
+                assert got == sent
+            assert "t" in await anon.call("ping")  # no hello: no announcement, still served
+        for i in range(4):
+            await admin.call("admin.announce", text=f"note {i}")
+        seen: list[int] = []
+        cursor = None
+        while True:
+            page = await admin.call("admin.audit", action="admin.announce", admin=uid(admin),
+                                    limit=2, **({"cursor": cursor} if cursor else {}))
+            seen += [e["id"] for e in page["entries"]]
+            cursor = page["cursor"]
+            if cursor is None:
+                break
+        assert len(seen) == 5 and seen == sorted(seen, reverse=True)
+        assert seen[-1] == sent["id"]
