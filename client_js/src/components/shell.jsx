@@ -49,7 +49,7 @@ export function Nav() {
 
 export function LogoutButton({ class: cls }) {
   return (
-    <button type="button" class={cls} onClick={() => logout()}>
+    <button type="button" class={cls} aria-label="Log out" onClick={() => logout()}>
       <span class="nav-icon"><Icon name="logout" /></span>
       <span class="nav-label">Log out</span>
     </button>
