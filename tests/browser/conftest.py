@@ -1,0 +1,193 @@
+"""Browser tests: a real node process serving the built web app, driven by Playwright
+(sync API) in Debian's Chromium.
+
+Needs `chromium` on PATH (or GLINT_CHROMIUM) and a built `client_js/dist` (`make web`).
+Without them these tests skip, except under CI=true, where they fail instead.
+Screenshots go to $GLINT_ARTIFACTS (default tests/browser/artifacts/, gitignored).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from server.cli import READY_LINE
+from tests.conftest import PASSWORD, unique
+
+ROOT = Path(__file__).resolve().parents[2]
+DIST = ROOT / "client_js" / "dist"
+ARTIFACTS = Path(os.environ.get("GLINT_ARTIFACTS") or Path(__file__).parent / "artifacts")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-quic"]
+NODE_START_SECONDS = 60.0
+NODE_STOP_SECONDS = 20.0
+PHONE = {"width": 375, "height": 812}
+DESKTOP = {"width": 1280, "height": 800}
+#: Playwright's default wait for expect()/locators in these tests, in ms.
+WAIT_MS = 15_000
+
+__all__ = ["PASSWORD", "unique"]
+
+
+def _chromium() -> str | None:
+    return os.environ.get("GLINT_CHROMIUM") or shutil.which("chromium") or \
+        shutil.which("chromium-browser")
+
+
+def _missing() -> str | None:
+    if _chromium() is None:
+        return "no Chromium found (apt-get install chromium, or set GLINT_CHROMIUM)"
+    if not (DIST / "index.html").is_file():
+        return "the web app is not built (run `make web`)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is missing (pip install -e '.[test]')"
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser_ready() -> None:
+    """Skip (or fail under CI) when Chromium, the build or Playwright is missing."""
+    reason = _missing()
+    if reason is None:
+        return
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"browser tests cannot run under CI: {reason}")
+    pytest.skip(reason)
+
+
+@dataclass(frozen=True)
+class LiveNode:
+    http_url: str
+    ws_url: str
+
+
+@pytest.fixture(scope="module")
+def live_node(browser_ready: None, services: tuple[str, str],
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveNode]:
+    """`glint serve` as a separate process, on free ports, with its own namespace."""
+    db, redis = services
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "REDIS_URL") and not k.startswith("GLINT_")}
+    env.update({"DATABASE_URL": db, "REDIS_URL": redis, "GLINT_NODE_NAME": "browser",
+                "GLINT_NAMESPACE": f"b{uuid.uuid4().hex[:8]}", "GLINT_LOG_LEVEL": "warning"})
+    data_dir = tmp_path_factory.mktemp("browser-node")
+    cmd = [sys.executable, "-m", "server.cli", "serve", "--port", "0", "--ws-port", "0",
+           "--data-dir", str(data_dir)]
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, text=True)
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:  # keeps the pipe drained for the node's whole life
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    try:
+        while True:
+            line = lines.get(timeout=NODE_START_SECONDS)
+            if line is None:
+                raise RuntimeError("the node exited before it was ready")
+            if line.startswith(READY_LINE):
+                break
+        fields = dict(part.split("=", 1) for part in line.split()[2:])
+        yield LiveNode(fields["http"], fields["ws"])
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(NODE_STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture(scope="session")
+def browser(browser_ready: None) -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@dataclass
+class Person:
+    """One person's browser context and page, with their console errors."""
+
+    page: object
+    errors: list[str] = field(default_factory=list)
+    allowed: list[re.Pattern[str]] = field(default_factory=list)
+
+    def allow_console(self, pattern: str) -> None:
+        """Accept console errors matching `pattern` (e.g. the browser's own log line for
+        an expected 401 response), for this person only."""
+        self.allowed.append(re.compile(pattern))
+
+    def unexpected_errors(self) -> list[str]:
+        return [e for e in self.errors if not any(p.search(e) for p in self.allowed)]
+
+
+@pytest.fixture
+def person(browser: object, live_node: LiveNode) -> Iterator[Callable[..., Person]]:
+    """Factory: person(viewport=PHONE) → a Person in a fresh context. Any console error
+    (or uncaught page error) not allowed by the test fails the test at teardown."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=WAIT_MS)
+    contexts: list[object] = []
+    people: list[Person] = []
+
+    def make(viewport: dict[str, int] | None = None) -> Person:
+        ctx = browser.new_context(base_url=live_node.http_url,  # type: ignore[attr-defined]
+                                  viewport=viewport or DESKTOP)
+        ctx.set_default_timeout(WAIT_MS)
+        contexts.append(ctx)
+        page = ctx.new_page()
+        who = Person(page)
+        page.on("console", lambda m: m.type == "error" and who.errors.append(
+            f"console: {m.text} @ {m.location.get('url', '')}"))
+        page.on("pageerror", lambda exc: who.errors.append(f"page error: {exc}"))
+        people.append(who)
+        return who
+
+    yield make
+    for ctx in contexts:
+        ctx.close()  # type: ignore[attr-defined]
+    bad = [e for who in people for e in who.unexpected_errors()]
+    assert not bad, f"console errors: {bad}"
+
+
+def screenshot(page: object, name: str) -> Path:
+    """Save a full-page screenshot as an artifact and check that it is not blank."""
+    from PIL import Image, ImageStat
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
+    with Image.open(path) as img:
+        rgb = img.convert("RGB")
+        colours = rgb.getcolors(maxcolors=1 << 16)
+        spread = max(ImageStat.Stat(rgb).stddev)
+    assert colours is None or len(colours) > 8, f"{path} is (nearly) one colour"
+    assert spread > 2.0, f"{path} is blank (stddev {spread:.1f})"
+    return path
