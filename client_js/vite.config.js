@@ -5,6 +5,8 @@ import { defineConfig } from 'vite';
 
 export default defineConfig({
   oxc: { jsx: { runtime: 'automatic', importSource: 'preact' } },
+  // public/ holds the page served before the first build, not assets to copy.
+  publicDir: false,
   build: {
     outDir: 'dist',
     emptyOutDir: true,
