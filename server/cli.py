@@ -94,11 +94,16 @@ async def _user_create(settings: Settings, ns: argparse.Namespace) -> None:
 
 async def _admin_grant(settings: Settings, username: str, flag: bool) -> None:
     from server.node import open_storage
-    from storage.accounts import set_admin
+    from storage.accounts import get_user, set_admin
+    from storage.moderation import audit
 
     async with open_storage(settings) as st:
         if not await set_admin(st, username, flag):
             raise SystemExit(f"no such user: {username}")
+        user = await get_user(st, username=username)
+        assert user is not None
+        await st.tx(audit, None, "cli", "admin.grant" if flag else "admin.revoke", "user",
+                    user.id, {"username": user.username})
         print(f"{username}: admin={flag}")
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +15,8 @@ from protocol.client import Client, connect
 from protocol.errors import BadRequest, Forbidden, NotFound, Unauthorized, Unsupported
 from server.node import Node
 from storage.accounts import set_admin
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, unique
+from tests.nodeproc import ROOT, node_process
 from tests.server.test_posts import (
     EVENT_WAIT,
     block,
@@ -330,3 +333,63 @@ async def test_announcement_reaches_every_session_and_audit_pages(node: Node) ->
                 break
         assert len(seen) == 5 and seen == sorted(seen, reverse=True)
         assert seen[-1] == sent["id"]
+
+
+# -- two nodes -------------------------------------------------------------------------------------
+async def test_across_nodes_stats_sessions_kick_announce_and_suspend(
+        node: Node, services: tuple[str, str], tmp_path: Path) -> None:
+    """Node a runs in this process, node b as its own process, sharing Postgres and Redis."""
+    db, redis = services
+    env = {"DATABASE_URL": db, "REDIS_URL": redis, "GLINT_NAMESPACE": node.settings.namespace}
+    async with node_process(tmp_path / "b", env=env, name="b") as b, \
+            admins(node) as (admin,), bots(node, 1) as (on_a,), \
+            connect(b.ws_url) as bot, connect(b.ws_url) as other_b:
+        name = unique("nb")
+        await bot.signup(name, f"{name}@example.com", PASSWORD)
+        await other_b.signup(name + "o", f"{name}o@example.com", PASSWORD)
+        assert bot.hello_data is not None and bot.hello_data["node"] == "b"
+        await admin.call("admin.watch")
+        both = await stats_until(admin, lambda d: d["totals"]["nodes"] == 2
+                                 and d["totals"]["sessions"] >= 4)
+        assert [n["node"] for n in both["nodes"]] == sorted([node.name, "b"])
+        assert all(n["redis"]["ok"] and n["postgres"]["ok"] for n in both["nodes"])
+
+        async with connect(b.ws_url, token=bot.token) as second:
+            with trio.fail_after(EVENT_WAIT * 2):
+                while len((listed := await admin.call("admin.sessions", user=uid(bot)))[
+                        "sessions"]) < 2:
+                    await admin.next_event("admin.stats")
+            assert {s["node"] for s in listed["sessions"]} == {"b"}
+            one = listed["sessions"][0]  # the newest: `second`
+            await admin.call("admin.kick", node="b", conn=one["conn"], reason="kicked far")
+            assert await closed_code(second) == 4001
+            assert "t" in await bot.call("ping")  # its other connection stays
+
+        sent = await admin.call("admin.announce", text="both nodes hear this")
+        for c in (on_a, bot, other_b):
+            assert await next_event(c, "announcement") == sent
+
+        await admin.call("admin.suspend", user=uid(bot), reason="far away spam")
+        assert (await next_event(bot, "session.closed"))["reason"] == "account suspended"
+        assert await closed_code(bot) == 4001
+        assert "t" in await other_b.call("ping")  # others on node b are untouched
+        async with connect(b.ws_url, reconnect=False) as late:
+            await expect(Unauthorized, late, "hello", token=bot.token)
+
+
+async def test_cli_grant_and_revoke_are_audited(node: Node, services: tuple[str, str],
+                                                tmp_path: Path) -> None:
+    db, redis = services
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": db, "REDIS_URL": redis,
+           "GLINT_NAMESPACE": node.settings.namespace, "GLINT_LOG_LEVEL": "warning"}
+    async with bots(node, 1) as (user,):
+        for verb in ("grant", "revoke", "grant"):
+            done = await trio.run_process(
+                [sys.executable, "-m", "server.cli", "admin", verb, uname(user), "--data-dir",
+                 str(tmp_path / "cli")], env=env, cwd=ROOT, capture_stdout=True,
+                capture_stderr=True)
+            assert done.returncode == 0, done.stderr
+        entries = (await user.call("admin.audit", target=uid(user), kind="user"))["entries"]
+        assert [e["action"] for e in entries[:3]] == ["admin.grant", "admin.revoke",
+                                                        "admin.grant"]
+        assert entries[0]["admin"] == {"id": None, "username": "cli"}
