@@ -127,3 +127,40 @@ def test_reconnect_after_a_dropped_socket_loses_and_repeats_nothing(
     assert page.evaluate("window.__glint.conn.call('ping').then(r => typeof r.t)") in (
         "number", "bigint")
     assert page.evaluate("window.__seen") == seen
+
+
+def test_a_session_ended_elsewhere_returns_to_login(person: Callable[..., Person]) -> None:
+    who = person(DESKTOP)
+    page = who.page
+    sign_up(page, unique("web"))
+    token = page.evaluate("localStorage.getItem('glint.token')")
+    # Logging out over HTTP (as another device would) closes this tab's socket with 4001.
+    resp = page.request.post("/api/auth/logout", headers={"Authorization": f"Bearer {token}"})
+    assert resp.ok
+    expect(page).to_have_title("Log in · Glint")
+    expect(page.get_by_role("status")).to_contain_text("signed out")
+    assert page.evaluate("localStorage.getItem('glint.token')") is None
+
+
+def test_log_in_and_navigate_with_the_keyboard_only(person: Callable[..., Person]) -> None:
+    page = person(DESKTOP).page
+    name = unique("web")
+    sign_up(page, name)
+    page.get_by_role("button", name="Log out").click()
+    expect(page).to_have_title("Log in · Glint")
+    page.get_by_label("Username or email").focus()
+    page.keyboard.type(name)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect_home(page)
+    # Tab order: the skip link first, then the navigation's real links.
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")  # the logo, then Home
+    expect(page.get_by_role("link", name="Home")).to_be_focused()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # Search
+    expect(page).to_have_title("Search · Glint")
+    expect(page.get_by_role("link", name="Search")).to_have_attribute("aria-current", "page")
