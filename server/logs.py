@@ -33,14 +33,30 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
+class HumanFormatter(logging.Formatter):
+    """For a terminal: time, level, logger, message, then the same fields as key=value."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = " ".join(f"{k}={_clean(k, v)}" for k, v in vars(record).items()
+                          if k not in _STD and not k.startswith("_"))
+        if not fields:
+            return line
+        head, sep, rest = line.partition("\n")  # a traceback stays below
+        return f"{head}  {fields}{sep}{rest}"
+
+
 def setup_logging(level: str, node: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if sys.stderr.isatty():
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(HumanFormatter())
     else:
         handler.setFormatter(JsonFormatter(node))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("hypercorn", "quart", "asyncio", "pgserver"):
+    for noisy in ("hypercorn", "quart", "asyncio", "pgserver", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

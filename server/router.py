@@ -24,6 +24,7 @@ from protocol.errors import GlintError, RateLimited
 from protocol.names import OPS, PRE_HELLO_OPS, CloseCode
 from server.connection import Connection
 from server.errors import to_protocol
+from server.metrics import SERVER_ERRORS
 from server.ops import all_ops
 from server.ops.admin import UNKNOWN_ADMIN_OP
 
@@ -87,8 +88,13 @@ class Router:
             err: GlintError = to_protocol(exc)
             outcome = err.code.value
             conn.send(encode(reply_error(rid, err.to_wire())))
-        self.node.metrics.op(op if op in self.ops else "other", outcome,
-                             time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        self.node.metrics.op(op if op in self.ops else "other", outcome, seconds)
+        if outcome in SERVER_ERRORS or log.isEnabledFor(logging.DEBUG):
+            log.log(logging.WARNING if outcome in SERVER_ERRORS else logging.DEBUG, "op",
+                    extra={"conn": conn.conn_id, "op": op[:60], "outcome": outcome,
+                           "user": conn.session.user_id if conn.session else None,
+                           "ms": round(seconds * 1000, 3)})
 
     # -- ops ------------------------------------------------------------------------
     async def ping(self, conn: Connection, args: dict[str, Any], rid: int) -> Any:

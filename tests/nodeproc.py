@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import trio
 
@@ -29,8 +30,11 @@ class NodeProcess:
 
 @asynccontextmanager
 async def node_process(data_dir: Path, *, env: dict[str, str], name: str = "proc",
-                       start_seconds: float = 30.0) -> AsyncIterator[NodeProcess]:
-    """Start `python -m server.cli serve` and yield once it printed its ready line."""
+                       start_seconds: float = 30.0, stderr: Any = None
+                       ) -> AsyncIterator[NodeProcess]:
+    """Start `python -m server.cli serve` and yield once it printed its ready line.
+
+    `stderr` (a file) receives the node's logs; by default they go to the test's stderr."""
     full_env = {k: v for k, v in os.environ.items()
                 if k not in ("DATABASE_URL", "REDIS_URL") and not k.startswith("GLINT_")}
     full_env.update(env)
@@ -39,7 +43,8 @@ async def node_process(data_dir: Path, *, env: dict[str, str], name: str = "proc
     cmd = [sys.executable, "-m", "server.cli", "serve", "--port", "0", "--ws-port", "0",
            "--data-dir", str(data_dir)]
     proc = await trio.lowlevel.open_process(cmd, env=full_env, cwd=ROOT,
-                                            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+                                            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                            stderr=stderr)
     try:
         assert proc.stdout is not None
         buf = b""

@@ -1,0 +1,76 @@
+"""A real node process's logs: one JSON event per line with node, connection, user, op,
+latency and outcome — and no password or token anywhere, raw or hashed."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from protocol.client import connect
+from protocol.errors import Unauthorized
+from tests.conftest import PASSWORD, unique
+from tests.fixtures import images
+from tests.nodeproc import node_process
+
+WRONG_PASSWORD = "not the right passphrase 7"
+
+
+def _forms(secret: str) -> list[str]:
+    """A secret as it could leak: raw, and its SHA-256 digest in the usual encodings."""
+    digest = hashlib.sha256(secret.encode()).digest()
+    return [secret, digest.hex(), base64.b64encode(digest).decode(),
+            base64.urlsafe_b64encode(digest).decode().rstrip("=")]
+
+
+async def test_logs_are_json_lines_with_context_and_never_secrets(
+        services: tuple[str, str], tmp_path: Path) -> None:
+    db, redis = services
+    env = {"DATABASE_URL": db, "REDIS_URL": redis, "GLINT_NAMESPACE": f"lg{uuid.uuid4().hex[:8]}",
+           "GLINT_LOG_LEVEL": "debug"}
+    log_file = tmp_path / "node.log"
+    name = unique("log")
+    tokens: list[str] = []
+    with log_file.open("wb") as sink:
+        async with node_process(tmp_path / "n", env=env, name="logs-node", stderr=sink) as n:
+            async with httpx.AsyncClient(base_url=n.http_url) as http:
+                r = await http.post("/api/auth/signup", json={
+                    "username": name, "email": f"{name}@example.com", "password": PASSWORD})
+                assert r.status_code == 201
+                tokens.append(r.json()["token"])
+                r = await http.post("/api/auth/login",
+                                    json={"username": name, "password": WRONG_PASSWORD})
+                assert r.status_code == 401
+            async with connect(n.ws_url) as c:
+                with pytest.raises(Unauthorized):
+                    await c.call("auth.login", username=name, password=WRONG_PASSWORD)
+                await c.login(name, PASSWORD)
+                assert c.token is not None
+                tokens.append(c.token)
+                up = await c.upload(images.jpeg(320, 240))
+                await c.call("post.create", media=[{"id": up["id"]}], caption="logged")
+                await c.logout()
+            async with httpx.AsyncClient(base_url=n.http_url) as http:
+                r = await http.post("/api/auth/logout",
+                                    headers={"Authorization": f"Bearer {tokens[0]}"})
+                assert r.status_code == 200
+    text = log_file.read_text("utf-8")
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    assert len(lines) > 5
+    for secret in [PASSWORD, WRONG_PASSWORD, *tokens]:
+        for form in _forms(secret):
+            assert form not in text, "a secret reached the logs"
+    events = [json.loads(ln) for ln in lines]  # every line is one JSON object
+    assert all(e["node"] == "logs-node" and "t" in e and "level" in e for e in events)
+    ops = [e for e in events if e.get("msg") == "op"]
+    hello = next(e for e in ops if e["op"] == "hello")
+    assert hello["outcome"] == "ok" and hello["user"] and hello["conn"] and hello["ms"] >= 0
+    failed = next(e for e in ops if e["op"] == "auth.login" and e["outcome"] == "unauthorized")
+    assert failed["user"] is None and failed["conn"] == hello["conn"]
+    assert any(e["op"] == "post.create" and e["user"] == hello["user"] for e in ops)
+    assert any(e.get("msg") == "photo processed" for e in events)
