@@ -80,6 +80,7 @@ export class Connection {
     this.running = false;
     this.everOnline = false;
     this.minDelay = 0;
+    this.generation = 0; // bumped by stop(): a connect() begun before it gives up
     this.onBrowserOnline = () => this.retryNow();
     window.addEventListener('online', this.onBrowserOnline);
   }
@@ -95,6 +96,7 @@ export class Connection {
   /** Close for good (logout): pending calls fail, no reconnect. */
   stop() {
     this.running = false;
+    this.generation += 1;
     clearTimeout(this.retryTimer);
     this.teardown(1000, 'client stopping');
     this.failAll(new GlintError('unauthorized', 'signed out'));
@@ -106,7 +108,7 @@ export class Connection {
 
   /** Reconnect now instead of waiting for the back-off (browser came back online). */
   retryNow() {
-    if (!this.running || this.ws) return;
+    if (!this.running || this.ws || this.fetchingInfo) return;
     clearTimeout(this.retryTimer);
     this.connect();
   }
@@ -167,16 +169,21 @@ export class Connection {
 
   async connect() {
     clearTimeout(this.retryTimer);
+    const generation = this.generation;
     this.state.set(this.everOnline ? 'offline' : 'connecting');
     let url;
+    this.fetchingInfo = true;
     try {
       const resp = await fetch(this.infoUrl, { cache: 'no-store' });
       if (!resp.ok) throw new Error(`info: HTTP ${resp.status}`);
       url = (await resp.json()).ws_url;
     } catch {
-      return this.scheduleRetry();
+      if (generation === this.generation) this.scheduleRetry();
+      return;
+    } finally {
+      this.fetchingInfo = false;
     }
-    if (!this.running) return;
+    if (!this.running || generation !== this.generation || this.ws) return;
     const ws = new WebSocket(url);
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
