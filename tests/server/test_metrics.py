@@ -37,3 +37,44 @@ async def test_metrics_parse_and_move(node: Node) -> None:
         ("glint_connections_opened_total", ()), 0)
     assert during[("glint_actors", (("kind", "UserActor"),))] == 1
     assert after[("glint_storage_seconds_count", (("backend", "pg"),))] > 0
+
+
+async def test_every_operator_metric_exists_and_moves(node: Node) -> None:
+    """Ops by outcome, latency, events, bus lag, DB and Redis latency, media time."""
+    import pytest
+
+    from protocol.errors import NotFound
+    from storage.accounts import set_admin
+    from tests.fixtures import images
+
+    families = ("glint_connections", "glint_ops", "glint_op_seconds", "glint_events_delivered",
+                "glint_queue_overflows", "glint_bus_lag_seconds", "glint_storage_seconds",
+                "glint_media_seconds", "glint_actors", "glint_frame_errors")
+    async with httpx.AsyncClient(base_url=node.http_url) as http:
+        text = (await http.get("/metrics")).text
+        assert {f.name for f in text_string_to_metric_families(text)} >= set(families)
+        before = _samples(text)
+        name, other = unique("mo"), unique("mo")
+        async with connect(node.ws_url) as c, connect(node.ws_url) as d:
+            await c.signup(name, f"{name}@example.com", PASSWORD)
+            await d.signup(other, f"{other}@example.com", PASSWORD)
+            assert await set_admin(node.storage, name, True)
+            await c.call("admin.watch")
+            for _ in range(2):  # each pushed stats event is one more tick: a bus-lag probe
+                await c.next_event("admin.stats")
+            with pytest.raises(NotFound):
+                await d.call("post.get", post=1)
+            await c.upload(images.jpeg(320, 240))
+            after = _samples((await http.get("/metrics")).text)
+
+    def grew(key: tuple[str, tuple[tuple[str, str], ...]]) -> bool:
+        return after.get(key, 0) > before.get(key, 0)
+
+    assert grew(("glint_ops_total", (("op", "post.get"), ("outcome", "not_found"))))
+    assert grew(("glint_op_seconds_count", (("op", "admin.watch"),)))
+    assert grew(("glint_events_delivered_total", ()))  # the pushed admin.stats events
+    assert grew(("glint_bus_lag_seconds_count", ()))
+    assert grew(("glint_storage_seconds_count", (("backend", "redis"),)))
+    assert grew(("glint_storage_seconds_count", (("backend", "pg"),)))
+    assert grew(("glint_media_seconds_count", ()))
+    assert after[("glint_connections", ())] >= 2
