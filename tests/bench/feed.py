@@ -26,11 +26,18 @@ Targets: feed.home warm p99 <= 20 ms, cold p99 <= 150 ms; fan-out >= 50,000 inse
 and last online follower <= 1 s; search and feed.explore p99 <= 50 ms.
 
     python -m tests.bench.feed [--users 10000] [--posts 1000000] [--feed-users 300]
+    python -m tests.bench.feed --data-dir /tmp/keep --phases feed,search  # seed once, reuse
+
+With `--data-dir` the services, the node's media and the seeded data stay in that
+directory: a later run with the same --users/--posts reuses the data set (the seed
+is the slow part: ~6 min of CPU at 1M posts) under a fresh Redis namespace, so
+timelines start cold as before.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import os
@@ -54,6 +61,7 @@ SEED_TIMEOUT = 1800.0  # the seed subprocess is killed after this
 FANOUT_TIMEOUT = 30.0  # per post: how long to wait for every online follower
 PACE_SECONDS = 0.025  # between two requests on one connection (the node allows 50 ops/s)
 CELEBRITY_DEFAULT = 10_000
+PHASES = ("feed", "search", "explore", "fanout")
 
 
 # -- set-up ---------------------------------------------------------------------------------
@@ -350,6 +358,10 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=4, help="connections at once per phase")
     p.add_argument("--followers", type=int, default=2000, help="followers online for fan-out")
     p.add_argument("--fanout-posts", type=int, default=3, help="posts fanned out")
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="keep the services and the seeded data here and reuse them")
+    p.add_argument("--phases", default=",".join(PHASES),
+                   help="comma-separated subset of " + ",".join(PHASES))
     p.add_argument("--celebrity-threshold", type=int, default=CELEBRITY_DEFAULT,
                    help="GLINT_FEED_CELEBRITY_THRESHOLD for the node (the fan-out author is "
                         "the most followed at or below it)")
@@ -359,16 +371,32 @@ def main() -> None:
 
     figures: dict[str, Any] = {"args": vars(ns)}
     rows: list[tuple[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="glint-bench-") as tmpdir:
-        tmp = Path(tmpdir)
+    phases = set(ns.phases.split(","))
+    if not phases <= set(PHASES):
+        p.error(f"--phases: choose from {','.join(PHASES)}")
+    with contextlib.ExitStack() as stack:
+        if ns.data_dir is None:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="glint-bench-")))
+        else:
+            tmp = ns.data_dir.resolve()
+            tmp.mkdir(parents=True, exist_ok=True)
         os.chmod(tmp, 0o755)
         t0 = time.monotonic()
         with embedded_services(tmp / "services", database_url=os.environ.get("DATABASE_URL"),
                                redis_url=os.environ.get("REDIS_URL")) as (db_url, redis_url):
             namespace = "bench" + uuid.uuid4().hex[:8]
-            print(f"services {time.monotonic() - t0:.1f}s; seeding {ns.users} users, "
-                  f"{ns.posts} posts...", flush=True)
-            seed_s = run_seed(db_url, redis_url, namespace, tmp / "node", ns.users, ns.posts)
+            marker = tmp / f"seeded-{ns.users}-{ns.posts}"
+            if ns.data_dir is not None and marker.exists():
+                seed_s = float(marker.read_text() or 0)
+                print(f"services {time.monotonic() - t0:.1f}s; reusing the seeded data in "
+                      f"{tmp}", flush=True)
+            else:
+                print(f"services {time.monotonic() - t0:.1f}s; seeding {ns.users} users, "
+                      f"{ns.posts} posts...", flush=True)
+                seed_s = run_seed(db_url, redis_url, namespace, tmp / "node", ns.users,
+                                  ns.posts)
+                if ns.data_dir is not None:
+                    marker.write_text(f"{seed_s:.1f}")
             print(f"seed {seed_s:.0f}s", flush=True)
             picked = asyncio.run(_pick(db_url, ns.feed_users, ns.followers,
                                        ns.celebrity_threshold, 1))
@@ -384,21 +412,24 @@ def main() -> None:
                 tokens = picked["tokens"]
                 reader_tokens = [tokens[u] for u in picked["readers"]]
 
-                svc = ServicesCPU(tmp).start()
-                w = node.window().start()
-                cold, warm, ferr = trio.run(feed_phase, node.ws_url, tokens, picked["readers"],
-                                            namespace, redis_url, ns.concurrency,
-                                            ns.warm_repeats)
-                w.stop()
-                svc.stop()
-                sc, sw = common.summarize(cold), common.summarize(warm)
-                rows += [("feed.home cold", fmt(sc)), ("feed.home warm", fmt(sw)),
-                         ("  errors", len(ferr)), ("  CPU", cpu_row(w, svc))]
-                figures.update(feed_cold=sc, feed_warm=sw, feed_errors=ferr[:5])
-                print(f"  feed.home cold {fmt(sc)}\n  feed.home warm {fmt(sw)}", flush=True)
+                if "feed" in phases:
+                    svc = ServicesCPU(tmp).start()
+                    w = node.window().start()
+                    cold, warm, ferr = trio.run(feed_phase, node.ws_url, tokens, picked["readers"],
+                                                namespace, redis_url, ns.concurrency,
+                                                ns.warm_repeats)
+                    w.stop()
+                    svc.stop()
+                    sc, sw = common.summarize(cold), common.summarize(warm)
+                    rows += [("feed.home cold", fmt(sc)), ("feed.home warm", fmt(sw)),
+                             ("  errors", len(ferr)), ("  CPU", cpu_row(w, svc))]
+                    figures.update(feed_cold=sc, feed_warm=sw, feed_errors=ferr[:5])
+                    print(f"  feed.home cold {fmt(sc)}\n  feed.home warm {fmt(sw)}", flush=True)
 
                 for op, args_list in (("search", [{"q": q} for q in picked["queries"]]),
                                       ("feed.explore", [{}])):
+                    if op.removeprefix("feed.") not in phases:
+                        continue
                     svc = ServicesCPU(tmp).start()
                     w = node.window().start()
                     lat, err = trio.run(op_phase, node.ws_url, reader_tokens, op, args_list,
@@ -411,19 +442,20 @@ def main() -> None:
                     figures[op] = s
                     print(f"  {op} {fmt(s)} errors {len(err)} {err[:2]}", flush=True)
 
-                rounds = trio.run(fanout_phase, node, tokens, author["id"], picked["online"],
-                                  picked["all_followers"][-1], namespace, redis_url,
-                                  ns.fanout_posts, jpeg_photo(), tmp)
-                figures["fanout"] = rounds
-                nf = len(picked["all_followers"])
-                for i, r in enumerate(rounds):
-                    tl = r["last_timeline_s"]
-                    rate = f"{nf / tl:,.0f} inserts/s" if tl else "n/a"
-                    rows.append((f"fan-out post {i + 1} ({nf} followers, {r['online']} online)",
-                                 f"ack {r['ack_s'] * 1e3:.1f} ms; last online follower "
-                                 f"{r['last_online_s'] * 1e3:.0f} ms ({r['received']} got it); "
-                                 f"last timeline {'-' if tl is None else f'{tl * 1e3:.0f} ms'}"
-                                 f" -> {rate}; {r['cpu']}"))
+                if "fanout" in phases:
+                    rounds = trio.run(fanout_phase, node, tokens, author["id"], picked["online"],
+                                      picked["all_followers"][-1], namespace, redis_url,
+                                      ns.fanout_posts, jpeg_photo(), tmp)
+                    figures["fanout"] = rounds
+                    nf = len(picked["all_followers"])
+                    for i, r in enumerate(rounds):
+                        tl = r["last_timeline_s"]
+                        rate = f"{nf / tl:,.0f} inserts/s" if tl else "n/a"
+                        rows.append((f"fan-out post {i + 1} ({nf} followers, {r['online']} online)",
+                                     f"ack {r['ack_s'] * 1e3:.1f} ms; last online follower "
+                                     f"{r['last_online_s'] * 1e3:.0f} ms ({r['received']} got it); "
+                                     f"last timeline {'-' if tl is None else f'{tl * 1e3:.0f} ms'}"
+                                     f" -> {rate}; {r['cpu']}"))
             finally:
                 code = node.stop()
                 if code not in (0, -15):
