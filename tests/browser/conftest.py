@@ -43,8 +43,10 @@ __all__ = ["PASSWORD", "unique"]
 
 
 def _chromium() -> str | None:
-    return os.environ.get("GLINT_CHROMIUM") or shutil.which("chromium") or \
-        shutil.which("chromium-browser")
+    given = os.environ.get("GLINT_CHROMIUM")
+    if given:
+        return given if Path(given).is_file() else None
+    return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def _missing() -> str | None:
