@@ -316,13 +316,19 @@ class Head:
 
 
 async def recent_for(conn: asyncpg.Connection, viewer_id: int, limit: int) -> list[int]:
-    """The newest live posts of the viewer's followees and the viewer (a cold rebuild)."""
+    """The newest live posts of the viewer's followees and the viewer (a cold rebuild).
+
+    Read per author through `posts_author`, each bounded by `limit`, then merged: walking
+    the primary key newest first and filtering by author read up to every post for a
+    viewer who follows few (200-330 ms at 1M posts, measured; this: 3 ms median, 40 ms
+    for a viewer following 1,000)."""
     rows = await conn.fetch(
-        """SELECT p.id FROM posts p
-           WHERE p.deleted_at IS NULL
-             AND (p.author_id = $1 OR p.author_id IN
-                  (SELECT followee_id FROM follows WHERE follower_id = $1))
-           ORDER BY p.id DESC LIMIT $2""", viewer_id, limit)
+        """SELECT x.id FROM (SELECT $1::bigint AS id UNION
+                             SELECT followee_id FROM follows WHERE follower_id = $1) a
+           CROSS JOIN LATERAL (SELECT p.id FROM posts p
+                               WHERE p.author_id = a.id AND p.deleted_at IS NULL
+                               ORDER BY p.id DESC LIMIT $2) x
+           ORDER BY x.id DESC LIMIT $2""", viewer_id, limit)
     return [r["id"] for r in rows]
 
 
@@ -358,18 +364,31 @@ async def heads(conn: asyncpg.Connection, post_ids: Sequence[int]) -> dict[int, 
 async def affinity_counts(conn: asyncpg.Connection, viewer_id: int,
                           author_ids: Sequence[int]) -> dict[int, int]:
     """How often the viewer liked or commented on each author's posts, plus the
-    messages the viewer sent in their 1:1 conversation."""
+    messages the viewer sent in their 1:1 conversation.
+
+    Likes and comments are counted once for all the authors, from the viewer's side
+    (their likes by `likes_user`, their comments by `comments_author`): counting per
+    author went through every post of each author, or every comment."""
     if not author_ids:
         return {}
     rows = await conn.fetch(
-        """SELECT a.id,
-             (SELECT count(*) FROM likes l JOIN posts p ON p.id = l.post_id
-              WHERE l.user_id = $1 AND p.author_id = a.id)
-           + (SELECT count(*) FROM comments c JOIN posts p ON p.id = c.post_id
-              WHERE c.author_id = $1 AND p.author_id = a.id AND c.deleted_at IS NULL)
-           + (SELECT count(*) FROM conversations cv JOIN messages m
-                  ON m.conversation_id = cv.id
-              WHERE cv.kind = 'direct' AND cv.pair_lo = least($1, a.id)
-                AND cv.pair_hi = greatest($1, a.id) AND m.sender_id = $1) AS n
-           FROM unnest($2::bigint[]) AS a(id)""", viewer_id, list(author_ids))
+        """WITH lk AS (
+               SELECT p.author_id AS id, count(*) AS n
+               FROM likes l JOIN posts p ON p.id = l.post_id
+               WHERE l.user_id = $1 AND p.author_id = ANY($2::bigint[])
+               GROUP BY p.author_id),
+           cm AS (
+               SELECT p.author_id AS id, count(*) AS n
+               FROM comments c JOIN posts p ON p.id = c.post_id
+               WHERE c.author_id = $1 AND c.deleted_at IS NULL
+                 AND p.author_id = ANY($2::bigint[])
+               GROUP BY p.author_id)
+           SELECT a.id, coalesce(lk.n, 0) + coalesce(cm.n, 0)
+               + (SELECT count(*) FROM conversations cv JOIN messages m
+                      ON m.conversation_id = cv.id
+                  WHERE cv.kind = 'direct' AND cv.pair_lo = least($1, a.id)
+                    AND cv.pair_hi = greatest($1, a.id) AND m.sender_id = $1) AS n
+           FROM unnest($2::bigint[]) AS a(id)
+           LEFT JOIN lk ON lk.id = a.id LEFT JOIN cm ON cm.id = a.id""",
+        viewer_id, list(author_ids))
     return {r["id"]: int(r["n"]) for r in rows}
