@@ -78,3 +78,15 @@ async def test_every_operator_metric_exists_and_moves(node: Node) -> None:
     assert grew(("glint_storage_seconds_count", (("backend", "pg"),)))
     assert grew(("glint_media_seconds_count", ()))
     assert after[("glint_connections", ())] >= 2
+
+
+def test_quantile_interpolates_within_buckets() -> None:
+    from server.metrics import LATENCY_BUCKETS, quantile
+
+    n = len(LATENCY_BUCKETS) + 1
+    assert quantile(tuple([0.0] * n), 0.5) is None
+    # 10 observations in the (0.001, 0.0025] bucket, cumulative counts.
+    cum = tuple(0.0 if b < 0.0025 else 10.0 for b in [*LATENCY_BUCKETS, float("inf")])
+    p50 = quantile(cum, 0.5)
+    assert p50 is not None and 0.001 < p50 <= 0.0025
+    assert quantile(cum, 0.99) == 0.001 + (0.0025 - 0.001) * 0.99
