@@ -159,9 +159,14 @@ async def test_stats_see_a_bot_connect_and_sessions_list_it(node: Node) -> None:
 async def test_suspend_closes_every_session_hides_content_and_blocks_login(node: Node) -> None:
     async with bots(node, 2) as (bot, viewer), admins(node) as (admin,):
         await follow(viewer, bot)
-        post = await quick_post(bot, "#suspendtag spam spam")
+        word = unique("w")
+        post = await quick_post(bot, f"#suspendtag {word} spam")
         other = await quick_post(viewer, "a normal post")
         comment = await bot.call("comment.add", post=other["id"], text="buy now")
+        with trio.fail_after(EVENT_WAIT):
+            while not any(uid(bot) in [a["id"] for a in i["actors"]]
+                          for i in (await viewer.call("notif.list"))["items"]):
+                await viewer.next_event("notification")
         async with connect(node.ws_url, token=bot.token) as second:
             assert second.hello_data is not None
             done = await admin.call("admin.suspend", user=uid(bot), reason="spam bot")
@@ -178,6 +183,14 @@ async def test_suspend_closes_every_session_hides_content_and_blocks_login(node:
         assert post["id"] not in [p["id"] for p in home["posts"]]
         tagged = await viewer.call("tag.posts", tag="suspendtag")
         assert post["id"] not in [p["id"] for p in tagged["posts"]]
+        found = await viewer.call("search", q=word)
+        assert found["posts"] == []
+        found = await viewer.call("search", q=uname(bot), kind="users")
+        assert uid(bot) not in [u["id"] for u in found["users"]]
+        explore = await viewer.call("feed.explore")
+        assert post["id"] not in [p["id"] for p in explore["posts"]]
+        notes = (await viewer.call("notif.list"))["items"]
+        assert all(uid(bot) not in [a["id"] for a in i["actors"]] for i in notes)
         # The old token and the password no longer open a session.
         async with connect(node.ws_url, reconnect=False) as again:
             await expect(Unauthorized, again, "hello", token=bot.token)
@@ -191,6 +204,7 @@ async def test_suspend_closes_every_session_hides_content_and_blocks_login(node:
         # Unsuspended: visible again, and the password works again.
         assert (await admin.call("admin.unsuspend", user=uid(bot)))["suspended"] is False
         assert (await viewer.call("post.get", post=post["id"]))["id"] == post["id"]
+        assert [p["id"] for p in (await viewer.call("search", q=word))["posts"]] == [post["id"]]
         async with connect(node.ws_url) as back:
             assert (await back.login(uname(bot), PASSWORD))["user"]["id"] == uid(bot)
 
