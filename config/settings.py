@@ -46,6 +46,7 @@ class Settings:
     user_actor_idle_seconds: float = limits.USER_ACTOR_IDLE_SECONDS
     pg_pool_max: int = limits.PG_POOL_MAX
     public_http_url: str | None = None  # advertised in hello (uploads); derived when None
+    web_dir: Path | None = None  # a built web app to serve; None: client_js/dist (or public)
     upload_max_bytes: int = limits.MEDIA_MAX_BYTES
     upload_max_pixels: int = limits.MEDIA_MAX_PIXELS
     uploads_per_hour: int = limits.UPLOADS_PER_HOUR

@@ -201,15 +201,15 @@ def create_app(node: Node) -> QuartTrio:
 
     @app.get("/")
     async def index() -> Any:
-        return await _web_page("index.html")
+        return await _web_page("index.html", node.settings.web_dir)
 
     @app.get("/admin")
     async def admin_page() -> Any:
-        return await _web_page("admin.html")
+        return await _web_page("admin.html", node.settings.web_dir)
 
     @app.get("/<path:path>")
     async def static_file(path: str) -> Any:
-        root = _web_root()
+        root = _web_root(node.settings.web_dir)
         found = safe_join(str(root), path)
         if found is not None and await trio.Path(found).is_file():
             resp = await send_from_directory(root, path)
@@ -221,15 +221,15 @@ def create_app(node: Node) -> QuartTrio:
         if top in NOT_APP_PREFIXES:
             raise NotFound("no such path")
         if top == "admin":
-            return await _web_page("admin.html")  # the operator console's own routes
-        return await _web_page("index.html")  # a client-side route: the app handles it
+            return await _web_page("admin.html", root)  # the operator console's own routes
+        return await _web_page("index.html", root)  # a client-side route: the app handles it
 
     return app
 
 
-async def _web_page(name: str) -> Response:
+async def _web_page(name: str, web_dir: Path | None) -> Response:
     """An HTML entry page: always revalidated, so a new build is picked up at once."""
-    root = _web_root()
+    root = _web_root(web_dir)
     if not await trio.Path(root / name).is_file():
         raise NotFound("no such page")
     resp = await send_from_directory(root, name)
@@ -237,7 +237,9 @@ async def _web_page(name: str) -> Response:
     return resp
 
 
-def _web_root() -> Path:
+def _web_root(web_dir: Path | None) -> Path:
+    if web_dir is not None:
+        return web_dir
     built = WEB_ROOT / "dist"
     return built if (built / "index.html").exists() else WEB_ROOT / "public"
 

@@ -27,7 +27,9 @@ from server.cli import READY_LINE
 from tests.conftest import PASSWORD, unique
 
 ROOT = Path(__file__).resolve().parents[2]
-DIST = ROOT / "client_js" / "dist"
+#: The built app the node serves: $GLINT_WEB_DIR (a private build, so parallel
+#: sessions don't swap assets under each other) or client_js/dist.
+DIST = Path(os.environ.get("GLINT_WEB_DIR") or ROOT / "client_js" / "dist")
 ARTIFACTS = Path(os.environ.get("GLINT_ARTIFACTS") or Path(__file__).parent / "artifacts")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",
@@ -86,7 +88,8 @@ def live_node(browser_ready: None, services: tuple[str, str],
     env = {k: v for k, v in os.environ.items()
            if k not in ("DATABASE_URL", "REDIS_URL") and not k.startswith("GLINT_")}
     env.update({"DATABASE_URL": db, "REDIS_URL": redis, "GLINT_NODE_NAME": "browser",
-                "GLINT_NAMESPACE": f"b{uuid.uuid4().hex[:8]}", "GLINT_LOG_LEVEL": "warning"})
+                "GLINT_NAMESPACE": f"b{uuid.uuid4().hex[:8]}", "GLINT_LOG_LEVEL": "warning",
+                "GLINT_WEB_DIR": str(DIST)})
     data_dir = tmp_path_factory.mktemp("browser-node")
     cmd = [sys.executable, "-m", "server.cli", "serve", "--port", "0", "--ws-port", "0",
            "--data-dir", str(data_dir)]
