@@ -12,7 +12,7 @@ from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
 
 from config.limits import GARBAGE_FRAMES_BEFORE_CLOSE
 from protocol.client import Client, connect
-from protocol.errors import Unsupported
+from protocol.errors import BadRequest, Forbidden
 from server.node import Node
 from tests.conftest import PASSWORD, unique
 from tests.wire import WAIT, Raw
@@ -100,11 +100,17 @@ async def test_bad_envelopes_and_unknown_ops_are_answered(node: Node) -> None:
         await still_fine(ok)
 
 
-async def test_unimplemented_protocol_ops_are_unsupported(node: Node) -> None:
+async def test_reserved_names_answer_cleanly(node: Node) -> None:
+    """Every protocol op is implemented now; `admin.*` is for operators (tests/server/
+    test_admin.py has the rest): a non-admin gets forbidden, even for unknown names."""
     async with bystander(node) as ok:
-        for op in ("report.create", "admin.stats"):
-            with pytest.raises(Unsupported):
+        with pytest.raises(BadRequest):
+            await ok.call("report.create")
+        for op in ("admin.stats", "admin.no_such_op"):
+            with pytest.raises(Forbidden):
                 await ok.call(op)
+        with pytest.raises(BadRequest):
+            await ok.call("nonsense.op")
         await still_fine(ok)
 
 
