@@ -57,7 +57,6 @@ def test_sign_up_log_out_and_log_in_again(person: Callable[..., Person]) -> None
 
 def test_wrong_password_is_explained(person: Callable[..., Person]) -> None:
     who = person(PHONE)
-    who.allow_console(r"status of 401")  # the browser's own log line for the refused login
     page = who.page
     name = unique("web")
     sign_up(page, name)
@@ -75,7 +74,6 @@ def test_wrong_password_is_explained(person: Callable[..., Person]) -> None:
 
 def test_signup_field_errors_are_in_words(person: Callable[..., Person]) -> None:
     who = person(DESKTOP)
-    who.allow_console(r"status of 409")  # the taken username's refused sign-up
     page = who.page
     name = unique("web")
     sign_up(page, name)

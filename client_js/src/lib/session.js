@@ -1,9 +1,12 @@
 // The signed-in session: the token (in localStorage, so every tab shares it), the
 // current user (`me`, from the hello reply), and the tab's one Connection.
 //
-// Sign-up, log-in and log-out go over HTTP (/api/auth/*): they need no socket, and
-// the socket is only opened once there is a token to say `hello` with.
+// Sign-up and log-in use the `auth.signup` / `auth.login` ops on a short-lived
+// WebSocket (allowed before `hello`): a refusal is an ordinary error reply, so the
+// browser logs no failed HTTP request. The tab's Connection is only opened once there
+// is a token to say `hello` with. Log-out revokes the token over HTTP.
 import { Connection, GlintError, Observable } from './conn.js';
+import { decode, encode } from './wire.js';
 
 const TOKEN_KEY = 'glint.token';
 
@@ -76,23 +79,69 @@ export async function postJSON(path, body, { auth = false } = {}) {
   return data;
 }
 
+const AUTH_TIMEOUT_MS = 20000;
+
+/**
+ * Call one auth op (`auth.signup`, `auth.login`) on a WebSocket of its own, then close
+ * it. Resolves with the reply's `data` (ids exact, as BigInt); rejects with a GlintError.
+ */
+export async function authCall(op, args) {
+  let url;
+  try {
+    const resp = await fetch('/api/info', { cache: 'no-store' });
+    if (!resp.ok) throw new Error(`info: HTTP ${resp.status}`);
+    url = (await resp.json()).ws_url;
+  } catch {
+    throw new GlintError('network', 'the server could not be reached');
+  }
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    ws.binaryType = 'arraybuffer';
+    let done = false;
+    const finish = (fn, value) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      ws.onclose = null;
+      if (ws.readyState <= WebSocket.OPEN) ws.close(1000, 'done');
+      fn(value);
+    };
+    const timer = setTimeout(() => finish(reject, new GlintError('timeout', `no answer to ${op}`)), AUTH_TIMEOUT_MS);
+    ws.onopen = () => ws.send(encode({ op, id: 1, args }));
+    ws.onmessage = (msg) => {
+      let reply;
+      try {
+        reply = decode(msg.data);
+      } catch {
+        return;
+      }
+      if (!reply || !('re' in reply)) return;
+      if (reply.ok) finish(resolve, reply.data || {});
+      else {
+        const e = reply.error || {};
+        finish(reject, new GlintError(e.code || 'internal', e.message, e.retry_after ?? null));
+      }
+    };
+    ws.onerror = () => {}; // onclose follows
+    ws.onclose = () => finish(reject, new GlintError('network', 'the server could not be reached'));
+  });
+}
+
 function begin(issued) {
   endedReason.set(null);
   setToken(issued.token);
-  // HTTP returns JSON, so ids in this user map are Numbers (maybe imprecise): the
-  // hello reply replaces it with the exact one. Show only names from it.
-  me.set(null);
+  me.set(issued.user || null); // exact ids (msgpack); the hello reply refreshes it
   conn.start();
 }
 
 /** Create an account ({username, email, password, display_name?}) and sign in. */
 export async function signup(fields) {
-  begin(await postJSON('/api/auth/signup', fields));
+  begin(await authCall('auth.signup', fields));
 }
 
 /** Sign in with a username or email and a password. */
 export async function login(username, password) {
-  begin(await postJSON('/api/auth/login', { username, password }));
+  begin(await authCall('auth.login', { username, password }));
 }
 
 /** Revoke the token on the server, then forget it here. */
