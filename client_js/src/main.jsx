@@ -3,6 +3,7 @@ import { render } from 'preact';
 import { App } from './app.jsx';
 import { navigate } from './lib/router.js';
 import { conn, endedReason, me } from './lib/session.js';
+import './lib/notifbadge.js'; // the live unread-notifications badge, on every screen
 import * as wire from './lib/wire.js';
 import './styles/base.css';
 import './styles/shell.css';

@@ -1,0 +1,23 @@
+// Keeps the nav's unread-notifications badge right on every screen: the count comes
+// from `notif.list` (its `unread`) whenever the connection comes online (the hello
+// reply has no count), goes up by one per live `notification` event, and the
+// notifications screen sets it from `notif.read`'s reply when it marks them read.
+import { unreadNotifications } from './badges.js';
+import { conn } from './session.js';
+
+let asking = 0; // bumped per refresh: a late answer never overwrites a newer one
+
+/** Ask the server for the unread count now (e.g. after marking read elsewhere). */
+export function refreshUnreadNotifications() {
+  const mine = ++asking;
+  conn.call('notif.list', { limit: 1 }).then(
+    (data) => mine === asking && unreadNotifications.set(Number(data.unread) || 0),
+    () => {}, // offline or signed out: the next conn.online asks again
+  );
+}
+
+conn.on('conn.online', () => refreshUnreadNotifications());
+conn.on('notification', () => unreadNotifications.set(unreadNotifications.get() + 1));
+conn.state.subscribe((s) => {
+  if (s === 'idle') unreadNotifications.set(0); // signed out
+});
