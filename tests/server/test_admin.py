@@ -230,6 +230,7 @@ async def test_removed_post_and_comment_disappear_live_for_watchers(node: Node) 
         await expect(NotFound, admin, "admin.remove_post", post=post["id"], reason="again")
         seen = (await admin.call("admin.posts", author=uid(author)))["posts"]
         assert seen[0]["id"] == post["id"] and seen[0]["removed"] is True
+        assert seen[0]["photos"] == 1 and seen[0]["thumbnail"]["jpeg"].startswith("/media/")
         actions = [e["action"] for e in (await admin.call("admin.audit", limit=10))["entries"]
                    if e["admin"]["id"] == uid(admin)]
         assert actions[:2] == ["admin.remove_post", "admin.remove_comment"]
