@@ -203,6 +203,8 @@ async def test_suspend_closes_every_session_hides_content_and_blocks_login(node:
         assert entry["details"]["reason"] == "spam bot"
         # Unsuspended: visible again, and the password works again.
         assert (await admin.call("admin.unsuspend", user=uid(bot)))["suspended"] is False
+        trail = (await admin.call("admin.audit", target=uid(bot), kind="user"))["entries"]
+        assert [e["action"] for e in trail] == ["admin.unsuspend", "admin.suspend"]
         assert (await viewer.call("post.get", post=post["id"]))["id"] == post["id"]
         assert [p["id"] for p in (await viewer.call("search", q=word))["posts"]] == [post["id"]]
         async with connect(node.ws_url) as back:
