@@ -31,7 +31,7 @@ from protocol.names import CloseCode
 from server.connection import Connection
 from server.metrics import Totals, quantile
 from server.ops import Op, session_of
-from storage import bus, nodestats
+from storage import bus, moderation, nodestats
 from storage.errors import Unavailable
 
 if TYPE_CHECKING:
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RATE_WINDOW_SECONDS = 10.0  # op latency percentiles are over this recent window
+SUSPEND_SWEEP_SECONDS = 2.0  # a suspended user's sessions are closed again this much later
 STATS_EVENT = "admin.stats"
 
 
@@ -230,6 +231,25 @@ def ops(node: Node) -> dict[str, Op]:
     async def unknown(conn: Connection, args: dict[str, Any], rid: int) -> Any:
         await admin.unknown(session_of(conn))
 
+    async def sweep(user_id: int) -> None:
+        """A `hello` that read its token just before the suspension committed may attach
+        just after the first close went out: close again a little later."""
+        await trio.sleep(SUSPEND_SWEEP_SECONDS)
+        with contextlib.suppress(Exception):
+            if await node.storage.read(moderation.is_suspended, user_id):
+                await admin.close_all(user_id)
+
+    async def suspend(conn: Connection, args: dict[str, Any], rid: int) -> Any:
+        done = await admin.suspend(session_of(conn), args)
+        node.nursery.start_soon(sweep, done["user"])
+        return done
+
+    async def resolve(conn: Connection, args: dict[str, Any], rid: int) -> Any:
+        done = await admin.resolve(session_of(conn), args)
+        if done.get("action") == "suspend":
+            node.nursery.start_soon(sweep, done["user"])
+        return done
+
     return {
         "report.create": call(reports.create),
         "admin.stats": call(admin.stats),
@@ -238,14 +258,14 @@ def ops(node: Node) -> dict[str, Op]:
         "admin.sessions": call(admin.sessions),
         "admin.kick": call(admin.kick),
         "admin.users": call(admin.users),
-        "admin.suspend": call(admin.suspend),
+        "admin.suspend": suspend,
         "admin.unsuspend": call(admin.unsuspend),
         "admin.posts": call(admin.posts),
         "admin.comments": call(admin.comments),
         "admin.remove_post": call(admin.remove_post),
         "admin.remove_comment": call(admin.remove_comment),
         "admin.reports": call(admin.reports),
-        "admin.resolve": call(admin.resolve),
+        "admin.resolve": resolve,
         "admin.announce": call(admin.announce),
         "admin.audit": call(admin.audit),
         UNKNOWN_ADMIN_OP: unknown,
