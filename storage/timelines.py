@@ -43,19 +43,43 @@ GROUP = "fanout"
 SENTINEL = "0"  # member marking a timeline built from Postgres
 POST, DELETE = "post", "delete"
 
-# KEYS = timelines; ARGV = score, member, cap, ttl ms. Add the post to each timeline,
-# keep the newest `cap` (and the sentinel), and give a new key its expiry.
+# One fan-out step, all in Redis: the node sends the follower ids once and the
+# frame once, instead of a command per follower (building those was the node's cost).
+# ARGV[1] score, ARGV[2] member, ARGV[3] cap, ARGV[4] ttl ms, ARGV[5] the timeline key
+# prefix, ARGV[6] the user channel prefix, ARGV[7] the payload to publish ('' for
+# none), ARGV[8] '1' to add into timelines / '0' not, ARGV[9] how many of the ids that
+# follow get no payload (the author), ARGV[10..] user ids. Each timeline keeps its
+# newest `cap` (and the sentinel); a new key gets its expiry. Three calls per
+# follower in the common case (ZADD, ZCARD, PUBLISH). Returns the ids done.
 _ADD = """
 local cap = tonumber(ARGV[3])
-for _, key in ipairs(KEYS) do
-  redis.call('ZADD', key, ARGV[1], ARGV[2])
-  local first = 0
-  if redis.call('ZSCORE', key, '0') then first = 1 end
-  local n = redis.call('ZCARD', key)
-  if n - first > cap then redis.call('ZREMRANGEBYRANK', key, first, n - cap - 1) end
-  if redis.call('PTTL', key) < 0 then redis.call('PEXPIRE', key, ARGV[4]) end
+local into = ARGV[8] == '1'
+local payload = ARGV[7]
+local quiet = 9 + tonumber(ARGV[9])
+for i = 10, #ARGV do
+  if into then
+    local key = ARGV[5] .. ARGV[i]
+    redis.call('ZADD', key, ARGV[1], ARGV[2])
+    local n = redis.call('ZCARD', key)
+    if n == 1 then
+      redis.call('PEXPIRE', key, ARGV[4])  -- new (every other writer sets an expiry)
+    elseif n > cap then
+      local first = 0
+      if redis.call('ZSCORE', key, '0') then first = 1 end
+      if n - first > cap then redis.call('ZREMRANGEBYRANK', key, first, n - cap - 1) end
+    end
+  end
+  if payload ~= '' and i > quiet then
+    redis.call('PUBLISH', ARGV[6] .. ARGV[i], payload)
+  end
 end
-return #KEYS
+return #ARGV - 9
+"""
+
+# ARGV[1] member, ARGV[2] the timeline key prefix, ARGV[3..] user ids: a post's removal.
+_REMOVE = """
+for i = 3, #ARGV do redis.call('ZREM', ARGV[2] .. ARGV[i], ARGV[1]) end
+return #ARGV - 2
 """
 
 
@@ -246,19 +270,25 @@ async def fanout_step(st: Storage, job: Job, consumer: str, after: int, limit: i
                 pipe.exists(presence.device_set(st, uid))
             online = [uid for uid, alive in zip(batch, await pipe.execute(), strict=True)
                       if alive]
+    tl_prefix, ch_prefix = timeline_key(st, ""), bus.user_channel(st, "")
     async with r.pipeline(transaction=False) as pipe:
-        targets = [*extra, *batch] if into_timelines else list(extra)
-        if targets:
-            keys = [timeline_key(st, u) for u in targets]
-            if job.kind == POST:
-                pipe.eval(_ADD, len(keys), *keys, score, member, cap, ttl_ms)
-            else:
-                for key in keys:
-                    pipe.zrem(key, member)
-        if frame is not None and job.kind == POST:
-            payload = bus.pack_event(None, frame)
-            for uid in online:
-                pipe.publish(bus.user_channel(st, uid), payload)
+        if job.kind == POST:
+            payload = bus.pack_event(None, frame) if frame is not None else b""
+            quiet = list(extra)
+            if into_timelines:
+                users = [*quiet, *batch]
+                pipe.eval(_ADD, 0, score, member, cap, ttl_ms, tl_prefix, ch_prefix, payload,
+                          "1", len(quiet), *users)
+            elif quiet:
+                pipe.eval(_ADD, 0, score, member, cap, ttl_ms, tl_prefix, ch_prefix, b"",
+                          "1", len(quiet), *quiet)
+            if not into_timelines and payload and online:
+                pipe.eval(_ADD, 0, score, member, cap, ttl_ms, tl_prefix, ch_prefix, payload,
+                          "0", 0, *online)
+        else:
+            targets = [*extra, *batch] if into_timelines else list(extra)
+            if targets:
+                pipe.eval(_REMOVE, 0, member, tl_prefix, *targets)
         if batch:
             pipe.hset(progress_key(st), job.entry_id, str(batch[-1]))
         pipe.xclaim(stream_key(st), GROUP, consumer, 0, [job.entry_id], justid=True)
