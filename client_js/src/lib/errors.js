@@ -30,6 +30,14 @@ const BY_OP = {
     too_large: 'That photo is too large. Please choose a smaller one.',
     bad_request: 'That photo couldn\u2019t be read. Please choose another.',
   },
+  'dm.send': {
+    forbidden: 'You can\u2019t message this account.',
+    not_found: 'This conversation, or what you\u2019re sharing, isn\u2019t available any more.',
+  },
+  'dm.open': { forbidden: 'You can\u2019t message this account.', not_found: 'That account isn\u2019t available.' },
+  'dm.add': { forbidden: 'You can\u2019t add someone who blocked you or whom you blocked.' },
+  'dm.edit': { forbidden: 'Messages can only be edited within 15 minutes of sending.' },
+  'dm.remove': { forbidden: 'Only the group\u2019s admin can remove people.' },
 };
 
 function waitWords(seconds) {
