@@ -1,5 +1,6 @@
 // The app: picks the screen for the URL, guards signed-in routes, draws the shell.
 import { useEffect } from 'preact/hooks';
+import { Announcements } from './components/announcement.jsx';
 import { ConnectionBanner, Nav, Toasts, TopBar } from './components/shell.jsx';
 import { useObservable } from './lib/hooks.js';
 import { location_, navigate, resolve } from './lib/router.js';
@@ -41,6 +42,7 @@ export function App() {
       <Nav />
       <div class="content">
         <ConnectionBanner />
+        <Announcements />
         <main id="main" tabIndex={-1}><Screen key={path} params={params} query={query} /></main>
       </div>
       <Toasts />
