@@ -4,6 +4,7 @@ import { App } from './app.jsx';
 import { navigate } from './lib/router.js';
 import { conn, endedReason, me } from './lib/session.js';
 import './lib/notifbadge.js'; // the live unread-notifications badge, on every screen
+import './lib/direct.js'; // conversations and the live unread-direct badge, on every screen
 import * as wire from './lib/wire.js';
 import './styles/base.css';
 import './styles/shell.css';
