@@ -1,15 +1,16 @@
-// Entry point of the operator console (admin.html, served at /admin). Placeholder:
-// the admin helper (#8) fills this in.
+// Entry point of the operator console (admin.html, served at /admin): the same
+// WebSocket protocol and session as the app, with the `admin.*` ops.
 import { render } from 'preact';
+import { conn, me } from '../lib/session.js';
+import * as wire from '../lib/wire.js';
 import '../styles/base.css';
+import '../styles/forms.css';
+import './admin.css';
+import { AdminApp } from './console.jsx';
+import { role, stats } from './store.js';
 
-function Admin() {
-  return (
-    <main class="screen">
-      <h1>Glint admin</h1>
-      <p class="muted">Coming soon.</p>
-    </main>
-  );
-}
+// For browser tests and debugging.
+window.__glint = { conn, me, wire, role, stats };
 
-render(<Admin />, document.getElementById('admin'));
+conn.start();
+render(<AdminApp />, document.getElementById('admin'));

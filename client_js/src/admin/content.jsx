@@ -1,0 +1,171 @@
+// Posts and comments: find by id or author; remove with a reason (watchers see it
+// disappear live: post.deleted / comment.deleted).
+import { useState } from 'preact/hooks';
+import { GlintError } from '../lib/conn.js';
+import { conn } from '../lib/session.js';
+import { idOf, idStr, sameId } from '../lib/wire.js';
+import { ask } from './confirm.jsx';
+import { fmtNum, fmtTime, isoTime } from './format.js';
+import { ListState, LoadMore, Outcome, usePaged } from './lists.jsx';
+
+const BY = {
+  posts: [['post', 'Post id'], ['author', 'Author (username)']],
+  comments: [['comment', 'Comment id'], ['post', 'Post id'], ['author', 'Author (username)']],
+};
+
+/** A username (with or without @) → the user's id, through admin.users. */
+async function userIdOf(name) {
+  const q = name.replace(/^@/, '');
+  const { users } = await conn.call('admin.users', { q, limit: 50 });
+  const hit = (users || []).find((u) => u.username.toLowerCase() === q.toLowerCase());
+  if (!hit) throw new GlintError('not_found', 'no such user');
+  return hit.id;
+}
+
+function Author({ a }) {
+  return <>@{a.username}{a.suspended && <span class="admin-tag bad">suspended</span>}</>;
+}
+
+function State({ item }) {
+  return item.removed
+    ? <span class="admin-pill bad">Removed{item.removed_at ? ` ${fmtTime(item.removed_at)}` : ''}</span>
+    : <span class="admin-pill ok">Visible</span>;
+}
+
+export function Content() {
+  const [kind, setKind] = useState('posts');
+  const [by, setBy] = useState('post');
+  const [text, setText] = useState('');
+  const [args, setArgs] = useState({ limit: 50 });
+  const [searchError, setSearchError] = useState(null);
+  const [outcome, setOutcome] = useState(null);
+  const [stamp, setStamp] = useState(0);
+  const op = kind === 'posts' ? 'admin.posts' : 'admin.comments';
+  const list = usePaged(op, kind, args, [op, stamp]);
+
+  const pickKind = (k) => {
+    setKind(k);
+    setBy(BY[k][0][0]);
+    setArgs({ limit: 50 });
+    setSearchError(null);
+    setStamp((s) => s + 1);
+  };
+
+  const search = async (ev) => {
+    ev.preventDefault();
+    setSearchError(null);
+    const t = text.trim();
+    try {
+      const a = { limit: 50 };
+      if (t && by === 'author') a.author = await userIdOf(t);
+      else if (t) {
+        const id = idOf(t);
+        if (id === null) throw new GlintError('bad_request', 'An id is a number.');
+        a[by] = id;
+      }
+      setArgs(a);
+      setStamp((s) => s + 1);
+    } catch (error) {
+      setSearchError(error);
+    }
+  };
+
+  const remove = async (item) => {
+    const post = kind === 'posts';
+    const what = post ? `post ${idStr(item.id)} by @${item.author.username}` : `comment ${idStr(item.id)} by @${item.author.username}`;
+    const answer = await ask({
+      title: `Remove ${what}?`,
+      body: post ? 'It disappears at once for everyone, also for people viewing it now. Open reports on it are closed.'
+        : 'It disappears at once, with its replies. Open reports on it are closed.',
+      reason: 'required', confirm: 'Remove', danger: true,
+    });
+    if (!answer) return;
+    try {
+      const r = post
+        ? await conn.call('admin.remove_post', { post: item.id, reason: answer.reason })
+        : await conn.call('admin.remove_comment', { comment: item.id, reason: answer.reason });
+      list.setItems((xs) => xs.map((x) => (sameId(x.id, item.id) ? { ...x, removed: true, removed_at: Date.now() } : x)));
+      const closed = Number(r.reports_closed || 0);
+      setOutcome({ ok: `Removed ${what}${closed ? `; ${closed} report${closed === 1 ? '' : 's'} closed` : ''}.` });
+    } catch (error) {
+      setOutcome({ error, op: post ? 'admin.remove_post' : 'admin.remove_comment' });
+    }
+  };
+
+  return (
+    <section aria-labelledby="content-title" class="admin-section">
+      <h2 id="content-title">Posts and comments</h2>
+      <div class="admin-segments" role="group" aria-label="Show">
+        <button type="button" class="button small" aria-pressed={kind === 'posts'} onClick={() => pickKind('posts')}>Posts</button>
+        <button type="button" class="button small" aria-pressed={kind === 'comments'} onClick={() => pickKind('comments')}>Comments</button>
+      </div>
+      <form class="admin-search" role="search" aria-label={`Find ${kind}`} onSubmit={search}>
+        <label class="field">
+          <span>Find by</span>
+          <select value={by} onChange={(e) => setBy(e.currentTarget.value)}>
+            {BY[kind].map(([k, label]) => <option key={k} value={k}>{label}</option>)}
+          </select>
+        </label>
+        <label class="field">
+          <span>Id or username</span>
+          <input type="search" value={text} autoCapitalize="none" spellcheck={false}
+            placeholder="empty: the newest" onInput={(e) => setText(e.currentTarget.value)} />
+        </label>
+        <button type="submit" class="button">Search</button>
+      </form>
+      {searchError && <Outcome value={{ error: searchError, op: 'admin.users' }} />}
+      <Outcome value={outcome} testid="content-outcome" />
+      <ListState list={list} op={op} empty={`No ${kind} found.`} />
+      {list.items.length > 0 && (
+        <div class="admin-table-wrap">
+          <table class="admin-table">
+            <caption class="visually-hidden">{kind === 'posts' ? 'Posts' : 'Comments'}, newest first</caption>
+            <thead>
+              {kind === 'posts' ? (
+                <tr>
+                  <th scope="col">Post</th><th scope="col">Author</th><th scope="col">Caption</th>
+                  <th scope="col" class="num">Likes</th><th scope="col" class="num">Comments</th>
+                  <th scope="col" class="num">Reports</th><th scope="col">Created</th><th scope="col">State</th>
+                  <th scope="col"><span class="visually-hidden">Actions</span></th>
+                </tr>
+              ) : (
+                <tr>
+                  <th scope="col">Comment</th><th scope="col">Post</th><th scope="col">Author</th><th scope="col">Text</th>
+                  <th scope="col" class="num">Likes</th><th scope="col" class="num">Reports</th>
+                  <th scope="col">Created</th><th scope="col">State</th>
+                  <th scope="col"><span class="visually-hidden">Actions</span></th>
+                </tr>
+              )}
+            </thead>
+            <tbody>
+              {list.items.map((x) => (
+                <tr key={idStr(x.id)} data-id={idStr(x.id)}>
+                  <th scope="row">
+                    {kind === 'posts' && x.thumbnail && <img src={x.thumbnail} alt="" class="admin-thumb" loading="lazy" />}
+                    <span class="admin-id">{idStr(x.id)}</span>
+                  </th>
+                  {kind === 'comments' && <td class="admin-id">{idStr(x.post)}</td>}
+                  <td><Author a={x.author} /></td>
+                  <td class="admin-text">{kind === 'posts' ? x.caption : x.text}</td>
+                  <td class="num">{fmtNum(x.like_count)}</td>
+                  {kind === 'posts' && <td class="num">{fmtNum(x.comment_count)}</td>}
+                  <td class="num">{fmtNum(x.open_reports)}</td>
+                  <td><time dateTime={isoTime(x.created_at)}>{fmtTime(x.created_at)}</time></td>
+                  <td data-testid="content-state"><State item={x} /></td>
+                  <td class="admin-actions">
+                    {!x.removed && (
+                      <button type="button" class="button small danger"
+                        aria-label={`Remove ${kind === 'posts' ? 'post' : 'comment'} ${idStr(x.id)}`}
+                        onClick={() => remove(x)}>Remove</button>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      <LoadMore list={list} />
+    </section>
+  );
+}

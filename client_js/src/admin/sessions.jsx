@@ -1,0 +1,82 @@
+// Connected sessions on every node; kick one (or all of a user's).
+import { useEffect, useState } from 'preact/hooks';
+import { conn } from '../lib/session.js';
+import { idStr, num } from '../lib/wire.js';
+import { ask } from './confirm.jsx';
+import { fmtTime, isoTime } from './format.js';
+import { ListState, LoadMore, Outcome, SearchForm, usePaged } from './lists.jsx';
+
+/** Sessions show up (and go) within about a second: refresh at that pace. */
+const REFRESH_MS = 2000;
+
+export function Sessions() {
+  const [q, setQ] = useState('');
+  const [outcome, setOutcome] = useState(null);
+  const args = q ? { q, limit: 100 } : { limit: 100 };
+  const list = usePaged('admin.sessions', 'sessions', args, [q]);
+  useEffect(() => {
+    const t = setInterval(() => !list.loading && list.reload(), REFRESH_MS);
+    return () => clearInterval(t);
+  }, [list.reload, list.loading]); // eslint-disable-line react-hooks/exhaustive-deps
+
+  const kick = async (s, all) => {
+    const who = `@${s.user.username}`;
+    const answer = await ask({
+      title: all ? `Kick every session of ${who}?` : `Kick this session of ${who}?`,
+      body: 'They are disconnected now and may sign in again (suspend to keep them out).',
+      reason: 'optional', confirm: 'Kick', danger: true,
+    });
+    if (!answer) return;
+    const a = all ? { user: s.user.id } : { node: s.node, conn: s.conn };
+    if (answer.reason) a.reason = answer.reason;
+    try {
+      await conn.call('admin.kick', a);
+      setOutcome({ ok: all ? `Kicked every session of ${who}.` : `Kicked ${who} (${s.node} #${num(s.conn)}).` });
+      list.reload();
+    } catch (error) {
+      setOutcome({ error, op: 'admin.kick' });
+    }
+  };
+
+  return (
+    <section aria-labelledby="sessions-title" class="admin-section">
+      <h2 id="sessions-title">Connected sessions</h2>
+      <SearchForm label="Username starts with" value={q} onSearch={setQ} id="sessions-q" />
+      <Outcome value={outcome} testid="sessions-outcome" />
+      <ListState list={list} op="admin.sessions" empty={q ? 'Nobody by that name is connected.' : 'Nobody is connected.'} />
+      {list.items.length > 0 && (
+        <div class="admin-table-wrap">
+          <table class="admin-table">
+            <caption class="visually-hidden">Connected sessions, newest first</caption>
+            <thead>
+              <tr>
+                <th scope="col">User</th><th scope="col">Node</th><th scope="col" class="num">Conn</th>
+                <th scope="col">Client</th><th scope="col">IP</th><th scope="col">Since</th>
+                <th scope="col"><span class="visually-hidden">Actions</span></th>
+              </tr>
+            </thead>
+            <tbody>
+              {list.items.map((s) => (
+                <tr key={`${s.node}:${num(s.conn)}`} data-user={s.user.username}>
+                  <th scope="row">@{s.user.username} <span class="muted admin-id">{idStr(s.user.id)}</span></th>
+                  <td>{s.node}</td>
+                  <td class="num">{num(s.conn)}</td>
+                  <td>{s.client || <span class="muted">–</span>}</td>
+                  <td>{s.ip}</td>
+                  <td><time dateTime={isoTime(s.since)}>{fmtTime(s.since)}</time></td>
+                  <td class="admin-actions">
+                    <button type="button" class="button small danger" aria-label={`Kick @${s.user.username} (${s.node} #${num(s.conn)})`}
+                      onClick={() => kick(s, false)}>Kick</button>
+                    <button type="button" class="button small" aria-label={`Kick every session of @${s.user.username}`}
+                      onClick={() => kick(s, true)}>Kick all</button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      <LoadMore list={list} />
+    </section>
+  );
+}
