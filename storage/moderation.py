@@ -8,7 +8,6 @@ rules (who may do what) live in actors/admin.py and actors/reports.py.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -273,7 +272,3 @@ async def target_user(conn: asyncpg.Connection, kind: str, target_id: int) -> in
              "comment": "SELECT author_id FROM comments WHERE id = $1",
              "message": "SELECT sender_id FROM messages WHERE id = $1"}[kind]
     return await conn.fetchval(table, target_id)
-
-
-def ids_of(rows: Sequence[dict[str, Any]]) -> list[int]:
-    return [r["id"] for r in rows]
