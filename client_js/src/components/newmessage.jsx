@@ -1,0 +1,57 @@
+// "New message": pick one person (→ their 1:1 conversation) or several (→ a new group,
+// optionally named), then open the thread.
+import { useState } from 'preact/hooks';
+import { upsertConversation } from '../lib/direct.js';
+import { errorText } from '../lib/errors.js';
+import { navigate } from '../lib/router.js';
+import { conn } from '../lib/session.js';
+import { idStr, sameId } from '../lib/wire.js';
+import { Dialog, PeoplePicker } from './dmparts.jsx';
+
+const GROUP_MAX_OTHERS = 31; // DM_GROUP_MAX − you
+const TITLE_MAX = 100; // DM_TITLE_MAX
+
+export function NewMessageDialog({ onClose }) {
+  const [selected, setSelected] = useState([]);
+  const [title, setTitle] = useState('');
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const toggle = (u) => setSelected((xs) => (xs.some((x) => sameId(x.id, u.id))
+    ? xs.filter((x) => !sameId(x.id, u.id))
+    : xs.length >= GROUP_MAX_OTHERS ? xs : [...xs, u]));
+  const group = selected.length > 1;
+  const start = async (ev) => {
+    ev.preventDefault();
+    if (!selected.length || busy) return;
+    setBusy(true);
+    setError(null);
+    try {
+      const args = group ? { users: selected.map((u) => u.id), title: title.trim() } : { user: selected[0].id };
+      const c = await conn.call('dm.open', args);
+      upsertConversation(c);
+      onClose();
+      navigate(`/direct/${idStr(c.id)}`);
+    } catch (err) {
+      setError(errorText(err, 'dm.open'));
+      setBusy(false);
+    }
+  };
+  return (
+    <Dialog title="New message" onClose={onClose} class="dm-new">
+      <form onSubmit={start}>
+        <PeoplePicker selected={selected} onToggle={toggle} label="To" />
+        {group && (
+          <label class="field">
+            <span>Group name (optional)</span>
+            <input type="text" value={title} maxLength={TITLE_MAX}
+              onInput={(ev) => setTitle(ev.currentTarget.value)} />
+          </label>
+        )}
+        {error && <p class="form-error" role="alert">{error}</p>}
+        <button type="submit" class="button primary dm-wide" disabled={!selected.length || busy}>
+          {group ? 'Create group' : 'Chat'}
+        </button>
+      </form>
+    </Dialog>
+  );
+}
