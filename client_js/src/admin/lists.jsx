@@ -76,10 +76,10 @@ export function LoadMore({ list, label = 'Load more' }) {
 }
 
 /** A labelled search box that submits on Enter (and on the button). */
-export function SearchForm({ label, placeholder, value, onSearch, children, id }) {
+export function SearchForm({ name, label, placeholder, value, onSearch, children, id }) {
   const [text, setText] = useState(value || '');
   return (
-    <form class="admin-search" role="search" aria-label={label}
+    <form class="admin-search" role="search" aria-label={name}
       onSubmit={(ev) => { ev.preventDefault(); onSearch(text.trim()); }}>
       <label class="field">
         <span>{label}</span>

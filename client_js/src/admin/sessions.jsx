@@ -41,7 +41,7 @@ export function Sessions() {
   return (
     <section aria-labelledby="sessions-title" class="admin-section">
       <h2 id="sessions-title">Connected sessions</h2>
-      <SearchForm label="Username starts with" value={q} onSearch={setQ} id="sessions-q" />
+      <SearchForm name="Search sessions" label="Username starts with" value={q} onSearch={setQ} id="sessions-q" />
       <Outcome value={outcome} testid="sessions-outcome" />
       <ListState list={list} op="admin.sessions" empty={q ? 'Nobody by that name is connected.' : 'Nobody is connected.'} />
       {list.items.length > 0 && (

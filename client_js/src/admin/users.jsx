@@ -63,7 +63,7 @@ export function Users() {
   return (
     <section aria-labelledby="users-title" class="admin-section">
       <h2 id="users-title">Users</h2>
-      <SearchForm label="Username starts with, or user id" value={q} onSearch={setQ} id="users-q">
+      <SearchForm name="Search users" label="Username starts with, or user id" value={q} onSearch={setQ} id="users-q">
         <label class="field">
           <span>Show</span>
           <select value={filter} onChange={(e) => setFilter(e.currentTarget.value)}>
