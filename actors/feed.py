@@ -148,6 +148,7 @@ class _Read:
     threshold: int
     cap: int
     gone: list[int]  # ids in the timeline that are no longer live posts
+    seen: int = 0  # the viewer's "seen up to" mark as this read found it
 
     @property
     def key(self) -> str:
@@ -156,11 +157,11 @@ class _Read:
     async def warm_up(self) -> None:
         r = self.st.redis
         assert r is not None
-        if not await tl.is_warm(r, self.key):
+        built, self.seen = await tl.warm_state(r, self.key, tl.seen_key(self.st, self.viewer),
+                                               FEED_TIMELINE_TTL_SECONDS * 1000)
+        if not built:
             ids = await tl.recent_for(self.conn, self.viewer, self.cap)
             await tl.rebuild(r, self.key, ids, self.cap, FEED_TIMELINE_TTL_SECONDS * 1000)
-        else:
-            await r.pexpire(self.key, FEED_TIMELINE_TTL_SECONDS * 1000)
 
     async def visible(self, ids: Sequence[int]) -> list[tl.Head]:
         found = await tl.heads(self.conn, ids)
@@ -180,8 +181,7 @@ class _Read:
         pos = before
         batch = max(want, 10) + 10
         for _ in range(FEED_READ_ROUNDS):
-            entries, tl_done = await tl.read_timeline(r, self.key, pos, batch)
-            from_tl = [pid for pid, _ in entries]
+            from_tl, tl_done = await tl.read_timeline(r, self.key, pos, batch)
             from_pg: list[int] = []
             pg_done = True
             if celebs:
@@ -207,10 +207,9 @@ class _Read:
         """The viewer's "seen up to" time before this read; raised to `update_to`."""
         r = self.st.redis
         assert r is not None
-        key = tl.seen_key(self.st, self.viewer)
-        old = int(await r.get(key) or 0)
+        old = self.seen
         if update_to is not None and update_to > old:
-            await r.set(key, update_to, ex=FEED_SEEN_TTL_SECONDS)
+            await r.set(tl.seen_key(self.st, self.viewer), update_to, ex=FEED_SEEN_TTL_SECONDS)
         return old
 
     async def affinity(self, authors: set[int]) -> dict[int, int]:

@@ -298,25 +298,33 @@ async def fanout_step(st: Storage, job: Job, consumer: str, after: int, limit: i
 
 # -- reads: timelines ------------------------------------------------------------------------
 async def read_timeline(r: aioredis.Redis, key: str, before: tuple[int, int] | None,
-                        count: int) -> tuple[list[tuple[int, int]], bool]:
-    """Up to `count` entries (post id, time ms) strictly before `before` (time, id),
-    newest first; and whether the timeline has nothing older."""
-    out: list[tuple[int, int]] = []
+                        count: int) -> tuple[list[int], bool]:
+    """Up to `count` post ids strictly before `before` (time, id), newest first; and
+    whether the timeline has nothing older. Scores are not read: a post's time is in
+    its id (and parsing them doubled the reply the node decodes)."""
+    out: list[int] = []
     if before is None:
-        rows = await r.zrevrangebyscore(key, "+inf", "(0", start=0, num=count, withscores=True)
+        rows = await r.zrevrangebyscore(key, "+inf", "(0", start=0, num=count)
     else:
         t, pid = before
         async with r.pipeline(transaction=False) as pipe:
             pipe.zrangebyscore(key, t, t)  # ties in the cursor's millisecond
-            pipe.zrevrangebyscore(key, f"({t}", "(0", start=0, num=count, withscores=True)
+            pipe.zrevrangebyscore(key, f"({t}", "(0", start=0, num=count)
             ties, rows = await pipe.execute()
-        out = sorted(((int(m), t) for m in ties if int(m) < pid), reverse=True)
-    out += [(int(m), int(s)) for m, s in rows]
+        out = sorted((int(m) for m in ties if int(m) < pid), reverse=True)
+    out += [int(m) for m in rows]
     return out, len(rows) < count
 
 
-async def is_warm(r: aioredis.Redis, key: str) -> bool:
-    return await r.zscore(key, SENTINEL) is not None
+async def warm_state(r: aioredis.Redis, key: str, seen: str, ttl_ms: int) -> tuple[bool, int]:
+    """Whether the timeline is built (and its expiry renewed), and the viewer's "seen up
+    to" mark: one round trip."""
+    async with r.pipeline(transaction=False) as pipe:
+        pipe.zscore(key, SENTINEL)
+        pipe.pexpire(key, ttl_ms)
+        pipe.get(seen)
+        built, _, mark = await pipe.execute()
+    return built is not None, int(mark or 0)
 
 
 async def rebuild(r: aioredis.Redis, key: str, post_ids: Sequence[int], cap: int,
