@@ -242,3 +242,34 @@ class Bot:
             except trio.RunFinishedError:
                 pass
         self._thread.join(BOT_SECONDS)
+
+
+def kick_session(page: Page, username: str) -> None:
+    """Sessions → search → Kick (one session of that user), confirmed."""
+    go_to(page, "Sessions")
+    page.get_by_label("Username starts with").fill(username)
+    page.get_by_role("search", name="Search sessions").get_by_role("button", name="Search").click()
+    row = page.locator(f"tr[data-user='{username}']").first
+    expect(row).to_be_visible()
+    row.get_by_role("button", name=f"Kick @{username} (", exact=False).click()
+    confirm(page, "Kick", "test kick")
+    expect(page.get_by_test_id("sessions-outcome")).to_contain_text(f"Kicked @{username}")
+
+
+def report_row(page: Page, target: int) -> Locator:
+    """The Reports queue's row for a target (open Reports first)."""
+    return page.locator(f"tr[data-target='{target}']")
+
+
+def resolve_reports(page: Page, kind: str, target: int, action: str = "dismiss") -> None:
+    """Reports → Resolve the target's reports with an action (dismiss, remove, suspend)."""
+    go_to(page, "Reports")
+    row = report_row(page, target)
+    expect(row).to_be_visible()
+    row.get_by_role("button", name=f"Resolve reports on {kind} {target}").click()
+    labels = {"dismiss": "Dismiss (no action)", "remove": "Remove the content",
+              "suspend": "Suspend the user behind it"}
+    page.get_by_role("dialog").get_by_role("radio", name=labels[action]).check()
+    confirm(page, "Resolve")
+    expect(row).to_have_count(0)
+    expect(page.get_by_test_id("reports-outcome")).to_contain_text(f"Resolved {kind} {target}")

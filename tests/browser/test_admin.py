@@ -16,11 +16,15 @@ from tests.browser.steps_admin import (
     announce,
     console_sign_in,
     expect_dashboard,
+    find_user,
     go_to,
+    kick_session,
     kpi,
     make_admin,
     open_console,
     remove_post,
+    report_row,
+    resolve_reports,
     suspend_user,
     wait_kpi,
 )
@@ -100,3 +104,67 @@ def test_operator_console_acts_live(person: Callable[..., Person], bots: Callabl
     op.set_viewport_size(PHONE)
     expect_dashboard(op)
     screenshot(op, "admin-dashboard-phone")
+
+
+def test_reports_kick_audit_and_keyboard(person: Callable[..., Person],
+                                         bots: Callable[[str], Bot],
+                                         services: tuple[str, str], tmp_path: Path) -> None:
+    admin_name = unique("op")
+    make_admin(services, admin_name, tmp_path / "cli")
+    op = person(DESKTOP).page
+    open_console(op)
+    console_sign_in(op, admin_name)
+
+    # Two people report one post: one queue entry with both reasons and the note.
+    author, first, second = bots("author"), bots("rep"), bots("rep")
+    media = author.upload(jpeg(320, 240))
+    post = author.call("post.create", media=[media["id"]], caption="buy followers here")
+    assert first.call("report.create", kind="post", target=post["id"], reason="spam",
+                      text="selling followers")["created"] is True
+    second.call("report.create", kind="post", target=post["id"], reason="scam")
+    go_to(op, "Reports")
+    row = report_row(op, post["id"])
+    expect(row).to_contain_text("post")
+    expect(row.locator("td.num")).to_have_text("2")
+    expect(row).to_contain_text("spam \u00d71")
+    expect(row).to_contain_text("scam \u00d71")
+    expect(row).to_contain_text("selling followers")
+    expect(row).to_contain_text(f"@{author.username}")
+    resolve_reports(op, "post", post["id"], "dismiss")
+    expect(op.get_by_test_id("reports-outcome")).to_contain_text("2 reports closed")
+
+    # Kick one session from the Sessions list: the bot sees 4001 (it may sign in again).
+    kick_session(op, author.username)
+    assert author.wait_closed() == CLOSE_SESSION_ENDED
+
+    # Keyboard only: a nav link by Enter, and Escape cancels a destructive action.
+    op.get_by_role("link", name="Users").focus()
+    op.keyboard.press("Enter")
+    expect(op.get_by_role("heading", name="Users")).to_be_visible()
+    row = find_user(op, first.username)
+    button = row.get_by_role("button", name=f"Suspend @{first.username}")
+    button.focus()
+    op.keyboard.press("Enter")
+    dialog = op.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_role("button", name="Suspend")).to_be_disabled()  # a reason is required
+    op.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(row.get_by_test_id("user-status")).to_have_text("Active")
+    assert first.call("user.get", username=first.username)["username"] == first.username
+
+    # Errors in words: an author who does not exist.
+    go_to(op, "Posts & comments")
+    op.get_by_label("Find by").select_option("author")
+    op.get_by_label("Id or username").fill(unique("nobody"))
+    op.get_by_role("search", name="Find posts").get_by_role("button", name="Search").click()
+    expect(op.get_by_role("alert")).to_have_text(
+        "That doesn\u2019t exist, or it isn\u2019t visible to you.")
+
+    # The audit log lists what this operator did, newest first.
+    go_to(op, "Audit log")
+    rows = op.locator("tbody tr").filter(has_text=f"@{admin_name}")
+    expect(rows.first).to_contain_text("admin.kick")
+    expect(rows.nth(1)).to_contain_text("admin.resolve")
+    op.get_by_label("Action").select_option("admin.resolve")
+    expect(op.locator("tbody tr").first).to_contain_text("dismiss")

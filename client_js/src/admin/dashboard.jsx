@@ -21,6 +21,22 @@ const TOTALS = [
   { key: 'errors', label: 'Errors /s', get: (t) => t.errors_per_s, fmt: fmtNum },
 ];
 
+/** A node's figures: [label, text of the latest value, the number charted]. */
+const FIGURES = [
+  ['Connections', (n) => fmtNum(n.connections), (n) => n.connections],
+  ['Sessions', (n) => fmtNum(n.sessions), (n) => n.sessions],
+  ['Online users', (n) => fmtNum(n.online_users), (n) => n.online_users],
+  ['Messages in /s', (n) => fmtNum(n.in_per_s), (n) => n.in_per_s],
+  ['Messages out /s', (n) => fmtNum(n.out_per_s), (n) => n.out_per_s],
+  ['Delivery p50 / p99', (n) => `${fmtMs(n.delivery_ms?.p50)} / ${fmtMs(n.delivery_ms?.p99)}`, (n) => n.delivery_ms?.p99],
+  ['Op latency p50 / p99', (n) => `${fmtMs(n.op_latency_ms?.p50)} / ${fmtMs(n.op_latency_ms?.p99)}`, (n) => n.op_latency_ms?.p99],
+  ['Errors', (n) => `${fmtNum(n.errors_per_s)}/s (${fmtPct(n.error_ratio)})`, (n) => n.errors_per_s],
+  ['Postgres pool', (n) => `${fmtNum(n.postgres?.pool_size)} open, ${fmtNum(n.postgres?.pool_idle)} idle, max ${fmtNum(n.postgres?.pool_max)}`,
+    (n) => (n.postgres ? num(n.postgres.pool_size ?? 0) - num(n.postgres.pool_idle ?? 0) : null)],
+  ['Postgres latency', (n) => fmtMs(n.postgres?.latency_ms), (n) => n.postgres?.latency_ms],
+  ['Redis latency', (n) => fmtMs(n.redis?.latency_ms), (n) => n.redis?.latency_ms],
+];
+
 function Kpi({ label, value, series, testid }) {
   return (
     <div class="admin-kpi" role="group" aria-label={label}>
@@ -57,20 +73,12 @@ function NodeCard({ n, samples }) {
         <Health ok={n.bus?.connected} label="Bus" detail={`${fmtNum(n.bus?.reconnects)} reconnects`} />
       </div>
       <dl class="admin-figures">
-        <div><dt>Connections</dt><dd>{fmtNum(n.connections)}</dd>
-          <Sparkline values={series((x) => x.connections)} label={`${n.node} connections`} width={80} height={20} /></div>
-        <div><dt>Sessions</dt><dd>{fmtNum(n.sessions)}</dd></div>
-        <div><dt>Online users</dt><dd>{fmtNum(n.online_users)}</dd></div>
-        <div><dt>In /s</dt><dd>{fmtNum(n.in_per_s)}</dd>
-          <Sparkline values={series((x) => x.in_per_s)} label={`${n.node} messages in per second`} width={80} height={20} /></div>
-        <div><dt>Out /s</dt><dd>{fmtNum(n.out_per_s)}</dd>
-          <Sparkline values={series((x) => x.out_per_s)} label={`${n.node} messages out per second`} width={80} height={20} /></div>
-        <div><dt>Delivery p50 / p99</dt><dd>{fmtMs(n.delivery_ms?.p50)} / {fmtMs(n.delivery_ms?.p99)}</dd>
-          <Sparkline values={series((x) => x.delivery_ms?.p99)} label={`${n.node} delivery p99`} width={80} height={20} /></div>
-        <div><dt>Op latency p50 / p99</dt><dd>{fmtMs(n.op_latency_ms?.p50)} / {fmtMs(n.op_latency_ms?.p99)}</dd></div>
-        <div><dt>Errors</dt><dd>{fmtNum(n.errors_per_s)}/s ({fmtPct(n.error_ratio)})</dd></div>
-        <div><dt>Postgres pool</dt><dd>{fmtNum(pg.pool_size)} open, {fmtNum(pg.pool_idle)} idle, max {fmtNum(pg.pool_max)} · {fmtMs(pg.latency_ms)}</dd></div>
-        <div><dt>Redis</dt><dd>{fmtMs(rd.latency_ms)}</dd></div>
+        {FIGURES.map(([label, text, chart]) => (
+          <div key={label}>
+            <dt>{label}</dt><dd>{text(n)}</dd>
+            <Sparkline values={series(chart)} label={`${n.node} ${label.toLowerCase()}`} width={80} height={20} />
+          </div>
+        ))}
       </dl>
       <table class="admin-table admin-actors">
         <caption>Actors on {n.node}</caption>
