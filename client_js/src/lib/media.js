@@ -55,7 +55,7 @@ export function uploadMedia(file, { onProgress, signal, ...params } = {}) {
 export function parseJSONKeepingIds(text) {
   // Quote long integer literals (not inside strings) before parsing, then revive.
   const marked = text.replace(/("(?:[^"\\]|\\.)*")|(-?\d{16,})(?=[,}\]\s])/g, (m, str, big) =>
-    str ? str : `"\u0000big:${big}"`);
+    str ? str : `"\\u0000big:${big}"`); // an escaped NUL: a raw one is invalid JSON
   return JSON.parse(marked, (_k, v) =>
     typeof v === 'string' && v.startsWith('\u0000big:') ? BigInt(v.slice(5)) : v);
 }
