@@ -126,6 +126,14 @@ async def unsuspend(conn: asyncpg.Connection, user_id: int) -> bool:
     return done is not None
 
 
+async def operators_among(conn: asyncpg.Connection, user_ids: list[int]) -> set[int]:
+    """Which of these users are operators now (admin, not suspended)."""
+    rows = await conn.fetch(
+        """SELECT id FROM users WHERE id = ANY($1::bigint[]) AND is_admin
+           AND suspended_at IS NULL""", user_ids)
+    return {r["id"] for r in rows}
+
+
 async def is_suspended(conn: asyncpg.Connection, user_id: int) -> bool:
     return bool(await conn.fetchval(
         "SELECT suspended_at IS NOT NULL FROM users WHERE id = $1", user_id))

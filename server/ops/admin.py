@@ -143,9 +143,19 @@ class Operators:
             self.full_sync, self.last_full = False, now
         await bus.publish(st, [(self.channel, bus.pack("l", msgpack.packb(time.time())))])
         if self.watchers:
+            watchers = await self.operators_watching()
             stats = cluster_stats(await nodestats.snapshots(st))
-            watchers = [c for c in self.watchers.values() if c.open]
             self.node.gateway.fanout(watchers, encode(event(STATS_EVENT, stats)))
+
+    async def operators_watching(self) -> list[Connection]:
+        """The open watchers whose user is still an operator: the role is read every tick,
+        so a revoked (or suspended) admin stops getting live stats at once."""
+        users = sorted({c.session.user_id for c in self.watchers.values() if c.session})
+        allowed = await self.node.storage.read(moderation.operators_among, users)
+        for conn_id, c in list(self.watchers.items()):
+            if c.session is None or c.session.user_id not in allowed:
+                self.watchers.pop(conn_id, None)
+        return [c for c in self.watchers.values() if c.open]
 
     def snapshot(self, health: nodestats.Health) -> dict[str, Any]:
         """This node's numbers: from the metrics /metrics renders, as rates over the last tick."""

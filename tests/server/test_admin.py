@@ -155,6 +155,28 @@ async def test_stats_see_a_bot_connect_and_sessions_list_it(node: Node) -> None:
         assert (await admin.call("admin.unwatch"))["was_watching"] is True
 
 
+async def test_revoked_admin_stops_receiving_live_stats_at_once(node: Node) -> None:
+    async with admins(node, 2) as (revoked, kept):
+        for c in (revoked, kept):
+            await c.call("admin.watch")
+            await c.next_event("admin.stats")
+        assert await set_admin(node.storage, uname(revoked), False)
+        await kept.next_event("admin.stats")  # a tick that may have begun before the revoke
+        queue = revoked.events()
+        with contextlib.suppress(trio.WouldBlock):
+            while True:
+                queue.receive_nowait()  # type: ignore[attr-defined]
+        for _ in range(2):  # two whole ticks after the revoke
+            await kept.next_event("admin.stats")
+        assert "t" in await revoked.call("ping")  # the reply follows anything sent before it
+        late = []
+        with contextlib.suppress(trio.WouldBlock):
+            while True:
+                late.append(queue.receive_nowait().name)  # type: ignore[attr-defined]
+        assert "admin.stats" not in late
+        await expect(Forbidden, revoked, "admin.watch")
+
+
 # -- suspension ---------------------------------------------------------------------------
 async def test_suspend_closes_every_session_hides_content_and_blocks_login(node: Node) -> None:
     async with bots(node, 2) as (bot, viewer), admins(node) as (admin,):
