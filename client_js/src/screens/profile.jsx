@@ -1,9 +1,233 @@
-// Profile — placeholder: the screen's owner replaces this file (see client_js/README.md).
+// A profile (/u/:username): header (avatar, names, counts, bio), the follow button
+// driven by user.get's relation flags, block / mute, the posts grid (and, on your
+// own profile, saved posts and pending follow requests, live).
+import { useEffect, useState } from 'preact/hooks';
+import { Confirm, Dialog } from '../components/dialog.jsx';
+import { FollowButton } from '../components/followbutton.jsx';
+import { PostGrid } from '../components/grid.jsx';
+import { Link } from '../components/link.jsx';
+import { Avatar } from '../components/media.jsx';
+import { MoreLoader } from '../components/more.jsx';
+import { FollowListDialog, FollowRequests } from '../components/usersheet.jsx';
+import { errorText } from '../lib/errors.js';
+import { useEvent, useObservable, useOp } from '../lib/hooks.js';
+import { usePaged } from '../lib/paged.js';
+import { navigate } from '../lib/router.js';
+import { conn, me } from '../lib/session.js';
+import { toast, toastError } from '../lib/toast.js';
+import { num, sameId } from '../lib/wire.js';
+import '../styles/profile.css';
+
+const USERNAME = /^[A-Za-z0-9._]{1,30}$/;
+
+function count(n) {
+  const v = num(n) || 0;
+  if (v < 10000) return v.toLocaleString('en');
+  if (v < 1e6) return `${(v / 1000).toFixed(v < 1e5 ? 1 : 0).replace(/\.0$/, '')}K`;
+  return `${(v / 1e6).toFixed(1).replace(/\.0$/, '')}M`;
+}
+
+function plural(n, one, many) {
+  return (num(n) || 0) === 1 ? one : many;
+}
+
 export default function Profile({ params }) {
+  const username = params.username;
+  const valid = USERNAME.test(username || '');
+  const { data, error, loading, reload } = useOp(valid ? 'user.get' : 'ping', valid ? { username } : {}, [username]);
+  const [user, setUser] = useState(null);
+  useEffect(() => setUser(valid && data?.username ? data : null), [data, valid]);
+  const mine = useObservable(me);
+  // A follow request approved while we look: the grid opens.
+  useEvent('notification', (n) => {
+    if (n.kind === 'follow_accepted' && user && sameId(n.actor?.id, user.id)) reload();
+  });
+
+  if (!valid || error?.code === 'not_found' || error?.code === 'bad_request') return <NotFound />;
+  if (error) {
+    return (
+      <section class="screen" aria-labelledby="screen-title">
+        <h1 id="screen-title">{username}</h1>
+        <p role="alert" class="form-error">{errorText(error, 'user.get')}</p>
+        <button type="button" class="button" onClick={reload}>Try again</button>
+      </section>
+    );
+  }
+  if (loading && !user) {
+    return (
+      <section class="screen" aria-labelledby="screen-title" aria-busy="true">
+        <h1 id="screen-title" class="visually-hidden">{username}</h1>
+        <div class="profile-skeleton" />
+      </section>
+    );
+  }
+  if (!user) return null;
+  const self = sameId(user.id, mine?.id);
+  const canSee = self || !user.private || user.followed_by_me;
+  return (
+    <section class="screen profile" aria-labelledby="screen-title">
+      <ProfileHeader user={user} self={self} canSee={canSee} setUser={setUser} />
+      {self && <FollowRequests compact />}
+      {canSee ? <ProfileTabs user={user} self={self} /> : (
+        <div class="empty-state profile-private">
+          <h2>This account is private</h2>
+          <p>Follow this account to see their photos.</p>
+        </div>
+      )}
+    </section>
+  );
+}
+
+function NotFound() {
   return (
     <section class="screen" aria-labelledby="screen-title">
-      <h1 id="screen-title">Profile</h1>
-      <p class="muted">Coming soon.</p>
+      <div class="empty-state">
+        <h1 id="screen-title">Sorry, this page isn’t available.</h1>
+        <p>The profile may not exist, or it may not be visible to you. <Link href="/">Go back to Glint.</Link></p>
+      </div>
     </section>
+  );
+}
+
+function ProfileHeader({ user, self, canSee, setUser }) {
+  const [list, setList] = useState(null); // 'followers' | 'following'
+  const [menu, setMenu] = useState(false);
+  const website = user.website && (/^https?:\/\//i.test(user.website) ? user.website : `https://${user.website}`);
+  const onFollow = (patch, delta) => setUser((u) => ({
+    ...u, ...patch, followers_count: (num(u.followers_count) || 0) + delta }));
+  const countItem = (kind, n, label) => (
+    <li>
+      {canSee ? (
+        <button type="button" class="profile-count" onClick={() => setList(kind)}>
+          <strong data-testid={`${kind}-count`}>{count(n)}</strong> {label}
+        </button>
+      ) : (
+        <span class="profile-count"><strong data-testid={`${kind}-count`}>{count(n)}</strong> {label}</span>
+      )}
+    </li>
+  );
+  return (
+    <header class="profile-header">
+      <div class="profile-avatar"><Avatar user={user} size={150} /></div>
+      <div class="profile-main">
+        <div class="profile-title">
+          <h1 id="screen-title" class="profile-username">{user.username}</h1>
+          <div class="profile-actions">
+            {self ? (
+              <Link href="/settings" class="button">Edit profile</Link>
+            ) : (
+              <>
+                <FollowButton user={user} onChange={onFollow} />
+                <button type="button" class="button profile-more" aria-label="More options" onClick={() => setMenu(true)}>⋯</button>
+              </>
+            )}
+          </div>
+        </div>
+        <ul class="profile-counts" aria-label="Counts">
+          <li><span class="profile-count"><strong data-testid="posts-count">{count(user.posts_count)}</strong> {plural(user.posts_count, 'post', 'posts')}</span></li>
+          {countItem('followers', user.followers_count, plural(user.followers_count, 'follower', 'followers'))}
+          {countItem('following', user.following_count, 'following')}
+        </ul>
+      </div>
+      <div class="profile-bio">
+        {user.display_name && <p class="profile-name">{user.display_name}</p>}
+        {user.bio && <p class="profile-bio-text" data-testid="profile-bio">{user.bio}</p>}
+        {website && <p><a href={website} target="_blank" rel="noopener noreferrer nofollow">{user.website.replace(/^https?:\/\//i, '')}</a></p>}
+        {!self && user.follows_me && <p class="muted profile-follows-you">Follows you</p>}
+      </div>
+      {list && <FollowListDialog username={user.username} kind={list} onClose={() => setList(null)} />}
+      {menu && <ProfileMenu user={user} setUser={setUser} onClose={() => setMenu(false)} />}
+    </header>
+  );
+}
+
+function ProfileMenu({ user, setUser, onClose }) {
+  const [confirmBlock, setConfirmBlock] = useState(false);
+  const mute = async () => {
+    const op = user.muted ? 'mute.remove' : 'mute.add';
+    try {
+      const r = await conn.call(op, { user: user.id });
+      setUser((u) => ({ ...u, muted: r.muted }));
+      toast(r.muted ? `Muted ${user.username}. They won’t notify you.` : `Unmuted ${user.username}.`);
+      onClose();
+    } catch (err) {
+      toastError(err, op);
+    }
+  };
+  const block = async () => {
+    try {
+      await conn.call('block.add', { user: user.id });
+      toast(`Blocked ${user.username}.`);
+      onClose();
+      navigate('/');
+    } catch (err) {
+      toastError(err, 'block.add');
+    }
+  };
+  if (confirmBlock) {
+    return <Confirm title={`Block ${user.username}?`}
+      text="They won’t be able to find your profile or posts. Follows between you are removed. Glint won’t tell them."
+      action="Block" onConfirm={block} onClose={onClose} />;
+  }
+  return (
+    <Dialog title={user.username} onClose={onClose}>
+      <ul class="dialog-menu">
+        <li><button type="button" class="button" onClick={mute}>{user.muted ? 'Unmute' : 'Mute'}</button></li>
+        <li><button type="button" class="button danger" onClick={() => setConfirmBlock(true)}>Block</button></li>
+        <li><button type="button" class="button" onClick={onClose}>Cancel</button></li>
+      </ul>
+    </Dialog>
+  );
+}
+
+function ProfileTabs({ user, self }) {
+  const [tab, setTab] = useState('posts');
+  if (!self) return <ProfilePosts user={user} />;
+  const tabBtn = (name, label) => (
+    <button type="button" role="tab" id={`tab-${name}`} aria-selected={tab === name} aria-controls="profile-panel"
+      class={`profile-tab${tab === name ? ' active' : ''}`} onClick={() => setTab(name)}>{label}</button>
+  );
+  return (
+    <>
+      <div class="profile-tabs" role="tablist" aria-label="Your posts">
+        {tabBtn('posts', 'Posts')}
+        {tabBtn('saved', 'Saved')}
+      </div>
+      <div id="profile-panel" role="tabpanel" aria-labelledby={`tab-${tab}`}>
+        {tab === 'posts' ? <ProfilePosts user={user} self /> : <SavedPosts />}
+      </div>
+    </>
+  );
+}
+
+function ProfilePosts({ user, self }) {
+  const paged = usePaged('post.list', { user: user.id }, [String(user.id)], 'posts');
+  if (paged.error?.code === 'forbidden') {
+    return <div class="empty-state"><h2>This account is private</h2><p>Follow this account to see their photos.</p></div>;
+  }
+  return (
+    <>
+      {!paged.loading && !paged.error && !paged.items.length && (
+        <div class="empty-state">
+          <h2>No posts yet</h2>
+          {self && <p><Link href="/new">Share your first photo</Link></p>}
+        </div>
+      )}
+      <PostGrid posts={paged.items} label={`Posts by ${user.username}`} />
+      <MoreLoader paged={paged} op="post.list" />
+    </>
+  );
+}
+
+function SavedPosts() {
+  const paged = usePaged('post.list', { saved: true }, [], 'posts');
+  return (
+    <>
+      {!paged.loading && !paged.error && !paged.items.length && (
+        <div class="empty-state"><h2>Save posts to see them again</h2><p>Only you can see what you’ve saved.</p></div>
+      )}
+      <PostGrid posts={paged.items} label="Saved posts" />
+      <MoreLoader paged={paged} op="post.list" />
+    </>
   );
 }
