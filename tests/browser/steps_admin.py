@@ -273,3 +273,10 @@ def resolve_reports(page: Page, kind: str, target: int, action: str = "dismiss")
     confirm(page, "Resolve")
     expect(row).to_have_count(0)
     expect(page.get_by_test_id("reports-outcome")).to_contain_text(f"Resolved {kind} {target}")
+
+
+def fits_width(page: Page) -> bool:
+    """True when nothing makes the page scroll sideways (wide tables scroll inside
+    their own box)."""
+    return bool(page.evaluate(
+        "document.documentElement.scrollWidth <= document.documentElement.clientWidth"))

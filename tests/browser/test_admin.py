@@ -17,6 +17,7 @@ from tests.browser.steps_admin import (
     console_sign_in,
     expect_dashboard,
     find_user,
+    fits_width,
     go_to,
     kick_session,
     kpi,
@@ -103,6 +104,7 @@ def test_operator_console_acts_live(person: Callable[..., Person], bots: Callabl
     screenshot(op, "admin-dashboard-desktop")
     op.set_viewport_size(PHONE)
     expect_dashboard(op)
+    assert fits_width(op)
     screenshot(op, "admin-dashboard-phone")
 
 
@@ -130,6 +132,7 @@ def test_reports_kick_audit_and_keyboard(person: Callable[..., Person],
     expect(row).to_contain_text("scam \u00d71")
     expect(row).to_contain_text("selling followers")
     expect(row).to_contain_text(f"@{author.username}")
+    screenshot(op, "admin-reports-desktop")
     resolve_reports(op, "post", post["id"], "dismiss")
     expect(op.get_by_test_id("reports-outcome")).to_contain_text("2 reports closed")
 
@@ -148,10 +151,16 @@ def test_reports_kick_audit_and_keyboard(person: Callable[..., Person],
     dialog = op.get_by_role("dialog")
     expect(dialog).to_be_visible()
     expect(dialog.get_by_role("button", name="Suspend")).to_be_disabled()  # a reason is required
+    screenshot(op, "admin-confirm-desktop")
     op.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
     expect(row.get_by_test_id("user-status")).to_have_text("Active")
     assert first.call("user.get", username=first.username)["username"] == first.username
+
+    op.set_viewport_size(PHONE)
+    assert fits_width(op)
+    screenshot(op, "admin-users-phone")
+    op.set_viewport_size(DESKTOP)
 
     # Errors in words: an author who does not exist.
     go_to(op, "Posts & comments")
