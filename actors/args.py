@@ -27,6 +27,8 @@ def text(args: dict[str, Any], name: str, *, max_len: int, min_len: int = 0,
         raise Invalid(f"`{name}` must be a string")
     if not min_len <= len(value) <= max_len:
         raise Invalid(f"`{name}` must be {min_len} to {max_len} characters")
+    if "\x00" in value:  # Postgres text cannot hold it: refuse it here, not as `internal`
+        raise Invalid(f"`{name}` must not contain a NUL character")
     return value
 
 

@@ -564,7 +564,7 @@ class Posts:
         alts = args.get("alts")
         if alts is not None:
             if not isinstance(alts, list) or len(alts) > MEDIA_PER_POST or not all(
-                    isinstance(a, str) and len(a) <= ALT_MAX for a in alts):
+                    isinstance(a, str) and len(a) <= ALT_MAX and "\x00" not in a for a in alts):
                 raise Invalid(f"`alts` must be a list of strings of at most {ALT_MAX} characters")
             alts = [a.strip() for a in alts]
         comments_off = A.flag(args, "comments_off", required=False)

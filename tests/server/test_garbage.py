@@ -153,3 +153,23 @@ async def test_bad_envelopes_count_towards_the_close(node: Node) -> None:
             assert (await raw.recv())["error"]["code"] == "bad_request"
         assert await closed_with(raw) == 1008
         await still_fine(ok)
+
+
+async def test_nul_characters_in_text_are_bad_request_not_internal(node: Node) -> None:
+    """Postgres text cannot hold U+0000: every text argument refuses it up front."""
+    from tests.server.test_posts import bots, quick_post, sql
+
+    async with bystander(node) as ok, bots(node, 1) as (author,):
+        post = await quick_post(author, "clean")
+        bad = [("post.edit", {"post": post["id"], "caption": "a\x00b"}),
+               ("post.edit", {"post": post["id"], "alts": ["a\x00b"]}),
+               ("comment.add", {"post": post["id"], "text": "a\x00b"}),
+               ("user.update", {"bio": "a\x00b"})]
+        for op, args in bad:
+            with pytest.raises(BadRequest):
+                await author.call(op, **args)
+        assert await sql(node, "SELECT caption FROM posts WHERE id = $1", post["id"]) == "clean"
+        assert await sql(node, "SELECT count(*) FROM comments WHERE post_id = $1",
+                         post["id"]) == 0
+        await still_fine(ok)
+        await still_fine(author)

@@ -74,3 +74,55 @@ async def test_logs_are_json_lines_with_context_and_never_secrets(
     assert failed["user"] is None and failed["conn"] == hello["conn"]
     assert any(e["op"] == "post.create" and e["user"] == hello["user"] for e in ops)
     assert any(e.get("msg") == "photo processed" for e in events)
+
+
+async def test_error_paths_log_no_secrets_either(services: tuple[str, str],
+                                                 tmp_path: Path) -> None:
+    """Refused hellos, bad tokens, and failing ops whose arguments hold a password."""
+    from protocol.errors import BadRequest
+
+    db, redis = services
+    env = {"DATABASE_URL": db, "REDIS_URL": redis, "GLINT_NAMESPACE": f"lg{uuid.uuid4().hex[:8]}",
+           "GLINT_LOG_LEVEL": "debug"}
+    log_file = tmp_path / "node.log"
+    name = unique("lge")
+    forged = "forged-" + uuid.uuid4().hex + uuid.uuid4().hex
+    secrets = [PASSWORD, WRONG_PASSWORD, forged]
+    with log_file.open("wb") as sink:
+        async with node_process(tmp_path / "n", env=env, name="logs-err", stderr=sink) as n:
+            async with connect(n.ws_url, reconnect=False) as c:
+                for email in ("not an email", f"{name}\x00@example.com"):  # the NUL: Postgres
+                    with pytest.raises(BadRequest):
+                        await c.call("auth.signup", username=name, email=email,
+                                     password=PASSWORD)
+                with pytest.raises(BadRequest):
+                    await c.call("auth.signup", username=name, email=f"{name}@example.com",
+                                 password=PASSWORD, display_name="nul\x00name")
+                with pytest.raises(Unauthorized):  # the password typed as the username
+                    await c.call("auth.login", username=WRONG_PASSWORD, password=PASSWORD)
+                with pytest.raises(Unauthorized):
+                    await c.call("hello", token=forged)
+                issued = await c.call("auth.signup", username=name,
+                                      email=f"{name}@example.com", password=PASSWORD)
+                secrets.append(issued["token"])
+            async with connect(n.ws_url, token=issued["token"]) as me:
+                await me.logout()
+            async with connect(n.ws_url, reconnect=False) as late:
+                with pytest.raises(Unauthorized):  # a revoked token
+                    await late.call("hello", token=issued["token"])
+            async with httpx.AsyncClient(base_url=n.http_url) as http:
+                r = await http.post("/api/auth/signup", json={
+                    "username": name + "h", "email": "bad\x00@example.com",
+                    "password": PASSWORD})
+                assert r.status_code == 400
+                r = await http.post("/api/auth/logout", headers={"Authorization":
+                                                                 f"Bearer {forged}"})
+                assert r.status_code in (200, 401)
+    text = log_file.read_text("utf-8")
+    for secret in secrets:
+        for form in _forms(secret):
+            assert form not in text, "a secret reached the logs"
+    events = [json.loads(ln) for ln in text.splitlines() if ln.strip()]
+    outcomes = {(e["op"], e["outcome"]) for e in events if e.get("msg") == "op"}
+    assert {("auth.signup", "bad_request"), ("hello", "unauthorized")} <= outcomes
+    assert not any(e["level"] == "error" for e in events)  # bad input is no server error
