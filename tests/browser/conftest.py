@@ -78,6 +78,8 @@ def browser_ready() -> None:
 class LiveNode:
     http_url: str
     ws_url: str
+    #: The node's Redis namespace: a second node given the same one joins its cluster.
+    namespace: str = ""
 
 
 @pytest.fixture(scope="module")
@@ -85,10 +87,11 @@ def live_node(browser_ready: None, services: tuple[str, str],
               tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveNode]:
     """`glint serve` as a separate process, on free ports, with its own namespace."""
     db, redis = services
+    namespace = f"b{uuid.uuid4().hex[:8]}"
     env = {k: v for k, v in os.environ.items()
            if k not in ("DATABASE_URL", "REDIS_URL") and not k.startswith("GLINT_")}
     env.update({"DATABASE_URL": db, "REDIS_URL": redis, "GLINT_NODE_NAME": "browser",
-                "GLINT_NAMESPACE": f"b{uuid.uuid4().hex[:8]}", "GLINT_LOG_LEVEL": "warning",
+                "GLINT_NAMESPACE": namespace, "GLINT_LOG_LEVEL": "warning",
                 "GLINT_WEB_DIR": str(DIST)})
     data_dir = tmp_path_factory.mktemp("browser-node")
     cmd = [sys.executable, "-m", "server.cli", "serve", "--port", "0", "--ws-port", "0",
@@ -112,7 +115,7 @@ def live_node(browser_ready: None, services: tuple[str, str],
             if line.startswith(READY_LINE):
                 break
         fields = dict(part.split("=", 1) for part in line.split()[2:])
-        yield LiveNode(fields["http"], fields["ws"])
+        yield LiveNode(fields["http"], fields["ws"], namespace)
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
