@@ -90,3 +90,38 @@ def test_quantile_interpolates_within_buckets() -> None:
     p50 = quantile(cum, 0.5)
     assert p50 is not None and 0.001 < p50 <= 0.0025
     assert quantile(cum, 0.99) == 0.001 + (0.0025 - 0.001) * 0.99
+
+
+async def test_unknown_op_names_add_no_label_values(node: Node) -> None:
+    """An attacker sending random op names must not grow /metrics: they all count as
+    `other` (also `admin.*` names, before and after hello)."""
+    import uuid
+
+    from protocol.errors import GlintError
+
+    def op_labels(text: str) -> set[str]:
+        return {s.labels["op"] for fam in text_string_to_metric_families(text)
+                for s in fam.samples if "op" in s.labels}
+
+    async with httpx.AsyncClient(base_url=node.http_url) as http:
+        name = unique("mc")
+        async with connect(node.ws_url, reconnect=False) as anon, connect(node.ws_url) as c:
+            await c.signup(name, f"{name}@example.com", PASSWORD)
+            for client in (anon, c):  # warm up: `other` exists from here on
+                try:
+                    await client.call("no.such.op")
+                except GlintError:
+                    pass
+            before = op_labels((await http.get("/metrics")).text)
+            for i in range(20):  # 80 ops a connection: within the per-connection burst
+                junk = uuid.uuid4().hex
+                for op in (junk, f"admin.{junk}", f"post.{junk}", "x" * (i + 1) * 10):
+                    for client in (anon, c):
+                        try:
+                            await client.call(op)
+                        except GlintError:
+                            pass
+            assert "t" in await c.call("ping")
+            after = op_labels((await http.get("/metrics")).text)
+    assert after - before <= {"ping"}
+    assert "other" in after
