@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -21,13 +24,63 @@ import trio
 from playwright.sync_api import Locator, Page, expect
 
 from protocol.client import Client, connect
+from server.cli import READY_LINE
+from tests.browser.conftest import LiveNode
 from tests.conftest import PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI_SECONDS = 60.0
 BOT_SECONDS = 20.0
+NODE_START_SECONDS = 60.0
+NODE_STOP_SECONDS = 20.0
 #: What Bot.next_event returns once the server closed the socket for good.
 CLOSED = "__closed__"
+
+
+def _env(services: tuple[str, str], **extra: str) -> dict[str, str]:
+    db, redis = services
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "REDIS_URL") and not k.startswith("GLINT_")}
+    env.update({"DATABASE_URL": db, "REDIS_URL": redis, "GLINT_LOG_LEVEL": "warning", **extra})
+    return env
+
+
+@contextmanager
+def extra_node(services: tuple[str, str], namespace: str, name: str,
+               data_dir: Path) -> Iterator[LiveNode]:
+    """Another `glint serve` process in the same cluster (same Postgres, Redis and
+    namespace) as the live node: the console on one node sees and acts on both."""
+    cmd = [sys.executable, "-m", "server.cli", "serve", "--port", "0", "--ws-port", "0",
+           "--data-dir", str(data_dir)]
+    proc = subprocess.Popen(cmd, env=_env(services, GLINT_NAMESPACE=namespace,
+                                          GLINT_NODE_NAME=name),
+                            cwd=ROOT, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:  # keeps the pipe drained for the node's whole life
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    try:
+        while True:
+            line = lines.get(timeout=NODE_START_SECONDS)
+            if line is None:
+                raise RuntimeError(f"node {name} exited before it was ready")
+            if line.startswith(READY_LINE):
+                break
+        fields = dict(part.split("=", 1) for part in line.split()[2:])
+        yield LiveNode(fields["http"], fields["ws"], namespace)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(NODE_STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 # -- operators --------------------------------------------------------------
@@ -36,10 +89,7 @@ def make_admin(services: tuple[str, str], username: str, data_dir: Path,
                password: str = PASSWORD) -> None:
     """Create an operator account with the real CLI (`glint user create NAME --admin`)
     against the same Postgres and Redis as the live node."""
-    db, redis = services
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DATABASE_URL", "REDIS_URL") and not k.startswith("GLINT_")}
-    env.update({"DATABASE_URL": db, "REDIS_URL": redis, "GLINT_LOG_LEVEL": "warning"})
+    env = _env(services)
     subprocess.run([sys.executable, "-m", "server.cli", "user", "create", username,
                     "--email", f"{username}@example.com", "--password", password, "--admin",
                     "--data-dir", str(data_dir)],

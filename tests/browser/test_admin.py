@@ -16,6 +16,7 @@ from tests.browser.steps_admin import (
     announce,
     console_sign_in,
     expect_dashboard,
+    extra_node,
     find_user,
     fits_width,
     go_to,
@@ -177,3 +178,42 @@ def test_reports_kick_audit_and_keyboard(person: Callable[..., Person],
     expect(rows.nth(1)).to_contain_text("admin.resolve")
     op.get_by_label("Action").select_option("admin.resolve")
     expect(op.locator("tbody tr").first).to_contain_text("dismiss")
+
+
+def test_one_console_for_two_nodes(person: Callable[..., Person], live_node: LiveNode,
+                                   services: tuple[str, str], tmp_path: Path) -> None:
+    admin_name = unique("op")
+    make_admin(services, admin_name, tmp_path / "cli")
+    with extra_node(services, live_node.namespace, "browser-2", tmp_path / "node2") as node2:
+        op = person(DESKTOP).page
+        open_console(op)
+        console_sign_in(op, admin_name)
+        # Both nodes report into the same dashboard, each with its own card.
+        for name in ("browser", "browser-2"):
+            expect(op.locator(f"article[data-node='{name}']")).to_be_visible()
+        expect(op.get_by_role("heading", name="Cluster")).to_contain_text("2 nodes")
+
+        far, listener = Bot(node2.ws_url, unique("far")), Bot(node2.ws_url, unique("lis"))
+        try:
+            far.start()
+            listener.start()
+            card = op.locator("article[data-node='browser-2']")
+            expect(card.locator("dd").first).to_have_text("2")  # its connections
+            go_to(op, "Sessions")
+            expect(op.locator(f"tr[data-user='{far.username}']")).to_contain_text("browser-2")
+
+            # Suspended from a console on the other node: closed at once with 4001.
+            suspend_user(op, far.username, "abuse from node 2")
+            assert far.wait_closed() == CLOSE_SESSION_ENDED
+            # An announcement reaches users on every node.
+            text = f"Rolling restart ({unique('r')})"
+            announce(op, text, "info")
+            assert listener.next_event("announcement")["text"] == text
+            expect(op.get_by_role("list").filter(has_text=text)).to_be_visible()
+
+            go_to(op, "Dashboard")
+            expect(card).to_be_visible()
+            screenshot(op, "admin-dashboard-two-nodes-desktop")
+        finally:
+            far.stop()
+            listener.stop()

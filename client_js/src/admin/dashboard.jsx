@@ -17,7 +17,7 @@ const TOTALS = [
   { key: 'online', label: 'Online users', get: (t) => t.online_users, fmt: fmtNum },
   { key: 'in', label: 'Messages in /s', get: (t) => t.in_per_s, fmt: fmtNum },
   { key: 'out', label: 'Messages out /s', get: (t) => t.out_per_s, fmt: fmtNum },
-  { key: 'delivery', label: 'Delivery p99', get: (t, s) => worst(Object.values(s.nodes), (n) => n.delivery_ms?.p99), fmt: fmtMs },
+  { key: 'delivery', label: 'Delivery p99 (worst node)', get: (t, s) => worst(Object.values(s.nodes), (n) => n.delivery_ms?.p99), fmt: fmtMs },
   { key: 'errors', label: 'Errors /s', get: (t) => t.errors_per_s, fmt: fmtNum },
 ];
 
