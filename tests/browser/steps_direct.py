@@ -1,0 +1,201 @@
+"""Reusable Playwright steps for direct messages (the inbox at /direct and a thread at
+/direct/:id), for test_direct.py and the issue's acceptance test.
+
+Every step waits on DOM state (Playwright `expect`), never on time. Set-up that is not
+what a test is about (following, blocking) goes through the real protocol from the
+page: `window.__glint.conn.call(op, args)`.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+from playwright.sync_api import Locator, Page, expect
+
+THREAD_URL = re.compile(r"/direct/\d+$")
+
+
+# -- set-up through the protocol ------------------------------------------------
+
+def call(page: Page, op: str, args: dict[str, object]) -> object:
+    """Call an op on the page's own connection; True once it answered. Name users by
+    `username` (ids are BigInts in the page and cannot cross into Python exactly)."""
+    return page.evaluate("([op, args]) => window.__glint.conn.call(op, args).then(() => true)",
+                         [op, args])
+
+
+def follow(page: Page, username: str) -> None:
+    """The page's user follows `username` (follow.add through the protocol)."""
+    call(page, "follow.add", {"username": username})
+
+
+def block(page: Page, username: str) -> None:
+    """The page's user blocks `username` (block.add through the protocol)."""
+    call(page, "block.add", {"username": username})
+
+
+# -- the inbox --------------------------------------------------------------------
+
+def open_inbox(page: Page) -> None:
+    """Go to the inbox through the nav's Direct link."""
+    page.get_by_role("navigation", name="Main").get_by_role("link", name=re.compile(r"^Direct")).click()
+    expect(page).to_have_url(re.compile(r"/direct$"))
+    expect(page.get_by_role("heading", name="Messages")).to_be_visible()
+
+
+def conversation_row(page: Page, title: str) -> Locator:
+    """The inbox row (a list item) of the conversation whose title contains `title`."""
+    return page.get_by_test_id("conversation").filter(
+        has=page.locator(".dm-row-title", has_text=title))
+
+
+def open_conversation(page: Page, username: str) -> None:
+    """From anywhere: open the 1:1 conversation with `username` through "New message"
+    (search people, pick them, Chat), and wait for the thread."""
+    if not re.search(r"/direct$", page.url):
+        open_inbox(page)
+    page.get_by_role("button", name="New message").click()
+    dialog = page.get_by_role("dialog", name="New message")
+    dialog.get_by_label("To").fill(username)
+    dialog.get_by_role("button", name=re.compile(re.escape(username))).click()
+    dialog.get_by_role("button", name="Chat").click()
+    expect(page).to_have_url(THREAD_URL)
+    expect(page.get_by_role("heading", level=1)).to_contain_text(username)
+    expect(page.get_by_label("Message", exact=True)).to_be_visible()
+
+
+def open_thread_from_inbox(page: Page, title: str) -> None:
+    """In the inbox, click the conversation whose title contains `title`."""
+    conversation_row(page, title).get_by_role("link").click()
+    expect(page).to_have_url(THREAD_URL)
+    expect(page.get_by_label("Message", exact=True)).to_be_visible()
+
+
+def start_new_group(page: Page, usernames: list[str], name: str) -> None:
+    """Create a group with these people and a name through "New message"."""
+    if not re.search(r"/direct$", page.url):
+        open_inbox(page)
+    page.get_by_role("button", name="New message").click()
+    dialog = page.get_by_role("dialog", name="New message")
+    for username in usernames:
+        dialog.get_by_label("To").fill(username)
+        dialog.get_by_role("button", name=re.compile(re.escape(username))).first.click()
+    dialog.get_by_label("Group name (optional)").fill(name)
+    dialog.get_by_role("button", name="Create group").click()
+    expect(page).to_have_url(THREAD_URL)
+    expect(page.get_by_role("heading", level=1)).to_contain_text(name)
+
+
+def expect_direct_badge(page: Page, count: int) -> None:
+    """The nav's Direct badge shows `count` unread conversations (hidden for 0)."""
+    badge = page.get_by_role("navigation", name="Main").get_by_test_id("badge-direct")
+    if count == 0:
+        expect(badge).to_have_count(0)
+    else:
+        expect(badge).to_have_text(str(count))
+
+
+# -- a thread -----------------------------------------------------------------------
+
+def messages(page: Page) -> Locator:
+    """Every confirmed message bubble in the open thread, oldest first."""
+    return page.get_by_test_id("message")
+
+
+def message(page: Page, text: str) -> Locator:
+    """The confirmed bubble(s) whose text contains `text`."""
+    return messages(page).filter(has=page.locator(".dm-bubble", has_text=text))
+
+
+def send_message(page: Page, text: str) -> None:
+    """Type `text` in the open thread, press Enter, and wait until the server confirmed it
+    (the pending bubble became a message)."""
+    box = page.get_by_label("Message", exact=True)
+    box.fill(text)
+    box.press("Enter")
+    expect(box).to_have_value("")
+    wait_for_message(page, text)
+    expect(page.get_by_test_id("pending-message")).to_have_count(0)
+
+
+def wait_for_message(page: Page, text: str) -> Locator:
+    """Wait until a bubble with `text` shows in the open thread; returns it."""
+    found = message(page, text).last
+    expect(found).to_be_visible()
+    return found
+
+
+def start_typing(page: Page, text: str = "typing") -> None:
+    """Type (without sending) in the open thread, key by key, so dm.typing goes out."""
+    box = page.get_by_label("Message", exact=True)
+    box.click()
+    box.press_sequentially(text)
+
+
+def wait_for_typing(page: Page) -> Locator:
+    """Wait for the "… is typing" indicator in the open thread."""
+    indicator = page.get_by_test_id("typing")
+    expect(indicator).to_be_visible()
+    expect(indicator).to_contain_text("typing")
+    return indicator
+
+
+def wait_for_no_typing(page: Page) -> None:
+    expect(page.get_by_test_id("typing")).to_have_count(0)
+
+
+def wait_for_seen(page: Page, text: str = "Seen") -> None:
+    """Wait for the read receipt under my last message ("Seen", "Seen by 2", …)."""
+    expect(page.get_by_test_id("seen")).to_contain_text(text)
+
+
+def make_photo(tmp_dir: Path, name: str = "dm-photo.jpg", colour: tuple[int, int, int] = (40, 120, 200)) -> Path:
+    """Write a small generated JPEG (a gradient, so it is not one colour) and return its path."""
+    from PIL import Image
+
+    img = Image.new("RGB", (480, 360), colour)
+    px = img.load()
+    for x in range(480):
+        for y in range(0, 360, 4):
+            px[x, y] = (x % 256, (y * 2) % 256, 255 - x % 256)
+    path = tmp_dir / name
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=85)
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+def send_photo(page: Page, path: Path) -> None:
+    """Send a photo in the open thread and wait until the server confirmed it."""
+    before = page.get_by_test_id("dm-photo").count()
+    page.get_by_test_id("photo-input").set_input_files(str(path))
+    expect(page.get_by_test_id("dm-photo")).to_have_count(before + 1)
+    expect(page.get_by_test_id("pending-message")).to_have_count(0)
+
+
+def wait_for_photo(page: Page, count: int = 1) -> Locator:
+    """Wait until `count` photo messages show, the last one's image loaded; returns it."""
+    photos = page.get_by_test_id("dm-photo")
+    expect(photos).to_have_count(count)
+    img = photos.last.locator("img")
+    expect(img).to_be_visible()
+    page.wait_for_function("(el) => el.complete && el.naturalWidth > 0", arg=img.element_handle())
+    return photos.last
+
+
+def send_via_protocol(page: Page, username: str, text: str) -> None:
+    """Open the 1:1 conversation with `username` and send `text`, through the protocol
+    (set-up for a test about something else)."""
+    page.evaluate("""async ([name, text]) => {
+        const c = window.__glint.conn;
+        const user = await c.call('user.get', {username: name});
+        const conv = await c.call('dm.open', {user: user.id});
+        await c.call('dm.send', {conversation: conv.id, text});
+    }""", [username, text])
+
+
+def message_texts(page: Page) -> list[str]:
+    """The texts of the open thread's confirmed text bubbles, in display order."""
+    return page.get_by_test_id("message").locator(".dm-bubble").all_inner_texts()

@@ -1,0 +1,140 @@
+"""Direct messages in the browser: two people (two contexts) on a real node.
+
+A starts a conversation from the inbox; B sees it arrive live (unread, on top, nav
+badge); typing indicator, read receipt, a photo, a reconnect that loses and repeats
+nothing; message requests from a non-follower; a block explained in words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from playwright.sync_api import expect
+
+from tests.browser.conftest import DESKTOP, PHONE, Person, screenshot
+from tests.browser.steps_direct import (
+    block, conversation_row, expect_direct_badge, follow, make_photo, message,
+    message_texts, open_conversation, open_inbox, open_thread_from_inbox, send_message,
+    send_photo, send_via_protocol, start_typing, wait_for_message, wait_for_no_typing,
+    wait_for_photo, wait_for_seen, wait_for_typing,
+)
+from tests.browser.test_auth import sign_up
+from tests.conftest import unique
+
+
+def test_conversation_live_typing_seen_photo_and_reconnect(
+        person: Callable[..., Person], tmp_path: Path) -> None:
+    alice, bob, carol = person(DESKTOP), person(PHONE), person(DESKTOP)
+    a, b, c = unique("alice"), unique("bob"), unique("carol")
+    for who, name in ((alice, a), (bob, b), (carol, c)):
+        sign_up(who.page, name)
+    follow(alice.page, b)
+    follow(bob.page, a)
+    follow(carol.page, b)
+    follow(bob.page, c)
+    # Bob already talks to carol: that conversation is on top of his inbox.
+    send_via_protocol(bob.page, c, "earlier with carol")
+    open_inbox(bob.page)
+    expect(bob.page.get_by_test_id("conversation").first).to_contain_text(c)
+    expect_direct_badge(bob.page, 0)
+
+    # Alice starts the conversation from her inbox and says hello.
+    open_conversation(alice.page, b)
+    send_message(alice.page, "hello")
+    expect(message(alice.page, "hello")).to_have_count(1)  # the pending bubble became it
+
+    # Bob sees it live: on top, unread, and the nav badge.
+    top = bob.page.get_by_test_id("conversation").first
+    expect(top).to_contain_text(a)
+    expect(top).to_contain_text("hello")
+    expect(top.get_by_test_id("unread-dot")).to_be_visible()
+    expect_direct_badge(bob.page, 1)
+    open_thread_from_inbox(bob.page, a)
+    wait_for_message(bob.page, "hello")
+    expect_direct_badge(bob.page, 0)  # read on opening
+    expect(bob.page.get_by_test_id("activity")).to_contain_text("Active now")
+
+    # Bob types: alice sees the indicator; his message replaces it.
+    start_typing(bob.page, "hi al")
+    wait_for_typing(alice.page)
+    expect(alice.page.get_by_test_id("typing")).to_contain_text(b)
+    bob.page.get_by_label("Message", exact=True).fill("")
+    send_message(bob.page, "hi alice")
+    wait_for_message(alice.page, "hi alice")
+    wait_for_no_typing(alice.page)
+    # Alice's open thread reads it: bob sees "Seen" under his message.
+    wait_for_seen(bob.page)
+    # ... and alice sees bob read hers (his reply moved his read position).
+    send_message(alice.page, "how are you?")
+    wait_for_message(bob.page, "how are you?")
+    wait_for_seen(alice.page)
+
+    # A photo message renders for both.
+    send_photo(alice.page, make_photo(tmp_path))
+    wait_for_photo(alice.page)
+    wait_for_photo(bob.page)
+
+    # Reconnect: alice is offline while bob sends three messages.
+    page = alice.page
+    alice.allow_console(r"ERR_FAILED|Failed to fetch")
+    page.route("**/api/info", lambda route: route.abort())
+    page.evaluate("window.__glint.conn.ws.close()")
+    banner = page.get_by_test_id("offline-banner")
+    expect(banner).to_be_visible()
+    for n in (1, 2, 3):
+        send_message(bob.page, f"while away {n}")
+    page.unroute("**/api/info")
+    page.get_by_role("button", name="Retry now").click()
+    expect(banner).to_be_hidden()
+    wait_for_message(page, "while away 3")
+    texts = message_texts(page)
+    away = [t for t in texts if t.startswith("while away")]
+    assert away == ["while away 1", "while away 2", "while away 3"], texts
+    assert texts.count("hello") == 1 and texts.count("hi alice") == 1, texts
+    wait_for_seen(bob.page)  # alice read them after the reconnect
+
+    screenshot(bob.page, "conversation-phone")
+    screenshot(alice.page, "conversation-desktop")
+
+
+def test_request_from_a_stranger_and_accept(person: Callable[..., Person]) -> None:
+    alice, stranger = person(PHONE), person(DESKTOP)
+    a, s = unique("alice"), unique("stranger")
+    sign_up(alice.page, a)
+    sign_up(stranger.page, s)
+    open_inbox(alice.page)
+
+    # Alice does not follow the stranger: the message lands in her requests.
+    open_conversation(stranger.page, a)
+    send_message(stranger.page, "hey, love your photos")
+    requests = alice.page.get_by_role("tab", name="Requests")
+    expect(requests).to_contain_text("(1)")
+    expect(alice.page.get_by_test_id("conversation")).to_have_count(0)  # not in Primary
+    requests.click()
+    row = conversation_row(alice.page, s)
+    expect(row).to_contain_text("hey, love your photos")
+    screenshot(alice.page, "direct-requests-phone")
+    row.get_by_role("button", name=f"Accept message request from {s}").click()
+    expect(requests).not_to_contain_text("(1)")
+    alice.page.get_by_role("tab", name="Primary").click()
+    expect(conversation_row(alice.page, s)).to_be_visible()
+    open_thread_from_inbox(alice.page, s)
+    wait_for_message(alice.page, "hey, love your photos")
+
+
+def test_blocked_send_is_explained(person: Callable[..., Person]) -> None:
+    alice, bob = person(DESKTOP), person(DESKTOP)
+    a, b = unique("alice"), unique("bob")
+    sign_up(alice.page, a)
+    sign_up(bob.page, b)
+    follow(alice.page, b)
+    open_conversation(bob.page, a)
+    send_message(bob.page, "first")
+    block(alice.page, b)
+    box = bob.page.get_by_label("Message", exact=True)
+    box.fill("are you there?")
+    box.press("Enter")
+    failed = bob.page.get_by_test_id("pending-message")
+    expect(failed.get_by_role("alert")).to_contain_text("You can’t message this account.")
+    expect(message(bob.page, "are you there?")).to_have_count(0)
