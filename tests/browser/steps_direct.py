@@ -40,7 +40,8 @@ def block(page: Page, username: str) -> None:
 
 def open_inbox(page: Page) -> None:
     """Go to the inbox through the nav's Direct link."""
-    page.get_by_role("navigation", name="Main").get_by_role("link", name=re.compile(r"^Direct")).click()
+    nav = page.get_by_role("navigation", name="Main")
+    nav.get_by_role("link", name=re.compile(r"^Direct")).click()
     expect(page).to_have_url(re.compile(r"/direct$"))
     expect(page.get_by_role("heading", name="Messages")).to_be_visible()
 
@@ -151,7 +152,8 @@ def wait_for_seen(page: Page, text: str = "Seen") -> None:
     expect(page.get_by_test_id("seen")).to_contain_text(text)
 
 
-def make_photo(tmp_dir: Path, name: str = "dm-photo.jpg", colour: tuple[int, int, int] = (40, 120, 200)) -> Path:
+def make_photo(tmp_dir: Path, name: str = "dm-photo.jpg",
+               colour: tuple[int, int, int] = (40, 120, 200)) -> Path:
     """Write a small generated JPEG (a gradient, so it is not one colour) and return its path."""
     from PIL import Image
 

@@ -14,10 +14,25 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import DESKTOP, PHONE, Person, screenshot
 from tests.browser.steps_direct import (
-    block, conversation_row, expect_direct_badge, follow, make_photo, message,
-    message_texts, open_conversation, open_inbox, open_thread_from_inbox, send_message,
-    send_photo, send_via_protocol, start_typing, wait_for_message, wait_for_no_typing,
-    wait_for_photo, wait_for_seen, wait_for_typing,
+    block,
+    conversation_row,
+    expect_direct_badge,
+    follow,
+    make_photo,
+    message,
+    message_texts,
+    open_conversation,
+    open_inbox,
+    open_thread_from_inbox,
+    send_message,
+    send_photo,
+    send_via_protocol,
+    start_typing,
+    wait_for_message,
+    wait_for_no_typing,
+    wait_for_photo,
+    wait_for_seen,
+    wait_for_typing,
 )
 from tests.browser.test_auth import sign_up
 from tests.conftest import unique
@@ -136,5 +151,5 @@ def test_blocked_send_is_explained(person: Callable[..., Person]) -> None:
     box.fill("are you there?")
     box.press("Enter")
     failed = bob.page.get_by_test_id("pending-message")
-    expect(failed.get_by_role("alert")).to_contain_text("You can’t message this account.")
+    expect(failed.get_by_role("alert")).to_contain_text("You can\u2019t message this account.")
     expect(message(bob.page, "are you there?")).to_have_count(0)
