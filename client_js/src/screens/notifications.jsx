@@ -1,9 +1,157 @@
-// Notifications — placeholder: the screen's owner replaces this file (see client_js/README.md).
-export default function Notifications({ params }) {
+// Notifications (/notifications): follow requests on top, then notif.list's groups
+// ("ana and 3 others liked your post") with avatars, post thumbnails and follow-back
+// buttons. Seen = read: everything is marked read (notif.read) while the screen is
+// visible, which also clears the nav badge; new ones arrive live.
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { FollowButton } from '../components/followbutton.jsx';
+import { Link } from '../components/link.jsx';
+import { Avatar, Photo } from '../components/media.jsx';
+import { MoreLoader } from '../components/more.jsx';
+import { FollowRequests } from '../components/usersheet.jsx';
+import { unreadNotifications } from '../lib/badges.js';
+import { errorText } from '../lib/errors.js';
+import { useEvent, useOp } from '../lib/hooks.js';
+import { usePaged } from '../lib/paged.js';
+import { conn } from '../lib/session.js';
+import { idStr, num } from '../lib/wire.js';
+import '../styles/notifications.css';
+
+const LIVE_RELOAD_MS = 300;
+const POST_KINDS = new Set(['like', 'comment', 'reply', 'mention', 'comment_like']);
+const FOLLOW_KINDS = new Set(['follow', 'follow_request', 'follow_accepted']);
+
+function ago(ms) {
+  const s = Math.max(0, (Date.now() - num(ms)) / 1000);
+  if (s < 60) return 'now';
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h`;
+  if (s < 7 * 86400) return `${Math.floor(s / 86400)}d`;
+  return `${Math.floor(s / (7 * 86400))}w`;
+}
+
+/** Mark everything read once the page is actually visible; the badge follows. */
+function markAllRead() {
+  const run = () => conn.call('notif.read', { all: true }).then(
+    (r) => unreadNotifications.set(Number(r.unread) || 0),
+    () => {}, // offline: the next visit marks them
+  );
+  if (document.visibilityState === 'visible') return run();
+  const onVisible = () => {
+    if (document.visibilityState !== 'visible') return;
+    document.removeEventListener('visibilitychange', onVisible);
+    run();
+  };
+  document.addEventListener('visibilitychange', onVisible);
+  return null;
+}
+
+export default function Notifications() {
+  const paged = usePaged('notif.list', { limit: 20 }, [], 'items');
+  const [posts, setPosts] = useState({}); // post id → post map (thumbnails), or false
+  const timer = useRef(null);
+
+  // Mark read whenever a fresh first page has arrived.
+  const first = paged.first;
+  useEffect(() => {
+    if (first) markAllRead();
+  }, [first]);
+
+  useEvent('notification', () => {
+    clearTimeout(timer.current);
+    timer.current = setTimeout(() => paged.reload(), LIVE_RELOAD_MS);
+  });
+  useEffect(() => () => clearTimeout(timer.current), []);
+
+  // Thumbnails: fetch each post once.
+  useEffect(() => {
+    const want = [...new Set(paged.items.filter((n) => POST_KINDS.has(n.kind) && n.post)
+      .map((n) => idStr(n.post)))].filter((id) => !(id in posts));
+    if (!want.length) return;
+    setPosts((p) => Object.fromEntries([...Object.entries(p), ...want.map((id) => [id, null])]));
+    for (const id of want) {
+      conn.call('post.get', { post: BigInt(id) }).then(
+        (post) => setPosts((p) => ({ ...p, [id]: post })),
+        () => setPosts((p) => ({ ...p, [id]: false })),
+      );
+    }
+  }, [paged.items]); // eslint-disable-line react-hooks/exhaustive-deps
+
   return (
-    <section class="screen" aria-labelledby="screen-title">
+    <section class="screen notifications" aria-labelledby="screen-title">
       <h1 id="screen-title">Notifications</h1>
-      <p class="muted">Coming soon.</p>
+      <FollowRequests compact />
+      {paged.error && !paged.items.length && <p class="form-error" role="alert">{errorText(paged.error, 'notif.list')}</p>}
+      {!paged.loading && !paged.error && !paged.items.length && (
+        <div class="empty-state"><h2>Activity on your posts</h2>
+          <p>When someone likes or comments on one of your posts, you’ll see it here.</p></div>
+      )}
+      <ul class="notif-list" aria-label="Notifications">
+        {paged.items.map((n) => <NotifItem key={idStr(n.id)} n={n} post={posts[idStr(n.post)]} />)}
+      </ul>
+      <MoreLoader paged={paged} op="notif.list" />
     </section>
   );
+}
+
+/** The server's text with the actors' usernames as links to their profiles. */
+function NotifText({ n }) {
+  const names = (n.actors || []).map((a) => a.username).filter(Boolean);
+  const text = String(n.text || '');
+  if (!names.length) return <span>{text}</span>;
+  const escaped = names.map((u) => u.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  const re = new RegExp(`(?<![\\w.])(${escaped.join('|')})(?![\\w.])`, 'g');
+  const parts = [];
+  let last = 0;
+  let m;
+  let i = 0;
+  while ((m = re.exec(text)) !== null) {
+    if (m.index > last) parts.push(text.slice(last, m.index));
+    parts.push(<Link key={i++} href={`/u/${encodeURIComponent(m[1])}`} class="notif-name">{m[1]}</Link>);
+    last = m.index + m[1].length;
+  }
+  parts.push(text.slice(last));
+  return <span>{parts}</span>;
+}
+
+function NotifItem({ n, post }) {
+  const actors = n.actors || [];
+  const lead = actors[0];
+  const body = n.body && (n.kind === 'comment' || n.kind === 'reply' || n.kind === 'mention') ? n.body : '';
+  const postHref = n.post ? `/p/${idStr(n.post)}` : null;
+  return (
+    <li class={`notif${n.read ? '' : ' unread'}`} data-kind={n.kind}>
+      <span class={`notif-avatars${actors.length > 1 ? ' stacked' : ''}`}>
+        {actors.slice(0, 2).map((a) => (
+          <Link key={idStr(a.id)} href={`/u/${encodeURIComponent(a.username)}`} aria-hidden="true" tabIndex={-1}>
+            <Avatar user={a} size={actors.length > 1 ? 32 : 44} />
+          </Link>
+        ))}
+      </span>
+      <p class="notif-text">
+        <NotifText n={n} />
+        {body && <span class="notif-body">: {body}</span>}
+        {' '}<time class="muted" dateTime={new Date(num(n.latest_at)).toISOString()}>{ago(n.latest_at)}</time>
+        {!n.read && <span class="visually-hidden"> (new)</span>}
+      </p>
+      <span class="notif-side">
+        {POST_KINDS.has(n.kind) && postHref && (
+          <Link href={postHref} class="notif-thumb" aria-label="View post">
+            {post && post.media?.[0] ? <Photo media={post.media[0]} alt="" sizes="44px" class="photo notif-photo" />
+              : <span class="notif-photo notif-photo-empty" />}
+          </Link>
+        )}
+        {FOLLOW_KINDS.has(n.kind) && n.kind !== 'follow_request' && num(n.count) === 1 && lead && <FollowBack actor={lead} />}
+      </span>
+    </li>
+  );
+}
+
+/** A follow-back button for one actor; needs their relation flags (user.get). */
+function FollowBack({ actor }) {
+  const { data } = useOp('user.get', { id: actor.id }, [idStr(actor.id)]);
+  const [user, setUser] = useState(null);
+  useEffect(() => data && setUser(data), [data]);
+  if (!user) return null;
+  return <FollowButton small user={user} followBack={user.follows_me && !user.followed_by_me}
+    onChange={(patch) => setUser((u) => ({ ...u, ...patch }))} />;
 }

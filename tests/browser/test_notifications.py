@@ -1,0 +1,89 @@
+"""Notifications in the browser: the nav badge is right at start-up and goes up live
+on another screen; the screen shows the server's groups with thumbnails and
+follow-back buttons, marks everything read (badge cleared, also after a reload) and
+takes new ones live."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from playwright.sync_api import expect
+
+from tests.browser.conftest import DESKTOP, PHONE, Person, screenshot
+from tests.browser.steps_people import (
+    call,
+    create_post_via_protocol,
+    expect_notification_badge,
+    notification_badge,
+    notification_item,
+    open_explore,
+    open_notifications,
+)
+from tests.browser.test_auth import sign_up
+from tests.conftest import unique
+
+
+def test_live_badge_grouped_items_and_mark_read(person: Callable[..., Person]) -> None:
+    bob, alice, cy = person(PHONE), person(DESKTOP), person(DESKTOP)
+    b_name, a_name, c_name = unique("nb"), unique("na"), unique("nc")
+    for who, name in ((bob, b_name), (alice, a_name), (cy, c_name)):
+        sign_up(who.page, name)
+    post = create_post_via_protocol(bob.page, "first light")
+    page = bob.page
+    open_explore(page)  # bob looks at another screen
+    assert notification_badge(page) == 0
+
+    call(alice.page, "post.like", {"post": post})
+    expect_notification_badge(page, 1)  # live
+    call(cy.page, "post.like", {"post": post})
+    expect_notification_badge(page, 2)
+    nav_link = page.get_by_role("link", name="Notifications, 2 unread")
+    expect(nav_link).to_be_visible()
+    # At start-up the count comes from the server.
+    page.reload()
+    expect_notification_badge(page, 2)
+    call(alice.page, "follow.add", {"username": b_name})
+    expect_notification_badge(page, 3)
+
+    open_notifications(page)
+    likes = notification_item(page, f"{c_name} and {a_name} liked your post")
+    expect(likes).to_have_count(1)  # one group for both likes
+    expect(likes.get_by_role("link", name="View post")).to_have_attribute("href", f"/p/{post}")
+    expect(likes.locator(".notif-thumb img")).to_be_attached()
+    follow = notification_item(page, f"{a_name} started following you")
+    expect(follow).to_have_count(1)
+    expect_notification_badge(page, 0)  # seen: all read
+    screenshot(page, "notifications-phone")
+    follow.get_by_role("button", name=f"Follow back {a_name}").click()
+    expect(follow.get_by_role("button", name="Following", exact=True)).to_be_visible()
+
+    # New ones arrive live on the screen, and are read at once.
+    call(cy.page, "follow.add", {"username": b_name})
+    expect(notification_item(page, f"{c_name} and {a_name} started following you")).to_have_count(1)
+    expect_notification_badge(page, 0)
+    page.reload()
+    expect(page.get_by_role("list", name="Notifications")).to_be_visible()
+    expect_notification_badge(page, 0)
+    assert call(page, "notif.list", {"limit": 1})["unread"] == 0  # type: ignore[index]
+    # Names in the text open the profiles.
+    page.get_by_role("list", name="Notifications").get_by_role(
+        "link", name=a_name, exact=True).first.click()
+    expect(page).to_have_url(re.compile(rf"/u/{a_name}$"))
+
+
+def test_follow_requests_are_on_top_of_notifications(person: Callable[..., Person]) -> None:
+    owner, asker = person(DESKTOP), person(PHONE)
+    o_name, a_name = unique("po"), unique("pa")
+    sign_up(owner.page, o_name)
+    sign_up(asker.page, a_name)
+    call(owner.page, "user.update", {"private": True})
+    open_notifications(owner.page)
+    call(asker.page, "follow.add", {"username": o_name})
+    requests = owner.page.get_by_role("list", name="Follow requests")
+    expect(requests.get_by_role("button", name=f"Confirm {a_name}")).to_be_visible()
+    expect(notification_item(owner.page, f"{a_name} requested to follow you")).to_have_count(1)
+    requests.get_by_role("button", name=f"Delete request from {a_name}").click()
+    expect(requests).to_contain_text("Removed")
+    relation = call(asker.page, "user.get", {"username": o_name})
+    assert relation["requested"] is False and relation["followed_by_me"] is False  # type: ignore[index]
