@@ -156,6 +156,11 @@ async def _unsuspend(conn: asyncpg.Connection, op: Operator, user_id: int,
     return {"user": user_id, "suspended": False, "already": not changed}
 
 
+def _resolved_by(action: str) -> dict[str, str]:
+    """A removal done by admin.resolve says so in its audit row, as dismiss and suspend do."""
+    return {"action": "remove"} if action == "admin.resolve" else {}
+
+
 async def _remove_post(conn: asyncpg.Connection, sink: EventSink, op: Operator, post_id: int,
                        reason: str, action: str, strict: bool, keys: Keys) -> dict[str, Any]:
     head = await posts_db.head(conn, post_id)
@@ -168,7 +173,7 @@ async def _remove_post(conn: asyncpg.Connection, sink: EventSink, op: Operator, 
     closed = await mod.resolve_reports(conn, "post", post_id, op.user_id, "removed")
     await mod.audit(conn, op.user_id, op.username, action, "post", post_id,
                     {"reason": reason, "author": head.author_id, "reports_closed": closed,
-                     "already_removed": not removed})
+                     "already_removed": not removed, **_resolved_by(action)})
     return {"post": post_id, "author": head.author_id, "removed": True,
             "reports_closed": closed, "_fresh": removed}
 
@@ -192,7 +197,7 @@ async def _remove_comment(conn: asyncpg.Connection, sink: EventSink, op: Operato
     closed = await mod.resolve_reports(conn, "comment", comment_id, op.user_id, "removed")
     await mod.audit(conn, op.user_id, op.username, action, "comment", comment_id,
                     {"reason": reason, "author": c.author_id, "post": c.post_id,
-                     "removed": len(gone), "reports_closed": closed})
+                     "removed": len(gone), "reports_closed": closed, **_resolved_by(action)})
     return {"comment": comment_id, "post": c.post_id, "removed": True,
             "reports_closed": closed}
 

@@ -348,6 +348,78 @@ async def test_report_a_message_and_the_rate_limit(node: Node) -> None:
         assert n == 1
 
 
+async def test_racing_reports_of_one_target_are_one_report(node: Node) -> None:
+    async with bots(node, 3) as (author, reporter, suspended):
+        post = await quick_post(author, "race me")
+        replies: list[dict[str, Any]] = []
+
+        async def report(c: Client) -> None:
+            replies.append(await c.call("report.create", kind="post", target=post["id"],
+                                        reason="spam"))
+
+        async with connect(node.ws_url, token=reporter.token) as twin, \
+                trio.open_nursery() as n:
+            for i in range(6):
+                n.start_soon(report, reporter if i % 2 else twin)
+        assert len({r["report"] for r in replies}) == 1
+        assert sorted(r["created"] for r in replies) == [False] * 5 + [True]
+        assert await sql(node, "SELECT count(*) FROM reports WHERE target_id = $1",
+                         post["id"]) == 1
+        # A suspended user's posts, and the user, are as unknown to reporters as elsewhere.
+        hidden = await quick_post(suspended, "gone soon")
+        await sql(node, "UPDATE users SET suspended_at = now() WHERE id = $1", uid(suspended))
+        await expect(NotFound, reporter, "report.create", kind="post", target=hidden["id"],
+                     reason="spam")
+        await expect(NotFound, reporter, "report.create", kind="user", target=uid(suspended),
+                     reason="spam")
+        await expect(NotFound, reporter, "report.create", kind="user",
+                     target=uid(suspended) + 10**9, reason="spam")
+
+
+async def test_every_admin_action_writes_exactly_one_audit_row(node: Node) -> None:
+    async with bots(node, 3) as (author, reporter, target), admins(node) as (admin,):
+        p1, p2, p3 = [await quick_post(author, f"audit {i}") for i in range(3)]
+        c1 = await reporter.call("comment.add", post=p1["id"], text="one")
+        c2 = await reporter.call("comment.add", post=p1["id"], text="two")
+        for kind, tid in (("post", p2["id"]), ("post", p3["id"]), ("comment", c2["id"])):
+            await target.call("report.create", kind=kind, target=tid, reason="spam")
+        await reporter.call("report.create", kind="user", target=uid(target), reason="spam")
+        steps: list[tuple[str, dict[str, Any], str, int]] = [
+            ("admin.kick", {"user": uid(target)}, "user", uid(target)),
+            ("admin.remove_comment", {"comment": c1["id"], "reason": "r"}, "comment", c1["id"]),
+            ("admin.remove_post", {"post": p1["id"], "reason": "r"}, "post", p1["id"]),
+            ("admin.resolve", {"kind": "post", "target": p2["id"], "action": "dismiss"},
+             "post", p2["id"]),
+            ("admin.resolve", {"kind": "post", "target": p3["id"], "action": "remove"},
+             "post", p3["id"]),
+            ("admin.resolve", {"kind": "comment", "target": c2["id"], "action": "remove"},
+             "comment", c2["id"]),
+            ("admin.resolve", {"kind": "user", "target": uid(target), "action": "suspend"},
+             "user", uid(target)),
+            ("admin.unsuspend", {"user": uid(target)}, "user", uid(target)),
+            ("admin.announce", {"text": "audited"}, "", 0),
+        ]
+        for op, args, kind, tid in steps:
+            before = await audit_rows(node, uid(admin))
+            await admin.call(op, **args)
+            assert await audit_rows(node, uid(admin)) == before + 1, op
+            entry = (await admin.call("admin.audit", admin=uid(admin), limit=1))["entries"][0]
+            assert entry["action"] == op and entry["at"] > 0
+            assert entry["admin"] == {"id": uid(admin), "username": uname(admin)}
+            assert entry["target"] == {"kind": kind, "id": tid or None}
+            if op == "admin.resolve":
+                assert entry["details"]["action"] == args["action"]
+        # Reads, watching and refused actions write nothing.
+        before = await audit_rows(node, uid(admin))
+        for op, args in (("admin.stats", {}), ("admin.users", {}), ("admin.reports", {}),
+                         ("admin.audit", {}), ("admin.watch", {}), ("admin.unwatch", {})):
+            await admin.call(op, **args)
+        await expect(NotFound, admin, "admin.remove_post", post=p1["id"], reason="again")
+        await expect(NotFound, admin, "admin.resolve", kind="post", target=p2["id"],
+                     action="dismiss")
+        assert await audit_rows(node, uid(admin)) == before
+
+
 # -- announcements and audit paging -----------------------------------------------------------
 async def test_announcement_reaches_every_session_and_audit_pages(node: Node) -> None:
     async with bots(node, 2) as (u1, u2), admins(node) as (admin,):
