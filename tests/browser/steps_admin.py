@@ -330,3 +330,11 @@ def fits_width(page: Page) -> bool:
     their own box)."""
     return bool(page.evaluate(
         "document.documentElement.scrollWidth <= document.documentElement.clientWidth"))
+
+
+def reconnect(page: Page) -> None:
+    """Drop the console's socket and wait until it is back (hello answered again)."""
+    page.evaluate("""() => new Promise((resolve) => {
+      const off = window.__glint.conn.on('conn.online', () => { off(); resolve(true); });
+      window.__glint.conn.ws.close();
+    })""")

@@ -24,6 +24,7 @@ from tests.browser.steps_admin import (
     kpi,
     make_admin,
     open_console,
+    reconnect,
     remove_post,
     report_row,
     resolve_reports,
@@ -102,6 +103,10 @@ def test_operator_console_acts_live(person: Callable[..., Person], bots: Callabl
     # The dashboard, on a desktop and on a phone.
     go_to(op, "Dashboard")
     expect_dashboard(op)
+    # The socket drops: the console reconnects, watches again, and the figures move on.
+    reconnect(op)
+    updated = op.get_by_test_id("stats-updated")
+    expect(updated).not_to_have_text(updated.inner_text())
     screenshot(op, "admin-dashboard-desktop")
     op.set_viewport_size(PHONE)
     expect_dashboard(op)
