@@ -201,3 +201,93 @@ def send_via_protocol(page: Page, username: str, text: str) -> None:
 def message_texts(page: Page) -> list[str]:
     """The texts of the open thread's confirmed text bubbles, in display order."""
     return page.get_by_test_id("message").locator(".dm-bubble").all_inner_texts()
+
+
+def send_many_via_protocol(page: Page, username: str, texts: list[str]) -> None:
+    """Send several messages to `username` in order, through the protocol."""
+    page.evaluate("""async ([name, texts]) => {
+        const c = window.__glint.conn;
+        const user = await c.call('user.get', {username: name});
+        const conv = await c.call('dm.open', {user: user.id});
+        for (const text of texts) await c.call('dm.send', {conversation: conv.id, text});
+    }""", [username, texts])
+
+
+def share_new_post_via_protocol(page: Page, username: str, photo: Path, caption: str) -> str:
+    """Post `photo` with `caption` and share it with `username` in a DM, through the
+    protocol; returns the post id (a decimal string)."""
+    return page.evaluate("""async ([name, bytes, caption]) => {
+        const c = window.__glint.conn;
+        const token = localStorage.getItem('glint.token');
+        const headers = {Authorization: `Bearer ${token}`,
+                         'Content-Type': 'application/octet-stream'};
+        const resp = await fetch('/api/media',
+                                 {method: 'POST', body: new Uint8Array(bytes), headers});
+        const id = BigInt((await resp.text()).match(/"id":\\s*(\\d+)/)[1]);
+        const post = await c.call('post.create', {media: [id], caption});
+        const user = await c.call('user.get', {username: name});
+        const conv = await c.call('dm.open', {user: user.id});
+        await c.call('dm.send', {conversation: conv.id, post: post.id});
+        return post.id.toString();
+    }""", [username, list(photo.read_bytes()), caption])
+
+
+def react_by_double_click(page: Page, text: str) -> None:
+    """Double-click the bubble with `text` (a ❤️ reaction, or removing mine)."""
+    message(page, text).last.locator(".dm-bubble").dblclick()
+
+
+def message_menu(page: Page, text: str) -> Locator:
+    """Open the options menu of the bubble with `text`; returns the menu."""
+    message(page, text).last.get_by_role("button", name="Message options").click()
+    menu = page.get_by_role("menu", name="Message options")
+    expect(menu).to_be_visible()
+    return menu
+
+
+def edit_message(page: Page, text: str, new_text: str) -> None:
+    """Edit my message `text` to `new_text` (options menu → Edit, Enter saves)."""
+    message_menu(page, text).get_by_role("menuitem", name="Edit").click()
+    box = page.get_by_label("Message", exact=True)
+    expect(box).to_have_value(text)
+    box.fill(new_text)
+    box.press("Enter")
+    wait_for_message(page, new_text)
+
+
+def unsend_message(page: Page, text: str) -> None:
+    """Unsend my message `text` (options menu → Unsend)."""
+    message_menu(page, text).get_by_role("menuitem", name="Unsend").click()
+    expect(message(page, text)).to_have_count(0)
+
+
+def open_details(page: Page) -> Locator:
+    """Open the thread's details panel; returns it."""
+    page.get_by_role("button", name="Conversation details").click()
+    panel = page.get_by_role("complementary", name="Details")
+    expect(panel).to_be_visible()
+    return panel
+
+
+def rename_group(page: Page, title: str) -> None:
+    """Rename the open group through its details panel."""
+    panel = open_details(page)
+    panel.get_by_label("Group name").fill(title)
+    panel.get_by_role("button", name="Save name").click()
+    page.get_by_role("button", name="Close details").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text(title)
+
+
+def leave_group(page: Page) -> None:
+    """Leave the open group (details → Leave group → Leave); back in the inbox."""
+    panel = open_details(page)
+    panel.get_by_role("button", name="Leave group").click()
+    panel.get_by_role("button", name="Leave", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/direct$"))
+
+
+def wait_for_system_message(page: Page, text: str) -> Locator:
+    """Wait for a centred system line (a group change) containing `text`."""
+    line = page.get_by_test_id("system-message").filter(has_text=text)
+    expect(line).to_be_visible()
+    return line

@@ -16,22 +16,31 @@ from tests.browser.conftest import DESKTOP, PHONE, Person, screenshot
 from tests.browser.steps_direct import (
     block,
     conversation_row,
+    edit_message,
     expect_direct_badge,
     follow,
+    leave_group,
     make_photo,
     message,
     message_texts,
     open_conversation,
     open_inbox,
     open_thread_from_inbox,
+    react_by_double_click,
+    rename_group,
+    send_many_via_protocol,
     send_message,
     send_photo,
     send_via_protocol,
+    share_new_post_via_protocol,
+    start_new_group,
     start_typing,
+    unsend_message,
     wait_for_message,
     wait_for_no_typing,
     wait_for_photo,
     wait_for_seen,
+    wait_for_system_message,
     wait_for_typing,
 )
 from tests.browser.test_auth import sign_up
@@ -153,3 +162,76 @@ def test_blocked_send_is_explained(person: Callable[..., Person]) -> None:
     failed = bob.page.get_by_test_id("pending-message")
     expect(failed.get_by_role("alert")).to_contain_text("You can\u2019t message this account.")
     expect(message(bob.page, "are you there?")).to_have_count(0)
+
+
+def test_group_rename_reactions_edit_unsend_and_leave(person: Callable[..., Person]) -> None:
+    alice, bob, carol = person(DESKTOP), person(PHONE), person(DESKTOP)
+    a, b, c = unique("alice"), unique("bob"), unique("carol")
+    for who, name in ((alice, a), (bob, b), (carol, c)):
+        sign_up(who.page, name)
+    follow(bob.page, a)
+    follow(carol.page, a)
+    open_inbox(bob.page)
+    start_new_group(alice.page, [b, c], "road trip")
+    wait_for_system_message(alice.page, "created the group “road trip”")
+
+    # The group shows up in bob's inbox at once (its "created" message) and live.
+    expect(conversation_row(bob.page, "road trip")).to_be_visible()
+    open_thread_from_inbox(bob.page, "road trip")
+    wait_for_system_message(bob.page, "created the group")
+    send_message(alice.page, "who drives?")
+    wait_for_message(bob.page, "who drives?")
+    expect(message(bob.page, "who drives?")).to_contain_text(a)  # sender named in groups
+    wait_for_seen(alice.page, "Seen by 1")  # bob's open thread read it; carol has not
+
+    # Reactions: bob double-clicks, alice sees the heart under her bubble.
+    react_by_double_click(bob.page, "who drives?")
+    expect(message(alice.page, "who drives?").get_by_test_id("reactions")).to_contain_text("❤️")
+    # Edit and unsend reach bob live.
+    edit_message(alice.page, "who drives?", "who drives? me!")
+    wait_for_message(bob.page, "who drives? me!")
+    expect(message(bob.page, "who drives? me!")).to_contain_text("Edited")
+    unsend_message(alice.page, "who drives? me!")
+    expect(message(bob.page, "who drives? me!")).to_have_count(0)
+    expect(bob.page.get_by_test_id("message").filter(has_text="Message unsent")).to_have_count(1)
+
+    # Renaming and leaving are centred system lines for everyone.
+    rename_group(alice.page, "summer trip")
+    wait_for_system_message(bob.page, "named the group “summer trip”")
+    expect(bob.page.get_by_role("heading", level=1)).to_contain_text("summer trip")
+    open_inbox(carol.page)
+    open_thread_from_inbox(carol.page, "summer trip")
+    leave_group(carol.page)
+    expect(conversation_row(carol.page, "summer trip")).to_have_count(0)
+    wait_for_system_message(bob.page, "left the group")
+    screenshot(bob.page, "conversation-group-phone")
+
+
+def test_history_scrolls_up_and_shared_post(person: Callable[..., Person], tmp_path: Path) -> None:
+    alice, bob = person(DESKTOP), person(PHONE)
+    a, b = unique("alice"), unique("bob")
+    sign_up(alice.page, a)
+    sign_up(bob.page, b)
+    follow(bob.page, a)
+    texts = [f"line {n:02d}" for n in range(1, 46)]
+    send_many_via_protocol(alice.page, b, texts)
+    post_id = share_new_post_via_protocol(alice.page, b, make_photo(tmp_path), "sunset #beach")
+
+    open_inbox(bob.page)
+    expect(conversation_row(bob.page, a)).to_contain_text("Shared a post")
+    open_thread_from_inbox(bob.page, a)
+    card = bob.page.get_by_role("link", name=f"Post by {a}: sunset #beach")
+    expect(card).to_be_visible()
+    assert card.get_attribute("href") == f"/p/{post_id}"
+    expect(message(bob.page, "line 45")).to_be_visible()
+    expect(message(bob.page, "line 01")).to_have_count(0)  # older pages not loaded yet
+
+    # Scrolling to the top loads the earlier pages, each message once, in order.
+    scroller = bob.page.locator(".dm-scroller")
+    while message(bob.page, "line 01").count() == 0:
+        scroller.evaluate("el => { el.scrollTop = 0; }")
+        bob.page.wait_for_function(
+            "(n) => document.querySelectorAll('[data-testid=message]').length > n",
+            arg=bob.page.get_by_test_id("message").count())
+    shown = [t for t in message_texts(bob.page) if t.startswith("line ")]
+    assert shown == texts
