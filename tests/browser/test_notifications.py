@@ -87,3 +87,28 @@ def test_follow_requests_are_on_top_of_notifications(person: Callable[..., Perso
     expect(requests).to_contain_text("Removed")
     relation = call(asker.page, "user.get", {"username": o_name})
     assert relation["requested"] is False and relation["followed_by_me"] is False  # type: ignore[index]
+
+
+def test_badge_counts_a_missed_notification_once_after_a_reconnect(
+        person: Callable[..., Person]) -> None:
+    bob, alice = person(DESKTOP), person(DESKTOP)
+    b_name, a_name = unique("rb"), unique("ra")
+    sign_up(bob.page, b_name)
+    sign_up(alice.page, a_name)
+    post = create_post_via_protocol(bob.page, "while you were away")
+    page = bob.page
+    open_explore(page)
+    # Bob drops offline (the reconnect's /api/info fails) and misses a like.
+    bob.allow_console(r"ERR_FAILED|Failed to fetch")
+    page.route("**/api/info", lambda route: route.abort())
+    page.evaluate("window.__glint.conn.ws.close()")
+    expect(page.get_by_test_id("offline-banner")).to_be_visible()
+    call(alice.page, "post.like", {"post": post})
+    page.unroute("**/api/info")
+    page.get_by_role("button", name="Retry now").click()
+    expect(page.locator(".shell")).to_have_attribute("data-conn", "online")
+    # The count (from notif.list) and the replayed event make one, not two.
+    expect_notification_badge(page, 1)
+    assert call(page, "notif.list", {"limit": 1})["unread"] == 1  # type: ignore[index]
+    call(alice.page, "follow.add", {"username": b_name})
+    expect_notification_badge(page, 2)
