@@ -84,26 +84,24 @@ async def _migrate(settings: Settings) -> None:
 async def _user_create(settings: Settings, ns: argparse.Namespace) -> None:
     from actors.accounts import Accounts
     from server.node import open_storage
+    from storage.moderation import grant
 
     password = ns.password or os.environ.get("GLINT_PASSWORD") or getpass.getpass("Password: ")
     async with open_storage(settings) as st:
         user = await Accounts(st, settings).create_user(
-            ns.username, ns.email or f"{ns.username}@localhost", password, admin=ns.admin)
+            ns.username, ns.email or f"{ns.username}@localhost", password)
+        if ns.admin:  # a role given by the CLI is audited like `admin grant`
+            await st.tx(grant, user.username, True, {"created": True})
         print(f"created user {user.username} (id {user.id}){' as admin' if ns.admin else ''}")
 
 
 async def _admin_grant(settings: Settings, username: str, flag: bool) -> None:
     from server.node import open_storage
-    from storage.accounts import get_user, set_admin
-    from storage.moderation import audit
+    from storage.moderation import grant
 
     async with open_storage(settings) as st:
-        if not await set_admin(st, username, flag):
+        if not await st.tx(grant, username, flag, {}):
             raise SystemExit(f"no such user: {username}")
-        user = await get_user(st, username=username)
-        assert user is not None
-        await st.tx(audit, None, "cli", "admin.grant" if flag else "admin.revoke", "user",
-                    user.id, {"username": user.username})
         print(f"{username}: admin={flag}")
 
 

@@ -64,6 +64,20 @@ async def audit_page(conn: asyncpg.Connection, *, before_id: int | None, limit: 
             for r in rows]
 
 
+async def grant(conn: asyncpg.Connection, username: str, flag: bool,
+                details: dict[str, Any]) -> bool:
+    """The CLI's `admin grant|revoke` (and `user create --admin`): the role and its audit
+    row in one transaction; False for an unknown user."""
+    row = await conn.fetchrow(
+        """UPDATE users SET is_admin = $2 WHERE lower(username) = lower($1)
+           RETURNING id, username""", username, flag)
+    if row is None:
+        return False
+    await audit(conn, None, "cli", "admin.grant" if flag else "admin.revoke", "user", row["id"],
+                {"username": row["username"], **details})
+    return True
+
+
 # -- users and suspension -------------------------------------------------------------------------
 _USER = f"""u.id, u.username, u.email, u.display_name, u.is_admin, u.posts_count,
     u.followers_count, u.following_count, u.suspend_reason,

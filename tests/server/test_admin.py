@@ -504,3 +504,22 @@ async def test_cli_grant_and_revoke_are_audited(node: Node, services: tuple[str,
         assert [e["action"] for e in entries[:3]] == ["admin.grant", "admin.revoke",
                                                         "admin.grant"]
         assert entries[0]["admin"] == {"id": None, "username": "cli"}
+        # `glint user create --admin` gives the role too: audited the same way.
+        made = unique("cliadm")
+        done = await trio.run_process(
+            [sys.executable, "-m", "server.cli", "user", "create", made, "--admin",
+             "--password", PASSWORD, "--data-dir", str(tmp_path / "cli")], env=env, cwd=ROOT,
+            capture_stdout=True, capture_stderr=True)
+        assert done.returncode == 0, done.stderr
+        made_id = await sql(node, "SELECT id FROM users WHERE username = $1", made)
+        entry = (await user.call("admin.audit", target=made_id, kind="user"))["entries"]
+        assert [(e["action"], e["details"]) for e in entry] == [
+            ("admin.grant", {"username": made, "created": True})]
+        # An unknown user: refused, nothing written.
+        rows = await sql(node, "SELECT count(*) FROM audit_log")
+        done = await trio.run_process(
+            [sys.executable, "-m", "server.cli", "admin", "grant", unique("nobody"),
+             "--data-dir", str(tmp_path / "cli")], env=env, cwd=ROOT, capture_stdout=True,
+            capture_stderr=True, check=False)
+        assert done.returncode != 0
+        assert await sql(node, "SELECT count(*) FROM audit_log") == rows
