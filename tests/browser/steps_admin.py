@@ -338,3 +338,17 @@ def reconnect(page: Page) -> None:
       const off = window.__glint.conn.on('conn.online', () => { off(); resolve(true); });
       window.__glint.conn.ws.close();
     })""")
+
+
+def remove_comment(page: Page, comment_id: int, reason: str) -> None:
+    """Posts & comments → Comments → find by comment id → Remove, with a reason."""
+    go_to(page, "Posts & comments")
+    page.get_by_role("button", name="Comments", exact=True).click()
+    page.get_by_label("Find by").select_option("comment")
+    page.get_by_label("Id or username").fill(str(comment_id))
+    page.get_by_role("search", name="Find comments").get_by_role("button", name="Search").click()
+    row = page.locator(f"tr[data-id='{comment_id}']")
+    expect(row).to_be_visible()
+    row.get_by_role("button", name=f"Remove comment {comment_id}").click()
+    confirm(page, "Remove", reason)
+    expect(row.get_by_test_id("content-state")).to_contain_text("Removed")

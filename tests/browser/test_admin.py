@@ -25,6 +25,7 @@ from tests.browser.steps_admin import (
     make_admin,
     open_console,
     reconnect,
+    remove_comment,
     remove_post,
     report_row,
     resolve_reports,
@@ -142,6 +143,13 @@ def test_reports_kick_audit_and_keyboard(person: Callable[..., Person],
     resolve_reports(op, "post", post["id"], "dismiss")
     expect(op.get_by_test_id("reports-outcome")).to_contain_text("2 reports closed")
 
+    # A removed comment disappears live for someone watching its post.
+    comment = second.call("comment.add", post=post["id"], text="dm me for cheap followers")
+    first.call("post.watch", post=post["id"])
+    remove_comment(op, comment["id"], "spam in comments")
+    gone = first.next_event("comment.deleted")
+    assert (gone["post"], gone["comment"]) == (post["id"], comment["id"])
+
     # Kick one session from the Sessions list: the bot sees 4001 (it may sign in again).
     kick_session(op, author.username)
     assert author.wait_closed() == CLOSE_SESSION_ENDED
@@ -180,7 +188,9 @@ def test_reports_kick_audit_and_keyboard(person: Callable[..., Person],
     go_to(op, "Audit log")
     rows = op.locator("tbody tr").filter(has_text=f"@{admin_name}")
     expect(rows.first).to_contain_text("admin.kick")
-    expect(rows.nth(1)).to_contain_text("admin.resolve")
+    expect(rows.nth(1)).to_contain_text("admin.remove_comment")
+    expect(rows.nth(1)).to_contain_text("spam in comments")
+    expect(rows.nth(2)).to_contain_text("admin.resolve")
     op.get_by_label("Action").select_option("admin.resolve")
     expect(op.locator("tbody tr").first).to_contain_text("dismiss")
 
