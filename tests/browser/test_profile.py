@@ -51,6 +51,12 @@ def test_search_by_accentless_prefix_then_follow_and_unfollow(
     page.reload()
     expect(page.get_by_role("button", name="Following", exact=True)).to_be_visible()
     assert follower_count(page) == 1
+    # The followers list (follow.list) in a dialog; Escape closes it.
+    page.get_by_role("button", name="1 follower").click()
+    followers = page.get_by_role("dialog", name="Followers")
+    expect(followers.get_by_role("link", name=a_name)).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(followers).to_have_count(0)
     # In search results the followed account is marked.
     page.go_back()
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Search").click()
@@ -62,6 +68,19 @@ def test_search_by_accentless_prefix_then_follow_and_unfollow(
     page.reload()
     expect(page.get_by_role("button", name="Follow", exact=True)).to_be_visible()
     assert follower_count(page) == 0
+
+    # Mute, then block from the menu: the profile is gone for alice.
+    page.get_by_role("button", name="More options").click()
+    page.get_by_role("dialog", name=z_name).get_by_role("button", name="Mute").click()
+    expect(page.get_by_role("status").filter(has_text=f"Muted {z_name}")).to_be_visible()
+    page.get_by_role("button", name="More options").click()
+    page.get_by_role("dialog", name=z_name).get_by_role("button", name="Block").click()
+    page.get_by_role("dialog", name=f"Block {z_name}?").get_by_role("button", name="Block").click()
+    expect(page).to_have_title("Home · Glint")
+    open_path = f"/u/{z_name}"
+    page.evaluate("(p) => window.__glint.navigate(p)", open_path)
+    expect(page.get_by_role("heading", name=re.compile(r"^Sorry, this page isn.t available"))
+           ).to_be_visible()
 
 
 def test_private_account_request_is_approved_live(person: Callable[..., Person]) -> None:
