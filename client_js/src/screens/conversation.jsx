@@ -338,15 +338,10 @@ export default function Conversation({ params }) {
   }, [key]);
 
   useEffect(() => {
-    if (id === null) return undefined;
-    let live = true;
-    findConversation(id).then((c) => {
-      if (live && !c) setMissing(true);
-    }, () => {});
+    if (id === null) return;
+    // Not listed (an empty 1:1 someone else opened) is fine: dm.history decides.
+    findConversation(id).catch(() => {});
     loadLatest();
-    return () => {
-      live = false;
-    };
   }, [key]);
 
   useEvent('conn.online', ({ resync }) => {
@@ -404,12 +399,14 @@ export default function Conversation({ params }) {
   const markRead = useCallback(() => {
     if (document.visibilityState !== 'visible' || !messages.length) return;
     const last = num(messages[messages.length - 1].seq);
-    if (last <= readSent.current) return;
+    // Sending moves my read position already: only others' messages need a dm.read.
+    const fresh = messages.some((m) => num(m.seq) > readSent.current && !sameId(m.sender, myId));
+    if (last <= readSent.current || !fresh) return;
     readSent.current = last;
     conn.call('dm.read', { conversation: id, seq: last }).catch(() => {
       readSent.current = 0; // try again with the next message or focus
     });
-  }, [messages, key]);
+  }, [messages, key, idStr(myId)]);
   useEffect(() => {
     if (loaded) markRead();
   }, [markRead, loaded]);
@@ -444,8 +441,7 @@ export default function Conversation({ params }) {
         return n;
       });
     }
-    addMessages([message]);
-    if (message.kind === 'system' && message.system?.action === 'renamed') upsertConversation({ id, title: message.system.title });
+    addMessages([message]); // the store (lib/direct.js) applies renames and member changes
   });
   useEvent('dm.updated', ({ conversation, seq, message }) => {
     if (!sameId(conversation, id)) return;
