@@ -134,39 +134,55 @@ async def _tag_posts(conn: asyncpg.Connection, viewer_id: int, tag: str, mode: s
             "posts": await _posts(conn, viewer_id, ranked, rels, privacy.can_see_posts)}
 
 
-async def _explore_posts(conn: asyncpg.Connection, viewer_id: int, now_ms: int, offset: int,
-                         limit: int) -> tuple[list[db.Ranked], bool]:
-    """Positions [offset, offset + limit) of: the collaborative-filtering list, then
-    popular recent posts not in it. Deterministic for a given state, so offsets page."""
-    want = offset + limit
-    ranked = await db.co_liked(conn, viewer_id, now_ms, want)
-    if len(ranked) < want:
+async def _explore_list(conn: asyncpg.Connection, viewer_id: int, now_ms: int,
+                        want: int) -> db.ExploreList:
+    """The explore list, `want` positions deep: the collaborative-filtering list, then
+    popular recent posts not in it; and the suggested accounts. Computed once for
+    several pages (the queries cost about the same for 24 posts as for 72: every
+    candidate is checked either way); pages are slices of it."""
+    ranked = await db.co_liked(conn, viewer_id, now_ms, want + 1)
+    if len(ranked) <= want:
         seen = {r.post_id for r in ranked}
-        fill = await db.popular(conn, viewer_id, now_ms, want + len(ranked))
-        ranked += [r for r in fill if r.post_id not in seen][:want - len(ranked)]
-    return ranked[offset:want], len(ranked) >= want
+        fill = await db.popular(conn, viewer_id, now_ms, 2 * want + 1)
+        ranked += [r for r in fill if r.post_id not in seen][:want + 1 - len(ranked)]
+    accounts = await db.suggested_accounts(conn, viewer_id, L.EXPLORE_ACCOUNTS)
+    return db.ExploreList(tuple(ranked[:want]), len(ranked) > want,
+                          tuple((a.user.id, a.mutuals) for a in accounts))
 
 
 async def _explore(st: Storage, viewer_id: int, offset: int, limit: int) -> dict[str, Any]:
-    """Runs on the asyncio side: one Postgres transaction, and Redis for trending."""
+    """Runs on the asyncio side: one Postgres transaction, and Redis for trending and the
+    viewer's cached explore list (EXPLORE_CACHE_SECONDS). What a page shows is checked
+    now whatever the cache holds: privacy and relations (actors/privacy.py), deleted
+    posts, posts liked since, accounts followed since."""
     assert st.pool is not None and st.redis is not None
     now_ms = int(time.time() * 1000)
     first = offset == 0
     trend: list[tuple[str, float]] = []
-    if first:
-        try:
+    found: db.ExploreList | None = None
+    try:
+        if first:
             trend = await db.trending(st, st.redis, L.TRENDING_TAGS * 2)
-        except redis.exceptions.RedisError as exc:  # trending is an extra, not the page
-            log.warning("trending unavailable", extra={"error": str(exc)})
+        found = await db.explore_cached(st, st.redis, viewer_id)
+    except redis.exceptions.RedisError as exc:  # trending and the cache are extras
+        log.warning("explore cache or trending unavailable", extra={"error": str(exc)})
     async with st.pool.acquire() as conn, conn.transaction(readonly=True):
-        page, more = await _explore_posts(conn, viewer_id, now_ms, offset, limit)
-        accounts = (await db.suggested_accounts(conn, viewer_id, L.EXPLORE_ACCOUNTS)
-                    if first else [])
+        end = offset + limit
+        if found is None or (end > len(found.posts) and found.more):
+            depth = max(L.EXPLORE_LIST_FIRST, end, 2 * len(found.posts) if found else 0)
+            found = await _explore_list(conn, viewer_id, now_ms, min(depth, L.EXPLORE_DEPTH))
+            try:
+                await db.explore_store(st, st.redis, viewer_id, found, L.EXPLORE_CACHE_SECONDS)
+            except redis.exceptions.RedisError as exc:
+                log.warning("explore cache unavailable", extra={"error": str(exc)})
+        page = list(found.posts[offset:end])
+        accounts = (await db.users_by_id(conn, viewer_id, found.accounts) if first else [])
         rels = await relations_many(conn, viewer_id, {r.author_id for r in page}
                                     | {a.user.id for a in accounts})
-        posts = await _posts(conn, viewer_id, page, rels, privacy.can_recommend)
+        posts = [p for p in await _posts(conn, viewer_id, page, rels, privacy.can_recommend)
+                 if not p["liked_by_me"]]
         counts = await db.tag_counts(conn, [t for t, _ in trend]) if trend else {}
-    end = offset + limit
+    more = found.more or end < len(found.posts)
     return {
         "posts": posts,
         "accounts": [user_wire(a, viewer_id, mutuals=True) for a in accounts

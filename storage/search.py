@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
+import msgpack
 import redis.asyncio as aioredis
 
 from config import limits as L
@@ -253,32 +254,48 @@ async def co_liked(conn: asyncpg.Connection, viewer_id: int, now_ms: int,
     Own, already liked, deleted and not recommendable posts are left out.
     """
     since_ms = now_ms - L.EXPLORE_LIKE_DAYS * _DAY_MS
-    rows = await conn.fetch(
-        f"""WITH seeds AS (
-                SELECT l.post_id, greatest(p.like_count, 1) AS n FROM likes l
-                JOIN posts p ON p.id = l.post_id AND p.deleted_at IS NULL
-                WHERE l.user_id = $1 ORDER BY l.created_at DESC LIMIT $2),
-            co AS (
-                SELECT c.user_id, sum(1.0 / sqrt(s.n)) AS w
-                FROM seeds s CROSS JOIN LATERAL (
-                    SELECT user_id FROM likes WHERE post_id = s.post_id AND user_id <> $1
-                    ORDER BY created_at DESC LIMIT $3) c
-                GROUP BY c.user_id ORDER BY w DESC LIMIT $4),
-            cand AS (
-                SELECT x.post_id, sum(co.w) AS s
-                FROM co CROSS JOIN LATERAL (
-                    SELECT post_id FROM likes
-                    WHERE user_id = co.user_id AND created_at > to_timestamp($5 / 1000.0)
-                    ORDER BY created_at DESC LIMIT $6) x
-                GROUP BY x.post_id)
-            SELECT p.id, p.author_id, cand.s / sqrt(greatest(p.like_count, 1)) AS score
-            FROM cand JOIN posts p ON p.id = cand.post_id JOIN users a ON a.id = p.author_id
-            WHERE p.deleted_at IS NULL AND {_RECOMMENDABLE}
-              AND NOT EXISTS (SELECT 1 FROM likes l WHERE l.post_id = p.id AND l.user_id = $1)
-            ORDER BY score DESC, p.id DESC LIMIT $7""",
-        viewer_id, L.EXPLORE_SEED_LIKES, L.EXPLORE_LIKERS_PER_POST, L.EXPLORE_CO_LIKERS,
-        since_ms, L.EXPLORE_LIKES_PER_CO_LIKER, limit)
-    return [Ranked(r["id"], r["author_id"], float(r["score"])) for r in rows]
+    bound: int | None = limit * L.EXPLORE_CHECK_FACTOR
+    while True:
+        # Cheap exclusions (deleted, own, already liked) on every candidate, then the
+        # privacy checks only on the best `bound`: checking all of them (~4,000 at 1M
+        # posts) was most of the query's time.
+        rows = await conn.fetch(
+            f"""WITH seeds AS (
+                    SELECT l.post_id, greatest(p.like_count, 1) AS n FROM likes l
+                    JOIN posts p ON p.id = l.post_id AND p.deleted_at IS NULL
+                    WHERE l.user_id = $1 ORDER BY l.created_at DESC LIMIT $2),
+                co AS (
+                    SELECT c.user_id, sum(1.0 / sqrt(s.n)) AS w
+                    FROM seeds s CROSS JOIN LATERAL (
+                        SELECT user_id FROM likes WHERE post_id = s.post_id AND user_id <> $1
+                        ORDER BY created_at DESC LIMIT $3) c
+                    GROUP BY c.user_id ORDER BY w DESC LIMIT $4),
+                cand AS (
+                    SELECT x.post_id, sum(co.w) AS s
+                    FROM co CROSS JOIN LATERAL (
+                        SELECT post_id FROM likes
+                        WHERE user_id = co.user_id AND created_at > to_timestamp($5 / 1000.0)
+                        ORDER BY created_at DESC LIMIT $6) x
+                    GROUP BY x.post_id),
+                scored AS MATERIALIZED (  -- OFFSET 0: a primary-key probe per candidate,
+                    -- never a scan of posts (which the planner picked on misestimates)
+                    SELECT c.post_id AS id, p.author_id,
+                           c.s / sqrt(greatest(p.like_count, 1)) AS score
+                    FROM cand c CROSS JOIN LATERAL (
+                        SELECT author_id, like_count FROM posts
+                        WHERE id = c.post_id AND deleted_at IS NULL OFFSET 0) p
+                    WHERE p.author_id <> $1
+                      AND c.post_id NOT IN (SELECT post_id FROM likes WHERE user_id = $1)
+                    ORDER BY score DESC, c.post_id DESC LIMIT $8)
+                SELECT s.id, s.author_id, s.score
+                FROM scored s JOIN users a ON a.id = s.author_id
+                WHERE {_RECOMMENDABLE}
+                ORDER BY s.score DESC, s.id DESC LIMIT $7""",
+            viewer_id, L.EXPLORE_SEED_LIKES, L.EXPLORE_LIKERS_PER_POST, L.EXPLORE_CO_LIKERS,
+            since_ms, L.EXPLORE_LIKES_PER_CO_LIKER, limit, bound)
+        if len(rows) == limit or bound is None:
+            return [Ranked(r["id"], r["author_id"], float(r["score"])) for r in rows]
+        bound = None  # too many of the best were hidden: check every candidate
 
 
 async def popular(conn: asyncpg.Connection, viewer_id: int, now_ms: int,
@@ -304,36 +321,97 @@ async def suggested_accounts(conn: asyncpg.Connection, viewer_id: int,
     """Friends of friends by how many of the viewer's follows follow them, then the most
     followed; never oneself, anyone followed or requested, blocked either way, muted
     or suspended."""
+    bound: int | None = limit * L.EXPLORE_CHECK_FACTOR
+    while True:
+        # Cheap exclusions (oneself, suspended, followed) and the order on every
+        # candidate, then the other checks only on the best `bound` (as in co_liked).
+        rows = await conn.fetch(
+            f"""WITH mine AS (
+                    SELECT followee_id AS id FROM follows WHERE follower_id = $1
+                    ORDER BY created_at DESC LIMIT $2),
+                fof AS (
+                    SELECT f.followee_id AS id, count(*) AS mutuals
+                    FROM mine CROSS JOIN LATERAL (
+                        SELECT followee_id FROM follows WHERE follower_id = mine.id
+                        ORDER BY created_at DESC LIMIT $3) f
+                    GROUP BY f.followee_id),
+                pop AS (
+                    SELECT id, 0::bigint AS mutuals FROM users WHERE suspended_at IS NULL
+                    ORDER BY followers_count DESC, id LIMIT $4),
+                cand AS (
+                    SELECT id, max(mutuals) AS mutuals
+                    FROM (SELECT * FROM fof UNION ALL SELECT * FROM pop) x GROUP BY id),
+                best AS MATERIALIZED (
+                    SELECT c.id, c.mutuals FROM cand c CROSS JOIN LATERAL (
+                        SELECT followers_count FROM users
+                        WHERE id = c.id AND suspended_at IS NULL OFFSET 0) u
+                    WHERE c.id <> $1 AND c.id NOT IN (SELECT followee_id FROM follows
+                                                      WHERE follower_id = $1)
+                    ORDER BY c.mutuals DESC, u.followers_count DESC, c.id LIMIT $6)
+                SELECT {user_columns("u")}, best.mutuals, false AS following,
+                    EXISTS (SELECT 1 FROM follows
+                            WHERE follower_id = u.id AND followee_id = $1) AS follows_me
+                FROM best JOIN users u ON u.id = best.id
+                WHERE u.id <> $1 AND {_FINDABLE}
+                  AND NOT EXISTS (SELECT 1 FROM follows
+                                  WHERE follower_id = $1 AND followee_id = u.id)
+                  AND NOT EXISTS (SELECT 1 FROM follow_requests
+                                  WHERE requester_id = $1 AND target_id = u.id)
+                  AND NOT EXISTS (SELECT 1 FROM mutes WHERE muter_id = $1 AND muted_id = u.id)
+                ORDER BY best.mutuals DESC, u.followers_count DESC, u.id LIMIT $5""",
+            viewer_id, L.EXPLORE_FOLLOWS_SCAN, L.EXPLORE_FOF_PER_FOLLOW,
+            L.EXPLORE_POPULAR_ACCOUNTS, limit, bound)
+        if len(rows) == limit or bound is None:
+            return [_found(r, int(r["mutuals"])) for r in rows]
+        bound = None
+
+
+async def users_by_id(conn: asyncpg.Connection, viewer_id: int,
+                      ids_mutuals: Sequence[tuple[int, int]]) -> list[FoundUser]:
+    """Fresh records of these users, in the given order (the gone are left out), with
+    their mutual counts as given: cached suggestions brought up to date."""
+    if not ids_mutuals:
+        return []
     rows = await conn.fetch(
-        f"""WITH mine AS (
-                SELECT followee_id AS id FROM follows WHERE follower_id = $1
-                ORDER BY created_at DESC LIMIT $2),
-            fof AS (
-                SELECT f.followee_id AS id, count(*) AS mutuals
-                FROM mine CROSS JOIN LATERAL (
-                    SELECT followee_id FROM follows WHERE follower_id = mine.id
-                    ORDER BY created_at DESC LIMIT $3) f
-                GROUP BY f.followee_id),
-            pop AS (
-                SELECT id, 0::bigint AS mutuals FROM users WHERE suspended_at IS NULL
-                ORDER BY followers_count DESC, id LIMIT $4),
-            cand AS (
-                SELECT id, max(mutuals) AS mutuals
-                FROM (SELECT * FROM fof UNION ALL SELECT * FROM pop) x GROUP BY id)
-            SELECT {user_columns("u")}, cand.mutuals, false AS following,
-                EXISTS (SELECT 1 FROM follows
-                        WHERE follower_id = u.id AND followee_id = $1) AS follows_me
-            FROM cand JOIN users u ON u.id = cand.id
-            WHERE u.id <> $1 AND {_FINDABLE}
-              AND NOT EXISTS (SELECT 1 FROM follows
-                              WHERE follower_id = $1 AND followee_id = u.id)
-              AND NOT EXISTS (SELECT 1 FROM follow_requests
-                              WHERE requester_id = $1 AND target_id = u.id)
-              AND NOT EXISTS (SELECT 1 FROM mutes WHERE muter_id = $1 AND muted_id = u.id)
-            ORDER BY cand.mutuals DESC, u.followers_count DESC, u.id LIMIT $5""",
-        viewer_id, L.EXPLORE_FOLLOWS_SCAN, L.EXPLORE_FOF_PER_FOLLOW,
-        L.EXPLORE_POPULAR_ACCOUNTS, limit)
-    return [_found(r, int(r["mutuals"])) for r in rows]
+        f"""SELECT {user_columns("u")}, false AS following,
+               EXISTS (SELECT 1 FROM follows
+                       WHERE follower_id = u.id AND followee_id = $1) AS follows_me
+            FROM users u WHERE u.id = ANY($2::bigint[])""",
+        viewer_id, [i for i, _ in ids_mutuals])
+    found = {r["id"]: r for r in rows}
+    return [_found(found[i], m) for i, m in ids_mutuals if i in found]
+
+
+# -- explore: the viewer's computed list, cached (Redis) ---------------------------------
+@dataclass(frozen=True)
+class ExploreList:
+    """What one explore computation found: ranked posts (and whether more existed), and
+    the suggested accounts with their mutual counts. Cached as is; every page re-checks
+    what it shows (privacy, deletions, likes since)."""
+
+    posts: tuple[Ranked, ...]
+    more: bool
+    accounts: tuple[tuple[int, int], ...]
+
+
+def explore_key(st: Storage, viewer_id: int) -> str:
+    return st.key("explore", viewer_id)
+
+
+async def explore_cached(st: Storage, r: aioredis.Redis, viewer_id: int) -> ExploreList | None:
+    raw = await r.get(explore_key(st, viewer_id))
+    if raw is None:
+        return None
+    posts, more, accounts = msgpack.unpackb(raw)
+    return ExploreList(tuple(Ranked(p, a) for p, a in posts), bool(more),
+                       tuple((u, m) for u, m in accounts))
+
+
+async def explore_store(st: Storage, r: aioredis.Redis, viewer_id: int,
+                        found: ExploreList, ttl_seconds: int) -> None:
+    raw = msgpack.packb([[[p.post_id, p.author_id] for p in found.posts], found.more,
+                         [list(a) for a in found.accounts]])
+    await r.set(explore_key(st, viewer_id), raw, ex=ttl_seconds)
 
 
 # -- trending (Redis) -------------------------------------------------------------------

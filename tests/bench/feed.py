@@ -14,7 +14,10 @@ limit):
   Redis first, so the node rebuilds it from Postgres; one call per reader. Then, after
   all cold calls, **warm**: the same call again (and `--warm-repeats` more) per reader;
 - **search** `{q}`: hashtags and username prefixes taken from the data set;
-- **feed.explore** `{}`;
+- **feed.explore first call** `{}`: once per reader, each on its own connection (the
+  viewer's explore list is computed: nothing cached for that user yet);
+- **feed.explore** `{}`: `--calls` calls over `--concurrency` users (after the first,
+  their cached explore list serves them, re-checked per page);
 - **fan-out**: the most-followed author below the celebrity threshold posts
   (`POST /api/media` then `post.create`); up to `--followers` of its followers are
   connected. Reports the time from the `post.create` reply until the last online
@@ -202,6 +205,28 @@ async def feed_phase(ws_url: str, tokens: dict[int, str], readers: list[int], ns
             for _ in range(concurrency):
                 n.start_soon(runner, queue, warm_pass)
     return cold, warm, errors
+
+
+async def first_call_phase(ws_url: str, tokens: list[str], op: str, args: dict[str, Any],
+                           concurrency: int) -> tuple[list[float], list[str]]:
+    """One call per user (each user its own connection), so nothing a previous call of
+    the same user left behind (the explore list cache) serves it."""
+    out: list[float] = []
+    errors: list[str] = []
+    queue = list(tokens)
+
+    async def runner() -> None:
+        while queue:
+            conn = await _connect(ws_url, queue.pop())
+            try:
+                out.append(await timed(conn, op, 1, args, errors))
+            finally:
+                await conn.aclose()
+
+    async with trio.open_nursery() as n:
+        for _ in range(concurrency):
+            n.start_soon(runner)
+    return out, errors
 
 
 async def op_phase(ws_url: str, tokens: list[str], op: str, args_list: list[dict[str, Any]],
@@ -427,13 +452,18 @@ def main() -> None:
                     print(f"  feed.home cold {fmt(sc)}\n  feed.home warm {fmt(sw)}", flush=True)
 
                 for op, args_list in (("search", [{"q": q} for q in picked["queries"]]),
+                                      ("feed.explore first call", [{}]),
                                       ("feed.explore", [{}])):
-                    if op.removeprefix("feed.") not in phases:
+                    if op.split()[0].removeprefix("feed.") not in phases:
                         continue
                     svc = ServicesCPU(tmp).start()
                     w = node.window().start()
-                    lat, err = trio.run(op_phase, node.ws_url, reader_tokens, op, args_list,
-                                        ns.calls, ns.concurrency)
+                    if op.endswith("first call"):
+                        lat, err = trio.run(first_call_phase, node.ws_url, reader_tokens,
+                                            "feed.explore", {}, ns.concurrency)
+                    else:
+                        lat, err = trio.run(op_phase, node.ws_url, reader_tokens, op, args_list,
+                                            ns.calls, ns.concurrency)
                     w.stop()
                     svc.stop()
                     s = common.summarize(lat)

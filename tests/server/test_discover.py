@@ -11,6 +11,7 @@ import trio
 from protocol.client import Client
 from protocol.errors import BadRequest
 from server.node import Node
+from storage import search as db
 from tests.server.test_posts import (
     block,
     bots,
@@ -213,6 +214,26 @@ async def test_explore_cold_start_popular_and_paging(node: Node) -> None:
         assert first["cursor"] == "1" and len(first["posts"]) == 1
         assert ids(first["posts"]) + ids(second["posts"]) == got[:2]
         assert second["accounts"] == [] and second["tags"] == []  # first page only
+
+
+async def test_explore_pages_recheck_the_cached_list(node: Node) -> None:
+    async with bots(node, 6) as (me, a, b, c, f1, f2):
+        pa, pb, pc = (await quick_post(a, "a"), await quick_post(b, "b"),
+                      await quick_post(c, "c"))
+        for p in (pa, pb, pc):
+            await likes(p, f1, f2)
+        await follow(me, f1)  # f1: a suggestion of nobody's, followed below
+        first = await me.call("feed.explore", limit=50)
+        assert {pa["id"], pb["id"], pc["id"]} <= set(ids(first["posts"]))
+        key = db.explore_key(node.storage, uid(me))
+        assert await node.storage.redis_op(lambda r: r.exists(key)) == 1  # the list is kept
+        # Everything that changed since the list was computed shows in the next page.
+        await me.call("post.like", post=pa["id"])
+        await block(me, b)
+        await me.call("mute.add", user=uid(c))
+        again = await me.call("feed.explore", limit=50)
+        assert not {pa["id"], pb["id"], pc["id"]} & set(ids(again["posts"]))
+        assert not {uid(me), uid(b), uid(c), uid(f1)} & set(ids(again["accounts"]))
 
 
 async def test_suggested_accounts_friends_of_friends(node: Node) -> None:
