@@ -213,6 +213,36 @@ def send_many_via_protocol(page: Page, username: str, texts: list[str]) -> None:
     }""", [username, texts])
 
 
+def create_post_via_protocol(page: Page, photo: Path, caption: str) -> str:
+    """Upload `photo` and post it with `caption`, through HTTP and the protocol; returns
+    the post id (a decimal string)."""
+    return page.evaluate("""async ([bytes, caption]) => {
+        const token = localStorage.getItem('glint.token');
+        const headers = {Authorization: `Bearer ${token}`,
+                         'Content-Type': 'application/octet-stream'};
+        const resp = await fetch('/api/media',
+                                 {method: 'POST', body: new Uint8Array(bytes), headers});
+        const id = BigInt((await resp.text()).match(/"id":\\s*(\\d+)/)[1]);
+        const post = await window.__glint.conn.call('post.create', {media: [id], caption});
+        return post.id.toString();
+    }""", [list(photo.read_bytes()), caption])
+
+
+def share_post(page: Page, usernames: list[str], text: str = "") -> None:
+    """On a screen showing a post's "Share post" button (post view, feed card), share it
+    with these people (and an optional message), and wait for the confirmation."""
+    page.get_by_role("button", name="Share post").first.click()
+    dialog = page.get_by_role("dialog", name="Share")
+    for username in usernames:
+        dialog.get_by_label("Send to").fill(username)
+        dialog.get_by_role("button", name=re.compile(re.escape(username))).first.click()
+    if text:
+        dialog.get_by_label("Message (optional)").fill(text)
+    dialog.get_by_role("button", name=re.compile(r"^Send")).click()
+    expect(dialog).to_be_hidden()
+    expect(page.get_by_role("status").filter(has_text="Sent")).to_be_visible()
+
+
 def share_new_post_via_protocol(page: Page, username: str, photo: Path, caption: str) -> str:
     """Post `photo` with `caption` and share it with `username` in a DM, through the
     protocol; returns the post id (a decimal string)."""

@@ -7,6 +7,7 @@ nothing; message requests from a non-follower; a block explained in words.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from tests.browser.conftest import DESKTOP, PHONE, Person, screenshot
 from tests.browser.steps_direct import (
     block,
     conversation_row,
+    create_post_via_protocol,
     edit_message,
     expect_direct_badge,
     follow,
@@ -33,6 +35,7 @@ from tests.browser.steps_direct import (
     send_photo,
     send_via_protocol,
     share_new_post_via_protocol,
+    share_post,
     start_new_group,
     start_typing,
     unsend_message,
@@ -235,3 +238,26 @@ def test_history_scrolls_up_and_shared_post(person: Callable[..., Person], tmp_p
             arg=bob.page.get_by_test_id("message").count())
     shown = [t for t in message_texts(bob.page) if t.startswith("line ")]
     assert shown == texts
+
+
+def test_share_a_post_from_the_post_view(person: Callable[..., Person], tmp_path: Path) -> None:
+    alice, bob = person(DESKTOP), person(PHONE)
+    a, b = unique("alice"), unique("bob")
+    sign_up(alice.page, a)
+    sign_up(bob.page, b)
+    follow(bob.page, a)
+    follow(alice.page, b)
+    open_inbox(bob.page)
+    post_id = create_post_via_protocol(alice.page, make_photo(tmp_path), "look at this #view")
+    alice.page.goto(f"/p/{post_id}")
+    share_post(alice.page, [b], "for you")
+
+    row = conversation_row(bob.page, a)
+    expect(row).to_contain_text("for you")
+    expect_direct_badge(bob.page, 1)
+    open_thread_from_inbox(bob.page, a)
+    card = bob.page.get_by_role("link", name=f"Post by {a}: look at this #view")
+    expect(card).to_have_attribute("href", f"/p/{post_id}")
+    wait_for_message(bob.page, "for you")
+    card.click()
+    expect(bob.page).to_have_url(re.compile(rf"/p/{post_id}$"))

@@ -24,8 +24,11 @@ export function Dialog({ title, onClose, children, class: cls = '' }) {
     d?.addEventListener('cancel', cancel);
     return () => d?.removeEventListener('cancel', cancel);
   }, []);
-  const backdrop = (ev) => {
-    if (ev.target === ref.current) onClose();
+  const backdrop = (ev) => { // a click outside the box (on the backdrop) closes it
+    if (ev.target !== ref.current) return;
+    const r = ref.current.getBoundingClientRect();
+    const inside = ev.clientX >= r.left && ev.clientX <= r.right && ev.clientY >= r.top && ev.clientY <= r.bottom;
+    if (!inside && (ev.clientX || ev.clientY)) onClose();
   };
   return (
     <dialog ref={ref} class={`dm-dialog ${cls}`} aria-labelledby={id} onClick={backdrop}>

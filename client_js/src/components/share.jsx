@@ -98,7 +98,7 @@ export function ShareDialog({ post, onClose }) {
 }
 
 /** A "Share" icon button for a post card; `post` is the post map (needs `id`). */
-export function ShareButton({ post, class: cls = 'dm-icon-button' }) {
+export function ShareButton({ post, class: cls = 'icon-button dm-share-button' }) {
   const [open, setOpen] = useState(false);
   return (
     <>
