@@ -233,6 +233,40 @@ async def test_suspend_closes_every_session_hides_content_and_blocks_login(node:
             assert (await back.login(uname(bot), PASSWORD))["user"]["id"] == uid(bot)
 
 
+async def test_hellos_racing_a_suspension_all_end(node: Node) -> None:
+    """Racers keep opening sessions with the user's token while the suspension commits:
+    every one that got past `hello` is closed with 4001 (the sweep catches a hello that
+    attached just after the first close went out), until `hello` is refused."""
+    async with bots(node, 1) as (bot,), admins(node) as (admin,):
+        token = bot.token
+        assert token is not None
+        opened: list[Client] = []
+        warmed = trio.Semaphore(0)
+
+        async def racer() -> None:
+            async with contextlib.AsyncExitStack() as stack:
+                try:
+                    while True:
+                        c = await stack.enter_async_context(
+                            connect(node.ws_url, token=token, reconnect=False))
+                        opened.append(c)
+                        warmed.release()
+                except Unauthorized:
+                    pass
+                for c in opened:
+                    assert await closed_code(c) == 4001
+
+        with trio.fail_after(EVENT_WAIT * 4):
+            async with trio.open_nursery() as n:
+                for _ in range(4):
+                    n.start_soon(racer)
+                for _ in range(8):  # the racers are in full swing
+                    await warmed.acquire()
+                await admin.call("admin.suspend", user=uid(bot), reason="racing")
+        assert len(opened) >= 8 and all(c.close_code == 4001 for c in opened)
+        assert await closed_code(bot) == 4001
+
+
 # -- content removal ---------------------------------------------------------------------------
 async def test_removed_post_and_comment_disappear_live_for_watchers(node: Node) -> None:
     async with bots(node, 2) as (author, watcher), admins(node) as (admin,):
