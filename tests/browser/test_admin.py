@@ -140,6 +140,12 @@ def test_reports_kick_audit_and_keyboard(person: Callable[..., Person],
     expect(row).to_contain_text("selling followers")
     expect(row).to_contain_text(f"@{author.username}")
     screenshot(op, "admin-reports-desktop")
+    # From the queue to the reported post and its author.
+    row.get_by_role("link", name=f"Show post {post['id']}").click()
+    expect(op.locator(f"tr[data-id='{post['id']}']")).to_contain_text("buy followers here")
+    go_to(op, "Reports")
+    report_row(op, post["id"]).get_by_role("link", name=f"@{author.username}").click()
+    expect(op.locator(f"tr[data-user='{author.username}']")).to_be_visible()
     resolve_reports(op, "post", post["id"], "dismiss")
     expect(op.get_by_test_id("reports-outcome")).to_contain_text("2 reports closed")
 
@@ -216,6 +222,12 @@ def test_one_console_for_two_nodes(person: Callable[..., Person], live_node: Liv
             expect(card.locator("dd").first).to_have_text("2")  # its connections
             go_to(op, "Sessions")
             expect(op.locator(f"tr[data-user='{far.username}']")).to_contain_text("browser-2")
+            op.get_by_label("Node").select_option("browser")
+            expect(op.locator(f"tr[data-user='{admin_name}']")).to_be_visible()
+            expect(op.locator(f"tr[data-user='{far.username}']")).to_have_count(0)
+            op.get_by_label("Node").select_option("browser-2")
+            expect(op.locator(f"tr[data-user='{far.username}']")).to_be_visible()
+            expect(op.locator(f"tr[data-user='{admin_name}']")).to_have_count(0)
 
             # Suspended from a console on the other node: closed at once with 4001.
             suspend_user(op, far.username, "abuse from node 2")

@@ -9,6 +9,7 @@ import { Audit } from './audit.jsx';
 import { ConfirmHost } from './confirm.jsx';
 import { Content } from './content.jsx';
 import { Dashboard } from './dashboard.jsx';
+import { hashSection } from './nav.js';
 import { Reports } from './reports.jsx';
 import { Sessions } from './sessions.jsx';
 import { SignIn } from './signin.jsx';
@@ -26,18 +27,19 @@ const SECTIONS = [
 ];
 
 function currentSection() {
-  const h = window.location.hash.replace(/^#/, '');
+  const h = hashSection();
   return SECTIONS.some(([id]) => id === h) ? h : 'dashboard';
 }
 
+/** [section, the whole fragment]: a new filter in the fragment remounts the section. */
 function useSection() {
-  const [section, setSection] = useState(currentSection());
+  const [state, setState] = useState([currentSection(), window.location.hash]);
   useEffect(() => {
-    const on = () => setSection(currentSection());
+    const on = () => setState([currentSection(), window.location.hash]);
     window.addEventListener('hashchange', on);
     return () => window.removeEventListener('hashchange', on);
   }, []);
-  return section;
+  return state;
 }
 
 function SignOut() {
@@ -81,7 +83,7 @@ function Checking() {
 }
 
 function Console() {
-  const section = useSection();
+  const [section, hash] = useSection();
   const user = useObservable(me);
   const state = useObservable(conn.state);
   const [, , Screen] = SECTIONS.find(([id]) => id === section);
@@ -112,7 +114,7 @@ function Console() {
         <div class="banner" role="status">Connection lost. Reconnecting… the figures resume on their own.</div>
       )}
       <main id="admin-main" class="admin-main" tabIndex={-1}>
-        <Screen />
+        <Screen key={hash} />
       </main>
     </div>
   );

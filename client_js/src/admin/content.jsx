@@ -7,6 +7,7 @@ import { idOf, idStr, sameId } from '../lib/wire.js';
 import { ask } from './confirm.jsx';
 import { fmtNum, fmtTime, isoTime } from './format.js';
 import { ListState, LoadMore, Outcome, usePaged } from './lists.jsx';
+import { hashQuery } from './nav.js';
 
 const BY = {
   posts: [['post', 'Post id'], ['author', 'Author (username)']],
@@ -32,11 +33,22 @@ function State({ item }) {
     : <span class="admin-pill ok">Visible</span>;
 }
 
+/** The starting filter from a link like `#content?comment=123`. */
+function initial() {
+  const q = hashQuery();
+  for (const [kind, key] of [['comments', 'comment'], ['posts', 'post']]) {
+    const id = idOf(q[key] || '');
+    if (id !== null) return { kind, by: key, text: q[key], args: { limit: 50, [key]: id } };
+  }
+  return { kind: 'posts', by: 'post', text: '', args: { limit: 50 } };
+}
+
 export function Content() {
-  const [kind, setKind] = useState('posts');
-  const [by, setBy] = useState('post');
-  const [text, setText] = useState('');
-  const [args, setArgs] = useState({ limit: 50 });
+  const [start] = useState(initial);
+  const [kind, setKind] = useState(start.kind);
+  const [by, setBy] = useState(start.by);
+  const [text, setText] = useState(start.text);
+  const [args, setArgs] = useState(start.args);
   const [searchError, setSearchError] = useState(null);
   const [outcome, setOutcome] = useState(null);
   const [stamp, setStamp] = useState(0);

@@ -108,8 +108,17 @@ export function Reports() {
             <tbody>
               {list.items.map((r) => (
                 <tr key={`${r.kind}:${idStr(r.target)}`} data-target={idStr(r.target)}>
-                  <th scope="row">{r.kind} <span class="admin-id">{idStr(r.target)}</span></th>
-                  <td>{nameOf(r.target_user) ? `@${nameOf(r.target_user)}` : <span class="admin-id">{idStr(r.target_user)}</span>}</td>
+                  <th scope="row">
+                    {r.kind === 'post' || r.kind === 'comment'
+                      ? <a href={`#content?${r.kind}=${idStr(r.target)}`} aria-label={`Show ${r.kind} ${idStr(r.target)}`}>{r.kind}</a>
+                      : r.kind}{' '}
+                    <span class="admin-id">{idStr(r.target)}</span>
+                  </th>
+                  <td>
+                    <a href={`#users?id=${idStr(r.target_user)}`}>
+                      {nameOf(r.target_user) ? `@${nameOf(r.target_user)}` : <span class="admin-id">{idStr(r.target_user)}</span>}
+                    </a>
+                  </td>
                   <td class="num">{num(r.count)}</td>
                   <td>{reasonsText(r.reasons)}</td>
                   <td class="admin-text">

@@ -1,19 +1,25 @@
 // Connected sessions on every node; kick one (or all of a user's).
 import { useEffect, useState } from 'preact/hooks';
+import { useObservable } from '../lib/hooks.js';
 import { conn } from '../lib/session.js';
 import { idStr, num } from '../lib/wire.js';
 import { ask } from './confirm.jsx';
 import { fmtTime, isoTime } from './format.js';
 import { ListState, LoadMore, Outcome, SearchForm, usePaged } from './lists.jsx';
+import { stats } from './store.js';
 
 /** Sessions show up (and go) within about a second: refresh at that pace. */
 const REFRESH_MS = 2000;
 
 export function Sessions() {
   const [q, setQ] = useState('');
+  const [node, setNode] = useState('');
   const [outcome, setOutcome] = useState(null);
-  const args = q ? { q, limit: 100 } : { limit: 100 };
-  const list = usePaged('admin.sessions', 'sessions', args, [q]);
+  const nodes = (useObservable(stats)?.nodes || []).map((n) => n.node);
+  const args = { limit: 100 };
+  if (q) args.q = q;
+  if (node) args.node = node;
+  const list = usePaged('admin.sessions', 'sessions', args, [q, node]);
   useEffect(() => {
     const t = setInterval(() => !list.loading && list.reload(), REFRESH_MS);
     return () => clearInterval(t);
@@ -41,7 +47,15 @@ export function Sessions() {
   return (
     <section aria-labelledby="sessions-title" class="admin-section">
       <h2 id="sessions-title">Connected sessions</h2>
-      <SearchForm name="Search sessions" label="Username starts with" value={q} onSearch={setQ} id="sessions-q" />
+      <SearchForm name="Search sessions" label="Username starts with" value={q} onSearch={setQ} id="sessions-q">
+        <label class="field">
+          <span>Node</span>
+          <select value={node} onChange={(e) => setNode(e.currentTarget.value)}>
+            <option value="">Every node</option>
+            {[...new Set([...nodes, ...(node ? [node] : [])])].map((n) => <option key={n} value={n}>{n}</option>)}
+          </select>
+        </label>
+      </SearchForm>
       <Outcome value={outcome} testid="sessions-outcome" />
       <ListState list={list} op="admin.sessions" empty={q ? 'Nobody by that name is connected.' : 'Nobody is connected.'} />
       {list.items.length > 0 && (

@@ -5,6 +5,7 @@ import { idOf, idStr, num, sameId } from '../lib/wire.js';
 import { ask } from './confirm.jsx';
 import { fmtNum, fmtTime, isoTime } from './format.js';
 import { ListState, LoadMore, Outcome, SearchForm, usePaged } from './lists.jsx';
+import { hashQuery } from './nav.js';
 
 const FILTERS = { all: undefined, suspended: true, active: false };
 
@@ -18,7 +19,7 @@ function userArgs(q, filter) {
 }
 
 export function Users() {
-  const [q, setQ] = useState('');
+  const [q, setQ] = useState(() => (idOf(hashQuery().id || '') === null ? '' : hashQuery().id));
   const [filter, setFilter] = useState('all');
   const [outcome, setOutcome] = useState(null);
   const list = usePaged('admin.users', 'users', userArgs(q, filter), [q, filter]);
