@@ -1,9 +1,189 @@
-// Home — placeholder: the screen's owner replaces this file (see client_js/README.md).
-export default function Home({ params }) {
+// Home: the feed of the accounts you follow (feed.home), ranked or newest first, with
+// infinite scroll, the "you're all caught up" marker, a live "new posts" pill
+// (feed.post events) and live counts for the cards on screen (post.updated).
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { Link } from '../components/link.jsx';
+import { Avatar } from '../components/media.jsx';
+import { PostCard, applyUpdate } from '../components/postcard.jsx';
+import { errorText } from '../lib/errors.js';
+import { useEvent } from '../lib/hooks.js';
+import { conn } from '../lib/session.js';
+import { idStr, sameId } from '../lib/wire.js';
+import '../styles/feed.css';
+
+const PAGE = 12;
+const MODES = [
+  { mode: 'ranked', label: 'For you' },
+  { mode: 'chronological', label: 'Latest' },
+];
+const MODE_KEY = 'glint.feedMode';
+function savedMode() {
+  try {
+    return localStorage.getItem(MODE_KEY) === 'chronological' ? 'chronological' : 'ranked';
+  } catch {
+    return 'ranked';
+  }
+}
+
+export default function Home() {
+  const [mode, setMode] = useState(savedMode);
+  const [feed, setFeed] = useState({ posts: [], cursor: null, done: false, caughtUp: null });
+  const [loading, setLoading] = useState(true);
+  const [error, setError] = useState(null);
+  const [fresh, setFresh] = useState([]); // new posts announced by feed.post, not shown yet
+  const [nearEnd, setNearEnd] = useState(false);
+  const sentinel = useRef(null);
+  const gen = useRef(0);
+  const busy = useRef(false);
+
+  const load = useCallback((first) => {
+    if (busy.current && !first) return;
+    const mine = first ? ++gen.current : gen.current;
+    busy.current = true;
+    setLoading(true);
+    setError(null);
+    const args = { mode, limit: PAGE };
+    if (!first) args.cursor = feed.cursor;
+    conn.call('feed.home', args).then((data) => {
+      if (mine !== gen.current) return;
+      busy.current = false;
+      setLoading(false);
+      setFeed((f) => {
+        const base = first ? [] : f.posts;
+        const seen = new Set(base.map((p) => idStr(p.id)));
+        const added = (data.posts || []).filter((p) => !seen.has(idStr(p.id)));
+        let caughtUp = first ? null : f.caughtUp;
+        if (caughtUp === null && data.caught_up_at !== undefined && data.caught_up_at !== null) {
+          const at = Number(data.caught_up_at);
+          const boundary = data.posts[at];
+          caughtUp = boundary ? idStr(boundary.id) : null;
+        }
+        return { posts: [...base, ...added], cursor: data.cursor ?? null, done: !data.cursor, caughtUp };
+      });
+      if (first) setFresh([]);
+    }, (err) => {
+      if (mine !== gen.current) return;
+      busy.current = false;
+      setLoading(false);
+      // An expired ranked cursor: start again from the top.
+      if (!first && err.code === 'bad_request' && /expired/.test(err.message || '')) load(true);
+      else setError(err);
+    });
+  }, [mode, feed.cursor]);
+
+  // First page on mount and on a mode change; again after a reconnect that lost events.
+  useEffect(() => {
+    load(true);
+  }, [mode]); // eslint-disable-line react-hooks/exhaustive-deps
+  useEvent('conn.online', ({ first, resync }) => {
+    if (!first && resync) load(true);
+  });
+
+  // Infinite scroll: load the next page while the sentinel is near the viewport.
+  useEffect(() => {
+    const el = sentinel.current;
+    if (!el) return undefined;
+    const io = new IntersectionObserver(([e]) => setNearEnd(e.isIntersecting), { rootMargin: '800px 0px' });
+    io.observe(el);
+    return () => io.disconnect();
+  }, []);
+  useEffect(() => {
+    if (nearEnd && !loading && !error && feed.cursor && feed.posts.length) load(false);
+  }, [nearEnd, loading, error, feed.cursor, feed.posts.length]); // eslint-disable-line react-hooks/exhaustive-deps
+
+  // Live: new posts from people you follow; counts and deletions of posts on screen.
+  useEvent('feed.post', ({ post }) => {
+    if (!post) return;
+    if (feed.posts.some((p) => sameId(p.id, post.id))) return;
+    setFresh((xs) => (xs.some((p) => sameId(p.id, post.id)) ? xs : [post, ...xs]));
+  });
+  const patch = (id, fields) => setFeed((f) => ({
+    ...f, posts: f.posts.map((p) => (sameId(p.id, id) ? { ...p, ...fields } : p)),
+  }));
+  useEvent('post.updated', (data) => setFeed((f) => ({
+    ...f, posts: f.posts.map((p) => (sameId(p.id, data.post) ? applyUpdate(p, data) : p)),
+  })));
+  useEvent('post.deleted', ({ post }) => {
+    setFeed((f) => ({ ...f, posts: f.posts.filter((p) => !sameId(p.id, post)) }));
+    setFresh((xs) => xs.filter((p) => !sameId(p.id, post)));
+  });
+
+  const showFresh = () => {
+    setFeed((f) => {
+      const seen = new Set(f.posts.map((p) => idStr(p.id)));
+      return { ...f, posts: [...fresh.filter((p) => !seen.has(idStr(p.id))), ...f.posts] };
+    });
+    setFresh([]);
+    window.scrollTo({ top: 0, behavior: 'smooth' });
+    document.getElementById('screen-title')?.focus({ preventScroll: true });
+  };
+
+  const pick = (m) => {
+    if (m === mode) return;
+    try {
+      localStorage.setItem(MODE_KEY, m);
+    } catch {
+      /* storage disabled: the choice lasts as long as the page */
+    }
+    setFeed({ posts: [], cursor: null, done: false, caughtUp: null });
+    setMode(m);
+  };
+
+  const empty = !loading && !error && feed.done && feed.posts.length === 0;
   return (
-    <section class="screen" aria-labelledby="screen-title">
-      <h1 id="screen-title">Home</h1>
-      <p class="muted">Coming soon.</p>
+    <section class="screen feed" aria-labelledby="screen-title">
+      <div class="feed-top">
+        <h1 id="screen-title" tabIndex={-1} class="visually-hidden">Home</h1>
+        <div class="feed-modes" role="group" aria-label="Feed order">
+          {MODES.map((m) => (
+            <button key={m.mode} type="button" class={`feed-mode${mode === m.mode ? ' active' : ''}`}
+              aria-pressed={mode === m.mode ? 'true' : 'false'} onClick={() => pick(m.mode)}>{m.label}</button>
+          ))}
+        </div>
+      </div>
+      {fresh.length > 0 && (
+        <button type="button" class="feed-pill" onClick={showFresh} data-testid="new-posts-pill">
+          <span class="feed-pill-avatars" aria-hidden="true">
+            {fresh.slice(0, 3).map((p) => <Avatar key={idStr(p.id)} user={p.author} size={20} />)}
+          </span>
+          {fresh.length === 1 ? '1 new post' : `${fresh.length} new posts`}
+        </button>
+      )}
+      <div class="feed-list">
+        {feed.posts.map((p) => [
+          feed.caughtUp === idStr(p.id) && feed.posts[0] !== p ? <CaughtUp key={`cu-${idStr(p.id)}`} /> : null,
+          <PostCard key={idStr(p.id)} post={p} patch={(fields) => patch(p.id, fields)} />,
+        ])}
+      </div>
+      {empty && (
+        <div class="feed-empty">
+          <h2>Welcome to Glint</h2>
+          <p class="muted">When you follow people, their photos show up here.</p>
+          <p><Link href="/explore" class="button primary">Find people on Explore</Link></p>
+          <p><Link href="/new">Share your first photo</Link></p>
+        </div>
+      )}
+      {error && (
+        <div class="feed-error" role="alert">
+          <p>{errorText(error, 'feed.home')}</p>
+          <button type="button" class="button" onClick={() => load(feed.posts.length === 0)}>Try again</button>
+        </div>
+      )}
+      {loading && <p class="feed-loading muted" role="status">Loading…</p>}
+      {feed.done && feed.posts.length > 0 && (
+        <p class="feed-end muted" data-testid="feed-end">You’ve reached the end. <Link href="/explore">Explore more</Link></p>
+      )}
+      <div ref={sentinel} class="feed-sentinel" aria-hidden="true" />
     </section>
+  );
+}
+
+function CaughtUp() {
+  return (
+    <div class="feed-caughtup" role="note" data-testid="caught-up">
+      <span class="feed-caughtup-check" aria-hidden="true">✓</span>
+      <strong>You’re all caught up</strong>
+      <span class="muted">You’ve seen all new posts. Older posts are below.</span>
+    </div>
   );
 }

@@ -1,9 +1,182 @@
-// Post — placeholder: the screen's owner replaces this file (see client_js/README.md).
+// A post on its own page (/p/:id): the photos large, like / save, the owner's edit,
+// comments on/off and delete, and the comments, all live while the post is watched.
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { Carousel } from '../components/carousel.jsx';
+import { Comments } from '../components/comments.jsx';
+import { ConfirmButton } from '../components/confirm.jsx';
+import { HeartBurst } from '../components/heart.jsx';
+import { Link } from '../components/link.jsx';
+import { PostActions, PostHeader, applyUpdate, usePostActions } from '../components/postcard.jsx';
+import { watchPost } from '../components/postwatch.js';
+import { RichText } from '../components/richtext.jsx';
+import { errorText } from '../lib/errors.js';
+import { useEvent, useObservable } from '../lib/hooks.js';
+import { navigate } from '../lib/router.js';
+import { conn, me } from '../lib/session.js';
+import { toast, toastError } from '../lib/toast.js';
+import { idOf, sameId } from '../lib/wire.js';
+import '../styles/feed.css';
+import '../styles/post.css';
+
+const CAPTION_MAX = 2200;
+
 export default function Post({ params }) {
+  const id = idOf(params.id);
+  const [post, setPost] = useState(null);
+  const [error, setError] = useState(id === null ? { code: 'not_found' } : null);
+  const [deleted, setDeleted] = useState(false);
+  const user = useObservable(me);
+
+  const load = () => {
+    if (id === null) return;
+    conn.call('post.get', { post: id }).then((p) => {
+      setPost(p);
+      setError(null);
+    }, (err) => setError(err));
+  };
+  useEffect(() => {
+    if (id === null) return undefined;
+    load();
+    return watchPost(id);
+  }, [params.id]); // eslint-disable-line react-hooks/exhaustive-deps
+  // Post events are not replayed after a reconnect: read the post again.
+  useEvent('conn.online', ({ first }) => !first && !deleted && load());
+  useEvent('post.updated', (data) => {
+    if (sameId(data.post, id)) setPost((p) => (p ? applyUpdate(p, data) : p));
+  });
+  useEvent('post.deleted', ({ post: p }) => {
+    if (sameId(p, id)) setDeleted(true);
+  });
+
+  let body;
+  if (deleted) {
+    body = (
+      <div class="post-gone" role="status" data-testid="post-removed">
+        <h2>This post was deleted</h2>
+        <p class="muted">It isn’t available any more.</p>
+        <Link href="/" class="button">Back to your feed</Link>
+      </div>
+    );
+  } else if (error) {
+    body = (
+      <div class="post-gone" role="alert">
+        <h2>{error.code === 'not_found' ? 'This post isn’t available' : 'Couldn’t load this post'}</h2>
+        <p class="muted">
+          {error.code === 'not_found'
+            ? 'The link may be broken, the post may have been deleted, or its account is private.'
+            : errorText(error, 'post.get')}
+        </p>
+        {error.code === 'not_found' ? <Link href="/" class="button">Back to your feed</Link>
+          : <button type="button" class="button" onClick={load}>Try again</button>}
+      </div>
+    );
+  } else if (!post) {
+    body = <p class="muted" role="status">Loading…</p>;
+  } else {
+    body = <PostView post={post} setPost={setPost} user={user} />;
+  }
   return (
-    <section class="screen" aria-labelledby="screen-title">
-      <h1 id="screen-title">Post</h1>
-      <p class="muted">Coming soon.</p>
+    <section class="screen post-screen" aria-labelledby="screen-title">
+      <h1 id="screen-title" class="visually-hidden">
+        {post && !deleted && !error ? `Post by ${post.author?.username}` : 'Post'}
+      </h1>
+      {body}
     </section>
+  );
+}
+
+function PostView({ post, setPost, user }) {
+  const patch = (fields) => setPost((p) => ({ ...p, ...fields }));
+  const actions = usePostActions(post, patch);
+  const [editing, setEditing] = useState(false);
+  const inputRef = useRef(null);
+  const menu = useRef(null);
+  const closeMenu = () => menu.current?.removeAttribute('open');
+  const own = user && sameId(user.id, post.author?.id);
+  const name = post.author?.username || '';
+
+  const edit = async (fields) => {
+    try {
+      setPost(await conn.call('post.edit', { post: post.id, ...fields }));
+      return true;
+    } catch (err) {
+      toastError(err, 'post.edit');
+      return false;
+    }
+  };
+  const remove = async () => {
+    try {
+      await conn.call('post.delete', { post: post.id });
+      toast('Your post was deleted.');
+      navigate('/');
+    } catch (err) {
+      toastError(err, 'post.delete');
+    }
+  };
+
+  const ownerMenu = own && (
+    <details class="post-menu" ref={menu}>
+      <summary class="icon-button" aria-label="Post options">
+        <span aria-hidden="true">•••</span>
+      </summary>
+      <div class="post-menu-items">
+        <button type="button" class="post-menu-item" onClick={() => { closeMenu(); setEditing(true); }}>Edit caption</button>
+        <button type="button" class="post-menu-item" onClick={() => { closeMenu(); edit({ comments_off: !post.comments_off }); }}>
+          {post.comments_off ? 'Turn on commenting' : 'Turn off commenting'}
+        </button>
+        <ConfirmButton class="post-menu-item danger" question="Delete this post? This can’t be undone." onConfirm={remove}
+          label="Delete post">Delete</ConfirmButton>
+      </div>
+    </details>
+  );
+
+  return (
+    <article class="post-view" aria-label={`Post by ${name}`}>
+      <PostHeader post={post} extra={ownerMenu} />
+      <Carousel media={post.media} label={`Photos by ${name}`} sizes="(min-width: 768px) 630px, 100vw"
+        onDoubleTap={actions.doubleTapLike}>
+        <HeartBurst burst={actions.burst} />
+      </Carousel>
+      <div class="post-body">
+        <PostActions post={post} actions={actions} onComment={() => inputRef.current?.focus()} />
+        {editing ? (
+          <CaptionEditor initial={post.caption} onCancel={() => setEditing(false)}
+            onSave={async (caption) => (await edit({ caption })) && setEditing(false)} />
+        ) : post.caption && (
+          <p class="post-caption" data-testid="post-caption">
+            <Link href={`/u/${encodeURIComponent(name)}`} class="post-username">{name}</Link>{' '}
+            <RichText text={post.caption} />
+            {post.edited_at ? <span class="muted post-edited"> (edited)</span> : null}
+          </p>
+        )}
+        <p class="muted post-comment-count" data-testid="comment-count">
+          {Number(post.comment_count) === 1 ? '1 comment' : `${Number(post.comment_count || 0).toLocaleString()} comments`}
+        </p>
+        <Comments post={post} me={user} inputRef={inputRef} />
+      </div>
+    </article>
+  );
+}
+
+function CaptionEditor({ initial, onSave, onCancel }) {
+  const [text, setText] = useState(initial || '');
+  const [busy, setBusy] = useState(false);
+  const submit = async (ev) => {
+    ev.preventDefault();
+    setBusy(true);
+    await onSave(text.trim());
+    setBusy(false);
+  };
+  return (
+    <form class="post-edit" onSubmit={submit}>
+      <label class="field">
+        <span>Caption</span>
+        <textarea rows={3} maxLength={CAPTION_MAX} value={text} onInput={(e) => setText(e.currentTarget.value)} />
+      </label>
+      <div class="post-edit-actions">
+        <button type="button" class="button" onClick={onCancel}>Cancel</button>
+        <button type="submit" class="button primary" disabled={busy}>Save</button>
+      </div>
+    </form>
   );
 }

@@ -1,0 +1,59 @@
+// Watching posts for live events (post.updated, comment.added, comment.deleted,
+// post.deleted). A watch belongs to the connection and the server allows 50 per
+// connection, so watches are reference-counted here (a card and the post view may
+// watch the same post) and capped below the server's limit, and re-sent after every
+// reconnect (watches do not survive one).
+import { idStr } from '../lib/wire.js';
+import { conn } from '../lib/session.js';
+
+/** Stay below the server's 50 (docs/protocol.md, post.watch). */
+export const MAX_WATCHED = 45;
+const watched = new Map(); // idStr → {id, n}
+
+function send(op, id) {
+  return conn.call(op, { post: id }).catch(() => {
+    /* not visible any more, or offline: nothing to watch; the screen shows the post's state */
+  });
+}
+
+/**
+ * Watch a post while the returned release function has not been called. Returns a
+ * no-op when the cap is reached (the card then just shows its loaded counts).
+ */
+export function watchPost(id) {
+  const key = idStr(id);
+  let entry = watched.get(key);
+  if (!entry) {
+    if (watched.size >= MAX_WATCHED) return () => {};
+    entry = { id, n: 0 };
+    watched.set(key, entry);
+    send('post.watch', id);
+  }
+  entry.n += 1;
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    entry.n -= 1;
+    if (entry.n === 0 && watched.get(key) === entry) {
+      watched.delete(key);
+      send('post.unwatch', id);
+    }
+  };
+}
+
+/** Forget a post whose watch the server ended (post.deleted). */
+export function forgetWatch(id) {
+  watched.delete(idStr(id));
+}
+
+/** How many posts this tab watches now (for tests and debugging). */
+export function watchedCount() {
+  return watched.size;
+}
+
+conn.on('conn.online', ({ first }) => {
+  if (first) return;
+  for (const { id } of watched.values()) send('post.watch', id);
+});
+conn.on('post.deleted', ({ post }) => forgetWatch(post));

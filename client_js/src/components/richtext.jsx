@@ -1,0 +1,67 @@
+// Text with #hashtag and @mention links (captions, comments), parsed by the same rules
+// as the server (docs/protocol.md, "Hashtags" and "Mentions"), and relative times.
+import { Link } from './link.jsx';
+
+const TOKEN = /([#@])([\p{L}\p{N}_.]+)/gu;
+const TAG_BEFORE = /[\p{L}\p{N}_&#]/u;
+const MENTION_BEFORE = /[\p{L}\p{N}_@]/u;
+
+/** Split text into strings and {kind: 'tag'|'mention', name, text} pieces. */
+export function tokenize(text) {
+  const out = [];
+  let last = 0;
+  for (const m of String(text || '').matchAll(TOKEN)) {
+    const [, sigil, body] = m;
+    const before = m.index > 0 ? text[m.index - 1] : '';
+    let name;
+    if (sigil === '#') {
+      if (before && TAG_BEFORE.test(before)) continue;
+      name = body.split('.')[0];
+    } else {
+      if (before && MENTION_BEFORE.test(before)) continue;
+      name = (body.match(/^[A-Za-z0-9._]+/) || [''])[0].replace(/\.+$/, '');
+      if (name.length > 30) continue;
+    }
+    if (!name) continue;
+    if (m.index > last) out.push(text.slice(last, m.index));
+    out.push({ kind: sigil === '#' ? 'tag' : 'mention', name: name.toLowerCase(), text: sigil + name });
+    last = m.index + 1 + name.length;
+  }
+  if (last < String(text || '').length) out.push(text.slice(last));
+  return out;
+}
+
+/** Caption or comment text with its hashtags and mentions as links. */
+export function RichText({ text }) {
+  return (
+    <>
+      {tokenize(text).map((p, i) => (typeof p === 'string' ? p : (
+        <Link key={i} href={p.kind === 'tag' ? `/t/${encodeURIComponent(p.name)}` : `/u/${encodeURIComponent(p.name)}`}
+          class={`richtext-${p.kind}`}>{p.text}</Link>
+      )))}
+    </>
+  );
+}
+
+const UNITS = [
+  [60, 's', 'second'], [60, 'm', 'minute'], [24, 'h', 'hour'], [7, 'd', 'day'], [Infinity, 'w', 'week'],
+];
+
+/** "5m", "3h", "2d" (and the long form for screen readers) for a time in ms. */
+export function ago(ms, now = Date.now()) {
+  let v = Math.max(0, Math.floor((now - ms) / 1000));
+  if (v < 10) return { short: 'now', long: 'just now' };
+  for (const [size, s, word] of UNITS) {
+    if (v < size) return { short: `${v}${s}`, long: `${v} ${word}${v === 1 ? '' : 's'} ago` };
+    v = Math.floor(v / size);
+  }
+  return { short: '', long: '' };
+}
+
+/** A <time> element saying how long ago `at` (ms, Number or BigInt) was. */
+export function TimeAgo({ at, class: cls = 'timeago' }) {
+  const ms = Number(at);
+  const d = new Date(ms);
+  const a = ago(ms);
+  return <time class={cls} dateTime={d.toISOString()} title={d.toLocaleString()} aria-label={a.long}>{a.short}</time>;
+}
