@@ -17,6 +17,7 @@ from server.node import Node
 from storage.accounts import set_admin
 from tests.conftest import PASSWORD, unique
 from tests.nodeproc import ROOT, node_process
+from tests.server.test_feed import drained
 from tests.server.test_posts import (
     EVENT_WAIT,
     block,
@@ -292,6 +293,46 @@ async def test_removed_post_and_comment_disappear_live_for_watchers(node: Node) 
         actions = [e["action"] for e in (await admin.call("admin.audit", limit=10))["entries"]
                    if e["admin"]["id"] == uid(admin)]
         assert actions[:2] == ["admin.remove_post", "admin.remove_comment"]
+
+
+async def test_removed_content_is_gone_from_every_listing_and_counts_move(node: Node) -> None:
+    async with bots(node, 3) as (author, fan, other), admins(node) as (admin,):
+        await follow(fan, author)
+        await follow(author, fan)
+        word = unique("rm")
+        post = await quick_post(author, f"#removetag {word}")
+        keep = await quick_post(author, "stays")
+        top = await fan.call("comment.add", post=keep["id"], text="top")
+        await other.call("comment.add", post=keep["id"], text="reply",
+                         reply_to=top["id"])
+        conv = await fan.call("dm.open", user=uid(author))
+        await fan.call("dm.send", conversation=conv["id"], post=post["id"])
+        await drained(node)  # fanned out to the fan's home feed
+        assert post["id"] in [p["id"] for p in (await fan.call("feed.home"))["posts"]]
+        count = await sql(node, "SELECT posts_count FROM users WHERE id = $1", uid(author))
+
+        await admin.call("admin.remove_post", post=post["id"], reason="gone")
+        await admin.call("admin.remove_comment", comment=top["id"], reason="gone")
+        await drained(node)
+        assert await sql(node, "SELECT posts_count FROM users WHERE id = $1",
+                         uid(author)) == count - 1
+        for viewer in (fan, other):
+            await expect(NotFound, viewer, "post.get", post=post["id"])
+            await expect(NotFound, viewer, "comment.list", post=post["id"])
+            grid = await viewer.call("post.list", user=uid(author))
+            assert [p["id"] for p in grid["posts"]] == [keep["id"]]
+            assert post["id"] not in [p["id"] for p in (await viewer.call("feed.home"))["posts"]]
+            tagged = await viewer.call("tag.posts", tag="removetag")
+            assert post["id"] not in [p["id"] for p in tagged["posts"]]
+            assert (await viewer.call("search", q=word))["posts"] == []
+            explore = await viewer.call("feed.explore")
+            assert post["id"] not in [p["id"] for p in explore["posts"]]
+            assert (await viewer.call("comment.list", post=keep["id"]))["comments"] == []
+            assert (await viewer.call("post.get", post=keep["id"]))["comment_count"] == 0
+        # The DM that shared it keeps only the id, which resolves to nothing.
+        shared = (await author.call("dm.history", conversation=conv["id"]))["messages"][0]
+        assert shared["post"] == post["id"]
+        await expect(NotFound, author, "post.get", post=shared["post"])
 
 
 # -- reports ------------------------------------------------------------------------------
