@@ -104,8 +104,12 @@ def test_operator_console_acts_live(person: Callable[..., Person], bots: Callabl
     # The dashboard, on a desktop and on a phone.
     go_to(op, "Dashboard")
     expect_dashboard(op)
-    # The socket drops: the console reconnects, watches again, and the figures move on.
+    # When the push stops the dashboard says its figures are stale; after a dropped
+    # socket the console reconnects, watches again, and the figures move on.
+    assert op.evaluate("window.__glint.conn.call('admin.unwatch', {})")["was_watching"] is True
+    expect(op.get_by_test_id("stats-stale")).to_be_visible()
     reconnect(op)
+    expect(op.get_by_test_id("stats-stale")).to_have_count(0)
     updated = op.get_by_test_id("stats-updated")
     expect(updated).not_to_have_text(updated.inner_text())
     screenshot(op, "admin-dashboard-desktop")

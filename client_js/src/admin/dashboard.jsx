@@ -1,5 +1,6 @@
 // The cluster dashboard: totals and one card per node, refreshed by the server's
 // `admin.stats` push every second, each key figure with a 60 s sparkline.
+import { useEffect, useState } from 'preact/hooks';
 import { useObservable } from '../lib/hooks.js';
 import { num } from '../lib/wire.js';
 import { fmtDuration, fmtMs, fmtNum, fmtPct, fmtTime, isoTime } from './format.js';
@@ -94,14 +95,34 @@ function NodeCard({ n, samples }) {
   );
 }
 
+/** After this long without a push, say the figures are stale. */
+const STALE_MS = 3500;
+
+/** The current time, re-rendering every second (to notice when pushes stop). */
+function useNow() {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    const t = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(t);
+  }, []);
+  return now;
+}
+
 export function Dashboard() {
   const data = useObservable(stats);
   const samples = useObservable(history);
+  const now = useNow();
   if (!data) return <p class="muted" role="status">Waiting for the first figures…</p>;
   const t = data.totals || {};
   const latest = samples[samples.length - 1] || { nodes: {} };
+  const silent = latest.at ? now - latest.at : 0;
   return (
     <div class="admin-dashboard">
+      {silent > STALE_MS && (
+        <p class="notice" role="status" data-testid="stats-stale">
+          No fresh figures for {Math.round(silent / 1000)} s: these are the last ones received.
+        </p>
+      )}
       <section aria-labelledby="totals-title">
         <h2 id="totals-title">
           Cluster <span class="muted admin-sub">{fmtNum(t.nodes)} node{num(t.nodes ?? 0) === 1 ? '' : 's'} · updated{' '}

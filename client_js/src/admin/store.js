@@ -19,7 +19,7 @@ export const role = new Observable('unknown');
 export const roleError = new Observable(null);
 /** The latest admin.stats reply, or null. */
 export const stats = new Observable(null);
-/** Rolling samples: [{ts, totals, nodes: {name: snapshot}}], oldest first. */
+/** Rolling samples: [{ts, at (received, local ms), totals, nodes: {name: snapshot}}], oldest first. */
 export const history = new Observable([]);
 
 let pollTimer = null;
@@ -30,7 +30,7 @@ function push(data) {
   stats.set(data);
   const nodes = {};
   for (const n of data.nodes || []) nodes[n.node] = n;
-  const next = [...history.get(), { ts: num(data.ts), totals: data.totals || {}, nodes }];
+  const next = [...history.get(), { ts: num(data.ts), at: Date.now(), totals: data.totals || {}, nodes }];
   history.set(next.length > HISTORY ? next.slice(next.length - HISTORY) : next);
 }
 
