@@ -132,6 +132,7 @@ SEARCH_TOKENS_MAX = 8  # words of a search text used
 SEARCH_WORD_PREFIX_MIN = 2  # shorter words match usernames only (a 1-letter GIN prefix is huge)
 SEARCH_CANDIDATES = 300  # rows per candidate branch before ranking
 SEARCH_POST_SCAN = 2000  # caption matches read from the index before ranking newest first
+SEARCH_RECENT_SCAN = 3000  # newest posts searched first for caption matches (exact when enough)
 TAG_PAGE_DEFAULT = 24
 TAG_PAGE_MAX = 50
 TAG_TOP_DAYS = 7  # tag.posts mode=top ranks engagement of posts this recent
