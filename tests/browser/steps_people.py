@@ -67,6 +67,12 @@ def search_and_open_profile(page: Page, query: str, username: str) -> None:
     expect_profile(page, username)
 
 
+def open_search(page: Page) -> None:
+    """Open Search from the nav."""
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Search").click()
+    expect(page.get_by_role("heading", level=1, name="Search")).to_be_visible()
+
+
 def open_profile(page: Page, username: str) -> None:
     """Go to /u/<username> (in-app navigation) and wait for its header."""
     go(page, f"/u/{username}")

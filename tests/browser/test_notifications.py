@@ -17,8 +17,8 @@ from tests.browser.steps_people import (
     expect_notification_badge,
     notification_badge,
     notification_item,
-    open_explore,
     open_notifications,
+    open_search,
 )
 from tests.browser.test_auth import sign_up
 from tests.conftest import unique
@@ -31,7 +31,7 @@ def test_live_badge_grouped_items_and_mark_read(person: Callable[..., Person]) -
         sign_up(who.page, name)
     post = create_post_via_protocol(bob.page, "first light")
     page = bob.page
-    open_explore(page)  # bob looks at another screen
+    open_search(page)  # bob looks at another screen
     assert notification_badge(page) == 0
 
     call(alice.page, "post.like", {"post": post})
@@ -97,7 +97,7 @@ def test_badge_counts_a_missed_notification_once_after_a_reconnect(
     sign_up(alice.page, a_name)
     post = create_post_via_protocol(bob.page, "while you were away")
     page = bob.page
-    open_explore(page)
+    open_search(page)
     # Bob drops offline (the reconnect's /api/info fails) and misses a like.
     bob.allow_console(r"ERR_FAILED|Failed to fetch")
     page.route("**/api/info", lambda route: route.abort())
