@@ -175,7 +175,7 @@ function CaptionEditor({ initial, onSave, onCancel }) {
       </label>
       <div class="post-edit-actions">
         <button type="button" class="button" onClick={onCancel}>Cancel</button>
-        <button type="submit" class="button primary" disabled={busy}>Save</button>
+        <button type="submit" class="button primary" disabled={busy}>Save caption</button>
       </div>
     </form>
   );
