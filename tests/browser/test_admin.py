@@ -108,7 +108,11 @@ def test_operator_console_acts_live(person: Callable[..., Person], bots: Callabl
     # socket the console reconnects, watches again, and the figures move on.
     assert op.evaluate("window.__glint.conn.call('admin.unwatch', {})")["was_watching"] is True
     expect(op.get_by_test_id("stats-stale")).to_be_visible()
+    go_to(op, "Users")
+    op.get_by_label("Username starts with, or user id").fill("kept")
     reconnect(op)
+    expect(op.get_by_label("Username starts with, or user id")).to_have_value("kept")
+    go_to(op, "Dashboard")
     expect(op.get_by_test_id("stats-stale")).to_have_count(0)
     updated = op.get_by_test_id("stats-updated")
     expect(updated).not_to_have_text(updated.inner_text())

@@ -59,7 +59,8 @@ function startPolling() {
 export async function checkRole() {
   const mine = ++generation;
   stopPolling();
-  role.set('checking');
+  // After a reconnect the console stays up while the watch is renewed.
+  if (role.get() !== 'operator') role.set('checking');
   try {
     await conn.call('admin.watch', {});
     if (mine === generation) role.set('operator');
