@@ -268,6 +268,45 @@ async def test_hellos_racing_a_suspension_all_end(node: Node) -> None:
         assert await closed_code(bot) == 4001
 
 
+async def test_a_suspended_user_is_gone_from_lists_and_comes_back(node: Node) -> None:
+    """Follow lists, follow requests, replies, saved posts, their grid and presence."""
+    async with bots(node, 3) as (bad, viewer, private), admins(node) as (admin,):
+        await follow(viewer, bad)
+        await follow(bad, viewer)
+        await make_private(private)
+        await bad.call("follow.add", user=uid(private))  # a pending request
+        mine = await quick_post(viewer, "mine")
+        theirs = await quick_post(bad, "theirs")
+        await viewer.call("post.save", post=theirs["id"])
+        top = await viewer.call("comment.add", post=mine["id"], text="top")
+        await bad.call("comment.add", post=mine["id"], text="a reply", reply_to=top["id"])
+
+        async def visible() -> list[bool]:
+            followers = await viewer.call("follow.list", user=uid(viewer), kind="followers")
+            following = await viewer.call("follow.list", user=uid(viewer), kind="following")
+            requests = await private.call("follow.requests")
+            replies = await viewer.call("comment.list", post=mine["id"], parent=top["id"])
+            saved = await viewer.call("post.list", saved=True)
+            presence = (await viewer.call("presence.get", users=[uid(bad)]))["items"][0]
+            return [uid(bad) in [i["id"] for i in followers["items"]],
+                    uid(bad) in [i["id"] for i in following["items"]],
+                    uid(bad) in [i["user"]["id"] for i in requests["items"]],
+                    len(replies["comments"]) == 1,
+                    theirs["id"] in [p["id"] for p in saved["posts"]],
+                    presence["online"] is not None]
+
+        assert await visible() == [True] * 6
+        await admin.call("admin.suspend", user=uid(bad), reason="hide")
+        assert await visible() == [False] * 6
+        await expect(NotFound, viewer, "post.list", user=uid(bad))
+        await expect(NotFound, viewer, "follow.list", user=uid(bad), kind="followers")
+        await admin.call("admin.unsuspend", user=uid(bad))
+        back = await visible()
+        assert back[:5] == [True] * 5  # presence: they are offline now, but visible
+        presence = (await viewer.call("presence.get", users=[uid(bad)]))["items"][0]
+        assert presence["online"] is False
+
+
 # -- content removal ---------------------------------------------------------------------------
 async def test_removed_post_and_comment_disappear_live_for_watchers(node: Node) -> None:
     async with bots(node, 2) as (author, watcher), admins(node) as (admin,):
