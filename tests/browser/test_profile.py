@@ -112,8 +112,8 @@ def test_edit_profile_and_avatar_persist(person: Callable[..., Person],
     page = who.page
     name = unique("edit")
     sign_up(page, name)
-    for i in range(4):
-        create_post_via_protocol(page, f"photo {i} #edits", hue=40 * i)
+    posts = [create_post_via_protocol(page, f"photo {i} #edits", hue=40 * i) for i in range(4)]
+    call(page, "post.save", {"post": posts[1]})
     image = tmp_path / "avatar.png"
     Image.radial_gradient("L").convert("RGB").resize((400, 400)).save(image)
 
@@ -135,6 +135,11 @@ def test_edit_profile_and_avatar_persist(person: Callable[..., Person],
     screenshot(page, "profile-phone")
     page.set_viewport_size(DESKTOP)
     screenshot(page, "profile-desktop")
+    # Your own saved posts are a tab of your profile.
+    page.get_by_role("tab", name="Saved").click()
+    saved = grid_links(page, "Saved posts")
+    expect(saved).to_have_count(1)
+    expect(saved.first).to_have_attribute("href", f"/p/{posts[1]}")
     # A bad website is explained, and nothing changes.
     page.get_by_role("link", name="Edit profile").click()
     page.get_by_label("Website").fill("not a website")

@@ -57,6 +57,8 @@ export default function Notifications() {
   }, [first]);
 
   useEvent('notification', () => {
+    // Seen right here: no badge while this screen is in view (marked read below).
+    if (document.visibilityState === 'visible') unreadNotifications.set(0);
     clearTimeout(timer.current);
     timer.current = setTimeout(() => paged.reload(), LIVE_RELOAD_MS);
   });
