@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -176,6 +177,35 @@ async def test_revoked_admin_stops_receiving_live_stats_at_once(node: Node) -> N
                 late.append(queue.receive_nowait().name)  # type: ignore[attr-defined]
         assert "admin.stats" not in late
         await expect(Forbidden, revoked, "admin.watch")
+
+
+async def test_operator_keys_in_redis_all_expire(node: Node) -> None:
+    """Snapshots, session tables and report limits carry a TTL; the node list is trimmed."""
+    from config.limits import ADMIN_STATS_TTL_SECONDS
+
+    async with bots(node, 2) as (bot, author), admins(node) as (admin,):
+        post = await quick_post(author, "for the limit key")
+        await bot.call("report.create", kind="post", target=post["id"], reason="spam")
+        await admin.call("admin.watch")
+        await stats_until(admin, lambda d: d["totals"]["sessions"] >= 3)
+        st = node.storage
+
+        async def ttls(r: Any) -> dict[str, int]:
+            out = {}
+            for pattern in ("nodestat:*", "sessions:*", "rl:report:*"):
+                async for k in r.scan_iter(match=st.key(pattern)):
+                    out[k.decode() if isinstance(k, bytes) else k] = int(await r.ttl(k))
+            return out
+
+        found = await st.redis_op(ttls)
+        assert st.key("nodestat", node.name) in found and st.key("sessions", node.name) in found
+        assert st.key("rl", "report", uid(bot)) in found
+        assert all(t > 0 for t in found.values()), found
+        assert all(t <= ADMIN_STATS_TTL_SECONDS for k, t in found.items() if ":rl:" not in k)
+        nodes = await st.redis_op(lambda r: r.zrange(st.key("nodes"), 0, -1, withscores=True))
+        assert node.name in [n.decode() if isinstance(n, bytes) else n for n, _ in nodes]
+        oldest = min(score for _, score in nodes)  # each write trims entries older than 60 s
+        assert oldest >= (time.time() - 61) * 1000
 
 
 # -- suspension ---------------------------------------------------------------------------
