@@ -94,6 +94,9 @@ def test_operator_console_acts_live(person: Callable[..., Person], bots: Callabl
     announce(op, text, "warning")
     banner = fan.get_by_test_id("announcement")
     expect(banner).to_contain_text(text)
+    screenshot(fan, "announcement-phone")
+    fan.get_by_role("button", name="Dismiss announcement").click()
+    expect(banner).to_have_count(0)
     assert watcher.next_event("announcement")["text"] == text
 
     # A non-operator opening /admin is told so (the server answers forbidden).
