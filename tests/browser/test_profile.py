@@ -57,6 +57,11 @@ def test_search_by_accentless_prefix_then_follow_and_unfollow(
     expect(followers.get_by_role("link", name=a_name)).to_be_visible()
     page.keyboard.press("Escape")
     expect(followers).to_have_count(0)
+    # Message opens the 1:1 conversation.
+    page.get_by_role("button", name="Message").click()
+    expect(page).to_have_url(re.compile(r"/direct/\d+$"))
+    page.go_back()
+    expect(page.get_by_role("button", name="Following", exact=True)).to_be_visible()
     # In search results the followed account is marked.
     page.go_back()
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Search").click()
