@@ -169,6 +169,12 @@ def choose_filter(page: Page, name: str) -> None:
     expect(filters.get_by_role("radio", name=FILTER_LABELS[name])).to_be_checked()
 
 
+def expect_no_sideways_scroll(page: Page) -> None:
+    """The page is no wider than the window (nothing sticks out at 375 px)."""
+    wide = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert wide <= 0, f"the page is {wide}px wider than the window"
+
+
 def post_card(page: Page, post_id: str) -> Locator:
     """A post's card in the feed."""
     return page.locator(f'article.post-card[data-post-id="{post_id}"]')

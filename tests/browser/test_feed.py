@@ -19,6 +19,7 @@ from tests.browser.steps_feed import (
     double_tap_like,
     expect_comment,
     expect_like_count,
+    expect_no_sideways_scroll,
     follow,
     go_home,
     make_photo,
@@ -82,6 +83,7 @@ def test_a_post_reaches_a_follower_live_and_likes_and_comments_flow_back(
     add_comment(b.page, "Thank you", reply_to=name_a)
     expect_comment(a.page, "Thank you", reply_under="What a sky!")
     expect(a.page.get_by_test_id("comment-count")).to_have_text("2 comments")
+    expect_no_sideways_scroll(b.page)
     screenshot(b.page, "post-phone")
 
     # Back in A's feed the card shows the counts; B deletes the post and it leaves
@@ -117,6 +119,7 @@ def test_infinite_scroll_pages_through_the_feed_without_duplicates(
     shown = page.eval_on_selector_all("article.post-card", "els => els.map(e => e.dataset.postId)")
     assert len(shown) == 40 and len(set(shown)) == 40, "a page repeated or lost posts"
     assert shown == list(reversed(ids))
+    expect_no_sideways_scroll(page)
     screenshot(page, "feed-phone")
 
     # Ranked (the default) pages through the same 40 without duplicates too.

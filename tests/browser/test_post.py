@@ -18,6 +18,7 @@ from tests.browser.steps_feed import (
     double_tap_like,
     expect_comment,
     expect_like_count,
+    expect_no_sideways_scroll,
     follow,
     make_photo,
     open_post,
@@ -107,6 +108,9 @@ def test_owner_and_viewer_see_each_others_changes_live(person: Callable[..., Per
     expect(page.get_by_test_id("comments-off")).to_have_text(
         "Comments on this post are turned off.")
     expect(page.get_by_label("Add a comment")).to_have_count(0)
+
+    expect_no_sideways_scroll(page)
+    screenshot(page, "post-comments-off-phone")
 
     # The owner deletes the post: the viewer's open post view says so.
     delete_post(owner.page)

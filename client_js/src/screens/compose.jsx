@@ -217,7 +217,8 @@ export default function Compose() {
         </div>
       ) : (
         <div class="compose-body">
-          <div class="compose-preview" style={{ aspectRatio: String(previewRatio(photo, crop)) }}>
+          <div class="compose-preview" data-crop={crop}
+            style={{ aspectRatio: String(previewRatio(photo, crop)), '--ratio': String(previewRatio(photo, crop)) }}>
             {photo && <img src={photo.url} alt={photo.alt || `Photo ${current + 1}`} style={{ filter: CSS_FILTER[photo.filter] }} />}
           </div>
 
