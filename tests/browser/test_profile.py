@@ -102,6 +102,7 @@ def test_private_account_request_is_approved_live(person: Callable[..., Person])
     expect(page.get_by_role("heading", name="This account is private")).to_be_visible()
     expect(page.get_by_role("list", name=f"Posts by {o_name}")).to_have_count(0)
     assert follow(page, o_name) == "Requested"
+    screenshot(page, "profile-private-phone")
 
     # The request shows up live on the owner's profile (follow.request event).
     approve_request(owner.page, a_name)

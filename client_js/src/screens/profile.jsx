@@ -113,6 +113,7 @@ function ProfileHeader({ user, self, canSee, setUser }) {
       <div class="profile-main">
         <div class="profile-title">
           <h1 id="screen-title" class="profile-username">{user.username}</h1>
+          {!self && <button type="button" class="profile-more" aria-label="More options" onClick={() => setMenu(true)}>⋯</button>}
           <div class="profile-actions">
             {self ? (
               <Link href="/settings" class="button">Edit profile</Link>
@@ -120,7 +121,6 @@ function ProfileHeader({ user, self, canSee, setUser }) {
               <>
                 <FollowButton user={user} onChange={onFollow} />
                 <MessageButton user={user} />
-                <button type="button" class="button profile-more" aria-label="More options" onClick={() => setMenu(true)}>⋯</button>
               </>
             )}
           </div>
