@@ -38,6 +38,12 @@ const BY_OP = {
   'dm.add': { forbidden: 'You can\u2019t add someone who blocked you or whom you blocked.' },
   'dm.edit': { forbidden: 'Messages can only be edited within 15 minutes of sending.' },
   'dm.remove': { forbidden: 'Only the group\u2019s admin can remove people.' },
+  'follow.add': { not_found: 'That account isn\u2019t available.' },
+  'follow.approve': { not_found: 'That request isn\u2019t pending any more.' },
+  'follow.deny': { not_found: 'That request isn\u2019t pending any more.' },
+  'follow.list': { forbidden: 'This account is private.' },
+  'post.list': { forbidden: 'This account is private.' },
+  'user.update': { not_found: 'That photo isn\u2019t available any more. Please choose it again.' },
 };
 
 function waitWords(seconds) {
