@@ -148,9 +148,15 @@ def test_edit_profile_and_avatar_persist(person: Callable[..., Person],
     expect(saved.first).to_have_attribute("href", f"/p/{posts[1]}")
     # A bad website is explained, and nothing changes.
     page.get_by_role("link", name="Edit profile").click()
+    # A file that is not a photo is refused in words (the browser logs the refusal).
+    who.allow_console(r"status of 4\d\d .*/api/media")
+    text = tmp_path / "notes.txt"
+    text.write_text("not a photo at all")
+    page.get_by_test_id("avatar-input").set_input_files(str(text))
+    expect(page.get_by_role("alert")).to_contain_text("file type isn")
     page.get_by_label("Website").fill("not a website")
     page.get_by_role("button", name="Save").click()
-    expect(page.get_by_role("alert")).to_contain_text("web address")
+    expect(page.get_by_role("alert").filter(has_text="web address")).to_be_visible()
 
 
 def test_unknown_profile_is_explained(person: Callable[..., Person]) -> None:

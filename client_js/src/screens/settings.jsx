@@ -53,13 +53,15 @@ function AvatarEditor({ user, onSaved }) {
     if (!file) return;
     setError(null);
     setProgress(0);
+    let op = 'upload';
     try {
       const rec = await uploadMedia(file, { kind: 'avatar', onProgress: setProgress });
       setProgress(1);
+      op = 'user.update';
       onSaved(await conn.call('user.update', { avatar: rec.id }));
       toast('Profile photo updated.');
     } catch (err) {
-      setError(errorText(err, err.code === 'unsupported' || err.code === 'too_large' ? 'upload' : 'user.update'));
+      setError(errorText(err, op));
     } finally {
       setProgress(null);
     }
