@@ -232,18 +232,21 @@ async def message_for(conn: asyncpg.Connection, message_id: int,
 async def add_report(conn: asyncpg.Connection, reporter_id: int, kind: str, target_id: int,
                      target_user_id: int | None, reason: str, note: str) -> tuple[int, bool]:
     """(report id, created now); an open report by the same reporter is kept as it is."""
-    new_id = await conn.fetchval(
-        """INSERT INTO reports (reporter_id, target_kind, target_id, target_user_id, reason, note)
-           VALUES ($1, $2, $3, $4, $5, $6)
-           ON CONFLICT (reporter_id, target_kind, target_id) WHERE resolved_at IS NULL
-           DO NOTHING RETURNING id""",
-        reporter_id, kind, target_id, target_user_id, reason, note)
-    if new_id is not None:
-        return new_id, True
-    old = await conn.fetchval(
-        """SELECT id FROM reports WHERE reporter_id = $1 AND target_kind = $2
-           AND target_id = $3 AND resolved_at IS NULL""", reporter_id, kind, target_id)
-    return old, False
+    while True:  # the open report we collided with may be resolved before we read it: again
+        new_id = await conn.fetchval(
+            """INSERT INTO reports (reporter_id, target_kind, target_id, target_user_id, reason,
+                                    note)
+               VALUES ($1, $2, $3, $4, $5, $6)
+               ON CONFLICT (reporter_id, target_kind, target_id) WHERE resolved_at IS NULL
+               DO NOTHING RETURNING id""",
+            reporter_id, kind, target_id, target_user_id, reason, note)
+        if new_id is not None:
+            return new_id, True
+        old = await conn.fetchval(
+            """SELECT id FROM reports WHERE reporter_id = $1 AND target_kind = $2
+               AND target_id = $3 AND resolved_at IS NULL""", reporter_id, kind, target_id)
+        if old is not None:
+            return old, False
 
 
 async def report_groups(conn: asyncpg.Connection, *, kind: str | None,

@@ -77,3 +77,40 @@ async def test_audit_rows_page_newest_first_and_filter(settings: Settings) -> No
         only = await page(None, action="admin.t1")
         assert [e["details"]["i"] for e in only] == [3, 1]
         assert await page(None, target_kind="post") == []
+
+
+async def test_a_report_colliding_with_one_being_resolved_is_created(
+        settings: Settings) -> None:
+    """The reporter's INSERT collides with their open report, which an operator resolves
+    (another real transaction) before the reporter reads it back: a new report is made,
+    never a reply without an id."""
+    async with open_storage(settings) as st:
+        target, reporter, admin = [await _user(st) for _ in range(3)]
+        first, _ = await st.tx(mod.add_report, reporter, "user", target, target, "spam", "")
+
+        class ResolvedAfterInsert:
+            """The reporter's connection; right after its first INSERT the operator's
+            connection resolves the open report and commits."""
+
+            def __init__(self, conn: Any, other: Any) -> None:
+                self.conn, self.other, self.resolved = conn, other, False
+
+            async def fetchval(self, query: str, *args: Any) -> Any:
+                value = await self.conn.fetchval(query, *args)
+                if not self.resolved and query.lstrip().startswith("INSERT"):
+                    self.resolved = True
+                    assert await mod.resolve_reports(self.other, "user", target, admin,
+                                                     "dismissed") == 1
+                return value
+
+        async def racing(conn: Any) -> tuple[int, bool]:
+            assert st.pool is not None
+            async with st.pool.acquire() as other:
+                return await mod.add_report(ResolvedAfterInsert(conn, other), reporter,
+                                            "user", target, target, "hate", "")
+
+        report_id, created = await st.tx(racing)
+        assert created is True and report_id is not None and report_id != first
+        (g,) = await st.read(lambda c: mod.report_groups(
+            c, kind="user", target_id=target, before_id=None, limit=10))
+        assert g["count"] == 1 and g["reasons"] == {"hate": 1}
