@@ -96,6 +96,14 @@ def make_admin(services: tuple[str, str], username: str, data_dir: Path,
                    env=env, cwd=ROOT, check=True, timeout=CLI_SECONDS, capture_output=True)
 
 
+def set_admin(services: tuple[str, str], username: str, data_dir: Path, grant: bool) -> None:
+    """`glint admin grant|revoke USERNAME` with the real CLI."""
+    subprocess.run([sys.executable, "-m", "server.cli", "admin", "grant" if grant else "revoke",
+                    username, "--data-dir", str(data_dir)],
+                   env=_env(services), cwd=ROOT, check=True, timeout=CLI_SECONDS,
+                   capture_output=True)
+
+
 def open_console(page: Page) -> None:
     """Go to /admin (signed out: the operators' sign-in form)."""
     page.goto("/admin")

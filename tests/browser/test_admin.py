@@ -29,6 +29,7 @@ from tests.browser.steps_admin import (
     remove_post,
     report_row,
     resolve_reports,
+    set_admin,
     suspend_user,
     wait_kpi,
 )
@@ -83,6 +84,9 @@ def test_operator_console_acts_live(person: Callable[..., Person], bots: Callabl
     post = author.call("post.create", media=[media["id"]], caption="to be taken down")
     assert watcher.call("post.watch", post=post["id"])["id"] == post["id"]
     remove_post(op, post["id"], "breaks the rules")
+    thumb = op.locator(f"tr[data-id='{post['id']}'] img")
+    op.wait_for_function("(img) => img.complete && img.naturalWidth > 0",
+                         arg=thumb.element_handle())
     deleted = watcher.next_event("post.deleted")
     assert deleted["post"] == post["id"]
 
@@ -109,8 +113,10 @@ def test_operator_console_acts_live(person: Callable[..., Person], bots: Callabl
     expect_dashboard(op)
     # When the push stops the dashboard says its figures are stale; after a dropped
     # socket the console reconnects, watches again, and the figures move on.
+    # (the console notices the silence and watches again by itself).
     assert op.evaluate("window.__glint.conn.call('admin.unwatch', {})")["was_watching"] is True
     expect(op.get_by_test_id("stats-stale")).to_be_visible()
+    expect(op.get_by_test_id("stats-stale")).to_have_count(0)
     go_to(op, "Users")
     op.get_by_label("Username starts with, or user id").fill("kept")
     reconnect(op)
@@ -210,6 +216,15 @@ def test_reports_kick_audit_and_keyboard(person: Callable[..., Person],
     expect(rows.nth(2)).to_contain_text("admin.resolve")
     op.get_by_label("Action").select_option("admin.resolve")
     expect(op.locator("tbody tr").first).to_contain_text("dismiss")
+
+    # The role revoked while the console is open: it notices and turns the operator away.
+    set_admin(services, admin_name, tmp_path / "cli", grant=False)
+    expect(op.get_by_test_id("not-operator")).to_be_visible()
+    go_back = op.get_by_role("button", name="Check again")
+    set_admin(services, admin_name, tmp_path / "cli", grant=True)
+    go_back.click()
+    go_to(op, "Dashboard")
+    expect_dashboard(op)
 
 
 def test_one_console_for_two_nodes(person: Callable[..., Person], live_node: LiveNode,

@@ -48,7 +48,7 @@ export function Audit() {
               {list.items.map((e) => (
                 <tr key={idStr(e.id)}>
                   <th scope="row"><time dateTime={isoTime(e.at)}>{fmtTime(e.at)}</time></th>
-                  <td>{e.admin ? `@${e.admin.username}` : 'cli'}</td>
+                  <td>{e.admin && e.admin.id !== null && e.admin.id !== undefined ? `@${e.admin.username}` : 'the glint command'}</td>
                   <td>{e.action}</td>
                   <td>{e.target ? <>{e.target.kind} <span class="admin-id">{e.target.id === null || e.target.id === undefined ? '' : idStr(e.target.id)}</span></> : '–'}</td>
                   <td class="admin-text">{details(e.details)}</td>

@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks';
 import { GlintError } from '../lib/conn.js';
 import { conn } from '../lib/session.js';
-import { idOf, idStr, sameId } from '../lib/wire.js';
+import { idOf, idStr, num, sameId } from '../lib/wire.js';
 import { ask } from './confirm.jsx';
 import { fmtNum, fmtTime, isoTime } from './format.js';
 import { ListState, LoadMore, Outcome, usePaged } from './lists.jsx';
@@ -21,6 +21,17 @@ async function userIdOf(name) {
   const hit = (users || []).find((u) => u.username.toLowerCase() === q.toLowerCase());
   if (!hit) throw new GlintError('not_found', 'no such user');
   return hit.id;
+}
+
+/** The first photo's `thumb` variant ({width, height, jpeg, webp}); decorative here. */
+function Thumb({ t }) {
+  if (typeof t !== 'object' || !t.jpeg) return null;
+  return (
+    <picture>
+      {t.webp && <source type="image/webp" srcSet={t.webp} />}
+      <img src={t.jpeg} width={num(t.width)} height={num(t.height)} alt="" class="admin-thumb" loading="lazy" />
+    </picture>
+  );
 }
 
 function Author({ a }) {
@@ -153,7 +164,7 @@ export function Content() {
               {list.items.map((x) => (
                 <tr key={idStr(x.id)} data-id={idStr(x.id)}>
                   <th scope="row">
-                    {kind === 'posts' && x.thumbnail && <img src={x.thumbnail} alt="" class="admin-thumb" loading="lazy" />}
+                    {kind === 'posts' && x.thumbnail && <Thumb t={x.thumbnail} />}
                     <span class="admin-id">{idStr(x.id)}</span>
                   </th>
                   {kind === 'comments' && <td class="admin-id">{idStr(x.post)}</td>}

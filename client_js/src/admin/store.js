@@ -12,6 +12,8 @@ import { num } from '../lib/wire.js';
 /** How many samples the charts keep: one a second for a minute. */
 export const HISTORY = 60;
 const POLL_MS = 1000;
+/** No push for this long: ask again (a lost watch comes back; a revoked role shows). */
+const SILENT_MS = 6000;
 
 /** 'unknown' (signed out / not asked yet) | 'checking' | 'operator' | 'not_operator' | 'error' */
 export const role = new Observable('unknown');
@@ -24,9 +26,12 @@ export const history = new Observable([]);
 
 let pollTimer = null;
 let generation = 0;
+let asking = false;
+let lastPush = 0;
 
 function push(data) {
   if (!data || typeof data !== 'object') return;
+  lastPush = Date.now();
   stats.set(data);
   const nodes = {};
   for (const n of data.nodes || []) nodes[n.node] = n;
@@ -61,8 +66,10 @@ export async function checkRole() {
   stopPolling();
   // After a reconnect the console stays up while the watch is renewed.
   if (role.get() !== 'operator') role.set('checking');
+  asking = true;
   try {
     await conn.call('admin.watch', {});
+    lastPush = Date.now(); // the first push is due within a second
     if (mine === generation) role.set('operator');
   } catch (err) {
     if (mine !== generation) return;
@@ -75,8 +82,17 @@ export async function checkRole() {
       roleError.set(err);
       role.set('error');
     }
+  } finally {
+    asking = false;
   }
 }
+
+// The server re-reads the role before every push and stops pushing to a revoked
+// admin; a watch can also be lost (admin.unwatch elsewhere). Either way: ask again.
+setInterval(() => {
+  if (asking || pollTimer || role.get() !== 'operator' || conn.state.get() !== 'online') return;
+  if (Date.now() - lastPush > SILENT_MS) checkRole();
+}, POLL_MS);
 
 conn.on('admin.stats', push);
 conn.on('conn.online', () => {
