@@ -8,16 +8,23 @@ function read() {
   return { path: window.location.pathname, query: new URLSearchParams(window.location.search) };
 }
 
+/** How the location last changed: 'push', 'replace' or 'pop' (back/forward), e.g. to restore a screen. */
+export let lastChange = 'push';
+
 /** Go to an app URL (e.g. `/p/123`). `replace` swaps the history entry. */
 export function navigate(to, { replace = false } = {}) {
   if (to === window.location.pathname + window.location.search) return;
+  lastChange = replace ? 'replace' : 'push';
   if (replace) history.replaceState(null, '', to);
   else history.pushState(null, '', to);
   location_.set(read());
   window.scrollTo(0, 0);
 }
 
-window.addEventListener('popstate', () => location_.set(read()));
+window.addEventListener('popstate', () => {
+  lastChange = 'pop';
+  location_.set(read());
+});
 
 /**
  * Match a path against a pattern like `/u/:username`; returns params (decoded
