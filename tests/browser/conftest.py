@@ -82,9 +82,16 @@ class LiveNode:
     namespace: str = ""
 
 
+@pytest.fixture(scope="session")
+def browser_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One data dir (so one media store) for every node of the session: they share one
+    database, so a page may show another module's photos, and those must exist."""
+    return tmp_path_factory.mktemp("browser-data")
+
+
 @pytest.fixture(scope="module")
 def live_node(browser_ready: None, services: tuple[str, str],
-              tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveNode]:
+              browser_data_dir: Path) -> Iterator[LiveNode]:
     """`glint serve` as a separate process, on free ports, with its own namespace."""
     db, redis = services
     namespace = f"b{uuid.uuid4().hex[:8]}"
@@ -93,7 +100,7 @@ def live_node(browser_ready: None, services: tuple[str, str],
     env.update({"DATABASE_URL": db, "REDIS_URL": redis, "GLINT_NODE_NAME": "browser",
                 "GLINT_NAMESPACE": namespace, "GLINT_LOG_LEVEL": "warning",
                 "GLINT_WEB_DIR": str(DIST)})
-    data_dir = tmp_path_factory.mktemp("browser-node")
+    data_dir = browser_data_dir
     cmd = [sys.executable, "-m", "server.cli", "serve", "--port", "0", "--ws-port", "0",
            "--data-dir", str(data_dir)]
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE,
