@@ -51,13 +51,16 @@ def node_channel(st: Storage, node: str) -> str:
     return st.key("adm", node)
 
 
-def pack_kick(conn_id: int, reason: str) -> bytes:
-    return bus.pack("x", msgpack.packb([conn_id, reason]))
+def pack_kick(conn_id: int, user_id: int, reason: str) -> bytes:
+    """A kick names the user the operator saw on that connection: connection ids restart
+    with a node, so an entry left in Redis by its previous process must not close
+    somebody else's session."""
+    return bus.pack("x", msgpack.packb([conn_id, user_id, reason]))
 
 
-def unpack_kick(body: bytes) -> tuple[int, str]:
-    conn_id, reason = msgpack.unpackb(body)
-    return int(conn_id), str(reason)
+def unpack_kick(body: bytes) -> tuple[int, int, str]:
+    conn_id, user_id, reason = msgpack.unpackb(body)
+    return int(conn_id), int(user_id), str(reason)
 
 
 # -- argument helpers ------------------------------------------------------------------------
@@ -369,7 +372,8 @@ class Admin:
             raise Missing("no such session")
         await self.st.tx(mod.audit, op.user_id, op.username, "admin.kick", "user", found["user"],
                          {"reason": reason, "node": node, "conn": conn_id})
-        await bus.publish(self.st, [(node_channel(self.st, node), pack_kick(conn_id, reason))])
+        await bus.publish(self.st, [(node_channel(self.st, node),
+                                     pack_kick(conn_id, found["user"], reason))])
         return {"node": node, "conn": conn_id, "user": found["user"], "kicked": True}
 
     async def suspend(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:

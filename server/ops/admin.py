@@ -94,9 +94,10 @@ class Operators:
         if msg.channel != self.channel:
             return
         if msg.kind == "x":
-            conn_id, reason = unpack_kick(msg.body)
+            conn_id, user_id, reason = unpack_kick(msg.body)
             conn = self.node.gateway.connections.get(conn_id)
-            if conn is not None and conn.attached:
+            if conn is not None and conn.attached and conn.session is not None \
+                    and conn.session.user_id == user_id:
                 conn.send(encode(event("session.closed", {"reason": reason})))
                 conn.close(CloseCode.UNAUTHORIZED, reason)
         elif msg.kind == "l":

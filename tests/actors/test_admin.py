@@ -21,5 +21,5 @@ def test_cluster_stats_sums_nodes_and_sorts_them() -> None:
 
 
 def test_kick_messages_round_trip() -> None:
-    kind, seq, body = msgpack.unpackb(pack_kick(42, "bye now"))
-    assert (kind, seq) == ("x", None) and unpack_kick(body) == (42, "bye now")
+    kind, seq, body = msgpack.unpackb(pack_kick(42, 7, "bye now"))
+    assert (kind, seq) == ("x", None) and unpack_kick(body) == (42, 7, "bye now")

@@ -179,6 +179,28 @@ async def test_revoked_admin_stops_receiving_live_stats_at_once(node: Node) -> N
         await expect(Forbidden, revoked, "admin.watch")
 
 
+async def test_a_kick_closes_the_connection_only_if_it_is_still_that_users(node: Node) -> None:
+    """Connection ids restart with a node: a kick for a conn id now held by someone else
+    (an entry a previous process left in Redis) closes nothing."""
+    from actors.admin import node_channel, pack_kick
+    from storage import bus
+
+    async with bots(node, 2) as (stays, goes), admins(node) as (admin,):
+        await admin.call("admin.watch")
+        with trio.fail_after(EVENT_WAIT * 2):
+            while len(listed := (await admin.call("admin.sessions", user=uid(stays)))[
+                    "sessions"]) < 1:
+                await admin.next_event("admin.stats")
+        conn = listed[0]["conn"]
+        channel = node_channel(node.storage, node.name)
+        await bus.publish(node.storage, [(channel, pack_kick(conn, uid(goes), "not yours")),
+                                         (channel, pack_kick(conn, uid(stays), "yours"))])
+        # Handled in order: had the first closed it, its reason would have come first.
+        assert (await next_event(stays, "session.closed"))["reason"] == "yours"
+        assert await closed_code(stays) == 4001
+        assert "t" in await goes.call("ping")
+
+
 async def test_operator_keys_in_redis_all_expire(node: Node) -> None:
     """Snapshots, session tables and report limits carry a TTL; the node list is trimmed."""
     from config.limits import ADMIN_STATS_TTL_SECONDS
