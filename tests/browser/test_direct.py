@@ -77,6 +77,9 @@ def test_conversation_live_typing_seen_photo_and_reconnect(
     expect(top).to_contain_text("hello")
     expect(top.get_by_test_id("unread-dot")).to_be_visible()
     expect_direct_badge(bob.page, 1)
+    bob.page.reload()  # the badge and the list are right from startup too
+    expect_direct_badge(bob.page, 1)
+    expect(bob.page.get_by_test_id("conversation").first.get_by_test_id("unread-dot")).to_be_visible()
     open_thread_from_inbox(bob.page, a)
     wait_for_message(bob.page, "hello")
     expect_direct_badge(bob.page, 0)  # read on opening
@@ -229,13 +232,17 @@ def test_history_scrolls_up_and_shared_post(person: Callable[..., Person], tmp_p
     expect(message(bob.page, "line 45")).to_be_visible()
     expect(message(bob.page, "line 01")).to_have_count(0)  # older pages not loaded yet
 
-    # Scrolling to the top loads the earlier pages, each message once, in order.
-    scroller = bob.page.locator(".dm-scroller")
-    while message(bob.page, "line 01").count() == 0:
-        scroller.evaluate("el => { el.scrollTop = 0; }")
+    # Scrolling up (the wheel, as a person does) loads the earlier pages, each message
+    # once, in order.
+    bob.page.locator(".dm-scroller").hover()
+    for _ in range(5):
+        if message(bob.page, "line 01").count():
+            break
+        loaded = bob.page.get_by_test_id("message").count()
+        bob.page.mouse.wheel(0, -20_000)
         bob.page.wait_for_function(
-            "(n) => document.querySelectorAll('[data-testid=message]').length > n",
-            arg=bob.page.get_by_test_id("message").count())
+            "(n) => document.querySelectorAll('[data-testid=message]').length > n", arg=loaded)
+    expect(message(bob.page, "line 01")).to_have_count(1)
     shown = [t for t in message_texts(bob.page) if t.startswith("line ")]
     assert shown == texts
 
@@ -255,6 +262,9 @@ def test_share_a_post_from_the_post_view(person: Callable[..., Person], tmp_path
     row = conversation_row(bob.page, a)
     expect(row).to_contain_text("for you")
     expect_direct_badge(bob.page, 1)
+    bob.page.reload()  # the badge and the list are right from startup too
+    expect_direct_badge(bob.page, 1)
+    expect(bob.page.get_by_test_id("conversation").first.get_by_test_id("unread-dot")).to_be_visible()
     open_thread_from_inbox(bob.page, a)
     card = bob.page.get_by_role("link", name=f"Post by {a}: look at this #view")
     expect(card).to_have_attribute("href", f"/p/{post_id}")

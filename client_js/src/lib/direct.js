@@ -22,6 +22,9 @@ export const presence = new Observable(new Map());
 /** conversation id string → Map(user id string → read seq) of the other members. */
 export const reads = new Observable(new Map());
 
+/** conversation id string → Map(user id string → ms the indicator expires): who is typing. */
+export const typingNow = new Observable(new Map());
+
 let byId = new Map(); // conversation id string → conversation map
 let active = null; // the conversation id string shown in a visible thread, or null
 let reloadTimer = null;
@@ -193,6 +196,7 @@ function onMessage({ conversation, message }) {
   const key = idStr(conversation);
   const c = byId.get(key);
   if (message.sender !== undefined) noteMessagesRead(conversation, [message]);
+  if (!sameId(message.sender, myId())) setTyping(conversation, message.sender, 0); // the message replaces it
   if (leftOrRemoved(message)) {
     forgetConversation(conversation);
     return;
@@ -246,6 +250,44 @@ function onRead({ conversation, user, seq }) {
   publish();
 }
 
+let typingTimer = null;
+
+/** Show (until `until`, ms) or hide (until 0) a member's typing indicator. */
+function setTyping(conversation, user, until) {
+  const key = idStr(conversation);
+  const all = new Map(typingNow.get());
+  const per = new Map(all.get(key) || []);
+  if (!until && !per.has(idStr(user))) return;
+  if (until) per.set(idStr(user), until);
+  else per.delete(idStr(user));
+  if (per.size) all.set(key, per);
+  else all.delete(key);
+  typingNow.set(all);
+  scheduleTypingPrune();
+}
+
+function scheduleTypingPrune() {
+  clearTimeout(typingTimer);
+  let next = Infinity;
+  for (const per of typingNow.get().values()) for (const at of per.values()) next = Math.min(next, at);
+  if (next === Infinity) return;
+  typingTimer = setTimeout(() => { // indicators not renewed in time go away
+    const now = Date.now();
+    const all = new Map();
+    for (const [k, per] of typingNow.get()) {
+      const left = new Map([...per].filter(([, at]) => at > now));
+      if (left.size) all.set(k, left);
+    }
+    typingNow.set(all);
+    scheduleTypingPrune();
+  }, Math.max(0, next - Date.now()) + 20);
+}
+
+function onTyping({ conversation, user, typing, expires_in_ms: ms }) {
+  if (sameId(user, myId())) return;
+  setTyping(conversation, user, typing ? Date.now() + (num(ms) || 6000) : 0);
+}
+
 function onPresence({ user, online, last_active_at: at }) {
   const map = new Map(presence.get());
   map.set(idStr(user), { online, last_active_at: at });
@@ -256,7 +298,9 @@ conn.on('dm.message', onMessage);
 conn.on('dm.updated', onUpdated);
 conn.on('dm.read', onRead);
 conn.on('presence', onPresence);
+conn.on('dm.typing', onTyping);
 conn.on('conn.online', ({ first, resync }) => {
+  if (typingNow.get().size) typingNow.set(new Map()); // not replayed: show none after a reconnect
   if (first || resync || !direct.get().loaded) reloadDirect();
   else fetchPresence(othersOf([...byId.values()])); // presence events are not replayed
 });
@@ -266,6 +310,7 @@ conn.state.subscribe((s) => {
   direct.set({ loaded: false, list: [], cursors: {} });
   presence.set(new Map());
   reads.set(new Map());
+  typingNow.set(new Map());
   unreadDirect.set(0);
 });
 

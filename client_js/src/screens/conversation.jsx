@@ -13,7 +13,7 @@ import { Link } from '../components/link.jsx';
 import { Avatar, Photo } from '../components/media.jsx';
 import {
   activityText, conversationTitle, direct, fetchPresence, findConversation, forgetConversation,
-  newIdem, noteMessagesRead, othersIn, presence, reads, setActiveConversation, systemText,
+  newIdem, noteMessagesRead, othersIn, presence, reads, setActiveConversation, systemText, typingNow,
   upsertConversation,
 } from '../lib/direct.js';
 import { errorText } from '../lib/errors.js';
@@ -34,8 +34,10 @@ const TYPING_RENEW_MS = 3000; // send typing every 3 s while typing (server thro
 const TYPING_IDLE_MS = 5000; // no key for this long: "stopped typing"
 const SEND_RETRIES = 3;
 const NEAR_BOTTOM_PX = 150;
+const OLDER_MARGIN_PX = 300; // load older messages this close to the top
 const HEART = '❤️';
 const QUICK_REACTIONS = ['❤️', '😂', '😮', '😢', '👍'];
+const NO_ONE = new Map();
 const RETRY_CODES = new Set(['connection_lost', 'timeout', 'unavailable']);
 
 function timeLine(ms) {
@@ -283,6 +285,7 @@ export default function Conversation({ params }) {
   const state = useObservable(direct);
   const pres = useObservable(presence);
   const allReads = useObservable(reads);
+  const typing = useObservable(typingNow).get(key) || NO_ONE; // user id string → expires at
   const conv = state.list.find((c) => idStr(c.id) === key) || null;
 
   const [missing, setMissing] = useState(id === null);
@@ -297,11 +300,12 @@ export default function Conversation({ params }) {
   const [text, setText] = useState('');
   const [editing, setEditing] = useState(null); // the message being edited
   const [menu, setMenu] = useState(null);
-  const [typing, setTyping] = useState(new Map()); // user id string → expires at (ms)
   const [details, setDetails] = useState(false);
   const [sendError, setSendError] = useState(null);
   const scroller = useRef(null);
-  const topSentinel = useRef(null);
+  const olderBusy = useRef(false); // a dm.history page for older messages is on its way
+  const olderFailed = useRef(false);
+  const [primed, setPrimed] = useState(false); // the first page has been shown (at the bottom)
   const stick = useRef(true); // keep the view at the bottom when new messages arrive
   const readSent = useRef(0);
   const typingSent = useRef(0);
@@ -350,7 +354,8 @@ export default function Conversation({ params }) {
   });
 
   const loadOlder = async () => {
-    if (loadingOlder || before === null || !loaded) return;
+    if (olderBusy.current || before === null || !loaded) return;
+    olderBusy.current = true;
     setLoadingOlder(true);
     const el = scroller.current;
     const fromBottom = el ? el.scrollHeight - el.scrollTop : 0;
@@ -362,20 +367,18 @@ export default function Conversation({ params }) {
         if (el) el.scrollTop = el.scrollHeight - fromBottom; // keep what was on screen in place
       });
     } catch (err) {
+      olderFailed.current = true; // no automatic retries; the button tries again
       toastError(err, 'dm.history');
     } finally {
+      olderBusy.current = false;
       setLoadingOlder(false);
     }
   };
 
   useEffect(() => {
-    const el = topSentinel.current;
-    if (!el || !scroller.current || before === null) return undefined;
-    const io = new IntersectionObserver((entries) => {
-      if (entries.some((e) => e.isIntersecting)) loadOlder();
-    }, { root: scroller.current, rootMargin: '200px 0px 0px 0px' });
-    io.observe(el);
-    return () => io.disconnect();
+    // The first page is shown at the bottom; if it does not fill the view, load more.
+    const el = scroller.current;
+    if (el && primed && before !== null && !olderFailed.current && el.scrollHeight <= el.clientHeight + OLDER_MARGIN_PX) loadOlder();
   });
 
   // ---- presence and the conversation map -------------------------------------
@@ -388,12 +391,15 @@ export default function Conversation({ params }) {
   // ---- scrolling -------------------------------------------------------------
   const onScroll = () => {
     const el = scroller.current;
-    if (el) stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < NEAR_BOTTOM_PX;
+    if (!el) return;
+    stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < NEAR_BOTTOM_PX;
+    if (primed && !olderFailed.current && el.scrollTop < OLDER_MARGIN_PX) loadOlder(); // near the top: the page before
   };
   useEffect(() => {
     const el = scroller.current;
     if (el && stick.current) el.scrollTop = el.scrollHeight;
-  }, [messages, pending, typing]);
+    if (el && loaded && !primed) requestAnimationFrame(() => setPrimed(true));
+  }, [messages, pending, typing, loaded]);
 
   // ---- read receipts ---------------------------------------------------------
   const markRead = useCallback(() => {
@@ -433,13 +439,6 @@ export default function Conversation({ params }) {
       const i = pendingRef.current.findIndex((p) => p.status !== 'failed' && matchesPending(p, message));
       if (i >= 0) setPend((ps) => ps.filter((_, j) => j !== i));
       stick.current = true;
-    } else if (!sameId(message.sender, myId)) {
-      setTyping((t) => {
-        if (!t.has(idStr(message.sender))) return t;
-        const n = new Map(t);
-        n.delete(idStr(message.sender));
-        return n;
-      });
     }
     addMessages([message]); // the store (lib/direct.js) applies renames and member changes
   });
@@ -447,24 +446,6 @@ export default function Conversation({ params }) {
     if (!sameId(conversation, id)) return;
     if (byseq.current.has(num(seq))) addMessages([message]);
   });
-  useEvent('dm.typing', ({ conversation, user: who, typing: on, expires_in_ms: ms }) => {
-    if (!sameId(conversation, id) || sameId(who, myId)) return;
-    setTyping((t) => {
-      const n = new Map(t);
-      if (on) n.set(idStr(who), Date.now() + (num(ms) || 6000));
-      else n.delete(idStr(who));
-      return n;
-    });
-  });
-  useEffect(() => { // drop indicators that were not renewed in time
-    if (!typing.size) return undefined;
-    const next = Math.min(...typing.values());
-    const t = setTimeout(() => {
-      setTyping((cur) => new Map([...cur].filter(([, at]) => at > Date.now())));
-    }, Math.max(0, next - Date.now()) + 20);
-    return () => clearTimeout(t);
-  }, [typing]);
-
   // ---- typing (mine) -----------------------------------------------------------
   const stopTyping = () => {
     clearTimeout(typingIdle.current);
@@ -670,8 +651,9 @@ export default function Conversation({ params }) {
 
       <div class="dm-scroller" ref={scroller} onScroll={onScroll}>
         {before !== null && (
-          <div ref={topSentinel} class="dm-older">
-            <button type="button" class="link-button" disabled={loadingOlder} onClick={loadOlder}>
+          <div class="dm-older">
+            <button type="button" class="link-button" disabled={loadingOlder}
+              onClick={() => { olderFailed.current = false; loadOlder(); }}>
               {loadingOlder ? 'Loading…' : 'Load earlier messages'}
             </button>
           </div>

@@ -6,7 +6,7 @@ import { Link } from '../components/link.jsx';
 import { NewMessageDialog } from '../components/newmessage.jsx';
 import {
   activityText, conversationTitle, direct, loadMore, othersIn, presence, previewText,
-  shortTime, upsertConversation,
+  shortTime, typingNow, upsertConversation,
 } from '../lib/direct.js';
 import { errorText } from '../lib/errors.js';
 import { useObservable } from '../lib/hooks.js';
@@ -27,8 +27,15 @@ export function useClock(ms = CLOCK_MS) {
   return now;
 }
 
+function typingText(c, typers) {
+  if (c.kind !== 'group') return 'Typing…';
+  const names = [...typers.keys()].map((u) => othersIn(c).find((m) => idStr(m.id) === u)?.username || 'Someone');
+  return `${names.join(', ')} ${names.length === 1 ? 'is' : 'are'} typing…`;
+}
+
 function ConversationRow({ c, now, request }) {
   const pres = useObservable(presence);
+  const typers = useObservable(typingNow).get(idStr(c.id));
   const others = othersIn(c);
   const p = c.kind === 'direct' && others[0] ? pres.get(idStr(others[0].id)) : null;
   const unread = num(c.unread) > 0;
@@ -51,7 +58,9 @@ function ConversationRow({ c, now, request }) {
         <span class="dm-row-text">
           <span class="dm-row-title">{title}</span>
           <span class="dm-row-preview">
-            <span class="dm-row-last">{previewText(c)}</span>
+            {typers?.size
+              ? <span class="dm-row-last dm-row-typing">{typingText(c, typers)}</span>
+              : <span class="dm-row-last">{previewText(c)}</span>}
             {c.last_message && <span class="dm-row-time" aria-hidden="true"> · {shortTime(c.last_at, now)}</span>}
           </span>
           {status && <span class="dm-row-status muted">{status}</span>}
