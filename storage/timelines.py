@@ -104,7 +104,8 @@ def affinity_key(st: Storage, user_id: int) -> str:
 
 
 def snapshot_key(st: Storage, user_id: int, snap: str) -> str:
-    return st.key("feed", "rk", user_id, snap)
+    """A ranked feed's order: "meta|id,id,..." (a string; "rk" held a list)."""
+    return st.key("feed", "rk2", user_id, snap)
 
 
 @dataclass(frozen=True)
@@ -297,23 +298,38 @@ async def fanout_step(st: Storage, job: Job, consumer: str, after: int, limit: i
 
 
 # -- reads: timelines ------------------------------------------------------------------------
+# KEYS[1] = a timeline; ARGV[1] = the max score ('+inf' or '(t'), ARGV[2] = count,
+# ARGV[3] = a time whose members are wanted too ('' for none: the cursor's millisecond).
+# Returns "ties;ids", each comma-joined: one bulk string, not `count` of them (the
+# node parses replies in Python, ~2 us per element).
+_READ = """
+local ties = ''
+if ARGV[3] ~= '' then
+  ties = table.concat(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[3], ARGV[3]), ',')
+end
+local ids = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[1], '(0', 'LIMIT', 0, ARGV[2])
+return ties .. ';' .. table.concat(ids, ',')
+"""
+
+
+def _ints(raw: str) -> list[int]:
+    return [int(x) for x in raw.split(",")] if raw else []
+
+
 async def read_timeline(r: aioredis.Redis, key: str, before: tuple[int, int] | None,
                         count: int) -> tuple[list[int], bool]:
     """Up to `count` post ids strictly before `before` (time, id), newest first; and
     whether the timeline has nothing older. Scores are not read: a post's time is in
-    its id (and parsing them doubled the reply the node decodes)."""
-    out: list[int] = []
+    its id."""
     if before is None:
-        rows = await r.zrevrangebyscore(key, "+inf", "(0", start=0, num=count)
+        raw = await r.eval(_READ, 1, key, "+inf", count, "")
     else:
-        t, pid = before
-        async with r.pipeline(transaction=False) as pipe:
-            pipe.zrangebyscore(key, t, t)  # ties in the cursor's millisecond
-            pipe.zrevrangebyscore(key, f"({t}", "(0", start=0, num=count)
-            ties, rows = await pipe.execute()
-        out = sorted((int(m) for m in ties if int(m) < pid), reverse=True)
-    out += [int(m) for m in rows]
-    return out, len(rows) < count
+        raw = await r.eval(_READ, 1, key, f"({before[0]}", count, before[0])
+    ties_raw, _, ids_raw = (raw.decode() if isinstance(raw, bytes) else raw).partition(";")
+    rows = _ints(ids_raw)
+    out = sorted((m for m in _ints(ties_raw) if before is not None and m < before[1]),
+                 reverse=True)
+    return out + rows, len(rows) < count
 
 
 async def warm_state(r: aioredis.Redis, key: str, seen: str, ttl_ms: int) -> tuple[bool, int]:
