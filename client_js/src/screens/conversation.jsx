@@ -586,8 +586,9 @@ export default function Conversation({ params }) {
   const status = group ? `${members.length} members` : activityText(p1);
   const convReads = allReads.get(key);
   const lastMine = [...messages].reverse().find((m) => sameId(m.sender, myId) && m.kind !== 'system' && !m.unsent);
-  let seen = '';
-  if (lastMine && convReads) {
+  let seen = ''; // under my message when it is the latest one (a reply says more than "Seen")
+  const latest = [...messages].reverse().find((m) => m.kind !== 'system');
+  if (lastMine && latest === lastMine && convReads) {
     const n = others.filter((o) => (convReads.get(idStr(o.id)) ?? 0) >= num(lastMine.seq)).length;
     if (n > 0) seen = group ? (n >= others.length ? 'Seen by everyone' : `Seen by ${n}`) : 'Seen';
   }
