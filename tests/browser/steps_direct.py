@@ -47,9 +47,11 @@ def open_inbox(page: Page) -> None:
 
 
 def conversation_row(page: Page, title: str) -> Locator:
-    """The inbox row (a list item) of the conversation whose title contains `title`."""
-    return page.get_by_test_id("conversation").filter(
-        has=page.locator(".dm-row-title", has_text=title))
+    """The inbox row (a list item) of the conversation whose title contains `title` (a
+    group's name, a display name) or with a member of that username."""
+    rows = page.get_by_test_id("conversation")
+    return rows.filter(has=page.locator(".dm-row-title", has_text=title)).or_(
+        page.locator(f'[data-testid=conversation][data-members~="{title}"]'))
 
 
 def open_conversation(page: Page, username: str) -> None:
@@ -63,7 +65,8 @@ def open_conversation(page: Page, username: str) -> None:
     dialog.get_by_role("button", name=re.compile(re.escape(username))).click()
     dialog.get_by_role("button", name="Chat").click()
     expect(page).to_have_url(THREAD_URL)
-    expect(page.get_by_role("heading", level=1)).to_contain_text(username)
+    expect(page.get_by_role("heading", level=1).get_by_role("link")).to_have_attribute(
+        "href", f"/u/{username}")
     expect(page.get_by_label("Message", exact=True)).to_be_visible()
 
 

@@ -52,7 +52,8 @@ function ConversationRow({ c, now, request }) {
     }
   };
   return (
-    <li class={`dm-row${unread ? ' unread' : ''}`} data-testid="conversation" data-conversation={idStr(c.id)}>
+    <li class={`dm-row${unread ? ' unread' : ''}`} data-testid="conversation" data-conversation={idStr(c.id)}
+      data-members={others.map((m) => m.username).join(' ')}>
       <Link href={`/direct/${idStr(c.id)}`} class="dm-row-link">
         <ConversationAvatar c={c} p={p} size={56} />
         <span class="dm-row-text">
