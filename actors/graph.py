@@ -9,6 +9,7 @@ suspended, blocked either way) is `Missing`, so a block is never revealed.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import asyncpg
@@ -17,8 +18,10 @@ from actors import args as A
 from actors import privacy
 from actors.accounts import Session, public_user
 from actors.errors import Invalid, Missing
-from config.limits import USERNAME_MAX
+from config.limits import FEED_TIMELINE_TTL_SECONDS, USERNAME_MAX
 from storage import graph as db
+from storage import timelines as tl
+from storage.errors import Unavailable
 from storage.events import EventSink, tx_events
 from storage.notifications import notify
 from storage.relations import Relation, relation
@@ -26,6 +29,8 @@ from storage.store import Storage
 
 LIST_LIMIT_DEFAULT = 30
 LIST_LIMIT_MAX = 100
+log = logging.getLogger(__name__)
+
 LIST_KINDS = ("followers", "following")
 
 FOLLOWING = "following"
@@ -83,11 +88,12 @@ def _limit(raw: dict[str, Any]) -> int:
 
 # -- transactions (run inside tx_events) ------------------------------------------------
 async def _follow(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int | None,
-                  name: str | None) -> str:
+                  name: str | None) -> tuple[str, int | None]:
+    """The new state, and the followee when this call started following them."""
     rel = await _locked_relation(conn, me, uid, name)
     privacy.require_follow(rel)
     if rel.following:
-        return FOLLOWING
+        return FOLLOWING, None
     if rel.target_private:
         at = await db.add_request(conn, me, rel.target_id)
         if at is not None:  # new: tell the owner (a repeat is a no-op)
@@ -96,16 +102,18 @@ async def _follow(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int |
                                {"from": {"id": me, "username": who}, "at": _ms(at)})
             await notify(conn, sink, recipient_id=rel.target_id, actor_id=me,
                          kind="follow_request", allowed=privacy.should_notify)
-        return REQUESTED
+        return REQUESTED, None
     await db.remove_request(conn, me, rel.target_id)  # asked while it was private
     if await db.add_follow(conn, me, rel.target_id):
         await notify(conn, sink, recipient_id=rel.target_id, actor_id=me, kind="follow",
                      allowed=privacy.should_notify)
-    return FOLLOWING
+        return FOLLOWING, rel.target_id
+    return FOLLOWING, None
 
 
 async def _approve(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int | None,
-                   name: str | None) -> None:
+                   name: str | None) -> int:
+    """Returns the new follower."""
     rel = await _locked_relation(conn, me, uid, name)
     privacy.require_graph_target(rel, "approve")
     if not await db.remove_request(conn, rel.target_id, me):
@@ -113,6 +121,7 @@ async def _approve(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int 
     await db.add_follow(conn, rel.target_id, me)
     await notify(conn, sink, recipient_id=rel.target_id, actor_id=me, kind="follow_accepted",
                  allowed=privacy.should_notify)
+    return rel.target_id
 
 
 async def _deny(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int | None,
@@ -189,13 +198,24 @@ class Graph:
     async def follow(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:
         """Public account: following at once; private: a pending request."""
         A.only(raw, {"user", "username"})
-        state = await tx_events(self.st, _follow, s.user_id, *_target_args(raw))
+        state, followed = await tx_events(self.st, _follow, s.user_id, *_target_args(raw))
+        if followed is not None:
+            await self._backfill(s.user_id, followed)
         return {"state": state}
 
     async def approve(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:
         A.only(raw, {"user", "username"})
-        await tx_events(self.st, _approve, s.user_id, *_target_args(raw))
+        follower = await tx_events(self.st, _approve, s.user_id, *_target_args(raw))
+        await self._backfill(follower, s.user_id)
         return {"follower": True}
+
+    async def _backfill(self, follower: int, followee: int) -> None:
+        """After the commit: the followee's posts show in the follower's feed at once. A
+        failure costs only that (the read path re-checks everything), so it is logged."""
+        try:
+            await tl.backfill(self.st, follower, followee, FEED_TIMELINE_TTL_SECONDS * 1000)
+        except Unavailable:
+            log.warning("timeline backfill failed", extra={"user": follower})
 
     async def deny(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:
         A.only(raw, {"user", "username"})

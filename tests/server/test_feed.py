@@ -296,3 +296,30 @@ async def test_a_node_killed_mid_fanout_leaves_the_job_to_another(
         assert await node.storage.redis_op(lambda r: r.xlen(tl.stream_key(node.storage))) == 0
         async with connect(node.ws_url, token=fan.token) as again:
             assert ids(await home(again, mode="chronological")) == [post]
+
+
+async def test_a_new_follow_brings_the_followees_posts_at_once(node: Node) -> None:
+    async with bots(node, 3) as (alice, bob, carol):
+        await make_private(carol)
+        assert ids(await home(alice, mode="chronological")) == []  # built, and empty
+        older = [(await quick_post(bob, f"before {i}"))["id"] for i in range(3)]
+        hidden = (await quick_post(carol, "private"))["id"]
+        await drained(node)
+        key = tl.timeline_key(node.storage, uid(alice))
+        assert await node.storage.redis_op(lambda r: r.zscore(key, tl.SENTINEL)) is not None
+
+        await follow(alice, bob)
+        assert ids(await home(alice, mode="chronological")) == sorted(older, reverse=True)
+        assert all([await in_timeline(node, uid(alice), p) for p in older])
+
+        # A private account's posts come when the request is approved, not before.
+        assert (await alice.call("follow.add", user=uid(carol)))["state"] == "requested"
+        assert not await in_timeline(node, uid(alice), hidden)
+        await carol.call("follow.approve", user=uid(alice))
+        assert await in_timeline(node, uid(alice), hidden)
+        assert ids(await home(alice, mode="chronological")) == sorted([*older, hidden],
+                                                                      reverse=True)
+        # Following again changes nothing; the feed has each post once.
+        await follow(alice, bob)
+        assert ids(await home(alice, mode="chronological")) == sorted([*older, hidden],
+                                                                      reverse=True)
