@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install web lint bench-idle bench-echo bench-broadcast bench-bridge clean
+.PHONY: run test install web lint screenshots bench-idle bench-echo bench-broadcast bench-bridge clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test: install web
 
 lint: install
 	$(BIN)/ruff check .
+
+# The README's feed screenshots (docs/screenshots/), from ../shared's sample photos.
+screenshots: install web
+	$(BIN)/pytest -q tests/browser/shots_readme.py
 
 bench-idle: install
 	$(BIN)/python -m tests.bench.idle
