@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 from tests.browser.conftest import DESKTOP, PHONE, Person, screenshot
 from tests.browser.steps_feed import (
     add_comment,
+    call,
     create_post,
     delete_post,
     double_tap_like,
@@ -86,11 +87,13 @@ def test_a_post_reaches_a_follower_live_and_likes_and_comments_flow_back(
     expect_no_sideways_scroll(b.page)
     screenshot(b.page, "post-phone")
 
-    # Back in A's feed the card shows the counts; B deletes the post and it leaves
-    # A's feed live.
+    # Back in A's feed the card shows the counts, and follows them live: B likes
+    # the post too; then B deletes it and it leaves A's feed live.
     go_home(a.page)
     card = post_card(a.page, post_id)
     expect(card.get_by_test_id("comment-count")).to_have_text("View all 2 comments")
+    call(b.page, "post.like", post=post_id)
+    expect_like_count(card, 2)
     delete_post(b.page)
     expect(card).to_have_count(0, timeout=10_000)
 
@@ -122,6 +125,32 @@ def test_infinite_scroll_pages_through_the_feed_without_duplicates(
     expect_no_sideways_scroll(page)
     screenshot(page, "feed-phone")
 
+    # Back from a post returns to the same place in the feed, without loading it again.
+    target = page.locator("article.post-card").nth(30)
+    target.scroll_into_view_if_needed()
+    target.locator(".post-time").click()
+    expect(page.locator("article.post-view")).to_be_visible()
+    page.go_back()
+    expect(page.locator("article.post-card")).to_have_count(40)
+    expect(target).to_be_in_viewport()
+    assert page.evaluate("window.scrollY") > 1000
+
+    # New posts since the last load come first, then the "all caught up" marker.
+    newer = seed_posts(page, make_photo(tmp_path / "n.jpg", size=(600, 600), seed=9), 2,
+                       caption="newer")
+    page.reload()
+    cards = page.locator("article.post-card")
+    expect(cards.first).to_have_attribute("data-post-id", newer[-1])
+    marker = page.get_by_test_id("caught-up")
+    expect(marker).to_be_visible()
+    before = page.locator("[data-testid=caught-up] ~ article.post-card").first
+    expect(before).to_have_attribute("data-post-id", ids[-1])
+    assert page.evaluate("""() => {
+      const m = document.querySelector('[data-testid=caught-up]');
+      return [...document.querySelectorAll('article.post-card')]
+        .filter((c) => c.compareDocumentPosition(m) & Node.DOCUMENT_POSITION_FOLLOWING).length;
+    }""") == 2
+
     # Ranked (the default) pages through the same 40 without duplicates too.
     page.get_by_role("button", name="For you").click()
     expect(page.locator("article.post-card")).not_to_have_count(0)
@@ -132,4 +161,4 @@ def test_infinite_scroll_pages_through_the_feed_without_duplicates(
         page.mouse.wheel(0, 4000)
     expect(end).to_be_visible()
     shown = page.eval_on_selector_all("article.post-card", "els => els.map(e => e.dataset.postId)")
-    assert sorted(shown) == sorted(ids)
+    assert sorted(shown) == sorted(ids + newer)

@@ -97,6 +97,14 @@ def test_owner_and_viewer_see_each_others_changes_live(person: Callable[..., Per
     expect(comment(owner.page, "Thanks!")).to_have_count(0)
     expect(owner.page.get_by_test_id("comment-count")).to_have_text("0 comments")
 
+    # The viewer's socket drops; what happens meanwhile shows once it is back.
+    page.evaluate("window.__glint.conn.ws.close()")
+    call(owner.page, "comment.add", post=post_id, text="While you were away")
+    expect_comment(page, "While you were away")
+    expect(page.locator(".shell")).to_have_attribute("data-conn", "online")
+    add_comment(page, "Back again")
+    expect_comment(owner.page, "Back again")
+
     # The owner edits the caption and turns comments off: the viewer sees both live.
     owner.page.get_by_label("Post options").click()
     owner.page.get_by_role("button", name="Edit caption").click()

@@ -136,6 +136,9 @@ export function PostHeader({ post, extra }) {
   );
 }
 
+/** What a fresh post map (post.watch's answer) brings up to date on a card. */
+const FRESH_FIELDS = ['like_count', 'comment_count', 'liked_by_me', 'saved_by_me', 'caption', 'comments_off', 'edited_at'];
+
 /**
  * A feed card. `patch(fields)` updates this post in the feed's state. The card
  * watches its post for live counts only while it is on screen.
@@ -144,12 +147,16 @@ export function PostCard({ post, patch }) {
   const root = useRef(null);
   const actions = usePostActions(post, patch);
   const id = post.id;
+  const patchRef = useRef(patch);
+  patchRef.current = patch;
   useEffect(() => {
     const el = root.current;
     if (!el || typeof IntersectionObserver === 'undefined') return undefined;
     let release = null;
     const io = new IntersectionObserver(([entry]) => {
-      if (entry.isIntersecting && !release) release = watchPost(id);
+      if (entry.isIntersecting && !release) {
+        release = watchPost(id, (fresh) => patchRef.current(Object.fromEntries(FRESH_FIELDS.map((f) => [f, fresh[f]]))));
+      }
       else if (!entry.isIntersecting && release) {
         release();
         release = null;

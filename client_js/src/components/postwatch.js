@@ -8,7 +8,7 @@ import { conn } from '../lib/session.js';
 
 /** Stay below the server's 50 (docs/protocol.md, post.watch). */
 export const MAX_WATCHED = 45;
-const watched = new Map(); // idStr → {id, n}
+const watched = new Map(); // idStr → {id, n, fresh: Set of fns}
 
 function send(op, id) {
   return conn.call(op, { post: id }).catch(() => {
@@ -16,24 +16,37 @@ function send(op, id) {
   });
 }
 
+/** post.watch answers with the current post map: hand it to those who asked. */
+function watch(entry) {
+  send('post.watch', entry.id).then((post) => {
+    if (post?.id === undefined) return;
+    for (const fn of [...entry.fresh]) fn(post);
+  });
+}
+
 /**
- * Watch a post while the returned release function has not been called. Returns a
- * no-op when the cap is reached (the card then just shows its loaded counts).
+ * Watch a post while the returned release function has not been called. `onFresh`
+ * gets the post map that each post.watch answers (also after a reconnect), so counts
+ * missed meanwhile are caught up. Returns a no-op when the cap is reached (the card
+ * then just shows its loaded counts).
  */
-export function watchPost(id) {
+export function watchPost(id, onFresh) {
   const key = idStr(id);
   let entry = watched.get(key);
+  const isNew = !entry;
   if (!entry) {
     if (watched.size >= MAX_WATCHED) return () => {};
-    entry = { id, n: 0 };
+    entry = { id, n: 0, fresh: new Set() };
     watched.set(key, entry);
-    send('post.watch', id);
   }
+  if (onFresh) entry.fresh.add(onFresh);
+  if (isNew) watch(entry);
   entry.n += 1;
   let released = false;
   return () => {
     if (released) return;
     released = true;
+    if (onFresh) entry.fresh.delete(onFresh);
     entry.n -= 1;
     if (entry.n === 0 && watched.get(key) === entry) {
       watched.delete(key);
@@ -54,6 +67,6 @@ export function watchedCount() {
 
 conn.on('conn.online', ({ first }) => {
   if (first) return;
-  for (const { id } of watched.values()) send('post.watch', id);
+  for (const entry of watched.values()) watch(entry);
 });
 conn.on('post.deleted', ({ post }) => forgetWatch(post));

@@ -7,7 +7,8 @@ import { Avatar } from '../components/media.jsx';
 import { PostCard, applyUpdate } from '../components/postcard.jsx';
 import { errorText } from '../lib/errors.js';
 import { useEvent } from '../lib/hooks.js';
-import { conn } from '../lib/session.js';
+import { lastChange } from '../lib/router.js';
+import { conn, me } from '../lib/session.js';
 import { idStr, sameId } from '../lib/wire.js';
 import '../styles/feed.css';
 
@@ -17,6 +18,15 @@ const MODES = [
   { mode: 'chronological', label: 'Latest' },
 ];
 const MODE_KEY = 'glint.feedMode';
+/** Kept when the feed unmounts, so "back" from a post returns to the same place. */
+const RESTORE_MS = 10 * 60 * 1000;
+let kept = null; // {user, mode, feed, fresh, scrollY, at}
+
+function restorable() {
+  const fresh = kept && lastChange === 'pop' && Date.now() - kept.at < RESTORE_MS;
+  return fresh && kept.user === idStr(me.get()?.id) ? kept : null;
+}
+
 function savedMode() {
   try {
     return localStorage.getItem(MODE_KEY) === 'chronological' ? 'chronological' : 'ranked';
@@ -26,11 +36,12 @@ function savedMode() {
 }
 
 export default function Home() {
-  const [mode, setMode] = useState(savedMode);
-  const [feed, setFeed] = useState({ posts: [], cursor: null, done: false, caughtUp: null });
-  const [loading, setLoading] = useState(true);
+  const [restored] = useState(restorable);
+  const [mode, setMode] = useState(() => restored?.mode || savedMode());
+  const [feed, setFeed] = useState(() => restored?.feed || { posts: [], cursor: null, done: false, caughtUp: null });
+  const [loading, setLoading] = useState(!restored);
   const [error, setError] = useState(null);
-  const [fresh, setFresh] = useState([]); // new posts announced by feed.post, not shown yet
+  const [fresh, setFresh] = useState(() => restored?.fresh || []); // announced by feed.post, not shown yet
   const [nearEnd, setNearEnd] = useState(false);
   const sentinel = useRef(null);
   const gen = useRef(0);
@@ -71,12 +82,55 @@ export default function Home() {
     });
   }, [mode, feed.cursor]);
 
-  // First page on mount and on a mode change; again after a reconnect that lost events.
+  // First page on mount (unless coming back to a kept feed) and on a mode change.
+  const skipFirst = useRef(Boolean(restored));
   useEffect(() => {
+    if (skipFirst.current) {
+      skipFirst.current = false;
+      requestAnimationFrame(() => window.scrollTo(0, restored.scrollY));
+      return;
+    }
     load(true);
   }, [mode]); // eslint-disable-line react-hooks/exhaustive-deps
+  // Keep the feed for "back"; it is dropped after RESTORE_MS. The scroll position is
+  // tracked as it changes: by the time the screen unmounts, navigate() has scrolled up.
+  const state = useRef(null);
+  state.current = { mode, feed, fresh };
+  const scrollY = useRef(restored?.scrollY || 0);
+  useEffect(() => {
+    // This history entry's scroll is restored here, not by the browser (which would
+    // restore it before the feed is drawn, and fail). The setting is per entry.
+    if ('scrollRestoration' in history) history.scrollRestoration = 'manual';
+    const path = window.location.pathname;
+    const onScroll = () => {
+      // Not the scroll to the top that navigating away makes (the URL has changed then).
+      if (window.location.pathname === path) scrollY.current = window.scrollY;
+    };
+    window.addEventListener('scroll', onScroll, { passive: true });
+    return () => {
+      window.removeEventListener('scroll', onScroll);
+      kept = { ...state.current, user: idStr(me.get()?.id), scrollY: scrollY.current, at: Date.now() };
+    };
+  }, []);
+
+  // After a reconnect: reload if events were lost for good (resync); otherwise look for
+  // posts made while offline (feed.post is not replayed) and offer them in the pill.
   useEvent('conn.online', ({ first, resync }) => {
-    if (!first && resync) load(true);
+    if (first) return;
+    if (resync) {
+      load(true);
+      return;
+    }
+    conn.call('feed.home', { mode: 'chronological', limit: PAGE }).then((data) => {
+      const top = feed.posts[0];
+      const newer = (data.posts || []).filter((p) => !feed.posts.some((q) => sameId(q.id, p.id))
+        && (!top || BigInt(p.id) > BigInt(top.id)));
+      if (newer.length) {
+        setFresh((xs) => [...xs, ...newer.filter((p) => !xs.some((x) => sameId(x.id, p.id)))]);
+      }
+    }, () => {
+      /* a hint only: the next load shows them anyway */
+    });
   });
 
   // Infinite scroll: load the next page while the sentinel is near the viewport.
