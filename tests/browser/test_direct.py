@@ -114,15 +114,25 @@ def test_conversation_live_typing_seen_photo_and_reconnect(
     expect(banner).to_be_visible()
     for n in (1, 2, 3):
         send_message(bob.page, f"while away {n}")
+    # Alice writes while offline: a pending bubble, sent once she is back.
+    box = page.get_by_label("Message", exact=True)
+    box.fill("written offline")
+    box.press("Enter")
+    expect(page.get_by_test_id("pending-message")).to_contain_text("written offline")
     page.unroute("**/api/info")
     page.get_by_role("button", name="Retry now").click()
     expect(banner).to_be_hidden()
     wait_for_message(page, "while away 3")
+    wait_for_message(page, "written offline")
+    expect(page.get_by_test_id("pending-message")).to_have_count(0)
+    wait_for_message(bob.page, "written offline")
+    expect(message(bob.page, "written offline")).to_have_count(1)
+    expect(message(page, "written offline")).to_have_count(1)
+    wait_for_seen(page)  # bob's open thread read it
     texts = message_texts(page)
     away = [t for t in texts if t.startswith("while away")]
     assert away == ["while away 1", "while away 2", "while away 3"], texts
     assert texts.count("hello") == 1 and texts.count("hi alice") == 1, texts
-    wait_for_seen(bob.page)  # alice read them after the reconnect
 
     screenshot(bob.page, "conversation-phone")
     screenshot(alice.page, "conversation-desktop")
