@@ -165,6 +165,7 @@ TRENDING_CACHE_SECONDS = 30  # the weighted sum is cached this long
 # Operators (actors/admin.py, actors/reports.py, server/ops/admin.py, storage/nodestats.py)
 ADMIN_STATS_INTERVAL_SECONDS = 1.0  # each node publishes its snapshot (and pushes admin.stats)
 ADMIN_STATS_TTL_SECONDS = 5  # a node silent this long drops out of admin.stats
+ADMIN_PROBE_TIMEOUT_SECONDS = 2.0  # a hung Postgres/Redis shows as ok: false, not a stalled tick
 ADMIN_SESSIONS_RESYNC_SECONDS = 30  # a node rewrites its whole session list this often
 ADMIN_LATENCY_WINDOW = 60  # bus-delivery probes kept for the p50/p99 of admin.stats
 ADMIN_LIST_DEFAULT = 50

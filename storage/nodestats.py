@@ -10,6 +10,7 @@ same loop and rewritten whole now and then, with the same TTL.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -18,7 +19,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from config.limits import ADMIN_STATS_TTL_SECONDS
+from config.limits import ADMIN_PROBE_TIMEOUT_SECONDS, ADMIN_STATS_TTL_SECONDS
 from storage.store import Storage
 
 
@@ -56,8 +57,8 @@ async def probe(st: Storage) -> Health:
         try:
             assert pool is not None
             started = time.perf_counter()
-            async with pool.acquire(timeout=2) as conn:
-                await conn.fetchval("SELECT 1")
+            async with pool.acquire(timeout=ADMIN_PROBE_TIMEOUT_SECONDS) as conn:
+                await conn.fetchval("SELECT 1", timeout=ADMIN_PROBE_TIMEOUT_SECONDS)
             pg_ok, pg_ms = True, (time.perf_counter() - started) * 1000
         except Exception:  # a probe reports the failure
             pass
@@ -65,7 +66,8 @@ async def probe(st: Storage) -> Health:
         try:
             assert st.redis is not None
             started = time.perf_counter()
-            await st.redis.ping()
+            async with asyncio.timeout(ADMIN_PROBE_TIMEOUT_SECONDS):  # runs on the asyncio loop
+                await st.redis.ping()
             redis_ok, redis_ms = True, (time.perf_counter() - started) * 1000
         except Exception:
             pass
