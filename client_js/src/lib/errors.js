@@ -43,6 +43,20 @@ const BY_OP = {
   'follow.deny': { not_found: 'That request isn\u2019t pending any more.' },
   'follow.list': { forbidden: 'This account is private.' },
   'post.list': { forbidden: 'This account is private.' },
+  'post.create': {
+    not_found: 'A photo was cleaned up before it was posted. Please add it again.',
+    conflict: 'This post was already shared and then deleted.',
+  },
+  'post.like': { not_found: 'This post isn\u2019t available any more.' },
+  'post.save': { not_found: 'This post isn\u2019t available any more.' },
+  'post.edit': { forbidden: 'Only the author can change this post.' },
+  'post.delete': { forbidden: 'Only the author can delete this post.', not_found: 'This post was already deleted.' },
+  'comment.add': {
+    forbidden: 'Comments on this post are turned off.',
+    not_found: 'This post or the comment you\u2019re replying to isn\u2019t available any more.',
+  },
+  'comment.delete': { not_found: 'That comment was already deleted.' },
+  'comment.like': { not_found: 'That comment isn\u2019t available any more.' },
   'user.update': { not_found: 'That photo isn\u2019t available any more. Please choose it again.' },
 };
 
