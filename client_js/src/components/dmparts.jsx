@@ -9,6 +9,17 @@ import { Avatar } from './media.jsx';
 import '../styles/direct.css';
 
 const SEARCH_DEBOUNCE_MS = 200;
+const CLOCK_MS = 30000;
+
+/** The time now, re-rendering every so often so "5m" and "Active 3m ago" stay true. */
+export function useClock(ms = CLOCK_MS) {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    const t = setInterval(() => setNow(Date.now()), ms);
+    return () => clearInterval(t);
+  }, [ms]);
+  return now;
+}
 
 /** A modal <dialog> (focus trapped by the browser, Escape closes), open while mounted. */
 export function Dialog({ title, onClose, children, class: cls = '' }) {

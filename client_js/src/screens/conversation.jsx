@@ -7,7 +7,7 @@
 // reconnect is shown once. A pending bubble carries the send's `idem` key; a retry
 // after a dropped connection reuses it, so the server sends it at most once.
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
-import { ConversationAvatar, DmIcon, PeoplePicker, PresenceDot } from '../components/dmparts.jsx';
+import { ConversationAvatar, DmIcon, PeoplePicker, PresenceDot, useClock } from '../components/dmparts.jsx';
 import { SharedPost } from '../components/dmpost.jsx';
 import { Link } from '../components/link.jsx';
 import { Avatar, Photo } from '../components/media.jsx';
@@ -287,6 +287,7 @@ export default function Conversation({ params }) {
   const allReads = useObservable(reads);
   const typing = useObservable(typingNow).get(key) || NO_ONE; // user id string → expires at
   const conv = state.list.find((c) => idStr(c.id) === key) || null;
+  const now = useClock();
 
   const [missing, setMissing] = useState(id === null);
   const [loadError, setLoadError] = useState(null);
@@ -395,6 +396,16 @@ export default function Conversation({ params }) {
     stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < NEAR_BOTTOM_PX;
     if (primed && !olderFailed.current && el.scrollTop < OLDER_MARGIN_PX) loadOlder(); // near the top: the page before
   };
+  useEffect(() => { // photos and shared posts that load late keep the view at the bottom
+    const el = scroller.current;
+    const list = el?.querySelector('.dm-messages');
+    if (!list || typeof ResizeObserver === 'undefined') return undefined;
+    const ro = new ResizeObserver(() => {
+      if (stick.current) el.scrollTop = el.scrollHeight;
+    });
+    ro.observe(list);
+    return () => ro.disconnect();
+  }, []);
   useEffect(() => {
     const el = scroller.current;
     if (el && stick.current) el.scrollTop = el.scrollHeight;
@@ -583,7 +594,7 @@ export default function Conversation({ params }) {
   const title = conv ? conversationTitle(conv) : '';
   const group = conv?.kind === 'group';
   const p1 = !group && others[0] ? pres.get(idStr(others[0].id)) : null;
-  const status = group ? `${members.length} members` : activityText(p1);
+  const status = group ? `${members.length} members` : activityText(p1, now);
   const convReads = allReads.get(key);
   const lastMine = [...messages].reverse().find((m) => sameId(m.sender, myId) && m.kind !== 'system' && !m.unsent);
   let seen = ''; // under my message when it is the latest one (a reply says more than "Seen")

@@ -1,7 +1,7 @@
 // Direct: the inbox (conversations, newest activity first, live) and the requests
 // folder (conversations from people you don't follow), and "New message".
-import { useEffect, useState } from 'preact/hooks';
-import { ConversationAvatar, DmIcon } from '../components/dmparts.jsx';
+import { useState } from 'preact/hooks';
+import { ConversationAvatar, DmIcon, useClock } from '../components/dmparts.jsx';
 import { Link } from '../components/link.jsx';
 import { NewMessageDialog } from '../components/newmessage.jsx';
 import {
@@ -14,18 +14,6 @@ import { conn } from '../lib/session.js';
 import { toastError } from '../lib/toast.js';
 import { idStr, num } from '../lib/wire.js';
 import '../styles/direct.css';
-
-const CLOCK_MS = 30000;
-
-/** Re-render every so often so "5m" and "Active 3m ago" stay true. */
-export function useClock(ms = CLOCK_MS) {
-  const [now, setNow] = useState(Date.now());
-  useEffect(() => {
-    const t = setInterval(() => setNow(Date.now()), ms);
-    return () => clearInterval(t);
-  }, [ms]);
-  return now;
-}
 
 function typingText(c, typers) {
   if (c.kind !== 'group') return 'Typing…';
