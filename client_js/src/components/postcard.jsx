@@ -174,7 +174,8 @@ export function PostCard({ post, patch }) {
   return (
     <article class="post-card" ref={root} aria-label={`Post by ${name}`} data-post-id={idStr(id)}>
       <PostHeader post={post} />
-      <Carousel media={post.media} label={`Photos by ${name}`} onDoubleTap={actions.doubleTapLike}>
+      <Carousel media={post.media} label={`Photos by ${name}`} sizes="(min-width: 768px) 470px, 100vw"
+        onDoubleTap={actions.doubleTapLike}>
         <HeartBurst burst={actions.burst} />
       </Carousel>
       <div class="post-body">

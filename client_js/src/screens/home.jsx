@@ -203,7 +203,7 @@ export default function Home() {
           {fresh.length === 1 ? '1 new post' : `${fresh.length} new posts`}
         </button>
       )}
-      <div class="feed-list">
+      <div class="feed-list" role="feed" aria-busy={loading ? 'true' : 'false'} aria-label="Posts">
         {feed.posts.map((p) => [
           feed.caughtUp === idStr(p.id) && feed.posts[0] !== p ? <CaughtUp key={`cu-${idStr(p.id)}`} /> : null,
           <PostCard key={idStr(p.id)} post={p} patch={(fields) => patch(p.id, fields)} />,
@@ -234,10 +234,10 @@ export default function Home() {
 
 function CaughtUp() {
   return (
-    <div class="feed-caughtup" role="note" data-testid="caught-up">
+    <article class="feed-caughtup" aria-label="You’re all caught up" data-testid="caught-up">
       <span class="feed-caughtup-check" aria-hidden="true">✓</span>
       <strong>You’re all caught up</strong>
       <span class="muted">You’ve seen all new posts. Older posts are below.</span>
-    </div>
+    </article>
   );
 }
