@@ -162,6 +162,14 @@ def test_request_from_a_stranger_and_accept(person: Callable[..., Person]) -> No
     open_thread_from_inbox(alice.page, s)
     wait_for_message(alice.page, "hey, love your photos")
 
+    # Presence: live in the header; the stranger closing their tab goes offline.
+    activity = alice.page.get_by_test_id("activity")
+    expect(activity).to_have_text("Active now")
+    expect(activity.get_by_test_id("presence-dot")).to_be_visible()
+    stranger.page.close()
+    expect(activity).to_have_text("Active just now")
+    expect(activity.get_by_test_id("presence-dot")).to_have_count(0)
+
 
 def test_blocked_send_is_explained(person: Callable[..., Person]) -> None:
     alice, bob = person(DESKTOP), person(DESKTOP)

@@ -71,7 +71,7 @@ function MessageMenu({ m, mine, onClose, onReact, onEdit, onUnsend, myReaction }
   const ref = useRef(null);
   useEffect(() => {
     ref.current?.querySelector('button')?.focus();
-    const key = (ev) => ev.key === 'Escape' && onClose();
+    const key = (ev) => ev.key === 'Escape' && onClose(true);
     const click = (ev) => ref.current && !ref.current.contains(ev.target) && onClose();
     document.addEventListener('keydown', key);
     document.addEventListener('pointerdown', click);
@@ -99,6 +99,7 @@ function Bubble({ m, mine, first, last, group, members, myId, onAction, menuOpen
   const sender = members.find((x) => sameId(x.id, m.sender));
   const name = sender ? sender.username : 'someone';
   const myReaction = (m.reactions || []).find((r) => sameId(r.user, myId))?.emoji ?? null;
+  const moreRef = useRef(null);
   const dbl = () => !m.unsent && onAction('react', m, myReaction === HEART ? null : HEART);
   let body;
   if (m.unsent) body = <p class="dm-bubble dm-unsent">{mine ? 'You unsent a message' : 'Message unsent'}</p>;
@@ -133,12 +134,13 @@ function Bubble({ m, mine, first, last, group, members, myId, onAction, menuOpen
         </div>
         {!m.unsent && (
           <div class="dm-msg-tools">
-            <button type="button" class="dm-icon-button dm-more" aria-label="Message options"
+            <button type="button" ref={moreRef} class="dm-icon-button dm-more" aria-label="Message options"
               aria-haspopup="menu" aria-expanded={menuOpen ? 'true' : 'false'} onClick={() => setMenu(menuOpen ? null : idStr(m.seq))}>
               <DmIcon name="more" size={18} />
             </button>
             {menuOpen && (
-              <MessageMenu m={m} mine={mine} myReaction={myReaction} onClose={() => setMenu(null)}
+              <MessageMenu m={m} mine={mine} myReaction={myReaction}
+                onClose={(refocus) => { setMenu(null); if (refocus) moreRef.current?.focus(); }}
                 onReact={(e) => { setMenu(null); onAction('react', m, e); }}
                 onEdit={() => { setMenu(null); onAction('edit', m); }}
                 onUnsend={() => { setMenu(null); onAction('unsend', m); }} />
