@@ -97,6 +97,19 @@ def test_owner_and_viewer_see_each_others_changes_live(person: Callable[..., Per
     expect(comment(owner.page, "Thanks!")).to_have_count(0)
     expect(owner.page.get_by_test_id("comment-count")).to_have_text("0 comments")
 
+    # @mentions are suggested in the comment box too: Enter picks, the next Enter sends.
+    box = page.get_by_label("Add a comment")
+    box.press_sequentially(f"@{name_o[:6]}", delay=10)
+    expect(page.get_by_role("listbox", name="People").get_by_role("option")
+           .filter(has_text=name_o)).to_be_visible()
+    box.press("Enter")
+    expect(box).to_have_value(f"@{name_o} ")
+    box.press_sequentially("see you there")
+    box.press("Enter")
+    expect_comment(owner.page, "see you there")
+    mention = comment(owner.page, "see you there").get_by_role("link", name=f"@{name_o}")
+    expect(mention).to_have_attribute("href", f"/u/{name_o}")
+
     # The viewer's socket drops; what happens meanwhile shows once it is back.
     page.evaluate("window.__glint.conn.ws.close()")
     call(owner.page, "comment.add", post=post_id, text="While you were away")

@@ -5,6 +5,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { conn } from '../lib/session.js';
 import { Avatar } from './media.jsx';
+import '../styles/mention.css';
 
 const DEBOUNCE_MS = 200;
 const SUGGESTIONS = 6;
@@ -19,8 +20,18 @@ export function tokenAt(text, caret) {
   return { sigil, q, start: caret - q.length - 1 };
 }
 
-export function MentionTextarea({ id, value, onInput, label, maxLength, rows = 3, placeholder }) {
+/**
+ * `inputRef` (optional) is set to the textarea; `onKeyDown` gets the keys the
+ * suggestion list does not use (e.g. Enter to send a comment); `labelClass`
+ * "visually-hidden" hides the label.
+ */
+export function MentionTextarea({ id, value, onInput, label, maxLength, rows = 3, placeholder, inputRef,
+  onKeyDown: onOtherKey, labelClass = 'field-label' }) {
   const ref = useRef(null);
+  const setRef = (el) => {
+    ref.current = el;
+    if (inputRef) inputRef.current = el;
+  };
   const [token, setToken] = useState(null);
   const [items, setItems] = useState([]);
   const [active, setActive] = useState(0);
@@ -67,7 +78,10 @@ export function MentionTextarea({ id, value, onInput, label, maxLength, rows = 3
     });
   };
   const onKeyDown = (ev) => {
-    if (!open) return;
+    if (!open) {
+      onOtherKey?.(ev);
+      return;
+    }
     if (ev.key === 'ArrowDown') { ev.preventDefault(); setActive((a) => (a + 1) % items.length); }
     else if (ev.key === 'ArrowUp') { ev.preventDefault(); setActive((a) => (a - 1 + items.length) % items.length); }
     else if (ev.key === 'Enter' || ev.key === 'Tab') { ev.preventDefault(); pick(items[active]); }
@@ -76,8 +90,8 @@ export function MentionTextarea({ id, value, onInput, label, maxLength, rows = 3
 
   return (
     <div class="mention-field">
-      <label class="field-label" for={id}>{label}</label>
-      <textarea id={id} ref={ref} rows={rows} maxLength={maxLength} placeholder={placeholder} value={value}
+      <label class={labelClass} for={id}>{label}</label>
+      <textarea id={id} ref={setRef} rows={rows} maxLength={maxLength} placeholder={placeholder} value={value}
         aria-autocomplete="list" aria-controls={listId} aria-expanded={open ? 'true' : 'false'}
         aria-activedescendant={open ? `${listId}-${active}` : undefined}
         onInput={(e) => { onInput(e.currentTarget.value); sync(e.currentTarget); }}

@@ -7,6 +7,7 @@ import { useEvent } from '../lib/hooks.js';
 import { conn } from '../lib/session.js';
 import { toastError } from '../lib/toast.js';
 import { idStr, sameId } from '../lib/wire.js';
+import { MentionTextarea } from './autocomplete.jsx';
 import { ConfirmButton } from './confirm.jsx';
 import { LikeButton } from './heart.jsx';
 import { Link } from './link.jsx';
@@ -212,9 +213,8 @@ export function Comments({ post, me, inputRef }) {
           )}
           {formError && <p class="form-error" role="alert">{formError}</p>}
           <div class="comment-input-row">
-            <label class="visually-hidden" for="comment-input">Add a comment</label>
-            <textarea id="comment-input" ref={inputRef} rows={1} maxLength={TEXT_MAX} placeholder="Add a comment…"
-              value={text} onInput={(e) => setText(e.currentTarget.value)}
+            <MentionTextarea id="comment-input" label="Add a comment" labelClass="visually-hidden" inputRef={inputRef}
+              rows={1} maxLength={TEXT_MAX} placeholder="Add a comment…" value={text} onInput={setText}
               onKeyDown={(e) => {
                 if (e.key === 'Enter' && !e.shiftKey) submit(e);
               }} />

@@ -1,6 +1,13 @@
 // Text with #hashtag and @mention links (captions, comments), parsed by the same rules
 // as the server (docs/protocol.md, "Hashtags" and "Mentions"), and relative times.
+import { Observable } from '../lib/conn.js';
+import { useObservable } from '../lib/hooks.js';
 import { Link } from './link.jsx';
+
+/** The time, updated every minute, so "5m" turns into "6m" on screen (one timer for all). */
+const MINUTE_MS = 60 * 1000;
+const now = new Observable(Date.now());
+setInterval(() => now.set(Date.now()), MINUTE_MS);
 
 const TOKEN = /([#@])([\p{L}\p{N}_.]+)/gu;
 const TAG_BEFORE = /[\p{L}\p{N}_&#]/u;
@@ -60,8 +67,9 @@ export function ago(ms, now = Date.now()) {
 
 /** A <time> element saying how long ago `at` (ms, Number or BigInt) was. */
 export function TimeAgo({ at, class: cls = 'timeago' }) {
+  const t = useObservable(now);
   const ms = Number(at);
   const d = new Date(ms);
-  const a = ago(ms);
+  const a = ago(ms, Math.max(t, Date.now()));
   return <time class={cls} dateTime={d.toISOString()} title={d.toLocaleString()} aria-label={a.long}>{a.short}</time>;
 }
