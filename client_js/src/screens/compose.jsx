@@ -65,7 +65,7 @@ async function describe(file) {
     bmp.close();
     return out;
   } catch {
-    return { width: 0, height: 0, thumb: null }; // e.g. HEIC: the browser cannot draw it, the server can
+    return { width: 0, height: 0, thumb: null, undrawable: true }; // e.g. HEIC: the server can read it
   }
 }
 
@@ -106,11 +106,18 @@ export default function Compose() {
   const [dragging, setDragging] = useState(false);
   const fileInput = useRef(null);
   const idem = useRef(newIdem());
+  const uploads = useRef(null); // AbortController of the uploads under way
+  const alive = useRef(true);
   const photosRef = useRef(photos);
   photosRef.current = photos;
   const busy = progress !== null;
 
-  useEffect(() => () => photosRef.current.forEach((p) => URL.revokeObjectURL(p.url)), []);
+  useEffect(() => () => {
+    // Leaving the composer cancels what is under way: no post is made after that.
+    alive.current = false;
+    uploads.current?.abort();
+    photosRef.current.forEach((p) => URL.revokeObjectURL(p.url));
+  }, []);
 
   const update = (key, fields) => setPhotos((ps) => ps.map((p) => (p.key === key ? { ...p, ...fields } : p)));
 
@@ -145,6 +152,7 @@ export default function Compose() {
     setError(null);
     const n = photos.length;
     const items = [];
+    uploads.current = new AbortController();
     try {
       for (let i = 0; i < n; i++) {
         const p = photos[i];
@@ -155,6 +163,7 @@ export default function Compose() {
           const blob = await prepare(p, crop);
           media = await uploadMedia(blob, {
             filter: p.filter,
+            signal: uploads.current.signal,
             onProgress: (f) => setProgress({ value: (i + f) / n, text: n > 1 ? `Uploading photo ${i + 1} of ${n}…` : 'Uploading photo…' }),
           });
           update(p.key, { uploaded: { sig, media } });
@@ -162,10 +171,12 @@ export default function Compose() {
         items.push({ id: media.id, alt: p.alt.trim() || undefined });
       }
     } catch (err) {
+      if (!alive.current) return;
       setProgress(null);
       setError(errorText(err, 'upload'));
       return;
     }
+    if (!alive.current) return;
     setProgress({ value: 1, text: 'Sharing…' });
     try {
       const post = await conn.call('post.create', { media: items, caption: caption.trim(), idem: idem.current });
@@ -241,6 +252,9 @@ export default function Compose() {
 
           <fieldset class="compose-crop">
             <legend>Crop</legend>
+            {crop !== 'original' && photos.some((p) => p.undrawable) && (
+              <p class="field-hint compose-crop-note">Some photos can’t be shown in this browser; they are posted uncropped.</p>
+            )}
             {CROPS.map(([value, label]) => (
               <label key={value} class={`compose-chip${crop === value ? ' active' : ''}`}>
                 <input type="radio" name="crop" value={value} checked={crop === value} disabled={busy}
