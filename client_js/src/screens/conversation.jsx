@@ -6,7 +6,7 @@
 // as the dm.send reply and as the dm.message event (in either order) or again after a
 // reconnect is shown once. A pending bubble carries the send's `idem` key; a retry
 // after a dropped connection reuses it, so the server sends it at most once.
-import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { ConversationAvatar, DmIcon, PeoplePicker, PresenceDot, useClock } from '../components/dmparts.jsx';
 import { SharedPost } from '../components/dmpost.jsx';
 import { Link } from '../components/link.jsx';
@@ -69,6 +69,12 @@ function Reactions({ list, myId }) {
 
 function MessageMenu({ m, mine, onClose, onReact, onEdit, onUnsend, myReaction }) {
   const ref = useRef(null);
+  const [below, setBelow] = useState(false);
+  useLayoutEffect(() => { // open downwards when there is no room above (inside the scroller)
+    const el = ref.current;
+    const box = el?.closest('.dm-scroller')?.getBoundingClientRect();
+    if (el && box && el.getBoundingClientRect().top < box.top) setBelow(true);
+  }, []);
   useEffect(() => {
     ref.current?.querySelector('button')?.focus();
     const key = (ev) => ev.key === 'Escape' && onClose(true);
@@ -82,7 +88,7 @@ function MessageMenu({ m, mine, onClose, onReact, onEdit, onUnsend, myReaction }
   }, []);
   const canEdit = mine && m.kind !== 'system' && Date.now() - num(m.created_at) < EDIT_WINDOW_MS;
   return (
-    <div class={`dm-menu${mine ? ' mine' : ''}`} role="menu" aria-label="Message options" ref={ref}>
+    <div class={`dm-menu${mine ? ' mine' : ''}${below ? ' below' : ''}`} role="menu" aria-label="Message options" ref={ref}>
       <div class="dm-menu-emojis">
         {QUICK_REACTIONS.map((e) => (
           <button key={e} type="button" role="menuitem" aria-label={myReaction === e ? `Remove reaction ${e}` : `React ${e}`}
