@@ -301,7 +301,7 @@ conn.on('presence', onPresence);
 conn.on('dm.typing', onTyping);
 conn.on('conn.online', ({ first, resync }) => {
   if (typingNow.get().size) typingNow.set(new Map()); // not replayed: show none after a reconnect
-  if (first || resync || !direct.get().loaded) reloadDirect();
+  if (first || resync || !direct.get().loaded || direct.get().error) reloadDirect();
   else fetchPresence(othersOf([...byId.values()])); // presence events are not replayed
 });
 conn.state.subscribe((s) => {
