@@ -33,11 +33,12 @@ window's oldest post.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -176,12 +177,15 @@ class _Read:
         from (None: nothing older)."""
         r = self.st.redis
         assert r is not None
-        celebs = await tl.celebrity_followees(self.conn, self.viewer, self.threshold)
+        batch = max(want, 10) + 10
+        celebs, first = await asyncio.gather(  # Postgres and Redis at once
+            tl.celebrity_followees(self.conn, self.viewer, self.threshold),
+            tl.read_timeline(r, self.key, before, batch))
         out: list[tl.Head] = []
         pos = before
-        batch = max(want, 10) + 10
-        for _ in range(FEED_READ_ROUNDS):
-            from_tl, tl_done = await tl.read_timeline(r, self.key, pos, batch)
+        for round_ in range(FEED_READ_ROUNDS):
+            from_tl, tl_done = (first if round_ == 0 else
+                                await tl.read_timeline(r, self.key, pos, batch))
             from_pg: list[int] = []
             pg_done = True
             if celebs:
@@ -284,8 +288,10 @@ async def _chrono(rd: _Read, before: tuple[int, int] | None, seen: int, limit: i
 
 async def _ranked_first(rd: _Read, limit: int, weights: Weights) -> dict[str, Any]:
     heads, floor = await rd.newest(None, FEED_RANK_WINDOW)
-    seen = await rd.seen_mark(max((h.time_ms for h in heads), default=None))
-    affinity = await rd.affinity({h.author_id for h in heads if h.author_id != rd.viewer})
+    # Independent round trips overlap (this runs on the asyncio side).
+    seen, affinity = await asyncio.gather(
+        rd.seen_mark(max((h.time_ms for h in heads), default=None)),
+        rd.affinity({h.author_id for h in heads if h.author_id != rd.viewer}))
     now_ms = int(time.time() * 1000)
 
     def key(h: tl.Head) -> tuple[float, int]:
@@ -297,6 +303,7 @@ async def _ranked_first(rd: _Read, limit: int, weights: Weights) -> dict[str, An
     boundary = len(unseen) if old else None
     page = order[:limit]
     cursor: str | None = None
+    write: list[Coroutine[Any, Any, Any]] = []
     if len(order) > limit:
         snap = secrets.token_hex(6)
         meta = f"{boundary if boundary is not None else -1}.{seen}." + (
@@ -306,13 +313,14 @@ async def _ranked_first(rd: _Read, limit: int, weights: Weights) -> dict[str, An
         skey = tl.snapshot_key(rd.st, rd.viewer, snap)
         # One string, not a list of 200 members: packing and parsing those in redis-py
         # cost the node ~1 ms per first page.
-        await r.set(skey, meta + "|" + ",".join(str(h.id) for h in order),
-                    ex=FEED_SNAPSHOT_TTL_SECONDS)
+        write.append(r.set(skey, meta + "|" + ",".join(str(h.id) for h in order),
+                           ex=FEED_SNAPSHOT_TTL_SECONDS))
         cursor = Ranked(snap, limit).encode()
     elif floor is not None:
         cursor = Chrono(floor[0], floor[1], seen).encode()
     caught = boundary if boundary is not None and boundary < len(page) else None
-    return _page(await rd.hydrate(page), cursor, caught)
+    posts, *_ = await asyncio.gather(rd.hydrate(page), *write)  # Postgres while Redis writes
+    return _page(posts, cursor, caught)
 
 
 async def _ranked_next(rd: _Read, cur: Ranked, limit: int) -> dict[str, Any]:
