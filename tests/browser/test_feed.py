@@ -162,3 +162,34 @@ def test_infinite_scroll_pages_through_the_feed_without_duplicates(
     expect(end).to_be_visible()
     shown = page.eval_on_selector_all("article.post-card", "els => els.map(e => e.dataset.postId)")
     assert sorted(shown) == sorted(ids + newer)
+
+
+def test_posts_made_while_offline_show_in_the_pill_after_reconnect(
+        person: Callable[..., Person], tmp_path: Path) -> None:
+    viewer, author = person(PHONE), person(DESKTOP)
+    viewer.allow_console(r"ERR_FAILED")  # the blocked reconnect attempts below
+    name_a = unique("fo")
+    sign_up(author.page, name_a)
+    sign_up(viewer.page, unique("fv"))
+    follow(viewer.page, name_a)
+    first = seed_posts(author.page, make_photo(tmp_path / "o.jpg", size=(500, 500), seed=11), 1)
+    viewer.page.reload()
+    expect(post_card(viewer.page, first[0])).to_be_visible()
+
+    # The viewer's socket drops and stays down (reconnects are refused) while the
+    # author posts: the feed.post event is lost, which is what it is allowed to be.
+    viewer.page.route("**/api/info", lambda route: route.abort())
+    viewer.page.evaluate("window.__glint.conn.ws.close()")
+    expect(viewer.page.get_by_test_id("offline-banner")).to_be_visible()
+    second = seed_posts(author.page, make_photo(tmp_path / "o2.jpg", size=(500, 500), seed=12), 1)
+    viewer.page.unroute("**/api/info")
+    viewer.page.get_by_role("button", name="Retry now").click()
+    expect(viewer.page.locator(".shell")).to_have_attribute("data-conn", "online")
+
+    # Back online, the feed looks for what it missed and offers it in the pill.
+    pill = wait_for_new_posts_pill(viewer.page)
+    expect(pill).to_have_text(re.compile(r"1 new post"))
+    wait_for_post_in_feed(viewer.page, second[0])
+    cards = viewer.page.locator("article.post-card")
+    expect(cards).to_have_count(2)
+    expect(cards.first).to_have_attribute("data-post-id", second[0])

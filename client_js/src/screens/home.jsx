@@ -122,9 +122,9 @@ export default function Home() {
       return;
     }
     conn.call('feed.home', { mode: 'chronological', limit: PAGE }).then((data) => {
-      const top = feed.posts[0];
-      const newer = (data.posts || []).filter((p) => !feed.posts.some((q) => sameId(q.id, p.id))
-        && (!top || BigInt(p.id) > BigInt(top.id)));
+      // Ids grow with time: "newer" means above the newest id shown (ranked is not by time).
+      const newest = feed.posts.reduce((m, p) => (BigInt(p.id) > m ? BigInt(p.id) : m), 0n);
+      const newer = (data.posts || []).filter((p) => BigInt(p.id) > newest);
       if (newer.length) {
         setFresh((xs) => [...xs, ...newer.filter((p) => !xs.some((x) => sameId(x.id, p.id)))]);
       }
