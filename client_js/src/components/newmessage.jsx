@@ -5,6 +5,7 @@ import { upsertConversation } from '../lib/direct.js';
 import { errorText } from '../lib/errors.js';
 import { navigate } from '../lib/router.js';
 import { conn } from '../lib/session.js';
+import { toastError } from '../lib/toast.js';
 import { idStr, sameId } from '../lib/wire.js';
 import { Dialog, PeoplePicker } from './dmparts.jsx';
 
@@ -54,4 +55,25 @@ export function NewMessageDialog({ onClose }) {
       </form>
     </Dialog>
   );
+}
+
+/**
+ * A "Message" button for a profile: opens (or creates) the 1:1 conversation with
+ * `user` (a user map with `id`) and goes to it. Errors (a block: "You can't message
+ * this account") show as a toast.
+ */
+export function MessageButton({ user, class: cls = 'button' }) {
+  const [busy, setBusy] = useState(false);
+  const open = async () => {
+    setBusy(true);
+    try {
+      const c = await conn.call('dm.open', { user: user.id });
+      upsertConversation(c);
+      navigate(`/direct/${idStr(c.id)}`);
+    } catch (err) {
+      toastError(err, 'dm.open');
+      setBusy(false);
+    }
+  };
+  return <button type="button" class={cls} disabled={busy} onClick={open}>Message</button>;
 }
