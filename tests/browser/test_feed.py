@@ -172,9 +172,20 @@ def test_posts_made_while_offline_show_in_the_pill_after_reconnect(
     sign_up(author.page, name_a)
     sign_up(viewer.page, unique("fv"))
     follow(viewer.page, name_a)
-    first = seed_posts(author.page, make_photo(tmp_path / "o.jpg", size=(500, 500), seed=11), 1)
+    long_caption = "A long day at the sea. " * 12 + "The end"
+    first = seed_posts(author.page, make_photo(tmp_path / "o.jpg", size=(500, 500), seed=11), 1,
+                       caption=long_caption)
     viewer.page.reload()
-    expect(post_card(viewer.page, first[0])).to_be_visible()
+    card = post_card(viewer.page, first[0])
+    expect(card).to_be_visible()
+    # A long caption is cut to two lines with a "more" button.
+    more = card.get_by_role("button", name=f"More of the caption by {name_a}")
+    caption = card.get_by_test_id("post-caption")
+    clamped = caption.bounding_box()
+    more.click()
+    expect(more).to_have_count(0)
+    opened = caption.bounding_box()
+    assert clamped and opened and opened["height"] > clamped["height"] * 1.5
 
     # The viewer's socket drops and stays down (reconnects are refused) while the
     # author posts: the feed.post event is lost, which is what it is allowed to be.

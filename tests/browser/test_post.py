@@ -34,7 +34,7 @@ def _post(page: Page, images: list[Path], caption: str, alts: list[str]) -> str:
              for img, alt in zip(images, alts, strict=True)]
     return page.evaluate("""async ([media, caption]) => {
       const p = await window.__glint.conn.call('post.create',
-        {media: media.map((m) => ({id: BigInt(m.id), alt: m.alt})), caption});
+        {media: media.map((m) => ({id: BigInt(m.id), alt: m.alt})), caption, location: 'Lisbon'});
       return p.id.toString();
     }""", [media, caption])
 
@@ -52,6 +52,9 @@ def test_owner_and_viewer_see_each_others_changes_live(person: Callable[..., Per
     open_post(viewer.page, post_id)
     page = viewer.page
 
+    expect(page.locator("article.post-view .post-location")).to_have_text("Lisbon")
+    expect(page).to_have_title(f"Post by {name_o} · Glint")
+
     # A carousel: two slides, a "next" button, dots; the keyboard moves it too.
     carousel = page.get_by_role("region", name=f"Photos by {name_o}")
     expect(carousel.get_by_role("group")).to_have_count(2)
@@ -63,6 +66,10 @@ def test_owner_and_viewer_see_each_others_changes_live(person: Callable[..., Per
     expect(carousel.locator(".carousel-dot.active")).to_have_count(1)
     carousel.get_by_role("button", name="Previous photo").press("ArrowLeft")
     expect(carousel.get_by_role("button", name="Next photo")).to_be_visible()
+    track = carousel.get_by_test_id("post-photos")
+    track.focus()
+    track.press("ArrowRight")
+    expect(carousel.get_by_role("button", name="Previous photo")).to_be_visible()
 
     # Like with the button; the owner's view counts it live; unlike takes it back.
     page.get_by_role("button", name="Like", exact=True).click()

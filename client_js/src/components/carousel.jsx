@@ -60,7 +60,8 @@ export function Carousel({ media, label = 'Photos', sizes, onDoubleTap, children
     <div class="carousel" style={{ aspectRatio: ratio }} role={many ? 'region' : undefined}
       aria-roledescription={many ? 'carousel' : undefined} aria-label={many ? label : undefined}
       onKeyDown={many ? onKeyDown : undefined}>
-      <div class="carousel-track" ref={track} onPointerUp={onPointerUp} data-testid="post-photos">
+      <div class="carousel-track" ref={track} onPointerUp={onPointerUp} data-testid="post-photos"
+        tabIndex={many ? 0 : undefined} aria-label={many ? 'Photos: use the arrow keys to move' : undefined}>
         {list.map((m, i) => (
           <div class="carousel-slide" key={String(m.id)} role={many ? 'group' : undefined}
             aria-roledescription={many ? 'slide' : undefined} aria-label={many ? `${i + 1} of ${list.length}` : undefined}>

@@ -120,7 +120,7 @@ export function PostActions({ post, actions, commentHref, onComment }) {
   );
 }
 
-/** The author line: avatar, username link, time; `extra` goes on the right. */
+/** The author line: avatar, username link, time, location; `extra` goes on the right. */
 export function PostHeader({ post, extra }) {
   const name = post.author?.username || '';
   return (
@@ -128,11 +128,40 @@ export function PostHeader({ post, extra }) {
       <Link href={`/u/${encodeURIComponent(name)}`} class="post-author" aria-label={`${name}’s profile`} tabIndex={-1}>
         <Avatar user={post.author} size={32} />
       </Link>
-      <Link href={`/u/${encodeURIComponent(name)}`} class="post-username">{name}</Link>
-      <span class="muted" aria-hidden="true">•</span>
-      <Link href={`/p/${idStr(post.id)}`} class="post-time muted"><TimeAgo at={post.created_at} /></Link>
+      <div class="post-header-text">
+        <div class="post-header-line">
+          <Link href={`/u/${encodeURIComponent(name)}`} class="post-username">{name}</Link>
+          <span class="muted" aria-hidden="true">•</span>
+          <Link href={`/p/${idStr(post.id)}`} class="post-time muted"><TimeAgo at={post.created_at} /></Link>
+        </div>
+        {post.location && <div class="post-location">{post.location}</div>}
+      </div>
       {extra && <span class="post-header-extra">{extra}</span>}
     </header>
+  );
+}
+
+/** A long caption is cut to two lines in the feed, with a "more" button. */
+const CAPTION_SHORT = 125;
+
+export function Caption({ post, clamp = false }) {
+  const [open, setOpen] = useState(!clamp);
+  const name = post.author?.username || '';
+  const long = clamp && (post.caption.length > CAPTION_SHORT || post.caption.includes('\n'));
+  const p = (
+    <p class={`post-caption${long && !open ? ' clamped' : ''}`} data-testid="post-caption">
+      <Link href={`/u/${encodeURIComponent(name)}`} class="post-username">{name}</Link>{' '}
+      <RichText text={post.caption} />
+      {post.edited_at ? <span class="muted post-edited"> (edited)</span> : null}
+    </p>
+  );
+  if (!long || open) return p;
+  return (
+    <div class="post-caption-wrap">
+      {p}
+      <button type="button" class="link-button post-more" onClick={() => setOpen(true)}
+        aria-label={`More of the caption by ${name}`}>more</button>
+    </div>
   );
 }
 
@@ -180,12 +209,7 @@ export function PostCard({ post, patch }) {
       </Carousel>
       <div class="post-body">
         <PostActions post={post} actions={actions} commentHref={href} />
-        {post.caption && (
-          <p class="post-caption">
-            <Link href={`/u/${encodeURIComponent(name)}`} class="post-username">{name}</Link>{' '}
-            <RichText text={post.caption} />
-          </p>
-        )}
+        {post.caption && <Caption post={post} clamp />}
         {comments > 0 && !post.comments_off && (
           <Link href={href} class="post-comments-link muted" data-testid="comment-count">
             {comments === 1 ? 'View 1 comment' : `View all ${comments.toLocaleString()} comments`}

@@ -6,9 +6,8 @@ import { Comments } from '../components/comments.jsx';
 import { ConfirmButton } from '../components/confirm.jsx';
 import { HeartBurst } from '../components/heart.jsx';
 import { Link } from '../components/link.jsx';
-import { PostActions, PostHeader, applyUpdate, usePostActions } from '../components/postcard.jsx';
+import { Caption, PostActions, PostHeader, applyUpdate, usePostActions } from '../components/postcard.jsx';
 import { watchPost } from '../components/postwatch.js';
-import { RichText } from '../components/richtext.jsx';
 import { errorText } from '../lib/errors.js';
 import { useEvent, useObservable } from '../lib/hooks.js';
 import { navigate } from '../lib/router.js';
@@ -94,6 +93,9 @@ function PostView({ post, setPost, user }) {
   const closeMenu = () => menu.current?.removeAttribute('open');
   const own = user && sameId(user.id, post.author?.id);
   const name = post.author?.username || '';
+  useEffect(() => {
+    document.title = `Post by ${name} · Glint`;
+  }, [name]);
 
   const edit = async (fields) => {
     try {
@@ -142,13 +144,7 @@ function PostView({ post, setPost, user }) {
         {editing ? (
           <CaptionEditor initial={post.caption} onCancel={() => setEditing(false)}
             onSave={async (caption) => (await edit({ caption })) && setEditing(false)} />
-        ) : post.caption && (
-          <p class="post-caption" data-testid="post-caption">
-            <Link href={`/u/${encodeURIComponent(name)}`} class="post-username">{name}</Link>{' '}
-            <RichText text={post.caption} />
-            {post.edited_at ? <span class="muted post-edited"> (edited)</span> : null}
-          </p>
-        )}
+        ) : post.caption && <Caption post={post} />}
         <p class="muted post-comment-count" data-testid="comment-count">
           {Number(post.comment_count) === 1 ? '1 comment' : `${Number(post.comment_count || 0).toLocaleString()} comments`}
         </p>
