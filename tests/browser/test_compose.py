@@ -70,6 +70,7 @@ def test_two_square_photos_with_filters_alt_text_and_suggested_caption(
     caption.press("Tab")
     expect(caption).to_have_value(f"Dusk #{tag} with @{friend_name} ")
     expect(caption).to_have_attribute("aria-expanded", "false")
+    page.get_by_label("Location").fill("Alentejo")
     screenshot(page, "compose-desktop")
 
     page.get_by_role("button", name="Share", exact=True).click()
@@ -80,6 +81,7 @@ def test_two_square_photos_with_filters_alt_text_and_suggested_caption(
     assert [m["alt"] for m in post["media"]] == ["A wide field at dusk", ""]
     assert post["tags"] == [tag]
     assert [m["username"] for m in post["mentions"]] == [friend_name]
+    assert post["location"] == "Alentejo"
     expect(page.get_by_role("img", name="A wide field at dusk")).to_be_visible()
 
 

@@ -17,6 +17,7 @@ import '../styles/compose.css';
 const MAX_PHOTOS = 10;
 const CAPTION_MAX = 2200;
 const ALT_MAX = 300;
+const LOCATION_MAX = 100;
 /** The server keeps originals at most this long on their long side: no need to send more. */
 const CROP_MAX_SIDE = 2160;
 const CROP_QUALITY = 0.92;
@@ -100,6 +101,7 @@ export default function Compose() {
   const [current, setCurrent] = useState(0);
   const [crop, setCrop] = useState('original');
   const [caption, setCaption] = useState('');
+  const [location, setLocation] = useState('');
   const [error, setError] = useState(null);
   const [notice, setNotice] = useState(null);
   const [progress, setProgress] = useState(null); // {value 0..1, text}
@@ -179,7 +181,9 @@ export default function Compose() {
     if (!alive.current) return;
     setProgress({ value: 1, text: 'Sharing…' });
     try {
-      const post = await conn.call('post.create', { media: items, caption: caption.trim(), idem: idem.current });
+      const post = await conn.call('post.create', {
+        media: items, caption: caption.trim(), location: location.trim() || undefined, idem: idem.current,
+      });
       toast('Your post was shared.');
       navigate(`/p/${idStr(post.id)}`);
     } catch (err) {
@@ -294,6 +298,12 @@ export default function Compose() {
           <MentionTextarea id="compose-caption" label="Caption" value={caption} onInput={setCaption}
             maxLength={CAPTION_MAX} rows={4} placeholder="Write a caption… #hashtags and @mentions work" />
           <p class="field-hint compose-count">{caption.length.toLocaleString()} / {CAPTION_MAX.toLocaleString()}</p>
+
+          <label class="field">
+            <span>Location</span>
+            <input type="text" maxLength={LOCATION_MAX} value={location} disabled={busy} placeholder="Add a location"
+              onInput={(e) => setLocation(e.currentTarget.value)} />
+          </label>
 
           <button type="button" class="button primary compose-share" onClick={share} disabled={busy}>
             {busy ? 'Sharing…' : 'Share'}
