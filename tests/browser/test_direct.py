@@ -89,6 +89,10 @@ def test_conversation_live_typing_seen_photo_and_reconnect(
     start_typing(bob.page, "hi al")
     wait_for_typing(alice.page)
     expect(alice.page.get_by_test_id("typing")).to_contain_text(b)
+    bob.page.get_by_label("Message", exact=True).fill("")  # cleared: stopped typing
+    wait_for_no_typing(alice.page)
+    start_typing(bob.page, "hi")
+    wait_for_typing(alice.page)
     bob.page.get_by_label("Message", exact=True).fill("")
     send_message(bob.page, "hi alice")
     wait_for_message(alice.page, "hi alice")
