@@ -243,6 +243,7 @@ def test_history_scrolls_up_and_shared_post(person: Callable[..., Person], tmp_p
     follow(bob.page, a)
     texts = [f"line {n:02d}" for n in range(1, 46)]
     send_many_via_protocol(alice.page, b, texts)
+    send_via_protocol(alice.page, b, "details at https://example.com/trip?day=2.")
     post_id = share_new_post_via_protocol(alice.page, b, make_photo(tmp_path), "sunset #beach")
 
     open_inbox(bob.page)
@@ -252,6 +253,9 @@ def test_history_scrolls_up_and_shared_post(person: Callable[..., Person], tmp_p
     expect(card).to_be_visible()
     assert card.get_attribute("href") == f"/p/{post_id}"
     expect(message(bob.page, "line 45")).to_be_visible()
+    link = message(bob.page, "details at").get_by_role("link", name="https://example.com/trip?day=2")
+    expect(link).to_have_attribute("href", "https://example.com/trip?day=2")  # not the "."
+    expect(link).to_have_attribute("target", "_blank")
     expect(message(bob.page, "line 01")).to_have_count(0)  # older pages not loaded yet
 
     # Scrolling up (the wheel, as a person does) loads the earlier pages, each message

@@ -49,6 +49,21 @@ function timeLine(ms) {
     : d.toLocaleString([], { weekday: 'short', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
 }
 
+const URL_RE = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]/g;
+
+/** Message text with http(s) links as real links (opening in a new tab). */
+function Linked({ text }) {
+  const parts = [];
+  let at = 0;
+  for (const m of text.matchAll(URL_RE)) {
+    if (m.index > at) parts.push(text.slice(at, m.index));
+    parts.push(<a key={m.index} href={m[0]} target="_blank" rel="noopener noreferrer nofollow">{m[0]}</a>);
+    at = m.index + m[0].length;
+  }
+  if (at < text.length) parts.push(text.slice(at));
+  return <>{parts}</>;
+}
+
 function sorted(map) {
   return [...map.values()].sort((a, b) => num(a.seq) - num(b.seq));
 }
@@ -115,17 +130,17 @@ function Bubble({ m, mine, first, last, group, members, myId, onAction, menuOpen
         <div class="dm-photo" data-testid="dm-photo">
           <Photo media={m.media} alt={m.text ? `Photo from ${name}: ${m.text}` : `Photo from ${name}`} sizes="240px" />
         </div>
-        {m.text && <p class="dm-bubble">{m.text}</p>}
+        {m.text && <p class="dm-bubble"><Linked text={m.text} /></p>}
       </>
     );
   } else if (m.kind === 'post') {
     body = (
       <>
         <SharedPost id={m.post} />
-        {m.text && <p class="dm-bubble">{m.text}</p>}
+        {m.text && <p class="dm-bubble"><Linked text={m.text} /></p>}
       </>
     );
-  } else body = <p class="dm-bubble">{m.text}</p>;
+  } else body = <p class="dm-bubble"><Linked text={m.text} /></p>;
   return (
     <li class={`dm-msg ${mine ? 'mine' : 'theirs'}${first ? ' first' : ''}${last ? ' last' : ''}`}
       data-testid="message" data-seq={idStr(m.seq)}>
