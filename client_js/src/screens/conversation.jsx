@@ -510,7 +510,7 @@ export default function Conversation({ params }) {
       setPend((ps) => ps.filter((x) => x.idem !== p.idem));
       if (p.preview) URL.revokeObjectURL(p.preview);
       stick.current = true;
-      addMessages([message]);
+      if (!byseq.current.has(num(message.seq))) addMessages([message]); // the event may be newer
     } catch (err) {
       if (RETRY_CODES.has(err.code) && attempt < SEND_RETRIES) {
         deliver(p, attempt + 1); // the same idem: sent at most once (waits for the reconnect)
@@ -532,8 +532,8 @@ export default function Conversation({ params }) {
       const m = editing;
       setEditing(null);
       setText('');
-      conn.call('dm.edit', { conversation: id, seq: m.seq, text: value })
-        .then(({ message }) => addMessages([message]), (err) => toastError(err, 'dm.edit'));
+      // The dm.updated event applies it (replies can overtake newer events, events can't).
+      conn.call('dm.edit', { conversation: id, seq: m.seq, text: value }).catch((err) => toastError(err, 'dm.edit'));
       return;
     }
     stopTyping();
@@ -573,15 +573,13 @@ export default function Conversation({ params }) {
 
   const onAction = (what, m, emoji) => {
     if (what === 'react') {
-      conn.call('dm.react', { conversation: id, seq: m.seq, emoji })
-        .then(({ message }) => addMessages([message]), (err) => toastError(err, 'dm.react'));
+      conn.call('dm.react', { conversation: id, seq: m.seq, emoji }).catch((err) => toastError(err, 'dm.react'));
     } else if (what === 'edit') {
       setEditing(m);
       setText(m.text || '');
       textarea.current?.focus();
     } else if (what === 'unsend') {
-      conn.call('dm.unsend', { conversation: id, seq: m.seq })
-        .then(({ message }) => addMessages([message]), (err) => toastError(err, 'dm.unsend'));
+      conn.call('dm.unsend', { conversation: id, seq: m.seq }).catch((err) => toastError(err, 'dm.unsend'));
     }
   };
 
