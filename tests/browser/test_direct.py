@@ -26,6 +26,7 @@ from tests.browser.steps_direct import (
     message,
     message_texts,
     open_conversation,
+    open_details,
     open_inbox,
     open_thread_from_inbox,
     react_by_double_click,
@@ -233,6 +234,15 @@ def test_group_rename_reactions_edit_unsend_and_leave(person: Callable[..., Pers
     expect(conversation_row(carol.page, "summer trip")).to_have_count(0)
     wait_for_system_message(bob.page, "left the group")
     screenshot(bob.page, "conversation-group-phone")
+
+    # The admin removes bob: his open thread says so, and the group leaves his inbox.
+    open_details(alice.page).get_by_role("button", name=f"Remove {b}").click()
+    expect(bob.page.get_by_role("heading", name="Conversation not found")).to_be_visible()
+    toast = bob.page.get_by_role("status").filter(has_text="removed from this group")
+    expect(toast).to_be_visible()
+    open_inbox(bob.page)
+    expect(conversation_row(bob.page, "summer trip")).to_have_count(0)
+    wait_for_system_message(alice.page, f"removed {b}")
 
 
 def test_history_scrolls_up_and_shared_post(person: Callable[..., Person], tmp_path: Path) -> None:

@@ -35,8 +35,11 @@ function myId() {
   return me.get()?.id ?? null;
 }
 
+const known = new Map(); // user id string → {username, display_name}: names of past members too
+
 function publish(extra = {}) {
   const list = [...byId.values()].sort((a, b) => num(b.last_at) - num(a.last_at));
+  for (const c of list) for (const m of c.members || []) known.set(idStr(m.id), m);
   direct.set({ ...direct.get(), ...extra, list });
   let n = 0;
   for (const c of list) if (c.state === 'inbox' && num(c.unread) > 0) n += 1;
@@ -349,7 +352,7 @@ export function newIdem() {
 
 function nameOf(id, members) {
   if (sameId(id, myId())) return 'You';
-  const m = (members || []).find((x) => sameId(x.id, id));
+  const m = (members || []).find((x) => sameId(x.id, id)) || known.get(idStr(id));
   return m ? (m.display_name || m.username) : 'Someone';
 }
 

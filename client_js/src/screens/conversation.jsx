@@ -475,6 +475,11 @@ export default function Conversation({ params }) {
       stick.current = true;
     }
     addMessages([message]); // the store (lib/direct.js) applies renames and member changes
+    const sys = message.system;
+    if (sys?.action === 'removed' && (sys.users || []).some((u) => sameId(u, myId))) {
+      toast('You were removed from this group.');
+      setMissing(true);
+    }
   });
   useEvent('dm.updated', ({ conversation, seq, message }) => {
     if (!sameId(conversation, id)) return;
