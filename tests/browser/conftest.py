@@ -18,6 +18,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,18 +90,19 @@ def browser_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("browser-data")
 
 
-@pytest.fixture(scope="module")
-def live_node(browser_ready: None, services: tuple[str, str],
-              browser_data_dir: Path) -> Iterator[LiveNode]:
-    """`glint serve` as a separate process, on free ports, with its own namespace."""
+def node_env(services: tuple[str, str], **extra: str) -> dict[str, str]:
+    """The environment of a `glint serve` process on these services (no GLINT_* setting
+    of ours leaks in), plus `extra`."""
     db, redis = services
-    namespace = f"b{uuid.uuid4().hex[:8]}"
     env = {k: v for k, v in os.environ.items()
            if k not in ("DATABASE_URL", "REDIS_URL") and not k.startswith("GLINT_")}
-    env.update({"DATABASE_URL": db, "REDIS_URL": redis, "GLINT_NODE_NAME": "browser",
-                "GLINT_NAMESPACE": namespace, "GLINT_LOG_LEVEL": "warning",
-                "GLINT_WEB_DIR": str(DIST)})
-    data_dir = browser_data_dir
+    env.update({"DATABASE_URL": db, "REDIS_URL": redis, "GLINT_LOG_LEVEL": "warning", **extra})
+    return env
+
+
+@contextmanager
+def run_node(env: dict[str, str], data_dir: Path, name: str) -> Iterator[LiveNode]:
+    """`glint serve` as a separate process on free ports, until the block ends."""
     cmd = [sys.executable, "-m", "server.cli", "serve", "--port", "0", "--ws-port", "0",
            "--data-dir", str(data_dir)]
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE,
@@ -118,11 +120,11 @@ def live_node(browser_ready: None, services: tuple[str, str],
         while True:
             line = lines.get(timeout=NODE_START_SECONDS)
             if line is None:
-                raise RuntimeError("the node exited before it was ready")
+                raise RuntimeError(f"node {name} exited before it was ready")
             if line.startswith(READY_LINE):
                 break
         fields = dict(part.split("=", 1) for part in line.split()[2:])
-        yield LiveNode(fields["http"], fields["ws"], namespace)
+        yield LiveNode(fields["http"], fields["ws"], env.get("GLINT_NAMESPACE", ""))
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -131,6 +133,16 @@ def live_node(browser_ready: None, services: tuple[str, str],
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+@pytest.fixture(scope="module")
+def live_node(browser_ready: None, services: tuple[str, str],
+              browser_data_dir: Path) -> Iterator[LiveNode]:
+    """`glint serve` as a separate process, on free ports, with its own namespace."""
+    env = node_env(services, GLINT_NODE_NAME="browser", GLINT_NAMESPACE=f"b{uuid.uuid4().hex[:8]}",
+                   GLINT_WEB_DIR=str(DIST))
+    with run_node(env, browser_data_dir, "browser") as node:
+        yield node
 
 
 @pytest.fixture(scope="session")

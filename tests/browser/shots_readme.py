@@ -12,9 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
-from tests.browser import steps_feed as feed
+from tests.browser import steps_common as common
 from tests.browser.conftest import DESKTOP, PHONE, Person
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,32 +33,24 @@ PEOPLE = [
 VIEWER = ("maya", "Maya")
 
 
-def _post(page: Page, photo: Path, filter: str, caption: str) -> str:
-    media = feed.upload(page, photo, filter=filter)
-    return page.evaluate("""async ([media, caption]) =>
-        (await window.__glint.conn.call('post.create',
-            {media: [BigInt(media)], caption})).id.toString()""", [str(media["id"]), caption])
-
-
 @pytest.mark.skipif(not PHOTOS.is_dir(), reason="needs ../shared/data/photos")
 def test_readme_feed_screenshots(person: Callable[..., Person], tmp_path: Path) -> None:
     viewer = person(DESKTOP)
-    feed.sign_up(viewer.page, VIEWER[0])
-    feed.call(viewer.page, "user.update", display_name=VIEWER[1])
+    common.sign_up_via_http(viewer.page, VIEWER[0])
+    common.call(viewer.page, "user.update", display_name=VIEWER[1])
     posts: list[str] = []
     for username, name, bio, avatar, their_posts in PEOPLE:
         who = person(DESKTOP)
-        feed.sign_up(who.page, username)
-        pic = feed.upload(who.page, PHOTOS / avatar, kind="avatar")
-        who.page.evaluate("""async ([avatar, name, bio]) => window.__glint.conn.call(
-            'user.update', {avatar: BigInt(avatar), display_name: name, bio})""",
-                          [str(pic["id"]), name, bio])
+        common.sign_up_via_http(who.page, username)
+        pic = common.upload(who.page, PHOTOS / avatar, kind="avatar")
+        common.call(who.page, "user.update", avatar=str(pic["id"]), display_name=name, bio=bio)
         for photo, filter, caption in their_posts:
-            posts.append(_post(who.page, PHOTOS / photo, filter, caption))
-        feed.follow(viewer.page, username)
+            posts.append(common.create_post_via_protocol(who.page, caption, PHOTOS / photo,
+                                                         filter=filter))
+        common.follow(viewer.page, username)
     for post in posts[1:]:
-        feed.call(viewer.page, "post.like", post=post)
-    feed.call(viewer.page, "comment.add", post=posts[-1], text="Welcome back!")
+        common.call(viewer.page, "post.like", post=post)
+    common.call(viewer.page, "comment.add", post=posts[-1], text="Welcome back!")
 
     page = viewer.page
     OUT.mkdir(parents=True, exist_ok=True)

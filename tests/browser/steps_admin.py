@@ -8,9 +8,7 @@ acts on it.
 
 from __future__ import annotations
 
-import os
 import queue
-import signal
 import subprocess
 import sys
 import threading
@@ -24,8 +22,7 @@ import trio
 from playwright.sync_api import Locator, Page, expect
 
 from protocol.client import Client, connect
-from server.cli import READY_LINE
-from tests.browser.conftest import LiveNode
+from tests.browser.conftest import LiveNode, node_env, run_node
 from tests.conftest import PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,50 +34,14 @@ NODE_STOP_SECONDS = 20.0
 CLOSED = "__closed__"
 
 
-def _env(services: tuple[str, str], **extra: str) -> dict[str, str]:
-    db, redis = services
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DATABASE_URL", "REDIS_URL") and not k.startswith("GLINT_")}
-    env.update({"DATABASE_URL": db, "REDIS_URL": redis, "GLINT_LOG_LEVEL": "warning", **extra})
-    return env
-
-
 @contextmanager
 def extra_node(services: tuple[str, str], namespace: str, name: str,
                data_dir: Path) -> Iterator[LiveNode]:
     """Another `glint serve` process in the same cluster (same Postgres, Redis and
     namespace) as the live node: the console on one node sees and acts on both."""
-    cmd = [sys.executable, "-m", "server.cli", "serve", "--port", "0", "--ws-port", "0",
-           "--data-dir", str(data_dir)]
-    proc = subprocess.Popen(cmd, env=_env(services, GLINT_NAMESPACE=namespace,
-                                          GLINT_NODE_NAME=name),
-                            cwd=ROOT, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:  # keeps the pipe drained for the node's whole life
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    try:
-        while True:
-            line = lines.get(timeout=NODE_START_SECONDS)
-            if line is None:
-                raise RuntimeError(f"node {name} exited before it was ready")
-            if line.startswith(READY_LINE):
-                break
-        fields = dict(part.split("=", 1) for part in line.split()[2:])
-        yield LiveNode(fields["http"], fields["ws"], namespace)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(NODE_STOP_SECONDS)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with run_node(node_env(services, GLINT_NAMESPACE=namespace, GLINT_NODE_NAME=name),
+                  data_dir, name) as node:
+        yield node
 
 
 # -- operators --------------------------------------------------------------
@@ -89,7 +50,7 @@ def make_admin(services: tuple[str, str], username: str, data_dir: Path,
                password: str = PASSWORD) -> None:
     """Create an operator account with the real CLI (`glint user create NAME --admin`)
     against the same Postgres and Redis as the live node."""
-    env = _env(services)
+    env = node_env(services)
     subprocess.run([sys.executable, "-m", "server.cli", "user", "create", username,
                     "--email", f"{username}@example.com", "--password", password, "--admin",
                     "--data-dir", str(data_dir)],
@@ -100,7 +61,7 @@ def set_admin(services: tuple[str, str], username: str, data_dir: Path, grant: b
     """`glint admin grant|revoke USERNAME` with the real CLI."""
     subprocess.run([sys.executable, "-m", "server.cli", "admin", "grant" if grant else "revoke",
                     username, "--data-dir", str(data_dir)],
-                   env=_env(services), cwd=ROOT, check=True, timeout=CLI_SECONDS,
+                   env=node_env(services), cwd=ROOT, check=True, timeout=CLI_SECONDS,
                    capture_output=True)
 
 
@@ -186,17 +147,24 @@ def unsuspend_user(page: Page, username: str) -> None:
     expect(row.get_by_test_id("user-status")).to_have_text("Active")
 
 
-def remove_post(page: Page, post_id: int, reason: str) -> None:
-    """Posts & comments → find the post by id → Remove, with a reason."""
+def _remove_content(page: Page, kind: str, content_id: int, reason: str) -> None:
+    """Posts & comments → find the post or comment (kind) by id → Remove, with a reason."""
     go_to(page, "Posts & comments")
-    page.get_by_label("Find by").select_option("post")
-    page.get_by_label("Id or username").fill(str(post_id))
-    page.get_by_role("search", name="Find posts").get_by_role("button", name="Search").click()
-    row = page.locator(f"tr[data-id='{post_id}']")
+    if kind == "comment":
+        page.get_by_role("button", name="Comments", exact=True).click()
+    page.get_by_label("Find by").select_option(kind)
+    page.get_by_label("Id or username").fill(str(content_id))
+    page.get_by_role("search", name=f"Find {kind}s").get_by_role("button", name="Search").click()
+    row = page.locator(f"tr[data-id='{content_id}']")
     expect(row).to_be_visible()
-    row.get_by_role("button", name=f"Remove post {post_id}").click()
+    row.get_by_role("button", name=f"Remove {kind} {content_id}").click()
     confirm(page, "Remove", reason)
     expect(row.get_by_test_id("content-state")).to_contain_text("Removed")
+
+
+def remove_post(page: Page, post_id: int, reason: str) -> None:
+    """Posts & comments → find the post by id → Remove, with a reason."""
+    _remove_content(page, "post", post_id, reason)
 
 
 def announce(page: Page, text: str, level: str = "info") -> None:
@@ -350,13 +318,4 @@ def reconnect(page: Page) -> None:
 
 def remove_comment(page: Page, comment_id: int, reason: str) -> None:
     """Posts & comments → Comments → find by comment id → Remove, with a reason."""
-    go_to(page, "Posts & comments")
-    page.get_by_role("button", name="Comments", exact=True).click()
-    page.get_by_label("Find by").select_option("comment")
-    page.get_by_label("Id or username").fill(str(comment_id))
-    page.get_by_role("search", name="Find comments").get_by_role("button", name="Search").click()
-    row = page.locator(f"tr[data-id='{comment_id}']")
-    expect(row).to_be_visible()
-    row.get_by_role("button", name=f"Remove comment {comment_id}").click()
-    confirm(page, "Remove", reason)
-    expect(row.get_by_test_id("content-state")).to_contain_text("Removed")
+    _remove_content(page, "comment", comment_id, reason)

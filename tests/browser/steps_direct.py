@@ -2,38 +2,33 @@
 /direct/:id), for test_direct.py and the issue's acceptance test.
 
 Every step waits on DOM state (Playwright `expect`), never on time. Set-up that is not
-what a test is about (following, blocking) goes through the real protocol from the
-page: `window.__glint.conn.call(op, args)`.
+what a test is about (following, blocking, sending) goes through the real protocol from
+the page, with steps_common's `call`.
 """
 
 from __future__ import annotations
 
-import io
 import re
 from pathlib import Path
 
 from playwright.sync_api import Locator, Page, expect
+
+from tests.browser.steps_common import call, create_post_via_protocol
 
 THREAD_URL = re.compile(r"/direct/\d+$")
 
 
 # -- set-up through the protocol ------------------------------------------------
 
-def call(page: Page, op: str, args: dict[str, object]) -> object:
-    """Call an op on the page's own connection; True once it answered. Name users by
-    `username` (ids are BigInts in the page and cannot cross into Python exactly)."""
-    return page.evaluate("([op, args]) => window.__glint.conn.call(op, args).then(() => true)",
-                         [op, args])
-
-
-def follow(page: Page, username: str) -> None:
-    """The page's user follows `username` (follow.add through the protocol)."""
-    call(page, "follow.add", {"username": username})
-
-
 def block(page: Page, username: str) -> None:
     """The page's user blocks `username` (block.add through the protocol)."""
-    call(page, "block.add", {"username": username})
+    call(page, "block.add", username=username)
+
+
+def open_dm_via_protocol(page: Page, username: str) -> str:
+    """Open (or find) the 1:1 conversation with `username` through the protocol; its id."""
+    user = call(page, "user.get", username=username)
+    return str(call(page, "dm.open", user=user["id"])["id"])
 
 
 # -- the inbox --------------------------------------------------------------------
@@ -155,23 +150,6 @@ def wait_for_seen(page: Page, text: str = "Seen") -> None:
     expect(page.get_by_test_id("seen")).to_contain_text(text)
 
 
-def make_photo(tmp_dir: Path, name: str = "dm-photo.jpg",
-               colour: tuple[int, int, int] = (40, 120, 200)) -> Path:
-    """Write a small generated JPEG (a gradient, so it is not one colour) and return its path."""
-    from PIL import Image
-
-    img = Image.new("RGB", (480, 360), colour)
-    px = img.load()
-    for x in range(480):
-        for y in range(0, 360, 4):
-            px[x, y] = (x % 256, (y * 2) % 256, 255 - x % 256)
-    path = tmp_dir / name
-    buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=85)
-    path.write_bytes(buf.getvalue())
-    return path
-
-
 def send_photo(page: Page, path: Path) -> None:
     """Send a photo in the open thread and wait until the server confirmed it."""
     before = page.get_by_test_id("dm-photo").count()
@@ -193,12 +171,7 @@ def wait_for_photo(page: Page, count: int = 1) -> Locator:
 def send_via_protocol(page: Page, username: str, text: str) -> None:
     """Open the 1:1 conversation with `username` and send `text`, through the protocol
     (set-up for a test about something else)."""
-    page.evaluate("""async ([name, text]) => {
-        const c = window.__glint.conn;
-        const user = await c.call('user.get', {username: name});
-        const conv = await c.call('dm.open', {user: user.id});
-        await c.call('dm.send', {conversation: conv.id, text});
-    }""", [username, text])
+    send_many_via_protocol(page, username, [text])
 
 
 def message_texts(page: Page) -> list[str]:
@@ -208,27 +181,9 @@ def message_texts(page: Page) -> list[str]:
 
 def send_many_via_protocol(page: Page, username: str, texts: list[str]) -> None:
     """Send several messages to `username` in order, through the protocol."""
-    page.evaluate("""async ([name, texts]) => {
-        const c = window.__glint.conn;
-        const user = await c.call('user.get', {username: name});
-        const conv = await c.call('dm.open', {user: user.id});
-        for (const text of texts) await c.call('dm.send', {conversation: conv.id, text});
-    }""", [username, texts])
-
-
-def create_post_via_protocol(page: Page, photo: Path, caption: str) -> str:
-    """Upload `photo` and post it with `caption`, through HTTP and the protocol; returns
-    the post id (a decimal string)."""
-    return page.evaluate("""async ([bytes, caption]) => {
-        const token = localStorage.getItem('glint.token');
-        const headers = {Authorization: `Bearer ${token}`,
-                         'Content-Type': 'application/octet-stream'};
-        const resp = await fetch('/api/media',
-                                 {method: 'POST', body: new Uint8Array(bytes), headers});
-        const id = BigInt((await resp.text()).match(/"id":\\s*(\\d+)/)[1]);
-        const post = await window.__glint.conn.call('post.create', {media: [id], caption});
-        return post.id.toString();
-    }""", [list(photo.read_bytes()), caption])
+    conversation = open_dm_via_protocol(page, username)
+    for text in texts:
+        call(page, "dm.send", conversation=conversation, text=text)
 
 
 def share_post(page: Page, usernames: list[str], text: str = "") -> None:
@@ -249,20 +204,9 @@ def share_post(page: Page, usernames: list[str], text: str = "") -> None:
 def share_new_post_via_protocol(page: Page, username: str, photo: Path, caption: str) -> str:
     """Post `photo` with `caption` and share it with `username` in a DM, through the
     protocol; returns the post id (a decimal string)."""
-    return page.evaluate("""async ([name, bytes, caption]) => {
-        const c = window.__glint.conn;
-        const token = localStorage.getItem('glint.token');
-        const headers = {Authorization: `Bearer ${token}`,
-                         'Content-Type': 'application/octet-stream'};
-        const resp = await fetch('/api/media',
-                                 {method: 'POST', body: new Uint8Array(bytes), headers});
-        const id = BigInt((await resp.text()).match(/"id":\\s*(\\d+)/)[1]);
-        const post = await c.call('post.create', {media: [id], caption});
-        const user = await c.call('user.get', {username: name});
-        const conv = await c.call('dm.open', {user: user.id});
-        await c.call('dm.send', {conversation: conv.id, post: post.id});
-        return post.id.toString();
-    }""", [username, list(photo.read_bytes()), caption])
+    post = create_post_via_protocol(page, caption, photo)
+    call(page, "dm.send", conversation=open_dm_via_protocol(page, username), post=post)
+    return post
 
 
 def react_by_double_click(page: Page, text: str) -> None:

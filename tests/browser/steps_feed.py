@@ -1,23 +1,18 @@
 """Reusable Playwright steps (sync API) for the feed, the post view and the composer.
 
-Screens: `/` (home feed), `/p/:id` (post view), `/new` (composer). Steps that are
-not about those screens set up state through the real protocol from the page
-(`window.__glint.conn.call(...)`), e.g. `follow` and `seed_posts`. Ids cross the
-Playwright boundary as decimal strings (JavaScript ids are BigInt).
+Screens: `/` (home feed), `/p/:id` (post view), `/new` (composer). Set-up through the
+protocol (signing up, `call`, `follow`, photos) is in steps_common; `seed_posts` makes
+many posts at once. Ids cross the Playwright boundary as decimal strings.
 """
 
 from __future__ import annotations
 
-import json
-import random
 import re
 from pathlib import Path
-from typing import Any
 
-from PIL import Image, ImageDraw, ImageOps
 from playwright.sync_api import Locator, Page, expect
 
-from tests.conftest import PASSWORD
+from tests.browser.steps_common import go, upload
 
 #: How long a live change (event over the socket) may take to show, in ms.
 LIVE_MS = 10_000
@@ -26,73 +21,6 @@ FILTER_LABELS = {"normal": "Normal", "clarendon": "Clarendon", "gingham": "Gingh
                  "lark": "Lark", "reyes": "Reyes", "juno": "Juno", "slumber": "Slumber",
                  "crema": "Crema"}
 CROP_LABELS = {"original": "Original", "square": "Square 1:1", "portrait": "Portrait 4:5"}
-
-# JS run in the page: call an op, turning string ids into BigInt and back.
-_CALL_JS = """async ([op, args, idKeys]) => {
-  const conv = (v) => (typeof v === 'string' && /^[0-9]{6,20}$/.test(v) ? BigInt(v) : v);
-  const a = {};
-  for (const [k, v] of Object.entries(args)) a[k] = idKeys.includes(k) ? conv(v) : v;
-  const r = await window.__glint.conn.call(op, a);
-  return JSON.stringify(r, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
-}"""
-
-
-def make_photo(path: Path, size: tuple[int, int] = (1200, 900), seed: int = 0) -> Path:
-    """A colourful test photo (gradient and shapes) as a JPEG at `path`."""
-    rnd = random.Random(seed)
-    w, h = size
-    c1 = [rnd.randrange(40, 255) for _ in range(3)]
-    c2 = [rnd.randrange(0, 200) for _ in range(3)]
-    gradient = Image.linear_gradient("L").resize(size)
-    img = ImageOps.colorize(gradient, tuple(c1), tuple(c2))
-    draw = ImageDraw.Draw(img)
-    for _ in range(12):
-        x0, y0 = rnd.randrange(w), rnd.randrange(h)
-        r = rnd.randrange(min(w, h) // 12, min(w, h) // 4)
-        draw.ellipse((x0 - r, y0 - r, x0 + r, y0 + r),
-                     fill=tuple(rnd.randrange(256) for _ in range(3)))
-    img.save(path, "JPEG", quality=90)
-    return path
-
-
-def sign_up(page: Page, username: str, password: str = PASSWORD) -> None:
-    """Create an account over HTTP (/api/auth/signup) and open the app signed in.
-    (The sign-up screen itself is tested in test_auth.py.)"""
-    page.goto("/login")
-    token = page.evaluate("""async ([username, password]) => {
-      const r = await fetch('/api/auth/signup', {method: 'POST',
-        headers: {'Content-Type': 'application/json'},
-        body: JSON.stringify({username, password, email: `${username}@example.com`})});
-      if (!r.ok) throw new Error(`signup: HTTP ${r.status}`);
-      const {token} = await r.json();
-      localStorage.setItem('glint.token', token);
-      return token;
-    }""", [username, password])
-    assert token
-    page.goto("/")
-    expect(page.locator(".shell")).to_have_attribute("data-conn", "online")
-
-
-def call(page: Page, op: str, id_keys: tuple[str, ...] = ("post", "comment", "user", "reply_to"),
-         **args: Any) -> Any:
-    """Call an op over the page's own connection; ids in the answer are strings."""
-    return json.loads(page.evaluate(_CALL_JS, [op, args, list(id_keys)]))
-
-
-def follow(page: Page, username: str) -> None:
-    """Follow `username` through the protocol (follow.add)."""
-    call(page, "follow.add", username=username)
-
-
-def upload(page: Page, image: Path, **query: str) -> dict[str, Any]:
-    """Upload a photo over HTTP as the page's user; the media record (ids as int)."""
-    token = page.evaluate("localStorage.getItem('glint.token')")
-    qs = "&".join(f"{k}={v}" for k, v in query.items())
-    resp = page.request.post(f"/api/media{'?' + qs if qs else ''}", data=image.read_bytes(),
-                             headers={"Authorization": f"Bearer {token}",
-                                      "Content-Type": "application/octet-stream"})
-    assert resp.status == 201, resp.text()
-    return resp.json()
 
 
 def seed_posts(page: Page, image: Path, count: int, caption: str = "seed") -> list[str]:
@@ -226,7 +154,7 @@ def open_post(page: Page, post_id: str) -> None:
     if card.count():
         card.locator(".post-time").click()
     else:
-        page.evaluate("(to) => window.__glint.navigate(to)", f"/p/{post_id}")
+        go(page, f"/p/{post_id}")
     expect(page.locator("article.post-view")).to_be_visible()
 
 

@@ -1,6 +1,7 @@
 """Playwright steps for people, profiles, explore, search, hashtags and notifications
 (the profile / explore / notifications screens), for the browser tests and the
-cross-cutting acceptance test. Every step waits on DOM state, never on time."""
+cross-cutting acceptance test. Every step waits on DOM state, never on time. Set-up
+through the protocol (calls, posts) is in steps_common."""
 
 from __future__ import annotations
 
@@ -8,51 +9,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
-#: Makes a photo in the page (a canvas gradient), uploads it to /api/media with the
-#: tab's token and posts it with `caption` through the tab's connection; returns the
-#: post id as a string.
-_CREATE_POST_JS = """async ({caption, hue}) => {
-  const c = document.createElement('canvas'); c.width = 480; c.height = 480;
-  const g = c.getContext('2d');
-  const grad = g.createLinearGradient(0, 0, 480, 480);
-  grad.addColorStop(0, `hsl(${hue}, 80%, 55%)`);
-  grad.addColorStop(1, `hsl(${(hue + 140) % 360}, 70%, 35%)`);
-  g.fillStyle = grad; g.fillRect(0, 0, 480, 480);
-  g.fillStyle = '#fff'; g.beginPath(); g.arc(240, 240, 90, 0, 7); g.fill();
-  const blob = await new Promise((r) => c.toBlob(r, 'image/jpeg', 0.9));
-  const resp = await fetch('/api/media', {method: 'POST', body: blob, headers: {
-    Authorization: `Bearer ${localStorage.getItem('glint.token')}`,
-    'Content-Type': 'application/octet-stream'}});
-  const text = await resp.text();
-  if (!resp.ok) throw new Error(text);
-  const id = BigInt(text.match(/"id"\\s*:\\s*(\\d+)/)[1]);
-  const post = await window.__glint.conn.call('post.create', {media: [id], caption});
-  return post.id.toString();
-}"""
-
-
-def create_post_via_protocol(page: Page, caption: str, hue: int = 200) -> str:
-    """Post a generated photo with `caption` as the page's user (no UI); the post id."""
-    return str(page.evaluate(_CREATE_POST_JS, {"caption": caption, "hue": hue}))
-
-
-def call(page: Page, op: str, args: dict[str, object] | None = None) -> object:
-    """Call an op on the page's own connection (ids in `args` must be strings of
-    digits under key names ending in `post`/`user`; they are sent as BigInt)."""
-    return page.evaluate(
-        """([op, args]) => {
-            const a = {};
-            for (const [k, v] of Object.entries(args)) {
-                a[k] = (k === 'post' || k === 'user') ? BigInt(v) : v;
-            }
-            return window.__glint.conn.call(op, a).then((r) => JSON.parse(JSON.stringify(r,
-                (_k, v) => typeof v === 'bigint' ? v.toString() : v)));
-        }""", [op, args or {}])
-
-
-def go(page: Page, path: str) -> None:
-    """Navigate inside the app without reloading (keeps the tab's connection)."""
-    page.evaluate("(p) => window.__glint.navigate(p)", path)
+from tests.browser.steps_common import go
 
 
 def search_and_open_profile(page: Page, query: str, username: str) -> None:
@@ -84,7 +41,7 @@ def expect_profile(page: Page, username: str) -> None:
     expect(page.get_by_role("heading", level=1, name=username)).to_be_visible()
 
 
-def follow(page: Page, username: str) -> str:
+def follow_on_profile(page: Page, username: str) -> str:
     """On `username`'s profile, press Follow; returns the new state ("Following" or
     "Requested"), once the button shows it."""
     expect_profile(page, username)

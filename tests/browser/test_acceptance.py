@@ -16,11 +16,11 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
+from tests.browser import steps_common as common
 from tests.browser import steps_direct as dm
 from tests.browser import steps_feed as feed
 from tests.browser import steps_people as people
 from tests.browser.conftest import DESKTOP, PHONE, Person, screenshot
-from tests.browser.test_auth import sign_up
 from tests.conftest import unique
 
 #: A real phone photo makes the screenshots look like the product; generated otherwise.
@@ -30,7 +30,7 @@ REAL_PHOTO = Path(__file__).resolve().parents[3] / "shared" / "data" / "photos" 
 def _photo(tmp_path: Path) -> Path:
     if REAL_PHOTO.is_file():
         return Path(shutil.copy(REAL_PHOTO, tmp_path / "photo.jpg"))
-    return feed.make_photo(tmp_path / "photo.jpg", seed=7)
+    return common.make_photo(tmp_path / "photo.jpg", seed=7)
 
 
 def _mark_page_load(page: Page) -> None:
@@ -61,12 +61,12 @@ def _shots(page: Page, name: str) -> None:
 def test_two_people_use_glint_live(person: Callable[..., Person], tmp_path: Path) -> None:
     a, b = person(DESKTOP), person(DESKTOP)
     a_name, b_name = unique("ana"), unique("ben")
-    sign_up(a.page, a_name)
-    sign_up(b.page, b_name)
+    common.sign_up(a.page, a_name)
+    common.sign_up(b.page, b_name)
 
     # A finds B and follows them from B's profile.
     people.search_and_open_profile(a.page, b_name, b_name)
-    assert people.follow(a.page, b_name) == "Following"
+    assert people.follow_on_profile(a.page, b_name) == "Following"
     feed.go_home(a.page)
     _mark_page_load(a.page)
     _record_events(a.page)
@@ -113,7 +113,7 @@ def test_two_people_use_glint_live(person: Callable[..., Person], tmp_path: Path
 
     # Direct messages: A writes, B reads (A sees "Seen"), B types (A sees it), B answers.
     # B follows A back first, so A's message lands in B's inbox rather than requests.
-    dm.follow(b.page, a_name)
+    common.follow(b.page, a_name)
     dm.open_conversation(a.page, b_name)
     dm.send_message(a.page, "Can I use your photo for our page?")
     dm.expect_direct_badge(b.page, 1)

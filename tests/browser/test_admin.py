@@ -33,7 +33,7 @@ from tests.browser.steps_admin import (
     suspend_user,
     wait_kpi,
 )
-from tests.browser.test_auth import sign_up
+from tests.browser.steps_common import sign_up
 from tests.conftest import unique
 from tests.fixtures.images import jpeg
 

@@ -7,25 +7,8 @@ from collections.abc import Callable
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import DESKTOP, PHONE, Person, screenshot
+from tests.browser.steps_common import expect_home, follow, sign_up
 from tests.conftest import PASSWORD, unique
-
-
-def sign_up(page: Page, username: str) -> None:
-    page.goto("/")
-    expect(page.get_by_role("heading", name="Glint")).to_be_visible()
-    page.get_by_role("link", name="Sign up").click()
-    expect(page).to_have_title("Sign up · Glint")
-    page.get_by_label("Email").fill(f"{username}@example.com")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign up").click()
-    expect_home(page)
-
-
-def expect_home(page: Page) -> None:
-    expect(page).to_have_title("Home · Glint")
-    expect(page.get_by_role("navigation", name="Main")).to_be_visible()
-    expect(page.locator(".shell")).to_have_attribute("data-conn", "online")
 
 
 def log_in(page: Page, username: str, password: str) -> None:
@@ -108,8 +91,7 @@ def test_reconnect_after_a_dropped_socket_loses_and_repeats_nothing(
     expect(banner).to_contain_text("Reconnecting")
 
     # Meanwhile bob follows alice: a durable `notification` event for her.
-    bob.page.evaluate("(name) => window.__glint.conn.call('follow.add', {username: name})",
-                      a_name)
+    follow(bob.page, a_name)
 
     page.unroute("**/api/info")
     page.get_by_role("button", name="Retry now").click()

@@ -12,15 +12,13 @@ from pathlib import Path
 from playwright.sync_api import expect
 
 from tests.browser.conftest import DESKTOP, PHONE, Person, screenshot
+from tests.browser.steps_common import call, make_photo, sign_up_via_http
 from tests.browser.steps_feed import (
-    call,
     choose_filter,
     create_post,
     expect_no_sideways_scroll,
-    make_photo,
     open_composer,
     seed_posts,
-    sign_up,
 )
 from tests.conftest import unique
 
@@ -29,10 +27,10 @@ def test_two_square_photos_with_filters_alt_text_and_suggested_caption(
         person: Callable[..., Person], tmp_path: Path) -> None:
     friend, me = person(DESKTOP), person(DESKTOP)
     friend_name = unique("cf")
-    sign_up(friend.page, friend_name)
+    sign_up_via_http(friend.page, friend_name)
     tag = unique("dusk")
     seed_posts(friend.page, make_photo(tmp_path / "f.jpg", seed=3), 1, caption=f"#{tag}")
-    sign_up(me.page, unique("cm"))
+    sign_up_via_http(me.page, unique("cm"))
     page = me.page
     photos = [make_photo(tmp_path / "wide.jpg", size=(1600, 900), seed=4),
               make_photo(tmp_path / "tall.jpg", size=(900, 1400), seed=5)]
@@ -90,7 +88,7 @@ def test_drop_portrait_crop_and_errors_in_words(person: Callable[..., Person],
     who = person(PHONE)
     who.allow_console(r"status of 415")  # the browser's own line for the refused upload
     page = who.page
-    sign_up(page, unique("cd"))
+    sign_up_via_http(page, unique("cd"))
     open_composer(page)
     screenshot(page, "compose-empty-phone")
 
@@ -142,7 +140,7 @@ def test_drop_portrait_crop_and_errors_in_words(person: Callable[..., Person],
 def test_create_post_step_for_the_acceptance_test(person: Callable[..., Person],
                                                   tmp_path: Path) -> None:
     who = person(PHONE)
-    sign_up(who.page, unique("cs"))
+    sign_up_via_http(who.page, unique("cs"))
     post_id = create_post(who.page, make_photo(tmp_path / "s.jpg", seed=7), filter="lark",
                           caption="Morning #light", alt="Morning light")
     assert call(who.page, "post.get", post=post_id)["media"][0]["filter"] == "lark"

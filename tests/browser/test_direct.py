@@ -14,15 +14,13 @@ from pathlib import Path
 from playwright.sync_api import expect
 
 from tests.browser.conftest import DESKTOP, PHONE, Person, screenshot
+from tests.browser.steps_common import create_post_via_protocol, follow, make_photo, sign_up
 from tests.browser.steps_direct import (
     block,
     conversation_row,
-    create_post_via_protocol,
     edit_message,
     expect_direct_badge,
-    follow,
     leave_group,
-    make_photo,
     message,
     message_texts,
     open_conversation,
@@ -47,7 +45,6 @@ from tests.browser.steps_direct import (
     wait_for_system_message,
     wait_for_typing,
 )
-from tests.browser.test_auth import sign_up
 from tests.conftest import unique
 
 
@@ -106,7 +103,7 @@ def test_conversation_live_typing_seen_photo_and_reconnect(
     wait_for_seen(alice.page)
 
     # A photo message renders for both.
-    send_photo(alice.page, make_photo(tmp_path))
+    send_photo(alice.page, make_photo(tmp_path / "dm-photo.jpg", size=(480, 360)))
     wait_for_photo(alice.page)
     wait_for_photo(bob.page)
 
@@ -254,7 +251,8 @@ def test_history_scrolls_up_and_shared_post(person: Callable[..., Person], tmp_p
     texts = [f"line {n:02d}" for n in range(1, 46)]
     send_many_via_protocol(alice.page, b, texts)
     send_via_protocol(alice.page, b, "details at https://example.com/trip?day=2.")
-    post_id = share_new_post_via_protocol(alice.page, b, make_photo(tmp_path), "sunset #beach")
+    photo = make_photo(tmp_path / "dm-photo.jpg", size=(480, 360))
+    post_id = share_new_post_via_protocol(alice.page, b, photo, "sunset #beach")
 
     open_inbox(bob.page)
     expect(conversation_row(bob.page, a)).to_contain_text("Shared a post")
@@ -291,7 +289,8 @@ def test_share_a_post_from_the_post_view(person: Callable[..., Person], tmp_path
     follow(bob.page, a)
     follow(alice.page, b)
     open_inbox(bob.page)
-    post_id = create_post_via_protocol(alice.page, make_photo(tmp_path), "look at this #view")
+    post_id = create_post_via_protocol(alice.page, "look at this #view",
+                                       make_photo(tmp_path / "dm-photo.jpg", size=(480, 360)))
     alice.page.goto(f"/p/{post_id}")
     share_post(alice.page, [b], "for you")
 

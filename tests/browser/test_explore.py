@@ -9,14 +9,12 @@ from collections.abc import Callable
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import DESKTOP, PHONE, Person, screenshot
+from tests.browser.steps_common import call, create_post_via_protocol, sign_up
 from tests.browser.steps_people import (
-    call,
-    create_post_via_protocol,
     grid_links,
     open_explore,
     open_tag,
 )
-from tests.browser.test_auth import sign_up
 from tests.conftest import unique
 
 #: Explore pages to scroll through at most while looking for a post (the list ends
@@ -51,11 +49,11 @@ def test_explore_suggests_and_recommends_but_never_your_own(
     for who, name in ((alice, a_name), (bob, b_name), (cy, c_name)):
         sign_up(who.page, name)
     tag = unique("tg")
-    b_post = create_post_via_protocol(bob.page, f"harbour at dusk #{tag}", hue=20)
-    a_post = create_post_via_protocol(alice.page, f"my own #{tag}", hue=220)
-    call(cy.page, "post.like", {"post": b_post})  # bob's post is liked: popular
-    call(alice.page, "follow.add", {"username": c_name})
-    call(cy.page, "follow.add", {"username": b_name})  # bob: followed by one alice follows
+    b_post = create_post_via_protocol(bob.page, f"harbour at dusk #{tag}", seed=20)
+    a_post = create_post_via_protocol(alice.page, f"my own #{tag}", seed=220)
+    call(cy.page, "post.like", post=b_post)  # bob's post is liked: popular
+    call(alice.page, "follow.add", username=c_name)
+    call(cy.page, "follow.add", username=b_name)  # bob: followed by one alice follows
 
     page = alice.page
     # Explore recommends any recent post in the shared database, also those of other

@@ -12,22 +12,19 @@ from pathlib import Path
 from playwright.sync_api import expect
 
 from tests.browser.conftest import DESKTOP, PHONE, Person, screenshot
+from tests.browser.steps_common import call, follow, make_photo, sign_up_via_http
 from tests.browser.steps_feed import (
     add_comment,
-    call,
     create_post,
     delete_post,
     double_tap_like,
     expect_comment,
     expect_like_count,
     expect_no_sideways_scroll,
-    follow,
     go_home,
-    make_photo,
     open_post,
     post_card,
     seed_posts,
-    sign_up,
     wait_for_new_posts_pill,
     wait_for_post_in_feed,
 )
@@ -38,8 +35,8 @@ def test_a_post_reaches_a_follower_live_and_likes_and_comments_flow_back(
         person: Callable[..., Person], tmp_path: Path) -> None:
     a, b = person(DESKTOP), person(PHONE)
     name_a, name_b = unique("fa"), unique("fb")
-    sign_up(a.page, name_a)
-    sign_up(b.page, name_b)
+    sign_up_via_http(a.page, name_a)
+    sign_up_via_http(b.page, name_b)
     # A new user with an empty feed is pointed to Explore.
     expect(a.page.get_by_role("link", name="Find people on Explore")).to_be_visible()
     follow(a.page, name_b)
@@ -101,7 +98,7 @@ def test_a_post_reaches_a_follower_live_and_likes_and_comments_flow_back(
 def test_infinite_scroll_pages_through_the_feed_without_duplicates(
         person: Callable[..., Person], tmp_path: Path) -> None:
     c = person(PHONE)
-    sign_up(c.page, unique("fc"))
+    sign_up_via_http(c.page, unique("fc"))
     ids = seed_posts(c.page, make_photo(tmp_path / "c.jpg", size=(800, 800), seed=2), 40)
     c.page.reload()
     page = c.page
@@ -169,8 +166,8 @@ def test_posts_made_while_offline_show_in_the_pill_after_reconnect(
     viewer, author = person(PHONE), person(DESKTOP)
     viewer.allow_console(r"ERR_FAILED")  # the blocked reconnect attempts below
     name_a = unique("fo")
-    sign_up(author.page, name_a)
-    sign_up(viewer.page, unique("fv"))
+    sign_up_via_http(author.page, name_a)
+    sign_up_via_http(viewer.page, unique("fv"))
     follow(viewer.page, name_a)
     long_caption = "A long day at the sea. " * 12 + "The end"
     first = seed_posts(author.page, make_photo(tmp_path / "o.jpg", size=(500, 500), seed=11), 1,

@@ -11,16 +11,14 @@ from collections.abc import Callable
 from playwright.sync_api import expect
 
 from tests.browser.conftest import DESKTOP, PHONE, Person, screenshot
+from tests.browser.steps_common import call, create_post_via_protocol, sign_up
 from tests.browser.steps_people import (
-    call,
-    create_post_via_protocol,
     expect_notification_badge,
     notification_badge,
     notification_item,
     open_notifications,
     open_search,
 )
-from tests.browser.test_auth import sign_up
 from tests.conftest import unique
 
 
@@ -34,16 +32,16 @@ def test_live_badge_grouped_items_and_mark_read(person: Callable[..., Person]) -
     open_search(page)  # bob looks at another screen
     assert notification_badge(page) == 0
 
-    call(alice.page, "post.like", {"post": post})
+    call(alice.page, "post.like", post=post)
     expect_notification_badge(page, 1)  # live
-    call(cy.page, "post.like", {"post": post})
+    call(cy.page, "post.like", post=post)
     expect_notification_badge(page, 2)
     nav_link = page.get_by_role("link", name="Notifications, 2 unread")
     expect(nav_link).to_be_visible()
     # At start-up the count comes from the server.
     page.reload()
     expect_notification_badge(page, 2)
-    call(alice.page, "follow.add", {"username": b_name})
+    call(alice.page, "follow.add", username=b_name)
     expect_notification_badge(page, 3)
 
     open_notifications(page)
@@ -59,13 +57,13 @@ def test_live_badge_grouped_items_and_mark_read(person: Callable[..., Person]) -
     expect(follow.get_by_role("button", name="Following", exact=True)).to_be_visible()
 
     # New ones arrive live on the screen, and are read at once.
-    call(cy.page, "follow.add", {"username": b_name})
+    call(cy.page, "follow.add", username=b_name)
     expect(notification_item(page, f"{c_name} and {a_name} started following you")).to_have_count(1)
     expect_notification_badge(page, 0)
     page.reload()
     expect(page.get_by_role("list", name="Notifications")).to_be_visible()
     expect_notification_badge(page, 0)
-    assert call(page, "notif.list", {"limit": 1})["unread"] == 0  # type: ignore[index]
+    assert call(page, "notif.list", limit=1)["unread"] == 0
     # Names in the text open the profiles.
     page.get_by_role("list", name="Notifications").get_by_role(
         "link", name=a_name, exact=True).first.click()
@@ -77,15 +75,15 @@ def test_follow_requests_are_on_top_of_notifications(person: Callable[..., Perso
     o_name, a_name = unique("po"), unique("pa")
     sign_up(owner.page, o_name)
     sign_up(asker.page, a_name)
-    call(owner.page, "user.update", {"private": True})
+    call(owner.page, "user.update", private=True)
     open_notifications(owner.page)
-    call(asker.page, "follow.add", {"username": o_name})
+    call(asker.page, "follow.add", username=o_name)
     requests = owner.page.get_by_role("list", name="Follow requests")
     expect(requests.get_by_role("button", name=f"Confirm {a_name}")).to_be_visible()
     expect(notification_item(owner.page, f"{a_name} requested to follow you")).to_have_count(1)
     requests.get_by_role("button", name=f"Delete request from {a_name}").click()
     expect(requests).to_contain_text("Removed")
-    relation = call(asker.page, "user.get", {"username": o_name})
+    relation = call(asker.page, "user.get", username=o_name)
     assert relation["requested"] is False and relation["followed_by_me"] is False  # type: ignore[index]
 
 
@@ -103,12 +101,12 @@ def test_badge_counts_a_missed_notification_once_after_a_reconnect(
     page.route("**/api/info", lambda route: route.abort())
     page.evaluate("window.__glint.conn.ws.close()")
     expect(page.get_by_test_id("offline-banner")).to_be_visible()
-    call(alice.page, "post.like", {"post": post})
+    call(alice.page, "post.like", post=post)
     page.unroute("**/api/info")
     page.get_by_role("button", name="Retry now").click()
     expect(page.locator(".shell")).to_have_attribute("data-conn", "online")
     # The count (from notif.list) and the replayed event make one, not two.
     expect_notification_badge(page, 1)
-    assert call(page, "notif.list", {"limit": 1})["unread"] == 1  # type: ignore[index]
-    call(alice.page, "follow.add", {"username": b_name})
+    assert call(page, "notif.list", limit=1)["unread"] == 1
+    call(alice.page, "follow.add", username=b_name)
     expect_notification_badge(page, 2)

@@ -10,20 +10,16 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import DESKTOP, PHONE, Person, screenshot
+from tests.browser.steps_common import call, follow, make_photo, sign_up_via_http, upload
 from tests.browser.steps_feed import (
     add_comment,
-    call,
     comment,
     delete_post,
     double_tap_like,
     expect_comment,
     expect_like_count,
     expect_no_sideways_scroll,
-    follow,
-    make_photo,
     open_post,
-    sign_up,
-    upload,
 )
 from tests.conftest import unique
 
@@ -32,19 +28,15 @@ def _post(page: Page, images: list[Path], caption: str, alts: list[str]) -> str:
     """A post with these photos and alt texts, made through the protocol."""
     media = [{"id": str(upload(page, img)["id"]), "alt": alt}
              for img, alt in zip(images, alts, strict=True)]
-    return page.evaluate("""async ([media, caption]) => {
-      const p = await window.__glint.conn.call('post.create',
-        {media: media.map((m) => ({id: BigInt(m.id), alt: m.alt})), caption, location: 'Lisbon'});
-      return p.id.toString();
-    }""", [media, caption])
+    return call(page, "post.create", media=media, caption=caption, location="Lisbon")["id"]
 
 
 def test_owner_and_viewer_see_each_others_changes_live(person: Callable[..., Person],
                                                          tmp_path: Path) -> None:
     owner, viewer = person(DESKTOP), person(PHONE)
     name_o, name_v = unique("po"), unique("pv")
-    sign_up(owner.page, name_o)
-    sign_up(viewer.page, name_v)
+    sign_up_via_http(owner.page, name_o)
+    sign_up_via_http(viewer.page, name_v)
     follow(viewer.page, name_o)
     photos = [make_photo(tmp_path / f"{i}.jpg", seed=10 + i) for i in range(2)]
     post_id = _post(owner.page, photos, "Two views #pair", ["the first view", "the second view"])
@@ -147,7 +139,7 @@ def test_owner_and_viewer_see_each_others_changes_live(person: Callable[..., Per
 
 def test_missing_posts_are_explained(person: Callable[..., Person]) -> None:
     who = person(PHONE)
-    sign_up(who.page, unique("pm"))
+    sign_up_via_http(who.page, unique("pm"))
     for path in ("/p/123456789", "/p/not-a-post"):
         who.page.evaluate("(to) => window.__glint.navigate(to)", path)
         expect(who.page.get_by_role("alert")).to_contain_text("This post isn\u2019t available")

@@ -12,12 +12,11 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from tests.browser.conftest import DESKTOP, PHONE, Person, screenshot
+from tests.browser.steps_common import call, create_post_via_protocol, sign_up
 from tests.browser.steps_people import (
     approve_request,
-    call,
-    create_post_via_protocol,
     edit_profile,
-    follow,
+    follow_on_profile,
     follower_count,
     grid_links,
     open_profile,
@@ -26,7 +25,6 @@ from tests.browser.steps_people import (
     unfollow,
     upload_avatar,
 )
-from tests.browser.test_auth import sign_up
 from tests.conftest import unique
 
 
@@ -36,7 +34,7 @@ def test_search_by_accentless_prefix_then_follow_and_unfollow(
     a_name, z_name = unique("ann"), unique("zed")
     sign_up(alice.page, a_name)
     sign_up(zoe.page, z_name)
-    call(zoe.page, "user.update", {"display_name": f"Zoë {z_name[-4:].upper()}"})
+    call(zoe.page, "user.update", display_name=f"Zoë {z_name[-4:].upper()}")
     create_post_via_protocol(zoe.page, "first light #morning")
 
     page = alice.page
@@ -45,7 +43,7 @@ def test_search_by_accentless_prefix_then_follow_and_unfollow(
     expect(page.get_by_text(re.compile("^Zoë "))).to_be_visible()
     expect(grid_links(page, f"Posts by {z_name}")).to_have_count(1)
     assert follower_count(page) == 0
-    assert follow(page, z_name) == "Following"
+    assert follow_on_profile(page, z_name) == "Following"
     expect(page.get_by_test_id("followers-count")).to_have_text("1")
     # The count is the server's: still 1 after a reload.
     page.reload()
@@ -101,7 +99,7 @@ def test_private_account_request_is_approved_live(person: Callable[..., Person])
     open_profile(page, o_name)
     expect(page.get_by_role("heading", name="This account is private")).to_be_visible()
     expect(page.get_by_role("list", name=f"Posts by {o_name}")).to_have_count(0)
-    assert follow(page, o_name) == "Requested"
+    assert follow_on_profile(page, o_name) == "Requested"
     screenshot(page, "profile-private-phone")
 
     # The request shows up live on the owner's profile (follow.request event).
@@ -118,8 +116,8 @@ def test_edit_profile_and_avatar_persist(person: Callable[..., Person],
     page = who.page
     name = unique("edit")
     sign_up(page, name)
-    posts = [create_post_via_protocol(page, f"photo {i} #edits", hue=40 * i) for i in range(4)]
-    call(page, "post.save", {"post": posts[1]})
+    posts = [create_post_via_protocol(page, f"photo {i} #edits", seed=40 * i) for i in range(4)]
+    call(page, "post.save", post=posts[1])
     image = tmp_path / "avatar.png"
     Image.radial_gradient("L").convert("RGB").resize((400, 400)).save(image)
 
