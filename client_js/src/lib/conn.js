@@ -157,6 +157,12 @@ export class Connection {
   }
 
   send(entry) {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) {
+      // Closing but not yet closed (onclose not fired): a send now would be dropped
+      // with a console error. Send it after the reconnect instead.
+      this.waiting.push(entry);
+      return;
+    }
     const id = this.nextId++;
     this.inflight.set(id, entry);
     try {
@@ -265,7 +271,7 @@ export class Connection {
   startHeartbeat(ws, heartbeatMs) {
     clearInterval(this.pingTimer);
     this.pingTimer = setInterval(() => {
-      if (ws !== this.ws) return;
+      if (ws !== this.ws || ws.readyState !== WebSocket.OPEN) return;
       if (this.pongDeadline !== null && Date.now() > this.pongDeadline) {
         ws.close(4000, 'no answer to ping'); // a dead link: reconnect
         return;
