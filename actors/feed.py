@@ -38,7 +38,7 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -288,10 +288,9 @@ async def _chrono(rd: _Read, before: tuple[int, int] | None, seen: int, limit: i
 
 async def _ranked_first(rd: _Read, limit: int, weights: Weights) -> dict[str, Any]:
     heads, floor = await rd.newest(None, FEED_RANK_WINDOW)
-    # Independent round trips overlap (this runs on the asyncio side).
-    seen, affinity = await asyncio.gather(
-        rd.seen_mark(max((h.time_ms for h in heads), default=None)),
-        rd.affinity({h.author_id for h in heads if h.author_id != rd.viewer}))
+    seen = rd.seen  # raised below, in the same round trip as the snapshot
+    newest = max((h.time_ms for h in heads), default=0)
+    affinity = await rd.affinity({h.author_id for h in heads if h.author_id != rd.viewer})
     now_ms = int(time.time() * 1000)
 
     def key(h: tl.Head) -> tuple[float, int]:
@@ -303,23 +302,26 @@ async def _ranked_first(rd: _Read, limit: int, weights: Weights) -> dict[str, An
     boundary = len(unseen) if old else None
     page = order[:limit]
     cursor: str | None = None
-    write: list[Coroutine[Any, Any, Any]] = []
+    r = rd.st.redis
+    assert r is not None
+    pipe = r.pipeline(transaction=False)
+    if newest > seen:
+        pipe.set(tl.seen_key(rd.st, rd.viewer), newest, ex=FEED_SEEN_TTL_SECONDS)
     if len(order) > limit:
         snap = secrets.token_hex(6)
         meta = f"{boundary if boundary is not None else -1}.{seen}." + (
             f"{floor[0]}.{floor[1]}" if floor else "-")
-        r = rd.st.redis
-        assert r is not None
         skey = tl.snapshot_key(rd.st, rd.viewer, snap)
         # One string, not a list of 200 members: packing and parsing those in redis-py
         # cost the node ~1 ms per first page.
-        write.append(r.set(skey, meta + "|" + ",".join(str(h.id) for h in order),
-                           ex=FEED_SNAPSHOT_TTL_SECONDS))
+        pipe.set(skey, meta + "|" + ",".join(str(h.id) for h in order),
+                 ex=FEED_SNAPSHOT_TTL_SECONDS)
         cursor = Ranked(snap, limit).encode()
     elif floor is not None:
         cursor = Chrono(floor[0], floor[1], seen).encode()
     caught = boundary if boundary is not None and boundary < len(page) else None
-    posts, *_ = await asyncio.gather(rd.hydrate(page), *write)  # Postgres while Redis writes
+    writes = [pipe.execute()] if len(pipe) else []
+    posts, *_ = await asyncio.gather(rd.hydrate(page), *writes)  # Postgres while Redis writes
     return _page(posts, cursor, caught)
 
 
