@@ -53,6 +53,11 @@ function isImage(file) {
   return file.type.startsWith('image/') || /\.(heic|heif)$/i.test(file.name);
 }
 
+/** HEIC/HEIF: the server reads them, most browsers can't draw them (no preview, no crop). */
+function isHeic(file) {
+  return /^image\/hei[cf]/i.test(file.type) || /\.(heic|heif)$/i.test(file.name);
+}
+
 /** Read a file's size and a small square thumbnail for the filter previews. */
 async function describe(file) {
   try {
@@ -146,6 +151,7 @@ export default function Compose() {
     if (p) URL.revokeObjectURL(p.url);
     const rest = photos.filter((x) => x.key !== key);
     setPhotos(rest);
+    setError(null);
     setCurrent((c) => Math.max(0, Math.min(c, rest.length - 1)));
   };
 
@@ -216,13 +222,6 @@ export default function Compose() {
         onChange={(e) => { add(e.currentTarget.files); e.currentTarget.value = ''; }} />
 
       {notice && <p class="notice" role="status">{notice}</p>}
-      {error && <p class="form-error" role="alert" data-testid="compose-error">{error}</p>}
-      {progress && (
-        <div class="compose-progress">
-          <label for="compose-progress">{progress.text}</label>
-          <progress id="compose-progress" max={1} value={progress.value} data-testid="upload-progress" />
-        </div>
-      )}
 
       {photos.length === 0 ? (
         <div class="compose-drop" data-testid="drop-zone">
@@ -234,7 +233,13 @@ export default function Compose() {
         <div class="compose-body">
           <div class="compose-preview" data-crop={crop}
             style={{ aspectRatio: String(previewRatio(photo, crop)), '--ratio': String(previewRatio(photo, crop)) }}>
-            {photo && <img src={photo.url} alt={photo.alt || `Photo ${current + 1}`} style={{ filter: CSS_FILTER[photo.filter] }} />}
+            {photo?.undrawable ? (
+              <p class="compose-nopreview" data-testid="no-preview">
+                {isHeic(photo.file)
+                  ? 'No preview in this browser. The photo is posted as it is, with its filter.'
+                  : 'This file can\u2019t be shown. It may be damaged, or not a photo.'}
+              </p>
+            ) : photo && <img src={photo.url} alt={photo.alt || `Photo ${current + 1}`} style={{ filter: CSS_FILTER[photo.filter] }} />}
           </div>
 
           <div class="compose-strip" role="group" aria-label="Photos in this post">
@@ -305,6 +310,13 @@ export default function Compose() {
               onInput={(e) => setLocation(e.currentTarget.value)} />
           </label>
 
+          {error && <p class="form-error" role="alert" data-testid="compose-error">{error}</p>}
+          {progress && (
+            <div class="compose-progress">
+              <label for="compose-progress">{progress.text}</label>
+              <progress id="compose-progress" max={1} value={progress.value} data-testid="upload-progress" />
+            </div>
+          )}
           <button type="button" class="button primary compose-share" onClick={share} disabled={busy}>
             {busy ? 'Sharing…' : 'Share'}
           </button>
