@@ -46,6 +46,9 @@ export default function Post({ params }) {
   useEvent('post.deleted', ({ post: p }) => {
     if (sameId(p, id)) setDeleted(true);
   });
+  useEffect(() => {
+    if (deleted || error) document.title = 'Post · Glint';
+  }, [deleted, error]);
 
   let body;
   if (deleted) {
@@ -93,6 +96,28 @@ function PostView({ post, setPost, user }) {
   const closeMenu = () => menu.current?.removeAttribute('open');
   const own = user && sameId(user.id, post.author?.id);
   const name = post.author?.username || '';
+  // The options menu closes like a menu: on Escape (focus back on its button) and on a
+  // click anywhere else. Not while its delete confirmation (a dialog inside it) is open.
+  useEffect(() => {
+    const el = menu.current;
+    if (!el) return undefined;
+    const inDialog = () => Boolean(el.querySelector('dialog[open]'));
+    const onKey = (ev) => {
+      if (ev.key !== 'Escape' || !el.open || inDialog()) return;
+      ev.preventDefault();
+      closeMenu();
+      el.querySelector('summary')?.focus();
+    };
+    const onClick = (ev) => {
+      if (el.open && !el.contains(ev.target) && !inDialog()) closeMenu();
+    };
+    el.addEventListener('keydown', onKey);
+    document.addEventListener('click', onClick);
+    return () => {
+      el.removeEventListener('keydown', onKey);
+      document.removeEventListener('click', onClick);
+    };
+  }, [own]);
   useEffect(() => {
     document.title = `Post by ${name} · Glint`;
   }, [name]);
