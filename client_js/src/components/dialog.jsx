@@ -8,8 +8,12 @@ export function Dialog({ title, onClose, children, class: cls = '' }) {
   const titleId = useRef(`dialog-${Math.random().toString(36).slice(2, 9)}`).current;
   useEffect(() => {
     const d = ref.current;
+    const opener = document.activeElement; // focus goes back there on close (keyboard users)
     if (d && !d.open) d.showModal();
-    return () => d?.open && d.close();
+    return () => {
+      if (d?.open) d.close();
+      if (opener?.isConnected && typeof opener.focus === 'function') opener.focus();
+    };
   }, []);
   const backdrop = (ev) => {
     if (ev.target === ref.current) onClose();

@@ -27,13 +27,18 @@ export function Dialog({ title, onClose, children, class: cls = '' }) {
   const id = useRef(`dlg-${Math.random().toString(36).slice(2)}`).current;
   useEffect(() => {
     const d = ref.current;
+    const opener = document.activeElement; // focus goes back there on close (keyboard users)
     if (d && !d.open) d.showModal();
     const cancel = (ev) => {
       ev.preventDefault();
       onClose();
     };
     d?.addEventListener('cancel', cancel);
-    return () => d?.removeEventListener('cancel', cancel);
+    return () => {
+      d?.removeEventListener('cancel', cancel);
+      if (d?.open) d.close();
+      if (opener?.isConnected && typeof opener.focus === 'function') opener.focus();
+    };
   }, []);
   const backdrop = (ev) => { // a click outside the box (on the backdrop) closes it
     if (ev.target !== ref.current) return;
