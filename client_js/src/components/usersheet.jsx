@@ -62,9 +62,10 @@ export function FollowListDialog({ username, kind, onClose }) {
 
 /**
  * Pending follow requests to you, with Confirm / Delete. Reloads on the live
- * `follow.request` event; `onCount(n)` reports how many are shown.
+ * `follow.request` event; `onCount(n)` reports how many are shown, `onApproved(user)`
+ * each approval (a new follower).
  */
-export function FollowRequests({ onCount, compact = false }) {
+export function FollowRequests({ onCount, onApproved, compact = false }) {
   const paged = usePaged('follow.requests', { limit: 30 }, [], 'items', { keyOf: (x) => idStr(x.user.id) });
   useEvent('follow.request', () => paged.reload());
   const [done, setDone] = useState({}); // user id → 'approved' | 'denied'
@@ -72,7 +73,10 @@ export function FollowRequests({ onCount, compact = false }) {
     try {
       await conn.call(op, { user: user.id });
       setDone((d) => ({ ...d, [idStr(user.id)]: op === 'follow.approve' ? 'approved' : 'denied' }));
-      if (op === 'follow.approve') toast(`${user.username} now follows you.`);
+      if (op === 'follow.approve') {
+        toast(`${user.username} now follows you.`);
+        onApproved?.(user);
+      }
     } catch (err) {
       toastError(err, op);
     }
