@@ -1,0 +1,200 @@
+"""Bugs found by using the web app as a person would (phone and desktop), each pinned
+by a test: the composer's upload errors shown where the person is looking, the post
+options menu closing like a menu, dialogs giving focus back, and your own profile's
+counts following live what others do.
+
+Self-contained set-up (HTTP sign-up, ops over the page's own connection) so these
+tests depend only on conftest."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from PIL import Image
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import DESKTOP, PHONE, Person, screenshot
+from tests.conftest import PASSWORD, unique
+
+#: How long a live change (an event over the socket) may take to show, in ms.
+LIVE_MS = 10_000
+
+_SIGN_UP_JS = """async ([username, password]) => {
+  const r = await fetch('/api/auth/signup', {method: 'POST',
+    headers: {'Content-Type': 'application/json'},
+    body: JSON.stringify({username, password, email: `${username}@example.com`})});
+  if (!r.ok) throw new Error(`signup: HTTP ${r.status}`);
+  localStorage.setItem('glint.token', (await r.json()).token);
+}"""
+
+# Ids go in and come back as decimal strings (JavaScript ids are BigInt).
+_CALL_JS = """async ([op, args]) => {
+  const conv = (v) => (Array.isArray(v) ? v.map(conv)
+    : typeof v === 'string' && /^[0-9]{6,20}$/.test(v) ? BigInt(v) : v);
+  const a = {};
+  for (const [k, v] of Object.entries(args)) a[k] = conv(v);
+  const r = await window.__glint.conn.call(op, a);
+  return JSON.stringify(r ?? null, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
+}"""
+
+
+def _sign_up(page: Page, username: str) -> None:
+    page.goto("/login")
+    page.evaluate(_SIGN_UP_JS, [username, PASSWORD])
+    page.goto("/")
+    expect(page.locator(".shell")).to_have_attribute("data-conn", "online")
+
+
+def _call(page: Page, op: str, **args: Any) -> Any:
+    return json.loads(page.evaluate(_CALL_JS, [op, args]))
+
+
+def _jpeg() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (640, 480), (200, 120, 40)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def _post(page: Page, caption: str) -> str:
+    """A post of a generated photo, made through HTTP and the protocol; its id."""
+    token = page.evaluate("localStorage.getItem('glint.token')")
+    resp = page.request.post("/api/media", data=_jpeg(), headers={
+        "Authorization": f"Bearer {token}", "Content-Type": "application/octet-stream"})
+    assert resp.status == 201, resp.text()
+    media = str(resp.json()["id"])
+    return str(_call(page, "post.create", media=[media], caption=caption)["id"])
+
+
+def _go(page: Page, path: str) -> None:
+    page.evaluate("(p) => window.__glint.navigate(p)", path)
+
+
+def _count(page: Page, kind: str) -> Any:
+    return page.get_by_test_id(f"{kind}-count")
+
+
+def test_composer_says_what_went_wrong_next_to_share(person: Callable[..., Person],
+                                                     tmp_path: Any) -> None:
+    """A photo the browser cannot draw shows words, not a broken image; the server's
+    refusal at Share shows beside the button (it used to be at the top of the page,
+    scrolled out of sight on a phone)."""
+    who = person(PHONE)
+    who.allow_console(r"status of 415")  # the browser's own line for the refused upload
+    page = who.page
+    _sign_up(page, unique("rvc"))
+    _go(page, "/new")
+    fake = tmp_path / "holiday.heic"
+    fake.write_bytes(b"not really a photo" * 40)
+    page.get_by_label("Choose photos").set_input_files(str(fake))
+    placeholder = page.get_by_test_id("no-preview")
+    expect(placeholder).to_have_text(re.compile("No preview in this browser"))
+    expect(page.locator(".compose-preview img")).to_have_count(0)
+
+    damaged = tmp_path / "damaged.jpg"
+    damaged.write_bytes(b"\xff\xd8\xff not a jpeg at all" * 40)
+    page.get_by_label("Choose photos").set_input_files(str(damaged))
+    page.get_by_role("button", name="Edit photo 2").click()
+    expect(placeholder).to_have_text(re.compile("can\u2019t be shown"))
+
+    share = page.get_by_role("button", name="Share", exact=True)
+    share.click()
+    error = page.get_by_test_id("compose-error")
+    expect(error).to_have_text(re.compile("file type isn\u2019t supported"))
+    expect(error).to_be_in_viewport()
+    expect(share).to_be_enabled()
+    screenshot(page, "review-compose-error-phone")
+    # Removing the photos clears the error with them.
+    page.get_by_role("button", name="Remove photo 2").click()
+    expect(error).to_have_count(0)
+
+
+def test_post_options_menu_closes_on_escape_and_outside_click(
+        person: Callable[..., Person]) -> None:
+    who = person(DESKTOP)
+    page = who.page
+    name = unique("rvm")
+    _sign_up(page, name)
+    post = _post(page, "menu check")
+    _go(page, f"/p/{post}")
+    expect(page.locator("article.post-view")).to_be_visible()
+    options = page.get_by_label("Post options")
+    edit = page.get_by_role("button", name="Edit caption")
+
+    options.click()
+    expect(edit).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(edit).to_be_hidden()
+    expect(options).to_be_focused()
+
+    options.click()
+    expect(edit).to_be_visible()
+    page.get_by_role("heading", level=1).evaluate("(h) => h.closest('section').click()")
+    expect(edit).to_be_hidden()
+
+    # The delete confirmation inside the menu is not closed by its own clicks or Escape.
+    options.click()
+    page.get_by_role("button", name="Delete post").click()
+    dialog = page.get_by_role("dialog", name=re.compile("Delete this post"))
+    expect(dialog).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(page.locator("article.post-view")).to_be_visible()
+
+
+def test_dialogs_give_focus_back_to_what_opened_them(person: Callable[..., Person]) -> None:
+    """Escape closes a dialog and a keyboard user is back on the button they pressed
+    (it used to land on the page's body, at the top)."""
+    ann, ben = person(DESKTOP), person(DESKTOP)
+    a_name, b_name = unique("rva"), unique("rvb")
+    _sign_up(ann.page, a_name)
+    _sign_up(ben.page, b_name)
+    _call(ben.page, "follow.add", username=a_name)
+    page = ann.page
+    _go(page, f"/u/{a_name}")
+    followers = page.get_by_role("button", name=re.compile(r"followers?$"))
+    followers.focus()
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name="Followers")
+    expect(dialog.get_by_text(b_name)).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(dialog).to_have_count(0)
+    expect(followers).to_be_focused()
+
+    _go(page, "/direct")
+    new = page.get_by_role("button", name="New message")
+    new.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("dialog", name="New message")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog", name="New message")).to_have_count(0)
+    expect(new).to_be_focused()
+
+
+def test_own_profile_counts_follow_live(person: Callable[..., Person]) -> None:
+    """On your own profile, a new follower and an approved request of yours change the
+    counts at once (they used to wait for a reload)."""
+    ann, ben, cat = person(PHONE), person(DESKTOP), person(DESKTOP)
+    a_name, b_name, c_name = unique("rla"), unique("rlb"), unique("rlc")
+    for who, name in ((ann, a_name), (ben, b_name), (cat, c_name)):
+        _sign_up(who.page, name)
+    _go(ann.page, f"/u/{a_name}")
+    expect(ann.page.get_by_role("heading", level=1, name=a_name)).to_be_visible()
+    expect(_count(ann.page, "followers")).to_have_text("0")
+
+    _call(ben.page, "follow.add", username=a_name)
+    expect(_count(ann.page, "followers")).to_have_text("1", timeout=LIVE_MS)
+
+    # Cat is private; Ann asks to follow; Cat approves from her own profile.
+    _call(cat.page, "user.update", private=True)
+    _call(ann.page, "follow.add", username=c_name)
+    _go(cat.page, f"/u/{c_name}")
+    requests = cat.page.get_by_role("list", name="Follow requests")
+    requests.get_by_role("button", name=f"Confirm {a_name}", exact=True).click()
+    expect(_count(cat.page, "followers")).to_have_text("1")
+    expect(_count(ann.page, "following")).to_have_text("1", timeout=LIVE_MS)
+    expect(_count(ann.page, "followers")).to_have_text("1")
+    screenshot(ann.page, "review-profile-live-phone")
