@@ -36,15 +36,16 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import msgpack
 import trio
+from wsproto.utilities import LocalProtocolError
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"  # benchmarks never target anything else
@@ -55,6 +56,9 @@ READY_PREFIX = "GLINT READY"
 TOKEN_TTL = timedelta(days=1)
 SEED_BATCH = 5000
 RECV_CHUNK = 65536
+HEARTBEAT_SECONDS = 10.0  # idle clients ping this often (the node closes after 2 x 25 s silent)
+HEARTBEAT_RIDS = (11, 1000)  # request ids of pings cycle through these (workers use others)
+READY_BATCH = 1024  # sockets served per epoll wake-up
 
 
 # -- process limits and small statistics --------------------------------------------
@@ -154,6 +158,25 @@ def seed_users(db_url: str, count: int) -> list[str]:
     return asyncio.run(_seed(db_url, prefix, count))
 
 
+async def _user_ids(db_url: str, tokens: Sequence[str]) -> list[int]:
+    import asyncpg
+
+    hashes = [hashlib.sha256(t.encode()).digest() for t in tokens]
+    conn = await asyncpg.connect(db_url)
+    try:
+        rows = await conn.fetch("SELECT hash, user_id FROM tokens WHERE hash = ANY($1::bytea[])",
+                                hashes)
+    finally:
+        await conn.close()
+    by_hash = {bytes(r["hash"]): int(r["user_id"]) for r in rows}
+    return [by_hash[h] for h in hashes]
+
+
+def user_ids(db_url: str, tokens: Sequence[str]) -> list[int]:
+    """The user id behind each token (same order)."""
+    return asyncio.run(_user_ids(db_url, tokens))
+
+
 # -- the node process -------------------------------------------------------------------
 def _clock_ticks() -> int:
     return os.sysconf("SC_CLK_TCK")
@@ -211,23 +234,98 @@ def _scan_procs() -> dict[int, tuple[int, float, str]]:
     return out
 
 
-def ours_cpu(marker: str | None) -> float:
-    """CPU seconds of this benchmark's processes: this one, every process whose command
-    line holds `marker` (our temporary directory: the node, client workers, PostgreSQL,
-    Redis), and all their descendants (PostgreSQL backends)."""
-    procs = _scan_procs()
-    mine = {os.getpid()} | {pid for pid, (_, _, cmd) in procs.items()
-                            if marker and marker in cmd}
+def _with_descendants(procs: dict[int, tuple[int, float, str]], roots: set[int]) -> set[int]:
     children: dict[int, list[int]] = {}
     for pid, (ppid, _, _) in procs.items():
         children.setdefault(ppid, []).append(pid)
+    mine = set(roots)
     stack = list(mine)
     while stack:
         for child in children.get(stack.pop(), ()):
             if child not in mine:
                 mine.add(child)
                 stack.append(child)
+    return mine
+
+
+def ours_cpu(marker: str | None) -> float:
+    """CPU seconds of this benchmark's processes: this one, every process whose command
+    line holds `marker` (our temporary directory: the node, client workers, PostgreSQL,
+    Redis), and all their descendants (PostgreSQL backends)."""
+    procs = _scan_procs()
+    mine = _with_descendants(procs, {os.getpid()} | {pid for pid, (_, _, cmd) in procs.items()
+                                                     if marker and marker in cmd})
     return sum(procs[pid][1] for pid in mine if pid in procs)
+
+
+def cpu_by_marker(marker: str) -> float:
+    """CPU seconds of the processes whose command line holds `marker`, and their
+    descendants (PostgreSQL backends); unlike ours_cpu, not this process's."""
+    procs = _scan_procs()
+    mine = _with_descendants(procs, {pid for pid, (_, _, cmd) in procs.items() if marker in cmd})
+    return sum(procs[pid][1] for pid in mine)
+
+
+class ServicesCPU:
+    """CPU seconds of PostgreSQL (all its processes) and Redis over a window, found by their
+    data directories on the command line (embedded services only)."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.markers = {"postgres": str(tmp / "services" / "postgres"),
+                        "redis": str(tmp / "services" / "redis")}
+        self.used: dict[str, float | None] = {}
+        self._start: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        return {k: cpu_by_marker(m) for k, m in self.markers.items()}
+
+    def start(self) -> ServicesCPU:
+        self._start = self._now()
+        return self
+
+    def stop(self) -> ServicesCPU:
+        end = self._now()
+        self.used = {k: max(0.0, end[k] - self._start[k]) if Path(self.markers[k]).exists()
+                     else None for k in end}  # None: an external service (DATABASE_URL, ...)
+        return self
+
+
+def thread_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds per thread of a process (the node: trio in the main thread, the asyncio
+    storage thread, worker threads)."""
+    tick = _clock_ticks()
+    out: dict[int, float] = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+        except OSError:
+            continue
+        rest = stat[stat.rindex(")") + 2:].split()
+        out[int(tid)] = (int(rest[11]) + int(rest[12])) / tick
+    return out
+
+
+def thread_split(pid: int, before: dict[int, float], after: dict[int, float],
+                 wall: float) -> str:
+    """'main (trio) 0.31, busiest other thread 0.52 (…) cores' from two thread_cpu readings.
+    The busiest other thread of a node is its asyncio storage thread."""
+    used = {t: v - before.get(t, 0.0) for t, v in after.items()}
+    main = used.pop(pid, 0.0)
+    others = sorted(used.values(), reverse=True)
+    busiest = others[0] if others else 0.0
+    return (f"main (trio) {main / wall:.2f}, busiest other (asyncio storage) "
+            f"{busiest / wall:.2f}, the rest {(sum(others) - busiest) / wall:.2f} cores")
+
+
+def measure(nodes: Sequence[NodeProc], services: ServicesCPU, seconds: float) -> list[Window]:
+    """Sleep `seconds` while measuring the nodes (a Window each) and the services."""
+    wins = [n.window().start() for n in nodes]
+    services.start()
+    time.sleep(seconds)
+    for win in wins:
+        win.stop()
+    services.stop()
+    return wins
 
 
 QUIET_CORES = 0.25  # machine busy below this (of 2 cores) counts as quiet
@@ -636,6 +734,12 @@ class Closed(Exception):
     """The server closed the connection."""
 
 
+#: What sending or receiving on a client socket raises once it is closed; the last:
+#: sending on a socket we are already closing.
+CLOSED = (Closed, trio.BrokenResourceError, trio.ClosedResourceError, OSError,
+          LocalProtocolError)
+
+
 def encode(obj: Any) -> bytes:
     return msgpack.packb(obj, use_bin_type=True)
 
@@ -824,3 +928,160 @@ async def close_all(conns: Sequence[ClientConn]) -> None:
     async with trio.open_nursery() as n:
         for c in conns:
             n.start_soon(c.aclose)
+
+
+# -- reading and keeping alive many client sockets (worker side) ------------------------
+class ClosedCount(Protocol):
+    closed: int  # sockets the server closed or lost
+
+
+class FrameCounts(ClosedCount, Protocol):
+    stray: int  # frames no node sends (text, fragmented, masked)
+    reads: int  # socket reads
+    frames: int  # frames in them
+    batched: int  # reads of more than one frame
+
+
+#: Called with (socket index, payload of one binary frame, clock() at its read).
+FrameHandler = Callable[[int, bytes, float], None]
+
+
+async def read_frames(i: int, conn: ClientConn, on_frame: FrameHandler, counts: ClosedCount,
+                      clock: Callable[[], float] = time.perf_counter) -> None:
+    """Feed one socket's frames to `on_frame`, read through its client's own receive path."""
+    try:
+        while True:
+            on_frame(i, await conn.recv(), clock())
+    except CLOSED:
+        counts.closed += 1
+
+
+class EpollReader:
+    """Every socket of this process in one epoll set, read by one trio task.
+
+    With a task per socket, each frame costs a trio wake-up (~20-30 µs of client CPU);
+    here one wake-up serves every socket that became readable together, and the node's
+    frames (unmasked, unfragmented binary) are parsed by hand. The sockets are dups of
+    the lean clients' ones, which are only written to (sends, pings) from here on.
+    """
+
+    def __init__(self, conns: Sequence[LeanWS], on_frame: FrameHandler, counts: FrameCounts,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        import select
+        import socket
+
+        self.on_frame = on_frame
+        self.counts = counts
+        self.clock = clock
+        self.ep = select.epoll()
+        self.socks: dict[int, tuple[int, socket.socket]] = {}
+        self.bufs: dict[int, bytes] = {}
+        for i, c in enumerate(conns):
+            while c.pending:  # anything the lean client already read
+                on_frame(i, c.pending.popleft(), clock())
+            raw = socket.socket(fileno=os.dup(c.stream.socket.fileno()))
+            raw.setblocking(False)
+            self.ep.register(raw.fileno(), select.EPOLLIN)
+            self.socks[raw.fileno()] = (i, raw)
+            self.bufs[raw.fileno()] = b""
+
+    async def run(self) -> None:
+        try:
+            while self.socks:
+                await trio.lowlevel.wait_readable(self.ep.fileno())
+                for fd, _ in self.ep.poll(0, READY_BATCH):
+                    self._read(fd)
+        finally:
+            for _, raw in self.socks.values():
+                raw.close()
+            self.ep.close()
+
+    def _drop(self, fd: int) -> None:
+        self.counts.closed += 1
+        self.ep.unregister(fd)
+        self.socks.pop(fd)[1].close()
+
+    def _read(self, fd: int) -> None:
+        i, raw = self.socks[fd]
+        try:
+            data = raw.recv(RECV_CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._drop(fd)
+            return
+        now = self.clock()
+        on_frame = self.on_frame
+        buf = self.bufs[fd] + data if self.bufs[fd] else data
+        pos, end = 0, len(buf)
+        frames = 0
+        while end - pos >= 2:
+            b0, b1 = buf[pos], buf[pos + 1]
+            size, head = b1 & 0x7F, 2
+            if size == 126:
+                if end - pos < 4:
+                    break
+                size, head = int.from_bytes(buf[pos + 2:pos + 4], "big"), 4
+            elif size == 127:
+                if end - pos < 10:
+                    break
+                size, head = int.from_bytes(buf[pos + 2:pos + 10], "big"), 10
+            if end - pos < head + size:
+                break
+            opcode = b0 & 0x0F
+            frames += 1
+            if opcode == 0x2 and b0 & 0x80 and not b1 & 0x80:
+                on_frame(i, buf[pos + head:pos + head + size], now)
+            elif opcode == 0x8:  # the node closed
+                self._drop(fd)
+                return
+            elif opcode not in (0x9, 0xA):  # text, fragments, masked: not what a node sends
+                self.counts.stray += 1
+            pos += head + size
+        self.bufs[fd] = buf[pos:] if pos < end else b""
+        counts = self.counts
+        counts.reads += 1
+        counts.frames += frames
+        counts.batched += frames > 1
+
+
+def start_readers(nursery: trio.Nursery, conns: Sequence[ClientConn], on_frame: FrameHandler,
+                  counts: FrameCounts, clock: Callable[[], float] = time.perf_counter) -> None:
+    """Read every socket: one EpollReader for lean clients, else a task per socket."""
+    if all(isinstance(c, LeanWS) for c in conns):
+        nursery.start_soon(EpollReader(conns, on_frame, counts, clock).run)  # type: ignore[arg-type]
+    else:
+        for i, c in enumerate(conns):
+            nursery.start_soon(read_frames, i, c, on_frame, counts, clock)
+
+
+async def heartbeat(conns: Sequence[ClientConn], lock: trio.Lock | None = None) -> None:
+    """Ping every socket every HEARTBEAT_SECONDS, so that idle ones stay open; with `lock`,
+    only while nobody else holds it (never two senders on a socket)."""
+    first, last = HEARTBEAT_RIDS
+    rid = first - 1
+    while True:
+        await trio.sleep(HEARTBEAT_SECONDS)
+        rid = rid + 1 if rid < last else first
+        frame = encode({"op": "ping", "id": rid})
+        async with lock or contextlib.nullcontext():
+            for c in conns:
+                try:
+                    await c.send(frame)
+                except CLOSED:
+                    pass
+
+
+async def serve_phases(io: WorkerIO,
+                       run_phase: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]) -> None:
+    """Run a phase for each `run` command and report it (`phase_done`, with the CPU this
+    process used), until another command (quit)."""
+    while True:
+        cmd = await io.command()
+        if cmd["cmd"] != "run":
+            return
+        cpu0 = self_cpu()
+        report = await run_phase(cmd)
+        io.emit("phase_done", **report, cpu=self_cpu() - cpu0)

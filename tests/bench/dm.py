@@ -40,34 +40,28 @@ connection closed; in phases one and two also on error replies or unanswered sen
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import itertools
 import math
-import os
-import select
-import socket
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import trio
 from wsproto.events import Message
-from wsproto.utilities import LocalProtocolError
 
 from tests.bench import common
 
 MODULE = "tests.bench.dm"
-HEARTBEAT_SECONDS = 10.0  # between phases clients ping this often (closed after 2 x 25 s)
 DRAIN_SECONDS = 15.0  # after the last send, how long replies and deliveries may take,
 DRAIN_QUIET_SECONDS = 3.0  # or longer while something still arrives within this,
 MAX_DRAIN_SECONDS = 90.0  # up to this
 REPORT_TIMEOUT = 120.0
 OPEN_CONCURRENCY = 50  # dm.open requests in flight during the set-up
-READY_BATCH = 1024  # sockets served per epoll wake-up
 LATE_SECONDS = 0.010  # a send this far behind its schedule counts as late
 SLOW_SECONDS = 0.050  # deliveries slower than this are reported by send time (the tail's shape)
 SLOW_KEEP = 20_000
@@ -83,25 +77,9 @@ SETTLED_CORES = 0.10  # before a phase, the node(s) must be this idle (a backlog
 SETTLE_SECONDS = 60.0
 
 _TAGS = itertools.count(1)  # phase tags, unique in the run (texts and request ids carry them)
-_CLOSED = (common.Closed, trio.BrokenResourceError, trio.ClosedResourceError, OSError,
-           LocalProtocolError)  # the last: sending on a socket we are already closing
 
 
 # -- set-up: user ids, conversations --------------------------------------------------------
-async def _user_ids(db_url: str, tokens: list[str]) -> list[int]:
-    import asyncpg
-
-    hashes = [hashlib.sha256(t.encode()).digest() for t in tokens]
-    conn = await asyncpg.connect(db_url)
-    try:
-        rows = await conn.fetch("SELECT hash, user_id FROM tokens WHERE hash = ANY($1::bytea[])",
-                                hashes)
-    finally:
-        await conn.close()
-    by_hash = {bytes(r["hash"]): int(r["user_id"]) for r in rows}
-    return [by_hash[h] for h in hashes]
-
-
 async def _committed(db_url: str, tag: int) -> int:
     """How many messages of phase `tag` Postgres holds."""
     import asyncpg
@@ -137,54 +115,6 @@ async def _open_conversations(ws_url: str, pairs: list[tuple[str, int]]) -> list
         for i in range(len(pairs)):
             n.start_soon(one, i)
     return out
-
-
-# -- PostgreSQL and Redis CPU -----------------------------------------------------------------
-def _cpu_by_marker(marker: str) -> float:
-    """CPU seconds of the processes whose command line holds `marker`, and their
-    descendants (PostgreSQL backends)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    procs: dict[int, tuple[int, float, bool]] = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat") as f:
-                stat = f.read()
-            with open(f"/proc/{name}/cmdline", "rb") as f:
-                hit = marker.encode() in f.read()
-        except OSError:
-            continue
-        rest = stat[stat.rindex(")") + 2:].split()
-        procs[int(name)] = (int(rest[1]), (int(rest[11]) + int(rest[12])) / tick, hit)
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _, _) in procs.items():
-        children.setdefault(ppid, []).append(pid)
-    mine = {pid for pid, (_, _, hit) in procs.items() if hit}
-    stack = list(mine)
-    while stack:
-        for child in children.get(stack.pop(), ()):
-            if child not in mine:
-                mine.add(child)
-                stack.append(child)
-    return sum(procs[pid][1] for pid in mine)
-
-
-class _Services:
-    """CPU seconds of the embedded PostgreSQL and Redis over a window (None if external)."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.markers = {"postgres": str(tmp / "services" / "postgres"),
-                        "redis": str(tmp / "services" / "redis")}
-        self.used: dict[str, float | None] = {}
-        self._start: dict[str, float] = {}
-
-    def start(self) -> None:
-        self._start = {k: _cpu_by_marker(m) for k, m in self.markers.items()}
-
-    def stop(self) -> None:
-        self.used = {k: max(0.0, _cpu_by_marker(m) - self._start[k])
-                     if Path(m).exists() else None for k, m in self.markers.items()}
 
 
 # -- the client worker ------------------------------------------------------------------------
@@ -233,6 +163,7 @@ class _State:
         self.lock = trio.Lock()  # a phase or a heartbeat sweep: never two senders on a socket
         self.last_seq: list[int | None] = [None] * len(uids)
         self.seq_gaps = self.seq_back = self.stray = self.other_events = self.closed = 0
+        self.reads = self.frames = self.batched = 0  # counted by common.EpollReader
         self.old_phase = 0  # events or replies of an earlier phase arriving late
 
     def members(self, k: int) -> tuple[int, int, int]:
@@ -329,26 +260,16 @@ async def worker(cfg: dict[str, Any]) -> None:
             io.emit("error", message=f"{failures} connections failed")
             return
         ready = [c for c in conns if c is not None]
-        if all(isinstance(c, common.LeanWS) for c in ready):
-            nursery.start_soon(_EpollReader(st, ready).run)  # type: ignore[arg-type]
-        else:
-            for i, c in enumerate(ready):
-                nursery.start_soon(_reader, st, i, c)
-        nursery.start_soon(_heartbeat, st, ready)
+        common.start_readers(nursery, ready, st.on_frame, st)
+        nursery.start_soon(common.heartbeat, ready, st.lock)
         io.emit("ready", connected=len(ready))
-        while True:
-            cmd = await io.command()
-            if cmd["cmd"] != "run":
-                break
-            cpu0 = common.self_cpu()
-            report = await _run_phase(st, ready, cmd, io)
-            io.emit("phase_done", **report, cpu=common.self_cpu() - cpu0)
+        await common.serve_phases(io, partial(_run_phase, st, ready, io=io))
         async with st.lock:  # no heartbeat sweep while closing
             await common.close_all(ready)
         nursery.cancel_scope.cancel()
 
 
-async def _run_phase(st: _State, conns: list[common.ClientConn], cmd: dict[str, Any],
+async def _run_phase(st: _State, conns: list[common.ClientConn], cmd: dict[str, Any], *,
                      io: common.WorkerIO) -> dict[str, Any]:
     async with st.lock:
         rate, warmup, seconds = cmd["rate"], cmd["warmup"], cmd["seconds"]
@@ -403,7 +324,7 @@ async def _send_all(st: _State, ph: _Phase, conns: list[common.ClientConn]) -> N
                 await c.stream.send_all(c.ws.send(Message(data=frame)))
             else:
                 await c.send(frame)
-        except _CLOSED:
+        except common.CLOSED:
             st.closed += 1
             ph.sent -= 1
             ph.t_send[k] = 0.0
@@ -434,105 +355,6 @@ def _report(st: _State, ph: _Phase) -> dict[str, Any]:
         "seq_gaps": st.seq_gaps, "seq_back": st.seq_back, "stray": st.stray,
         "old_phase": st.old_phase, "other_events": st.other_events, "closed": st.closed,
     }
-
-
-async def _reader(st: _State, i: int, conn: common.ClientConn) -> None:
-    """One socket read through its client's own receive path (`--client trio-websocket`)."""
-    perf = time.perf_counter
-    try:
-        while True:
-            st.on_frame(i, await conn.recv(), perf())
-    except _CLOSED:
-        st.closed += 1
-
-
-class _EpollReader:
-    """Every socket of this process in one epoll set, read by one trio task; the node's
-    frames (unmasked, unfragmented binary) are parsed by hand. The sockets are dups of the
-    lean clients' ones, which are only written to (sends, pings) from here on."""
-
-    def __init__(self, st: _State, conns: list[common.LeanWS]) -> None:
-        self.st = st
-        self.ep = select.epoll()
-        self.socks: dict[int, tuple[int, socket.socket]] = {}
-        self.bufs: dict[int, bytes] = {}
-        for i, c in enumerate(conns):
-            while c.pending:  # anything the lean client already read
-                st.on_frame(i, c.pending.popleft(), time.perf_counter())
-            raw = socket.socket(fileno=os.dup(c.stream.socket.fileno()))
-            raw.setblocking(False)
-            self.ep.register(raw.fileno(), select.EPOLLIN)
-            self.socks[raw.fileno()] = (i, raw)
-            self.bufs[raw.fileno()] = b""
-
-    async def run(self) -> None:
-        try:
-            while self.socks:
-                await trio.lowlevel.wait_readable(self.ep.fileno())
-                for fd, _ in self.ep.poll(0, READY_BATCH):
-                    self._read(fd)
-        finally:
-            for _, raw in self.socks.values():
-                raw.close()
-            self.ep.close()
-
-    def _drop(self, fd: int) -> None:
-        self.st.closed += 1
-        self.ep.unregister(fd)
-        self.socks.pop(fd)[1].close()
-
-    def _read(self, fd: int) -> None:
-        i, raw = self.socks[fd]
-        try:
-            data = raw.recv(common.RECV_CHUNK)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self._drop(fd)
-            return
-        now = time.perf_counter()
-        buf = self.bufs[fd] + data if self.bufs[fd] else data
-        pos, end = 0, len(buf)
-        while end - pos >= 2:
-            b0, b1 = buf[pos], buf[pos + 1]
-            size, head = b1 & 0x7F, 2
-            if size == 126:
-                if end - pos < 4:
-                    break
-                size, head = int.from_bytes(buf[pos + 2:pos + 4], "big"), 4
-            elif size == 127:
-                if end - pos < 10:
-                    break
-                size, head = int.from_bytes(buf[pos + 2:pos + 10], "big"), 10
-            if end - pos < head + size:
-                break
-            opcode = b0 & 0x0F
-            if opcode == 0x2 and b0 & 0x80 and not b1 & 0x80:
-                self.st.on_frame(i, buf[pos + head:pos + head + size], now)
-            elif opcode == 0x8:  # the node closed
-                self._drop(fd)
-                return
-            elif opcode not in (0x9, 0xA):  # text, fragments, masked: not what a node sends
-                self.st.stray += 1
-            pos += head + size
-        self.bufs[fd] = buf[pos:] if pos < end else b""
-
-
-async def _heartbeat(st: _State, conns: list[common.ClientConn]) -> None:
-    """Ping every socket between phases (during one, every user sends every few seconds)."""
-    rid = 10
-    while True:
-        await trio.sleep(HEARTBEAT_SECONDS)
-        async with st.lock:
-            rid = rid + 1 if rid < 1000 else 11
-            frame = common.encode({"op": "ping", "id": rid})
-            for c in conns:
-                try:
-                    await c.send(frame)
-                except _CLOSED:
-                    pass
 
 
 # -- the coordinator --------------------------------------------------------------------------
@@ -573,7 +395,7 @@ class _SendBudget:
 class _Run:
     ws: list[common.Worker]
     nodes: list[common.NodeProc]
-    services: _Services
+    services: common.ServicesCPU
     budget: _SendBudget
     convs_per_worker: list[int]
     quiet_wait: float
@@ -610,12 +432,7 @@ def _phase(run: _Run, name: str, rate: float, warmup: float, seconds: float) -> 
     common.expect_all(run.ws, "started", 30)
     time.sleep(warmup + 0.05)
     t_window = time.monotonic()
-    wins = [n.window().start() for n in run.nodes]
-    run.services.start()
-    time.sleep(seconds)
-    for win in wins:
-        win.stop()
-    run.services.stop()
+    wins = common.measure(run.nodes, run.services, seconds)
     results = common.expect_all(run.ws, "phase_done", MAX_DRAIN_SECONDS + REPORT_TIMEOUT)
     run.budget.record(per_user)
     wall = wins[0].wall or seconds
@@ -815,7 +632,7 @@ def _with_workers(s: common.Setup, configs: list[dict[str, Any]], counts: list[i
         ready = common.expect_all(ws, "ready", 300)
         print(f"{sum(x['connected'] for x in ready):,} users connected in "
               f"{time.monotonic() - t0:.1f}s", flush=True)
-        body(_Run(ws, nodes, _Services(s.tmp), budget, counts, quiet_wait, s.db_url))
+        body(_Run(ws, nodes, common.ServicesCPU(s.tmp), budget, counts, quiet_wait, s.db_url))
 
 
 def main() -> int:
@@ -848,7 +665,7 @@ def main() -> int:
     rss: list[int] = []
     with common.bench_node(2 * n_convs) as s:
         t0 = time.monotonic()
-        ids = asyncio.run(_user_ids(s.db_url, s.tokens))
+        ids = common.user_ids(s.db_url, s.tokens)
         users = list(zip(s.tokens, ids, strict=True))
         conv_ids = trio.run(_open_conversations, s.node.ws_url,
                             [(users[2 * c][0], users[2 * c + 1][1]) for c in range(n_convs)])

@@ -29,24 +29,20 @@ CPU per like (both nodes), and the CPU of PostgreSQL and Redis.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
-import os
 import random
 import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 import trio
-from wsproto.utilities import LocalProtocolError
 
 from tests.bench import common
 
 MODULE = "tests.bench.likes"
-HEARTBEAT_SECONDS = 10.0  # idle clients ping this often (the node closes after 2 x 25 s silent)
 MAX_PER_LIKER = 45.0  # likes/s per connection in the max phase (the node allows 50 ops/s)
 DRAIN_SECONDS = 10.0  # after the last like, how long to wait for its notification
 REPORT_TIMEOUT = 120.0
@@ -56,112 +52,11 @@ PHOTO_VARIANTS = {  # a well-formed stored variant map; nothing reads the files 
 }
 BLURHASH = "LEHV6nWB2yk8pyo0adR*.7kCMdnj"
 
-_CLOSED = (common.Closed, trio.BrokenResourceError, trio.ClosedResourceError, OSError,
-           LocalProtocolError)  # the last: sending on a socket we are already closing
+#: tests.bench.feed imports it from here.
+ServicesCPU = common.ServicesCPU
 
 
-# -- CPU of the embedded services -----------------------------------------------------------
-class ServicesCPU:
-    """CPU seconds of PostgreSQL (all its processes) and Redis over a window, found by their
-    data directories on the command line (embedded services only)."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.markers = {"postgres": str(tmp / "services" / "postgres"),
-                        "redis": str(tmp / "services" / "redis")}
-        self.used: dict[str, float | None] = {}
-        self._start: dict[str, float] = {}
-
-    def _now(self) -> dict[str, float]:
-        return {k: cpu_by_marker(m) for k, m in self.markers.items()}
-
-    def start(self) -> ServicesCPU:
-        self._start = self._now()
-        return self
-
-    def stop(self) -> ServicesCPU:
-        end = self._now()
-        self.used = {k: max(0.0, end[k] - self._start[k]) if Path(self.markers[k]).exists()
-                     else None for k in end}  # None: an external service (DATABASE_URL, ...)
-        return self
-
-
-def cpu_by_marker(marker: str) -> float:
-    """CPU seconds of the processes whose command line holds `marker`, and their
-    descendants (PostgreSQL backends); unlike common.ours_cpu, not this process's."""
-    tick = os.sysconf("SC_CLK_TCK")
-    procs: dict[int, tuple[int, float, bool]] = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat") as f:
-                stat = f.read()
-            with open(f"/proc/{name}/cmdline", "rb") as f:
-                hit = marker.encode() in f.read()
-        except OSError:
-            continue
-        rest = stat[stat.rindex(")") + 2:].split()
-        procs[int(name)] = (int(rest[1]), (int(rest[11]) + int(rest[12])) / tick, hit)
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _, _) in procs.items():
-        children.setdefault(ppid, []).append(pid)
-    mine = {pid for pid, (_, _, hit) in procs.items() if hit}
-    stack = list(mine)
-    while stack:
-        for child in children.get(stack.pop(), ()):
-            if child not in mine:
-                mine.add(child)
-                stack.append(child)
-    return sum(procs[pid][1] for pid in mine)
-
-
-def thread_cpu(pid: int) -> dict[int, float]:
-    """CPU seconds per thread of a process (the node: trio in the main thread, the asyncio
-    storage thread, worker threads)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    out: dict[int, float] = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
-        except OSError:
-            continue
-        rest = stat[stat.rindex(")") + 2:].split()
-        out[int(tid)] = (int(rest[11]) + int(rest[12])) / tick
-    return out
-
-
-def thread_split(pid: int, before: dict[int, float], after: dict[int, float],
-                 wall: float) -> str:
-    """'main (trio) 0.31, busiest other thread 0.52 (…) cores' from two thread_cpu readings.
-    The busiest other thread of a node is its asyncio storage thread."""
-    used = {t: v - before.get(t, 0.0) for t, v in after.items()}
-    main = used.pop(pid, 0.0)
-    others = sorted(used.values(), reverse=True)
-    busiest = others[0] if others else 0.0
-    return (f"main (trio) {main / wall:.2f}, busiest other (asyncio storage) "
-            f"{busiest / wall:.2f}, the rest {(sum(others) - busiest) / wall:.2f} cores")
-
-
-# -- set-up: user ids and posts, straight into Postgres -----------------------------------
-async def _user_ids(db_url: str, tokens: list[str]) -> list[int]:
-    import asyncpg
-
-    hashes = [hashlib.sha256(t.encode()).digest() for t in tokens]
-    conn = await asyncpg.connect(db_url)
-    try:
-        rows = await conn.fetch("SELECT hash, user_id FROM tokens WHERE hash = ANY($1::bytea[])",
-                                hashes)
-    finally:
-        await conn.close()
-    by_hash = {bytes(r["hash"]): int(r["user_id"]) for r in rows}
-    return [by_hash[h] for h in hashes]
-
-
-def user_ids(db_url: str, tokens: list[str]) -> list[int]:
-    """The user id behind each token (same order)."""
-    return asyncio.run(_user_ids(db_url, tokens))
-
-
+# -- set-up: posts, straight into Postgres -------------------------------------------------
 async def _make_posts(db_url: str, authors: list[int], per_author: int) -> dict[int, list[int]]:
     import asyncpg
 
@@ -285,23 +180,24 @@ async def worker(cfg: dict[str, Any]) -> None:
         if a_fail or l_fail:  # positions would no longer match user ids
             io.emit("error", message=f"{a_fail + l_fail} connections failed")
             return
-        for (_, uid), conn in zip(cfg["authors"], authors, strict=True):
-            nursery.start_soon(_author_reader, st, uid, conn)
-        nursery.start_soon(_heartbeat, st, authors + likers)
+        uids = [uid for _, uid in cfg["authors"]]
+
+        def on_frame(i: int, payload: bytes, now: float) -> None:
+            msg = common.decode(payload)
+            if msg.get("ev") == "notification":
+                st.on_notification(uids[i], msg, now)
+
+        for i, conn in enumerate(authors):
+            nursery.start_soon(common.read_frames, i, conn, on_frame, st)
+        nursery.start_soon(common.heartbeat, authors + likers, st.lock)
         io.emit("ready", connected=len(authors) + len(likers))
-        while True:
-            cmd = await io.command()
-            if cmd["cmd"] != "run":
-                break
-            cpu0 = common.self_cpu()
-            report = await _run_phase(st, likers, cmd, io)
-            io.emit("phase_done", **report, cpu=common.self_cpu() - cpu0)
+        await common.serve_phases(io, partial(_run_phase, st, likers, io=io))
         async with st.lock:  # no heartbeat sweep while closing
             await common.close_all(authors + likers)
         nursery.cancel_scope.cancel()
 
 
-async def _run_phase(st: _State, likers: list[common.ClientConn], cmd: dict[str, Any],
+async def _run_phase(st: _State, likers: list[common.ClientConn], cmd: dict[str, Any], *,
                      io: common.WorkerIO) -> dict[str, Any]:
     async with st.lock:
         t0 = time.perf_counter()
@@ -347,7 +243,7 @@ async def _liker(st: _State, ph: _Phase, i: int, conn: common.ClientConn, first:
             ph.records.append(rec)
             try:
                 reply = await common.call(conn, "post.like", rid, {"post": post})
-            except _CLOSED:
+            except common.CLOSED:
                 st.closed += 1
                 return
             rec.t_ack = perf()
@@ -381,34 +277,6 @@ def _report(st: _State, ph: _Phase) -> dict[str, Any]:
     }
 
 
-async def _author_reader(st: _State, uid: int, conn: common.ClientConn) -> None:
-    decode = common.decode
-    perf = time.perf_counter
-    try:
-        while True:
-            msg = decode(await conn.recv())
-            if msg.get("ev") == "notification":
-                st.on_notification(uid, msg, perf())
-    except _CLOSED:
-        st.closed += 1
-
-
-async def _heartbeat(st: _State, conns: list[common.ClientConn]) -> None:
-    """Ping every socket while no phase runs (during a phase likers are busy and authors
-    get notifications; a silent author only pings between phases, well within 50 s)."""
-    rid = 10
-    while True:
-        await trio.sleep(HEARTBEAT_SECONDS)
-        async with st.lock:
-            rid += 1
-            frame = common.encode({"op": "ping", "id": rid})
-            for c in conns:
-                try:
-                    await c.send(frame)
-                except _CLOSED:
-                    pass
-
-
 # -- the coordinator ------------------------------------------------------------------------
 def _phase(name: str, ws: list[common.Worker], nodes: list[common.NodeProc],
            services: ServicesCPU, rate: float, warmup: float, seconds: float,
@@ -418,14 +286,9 @@ def _phase(name: str, ws: list[common.Worker], nodes: list[common.NodeProc],
         w.send(cmd="run", phase=name, rate=rate / len(ws), warmup=warmup, seconds=seconds)
     common.expect_all(ws, "started", 30)
     time.sleep(warmup)
-    threads0 = [thread_cpu(n.pid) for n in nodes]
-    wins = [n.window().start() for n in nodes]
-    services.start()
-    time.sleep(seconds)
-    for win in wins:
-        win.stop()
-    services.stop()
-    threads = [thread_split(n.pid, t0, thread_cpu(n.pid), w.wall or seconds)
+    threads0 = [common.thread_cpu(n.pid) for n in nodes]
+    wins = common.measure(nodes, services, seconds)
+    threads = [common.thread_split(n.pid, t0, common.thread_cpu(n.pid), w.wall or seconds)
                for t0, n, w in zip(threads0, nodes, wins, strict=True)]
     results = common.expect_all(ws, "phase_done", REPORT_TIMEOUT)
     acked = sum(r["acked_in_window"] for r in results)
@@ -533,7 +396,7 @@ def main() -> int:
     node_env = dict(kv.split("=", 1) for kv in ns.node_env)
     with common.bench_node(ns.authors + ns.likers, node_env) as s:
         t0 = time.monotonic()
-        ids = user_ids(s.db_url, s.tokens)
+        ids = common.user_ids(s.db_url, s.tokens)
         users = list(zip(s.tokens, ids, strict=True))
         authors, likers = users[:ns.authors], users[ns.authors:]
         posts = make_posts(s.db_url, [uid for _, uid in authors], ns.posts_per_author)

@@ -21,35 +21,25 @@ trip, and the CPU of the node, the clients, PostgreSQL and Redis.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import select
-import socket
 import sys
 import time
 import urllib.request
 from collections import Counter
+from functools import partial
 from typing import Any
 
 import trio
-from wsproto.utilities import LocalProtocolError
 
 from tests.bench import common
-from tests.bench.likes import ServicesCPU, thread_cpu, thread_split
 
 MODULE = "tests.bench.watch"
-HEARTBEAT_SECONDS = 10.0  # watchers ping this often (the node closes after 2 x 25 s silent)
 WATCH_CONCURRENCY = 50  # post.watch requests in flight while setting up
-READY_BATCH = 1024  # sockets served per epoll wake-up
 DRAIN_SECONDS = 60.0  # after the last comment, how long watchers may take to get everything
 SEND_TIMEOUT_FACTOR = 10  # commenting may take this many times its planned duration
 TEXT_PREFIX = "bench-comment"
 _COMMENT_HEAD = b"\xa2ev\xadcomment.added"  # "ev": "comment.added", after the map header
 _TEXT_MARK = TEXT_PREFIX.encode() + b" "
-
-_CLOSED = (common.Closed, trio.BrokenResourceError, trio.ClosedResourceError, OSError,
-           LocalProtocolError)  # the last: sending on a socket we are already closing
 
 
 # -- watchers -------------------------------------------------------------------------------
@@ -144,7 +134,7 @@ async def _watch_worker(cfg: dict[str, Any], io: common.WorkerIO) -> None:
             async with limiter:
                 try:
                     reply = await common.call(c, "post.watch", 2, {"post": cfg["post"]})
-                except _CLOSED as exc:
+                except common.CLOSED as exc:
                     refused[type(exc).__name__] += 1
                     return
                 if not reply.get("ok"):
@@ -154,12 +144,8 @@ async def _watch_worker(cfg: dict[str, Any], io: common.WorkerIO) -> None:
             for c in conns:
                 n.start_soon(watch, c)
         st = _Watching(len(conns))
-        if all(isinstance(c, common.LeanWS) for c in conns):
-            nursery.start_soon(_EpollReader(st, conns).run)  # type: ignore[arg-type]
-        else:
-            for i, c in enumerate(conns):
-                nursery.start_soon(_reader, st, i, c)
-        nursery.start_soon(_heartbeat, conns)
+        common.start_readers(nursery, conns, partial(_on_message, st), st, time.time)
+        nursery.start_soon(common.heartbeat, conns)
         io.emit("ready", connected=len(conns), failures=failures, refused=dict(refused))
         while True:
             cmd = await io.command()
@@ -195,130 +181,22 @@ async def _wait_phase(st: _Watching, io: common.WorkerIO) -> None:
         n.start_soon(drain)
 
 
-async def _reader(st: _Watching, i: int, conn: common.ClientConn) -> None:
-    """One watcher, read through its client's own receive path (`--client trio-websocket`)."""
-    now = time.time
-    try:
-        while True:
-            _on_message(st, i, await conn.recv(), now)
-    except _CLOSED:
-        st.closed += 1
-
-
-def _on_message(st: _Watching, i: int, payload: bytes, now: Any) -> None:
+def _on_message(st: _Watching, i: int, payload: bytes, now: float) -> None:
     # Fast path (a full msgpack decode of a comment event costs the client ~5.6 µs, half of
     # its budget per delivery): a `comment.added` frame whose text is one of ours is
     # recognised by its bytes, and its text read from its msgpack string header.
     if payload.startswith(_COMMENT_HEAD, 1):
         j = payload.find(_TEXT_MARK)
         if j >= 2 and payload[j - 2] == 0xD9:  # str8: the text is 32..255 bytes
-            st.on_comment(i, payload[j:j + payload[j - 1]].decode(), now())
+            st.on_comment(i, payload[j:j + payload[j - 1]].decode(), now)
             return
     msg = common.decode(payload)
     ev = msg.get("ev")
     if ev == "comment.added":
         st.on_comment(i, str(((msg.get("data") or {}).get("comment") or {}).get("text", "")),
-                      now())
+                      now)
     elif ev == "post.updated":
-        st.on_update(i, now())
-
-
-class _EpollReader:
-    """Every watcher socket of this process in one epoll set, read by one trio task.
-
-    With a task per socket, each comment costs every watcher a trio wake-up (~20-30 µs of
-    client CPU); here one wake-up serves every socket that became readable together, and
-    the server's frames (unmasked, unfragmented binary) are parsed by hand. The sockets
-    are dups of the lean clients' ones, read only here once the watches are set up.
-    """
-
-    def __init__(self, st: _Watching, conns: list[common.LeanWS]) -> None:
-        self.st = st
-        self.ep = select.epoll()
-        self.socks: dict[int, tuple[int, socket.socket]] = {}
-        self.bufs: dict[int, bytes] = {}
-        for i, c in enumerate(conns):
-            while c.pending:  # anything the lean client already read
-                _on_message(st, i, c.pending.popleft(), time.time)
-            raw = socket.socket(fileno=os.dup(c.stream.socket.fileno()))
-            raw.setblocking(False)
-            self.ep.register(raw.fileno(), select.EPOLLIN)
-            self.socks[raw.fileno()] = (i, raw)
-            self.bufs[raw.fileno()] = b""
-
-    async def run(self) -> None:
-        try:
-            while self.socks:
-                await trio.lowlevel.wait_readable(self.ep.fileno())
-                for fd, _ in self.ep.poll(0, READY_BATCH):
-                    self._read(fd)
-        finally:
-            for _, raw in self.socks.values():
-                raw.close()
-            self.ep.close()
-
-    def _drop(self, fd: int) -> None:
-        self.st.closed += 1
-        self.ep.unregister(fd)
-        self.socks.pop(fd)[1].close()
-
-    def _read(self, fd: int) -> None:
-        i, raw = self.socks[fd]
-        try:
-            data = raw.recv(common.RECV_CHUNK)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self._drop(fd)
-            return
-        buf = self.bufs[fd] + data if self.bufs[fd] else data
-        pos, end = 0, len(buf)
-        now = time.time
-        frames = 0
-        while end - pos >= 2:
-            b0, b1 = buf[pos], buf[pos + 1]
-            size, head = b1 & 0x7F, 2
-            if size == 126:
-                if end - pos < 4:
-                    break
-                size, head = int.from_bytes(buf[pos + 2:pos + 4], "big"), 4
-            elif size == 127:
-                if end - pos < 10:
-                    break
-                size, head = int.from_bytes(buf[pos + 2:pos + 10], "big"), 10
-            if end - pos < head + size:
-                break
-            opcode = b0 & 0x0F
-            frames += 1
-            if opcode == 0x2 and b0 & 0x80 and not b1 & 0x80:
-                _on_message(self.st, i, buf[pos + head:pos + head + size], now)
-            elif opcode == 0x8:  # the server closed
-                self._drop(fd)
-                return
-            elif opcode not in (0x9, 0xA):  # text, fragments, masked: not what a node sends
-                self.st.stray += 1
-            pos += head + size
-        self.bufs[fd] = buf[pos:] if pos < end else b""
-        st = self.st
-        st.reads += 1
-        st.frames += frames
-        st.batched += frames > 1
-
-
-async def _heartbeat(conns: list[common.ClientConn], lock: trio.Lock | None = None) -> None:
-    rid = 10
-    while True:
-        await trio.sleep(HEARTBEAT_SECONDS)
-        rid += 1
-        frame = common.encode({"op": "ping", "id": rid})
-        async with lock or contextlib.nullcontext():
-            for c in conns:
-                try:
-                    await c.send(frame)
-                except _CLOSED:
-                    pass
+        st.on_update(i, now)
 
 
 # -- commenters -----------------------------------------------------------------------------
@@ -328,7 +206,7 @@ async def _comment_worker(cfg: dict[str, Any], io: common.WorkerIO) -> None:
                                                    nursery, io)
         io.emit("ready", connected=len(conns), failures=failures, refused={})
         lock = trio.Lock()  # a heartbeat sweep and the commenting never send together
-        nursery.start_soon(_heartbeat, conns, lock)
+        nursery.start_soon(common.heartbeat, conns, lock)
         cmd = await io.command()
         await lock.acquire()  # held from here on: no more pings (comments keep them alive)
         if cmd["cmd"] == "go":
@@ -363,7 +241,7 @@ async def _comment(conns: list[common.ClientConn], post: int, rate: float,
             try:
                 reply = await common.call(conn, "comment.add", 100 + k,
                                           {"post": post, "text": f"{TEXT_PREFIX} {k} {sent:.6f}"})
-            except _CLOSED as exc:
+            except common.CLOSED as exc:
                 errors[type(exc).__name__] += count  # this client can send no more
                 return
             ack.append(time.perf_counter() - t0)
@@ -413,13 +291,14 @@ async def _create_post(ws_url: str, token: str) -> int:
 
 # -- the coordinator ------------------------------------------------------------------------
 def _run(ws: list[common.Worker], commenter: common.Worker, node: common.NodeProc,
-         services: ServicesCPU, count: int, rate: float, quiet_wait: float) -> dict[str, Any]:
+         services: common.ServicesCPU, count: int, rate: float,
+         quiet_wait: float) -> dict[str, Any]:
     common.wait_quiet(quiet_wait, node.marker)
     timeout = SEND_TIMEOUT_FACTOR * count / rate + DRAIN_SECONDS  # a hard cap only
     for w in ws:
         w.send(cmd="arm", count=count, timeout=timeout)
     common.expect_all(ws, "armed", 30)
-    threads0 = thread_cpu(node.pid)
+    threads0 = common.thread_cpu(node.pid)
     win = node.window().start()
     services.start()
     commenter.send(cmd="go", rate=rate, count=count)
@@ -429,7 +308,7 @@ def _run(ws: list[common.Worker], commenter: common.Worker, node: common.NodePro
     results = common.expect_all(ws, "phase_done", DRAIN_SECONDS + 30)
     win.stop()
     services.stop()
-    threads = thread_split(node.pid, threads0, thread_cpu(node.pid), win.wall or 1.0)
+    threads = common.thread_split(node.pid, threads0, common.thread_cpu(node.pid), win.wall or 1.0)
     received = sum(r["received"] for r in results)
     last = max((r["last"] for r in results if r["last"]), default=sent["last"])
     span = max(1e-9, last - sent["first"]) if sent["first"] else 1e-9
@@ -508,7 +387,8 @@ def main() -> int:
             print(f"{connected} watchers connected and watching ({failures} connections failed, "
                   f"watch refused: {dict(refused) or 0}); {ready[-1]['connected']} commenters",
                   flush=True)
-            res = _run(ws, commenter, node, ServicesCPU(s.tmp), count, ns.rate, ns.quiet_wait)
+            res = _run(ws, commenter, node, common.ServicesCPU(s.tmp), count, ns.rate,
+                       ns.quiet_wait)
             rss = node.rss_kb()
 
     rows = res.pop("_rows")
