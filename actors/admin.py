@@ -384,7 +384,16 @@ class Admin:
         reason = _reason(args, required=True)
         done = await self.st.tx(_suspend, op, user_id, reason, "admin.suspend", {})
         await self.close_all(user_id)
+        await self.hide_from_watchers(user_id)
         return done
+
+    async def hide_from_watchers(self, user_id: int) -> None:
+        """A suspended user's posts vanish live from everyone viewing them, as a removal
+        does (`post.deleted`); unsuspending shows them again on the next load."""
+        watched = await mod.watched_posts_of(self.st, user_id)
+        await bus.publish(self.st, [
+            (self.channel(p), bus.pack_event(None, encode(event("post.deleted", {"post": p}))))
+            for p in watched])
 
     async def close_all(self, user_id: int) -> None:
         """Every connection of the user, on every node, closes with 4001 at once."""
@@ -433,6 +442,7 @@ class Admin:
         if action == "suspend":
             done = await self.st.tx(_suspend_for, op, kind, target, reason or "reported")
             await self.close_all(done["user"])
+            await self.hide_from_watchers(done["user"])
             return done
         if kind == "post":
             done = await self._tx(_remove_post, op, target, reason or "reported",

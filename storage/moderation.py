@@ -13,6 +13,8 @@ from typing import Any
 
 import asyncpg
 
+from storage.store import Storage
+
 _MS = "(extract(epoch FROM {}) * 1000)::bigint"
 
 
@@ -146,6 +148,29 @@ async def operators_among(conn: asyncpg.Connection, user_ids: list[int]) -> set[
         """SELECT id FROM users WHERE id = ANY($1::bigint[]) AND is_admin
            AND suspended_at IS NULL""", user_ids)
     return {r["id"] for r in rows}
+
+
+async def watched_posts_of(st: Storage, user_id: int) -> list[int]:
+    """The user's posts that someone is watching right now, anywhere in the cluster: the
+    live watcher channels (`PUBSUB CHANNELS {ns}:p:*`, one call) that are theirs."""
+    prefix = st.key("p", "")
+
+    async def run(st: Storage) -> list[int]:
+        assert st.pool is not None and st.redis is not None
+        channels = await st.redis.pubsub_channels(prefix + "*")
+        ids = []
+        for ch in channels:
+            tail = (ch.decode() if isinstance(ch, bytes) else ch)[len(prefix):]
+            if tail.isdigit():
+                ids.append(int(tail))
+        if not ids:
+            return []
+        async with st.pool.acquire() as conn:
+            rows = await conn.fetch("SELECT id FROM posts WHERE id = ANY($1::bigint[]) "
+                                    "AND author_id = $2", ids, user_id)
+        return [r["id"] for r in rows]
+
+    return await st.both(run)
 
 
 async def is_suspended(conn: asyncpg.Connection, user_id: int) -> bool:

@@ -689,3 +689,21 @@ async def test_cli_grant_and_revoke_are_audited(node: Node, services: tuple[str,
             capture_stderr=True, check=False)
         assert done.returncode != 0
         assert await sql(node, "SELECT count(*) FROM audit_log") == rows
+
+
+async def test_suspension_hides_the_users_posts_live_from_their_watchers(node: Node) -> None:
+    async with bots(node, 3) as (bot, viewer, bystander), admins(node) as (admin,):
+        spam = await quick_post(bot, "spam")
+        fine = await quick_post(bystander, "fine")
+        for p in (spam, fine):
+            await viewer.call("post.watch", post=p["id"])
+        await admin.call("admin.suspend", user=uid(bot), reason="spam bot")
+        assert (await next_event(viewer, "post.deleted"))["post"] == spam["id"]
+        # Only the suspended user's posts: a later like on the other one still arrives,
+        # and nothing about it said it was deleted.
+        await viewer.call("post.like", post=fine["id"])
+        with trio.fail_after(EVENT_WAIT):
+            async for ev in viewer.events():
+                assert ev.name != "post.deleted", ev.data
+                if ev.name == "post.updated" and ev.data.get("like_count") == 1:
+                    break
