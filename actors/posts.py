@@ -335,34 +335,40 @@ async def _saved(conn: asyncpg.Connection, viewer_id: int, before: tuple[int, in
 
 async def _like(conn: asyncpg.Connection, sink: EventSink, viewer_id: int, post_id: int,
                 keys: Keys) -> dict[str, Any]:
-    head, rel = await _visible_post(conn, viewer_id, post_id)
-    privacy.require_interaction(rel)
-    if not await db.like(conn, post_id, viewer_id):
-        return {"post": post_id, "liked": True, "like_count": head.like_count}
-    counts = await db.bump_counts(conn, post_id, likes=1)
-    if counts is None:
+    # Two statements: what the rules need (post, relations both ways), then the like,
+    # counter, notification and its durable event together (storage.posts.like_once).
+    ctx = await db.post_context(conn, viewer_id, post_id)
+    if ctx is None or ctx.head.deleted:
         raise Missing("no such post")
-    _counts_event(sink, keys, post_id, counts)
-    if not await db.notified(conn, head.author_id, viewer_id, "like", post_id):
-        await _send_notices(conn, sink, viewer_id, head, [_Notice(head.author_id, "like")])
-    return {"post": post_id, "liked": True, "like_count": counts[0]}
+    privacy.require_interaction(ctx.viewer_to_author)
+    # The author hears of it (seeing their own post) unless should_notify says no.
+    notify = (ctx.head.author_id != viewer_id
+              and privacy.post_notice(Relation(ctx.head.author_id, ctx.head.author_id,
+                                               exists=True))(ctx.author_to_viewer))
+    done = await db.like_once(conn, ctx, viewer_id, notify=notify, retention=sink.retention)
+    if not done.inserted:
+        return {"post": post_id, "liked": True, "like_count": ctx.head.like_count}
+    if done.counts is None:
+        raise Missing("no such post")
+    sink.stored(done.events)
+    _counts_event(sink, keys, post_id, done.counts)
+    return {"post": post_id, "liked": True, "like_count": done.counts[0]}
 
 
 async def _unlike(conn: asyncpg.Connection, sink: EventSink, viewer_id: int, post_id: int,
                   keys: Keys) -> dict[str, Any]:
-    head = await db.head(conn, post_id)
-    if head is None or head.deleted:
+    done = await db.unlike_once(conn, post_id, viewer_id)
+    if not done.live:
         raise Missing("no such post")
-    if not await db.unlike(conn, post_id, viewer_id):
+    if not done.removed:
         # Nothing to undo: answer like a read, so an invisible post stays invisible.
         await _visible_post(conn, viewer_id, post_id)
-        return {"post": post_id, "liked": False, "like_count": head.like_count}
+        return {"post": post_id, "liked": False, "like_count": done.like_count}
     # Taking back one's own like is allowed even after a block.
-    counts = await db.bump_counts(conn, post_id, likes=-1)
-    if counts is None:
+    if done.counts is None:
         raise Missing("no such post")
-    _counts_event(sink, keys, post_id, counts)
-    return {"post": post_id, "liked": False, "like_count": counts[0]}
+    _counts_event(sink, keys, post_id, done.counts)
+    return {"post": post_id, "liked": False, "like_count": done.counts[0]}
 
 
 async def _save(conn: asyncpg.Connection, viewer_id: int, post_id: int,

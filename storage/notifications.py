@@ -15,31 +15,53 @@ from storage.ids import ID_EPOCH_MS, id_time_ms, make_id
 from storage.relations import Relation, relation, relations_many
 from storage.store import Storage
 
+BODY_MAX = 200  # characters of a comment or caption kept with a notification
+
+
+def event_data(*, id: int, kind: str, actor_id: int, actor_name: str, at: int,
+               post_id: int | None = None, comment_id: int | None = None, body: str = "",
+               extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The data of a stored notification's durable `notification` event."""
+    return {"id": id, "kind": kind, "actor": {"id": actor_id, "username": actor_name},
+            "post": post_id, "comment": comment_id, "body": body[:BODY_MAX], "at": at,
+            **(extra or {})}
+
+
+def insert_cte(p: int, guard: str) -> str:
+    """A CTE `note` inserting one notification with a given id, only when `guard` holds
+    (parameters from `$p`: id, recipient, actor, kind, post, comment, body)."""
+    return f"""note AS (
+        INSERT INTO notifications (id, recipient_id, actor_id, kind, post_id, comment_id, body)
+        SELECT ${p}::bigint, ${p + 1}::bigint, ${p + 2}::bigint, ${p + 3}::text,
+               ${p + 4}::bigint, ${p + 5}::bigint, ${p + 6}::text
+        WHERE {guard} RETURNING id
+    )"""
+
 
 async def notify(conn: asyncpg.Connection, sink: EventSink, *, recipient_id: int, actor_id: int,
                  kind: str, allowed: Callable[[Relation], bool], post_id: int | None = None,
                  comment_id: int | None = None, body: str = "",
-                 extra: dict[str, Any] | None = None) -> int | None:
+                 extra: dict[str, Any] | None = None,
+                 rel: Relation | None = None) -> int | None:
     """Store and emit a notification inside the caller's transaction.
 
     `allowed` is the domain's rule (actors.privacy.should_notify) applied to the
-    relation from the recipient to the actor. Returns the notification id, or None
-    when the rule says no.
+    relation from the recipient to the actor (`rel`, read here when not given).
+    Returns the notification id, or None when the rule says no.
     """
-    if not allowed(await relation(conn, recipient_id, actor_id)):
+    if rel is None:
+        rel = await relation(conn, recipient_id, actor_id)
+    if not allowed(rel):
         return None
     row = await conn.fetchrow(
         """INSERT INTO notifications (recipient_id, actor_id, kind, post_id, comment_id, body)
            VALUES ($1, $2, $3, $4, $5, $6)
-           RETURNING id, (extract(epoch FROM created_at) * 1000)::bigint AS at""",
-        recipient_id, actor_id, kind, post_id, comment_id, body[:200])
-    actor = await conn.fetchrow("SELECT username FROM users WHERE id = $1", actor_id)
-    data: dict[str, Any] = {
-        "id": row["id"], "kind": kind, "actor": {"id": actor_id, "username": actor["username"]},
-        "post": post_id, "comment": comment_id, "body": body[:200], "at": row["at"],
-        **(extra or {}),
-    }
-    await sink.to_user(recipient_id, "notification", data)
+           RETURNING id, (extract(epoch FROM created_at) * 1000)::bigint AS at,
+                     (SELECT username FROM users WHERE id = $2) AS actor_name""",
+        recipient_id, actor_id, kind, post_id, comment_id, body[:BODY_MAX])
+    await sink.to_user(recipient_id, "notification", event_data(
+        id=row["id"], kind=kind, actor_id=actor_id, actor_name=row["actor_name"], at=row["at"],
+        post_id=post_id, comment_id=comment_id, body=body, extra=extra))
     return int(row["id"])
 
 

@@ -18,7 +18,10 @@ from typing import Any
 import asyncpg
 
 from storage import media as media_db
+from storage import notifications as notes_db
+from storage.events import StoredEvent, append_ctes, pack_items, stored_events
 from storage.media import MediaRecord
+from storage.relations import Relation, relation_columns, relation_from
 from storage.store import Storage
 
 _MEDIA_FIELDS = tuple(f.name for f in dataclasses.fields(MediaRecord))
@@ -242,6 +245,136 @@ async def bump_counts(conn: asyncpg.Connection, post_id: int, *, likes: int = 0,
     return (row["like_count"], row["comment_count"]) if row is not None else None
 
 
+NOTIFIED_LOOKBACK = 200  # a recipient's latest notifications searched for a repeat
+
+
+@dataclass(frozen=True)
+class PostContext:
+    """What a like needs to decide, read in one statement: the post, how the viewer and
+    its author stand to each other both ways, the viewer's username, the transaction's
+    time and (if the author is someone else) an id for a notification."""
+
+    head: PostHead
+    viewer_to_author: Relation
+    author_to_viewer: Relation
+    viewer_name: str
+    now_ms: int
+    note_id: int | None
+
+
+_CONTEXT = f"""
+    SELECT p.id, p.author_id, p.comments_off, p.deleted_at IS NOT NULL AS deleted,
+           p.like_count, p.comment_count,
+           (SELECT count(*) FROM post_media pm WHERE pm.post_id = p.id) AS media_count,
+           {relation_columns("$2::bigint", "p.author_id", "va")},
+           {relation_columns("p.author_id", "$2::bigint", "av")},
+           (SELECT username FROM users WHERE id = $2) AS viewer_name,
+           {_MS.format("now()")} AS now_ms,
+           CASE WHEN p.author_id <> $2 THEN glint_next_id() END AS note_id
+    FROM posts p WHERE p.id = $1"""
+
+
+async def post_context(conn: asyncpg.Connection, viewer_id: int,
+                       post_id: int) -> PostContext | None:
+    row = await conn.fetchrow(_CONTEXT, post_id, viewer_id)
+    if row is None:
+        return None
+    head = PostHead(row["id"], row["author_id"], row["comments_off"], row["deleted"],
+                    row["like_count"], row["comment_count"], row["media_count"])
+    return PostContext(head, relation_from(row, "va", viewer_id, head.author_id),
+                       relation_from(row, "av", head.author_id, viewer_id),
+                       row["viewer_name"], row["now_ms"], row["note_id"])
+
+
+def _repeat(recipient: str, actor: str, kind: str, post: str, comment: str) -> str:
+    """SQL: whether this actor recently notified this recipient of this (see `notified`)."""
+    return f"""EXISTS (
+        SELECT 1 FROM (SELECT actor_id, kind, post_id, comment_id FROM notifications
+                       WHERE recipient_id = {recipient} ORDER BY id DESC
+                       LIMIT {NOTIFIED_LOOKBACK}) n
+        WHERE actor_id = {actor} AND kind = {kind} AND post_id = {post}
+          AND comment_id IS NOT DISTINCT FROM {comment})"""
+
+
+@dataclass(frozen=True)
+class Liked:
+    inserted: bool  # False: the like was there already, nothing changed
+    counts: tuple[int, int] | None  # (like_count, comment_count); None: the post is gone
+    events: list[StoredEvent]  # the author's `notification`, if one was stored
+
+
+_LIKE_NOTE_GUARD = ("$3::bigint IS NOT NULL AND EXISTS (SELECT 1 FROM cnt) AND NOT "
+                    + _repeat("$4::bigint", "$2::bigint", "'like'", "$1::bigint", "NULL"))
+_LIKE = f"""
+    WITH ins AS (
+        INSERT INTO likes (post_id, user_id) VALUES ($1, $2)
+        ON CONFLICT DO NOTHING RETURNING true
+    ), cnt AS (
+        UPDATE posts SET like_count = greatest(like_count + 1, 0)
+        WHERE id = $1 AND deleted_at IS NULL AND EXISTS (SELECT 1 FROM ins)
+        RETURNING like_count, comment_count
+    ), {notes_db.insert_cte(3, _LIKE_NOTE_GUARD)},
+    {append_ctes(10, "EXISTS (SELECT 1 FROM note)")}
+    SELECT EXISTS (SELECT 1 FROM ins) AS inserted,
+           (SELECT like_count FROM cnt) AS like_count,
+           (SELECT comment_count FROM cnt) AS comment_count,
+           (SELECT array_agg(ord ORDER BY ord) FROM ev_seq) AS ords,
+           (SELECT array_agg(seq ORDER BY ord) FROM ev_seq) AS seqs"""
+
+
+async def like_once(conn: asyncpg.Connection, ctx: PostContext, user_id: int, *,
+                    notify: bool, retention: int) -> Liked:
+    """Insert the like, move the counter, and — when `notify` (the domain's rule) and the
+    like is new and no repeat of a recent one — store the author's `like` notification
+    and its durable event: one statement, so counts stay exact under concurrency."""
+    post_id, author_id = ctx.head.id, ctx.head.author_id
+    note_id = ctx.note_id if notify else None
+    items: list[tuple[int, str, dict[str, Any]]] = []
+    if note_id is not None:
+        items = [(author_id, "notification", notes_db.event_data(
+            id=note_id, kind="like", actor_id=user_id, actor_name=ctx.viewer_name,
+            at=ctx.now_ms, post_id=post_id))]
+    row = await conn.fetchrow(
+        _LIKE, post_id, user_id, note_id, author_id, user_id, "like", post_id, None, "",
+        *pack_items(items), retention)
+    counts = ((row["like_count"], row["comment_count"])
+              if row["like_count"] is not None else None)
+    events = stored_events(items, list(zip(row["ords"] or [], row["seqs"] or [], strict=True)))
+    return Liked(row["inserted"], counts, events)
+
+
+_UNLIKE = """
+    WITH live AS (
+        SELECT like_count FROM posts WHERE id = $1 AND deleted_at IS NULL
+    ), del AS (
+        DELETE FROM likes WHERE post_id = $1 AND user_id = $2 AND EXISTS (SELECT 1 FROM live)
+        RETURNING true
+    ), cnt AS (
+        UPDATE posts SET like_count = greatest(like_count - 1, 0)
+        WHERE id = $1 AND deleted_at IS NULL AND EXISTS (SELECT 1 FROM del)
+        RETURNING like_count, comment_count
+    )
+    SELECT (SELECT like_count FROM live) AS before, EXISTS (SELECT 1 FROM del) AS removed,
+           (SELECT like_count FROM cnt) AS like_count,
+           (SELECT comment_count FROM cnt) AS comment_count"""
+
+
+@dataclass(frozen=True)
+class Unliked:
+    live: bool  # the post exists and is not deleted
+    removed: bool  # the like was there and is gone now
+    like_count: int  # before, when nothing was removed
+    counts: tuple[int, int] | None  # after removing; None if the post went meanwhile
+
+
+async def unlike_once(conn: asyncpg.Connection, post_id: int, user_id: int) -> Unliked:
+    """Remove the like of a live post and move its counter, in one statement."""
+    row = await conn.fetchrow(_UNLIKE, post_id, user_id)
+    counts = ((row["like_count"], row["comment_count"])
+              if row["like_count"] is not None else None)
+    return Unliked(row["before"] is not None, row["removed"], row["before"] or 0, counts)
+
+
 async def save(conn: asyncpg.Connection, user_id: int, post_id: int) -> None:
     await conn.execute(
         "INSERT INTO saves (user_id, post_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
@@ -250,9 +383,6 @@ async def save(conn: asyncpg.Connection, user_id: int, post_id: int) -> None:
 
 async def unsave(conn: asyncpg.Connection, user_id: int, post_id: int) -> None:
     await conn.execute("DELETE FROM saves WHERE user_id = $1 AND post_id = $2", user_id, post_id)
-
-
-NOTIFIED_LOOKBACK = 200  # a recipient's latest notifications searched for a repeat
 
 
 async def notified(conn: asyncpg.Connection, recipient_id: int, actor_id: int, kind: str,

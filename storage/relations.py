@@ -32,6 +32,38 @@ class Relation:
         return self.i_blocked or self.blocked_me
 
 
+def relation_columns(viewer: str, target: str, prefix: str) -> str:
+    """SQL select-list items for how `viewer` stands to `target` (two SQL expressions),
+    named `<prefix>_<flag>`: lets a statement that reads other things carry relations too
+    (read back with `relation_from`)."""
+    return f"""
+        (SELECT u.is_private FROM users u WHERE u.id = {target}) AS {prefix}_private,
+        (SELECT u.suspended_at IS NOT NULL FROM users u WHERE u.id = {target}) AS {prefix}_susp,
+        EXISTS (SELECT 1 FROM users u WHERE u.id = {target}) AS {prefix}_exists,
+        EXISTS (SELECT 1 FROM follows WHERE follower_id = {viewer} AND followee_id = {target})
+            AS {prefix}_f,
+        EXISTS (SELECT 1 FROM follows WHERE follower_id = {target} AND followee_id = {viewer})
+            AS {prefix}_fm,
+        EXISTS (SELECT 1 FROM follow_requests
+                WHERE requester_id = {viewer} AND target_id = {target}) AS {prefix}_rq,
+        EXISTS (SELECT 1 FROM blocks WHERE blocker_id = {viewer} AND blocked_id = {target})
+            AS {prefix}_ib,
+        EXISTS (SELECT 1 FROM blocks WHERE blocker_id = {target} AND blocked_id = {viewer})
+            AS {prefix}_bm,
+        EXISTS (SELECT 1 FROM mutes WHERE muter_id = {viewer} AND muted_id = {target})
+            AS {prefix}_im,
+        EXISTS (SELECT 1 FROM mutes WHERE muter_id = {target} AND muted_id = {viewer})
+            AS {prefix}_mm"""
+
+
+def relation_from(row: asyncpg.Record, prefix: str, viewer_id: int, target_id: int) -> Relation:
+    """The Relation read by `relation_columns(..., prefix)`."""
+    if not row[f"{prefix}_exists"]:
+        return Relation(viewer_id, target_id, exists=False)
+    return Relation(viewer_id, target_id, True, *(bool(row[f"{prefix}_{k}"]) for k in (
+        "private", "susp", "f", "fm", "rq", "ib", "bm", "im", "mm")))
+
+
 async def relations_many(conn: asyncpg.Connection, viewer_id: int,
                          target_ids: Iterable[int]) -> dict[int, Relation]:
     """How `viewer_id` stands to each target, in one query (unknown ids: exists=False)."""
