@@ -15,10 +15,20 @@ export let lastChange = 'push';
 export function navigate(to, { replace = false } = {}) {
   if (to === window.location.pathname + window.location.search) return;
   lastChange = replace ? 'replace' : 'push';
-  if (replace) history.replaceState(null, '', to);
-  else history.pushState(null, '', to);
+  if (replace) history.replaceState(history.state, '', to);
+  else history.pushState({ depth: inAppDepth() + 1 }, '', to);
   location_.set(read());
   window.scrollTo(0, 0);
+}
+
+/** How many in-app pages lie behind this one in the tab's history (0: it was opened directly). */
+function inAppDepth() {
+  return Number(history.state?.depth) || 0;
+}
+
+/** True when the browser's Back stays inside the app (a page of ours is behind this one). */
+export function canGoBack() {
+  return inAppDepth() > 0;
 }
 
 window.addEventListener('popstate', () => {

@@ -1,6 +1,7 @@
 // A post on its own page (/p/:id): the photos large, like / save, the owner's edit,
 // comments on/off and delete, and the comments, all live while the post is watched.
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { BackBar } from '../components/backbar.jsx';
 import { Carousel } from '../components/carousel.jsx';
 import { Comments } from '../components/comments.jsx';
 import { ConfirmButton } from '../components/confirm.jsx';
@@ -79,6 +80,7 @@ export default function Post({ params }) {
   }
   return (
     <section class="screen post-screen" aria-labelledby="screen-title">
+      <BackBar title="Post" />
       <h1 id="screen-title" class="visually-hidden">
         {post && !deleted && !error ? `Post by ${post.author?.username}` : 'Post'}
       </h1>

@@ -2,6 +2,7 @@
 // driven by user.get's relation flags, block / mute, the posts grid (and, on your
 // own profile, saved posts and pending follow requests, live).
 import { useEffect, useState } from 'preact/hooks';
+import { BackBar } from '../components/backbar.jsx';
 import { Confirm, Dialog } from '../components/dialog.jsx';
 import { FollowButton } from '../components/followbutton.jsx';
 import { PostGrid } from '../components/grid.jsx';
@@ -72,6 +73,7 @@ export default function Profile({ params }) {
   const canSee = self || !user.private || user.followed_by_me;
   return (
     <section class="screen profile" aria-labelledby="screen-title">
+      {!self && <BackBar title={user.username} />}
       <ProfileHeader user={user} self={self} canSee={canSee} setUser={setUser} />
       {self && <FollowRequests compact onApproved={() => bump('followers_count', 1)} />}
       {canSee ? <ProfileTabs user={user} self={self} /> : (

@@ -1,6 +1,7 @@
 // A hashtag page (/t/:tag): the tag's post count (tag.get) and its posts, top or
 // recent (tag.posts), in a grid.
 import { useState } from 'preact/hooks';
+import { BackBar } from '../components/backbar.jsx';
 import { PostGrid } from '../components/grid.jsx';
 import { MoreLoader } from '../components/more.jsx';
 import { errorText } from '../lib/errors.js';
@@ -33,6 +34,7 @@ export default function Tag({ params }) {
   );
   return (
     <section class="screen tag" aria-labelledby="screen-title">
+      <BackBar title={`#${tag}`} fallback="/explore" />
       <header class="tag-header">
         <span class="tag-icon" aria-hidden="true">#</span>
         <div>
