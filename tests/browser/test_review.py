@@ -198,3 +198,40 @@ def test_own_profile_counts_follow_live(person: Callable[..., Person]) -> None:
     expect(_count(ann.page, "following")).to_have_text("1", timeout=LIVE_MS)
     expect(_count(ann.page, "followers")).to_have_text("1")
     screenshot(ann.page, "review-profile-live-phone")
+
+
+def test_phone_back_bar_on_post_profile_and_hashtag(person: Callable[..., Person]) -> None:
+    """On a phone, a post, someone's profile and a hashtag page have a Back button (the
+    conversation had one; these had none, and the tab bar has no way back). It goes
+    back in the app's history, or to a sensible page when opened directly; desktop,
+    with its navigation rail, has none."""
+    ann, ben = person(PHONE), person(DESKTOP)
+    a_name, b_name = unique("rba"), unique("rbb")
+    _sign_up(ann.page, a_name)
+    _sign_up(ben.page, b_name)
+    post = _post(ben.page, "back bar #rvback")
+    page = ann.page
+    _go(page, f"/u/{b_name}")
+    expect(page.get_by_role("heading", level=1, name=b_name)).to_be_visible()
+    page.get_by_role("list", name=re.compile("posts", re.I)).get_by_role("link").first.click()
+    expect(page).to_have_url(re.compile(rf"/p/{post}$"))
+    page.get_by_role("link", name="#rvback").click()
+    expect(page.get_by_role("heading", level=1, name="#rvback")).to_be_visible()
+    screenshot(page, "review-backbar-tag-phone")
+    back = page.get_by_role("button", name="Back", exact=True)
+    back.click()
+    expect(page).to_have_url(re.compile(rf"/p/{post}$"))
+    back.click()
+    expect(page).to_have_url(re.compile(rf"/u/{b_name}$"))
+    back.click()
+    expect(page).to_have_url(re.compile(r"/$"))
+    expect(back).to_have_count(0)  # the feed is a top screen
+
+    page.goto(f"/p/{post}")  # opened directly: Back goes to the feed, not off the site
+    expect(page.locator("article.post-view")).to_be_visible()
+    back.click()
+    expect(page).to_have_title("Home · Glint")
+
+    ben.page.goto(f"/p/{post}")
+    expect(ben.page.locator("article.post-view")).to_be_visible()
+    expect(ben.page.get_by_role("button", name="Back", exact=True)).to_be_hidden()
