@@ -91,7 +91,8 @@ function NotFound() {
     <section class="screen" aria-labelledby="screen-title">
       <div class="empty-state">
         <h1 id="screen-title">Sorry, this page isn’t available.</h1>
-        <p>The profile may not exist, or it may not be visible to you. <Link href="/">Go back to Glint.</Link></p>
+        <p>The profile may not exist, or it may not be visible to you.</p>
+        <p><Link href="/" class="button">Go back to Glint</Link></p>
       </div>
     </section>
   );
