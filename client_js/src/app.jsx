@@ -22,9 +22,10 @@ export function App() {
   useEffect(() => {
     if (redirect) navigate(redirect, { replace: true });
   }, [redirect]);
+  const title = typeof route.title === 'function' ? route.title(params) : route.title;
   useEffect(() => {
-    document.title = route.title ? `${route.title} · Glint` : 'Glint';
-  }, [route]);
+    document.title = title ? `${title} · Glint` : 'Glint';
+  }, [route, title]);
   if (redirect) return null;
   const Screen = route.screen;
   if (!signedIn || route.guest) {

@@ -1,7 +1,7 @@
 // The route table: path pattern → screen component. One screen per file in screens/.
 // `auth: true` screens need a session (logged-out visitors go to /login?next=...);
 // `guest: true` screens are for logged-out visitors (signed-in ones go home).
-// `title` is the document title; `label` is read by screen readers on navigation.
+// `title` is the document title (a string, or a function of the params); `label` is read by screen readers on navigation.
 import Compose from './screens/compose.jsx';
 import Conversation from './screens/conversation.jsx';
 import Direct from './screens/direct.jsx';
@@ -23,9 +23,9 @@ export const routes = [
   { path: '/signup', screen: Signup, guest: true, title: 'Sign up' },
   { path: '/explore', screen: Explore, auth: true, title: 'Explore' },
   { path: '/search', screen: Search, auth: true, title: 'Search' },
-  { path: '/t/:tag', screen: Tag, auth: true, title: 'Hashtag' },
+  { path: '/t/:tag', screen: Tag, auth: true, title: (p) => `#${p.tag}` },
   { path: '/p/:id', screen: Post, auth: true, title: 'Post' },
-  { path: '/u/:username', screen: Profile, auth: true, title: 'Profile' },
+  { path: '/u/:username', screen: Profile, auth: true, title: (p) => `@${p.username}` },
   { path: '/notifications', screen: Notifications, auth: true, title: 'Notifications' },
   { path: '/direct', screen: Direct, auth: true, title: 'Direct' },
   { path: '/direct/:id', screen: Conversation, auth: true, title: 'Conversation' },
