@@ -213,10 +213,12 @@ def test_phone_back_bar_on_post_profile_and_hashtag(person: Callable[..., Person
     page = ann.page
     _go(page, f"/u/{b_name}")
     expect(page.get_by_role("heading", level=1, name=b_name)).to_be_visible()
+    expect(page).to_have_title(f"@{b_name} \u00b7 Glint")  # not just "Profile"
     page.get_by_role("list", name=re.compile("posts", re.I)).get_by_role("link").first.click()
     expect(page).to_have_url(re.compile(rf"/p/{post}$"))
     page.get_by_role("link", name="#rvback").click()
     expect(page.get_by_role("heading", level=1, name="#rvback")).to_be_visible()
+    expect(page).to_have_title("#rvback \u00b7 Glint")
     screenshot(page, "review-backbar-tag-phone")
     back = page.get_by_role("button", name="Back", exact=True)
     back.click()
