@@ -57,6 +57,10 @@ const BY_OP = {
   },
   'comment.delete': { not_found: 'That comment was already deleted.' },
   'comment.like': { not_found: 'That comment isn\u2019t available any more.' },
+  'report.create': {
+    forbidden: 'You can\u2019t report your own posts, comments or account.',
+    not_found: 'That isn\u2019t available any more, so it can\u2019t be reported.',
+  },
   'user.update': { not_found: 'That photo isn\u2019t available any more. Please choose it again.' },
 };
 

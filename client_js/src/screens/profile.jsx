@@ -3,6 +3,7 @@
 // own profile, saved posts and pending follow requests, live).
 import { useEffect, useState } from 'preact/hooks';
 import { BackBar } from '../components/backbar.jsx';
+import { ReportDialog } from '../components/report.jsx';
 import { Confirm, Dialog } from '../components/dialog.jsx';
 import { FollowButton } from '../components/followbutton.jsx';
 import { PostGrid } from '../components/grid.jsx';
@@ -170,6 +171,7 @@ function MessageButton({ user }) {
 
 function ProfileMenu({ user, setUser, onClose }) {
   const [confirmBlock, setConfirmBlock] = useState(false);
+  const [report, setReport] = useState(false);
   const mute = async () => {
     const op = user.muted ? 'mute.remove' : 'mute.add';
     try {
@@ -191,6 +193,7 @@ function ProfileMenu({ user, setUser, onClose }) {
       toastError(err, 'block.add');
     }
   };
+  if (report) return <ReportDialog kind="user" target={user.id} what={`@${user.username}`} onClose={onClose} />;
   if (confirmBlock) {
     return <Confirm title={`Block ${user.username}?`}
       text="They won’t be able to find your profile or posts. Follows between you are removed. Glint won’t tell them."
@@ -201,6 +204,7 @@ function ProfileMenu({ user, setUser, onClose }) {
       <ul class="dialog-menu">
         <li><button type="button" class="button" onClick={mute}>{user.muted ? 'Unmute' : 'Mute'}</button></li>
         <li><button type="button" class="button danger" onClick={() => setConfirmBlock(true)}>Block</button></li>
+        <li><button type="button" class="button danger" onClick={() => setReport(true)}>Report</button></li>
         <li><button type="button" class="button" onClick={onClose}>Cancel</button></li>
       </ul>
     </Dialog>
