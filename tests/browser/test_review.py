@@ -237,3 +237,44 @@ def test_phone_back_bar_on_post_profile_and_hashtag(person: Callable[..., Person
     ben.page.goto(f"/p/{post}")
     expect(ben.page.locator("article.post-view")).to_be_visible()
     expect(ben.page.get_by_role("button", name="Back", exact=True)).to_be_hidden()
+
+
+def test_report_a_post_and_an_account(person: Callable[..., Person]) -> None:
+    """Issue #8's report.create had no way in from the web app: someone else's post
+    (its options) and profile (its menu) now have Report, with a reason; a second
+    report of the same thing is answered in words, not filed twice."""
+    ann, ben = person(PHONE), person(DESKTOP)
+    a_name, b_name = unique("rra"), unique("rrb")
+    _sign_up(ann.page, a_name)
+    _sign_up(ben.page, b_name)
+    post = _post(ann.page, "report me")
+    page = ben.page
+    _go(page, f"/p/{post}")
+    expect(page.locator("article.post-view")).to_be_visible()
+    for attempt in ("Thanks for letting us know", "You already reported this"):
+        page.get_by_role("button", name="Post options").click()
+        page.get_by_role("dialog", name="Post options").get_by_role("button", name="Report").click()
+        dialog = page.get_by_role("dialog", name="Report this post")
+        submit = dialog.get_by_role("button", name="Submit report")
+        expect(submit).to_be_disabled()  # a reason first
+        dialog.get_by_role("radio", name="It\u2019s spam").check()
+        dialog.get_by_label(re.compile("Anything else")).fill("posted ten times today")
+        if attempt.startswith("Thanks"):
+            screenshot(page, "review-report-desktop")
+        submit.click()
+        expect(page.get_by_role("status").filter(has_text=attempt)).to_be_visible()
+        expect(dialog).to_have_count(0)
+
+    _go(page, f"/u/{a_name}")
+    page.get_by_role("button", name="More options").click()
+    page.get_by_role("dialog", name=a_name).get_by_role("button", name="Report").click()
+    dialog = page.get_by_role("dialog", name=f"Report @{a_name}")
+    dialog.get_by_role("radio", name="Bullying or harassment").check()
+    dialog.get_by_role("button", name="Submit report").click()
+    expect(page.get_by_role("status").filter(has_text="Thanks for letting us know")).to_be_visible()
+
+    # Your own post has its owner's menu, without Report.
+    _go(ann.page, f"/p/{post}")
+    ann.page.get_by_label("Post options").click()
+    expect(ann.page.get_by_role("button", name="Edit caption")).to_be_visible()
+    expect(ann.page.get_by_role("button", name="Report")).to_have_count(0)
