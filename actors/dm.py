@@ -49,6 +49,7 @@ from config.limits import (
     DM_TITLE_MAX,
 )
 from storage import dm as db
+from storage import media as media_db
 from storage import posts as posts_db
 from storage import ratelimit
 from storage.errors import Unavailable
@@ -203,17 +204,25 @@ class Outgoing:
 
 async def _send(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id: int,
                 out: Outgoing) -> Done:
-    lk = await _lock(conn, conv_id, me_id)
-    if out.idem is not None and (prior := await db.by_idem(conn, me_id, out.idem)):
-        if prior[0] != conv_id:
+    # Usually four statements: lock the row, read what the rules need (storage.dm.
+    # send_context), then the message, the sender's read state and every member's
+    # durable event in one (storage.dm.send_once); the seq is the locked row's next.
+    conv = await db.conversation(conn, conv_id, lock=True)
+    if conv is None:
+        raise Missing("no such conversation")
+    ctx = await db.send_context(conn, conv_id, me_id, out.idem, conv.kind == "direct")
+    me = ctx.members.get(me_id)
+    if me is None:
+        raise Missing("no such conversation")
+    lk = Locked(conv, ctx.members, me)
+    if ctx.prior is not None:
+        if ctx.prior[0] != conv_id:
             raise Taken("that idempotency key was used for another conversation")
-        found = await db.message(conn, conv_id, prior[1])
+        found = await db.message(conn, conv_id, ctx.prior[1])
         assert found is not None
         return _done(message_wire(found), lk.members)  # a retry: the same message, no effect
-    if lk.conv.kind == "direct":
-        for peer in lk.members:
-            if peer != me_id:
-                privacy.require_dm_peer(await relation(conn, me_id, peer))
+    if ctx.peer is not None:
+        privacy.require_dm_peer(ctx.peer)
     if out.post_id is not None:
         head = await posts_db.head(conn, out.post_id)
         if head is None or head.deleted:
@@ -221,19 +230,20 @@ async def _send(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id: 
         privacy.require_posts(await relation(conn, me_id, head.author_id))
     if out.reply_to is not None:
         await _visible_message(conn, lk, out.reply_to)
+    media = None
     if out.media_id is not None:
         await attach_media(conn, [out.media_id])
-    seq = await db.next_seq(conn, conv_id)
-    await db.insert_message(conn, conv_id, seq, me_id, out.kind, out.text,
-                            media_id=out.media_id, post_id=out.post_id,
-                            reply_to=out.reply_to, idem=out.idem)
-    if lk.me.state == "request":
-        await db.set_state(conn, conv_id, me_id, "inbox")  # replying accepts the request
-    await db.mark_read(conn, conv_id, me_id, seq)
-    m = await db.message(conn, conv_id, seq)
-    assert m is not None
-    wire = message_wire(m)
-    await _fan_out(sink, set(lk.members), "dm.message", {"conversation": conv_id, "message": wire})
+        media = await media_db._get(conn, out.media_id)
+    seq = conv.last_seq + 1
+    wire = message_wire(db.Message(conv_id, seq, ctx.message_id, me_id, out.kind, out.text,
+                                   media, out.post_id, out.reply_to, out.idem, ctx.now_ms,
+                                   None, False, []))
+    data = {"conversation": conv_id, "message": wire}
+    # Recipients in id order: concurrent transactions lock users' rows in the same order.
+    events = [(uid, "dm.message", data) for uid in sorted(lk.members)]
+    sink.stored(await db.send_once(conn, conv_id, seq, ctx.message_id, me_id, out.kind,
+                                   out.text, out.media_id, out.post_id, out.reply_to,
+                                   out.idem, events, sink.retention))
     return _done(wire, lk.members)
 
 

@@ -15,7 +15,9 @@ from typing import Any
 
 import asyncpg
 
+from storage.events import StoredEvent, append_ctes, pack_items, stored_events
 from storage.media import MediaRecord, _record
+from storage.relations import Relation, relation_columns, relation_from
 
 
 def _ms(at: Any) -> int | None:
@@ -344,3 +346,77 @@ async def member_ids_many(conn: asyncpg.Connection,
     for r in rows:
         out[r["conversation_id"]].append(r["user_id"])
     return out
+
+
+# -- dm.send in few statements ----------------------------------------------------------------
+@dataclass(frozen=True)
+class SendContext:
+    """What a send decides on, read in one statement once the conversation row is locked:
+    the members, an earlier message with the same idempotency key, how the sender stands
+    to the other member of a 1:1, the transaction's time and an id for the message."""
+
+    members: dict[int, Member]
+    prior: tuple[int, int] | None  # (conversation id, seq) of the same `idem`
+    peer: Relation | None  # sender -> the other member (1:1 only)
+    now_ms: int
+    message_id: int
+
+
+_SEND_CONTEXT = f"""
+    SELECT (SELECT array_agg(ARRAY[user_id, last_read_seq, joined_seq] ORDER BY user_id)
+            FROM conversation_members WHERE conversation_id = $1 AND left_at IS NULL) AS nums,
+           (SELECT array_agg(role || ' ' || state ORDER BY user_id)
+            FROM conversation_members WHERE conversation_id = $1 AND left_at IS NULL) AS texts,
+           (SELECT ARRAY[conversation_id, seq] FROM messages
+            WHERE $3::text IS NOT NULL AND sender_id = $2 AND idem = $3) AS prior,
+           p.peer_id,
+           {relation_columns("$2::bigint", "p.peer_id", "rp")},
+           floor(extract(epoch FROM now()) * 1000)::bigint AS now_ms,
+           glint_next_id() AS message_id
+    FROM (SELECT (SELECT user_id FROM conversation_members
+                  WHERE $4::boolean AND conversation_id = $1 AND user_id <> $2
+                    AND left_at IS NULL ORDER BY user_id LIMIT 1) AS peer_id) p"""
+
+
+async def send_context(conn: asyncpg.Connection, conv_id: int, sender_id: int,
+                       idem: str | None, direct: bool) -> SendContext:
+    """Read under the conversation's row lock (`conversation(..., lock=True)` first, a
+    statement of its own: this one's snapshot is then taken after the lock, so the
+    members are current)."""
+    row = await conn.fetchrow(_SEND_CONTEXT, conv_id, sender_id, idem, direct)
+    peer_id = row["peer_id"]
+    members = {}
+    for (uid, read, joined), text in zip(row["nums"] or [], row["texts"] or [], strict=True):
+        role, state = text.split(" ", 1)
+        members[uid] = Member(uid, role, state, read, joined)
+    prior = (row["prior"][0], row["prior"][1]) if row["prior"] else None
+    peer = relation_from(row, "rp", sender_id, peer_id) if peer_id is not None else None
+    return SendContext(members, prior, peer, row["now_ms"], row["message_id"])
+
+
+_SEND = f"""
+    WITH nx AS (
+        UPDATE conversations SET last_seq = $2, last_at = now() WHERE id = $1
+    ), ins AS (
+        INSERT INTO messages (conversation_id, seq, id, sender_id, kind, body, media_id,
+                              post_id, reply_to, idem)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+    ), me AS (  -- replying accepts a request; one's own message is read
+        UPDATE conversation_members
+        SET last_read_seq = greatest(last_read_seq, $2),
+            state = CASE WHEN state = 'request' THEN 'inbox' ELSE state END
+        WHERE conversation_id = $1 AND user_id = $4 AND left_at IS NULL
+    ), {append_ctes(11)}
+    SELECT ord, seq FROM ev_seq"""
+
+
+async def send_once(conn: asyncpg.Connection, conv_id: int, seq: int, message_id: int,
+                    sender_id: int, kind: str, body: str, media_id: int | None,
+                    post_id: int | None, reply_to: int | None, idem: str | None,
+                    events: list[tuple[int, str, dict[str, Any]]],
+                    retention: int) -> list[StoredEvent]:
+    """Store the message at `seq` (the locked conversation's next), mark it read for its
+    sender (accepting a request), and append `events`: one statement."""
+    rows = await conn.fetch(_SEND, conv_id, seq, message_id, sender_id, kind, body, media_id,
+                            post_id, reply_to, idem, *pack_items(events), retention)
+    return stored_events(events, [(r["ord"], r["seq"]) for r in rows])

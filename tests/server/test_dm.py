@@ -212,6 +212,13 @@ async def test_photo_post_and_reply(node: Node) -> None:
         msgs = await history(bob, conv)
         assert [m["kind"] for m in msgs] == ["post", "photo"]
         assert msgs[1]["media"]["id"] == up["id"]
+        # The reply and the event are built without reading the row back: they must be
+        # exactly what history reads from Postgres.
+        assert msgs == [shared, photo]
+        text = (await alice.call("dm.send", conversation=conv, text="plain"))["message"]
+        assert (await history(bob, conv))[0] == text
+        assert [e.data["message"] for e in await dm_events(bob, conv, 3)] == [
+            photo, shared, text]
 
 
 # -- ordering and delivery -----------------------------------------------------------------------
