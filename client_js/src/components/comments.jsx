@@ -13,6 +13,7 @@ import { LikeButton } from './heart.jsx';
 import { Link } from './link.jsx';
 import { Avatar } from './media.jsx';
 import { plural } from './postcard.jsx';
+import { ReportDialog } from './report.jsx';
 import { RichText, TimeAgo } from './richtext.jsx';
 
 const PAGE = 20;
@@ -169,7 +170,7 @@ export function Comments({ post, me, inputRef }) {
   };
 
   const item = (c) => (
-    <Comment key={idStr(c.id)} c={c} canDelete={mine(c)} onReply={post.comments_off ? null : () => startReply(c)}
+    <Comment key={idStr(c.id)} c={c} canDelete={mine(c)} canReport={Boolean(me) && !sameId(c.author?.id, me.id)} onReply={post.comments_off ? null : () => startReply(c)}
       onLike={() => like(c)} onDelete={() => del(c)} />
   );
 
@@ -226,8 +227,9 @@ export function Comments({ post, me, inputRef }) {
   );
 }
 
-function Comment({ c, canDelete, onReply, onLike, onDelete }) {
+function Comment({ c, canDelete, canReport, onReply, onLike, onDelete }) {
   const name = c.author?.username || '';
+  const [reporting, setReporting] = useState(false);
   const likes = Number(c.like_count) || 0;
   return (
     <article class="comment" aria-label={`Comment by ${name}`} data-comment-id={idStr(c.id)}>
@@ -244,7 +246,12 @@ function Comment({ c, canDelete, onReply, onLike, onDelete }) {
           {canDelete && (
             <ConfirmButton question="Delete this comment?" onConfirm={onDelete} label={`Delete comment by ${name}`}>Delete</ConfirmButton>
           )}
+          {canReport && (
+            <button type="button" class="link-button" aria-label={`Report comment by ${name}`}
+              onClick={() => setReporting(true)}>Report</button>
+          )}
         </p>
+        {reporting && <ReportDialog kind="comment" target={c.id} what="this comment" onClose={() => setReporting(false)} />}
       </div>
       <LikeButton liked={Boolean(c.liked_by_me)} size={14} class="icon-button comment-like"
         label={c.liked_by_me ? `Unlike comment by ${name}` : `Like comment by ${name}`} onClick={onLike} />

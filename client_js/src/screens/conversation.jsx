@@ -9,6 +9,7 @@
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { ConversationAvatar, DmIcon, PeoplePicker, PresenceDot, useClock } from '../components/dmparts.jsx';
 import { SharedPost } from '../components/dmpost.jsx';
+import { ReportDialog } from '../components/report.jsx';
 import { Link } from '../components/link.jsx';
 import { Avatar, Photo } from '../components/media.jsx';
 import {
@@ -82,7 +83,7 @@ function Reactions({ list, myId }) {
   );
 }
 
-function MessageMenu({ m, mine, onClose, onReact, onEdit, onUnsend, myReaction }) {
+function MessageMenu({ m, mine, onClose, onReact, onEdit, onUnsend, onReport, myReaction }) {
   const ref = useRef(null);
   const [below, setBelow] = useState(false);
   useLayoutEffect(() => { // open downwards when there is no room above (inside the scroller)
@@ -112,6 +113,7 @@ function MessageMenu({ m, mine, onClose, onReact, onEdit, onUnsend, myReaction }
       </div>
       {canEdit && <button type="button" role="menuitem" onClick={onEdit}>Edit</button>}
       {mine && m.kind !== 'system' && <button type="button" role="menuitem" class="danger" onClick={onUnsend}>Unsend</button>}
+      {!mine && m.kind !== 'system' && <button type="button" role="menuitem" class="danger" onClick={onReport}>Report</button>}
     </div>
   );
 }
@@ -121,6 +123,7 @@ function Bubble({ m, mine, first, last, group, members, myId, onAction, menuOpen
   const name = sender ? sender.username : 'someone';
   const myReaction = (m.reactions || []).find((r) => sameId(r.user, myId))?.emoji ?? null;
   const moreRef = useRef(null);
+  const [reporting, setReporting] = useState(false);
   const dbl = () => !m.unsent && onAction('react', m, myReaction === HEART ? null : HEART);
   let body;
   if (m.unsent) body = <p class="dm-bubble dm-unsent">{mine ? 'You unsent a message' : 'Message unsent'}</p>;
@@ -164,7 +167,11 @@ function Bubble({ m, mine, first, last, group, members, myId, onAction, menuOpen
                 onClose={(refocus) => { setMenu(null); if (refocus) moreRef.current?.focus(); }}
                 onReact={(e) => { setMenu(null); onAction('react', m, e); }}
                 onEdit={() => { setMenu(null); onAction('edit', m); }}
-                onUnsend={() => { setMenu(null); onAction('unsend', m); }} />
+                onUnsend={() => { setMenu(null); onAction('unsend', m); }}
+                onReport={() => { setMenu(null); setReporting(true); }} />
+            )}
+            {reporting && (
+              <ReportDialog kind="message" target={m.id} what="this message" onClose={() => setReporting(false)} />
             )}
           </div>
         )}
