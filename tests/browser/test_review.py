@@ -278,3 +278,36 @@ def test_report_a_post_and_an_account(person: Callable[..., Person]) -> None:
     ann.page.get_by_label("Post options").click()
     expect(ann.page.get_by_role("button", name="Edit caption")).to_be_visible()
     expect(ann.page.get_by_role("button", name="Report")).to_have_count(0)
+
+
+def test_report_a_comment_and_a_message(person: Callable[..., Person]) -> None:
+    """Report is also on someone else's comment and on someone else's direct message."""
+    ann, ben = person(PHONE), person(DESKTOP)
+    a_name, b_name = unique("rca"), unique("rcb")
+    _sign_up(ann.page, a_name)
+    _sign_up(ben.page, b_name)
+    post = _post(ann.page, "comment here")
+    _call(ben.page, "comment.add", post=post, text="buy followers at example.com")
+    ann_id = _call(ben.page, "user.get", username=a_name)["id"]
+    conv = _call(ben.page, "dm.open", user=ann_id)["id"]
+    _call(ben.page, "dm.send", conversation=conv, text="win a prize, click here")
+
+    page = ann.page
+    _go(page, f"/p/{post}")
+    page.get_by_role("button", name=f"Report comment by {b_name}").click()
+    dialog = page.get_by_role("dialog", name="Report this comment")
+    dialog.get_by_role("radio", name="Scam or fraud").check()
+    dialog.get_by_role("button", name="Submit report").click()
+    expect(page.get_by_role("status").filter(has_text="Thanks for letting us know")).to_be_visible()
+    own = page.get_by_role("button", name=re.compile(f"^Report comment by {a_name}"))
+    expect(own).to_have_count(0)
+
+    _go(page, f"/direct/{conv}")
+    bubble = page.locator(".dm-msg").filter(has_text="win a prize")
+    bubble.hover()
+    bubble.get_by_role("button", name="Message options").click()
+    page.get_by_role("menuitem", name="Report").click()
+    dialog = page.get_by_role("dialog", name="Report this message")
+    dialog.get_by_role("radio", name="It\u2019s spam").check()
+    dialog.get_by_role("button", name="Submit report").click()
+    expect(page.get_by_role("status").filter(has_text="Thanks for letting us know")).to_be_visible()
