@@ -291,6 +291,7 @@ def test_report_a_comment_and_a_message(person: Callable[..., Person]) -> None:
     ann_id = _call(ben.page, "user.get", username=a_name)["id"]
     conv = _call(ben.page, "dm.open", user=ann_id)["id"]
     _call(ben.page, "dm.send", conversation=conv, text="win a prize, click here")
+    _call(ann.page, "comment.add", post=post, text="my own words")
 
     page = ann.page
     _go(page, f"/p/{post}")
@@ -299,8 +300,9 @@ def test_report_a_comment_and_a_message(person: Callable[..., Person]) -> None:
     dialog.get_by_role("radio", name="Scam or fraud").check()
     dialog.get_by_role("button", name="Submit report").click()
     expect(page.get_by_role("status").filter(has_text="Thanks for letting us know")).to_be_visible()
+    expect(page.get_by_text("my own words")).to_be_visible()
     own = page.get_by_role("button", name=re.compile(f"^Report comment by {a_name}"))
-    expect(own).to_have_count(0)
+    expect(own).to_have_count(0)  # not on your own comment
 
     _go(page, f"/direct/{conv}")
     bubble = page.locator(".dm-msg").filter(has_text="win a prize")
