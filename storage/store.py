@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 import redis.exceptions
 
 from config import Settings
-from config.limits import PG_POOL_MIN
+from config.limits import PG_POOL_MIN, REDIS_POOL_MAX, REDIS_POOL_WAIT_SECONDS
 from storage import migrations
 from storage.bridge import AsyncioBridge, BridgeClosed
 from storage.errors import Duplicate, Unavailable
@@ -89,7 +89,12 @@ class Storage:
                              "application_name": "glint"},
             reset=_keep_session,
         )
-        self.redis = aioredis.Redis.from_url(self.redis_url, health_check_interval=10)
+        # A blocking pool: under a burst, callers wait (at most REDIS_POOL_WAIT_SECONDS)
+        # for a connection instead of failing at once when the pool is full.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            self.redis_url, max_connections=REDIS_POOL_MAX, timeout=REDIS_POOL_WAIT_SECONDS,
+            health_check_interval=10)
+        self.redis = aioredis.Redis.from_pool(pool)  # owns the pool: aclose() closes it
 
     async def close(self) -> None:
         await self.bridge.run(self._close)
