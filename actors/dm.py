@@ -58,7 +58,8 @@ from storage.media import _attach as attach_media
 from storage.relations import relation
 from storage.store import Storage
 
-WRITE_SECONDS = 30.0  # a write not answered by its conversation's actor within this fails
+WRITE_SECONDS = 30.0  # a write not committed within this is rolled back and fails
+WRITE_GRACE_SECONDS = 2.0  # the writer waits this much longer for the actor's verdict
 FOLDERS = {"inbox": "inbox", "requests": "request"}
 
 
@@ -436,6 +437,7 @@ class Write:
     fn: WriteFn  # fn(conn, sink, conversation id, user id, *args) -> Done
     args: tuple[Any, ...]
     reply: trio.MemorySendChannel[Any]
+    deadline: float  # time.monotonic(): not committed by then, it is not committed at all
 
 
 class CrashRequested(Exception):
@@ -470,7 +472,10 @@ class ConversationActor(Actor[ConversationMsg]):
                 self.members = await self.st.read(_member_ids, self.conv_id)
                 if msg.user_id not in self.members:
                     raise Missing("no such conversation")
-            done: Done = await tx_events(self.st, msg.fn, self.conv_id, msg.user_id, *msg.args)
+            if time.monotonic() >= msg.deadline:  # the writer has been told it failed
+                raise Unavailable("the conversation did not answer in time")
+            done: Done = await tx_events(self.st, msg.fn, self.conv_id, msg.user_id, *msg.args,
+                                         deadline=msg.deadline)
             self.members = done.members
             _answer(msg.reply, done.result)
         except Exception as exc:  # the requester gets the error; the actor lives on
@@ -534,13 +539,18 @@ class DirectMessages:
         return ConversationActor(key, self.st, self.idle_seconds)
 
     async def _write(self, conv_id: int, user_id: int, fn: WriteFn, *args: Any) -> Any:
-        """Hand a write to the conversation's actor (spawned on demand) and await its commit."""
-        with trio.move_on_after(WRITE_SECONDS):
+        """Hand a write to the conversation's actor (spawned on demand) and await its commit.
+
+        The write carries a deadline that the actor checks before it starts and before
+        it commits, so a write answered `unavailable` (no verdict in time) never lands
+        later; the grace lets a verdict reached at the deadline still arrive."""
+        deadline = time.monotonic() + WRITE_SECONDS
+        with trio.move_on_after(WRITE_SECONDS + WRITE_GRACE_SECONDS):
             while True:
                 entry = await self.registry.get_or_spawn(("conv", conv_id), self._actor,
                                                          kind="ConversationActor")
                 try:
-                    return await entry.ask(lambda ch: Write(user_id, fn, args, ch))
+                    return await entry.ask(lambda ch: Write(user_id, fn, args, ch, deadline))
                 except trio.ClosedResourceError:
                     continue  # it stopped (idle) as we arrived: spawn a fresh one
         raise Unavailable("the conversation did not answer in time")

@@ -8,6 +8,7 @@ publish (Redis restart, overflow) re-read the log, so nothing is silently lost.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ import msgpack
 from config.limits import EVENT_DATA_MAX_BYTES
 from protocol.envelope import encode, event
 from storage import bus
+from storage.errors import Unavailable
 from storage.store import Storage, retry_conflicts
 
 log = logging.getLogger(__name__)
@@ -186,10 +188,12 @@ class EventSink:
         self.durable.extend(await _append(self._conn, queued, self.retention))
 
 
-async def tx_events(st: Storage, fn: Any, *args: Any) -> Any:
+async def tx_events(st: Storage, fn: Any, *args: Any, deadline: float | None = None) -> Any:
     """Run `fn(conn, sink, *args)` in one transaction, then publish what it produced.
 
-    One crossing of the bridge for the whole mutation and its fan-out.
+    One crossing of the bridge for the whole mutation and its fan-out. With a
+    `deadline` (time.monotonic()), a transaction still running then is rolled back
+    (`Unavailable`): whoever gave up waiting for it was told it failed.
     """
 
     async def run(st: Storage) -> Any:
@@ -200,6 +204,8 @@ async def tx_events(st: Storage, fn: Any, *args: Any) -> Any:
                 sink = EventSink(conn, st.settings.event_retention)
                 result = await fn(conn, sink, *args)
                 await sink.flush()
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise Unavailable("past its deadline: rolled back")
                 return result, sink
 
         result, sink = await retry_conflicts(once)

@@ -4,7 +4,9 @@ privacy, bad input, idempotency, rate limits and ConversationActor crash isolati
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ import trio
 import actors.dm
 from actors.dm import Crash
 from protocol.client import Client, connect
-from protocol.errors import BadRequest, Forbidden, NotFound, RateLimited
+from protocol.errors import BadRequest, Forbidden, NotFound, RateLimited, Unavailable
 from server.node import Node, open_node
 from tests.conftest import make_settings
 from tests.fixtures import images
@@ -460,3 +462,33 @@ async def test_history_and_list_pages(node: Node) -> None:
         assert [c["id"] for c in rest["conversations"]] == [first]
         assert rest["conversations"][0]["last_message"]["text"] == "m4"
         await expect(BadRequest, alice, "dm.list", cursor="nope")
+
+
+async def test_a_write_answered_unavailable_never_lands_later(
+        node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A send stuck behind a lock past its deadline fails, and is rolled back when the
+    lock goes: it does not appear afterwards (the sender would resend it)."""
+    monkeypatch.setattr(actors.dm, "WRITE_SECONDS", 0.5)
+    monkeypatch.setattr(actors.dm, "WRITE_GRACE_SECONDS", 0.5)
+    async with bots(node, 2) as (alice, bob):
+        conv = (await alice.call("dm.open", user=uid(bob)))["id"]
+        locked, release = threading.Event(), threading.Event()  # across the two loops
+
+        async def hold_the_row(conn: Any) -> None:  # another node's long write, say
+            await conn.execute("SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE", conv)
+            locked.set()
+            await asyncio.get_running_loop().run_in_executor(None, release.wait)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(node.storage.tx, hold_the_row)
+            try:
+                with trio.fail_after(WAIT):
+                    await trio.to_thread.run_sync(locked.wait)
+                    await expect(Unavailable, alice, "dm.send", conversation=conv, text="late")
+            finally:
+                release.set()
+        sent = (await alice.call("dm.send", conversation=conv, text="after"))["message"]
+        assert sent["seq"] == 1  # the timed-out send took no seq
+        assert [m["text"] for m in await history(bob, conv)] == ["after"]
+        got = await dm_events(bob, conv, 1)
+        assert got[0].data["message"]["text"] == "after"
