@@ -2,13 +2,15 @@
 // share / save, like count, caption with links, comment count, time. Also the post
 // actions shared with the post view (usePostActions) and its small icons.
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { useObservable } from '../lib/hooks.js';
 import { toastError } from '../lib/toast.js';
-import { conn } from '../lib/session.js';
-import { idStr } from '../lib/wire.js';
+import { conn, me } from '../lib/session.js';
+import { idStr, sameId } from '../lib/wire.js';
 import { Carousel } from './carousel.jsx';
 import { HeartBurst, LikeButton } from './heart.jsx';
 import { Link } from './link.jsx';
 import { Avatar } from './media.jsx';
+import { PostMore } from './postmore.jsx';
 import { watchPost } from './postwatch.js';
 import { RichText, TimeAgo } from './richtext.jsx';
 
@@ -197,12 +199,13 @@ export function PostCard({ post, patch }) {
       release?.();
     };
   }, [idStr(id)]);
+  const user = useObservable(me);
   const name = post.author?.username || '';
   const href = `/p/${idStr(id)}`;
   const comments = Number(post.comment_count) || 0;
   return (
     <article class="post-card" ref={root} aria-label={`Post by ${name}`} data-post-id={idStr(id)}>
-      <PostHeader post={post} />
+      <PostHeader post={post} extra={user && !sameId(user.id, post.author?.id) && <PostMore post={post} />} />
       <Carousel media={post.media} label={`Photos by ${name}`} sizes="(min-width: 768px) 470px, 100vw"
         onDoubleTap={actions.doubleTapLike}>
         <HeartBurst burst={actions.burst} />

@@ -5,10 +5,9 @@ import { BackBar } from '../components/backbar.jsx';
 import { Carousel } from '../components/carousel.jsx';
 import { Comments } from '../components/comments.jsx';
 import { ConfirmButton } from '../components/confirm.jsx';
-import { Dialog } from '../components/dialog.jsx';
 import { HeartBurst } from '../components/heart.jsx';
 import { Link } from '../components/link.jsx';
-import { ReportDialog } from '../components/report.jsx';
+import { PostMore } from '../components/postmore.jsx';
 import { Caption, PostActions, PostHeader, applyUpdate, usePostActions } from '../components/postcard.jsx';
 import { watchPost } from '../components/postwatch.js';
 import { errorText } from '../lib/errors.js';
@@ -95,7 +94,6 @@ function PostView({ post, setPost, user }) {
   const patch = (fields) => setPost((p) => ({ ...p, ...fields }));
   const actions = usePostActions(post, patch);
   const [editing, setEditing] = useState(false);
-  const [sheet, setSheet] = useState(null); // others' posts: 'menu' | 'report'
   const inputRef = useRef(null);
   const menu = useRef(null);
   const closeMenu = () => menu.current?.removeAttribute('open');
@@ -146,11 +144,7 @@ function PostView({ post, setPost, user }) {
     }
   };
 
-  const otherMenu = !own && (
-    <button type="button" class="icon-button post-more" aria-label="Post options" onClick={() => setSheet('menu')}>
-      <span aria-hidden="true">•••</span>
-    </button>
-  );
+  const otherMenu = !own && <PostMore post={post} inPostView />;
   const ownerMenu = own && (
     <details class="post-menu" ref={menu}>
       <summary class="icon-button" aria-label="Post options">
@@ -170,18 +164,6 @@ function PostView({ post, setPost, user }) {
   return (
     <article class="post-view" aria-label={`Post by ${name}`}>
       <PostHeader post={post} extra={ownerMenu || otherMenu} />
-      {sheet === 'menu' && (
-        <Dialog title="Post options" onClose={() => setSheet(null)}>
-          <ul class="dialog-menu">
-            <li><button type="button" class="button danger" onClick={() => setSheet('report')}>Report</button></li>
-            <li><Link href={`/u/${encodeURIComponent(name)}`} class="button">Go to @{name}</Link></li>
-            <li><button type="button" class="button" onClick={() => setSheet(null)}>Cancel</button></li>
-          </ul>
-        </Dialog>
-      )}
-      {sheet === 'report' && (
-        <ReportDialog kind="post" target={post.id} what="this post" onClose={() => setSheet(null)} />
-      )}
       <Carousel media={post.media} label={`Photos by ${name}`} sizes="(min-width: 768px) 630px, 100vw"
         onDoubleTap={actions.doubleTapLike}>
         <HeartBurst burst={actions.burst} />
