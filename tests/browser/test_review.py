@@ -315,3 +315,34 @@ def test_report_a_comment_and_a_message(person: Callable[..., Person]) -> None:
     expect(dialog).to_have_count(0)
     thanks = page.get_by_role("status").filter(has_text="Thanks for letting us know")
     expect(thanks.last).to_be_visible()
+
+
+def test_feed_card_options_report_and_go_to_post(person: Callable[..., Person]) -> None:
+    """Someone else's card in the feed has ••• (Report, Go to post, the author);
+    your own card has none."""
+    ann, ben = person(DESKTOP), person(PHONE)
+    a_name, b_name = unique("rfa"), unique("rfb")
+    _sign_up(ann.page, a_name)
+    _sign_up(ben.page, b_name)
+    _call(ben.page, "follow.add", username=a_name)
+    theirs = _post(ann.page, "from ann")
+    mine = _post(ben.page, "from ben")
+    page = ben.page
+    page.reload()
+    card = page.locator(f'article.post-card[data-post-id="{theirs}"]')
+    own = page.locator(f'article.post-card[data-post-id="{mine}"]')
+    expect(card).to_be_visible()
+    expect(own).to_be_visible()
+    expect(own.get_by_role("button", name="Post options")).to_have_count(0)
+    card.get_by_role("button", name="Post options").click()
+    sheet = page.get_by_role("dialog", name="Post options")
+    expect(sheet.get_by_role("link", name=f"Go to @{a_name}")).to_be_visible()
+    sheet.get_by_role("link", name="Go to post").click()
+    expect(page).to_have_url(re.compile(rf"/p/{theirs}$"))
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    page.get_by_role("button", name="Post options").click()
+    page.get_by_role("dialog", name="Post options").get_by_role("button", name="Report").click()
+    report = page.get_by_role("dialog", name="Report this post")
+    report.get_by_role("radio", name="False information").check()
+    report.get_by_role("button", name="Submit report").click()
+    expect(page.get_by_role("status").filter(has_text="Thanks for letting us know")).to_be_visible()
