@@ -476,23 +476,31 @@ async def _comments(conn: asyncpg.Connection, viewer_id: int, post_id: int,
 
 async def _like_comment(conn: asyncpg.Connection, sink: EventSink, viewer_id: int,
                         comment_id: int, on: bool) -> dict[str, Any]:
-    c, head, rel = await _visible_comment(conn, viewer_id, comment_id)
-    if on:
-        privacy.require_comment_interaction(rel, await relation(conn, viewer_id, c.author_id))
-        changed = await db.like_comment(conn, comment_id, viewer_id)
-    else:
-        changed = await db.unlike_comment(conn, comment_id, viewer_id)
-    if not changed:
-        count = await db.comment_like_count(conn, comment_id)
-        return {"comment": comment_id, "liked": on, "like_count": count}
-    count = await db.bump_comment_likes(conn, comment_id, 1 if on else -1)
-    if count is None:
+    # Two statements, as for post likes: what the rules need, then the change with its
+    # counter, notification and durable event (storage.posts.comment_like_once).
+    ctx = await db.comment_context(conn, viewer_id, comment_id)
+    if ctx is None or ctx.comment.deleted or ctx.head.deleted:
         raise Missing("no such comment")
-    if on and not await db.notified(conn, c.author_id, viewer_id, "comment_like", head.id,
-                                    comment_id):
-        await _send_notices(conn, sink, viewer_id, head,
-                            [_Notice(c.author_id, "comment_like", comment_id)])
-    return {"comment": comment_id, "liked": on, "like_count": count}
+    privacy.require_posts(ctx.viewer_to_post_author, "comment")
+    c, head = ctx.comment, ctx.head
+    notify = False
+    if on:
+        privacy.require_comment_interaction(ctx.viewer_to_post_author,
+                                            ctx.viewer_to_comment_author)
+        # The comment's author hears of it if they may see the post and should_notify
+        # holds for the liker (the rules of _send_notices).
+        sees = (Relation(head.author_id, head.author_id, exists=True)
+                if c.author_id == head.author_id else ctx.comment_author_to_post_author)
+        notify = (c.author_id != viewer_id
+                  and privacy.post_notice(sees)(ctx.comment_author_to_viewer))
+    done = await db.comment_like_once(conn, ctx, viewer_id, on, notify=notify,
+                                      retention=sink.retention)
+    if not done.changed:
+        return {"comment": comment_id, "liked": on, "like_count": done.current}
+    if done.like_count is None:
+        raise Missing("no such comment")
+    sink.stored(done.events)
+    return {"comment": comment_id, "liked": on, "like_count": done.like_count}
 
 
 # -- the service -------------------------------------------------------------------------------

@@ -221,19 +221,6 @@ async def soft_delete(conn: asyncpg.Connection, post_id: int) -> bool:
 
 
 # -- likes and saves -------------------------------------------------------------------------
-async def like(conn: asyncpg.Connection, post_id: int, user_id: int) -> bool:
-    """True if this inserted the like (False: it was there already)."""
-    return await conn.fetchval(
-        """INSERT INTO likes (post_id, user_id) VALUES ($1, $2)
-           ON CONFLICT DO NOTHING RETURNING true""", post_id, user_id) is not None
-
-
-async def unlike(conn: asyncpg.Connection, post_id: int, user_id: int) -> bool:
-    return await conn.fetchval(
-        "DELETE FROM likes WHERE post_id = $1 AND user_id = $2 RETURNING true",
-        post_id, user_id) is not None
-
-
 async def bump_counts(conn: asyncpg.Connection, post_id: int, *, likes: int = 0,
                       comments: int = 0) -> tuple[int, int] | None:
     """Move the counters of a live post; (like_count, comment_count), or None if it is gone."""
@@ -287,7 +274,9 @@ async def post_context(conn: asyncpg.Connection, viewer_id: int,
 
 
 def _repeat(recipient: str, actor: str, kind: str, post: str, comment: str) -> str:
-    """SQL: whether this actor recently notified this recipient of this (see `notified`)."""
+    """SQL: whether this actor recently notified this recipient of this (so like, unlike,
+    like does not notify twice). Only the recipient's latest NOTIFIED_LOOKBACK
+    notifications are searched, so the cost is bounded; reads group repeats anyway."""
     return f"""EXISTS (
         SELECT 1 FROM (SELECT actor_id, kind, post_id, comment_id FROM notifications
                        WHERE recipient_id = {recipient} ORDER BY id DESC
@@ -383,20 +372,6 @@ async def save(conn: asyncpg.Connection, user_id: int, post_id: int) -> None:
 
 async def unsave(conn: asyncpg.Connection, user_id: int, post_id: int) -> None:
     await conn.execute("DELETE FROM saves WHERE user_id = $1 AND post_id = $2", user_id, post_id)
-
-
-async def notified(conn: asyncpg.Connection, recipient_id: int, actor_id: int, kind: str,
-                   post_id: int, comment_id: int | None = None) -> bool:
-    """Whether this actor recently notified this recipient of this (so like, unlike, like
-    does not notify twice). Only the recipient's latest notifications are searched, so
-    the cost is bounded however many they have; reads group repeats anyway."""
-    return bool(await conn.fetchval(
-        """SELECT EXISTS (
-               SELECT 1 FROM (SELECT actor_id, kind, post_id, comment_id FROM notifications
-                              WHERE recipient_id = $1 ORDER BY id DESC LIMIT $6) n
-               WHERE actor_id = $2 AND kind = $3 AND post_id = $4
-                 AND comment_id IS NOT DISTINCT FROM $5)""",
-        recipient_id, actor_id, kind, post_id, comment_id, NOTIFIED_LOOKBACK))
 
 
 # -- posts: reads ---------------------------------------------------------------------------
@@ -554,25 +529,116 @@ async def list_comments(conn: asyncpg.Connection, post_id: int, parent_id: int |
     return [(r["id"], r["author_id"]) for r in rows]
 
 
-async def like_comment(conn: asyncpg.Connection, comment_id: int, user_id: int) -> bool:
-    return await conn.fetchval(
-        """INSERT INTO comment_likes (comment_id, user_id) VALUES ($1, $2)
-           ON CONFLICT DO NOTHING RETURNING true""", comment_id, user_id) is not None
+@dataclass(frozen=True)
+class CommentContext:
+    """What a comment like needs, read in one statement (see PostContext): the comment,
+    its post, and the relations between the viewer, the post's and the comment's
+    authors that actors/privacy.py asks about."""
+
+    comment: CommentHead
+    like_count: int
+    head: PostHead
+    viewer_to_post_author: Relation
+    viewer_to_comment_author: Relation
+    comment_author_to_post_author: Relation
+    comment_author_to_viewer: Relation
+    viewer_name: str
+    now_ms: int
+    note_id: int | None
 
 
-async def unlike_comment(conn: asyncpg.Connection, comment_id: int, user_id: int) -> bool:
-    return await conn.fetchval(
-        "DELETE FROM comment_likes WHERE comment_id = $1 AND user_id = $2 RETURNING true",
-        comment_id, user_id) is not None
+_COMMENT_CONTEXT = f"""
+    SELECT c.id AS c_id, c.post_id, c.author_id AS c_author_id, c.parent_id,
+           c.deleted_at IS NOT NULL AS c_deleted, c.like_count AS c_like_count,
+           p.id, p.author_id, p.comments_off, p.deleted_at IS NOT NULL AS deleted,
+           p.like_count, p.comment_count,
+           (SELECT count(*) FROM post_media pm WHERE pm.post_id = p.id) AS media_count,
+           {relation_columns("$2::bigint", "p.author_id", "vp")},
+           {relation_columns("$2::bigint", "c.author_id", "vc")},
+           {relation_columns("c.author_id", "p.author_id", "cp")},
+           {relation_columns("c.author_id", "$2::bigint", "cv")},
+           (SELECT username FROM users WHERE id = $2) AS viewer_name,
+           {_MS.format("now()")} AS now_ms,
+           CASE WHEN c.author_id <> $2 THEN glint_next_id() END AS note_id
+    FROM comments c JOIN posts p ON p.id = c.post_id WHERE c.id = $1"""
 
 
-async def bump_comment_likes(conn: asyncpg.Connection, comment_id: int,
-                             delta: int) -> int | None:
-    """The comment's new like_count, or None if it is gone."""
-    return await conn.fetchval(
-        """UPDATE comments SET like_count = greatest(like_count + $2, 0)
-           WHERE id = $1 AND deleted_at IS NULL RETURNING like_count""", comment_id, delta)
+async def comment_context(conn: asyncpg.Connection, viewer_id: int,
+                          comment_id: int) -> CommentContext | None:
+    row = await conn.fetchrow(_COMMENT_CONTEXT, comment_id, viewer_id)
+    if row is None:
+        return None
+    c = CommentHead(row["c_id"], row["post_id"], row["c_author_id"], row["parent_id"],
+                    row["c_deleted"])
+    head = PostHead(row["id"], row["author_id"], row["comments_off"], row["deleted"],
+                    row["like_count"], row["comment_count"], row["media_count"])
+    return CommentContext(
+        c, row["c_like_count"], head,
+        relation_from(row, "vp", viewer_id, head.author_id),
+        relation_from(row, "vc", viewer_id, c.author_id),
+        relation_from(row, "cp", c.author_id, head.author_id),
+        relation_from(row, "cv", c.author_id, viewer_id),
+        row["viewer_name"], row["now_ms"], row["note_id"])
 
 
-async def comment_like_count(conn: asyncpg.Connection, comment_id: int) -> int:
-    return await conn.fetchval("SELECT like_count FROM comments WHERE id = $1", comment_id) or 0
+_COMMENT_LIKE_NOTE_GUARD = (
+    "$3::bigint IS NOT NULL AND EXISTS (SELECT 1 FROM cnt) AND NOT "
+    + _repeat("$4::bigint", "$2::bigint", "'comment_like'", "$7::bigint", "$8::bigint"))
+_COMMENT_LIKE = f"""
+    WITH ins AS (
+        INSERT INTO comment_likes (comment_id, user_id) VALUES ($1, $2)
+        ON CONFLICT DO NOTHING RETURNING true
+    ), cnt AS (
+        UPDATE comments SET like_count = greatest(like_count + 1, 0)
+        WHERE id = $1 AND deleted_at IS NULL AND EXISTS (SELECT 1 FROM ins)
+        RETURNING like_count
+    ), {notes_db.insert_cte(3, _COMMENT_LIKE_NOTE_GUARD)},
+    {append_ctes(10, "EXISTS (SELECT 1 FROM note)")}
+    SELECT EXISTS (SELECT 1 FROM ins) AS changed,
+           (SELECT like_count FROM cnt) AS like_count,
+           (SELECT like_count FROM comments WHERE id = $1) AS current,
+           (SELECT array_agg(ord ORDER BY ord) FROM ev_seq) AS ords,
+           (SELECT array_agg(seq ORDER BY ord) FROM ev_seq) AS seqs"""
+
+_COMMENT_UNLIKE = """
+    WITH del AS (
+        DELETE FROM comment_likes WHERE comment_id = $1 AND user_id = $2 RETURNING true
+    ), cnt AS (
+        UPDATE comments SET like_count = greatest(like_count - 1, 0)
+        WHERE id = $1 AND deleted_at IS NULL AND EXISTS (SELECT 1 FROM del)
+        RETURNING like_count
+    )
+    SELECT EXISTS (SELECT 1 FROM del) AS changed,
+           (SELECT like_count FROM cnt) AS like_count,
+           (SELECT like_count FROM comments WHERE id = $1) AS current"""
+
+
+@dataclass(frozen=True)
+class CommentLiked:
+    changed: bool  # False: already so, nothing changed
+    like_count: int | None  # after the change; None if the comment went meanwhile
+    current: int  # the count when nothing changed
+    events: list[StoredEvent]  # the comment author's `notification`, if one was stored
+
+
+async def comment_like_once(conn: asyncpg.Connection, ctx: CommentContext, user_id: int,
+                            on: bool, *, notify: bool, retention: int) -> CommentLiked:
+    """Like (or unlike) the comment and move its counter; a new like also stores the
+    comment author's `comment_like` notification and its event when `notify` holds and
+    it repeats no recent one — one statement either way."""
+    c = ctx.comment
+    items: list[tuple[int, str, dict[str, Any]]] = []
+    if not on:
+        row = await conn.fetchrow(_COMMENT_UNLIKE, c.id, user_id)
+    else:
+        note_id = ctx.note_id if notify else None
+        if note_id is not None:
+            items = [(c.author_id, "notification", notes_db.event_data(
+                id=note_id, kind="comment_like", actor_id=user_id, actor_name=ctx.viewer_name,
+                at=ctx.now_ms, post_id=c.post_id, comment_id=c.id))]
+        row = await conn.fetchrow(
+            _COMMENT_LIKE, c.id, user_id, note_id, c.author_id, user_id, "comment_like",
+            c.post_id, c.id, "", *pack_items(items), retention)
+    seqs = list(zip(row["ords"] or [], row["seqs"] or [], strict=True)) if on else []
+    return CommentLiked(row["changed"], row["like_count"], row["current"] or 0,
+                        stored_events(items, seqs))
