@@ -49,6 +49,7 @@ RESTART_BACKOFF_MAX = 10.0
 BUS_INBOX_SIZE = 65536  # messages from Redis waiting for trio
 BUS_RECONNECT_INITIAL = 0.1
 BUS_RECONNECT_MAX = 5.0
+BUS_READ_BATCH = 256  # bus messages already buffered, handed to trio in one wake-up
 PG_POOL_MIN = 2
 PG_POOL_MAX = 20  # (setting)
 REDIS_POOL_MAX = 100  # Redis connections per node (a blocking pool: callers queue)

@@ -23,7 +23,12 @@ import msgpack
 import redis.exceptions
 import trio
 
-from config.limits import BUS_INBOX_SIZE, BUS_RECONNECT_INITIAL, BUS_RECONNECT_MAX
+from config.limits import (
+    BUS_INBOX_SIZE,
+    BUS_READ_BATCH,
+    BUS_RECONNECT_INITIAL,
+    BUS_RECONNECT_MAX,
+)
 from storage.store import Storage
 
 log = logging.getLogger(__name__)
@@ -173,8 +178,17 @@ class Subscriber:
                     delay = BUS_RECONNECT_INITIAL
                     self._to_trio(Reconnected())
                 msg = await self._pubsub.get_message(timeout=1.0)
-                if msg is not None and msg.get("type") == "message":
-                    self._on_message(msg)
+                batch: list[Message] = []
+                while msg is not None and len(batch) < BUS_READ_BATCH:
+                    if msg.get("type") == "message":
+                        item = self._decode(msg)
+                        if item is not None:
+                            batch.append(item)
+                    # What the connection has already buffered goes in the same batch:
+                    # one trio wake-up for many messages, not one each.
+                    msg = await self._pubsub.get_message(timeout=0)
+                if batch:
+                    self._to_trio_many(batch)
             except asyncio.CancelledError:
                 raise
             except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError,
@@ -185,7 +199,7 @@ class Subscriber:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, BUS_RECONNECT_MAX)
 
-    def _on_message(self, msg: dict[str, Any]) -> None:
+    def _decode(self, msg: dict[str, Any]) -> Message | None:
         channel = msg["channel"]
         if isinstance(channel, bytes):
             channel = channel.decode()
@@ -193,8 +207,17 @@ class Subscriber:
             kind, seq, body = msgpack.unpackb(msg["data"], raw=False)
         except Exception:
             log.warning("malformed bus message", extra={"channel": channel})
-            return
-        self._to_trio(Message(channel, kind, seq, body))
+            return None
+        return Message(channel, kind, seq, body)
+
+    def _to_trio_many(self, items: list[Message]) -> None:
+        assert self._token is not None
+        with contextlib.suppress(trio.RunFinishedError):
+            self._token.run_sync_soon(self._push_many, items)
+
+    def _push_many(self, items: list[Message]) -> None:
+        for item in items:
+            self._push(item)
 
     def _to_trio(self, item: Message | Reconnected | Lagged) -> None:
         assert self._token is not None
