@@ -7,6 +7,7 @@ import { FollowButton } from '../components/followbutton.jsx';
 import { Link } from '../components/link.jsx';
 import { Avatar, Photo } from '../components/media.jsx';
 import { MoreLoader } from '../components/more.jsx';
+import { TimeAgo } from '../components/richtext.jsx';
 import { FollowRequests } from '../components/usersheet.jsx';
 import { unreadNotifications } from '../lib/badges.js';
 import { errorText } from '../lib/errors.js';
@@ -19,15 +20,6 @@ import '../styles/notifications.css';
 const LIVE_RELOAD_MS = 300;
 const POST_KINDS = new Set(['like', 'comment', 'reply', 'mention', 'comment_like']);
 const FOLLOW_KINDS = new Set(['follow', 'follow_request', 'follow_accepted']);
-
-function ago(ms) {
-  const s = Math.max(0, (Date.now() - num(ms)) / 1000);
-  if (s < 60) return 'now';
-  if (s < 3600) return `${Math.floor(s / 60)}m`;
-  if (s < 86400) return `${Math.floor(s / 3600)}h`;
-  if (s < 7 * 86400) return `${Math.floor(s / 86400)}d`;
-  return `${Math.floor(s / (7 * 86400))}w`;
-}
 
 /** Mark everything read once the page is actually visible; the badge follows. */
 function markAllRead() {
@@ -132,7 +124,7 @@ function NotifItem({ n, post }) {
       <p class="notif-text">
         <NotifText n={n} />
         {body && <span class="notif-body">: {body}</span>}
-        {' '}<time class="muted" dateTime={new Date(num(n.latest_at)).toISOString()}>{ago(n.latest_at)}</time>
+        {' '}<TimeAgo at={num(n.latest_at)} class="muted" />
         {!n.read && <span class="visually-hidden"> (new)</span>}
       </p>
       <span class="notif-side">
