@@ -67,7 +67,6 @@ from protocol.envelope import encode, event
 from storage import posts as posts_db
 from storage import timelines as tl
 from storage.errors import Unavailable
-from storage.relations import relations_many
 from storage.store import Storage
 
 log = logging.getLogger(__name__)
@@ -150,24 +149,26 @@ class _Read:
     cap: int
     gone: list[int]  # ids in the timeline that are no longer live posts
     seen: int = 0  # the viewer's "seen up to" mark as this read found it
+    cached_affinity: dict[int, int] | None = None  # read with the warm-up (ranked first page)
 
     @property
     def key(self) -> str:
         return tl.timeline_key(self.st, self.viewer)
 
-    async def warm_up(self) -> None:
+    async def warm_up(self, with_affinity: bool) -> None:
         r = self.st.redis
         assert r is not None
-        built, self.seen = await tl.warm_state(r, self.key, tl.seen_key(self.st, self.viewer),
-                                               FEED_TIMELINE_TTL_SECONDS * 1000)
-        if not built:
+        state = await tl.warm_state(
+            r, self.key, tl.seen_key(self.st, self.viewer), FEED_TIMELINE_TTL_SECONDS * 1000,
+            tl.affinity_key(self.st, self.viewer) if with_affinity else None)
+        self.seen, self.cached_affinity = state.seen, state.affinity
+        if not state.built:
             ids = await tl.recent_for(self.conn, self.viewer, self.cap)
             await tl.rebuild(r, self.key, ids, self.cap, FEED_TIMELINE_TTL_SECONDS * 1000)
 
     async def visible(self, ids: Sequence[int]) -> list[tl.Head]:
-        found = await tl.heads(self.conn, ids)
+        found, rels = await tl.heads_relations(self.conn, self.viewer, ids)
         self.gone += [i for i in ids if i not in found]
-        rels = await relations_many(self.conn, self.viewer, {h.author_id for h in found.values()})
         return [found[i] for i in ids if i in found and in_home(rels[found[i].author_id])]
 
     async def newest(self, before: tuple[int, int] | None,
@@ -221,8 +222,11 @@ class _Read:
         assert r is not None
         key = tl.affinity_key(self.st, self.viewer)
         order = sorted(authors)
-        cached = await r.hmget(key, [str(a) for a in order]) if order else []
-        out = {a: int(v) for a, v in zip(order, cached, strict=True) if v is not None}
+        if self.cached_affinity is not None:  # the whole hash came with the warm-up
+            out = {a: self.cached_affinity[a] for a in order if a in self.cached_affinity}
+        else:
+            cached = await r.hmget(key, [str(a) for a in order]) if order else []
+            out = {a: int(v) for a, v in zip(order, cached, strict=True) if v is not None}
         missing = [a for a in order if a not in out]
         if missing:
             fresh = await tl.affinity_counts(self.conn, self.viewer, missing)
@@ -256,7 +260,7 @@ async def _home(st: Storage, viewer: int, mode: str, cursor: Chrono | Ranked | N
     s = st.settings
     async with st.pool.acquire() as conn:
         rd = _Read(st, conn, viewer, s.feed_celebrity_threshold, s.feed_timeline_cap, [])
-        await rd.warm_up()
+        await rd.warm_up(with_affinity=cursor is None and mode == "ranked")
         try:
             if isinstance(cursor, Ranked):
                 return await _ranked_next(rd, cursor, limit)

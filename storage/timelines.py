@@ -35,6 +35,7 @@ import redis.exceptions
 from storage import bus, presence
 from storage.errors import Unavailable
 from storage.ids import id_time_ms
+from storage.relations import Relation, relation_columns, relation_from
 from storage.store import Storage
 
 log = logging.getLogger(__name__)
@@ -338,15 +339,26 @@ async def read_timeline(r: aioredis.Redis, key: str, before: tuple[int, int] | N
     return out + rows, len(rows) < count
 
 
-async def warm_state(r: aioredis.Redis, key: str, seen: str, ttl_ms: int) -> tuple[bool, int]:
-    """Whether the timeline is built (and its expiry renewed), and the viewer's "seen up
-    to" mark: one round trip."""
+@dataclass(frozen=True)
+class WarmState:
+    built: bool  # the timeline exists (its expiry was renewed)
+    seen: int  # the viewer's "seen up to" mark
+    affinity: dict[int, int] | None  # the cached affinity counts, when asked for
+
+
+async def warm_state(r: aioredis.Redis, key: str, seen: str, ttl_ms: int,
+                     affinity: str | None = None) -> WarmState:
+    """Whether the timeline is built (and its expiry renewed), the viewer's "seen up
+    to" mark and, given its key, the viewer's cached affinity hash: one round trip."""
     async with r.pipeline(transaction=False) as pipe:
         pipe.zscore(key, SENTINEL)
         pipe.pexpire(key, ttl_ms)
         pipe.get(seen)
-        built, _, mark = await pipe.execute()
-    return built is not None, int(mark or 0)
+        if affinity is not None:
+            pipe.hgetall(affinity)
+        built, _, mark, *aff = await pipe.execute()
+    cached = {int(k): int(v) for k, v in aff[0].items()} if aff else None
+    return WarmState(built is not None, int(mark or 0), cached)
 
 
 async def rebuild(r: aioredis.Redis, key: str, post_ids: Sequence[int], cap: int,
@@ -448,15 +460,31 @@ async def posts_before(conn: asyncpg.Connection, author_ids: Sequence[int],
     return [r["id"] for r in rows]
 
 
-async def heads(conn: asyncpg.Connection, post_ids: Sequence[int]) -> dict[int, Head]:
-    """Live posts among these ids, with author and counts (deleted ones are absent)."""
+_HEADS_RELATIONS = f"""
+    WITH h AS (SELECT id, author_id, like_count, comment_count FROM posts
+               WHERE id = ANY($2::bigint[]) AND deleted_at IS NULL),
+         a AS (SELECT DISTINCT author_id AS aid FROM h),
+         r AS (SELECT a.aid, {relation_columns("$1::bigint", "a.aid", "r")} FROM a)
+    SELECT h.id, h.author_id, h.like_count, h.comment_count, r.*
+    FROM h JOIN r ON r.aid = h.author_id"""
+
+
+async def heads_relations(conn: asyncpg.Connection, viewer_id: int, post_ids: Sequence[int]
+                          ) -> tuple[dict[int, Head], dict[int, Relation]]:
+    """The live posts among these ids (deleted ones are absent), with author and counts,
+    and how the viewer stands to each of their authors (`relations_many`'s answer, by
+    the same SQL): one statement, where the two reads took two round trips."""
     if not post_ids:
-        return {}
-    rows = await conn.fetch(
-        """SELECT id, author_id, like_count, comment_count FROM posts
-           WHERE id = ANY($1::bigint[]) AND deleted_at IS NULL""", list(post_ids))
-    return {r["id"]: Head(r["id"], r["author_id"], r["like_count"], r["comment_count"])
-            for r in rows}
+        return {}, {}
+    rows = await conn.fetch(_HEADS_RELATIONS, viewer_id, list(post_ids))
+    found: dict[int, Head] = {}
+    rels: dict[int, Relation] = {}
+    for r in rows:
+        a = r["author_id"]
+        found[r["id"]] = Head(r["id"], a, r["like_count"], r["comment_count"])
+        if a not in rels:
+            rels[a] = relation_from(r, "r", viewer_id, a)
+    return found, rels
 
 
 async def affinity_counts(conn: asyncpg.Connection, viewer_id: int,
