@@ -90,6 +90,14 @@ function Console() {
   useEffect(() => {
     const label = SECTIONS.find(([id]) => id === section)[1];
     document.title = `${label} · Glint admin`;
+    // On a phone the section bar scrolls sideways: keep the current section in sight.
+    const bar = document.querySelector('.admin-nav');
+    const current = bar?.querySelector('[aria-current="page"]');
+    if (current && bar.scrollWidth > bar.clientWidth) {
+      const r = current.getBoundingClientRect();
+      const box = bar.getBoundingClientRect();
+      bar.scrollLeft += r.left + r.width / 2 - (box.left + box.width / 2);
+    }
   }, [section]);
   return (
     <div class="admin-shell" data-conn={state}>
