@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from PIL import Image
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import DESKTOP, PHONE, Person, screenshot
+from tests.browser.conftest import DESKTOP, PHONE, ROOT, Person, screenshot
 from tests.conftest import PASSWORD, unique
 
 #: How long a live change (an event over the socket) may take to show, in ms.
@@ -346,3 +349,40 @@ def test_feed_card_options_report_and_go_to_post(person: Callable[..., Person]) 
     report.get_by_role("radio", name="False information").check()
     report.get_by_role("button", name="Submit report").click()
     expect(page.get_by_role("status").filter(has_text="Thanks for letting us know")).to_be_visible()
+
+
+def _make_operator(services: tuple[str, str], username: str, data_dir: Any) -> None:
+    """An operator account, made with the real CLI (`glint user create NAME --admin`)."""
+    db, redis = services
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "REDIS_URL") and not k.startswith("GLINT_")}
+    env.update({"DATABASE_URL": db, "REDIS_URL": redis, "GLINT_LOG_LEVEL": "warning"})
+    subprocess.run([sys.executable, "-m", "server.cli", "user", "create", username,
+                    "--email", f"{username}@example.com", "--password", PASSWORD, "--admin",
+                    "--data-dir", str(data_dir)],
+                   env=env, cwd=ROOT, check=True, timeout=60, capture_output=True)
+
+
+def test_admin_section_bar_keeps_the_current_section_in_sight(
+        person: Callable[..., Person], services: tuple[str, str], browser_data_dir: Any) -> None:
+    """On a phone the console's section bar scrolls sideways; opening a section far to
+    the right (a link to #announce) used to leave its tab off screen."""
+    name = unique("rop")
+    _make_operator(services, name, browser_data_dir)
+    who = person(PHONE)
+    page = who.page
+    page.goto("/login")
+    page.evaluate("""async ([username, password]) => {
+      const r = await fetch('/api/auth/login', {method: 'POST',
+        headers: {'Content-Type': 'application/json'}, body: JSON.stringify({username, password})});
+      if (!r.ok) throw new Error(`login: HTTP ${r.status}`);
+      localStorage.setItem('glint.token', (await r.json()).token);
+    }""", [name, PASSWORD])
+    page.goto("/admin#announce")
+    nav = page.get_by_role("navigation", name="Console")
+    current = nav.get_by_role("link", name="Announcements")
+    expect(current).to_have_attribute("aria-current", "page")
+    expect(current).to_be_in_viewport(ratio=1)
+    nav.get_by_role("link", name="Dashboard").click()
+    expect(nav.get_by_role("link", name="Dashboard")).to_be_in_viewport(ratio=1)
+    screenshot(page, "review-admin-nav-phone")
