@@ -150,18 +150,35 @@ class _Read:
     gone: list[int]  # ids in the timeline that are no longer live posts
     seen: int = 0  # the viewer's "seen up to" mark as this read found it
     cached_affinity: dict[int, int] | None = None  # read with the warm-up (ranked first page)
+    # Read with the warm-up, when the request's first timeline read is known in advance:
+    celebs: list[int] | None = None
+    prefetched: tuple[tl.PageAt, tuple[list[int], bool]] | None = None
+    snapshot: bytes | None = None  # a later ranked page's snapshot
 
     @property
     def key(self) -> str:
         return tl.timeline_key(self.st, self.viewer)
 
-    async def warm_up(self, with_affinity: bool) -> None:
+    async def warm_up(self, with_affinity: bool, page: tl.PageAt | None,
+                      snapshot: str | None) -> None:
+        """One Redis round trip (with the celebrity followees from Postgres at the same
+        time when a timeline read is coming): the built check and whatever this request
+        reads first — the affinity hash, the first timeline page or a snapshot."""
         r = self.st.redis
         assert r is not None
-        state = await tl.warm_state(
+        warm = tl.warm_state(
             r, self.key, tl.seen_key(self.st, self.viewer), FEED_TIMELINE_TTL_SECONDS * 1000,
-            tl.affinity_key(self.st, self.viewer) if with_affinity else None)
+            affinity=tl.affinity_key(self.st, self.viewer) if with_affinity else None,
+            page=page, snapshot=snapshot)
+        if page is not None:
+            self.celebs, state = await asyncio.gather(
+                tl.celebrity_followees(self.conn, self.viewer, self.threshold), warm)
+        else:
+            state = await warm
         self.seen, self.cached_affinity = state.seen, state.affinity
+        self.snapshot = state.snapshot
+        if page is not None and state.page is not None:
+            self.prefetched = (page, state.page)
         if not state.built:
             ids = await tl.recent_for(self.conn, self.viewer, self.cap)
             await tl.rebuild(r, self.key, ids, self.cap, FEED_TIMELINE_TTL_SECONDS * 1000)
@@ -178,10 +195,16 @@ class _Read:
         from (None: nothing older)."""
         r = self.st.redis
         assert r is not None
-        batch = max(want, 10) + 10
-        celebs, first = await asyncio.gather(  # Postgres and Redis at once
-            tl.celebrity_followees(self.conn, self.viewer, self.threshold),
-            tl.read_timeline(r, self.key, before, batch))
+        batch = _batch(want)
+        if self.prefetched is not None and self.prefetched[0] == tl.PageAt(before, batch):
+            first = self.prefetched[1]
+        elif self.celebs is None:
+            self.celebs, first = await asyncio.gather(  # Postgres and Redis at once
+                tl.celebrity_followees(self.conn, self.viewer, self.threshold),
+                tl.read_timeline(r, self.key, before, batch))
+        else:
+            first = await tl.read_timeline(r, self.key, before, batch)
+        celebs = self.celebs
         out: list[tl.Head] = []
         pos = before
         for round_ in range(FEED_READ_ROUNDS):
@@ -246,6 +269,11 @@ class _Read:
         return [post_wire(found[h.id]) for h in heads if h.id in found]
 
 
+def _batch(want: int) -> int:
+    """Timeline ids read per merge round for `want` visible posts (room for hidden ones)."""
+    return max(want, 10) + 10
+
+
 def _page(posts: list[dict[str, Any]], cursor: str | None,
           caught_up_at: int | None) -> dict[str, Any]:
     out: dict[str, Any] = {"posts": posts, "cursor": cursor}
@@ -260,7 +288,13 @@ async def _home(st: Storage, viewer: int, mode: str, cursor: Chrono | Ranked | N
     s = st.settings
     async with st.pool.acquire() as conn:
         rd = _Read(st, conn, viewer, s.feed_celebrity_threshold, s.feed_timeline_cap, [])
-        await rd.warm_up(with_affinity=cursor is None and mode == "ranked")
+        if isinstance(cursor, Ranked):
+            page, snapshot = None, tl.snapshot_key(st, viewer, cursor.snap)
+        else:
+            before = (cursor.time_ms, cursor.post_id) if isinstance(cursor, Chrono) else None
+            want = FEED_RANK_WINDOW if cursor is None and mode == "ranked" else limit
+            page, snapshot = tl.PageAt(before, _batch(want)), None
+        await rd.warm_up(cursor is None and mode == "ranked", page, snapshot)
         try:
             if isinstance(cursor, Ranked):
                 return await _ranked_next(rd, cursor, limit)
@@ -331,9 +365,7 @@ async def _ranked_first(rd: _Read, limit: int, weights: Weights) -> dict[str, An
 
 async def _ranked_next(rd: _Read, cur: Ranked, limit: int) -> dict[str, Any]:
     """A later page of a ranked feed: the snapshot's next slice, each post re-checked."""
-    r = rd.st.redis
-    assert r is not None
-    raw = await r.get(tl.snapshot_key(rd.st, rd.viewer, cur.snap))
+    raw = rd.snapshot  # read with the warm-up
     if raw is None:
         raise Invalid("this feed cursor has expired: load the feed again")
     meta_raw, _, order_raw = raw.decode().partition("|")

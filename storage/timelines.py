@@ -323,15 +323,12 @@ def _ints(raw: str) -> list[int]:
     return [int(x) for x in raw.split(",")] if raw else []
 
 
-async def read_timeline(r: aioredis.Redis, key: str, before: tuple[int, int] | None,
-                        count: int) -> tuple[list[int], bool]:
-    """Up to `count` post ids strictly before `before` (time, id), newest first; and
-    whether the timeline has nothing older. Scores are not read: a post's time is in
-    its id."""
-    if before is None:
-        raw = await r.eval(_READ, 1, key, "+inf", count, "")
-    else:
-        raw = await r.eval(_READ, 1, key, f"({before[0]}", count, before[0])
+def _read_args(before: tuple[int, int] | None, count: int) -> tuple[str, int, int | str]:
+    return ("+inf", count, "") if before is None else (f"({before[0]}", count, before[0])
+
+
+def _page(raw: bytes | str, before: tuple[int, int] | None,
+          count: int) -> tuple[list[int], bool]:
     ties_raw, _, ids_raw = (raw.decode() if isinstance(raw, bytes) else raw).partition(";")
     rows = _ints(ids_raw)
     out = sorted((m for m in _ints(ties_raw) if before is not None and m < before[1]),
@@ -339,26 +336,57 @@ async def read_timeline(r: aioredis.Redis, key: str, before: tuple[int, int] | N
     return out + rows, len(rows) < count
 
 
+async def read_timeline(r: aioredis.Redis, key: str, before: tuple[int, int] | None,
+                        count: int) -> tuple[list[int], bool]:
+    """Up to `count` post ids strictly before `before` (time, id), newest first; and
+    whether the timeline has nothing older. Scores are not read: a post's time is in
+    its id."""
+    return _page(await r.eval(_READ, 1, key, *_read_args(before, count)), before, count)
+
+
+@dataclass(frozen=True)
+class PageAt:
+    """A timeline read to do in the warm-up's round trip (`read_timeline`'s arguments)."""
+
+    before: tuple[int, int] | None
+    count: int
+
+
 @dataclass(frozen=True)
 class WarmState:
     built: bool  # the timeline exists (its expiry was renewed)
     seen: int  # the viewer's "seen up to" mark
     affinity: dict[int, int] | None  # the cached affinity counts, when asked for
+    page: tuple[list[int], bool] | None  # `read_timeline`'s answer, when asked and built
+    snapshot: bytes | None  # the string at the snapshot key asked for
 
 
-async def warm_state(r: aioredis.Redis, key: str, seen: str, ttl_ms: int,
-                     affinity: str | None = None) -> WarmState:
+async def warm_state(r: aioredis.Redis, key: str, seen: str, ttl_ms: int, *,
+                     affinity: str | None = None, page: PageAt | None = None,
+                     snapshot: str | None = None) -> WarmState:
     """Whether the timeline is built (and its expiry renewed), the viewer's "seen up
-    to" mark and, given its key, the viewer's cached affinity hash: one round trip."""
+    to" mark and, as asked, the viewer's cached affinity hash, the first timeline read
+    (discarded if the timeline was not built) and a ranked snapshot: one round trip."""
     async with r.pipeline(transaction=False) as pipe:
         pipe.zscore(key, SENTINEL)
         pipe.pexpire(key, ttl_ms)
         pipe.get(seen)
         if affinity is not None:
             pipe.hgetall(affinity)
-        built, _, mark, *aff = await pipe.execute()
-    cached = {int(k): int(v) for k, v in aff[0].items()} if aff else None
-    return WarmState(built is not None, int(mark or 0), cached)
+        if page is not None:
+            pipe.eval(_READ, 1, key, *_read_args(page.before, page.count))
+        if snapshot is not None:
+            pipe.get(snapshot)
+        built, _, mark, *rest = await pipe.execute()
+    aff = rest.pop(0) if affinity is not None else None
+    raw = rest.pop(0) if page is not None else None
+    snap = rest.pop(0) if snapshot is not None else None
+    return WarmState(
+        built is not None, int(mark or 0),
+        {int(k): int(v) for k, v in aff.items()} if aff is not None else None,
+        _page(raw, page.before, page.count) if page is not None and built is not None
+        else None,
+        snap)
 
 
 async def rebuild(r: aioredis.Redis, key: str, post_ids: Sequence[int], cap: int,
