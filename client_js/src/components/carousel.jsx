@@ -24,7 +24,7 @@ export function useDoubleTap(fn) {
   };
 }
 
-export function Carousel({ media, label = 'Photos', sizes, onDoubleTap, children }) {
+export function Carousel({ media, label = 'Photos', altFallback = '', sizes, onDoubleTap, children }) {
   const track = useRef(null);
   const [index, setIndex] = useState(0);
   const onPointerUp = useDoubleTap((ev) => onDoubleTap?.(ev));
@@ -65,7 +65,7 @@ export function Carousel({ media, label = 'Photos', sizes, onDoubleTap, children
         {list.map((m, i) => (
           <div class="carousel-slide" key={String(m.id)} role={many ? 'group' : undefined}
             aria-roledescription={many ? 'slide' : undefined} aria-label={many ? `${i + 1} of ${list.length}` : undefined}>
-            <Photo media={m} alt={m.alt || ''} sizes={sizes} />
+            <Photo media={m} alt={m.alt || altFallback} sizes={sizes} />
           </div>
         ))}
       </div>

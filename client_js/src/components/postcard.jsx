@@ -206,7 +206,7 @@ export function PostCard({ post, patch }) {
   return (
     <article class="post-card" ref={root} aria-label={`Post by ${name}`} data-post-id={idStr(id)}>
       <PostHeader post={post} extra={user && !sameId(user.id, post.author?.id) && <PostMore post={post} />} />
-      <Carousel media={post.media} label={`Photos by ${name}`} sizes="(min-width: 768px) 470px, 100vw"
+      <Carousel media={post.media} label={`Photos by ${name}`} altFallback={`Photo by ${name}`} sizes="(min-width: 768px) 470px, 100vw"
         onDoubleTap={actions.doubleTapLike}>
         <HeartBurst burst={actions.burst} />
       </Carousel>

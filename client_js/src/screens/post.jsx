@@ -164,7 +164,7 @@ function PostView({ post, setPost, user }) {
   return (
     <article class="post-view" aria-label={`Post by ${name}`}>
       <PostHeader post={post} extra={ownerMenu || otherMenu} />
-      <Carousel media={post.media} label={`Photos by ${name}`} sizes="(min-width: 768px) 630px, 100vw"
+      <Carousel media={post.media} label={`Photos by ${name}`} altFallback={`Photo by ${name}`} sizes="(min-width: 768px) 630px, 100vw"
         onDoubleTap={actions.doubleTapLike}>
         <HeartBurst burst={actions.burst} />
       </Carousel>
