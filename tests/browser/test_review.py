@@ -337,6 +337,9 @@ def test_feed_card_options_report_and_go_to_post(person: Callable[..., Person]) 
     expect(card).to_be_visible()
     expect(own).to_be_visible()
     expect(own.get_by_role("button", name="Post options")).to_have_count(0)
+    # A photo posted without alt text still says what it is (it was alt="", i.e. nothing).
+    expect(card.get_by_test_id("post-photos").locator("img")).to_have_attribute(
+        "alt", f"Photo by {a_name}")
     card.get_by_role("button", name="Post options").click()
     sheet = page.get_by_role("dialog", name="Post options")
     expect(sheet.get_by_role("link", name=f"Go to @{a_name}")).to_be_visible()
