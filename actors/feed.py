@@ -186,7 +186,8 @@ class _Read:
     async def visible(self, ids: Sequence[int]) -> list[tl.Head]:
         found, rels = await tl.heads_relations(self.conn, self.viewer, ids)
         self.gone += [i for i in ids if i not in found]
-        return [found[i] for i in ids if i in found and in_home(rels[found[i].author_id])]
+        shown = {a for a, rel in rels.items() if in_home(rel)}  # once per author
+        return [found[i] for i in ids if i in found and found[i].author_id in shown]
 
     async def newest(self, before: tuple[int, int] | None,
                      want: int) -> tuple[list[tl.Head], tuple[int, int] | None]:

@@ -442,10 +442,7 @@ class Head:
     author_id: int
     likes: int
     comments: int
-
-    @property
-    def time_ms(self) -> int:
-        return id_time_ms(self.id)
+    time_ms: int  # from the id, computed once: a ranked page reads it ~800 times
 
 
 async def recent_for(conn: asyncpg.Connection, viewer_id: int, limit: int) -> list[int]:
@@ -509,7 +506,8 @@ async def heads_relations(conn: asyncpg.Connection, viewer_id: int, post_ids: Se
     rels: dict[int, Relation] = {}
     for r in rows:
         a = r["author_id"]
-        found[r["id"]] = Head(r["id"], a, r["like_count"], r["comment_count"])
+        found[r["id"]] = Head(r["id"], a, r["like_count"], r["comment_count"],
+                              id_time_ms(r["id"]))
         if a not in rels:
             rels[a] = relation_from(r, "r", viewer_id, a)
     return found, rels
