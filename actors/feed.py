@@ -67,6 +67,7 @@ from protocol.envelope import encode, event
 from storage import posts as posts_db
 from storage import timelines as tl
 from storage.errors import Unavailable
+from storage.relations import relations_many
 from storage.store import Storage
 
 log = logging.getLogger(__name__)
@@ -184,8 +185,9 @@ class _Read:
             await tl.rebuild(r, self.key, ids, self.cap, FEED_TIMELINE_TTL_SECONDS * 1000)
 
     async def visible(self, ids: Sequence[int]) -> list[tl.Head]:
-        found, rels = await tl.heads_relations(self.conn, self.viewer, ids)
+        found = await tl.heads(self.conn, ids)
         self.gone += [i for i in ids if i not in found]
+        rels = await relations_many(self.conn, self.viewer, {h.author_id for h in found.values()})
         shown = {a for a, rel in rels.items() if in_home(rel)}  # once per author
         return [found[i] for i in ids if i in found and found[i].author_id in shown]
 

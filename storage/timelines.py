@@ -35,7 +35,6 @@ import redis.exceptions
 from storage import bus, presence
 from storage.errors import Unavailable
 from storage.ids import id_time_ms
-from storage.relations import Relation, relation_columns, relation_from
 from storage.store import Storage
 
 log = logging.getLogger(__name__)
@@ -485,32 +484,19 @@ async def posts_before(conn: asyncpg.Connection, author_ids: Sequence[int],
     return [r["id"] for r in rows]
 
 
-_HEADS_RELATIONS = f"""
-    WITH h AS (SELECT id, author_id, like_count, comment_count FROM posts
-               WHERE id = ANY($2::bigint[]) AND deleted_at IS NULL),
-         a AS (SELECT DISTINCT author_id AS aid FROM h),
-         r AS (SELECT a.aid, {relation_columns("$1::bigint", "a.aid", "r")} FROM a)
-    SELECT h.id, h.author_id, h.like_count, h.comment_count, r.*
-    FROM h JOIN r ON r.aid = h.author_id"""
+async def heads(conn: asyncpg.Connection, post_ids: Sequence[int]) -> dict[int, Head]:
+    """Live posts among these ids, with author and counts (deleted ones are absent).
 
-
-async def heads_relations(conn: asyncpg.Connection, viewer_id: int, post_ids: Sequence[int]
-                          ) -> tuple[dict[int, Head], dict[int, Relation]]:
-    """The live posts among these ids (deleted ones are absent), with author and counts,
-    and how the viewer stands to each of their authors (`relations_many`'s answer, by
-    the same SQL): one statement, where the two reads took two round trips."""
+    Tried and measured slower: this and the authors' relations as one statement (a
+    round trip less, but 1.3-2.3 ms against 0.9-1.2 ms for the two, 100 viewers' 210
+    candidates each; the bigger statement's planning costs more than the trip)."""
     if not post_ids:
-        return {}, {}
-    rows = await conn.fetch(_HEADS_RELATIONS, viewer_id, list(post_ids))
-    found: dict[int, Head] = {}
-    rels: dict[int, Relation] = {}
-    for r in rows:
-        a = r["author_id"]
-        found[r["id"]] = Head(r["id"], a, r["like_count"], r["comment_count"],
-                              id_time_ms(r["id"]))
-        if a not in rels:
-            rels[a] = relation_from(r, "r", viewer_id, a)
-    return found, rels
+        return {}
+    rows = await conn.fetch(
+        """SELECT id, author_id, like_count, comment_count FROM posts
+           WHERE id = ANY($1::bigint[]) AND deleted_at IS NULL""", list(post_ids))
+    return {r["id"]: Head(r["id"], r["author_id"], r["like_count"], r["comment_count"],
+                          id_time_ms(r["id"])) for r in rows}
 
 
 async def affinity_counts(conn: asyncpg.Connection, viewer_id: int,
