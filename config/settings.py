@@ -62,6 +62,7 @@ class Settings:
     feed_weight_recency: float = limits.FEED_WEIGHT_RECENCY
     feed_weight_engagement: float = limits.FEED_WEIGHT_ENGAGEMENT
     feed_weight_affinity: float = limits.FEED_WEIGHT_AFFINITY
+    explore_precompute: bool = limits.EXPLORE_PRECOMPUTE
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
