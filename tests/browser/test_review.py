@@ -389,3 +389,18 @@ def test_admin_section_bar_keeps_the_current_section_in_sight(
     nav.get_by_role("link", name="Dashboard").click()
     expect(nav.get_by_role("link", name="Dashboard")).to_be_in_viewport(ratio=1)
     screenshot(page, "review-admin-nav-phone")
+
+
+def test_long_names_and_website_never_widen_a_phone_page(person: Callable[..., Person]) -> None:
+    """A 30-character username, a long name and a long website on a profile at 375 px
+    (the website used to push the page 83 px wider than the phone)."""
+    who = person(PHONE)
+    page = who.page
+    name = ("averyveryverylongusername" + unique("x"))[:30]
+    _sign_up(page, name)
+    _call(page, "user.update", display_name="Bartholomew Maximilian Featherstonehaugh-Wolfe",
+          website="https://example.com/a/very/long/path/that/keeps/going/and/going")
+    _go(page, f"/u/{name}")
+    expect(page.get_by_role("link", name=re.compile(r"example\.com.a.very.long"))).to_be_visible()
+    wide = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert wide <= 0, f"the profile is {wide}px wider than the phone"
