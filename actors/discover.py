@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 import redis.exceptions
+import trio
 
 from actors import args as A
 from actors import privacy
@@ -32,6 +33,12 @@ log = logging.getLogger(__name__)
 SEARCH_KINDS = ("all", "users", "tags", "posts")
 TAG_MODES = ("top", "recent")
 _TAG = re.compile(r"^\w+$")
+
+
+class Device(Protocol):
+    """A connection as the explore precompute sees it (node.connect_hooks)."""
+
+    session: Session | None
 
 
 # -- arguments ------------------------------------------------------------------------------
@@ -150,6 +157,19 @@ async def _explore_list(conn: asyncpg.Connection, viewer_id: int, now_ms: int,
                           tuple((a.user.id, a.mutuals) for a in accounts))
 
 
+async def _precompute(st: Storage, viewer_id: int) -> bool:
+    """Compute and keep the viewer's explore list (the first call's depth) unless one is
+    kept already; whether it computed. Runs on the asyncio side."""
+    assert st.pool is not None and st.redis is not None
+    if await db.explore_cached(st, st.redis, viewer_id) is not None:
+        return False
+    async with st.pool.acquire() as conn, conn.transaction(readonly=True):
+        found = await _explore_list(conn, viewer_id, int(time.time() * 1000),
+                                    L.EXPLORE_LIST_FIRST)
+    await db.explore_store(st, st.redis, viewer_id, found, L.EXPLORE_CACHE_SECONDS)
+    return True
+
+
 async def _explore(st: Storage, viewer_id: int, offset: int, limit: int) -> dict[str, Any]:
     """Runs on the asyncio side: one Postgres transaction, and Redis for trending and the
     viewer's cached explore list (EXPLORE_CACHE_SECONDS). What a page shows is checked
@@ -199,6 +219,58 @@ class Discover:
 
     def __init__(self, st: Storage) -> None:
         self.st = st
+        self.precompute_on = st.settings.explore_precompute
+        self._send, self._recv = trio.open_memory_channel[int](L.EXPLORE_PRECOMPUTE_QUEUE)
+        self._inflight: dict[int, trio.Event] = {}  # queued or computing, by user
+        self._limiter = trio.CapacityLimiter(L.EXPLORE_PRECOMPUTE_CONCURRENCY)
+        self.precomputed = 0  # lists computed in the background
+        self.skipped = 0  # connects not served: the queue was full
+
+    # -- explore lists computed before they are asked for --------------------------------
+    def connected(self, conn: Device) -> None:
+        """node.connect_hooks (sync: only queues): with `explore_precompute` on, the
+        user's explore list is computed in the background, so their first feed.explore
+        finds it (staler by the time between connect and call, at most
+        EXPLORE_CACHE_SECONDS, as any cached list)."""
+        if not self.precompute_on or conn.session is None:
+            return
+        user = conn.session.user_id
+        if user in self._inflight:
+            return
+        try:
+            self._send.send_nowait(user)
+        except trio.WouldBlock:
+            self.skipped += 1  # a connect storm: those users compute on their first call
+            return
+        self._inflight[user] = trio.Event()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                  ) -> None:
+        """Take queued users and compute their lists, EXPLORE_PRECOMPUTE_CONCURRENCY at a
+        time (a connect storm waits in the queue instead of loading Postgres)."""
+        task_status.started()
+        async with trio.open_nursery() as n:
+            async for user in self._recv:
+                await self._limiter.acquire_on_behalf_of(user)
+                n.start_soon(self._precompute_one, user)
+
+    async def _precompute_one(self, user: int) -> None:
+        try:
+            if await self.st.both(_precompute, user):
+                self.precomputed += 1
+        except Exception as exc:  # an extra: the first call computes it instead
+            log.warning("explore precompute failed", extra={"error": str(exc)})
+        finally:
+            self._limiter.release_on_behalf_of(user)
+            done = self._inflight.pop(user, None)
+            if done is not None:
+                done.set()
+
+    async def settled(self, user: int) -> None:
+        """Return once no precompute of this user's list is queued or running."""
+        done = self._inflight.get(user)
+        if done is not None:
+            await done.wait()
 
     async def search(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         A.only(args, {"q", "kind", "limit"})
@@ -235,5 +307,8 @@ class Discover:
         limit = _limit(args, L.EXPLORE_DEFAULT, L.EXPLORE_MAX)
         if offset >= L.EXPLORE_DEPTH:
             return {"posts": [], "accounts": [], "tags": [], "cursor": None}
+        # A precompute of this user's list under way: use it rather than compute twice.
+        with trio.move_on_after(L.EXPLORE_PRECOMPUTE_WAIT_SECONDS):
+            await self.settled(session.user_id)
         return await self.st.both(_explore, session.user_id, offset,
                                   min(limit, L.EXPLORE_DEPTH - offset))

@@ -3,18 +3,32 @@ onto actors.discover.Discover."""
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from actors.discover import Discover
 from server.connection import Connection
 from server.ops import Op, session_of
+from storage.store import Storage
 
 if TYPE_CHECKING:
     from server.node import Node
 
 
+_DISCOVERS: weakref.WeakKeyDictionary[Storage, Discover] = weakref.WeakKeyDictionary()
+
+
+def discover_of(node: Node) -> Discover:
+    """The node's discovery service (tests wait on `discover_of(node).settled(user)`)."""
+    return _DISCOVERS[node.storage]
+
+
 def ops(node: Node) -> dict[str, Op]:
     discover = Discover(node.storage)
+    _DISCOVERS[node.storage] = discover
+    if discover.precompute_on:
+        node.connect_hooks.append(discover.connected)
+        node.nursery.start_soon(discover.run)
 
     async def search(conn: Connection, args: dict[str, Any], rid: int) -> Any:
         return await discover.search(session_of(conn), args)

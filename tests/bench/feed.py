@@ -15,7 +15,12 @@ limit):
   all cold calls, **warm**: the same call again (and `--warm-repeats` more) per reader;
 - **search** `{q}`: hashtags and username prefixes taken from the data set;
 - **feed.explore first call** `{}`: once per reader, each on its own connection (the
-  viewer's explore list is computed: nothing cached for that user yet);
+  viewer's explore list is computed: nothing cached for that user yet). With
+  `--explore-precompute` the node runs with GLINT_EXPLORE_PRECOMPUTE=1, so the list
+  is computed in the background from the connect on, and the call comes
+  `--explore-delay` seconds after `hello` (0: at once, waiting for the background
+  compute under way; run `--phases explore` alone, so no earlier connect of the
+  readers precomputed their lists);
 - **feed.explore** `{}`: `--calls` calls over `--concurrency` users (after the first,
   their cached explore list serves them, re-checked per page);
 - **fan-out**: the most-followed author below the celebrity threshold posts
@@ -208,7 +213,8 @@ async def feed_phase(ws_url: str, tokens: dict[int, str], readers: list[int], ns
 
 
 async def first_call_phase(ws_url: str, tokens: list[str], op: str, args: dict[str, Any],
-                           concurrency: int) -> tuple[list[float], list[str]]:
+                           concurrency: int, delay: float = 0.0
+                           ) -> tuple[list[float], list[str]]:
     """One call per user (each user its own connection), so nothing a previous call of
     the same user left behind (the explore list cache) serves it."""
     out: list[float] = []
@@ -219,6 +225,8 @@ async def first_call_phase(ws_url: str, tokens: list[str], op: str, args: dict[s
         while queue:
             conn = await _connect(ws_url, queue.pop())
             try:
+                if delay > 0:
+                    await trio.sleep(delay)  # the time a person takes to open explore
                 out.append(await timed(conn, op, 1, args, errors))
             finally:
                 await conn.aclose()
@@ -387,6 +395,11 @@ def main() -> None:
                    help="keep the services and the seeded data here and reuse them")
     p.add_argument("--phases", default=",".join(PHASES),
                    help="comma-separated subset of " + ",".join(PHASES))
+    p.add_argument("--explore-precompute", action="store_true",
+                   help="run the node with GLINT_EXPLORE_PRECOMPUTE=1 (explore lists "
+                        "computed from the connect on)")
+    p.add_argument("--explore-delay", type=float, default=0.0, metavar="S",
+                   help="seconds between hello and the first feed.explore call")
     p.add_argument("--celebrity-threshold", type=int, default=CELEBRITY_DEFAULT,
                    help="GLINT_FEED_CELEBRITY_THRESHOLD for the node (the fan-out author is "
                         "the most followed at or below it)")
@@ -431,6 +444,8 @@ def main() -> None:
                   f"fan-out author {author['username']} ({len(picked['all_followers'])} "
                   f"followers, {len(picked['online'])} online)", flush=True)
             env = {"GLINT_FEED_CELEBRITY_THRESHOLD": str(ns.celebrity_threshold)}
+            if ns.explore_precompute:
+                env["GLINT_EXPLORE_PRECOMPUTE"] = "1"
             node = common.start_node(tmp, db_url, redis_url, namespace, env)
             try:
                 common.wait_quiet(ns.quiet_wait, node.marker)
@@ -460,7 +475,11 @@ def main() -> None:
                     w = node.window().start()
                     if op.endswith("first call"):
                         lat, err = trio.run(first_call_phase, node.ws_url, reader_tokens,
-                                            "feed.explore", {}, ns.concurrency)
+                                            "feed.explore", {}, ns.concurrency,
+                                            ns.explore_delay)
+                        if ns.explore_precompute:
+                            op = (f"feed.explore first call, precomputed from connect, "
+                                  f"{ns.explore_delay:g} s after hello")
                     else:
                         lat, err = trio.run(op_phase, node.ws_url, reader_tokens, op, args_list,
                                             ns.calls, ns.concurrency)

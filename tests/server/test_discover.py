@@ -4,14 +4,17 @@ pages, and explore (collaborative filtering, cold start, suggested accounts, tre
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import trio
 
-from protocol.client import Client
+from protocol.client import Client, connect
 from protocol.errors import BadRequest
 from server.node import Node
+from server.ops.discover import discover_of
 from storage import search as db
+from tests.conftest import make_settings, open_node
 from tests.server.test_posts import (
     block,
     bots,
@@ -234,6 +237,31 @@ async def test_explore_pages_recheck_the_cached_list(node: Node) -> None:
         again = await me.call("feed.explore", limit=50)
         assert not {pa["id"], pb["id"], pc["id"]} & set(ids(again["posts"]))
         assert not {uid(me), uid(b), uid(c), uid(f1)} & set(ids(again["accounts"]))
+
+
+async def test_explore_list_precomputed_when_the_user_connects(
+        services: tuple[str, str], tmp_path: Path) -> None:
+    settings = make_settings(services, tmp_path, explore_precompute=True)
+    async with open_node(settings) as node, bots(node, 4) as (me, author, f1, f2):
+        disc = discover_of(node)
+        hot = await quick_post(author, "hot")
+        await likes(hot, f1, f2)
+        await me.call("post.like", post=(await quick_post(author, "seed"))["id"])
+        key = db.explore_key(node.storage, uid(me))
+        await node.storage.redis_op(lambda r: r.delete(key))  # what signing up computed
+        before = disc.precomputed
+        async with connect(node.ws_url) as again:
+            await again.hello(me.token)
+            with trio.fail_after(10):
+                await disc.settled(uid(me))
+            assert disc.precomputed == before + 1
+            assert await node.storage.redis_op(lambda r: r.exists(key)) == 1
+            got = ids((await again.call("feed.explore", limit=50))["posts"])
+            assert hot["id"] in got  # the popular fill, as a computed list has it
+            assert disc.precomputed == before + 1  # the call used it: no second compute
+        # A bad request still gets its error; the node serves the other user.
+        await expect(BadRequest, author, "feed.explore", limit=0)
+        assert (await author.call("feed.explore", limit=1))["cursor"] is not None
 
 
 async def test_suggested_accounts_friends_of_friends(node: Node) -> None:
