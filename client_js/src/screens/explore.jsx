@@ -24,7 +24,7 @@ export default function Explore() {
             {tags.map((t) => (
               <li key={t.tag}>
                 <Link href={`/t/${encodeURIComponent(t.tag)}`} class="chip">
-                  #{t.tag} <span class="muted">{num(t.posts)}</span></Link>
+                  <span class="chip-name">#{t.tag}</span> <span class="muted">{num(t.posts)}</span></Link>
               </li>
             ))}
           </ul>
