@@ -391,7 +391,8 @@ def test_admin_section_bar_keeps_the_current_section_in_sight(
     screenshot(page, "review-admin-nav-phone")
 
 
-def test_long_names_and_website_never_widen_a_phone_page(person: Callable[..., Person]) -> None:
+def test_long_names_website_and_hashtag_never_widen_a_phone_page(
+        person: Callable[..., Person]) -> None:
     """A 30-character username, a long name and a long website on a profile at 375 px
     (the website used to push the page 83 px wider than the phone)."""
     who = person(PHONE)
@@ -404,3 +405,14 @@ def test_long_names_and_website_never_widen_a_phone_page(person: Callable[..., P
     expect(page.get_by_role("link", name=re.compile(r"example\.com.a.very.long"))).to_be_visible()
     wide = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert wide <= 0, f"the profile is {wide}px wider than the phone"
+
+    # A long trending hashtag on Explore is cut short (it pushed the page 151 px wider).
+    tag = "averyveryveryverylonghashtagwithoutanybreaks" + unique("t")[-8:]
+    for i in range(5):  # enough posts to be among the ten trending tags
+        _post(page, f"#{tag} {i}")
+    _go(page, "/explore")
+    chip = page.get_by_role("navigation", name="Trending").get_by_role(
+        "link", name=re.compile(f"^#{tag}"))
+    expect(chip).to_be_visible()
+    wide = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert wide <= 0, f"Explore is {wide}px wider than the phone"
