@@ -18,6 +18,7 @@ import { idStr, num } from '../lib/wire.js';
 import '../styles/notifications.css';
 
 const LIVE_RELOAD_MS = 300;
+const BODY_SHORT = 80; // characters of a comment or caption shown in a row
 const POST_KINDS = new Set(['like', 'comment', 'reply', 'mention', 'comment_like']);
 const FOLLOW_KINDS = new Set(['follow', 'follow_request', 'follow_accepted']);
 
@@ -110,7 +111,9 @@ function NotifText({ n }) {
 function NotifItem({ n, post }) {
   const actors = n.actors || [];
   const lead = actors[0];
-  const body = n.body && (n.kind === 'comment' || n.kind === 'reply' || n.kind === 'mention') ? n.body : '';
+  const full = n.body && (n.kind === 'comment' || n.kind === 'reply' || n.kind === 'mention') ? n.body : '';
+  // A long caption or comment is cut (the whole of it is on the post): rows stay a few lines.
+  const body = [...full].length > BODY_SHORT ? `${[...full].slice(0, BODY_SHORT).join('').trimEnd()}\u2026` : full;
   const postHref = n.post ? `/p/${idStr(n.post)}` : null;
   return (
     <li class={`notif${n.read ? '' : ' unread'}`} data-kind={n.kind}>
