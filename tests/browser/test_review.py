@@ -416,3 +416,21 @@ def test_long_names_website_and_hashtag_never_widen_a_phone_page(
     expect(chip).to_be_visible()
     wide = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert wide <= 0, f"Explore is {wide}px wider than the phone"
+
+
+def test_a_long_comment_is_cut_short_in_notifications(person: Callable[..., Person]) -> None:
+    """Notifications quote a comment in a row; a long one (up to 200 characters from the
+    server) made rows of eight lines on a phone. It is cut with … now."""
+    ann, ben = person(PHONE), person(DESKTOP)
+    a_name, b_name = unique("rna"), unique("rnb")
+    _sign_up(ann.page, a_name)
+    _sign_up(ben.page, b_name)
+    post = _post(ann.page, "long comments")
+    words = "a rather long comment that goes on " * 5
+    _call(ben.page, "comment.add", post=post, text=words.strip())
+    _go(ann.page, "/notifications")
+    row = ann.page.get_by_role("list", name="Notifications").get_by_role("listitem").filter(
+        has_text=f"{b_name} commented on your post")
+    expect(row).to_contain_text("a rather long comment that goes on")
+    expect(row).to_contain_text("\u2026")
+    expect(row).not_to_contain_text(words.strip())
