@@ -38,6 +38,7 @@ _TAG = re.compile(r"^\w+$")
 class Device(Protocol):
     """A connection as the explore precompute sees it (node.connect_hooks)."""
 
+    conn_id: int
     session: Session | None
 
 
@@ -157,11 +158,11 @@ async def _explore_list(conn: asyncpg.Connection, viewer_id: int, now_ms: int,
                           tuple((a.user.id, a.mutuals) for a in accounts))
 
 
-async def _precompute(st: Storage, viewer_id: int) -> bool:
+async def _precompute(st: Storage, viewer_id: int, refresh: bool) -> bool:
     """Compute and keep the viewer's explore list (the first call's depth) unless one is
-    kept already; whether it computed. Runs on the asyncio side."""
+    kept already (`refresh`: replace it); whether it computed. Runs on the asyncio side."""
     assert st.pool is not None and st.redis is not None
-    if await db.explore_cached(st, st.redis, viewer_id) is not None:
+    if not refresh and await db.explore_cached(st, st.redis, viewer_id) is not None:
         return False
     async with st.pool.acquire() as conn, conn.transaction(readonly=True):
         found = await _explore_list(conn, viewer_id, int(time.time() * 1000),
@@ -220,7 +221,10 @@ class Discover:
     def __init__(self, st: Storage) -> None:
         self.st = st
         self.precompute_on = st.settings.explore_precompute
-        self._send, self._recv = trio.open_memory_channel[int](L.EXPLORE_PRECOMPUTE_QUEUE)
+        self._send, self._recv = trio.open_memory_channel[tuple[int, bool]](
+            L.EXPLORE_PRECOMPUTE_QUEUE)
+        self._conns: dict[int, int] = {}  # connection -> user, of the connected
+        self._explorers: dict[int, float] = {}  # user -> their last feed.explore (trio clock)
         self._inflight: dict[int, trio.Event] = {}  # queued or computing, by user
         self._limiter = trio.CapacityLimiter(L.EXPLORE_PRECOMPUTE_CONCURRENCY)
         self.precomputed = 0  # lists computed in the background
@@ -234,15 +238,54 @@ class Discover:
         EXPLORE_CACHE_SECONDS, as any cached list)."""
         if not self.precompute_on or conn.session is None:
             return
-        user = conn.session.user_id
+        self._conns[conn.conn_id] = conn.session.user_id
+        self._enqueue(conn.session.user_id, refresh=False)
+
+    def disconnected(self, conn: Device) -> None:
+        """node.disconnect_hooks."""
+        self._conns.pop(conn.conn_id, None)
+
+    def _enqueue(self, user: int, refresh: bool) -> None:
         if user in self._inflight:
             return
         try:
-            self._send.send_nowait(user)
+            self._send.send_nowait((user, refresh))
         except trio.WouldBlock:
             self.skipped += 1  # a connect storm: those users compute on their first call
             return
         self._inflight[user] = trio.Event()
+
+    async def refresh_due(self) -> None:
+        """Queue a fresh list for each connected user who used explore within the cache's
+        lifetime and whose list expires within EXPLORE_REFRESH_BEFORE_SECONDS (one Redis
+        round trip), so an active explorer's call never finds it gone."""
+        now = trio.current_time()
+        online = set(self._conns.values())
+        for user, at in list(self._explorers.items()):
+            if user not in online or now - at > L.EXPLORE_CACHE_SECONDS:
+                del self._explorers[user]
+        users = [u for u in self._explorers if u not in self._inflight]
+        if not users:
+            return
+        keys = [db.explore_key(self.st, u) for u in users]
+
+        async def ttls(r: Any) -> list[int]:
+            async with r.pipeline(transaction=False) as pipe:
+                for k in keys:
+                    pipe.pttl(k)
+                return list(await pipe.execute())
+
+        for user, ttl_ms in zip(users, await self.st.redis_op(ttls), strict=True):
+            if ttl_ms < L.EXPLORE_REFRESH_BEFORE_SECONDS * 1000:  # -2: gone, -1: no TTL
+                self._enqueue(user, refresh=True)
+
+    async def _refresher(self) -> None:
+        while True:
+            await trio.sleep(L.EXPLORE_REFRESH_CHECK_SECONDS)
+            try:
+                await self.refresh_due()
+            except Exception as exc:  # an extra: a call computes what this missed
+                log.warning("explore refresh check failed", extra={"error": str(exc)})
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                   ) -> None:
@@ -250,13 +293,14 @@ class Discover:
         time (a connect storm waits in the queue instead of loading Postgres)."""
         task_status.started()
         async with trio.open_nursery() as n:
-            async for user in self._recv:
+            n.start_soon(self._refresher)
+            async for user, refresh in self._recv:
                 await self._limiter.acquire_on_behalf_of(user)
-                n.start_soon(self._precompute_one, user)
+                n.start_soon(self._precompute_one, user, refresh)
 
-    async def _precompute_one(self, user: int) -> None:
+    async def _precompute_one(self, user: int, refresh: bool) -> None:
         try:
-            if await self.st.both(_precompute, user):
+            if await self.st.both(_precompute, user, refresh):
                 self.precomputed += 1
         except Exception as exc:  # an extra: the first call computes it instead
             log.warning("explore precompute failed", extra={"error": str(exc)})
@@ -307,6 +351,8 @@ class Discover:
         limit = _limit(args, L.EXPLORE_DEFAULT, L.EXPLORE_MAX)
         if offset >= L.EXPLORE_DEPTH:
             return {"posts": [], "accounts": [], "tags": [], "cursor": None}
+        if self.precompute_on:
+            self._explorers[session.user_id] = trio.current_time()
         # A precompute of this user's list under way: use it rather than compute twice.
         with trio.move_on_after(L.EXPLORE_PRECOMPUTE_WAIT_SECONDS):
             await self.settled(session.user_id)

@@ -28,6 +28,7 @@ def ops(node: Node) -> dict[str, Op]:
     _DISCOVERS[node.storage] = discover
     if discover.precompute_on:
         node.connect_hooks.append(discover.connected)
+        node.disconnect_hooks.append(discover.disconnected)
         node.nursery.start_soon(discover.run)
 
     async def search(conn: Connection, args: dict[str, Any], rid: int) -> Any:

@@ -259,6 +259,16 @@ async def test_explore_list_precomputed_when_the_user_connects(
             got = ids((await again.call("feed.explore", limit=50))["posts"])
             assert hot["id"] in got  # the popular fill, as a computed list has it
             assert disc.precomputed == before + 1  # the call used it: no second compute
+            # About to expire while its user is connected and exploring: computed again.
+            await node.storage.redis_op(lambda r: r.pexpire(key, 5_000))
+            await disc.refresh_due()
+            with trio.fail_after(10):
+                await disc.settled(uid(me))
+            assert disc.precomputed == before + 2
+            assert await node.storage.redis_op(lambda r: r.ttl(key)) > 60
+            await disc.refresh_due()  # fresh now: nothing queued
+            await disc.settled(uid(me))
+            assert disc.precomputed == before + 2
         # A bad request still gets its error; the node serves the other user.
         await expect(BadRequest, author, "feed.explore", limit=0)
         assert (await author.call("feed.explore", limit=1))["cursor"] is not None
