@@ -181,13 +181,15 @@ function Bubble({ m, mine, first, last, group, members, myId, onAction, menuOpen
 }
 
 function PendingBubble({ p, onRetry, onDiscard }) {
+  const [broken, setBroken] = useState(false); // a file the browser can't draw (HEIC, damaged)
   return (
     <li class="dm-msg mine last pending" data-testid="pending-message" aria-busy={p.status === 'failed' ? 'false' : 'true'}>
       <div class="dm-msg-row">
         <div class="dm-msg-body">
           {p.preview && (
             <div class="dm-photo dm-photo-pending">
-              <img src={p.preview} alt="Photo being sent" />
+              {broken ? <span class="dm-photo-nopreview">Photo</span>
+                : <img src={p.preview} alt="Photo being sent" onError={() => setBroken(true)} />}
               {p.status === 'uploading' && (
                 <progress class="dm-progress" max="1" value={p.progress || 0} aria-label="Upload progress" />
               )}
