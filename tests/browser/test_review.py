@@ -434,3 +434,26 @@ def test_a_long_comment_is_cut_short_in_notifications(person: Callable[..., Pers
     expect(row).to_contain_text("a rather long comment that goes on")
     expect(row).to_contain_text("\u2026")
     expect(row).not_to_contain_text(words.strip())
+
+
+def test_a_photo_that_cannot_be_sent_shows_no_broken_image(person: Callable[..., Person],
+                                                            tmp_path: Any) -> None:
+    """A damaged file chosen in a conversation: the pending bubble showed the browser's
+    broken-image icon; now a 'Photo' placeholder, with the refusal in words."""
+    ann, ben = person(PHONE), person(DESKTOP)
+    ann.allow_console(r"status of 400")  # the browser's own line for the refused upload
+    a_name, b_name = unique("rda"), unique("rdb")
+    _sign_up(ann.page, a_name)
+    _sign_up(ben.page, b_name)
+    ben_id = _call(ann.page, "user.get", username=b_name)["id"]
+    conv = _call(ann.page, "dm.open", user=ben_id)["id"]
+    page = ann.page
+    _go(page, f"/direct/{conv}")
+    expect(page.get_by_label("Message", exact=True)).to_be_visible()
+    damaged = tmp_path / "damaged.jpg"
+    damaged.write_bytes(b"\xff\xd8\xff not a jpeg at all" * 40)
+    page.get_by_test_id("photo-input").set_input_files(str(damaged))
+    pending = page.get_by_test_id("pending-message")
+    expect(pending.get_by_role("alert")).to_contain_text("That photo couldn\u2019t be read")
+    expect(pending.locator(".dm-photo-nopreview")).to_have_text("Photo")
+    expect(pending.locator("img")).to_have_count(0)
