@@ -27,6 +27,7 @@ class Settings:
     ws_port: int = 8081  # 0 picks a free port
     public_ws_url: str | None = None  # advertised by /api/info; derived when None
     allowed_origins: tuple[str, ...] = ()  # empty: same host as the HTTP port only
+    trusted_proxies: tuple[str, ...] = ()  # peers (IPs/CIDRs) whose X-Forwarded-For is believed
     namespace: str = "glint"  # prefix of Redis keys and channels
     shard: int = 1  # 0..8191, stamped into the ids this node's database makes
     node_name: str = ""  # empty: hostname-pid

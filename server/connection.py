@@ -47,6 +47,7 @@ class Connection:
         "garbage",
         "head_partial",
         "host",
+        "ip",
         "last_recv",
         "limited",
         "nursery",
@@ -65,6 +66,7 @@ class Connection:
                  queue_limit: int, ops_per_second: float, ops_burst: int) -> None:
         self.sock = sock
         self.addr = addr
+        self.ip = addr.rsplit(":", 1)[0]  # the client's address (see server/proxies.py)
         self.conn_id = next(_ids)
         self.ws = WSConnection(ConnectionType.SERVER)
         self.nursery = nursery

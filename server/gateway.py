@@ -43,6 +43,7 @@ from protocol.envelope import (
 from protocol.errors import BadRequest, Unsupported
 from protocol.names import CloseCode
 from server.connection import Connection
+from server.proxies import client_ip
 from server.wsframe import binary_frame
 
 log = logging.getLogger(__name__)
@@ -220,6 +221,8 @@ class Gateway:
             conn._write(conn.ws.send(RejectConnection(status_code=403)))
             return False
         conn.host = req.host
+        conn.ip = client_ip(conn.ip, headers.get("x-forwarded-for"),
+                            self.settings.trusted_proxies)
         conn._write(conn.ws.send(AcceptConnection()))
         conn.last_recv = trio.current_time()
         return True

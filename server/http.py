@@ -25,6 +25,7 @@ from protocol import PROTOCOL_VERSION
 from protocol.errors import BadRequest, GlintError, NotFound, TooLarge, Unauthorized
 from server.errors import to_protocol
 from server.gateway import LISTEN_BACKLOG, WS_PATH
+from server.proxies import client_ip
 
 if TYPE_CHECKING:
     from server.node import Node
@@ -74,8 +75,9 @@ async def _receive_upload(tmp: trio.Path, limit: int) -> None:
         raise BadRequest("the upload is empty")
 
 
-def _client_ip() -> str:
-    return request.remote_addr or "unknown"
+def _client_ip(trusted: tuple[str, ...]) -> str:
+    return client_ip(request.remote_addr or "unknown",
+                     request.headers.get("X-Forwarded-For"), trusted)
 
 
 def create_app(node: Node) -> QuartTrio:
@@ -131,13 +133,13 @@ def create_app(node: Node) -> QuartTrio:
 
     @app.post("/api/auth/signup")
     async def signup() -> Any:
-        return await issued(await node.accounts.signup(await body(), ip=_client_ip(),
-                                                       client="http")), 201
+        ip = _client_ip(node.settings.trusted_proxies)
+        return await issued(await node.accounts.signup(await body(), ip=ip, client="http")), 201
 
     @app.post("/api/auth/login")
     async def login() -> Any:
-        return await issued(await node.accounts.login(await body(), ip=_client_ip(),
-                                                      client="http"))
+        ip = _client_ip(node.settings.trusted_proxies)
+        return await issued(await node.accounts.login(await body(), ip=ip, client="http"))
 
     @app.post("/api/auth/logout")
     async def logout() -> Any:

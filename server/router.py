@@ -168,4 +168,4 @@ def _session(conn: Connection) -> Session:
 
 
 def _ip(conn: Connection) -> str:
-    return conn.addr.rsplit(":", 1)[0]
+    return conn.ip

@@ -73,7 +73,7 @@ class Operators:
             return
         record = {"user": s.user_id, "username": s.username,
                   "client": conn.client,
-                  "ip": conn.addr.rsplit(":", 1)[0], "since": int(time.time() * 1000)}
+                  "ip": conn.ip, "since": int(time.time() * 1000)}
         self.sessions[conn.conn_id] = record
         self.users[s.user_id] += 1
         self.added[conn.conn_id] = record
