@@ -76,6 +76,11 @@ def _go(page: Page, path: str) -> None:
     page.evaluate("(p) => window.__glint.navigate(p)", path)
 
 
+def _expect_toast(page: Page, text: str) -> None:
+    """A toast with `text` shows (an earlier toast with the same words may still be up)."""
+    expect(page.get_by_role("status").filter(has_text=text).last).to_be_visible()
+
+
 def _count(page: Page, kind: str) -> Any:
     return page.get_by_test_id(f"{kind}-count")
 
@@ -265,7 +270,7 @@ def test_report_a_post_and_an_account(person: Callable[..., Person]) -> None:
         if attempt.startswith("Thanks"):
             screenshot(page, "review-report-desktop")
         submit.click()
-        expect(page.get_by_role("status").filter(has_text=attempt)).to_be_visible()
+        _expect_toast(page, attempt)
         expect(dialog).to_have_count(0)
 
     _go(page, f"/u/{a_name}")
@@ -274,7 +279,8 @@ def test_report_a_post_and_an_account(person: Callable[..., Person]) -> None:
     dialog = page.get_by_role("dialog", name=f"Report @{a_name}")
     dialog.get_by_role("radio", name="Bullying or harassment").check()
     dialog.get_by_role("button", name="Submit report").click()
-    expect(page.get_by_role("status").filter(has_text="Thanks for letting us know")).to_be_visible()
+    expect(dialog).to_have_count(0)  # closes only once the report is filed
+    _expect_toast(page, "Thanks for letting us know")
 
     # Your own post has its owner's menu, without Report.
     _go(ann.page, f"/p/{post}")
@@ -302,7 +308,8 @@ def test_report_a_comment_and_a_message(person: Callable[..., Person]) -> None:
     dialog = page.get_by_role("dialog", name="Report this comment")
     dialog.get_by_role("radio", name="Scam or fraud").check()
     dialog.get_by_role("button", name="Submit report").click()
-    expect(page.get_by_role("status").filter(has_text="Thanks for letting us know")).to_be_visible()
+    expect(dialog).to_have_count(0)
+    _expect_toast(page, "Thanks for letting us know")
     expect(page.get_by_text("my own words")).to_be_visible()
     own = page.get_by_role("button", name=re.compile(f"^Report comment by {a_name}"))
     expect(own).to_have_count(0)  # not on your own comment
@@ -316,8 +323,7 @@ def test_report_a_comment_and_a_message(person: Callable[..., Person]) -> None:
     dialog.get_by_role("radio", name="It\u2019s spam").check()
     dialog.get_by_role("button", name="Submit report").click()
     expect(dialog).to_have_count(0)
-    thanks = page.get_by_role("status").filter(has_text="Thanks for letting us know")
-    expect(thanks.last).to_be_visible()
+    _expect_toast(page, "Thanks for letting us know")
 
 
 def test_feed_card_options_report_and_go_to_post(person: Callable[..., Person]) -> None:
@@ -351,7 +357,8 @@ def test_feed_card_options_report_and_go_to_post(person: Callable[..., Person]) 
     report = page.get_by_role("dialog", name="Report this post")
     report.get_by_role("radio", name="False information").check()
     report.get_by_role("button", name="Submit report").click()
-    expect(page.get_by_role("status").filter(has_text="Thanks for letting us know")).to_be_visible()
+    expect(report).to_have_count(0)
+    _expect_toast(page, "Thanks for letting us know")
 
 
 def _make_operator(services: tuple[str, str], username: str, data_dir: Any) -> None:
