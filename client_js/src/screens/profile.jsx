@@ -10,15 +10,15 @@ import { PostGrid } from '../components/grid.jsx';
 import { Link } from '../components/link.jsx';
 import { Avatar } from '../components/media.jsx';
 import { MoreLoader } from '../components/more.jsx';
+import { MessageButton } from '../components/newmessage.jsx';
 import { FollowListDialog, FollowRequests } from '../components/usersheet.jsx';
-import { upsertConversation } from '../lib/direct.js';
 import { errorText } from '../lib/errors.js';
 import { useEvent, useObservable, useOp } from '../lib/hooks.js';
 import { usePaged } from '../lib/paged.js';
 import { navigate } from '../lib/router.js';
 import { conn, me } from '../lib/session.js';
 import { toast, toastError } from '../lib/toast.js';
-import { idStr, num, sameId } from '../lib/wire.js';
+import { num, sameId } from '../lib/wire.js';
 import '../styles/profile.css';
 
 const USERNAME = /^[A-Za-z0-9._]{1,30}$/;
@@ -150,23 +150,6 @@ function ProfileHeader({ user, self, canSee, setUser }) {
       {menu && <ProfileMenu user={user} setUser={setUser} onClose={() => setMenu(false)} />}
     </header>
   );
-}
-
-/** Opens (or creates) the 1:1 conversation with this user. */
-function MessageButton({ user }) {
-  const [busy, setBusy] = useState(false);
-  const open = async () => {
-    setBusy(true);
-    try {
-      const c = await conn.call('dm.open', { user: user.id });
-      upsertConversation(c);
-      navigate(`/direct/${idStr(c.id)}`);
-    } catch (err) {
-      toastError(err, 'dm.open');
-      setBusy(false);
-    }
-  };
-  return <button type="button" class="button" disabled={busy} onClick={open}>Message</button>;
 }
 
 function ProfileMenu({ user, setUser, onClose }) {
