@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 REDIS_START_SECONDS = 10.0
 REDIS_STOP_SECONDS = 10.0
+REDIS_LOAD_SECONDS = 600.0  # loading a big snapshot (a seeded 1M-post feed set) at start
 
 
 def _quiet_imports() -> None:
@@ -119,6 +120,16 @@ class EmbeddedRedis:
                 self.stop()
                 raise RuntimeError("embedded redis did not start")
             time.sleep(0.02)
+        # The socket opens before a snapshot is loaded; until then every command answers
+        # "LOADING" and a node connecting now would fail. Ready means PONG.
+        deadline = time.monotonic() + REDIS_LOAD_SECONDS
+        while not self._answers():
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"embedded redis exited with {self._proc.returncode}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("embedded redis did not finish loading its snapshot")
+            time.sleep(0.05)
         return self.url
 
     def stop(self) -> None:
