@@ -78,22 +78,43 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"unix://{self.socket_path.resolve()}"
 
-    def _answers(self) -> bool:
-        """Whether a Redis already serves this data directory (a running node's)."""
+    def _ping(self) -> bytes:
+        """The PING reply of a Redis on this data directory's socket (b"" if none)."""
         if not self.socket_path.exists():
-            return False
+            return b""
         with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as s:
             s.settimeout(1.0)
             s.connect(str(self.socket_path))
             s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
-        return False
+            return s.recv(16)
+        return b""
+
+    def _answers(self) -> bool:
+        """Whether a Redis serves this data directory and is ready."""
+        return self._ping().startswith(b"+PONG")
+
+    def _running(self) -> bool:
+        """Whether a Redis already serves this data directory (a running node's), ready
+        or still loading its snapshot."""
+        return self._ping().startswith((b"+PONG", b"-LOADING"))
+
+    def _wait_loaded(self, deadline: float) -> None:
+        # The socket opens before a snapshot is loaded; until then every command answers
+        # "LOADING" and a node connecting now would fail. Ready means PONG.
+        while not self._answers():
+            if self._proc is not None and self._proc.poll() is not None:
+                raise RuntimeError(f"embedded redis exited with {self._proc.returncode}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("embedded redis did not finish loading its snapshot")
+            time.sleep(0.05)
 
     def start(self) -> str:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        if self._answers():
+        if self._running():
             # Another process (a running node) owns it: use it, never stop it.
             log.info("using the embedded redis already running", extra={"url": self.url})
+            self._wait_loaded(time.monotonic() + REDIS_LOAD_SECONDS)
             return self.url
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
@@ -120,16 +141,7 @@ class EmbeddedRedis:
                 self.stop()
                 raise RuntimeError("embedded redis did not start")
             time.sleep(0.02)
-        # The socket opens before a snapshot is loaded; until then every command answers
-        # "LOADING" and a node connecting now would fail. Ready means PONG.
-        deadline = time.monotonic() + REDIS_LOAD_SECONDS
-        while not self._answers():
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"embedded redis exited with {self._proc.returncode}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("embedded redis did not finish loading its snapshot")
-            time.sleep(0.05)
+        self._wait_loaded(time.monotonic() + REDIS_LOAD_SECONDS)
         return self.url
 
     def stop(self) -> None:
