@@ -389,7 +389,12 @@ async def load(conn: asyncpg.Connection, viewer_id: int,
                    EXISTS (SELECT 1 FROM likes l WHERE l.post_id = p.id AND l.user_id = $2)
                        AS liked,
                    EXISTS (SELECT 1 FROM saves s WHERE s.post_id = p.id AND s.user_id = $2)
-                       AS saved
+                       AS saved,
+                   ARRAY(SELECT t.tag FROM post_tags t WHERE t.post_id = p.id ORDER BY t.tag)
+                       AS tags,
+                   ARRAY(SELECT ROW(mu.id, mu.username) FROM post_mentions pm
+                         JOIN users mu ON mu.id = pm.user_id
+                         WHERE pm.post_id = p.id ORDER BY mu.username) AS mentions
             FROM posts p JOIN users u ON u.id = p.author_id
             WHERE p.id = ANY($1::bigint[]) AND p.deleted_at IS NULL
               AND (u.suspended_at IS NULL OR u.id = $2)""", ids, viewer_id)
@@ -405,23 +410,12 @@ async def load(conn: asyncpg.Connection, viewer_id: int,
         rec = MediaRecord(**{k: r[k] for k in _MEDIA_FIELDS})
         rec = dataclasses.replace(rec, variants=_variants(rec.variants) or {})
         media.setdefault(r["post_id"], []).append(PostMedia(rec, r["alt"]))
-    tags: dict[int, list[str]] = {}
-    for r in await conn.fetch(
-            "SELECT post_id, tag FROM post_tags WHERE post_id = ANY($1::bigint[]) ORDER BY tag",
-            found):
-        tags.setdefault(r["post_id"], []).append(r["tag"])
-    mentions: dict[int, list[tuple[int, str]]] = {}
-    for r in await conn.fetch(
-            """SELECT pm.post_id, u.id, u.username FROM post_mentions pm
-               JOIN users u ON u.id = pm.user_id
-               WHERE pm.post_id = ANY($1::bigint[]) ORDER BY u.username""", found):
-        mentions.setdefault(r["post_id"], []).append((r["id"], r["username"]))
     return {
         r["id"]: PostRecord(
             r["id"], _author(r), r["caption"], r["location"], r["comments_off"],
             r["like_count"], r["comment_count"], r["created_ms"], r["edited_ms"],
-            tuple(media.get(r["id"], ())), tuple(tags.get(r["id"], ())),
-            tuple(mentions.get(r["id"], ())), r["liked"], r["saved"])
+            tuple(media.get(r["id"], ())), tuple(r["tags"]),
+            tuple((m[0], m[1]) for m in r["mentions"]), r["liked"], r["saved"])
         for r in rows}
 
 
