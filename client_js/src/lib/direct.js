@@ -122,6 +122,9 @@ export function upsertConversation(c) {
 
 export function forgetConversation(id) {
   byId.delete(idStr(id));
+  // A dm.list already in flight may predate the leave/removal and would put the
+  // conversation back: ask for a fresh one after it.
+  if (loading) again = true;
   publish();
 }
 
