@@ -1,9 +1,10 @@
 """Discovery: search, hashtag pages and explore — their rules, over storage/search.py.
 
 Each op is one crossing of the bridge (explore: Postgres and Redis together) and
-one read transaction. The queries already leave out what the viewer may not see,
-so pages come back full; every returned user and post is then checked against
-actors/privacy.py, which stays the one place for those rules.
+one read transaction (explore: single statements, the page re-checked as a whole).
+The queries already leave out what the viewer may not see, so pages come back full;
+every returned user and post is then checked against actors/privacy.py, which stays
+the one place for those rules.
 """
 
 from __future__ import annotations
@@ -143,11 +144,12 @@ async def _tag_posts(conn: asyncpg.Connection, viewer_id: int, tag: str, mode: s
 
 
 async def _explore_list(conn: asyncpg.Connection, viewer_id: int, now_ms: int,
-                        want: int) -> db.ExploreList:
+                        want: int) -> tuple[db.ExploreList, list[db.FoundUser]]:
     """The explore list, `want` positions deep: the collaborative-filtering list, then
-    popular recent posts not in it; and the suggested accounts. Computed once for
-    several pages (the queries cost about the same for 24 posts as for 72: every
-    candidate is checked either way); pages are slices of it."""
+    popular recent posts not in it; and the suggested accounts (also as the records
+    just read, so a first page need not read them again). Computed once for several
+    pages (the queries cost about the same for 24 posts as for 72: every candidate is
+    checked either way); pages are slices of it."""
     ranked = await db.co_liked(conn, viewer_id, now_ms, want + 1)
     if len(ranked) <= want:
         seen = {r.post_id for r in ranked}
@@ -155,7 +157,7 @@ async def _explore_list(conn: asyncpg.Connection, viewer_id: int, now_ms: int,
         ranked += [r for r in fill if r.post_id not in seen][:want + 1 - len(ranked)]
     accounts = await db.suggested_accounts(conn, viewer_id, L.EXPLORE_ACCOUNTS)
     return db.ExploreList(tuple(ranked[:want]), len(ranked) > want,
-                          tuple((a.user.id, a.mutuals) for a in accounts))
+                          tuple((a.user.id, a.mutuals) for a in accounts)), accounts
 
 
 async def _precompute(st: Storage, viewer_id: int, refresh: bool) -> bool:
@@ -164,18 +166,18 @@ async def _precompute(st: Storage, viewer_id: int, refresh: bool) -> bool:
     assert st.pool is not None and st.redis is not None
     if not refresh and await db.explore_cached(st, st.redis, viewer_id) is not None:
         return False
-    async with st.pool.acquire() as conn, conn.transaction(readonly=True):
-        found = await _explore_list(conn, viewer_id, int(time.time() * 1000),
-                                    L.EXPLORE_LIST_FIRST)
+    async with st.pool.acquire() as conn:
+        found, _ = await _explore_list(conn, viewer_id, int(time.time() * 1000),
+                                       L.EXPLORE_LIST_FIRST)
     await db.explore_store(st, st.redis, viewer_id, found, L.EXPLORE_CACHE_SECONDS)
     return True
 
 
 async def _explore(st: Storage, viewer_id: int, offset: int, limit: int) -> dict[str, Any]:
-    """Runs on the asyncio side: one Postgres transaction, and Redis for trending and the
-    viewer's cached explore list (EXPLORE_CACHE_SECONDS). What a page shows is checked
-    now whatever the cache holds: privacy and relations (actors/privacy.py), deleted
-    posts, posts liked since, accounts followed since."""
+    """Runs on the asyncio side: one Postgres connection, and Redis (one round trip) for
+    trending and the viewer's cached explore list (EXPLORE_CACHE_SECONDS). What a page
+    shows is checked now whatever the cache holds: privacy and relations
+    (actors/privacy.py), deleted posts, posts liked since, accounts followed since."""
     assert st.pool is not None and st.redis is not None
     now_ms = int(time.time() * 1000)
     first = offset == 0
@@ -183,21 +185,30 @@ async def _explore(st: Storage, viewer_id: int, offset: int, limit: int) -> dict
     found: db.ExploreList | None = None
     try:
         if first:
-            trend = await db.trending(st, st.redis, L.TRENDING_TAGS * 2)
-        found = await db.explore_cached(st, st.redis, viewer_id)
+            trend, found = await db.trending_and_explore(st, st.redis, L.TRENDING_TAGS * 2,
+                                                         viewer_id)
+        else:
+            found = await db.explore_cached(st, st.redis, viewer_id)
     except redis.exceptions.RedisError as exc:  # trending and the cache are extras
         log.warning("explore cache or trending unavailable", extra={"error": str(exc)})
-    async with st.pool.acquire() as conn, conn.transaction(readonly=True):
+    # No transaction: each statement reads a consistent snapshot, and the page is
+    # re-checked as a whole below (BEGIN and COMMIT were 2 of ~9 round trips).
+    async with st.pool.acquire() as conn:
         end = offset + limit
+        fresh: list[db.FoundUser] | None = None
         if found is None or (end > len(found.posts) and found.more):
             depth = max(L.EXPLORE_LIST_FIRST, end, 2 * len(found.posts) if found else 0)
-            found = await _explore_list(conn, viewer_id, now_ms, min(depth, L.EXPLORE_DEPTH))
+            found, fresh = await _explore_list(conn, viewer_id, now_ms,
+                                               min(depth, L.EXPLORE_DEPTH))
             try:
                 await db.explore_store(st, st.redis, viewer_id, found, L.EXPLORE_CACHE_SECONDS)
             except redis.exceptions.RedisError as exc:
                 log.warning("explore cache unavailable", extra={"error": str(exc)})
         page = list(found.posts[offset:end])
-        accounts = (await db.users_by_id(conn, viewer_id, found.accounts) if first else [])
+        accounts: list[db.FoundUser] = []
+        if first:
+            accounts = (fresh if fresh is not None
+                        else await db.users_by_id(conn, viewer_id, found.accounts))
         rels = await relations_many(conn, viewer_id, {r.author_id for r in page}
                                     | {a.user.id for a in accounts})
         posts = [p for p in await _posts(conn, viewer_id, page, rels, privacy.can_recommend)

@@ -416,13 +416,16 @@ def explore_key(st: Storage, viewer_id: int) -> str:
     return st.key("explore", viewer_id)
 
 
-async def explore_cached(st: Storage, r: aioredis.Redis, viewer_id: int) -> ExploreList | None:
-    raw = await r.get(explore_key(st, viewer_id))
+def _explore_list_of(raw: bytes | None) -> ExploreList | None:
     if raw is None:
         return None
     posts, more, accounts = msgpack.unpackb(raw)
     return ExploreList(tuple(Ranked(p, a) for p, a in posts), bool(more),
                        tuple((u, m) for u, m in accounts))
+
+
+async def explore_cached(st: Storage, r: aioredis.Redis, viewer_id: int) -> ExploreList | None:
+    return _explore_list_of(await r.get(explore_key(st, viewer_id)))
 
 
 async def explore_store(st: Storage, r: aioredis.Redis, viewer_id: int,
@@ -459,18 +462,44 @@ async def count_tags(st: Storage, tags: Sequence[str]) -> None:
         log.warning("trending count lost", extra={"error": str(exc)})
 
 
+def _tags_of(rows: Sequence[tuple[bytes | str, float]]) -> list[tuple[str, float]]:
+    return [(t.decode() if isinstance(t, bytes) else str(t), float(s)) for t, s in rows]
+
+
+async def _trending_rebuilt(st: Storage, r: aioredis.Redis, limit: int) -> list[tuple[str, float]]:
+    cache = st.key("trend", "sum")
+    now_h = _hour(time.time())
+    weights = {st.key("trend", now_h - age): 0.5 ** (age / L.TRENDING_HALF_LIFE_HOURS)
+               for age in range(L.TRENDING_HOURS)}
+    async with r.pipeline(transaction=True) as pipe:
+        pipe.zunionstore(cache, weights)
+        pipe.expire(cache, L.TRENDING_CACHE_SECONDS)
+        pipe.zrevrange(cache, 0, limit - 1, withscores=True)
+        rows = (await pipe.execute())[-1]
+    return _tags_of(rows)
+
+
 async def trending(st: Storage, r: aioredis.Redis, limit: int) -> list[tuple[str, float]]:
     """The top tags of the last TRENDING_HOURS hourly buckets, each bucket weighted
     0.5 ** (age / TRENDING_HALF_LIFE_HOURS); the sum is cached TRENDING_CACHE_SECONDS.
     Runs on the asyncio side (inside `Storage.both`)."""
+    trend, _ = await trending_and_explore(st, r, limit, None)
+    return trend
+
+
+async def trending_and_explore(st: Storage, r: aioredis.Redis, limit: int,
+                               viewer_id: int | None) -> tuple[list[tuple[str, float]],
+                                                               ExploreList | None]:
+    """`trending` and, for `viewer_id`, their cached explore list: one round trip unless
+    the trending sum has expired (then one more rebuilds it)."""
     cache = st.key("trend", "sum")
-    if not await r.exists(cache):
-        now_h = _hour(time.time())
-        weights = {st.key("trend", now_h - age): 0.5 ** (age / L.TRENDING_HALF_LIFE_HOURS)
-                   for age in range(L.TRENDING_HOURS)}
-        async with r.pipeline(transaction=True) as pipe:
-            pipe.zunionstore(cache, weights)
-            pipe.expire(cache, L.TRENDING_CACHE_SECONDS)
-            await pipe.execute()
-    rows = await r.zrevrange(cache, 0, limit - 1, withscores=True)
-    return [(t.decode() if isinstance(t, bytes) else str(t), float(s)) for t, s in rows]
+    async with r.pipeline(transaction=False) as pipe:
+        pipe.exists(cache)
+        pipe.zrevrange(cache, 0, limit - 1, withscores=True)
+        if viewer_id is not None:
+            pipe.get(explore_key(st, viewer_id))
+        got = await pipe.execute()
+    found = _explore_list_of(got[2]) if viewer_id is not None else None
+    if not got[0]:
+        return await _trending_rebuilt(st, r, limit), found
+    return _tags_of(got[1]), found

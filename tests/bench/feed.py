@@ -15,9 +15,11 @@ limit):
   all cold calls, **warm**: the same call again (and `--warm-repeats` more) per reader;
 - **search** `{q}`: hashtags and username prefixes taken from the data set;
 - **feed.explore first call** `{}`: once per reader, each on its own connection (the
-  viewer's explore list is computed: nothing cached for that user yet). With
+  viewer's explore list is computed: nothing cached for that user yet); the readers
+  are all connected first, as people open the app before its explore tab. With
   `--explore-precompute` the node runs with GLINT_EXPLORE_PRECOMPUTE=1, so the list
-  is computed in the background from the connect on, and the call comes
+  is computed in the background from the connect on, each reader connects just
+  before their call, and the call comes
   `--explore-delay` seconds after `hello` (0: at once, waiting for the background
   compute under way; run `--phases explore` alone, so no earlier connect of the
   readers precomputed their lists);
@@ -67,6 +69,7 @@ from tests.bench.likes import ServicesCPU
 
 SEED_TIMEOUT = 1800.0  # the seed subprocess is killed after this
 FANOUT_TIMEOUT = 30.0  # per post: how long to wait for every online follower
+CONNECT_BATCH = 50  # connections opened at once before a first-call phase
 PACE_SECONDS = 0.025  # between two requests on one connection (the node allows 50 ops/s)
 CELEBRITY_DEFAULT = 10_000
 PHASES = ("feed", "search", "explore", "fanout")
@@ -213,27 +216,47 @@ async def feed_phase(ws_url: str, tokens: dict[int, str], readers: list[int], ns
 
 
 async def first_call_phase(ws_url: str, tokens: list[str], op: str, args: dict[str, Any],
-                           concurrency: int, delay: float = 0.0
+                           concurrency: int, delay: float = 0.0, connect_first: bool = False
                            ) -> tuple[list[float], list[str]]:
     """One call per user (each user its own connection), so nothing a previous call of
-    the same user left behind (the explore list cache) serves it."""
+    the same user left behind (the explore list cache) serves it.
+
+    `connect_first`: every user is connected (and said hello) before the first call is
+    made, as a person opens the app before the explore tab; the calls then do not
+    share the machine with other users' connection set-up. Otherwise each user
+    connects just before their call (`delay` after it: for a precompute from connect).
+    """
     out: list[float] = []
     errors: list[str] = []
     queue = list(tokens)
+    opened: list[common.LeanWS] = []
 
-    async def runner() -> None:
-        while queue:
-            conn = await _connect(ws_url, queue.pop())
+    async def open_one(tok: str) -> None:
+        opened.append(await _connect(ws_url, tok))
+
+    async def runner(ready: list[common.LeanWS]) -> None:
+        while ready or queue:
+            conn = ready.pop() if ready else await _connect(ws_url, queue.pop())
             try:
                 if delay > 0:
                     await trio.sleep(delay)  # the time a person takes to open explore
                 out.append(await timed(conn, op, 1, args, errors))
             finally:
-                await conn.aclose()
+                if conn not in opened:
+                    await conn.aclose()
 
-    async with trio.open_nursery() as n:
-        for _ in range(concurrency):
-            n.start_soon(runner)
+    try:
+        if connect_first:
+            while queue:
+                async with trio.open_nursery() as n:
+                    for _ in range(min(CONNECT_BATCH, len(queue))):
+                        n.start_soon(open_one, queue.pop())
+        ready = list(opened)
+        async with trio.open_nursery() as n:
+            for _ in range(concurrency):
+                n.start_soon(runner, ready)
+    finally:
+        await common.close_all(opened)
     return out, errors
 
 
@@ -476,7 +499,7 @@ def main() -> None:
                     if op.endswith("first call"):
                         lat, err = trio.run(first_call_phase, node.ws_url, reader_tokens,
                                             "feed.explore", {}, ns.concurrency,
-                                            ns.explore_delay)
+                                            ns.explore_delay, not ns.explore_precompute)
                         if ns.explore_precompute:
                             op = (f"feed.explore first call, precomputed from connect, "
                                   f"{ns.explore_delay:g} s after hello")
