@@ -100,6 +100,22 @@ def rank_score(w: Weights, now_ms: int, head: tl.Head, affinity: int) -> float:
             + w.affinity * math.log1p(affinity))
 
 
+def rank_all(w: Weights, now_ms: int, heads: Sequence[tl.Head],
+             affinity: dict[int, int]) -> list[tuple[float, tl.Head]]:
+    """(rank_score, head) of each head: the same formula, with the weights and
+    functions bound once (a first page ranks ~200 heads)."""
+    log1p, get = math.log1p, affinity.get
+    decay = 0.5 ** (1 / (3_600_000 * w.half_life_hours))  # per millisecond of age
+    wr, we, wa = w.recency, w.engagement, w.affinity
+    return [(wr * decay ** max(0, now_ms - h.time_ms) + we * log1p(h.likes + h.comments)
+             + wa * log1p(get(h.author_id, 0)), h) for h in heads]
+
+
+def _by_score(scored: tuple[float, tl.Head]) -> tuple[float, int]:
+    """Highest score first; among equal scores, the newest."""
+    return (-scored[0], -scored[1].id)
+
+
 # -- cursors (opaque to clients) -------------------------------------------------------------
 @dataclass(frozen=True)
 class Chrono:
@@ -332,13 +348,9 @@ async def _ranked_first(rd: _Read, limit: int, weights: Weights) -> dict[str, An
     seen = rd.seen  # raised below, in the same round trip as the snapshot
     newest = max((h.time_ms for h in heads), default=0)
     affinity = await rd.affinity({h.author_id for h in heads if h.author_id != rd.viewer})
-    now_ms = int(time.time() * 1000)
-
-    def key(h: tl.Head) -> tuple[float, int]:
-        return (-rank_score(weights, now_ms, h, affinity.get(h.author_id, 0)), -h.id)
-
-    unseen = sorted((h for h in heads if h.time_ms > seen), key=key)
-    old = sorted((h for h in heads if h.time_ms <= seen), key=key)
+    scored = rank_all(weights, int(time.time() * 1000), heads, affinity)
+    unseen = [h for _, h in sorted((k for k in scored if k[1].time_ms > seen), key=_by_score)]
+    old = [h for _, h in sorted((k for k in scored if k[1].time_ms <= seen), key=_by_score)]
     order = unseen + old
     boundary = len(unseen) if old else None
     page = order[:limit]

@@ -17,6 +17,7 @@ import trio
 from actors.accounts import Session
 from actors.errors import Invalid, Missing, NotAllowed, Throttled
 from config import Settings
+from config import limits as L
 from media.filters import FILTERS, Adjustments
 from media.pipeline import Processed
 from media.store import MediaStore
@@ -34,8 +35,24 @@ MEDIA_URL_PREFIX = "/media/"
 _EXT = {"jpeg": "jpg", "webp": "webp"}
 
 
+# variant_urls by the identity of its argument, which the entry keeps alive (so the id
+# is not reused while cached): storage/posts.py hands out one parsed dict per media.
+_urls: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+
+
 def variant_urls(variants: dict[str, Any]) -> dict[str, Any]:
-    """Stored variant keys → the wire form with URLs."""
+    """Stored variant keys → the wire form with URLs (shared: never mutate it)."""
+    hit = _urls.get(id(variants))
+    if hit is not None and hit[0] is variants:
+        return hit[1]
+    out = _variant_urls(variants)
+    if len(_urls) >= L.MEDIA_RECORDS_CACHED:
+        _urls.clear()
+    _urls[id(variants)] = (variants, out)
+    return out
+
+
+def _variant_urls(variants: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for name, v in variants.items():
         entry = {"width": v["width"], "height": v["height"]}

@@ -82,6 +82,7 @@ MEDIA_WEBP_METHOD = 2  # libwebp effort 0..6: 2 is half the time of 4 for ~4% mo
 MEDIA_MASTER_QUALITY = 92  # JPEG quality of the master
 MEDIA_BLURHASH_COMPONENTS = (4, 3)  # x, y: a 28-character hash
 MEDIA_BLURHASH_SIDE = 32  # the blurhash is computed from a thumbnail this size
+MEDIA_RECORDS_CACHED = 4_000  # parsed media records and URL maps kept per process (~8 KB each)
 
 # Presence (actors/presence.py: online devices, activity status, typing)
 PRESENCE_TTL_HEARTBEATS = 2.0  # a device key lives this many heartbeat intervals unrefreshed
