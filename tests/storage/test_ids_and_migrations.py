@@ -43,3 +43,47 @@ async def test_migrations_are_recorded_and_not_reapplied(node: Node) -> None:
     versions, applied_again, pending = await node.storage.tx(state)
     assert versions == [m.version for m in migrations.available()]
     assert applied_again == [] and pending == []
+
+
+class _RolledBack(Exception):
+    """Raised to undo the test's schema changes: DDL is transactional in PostgreSQL."""
+
+
+async def test_migration_0010_repairs_a_database_that_applied_the_early_0009(
+        node: Node) -> None:
+    def defs(rows):  # type: ignore[no-untyped-def]
+        return {r["indexname"]: r["indexdef"] for r in rows}
+
+    query = """SELECT indexname, indexdef FROM pg_indexes
+               WHERE schemaname = current_schema()
+                 AND indexname IN ('likes_user', 'likes_post_recent',
+                                   'follows_followee_follower')"""
+    seen: dict[str, object] = {}
+
+    async def run(conn):  # type: ignore[no-untyped-def]
+        async with conn.transaction():
+            # The early 0009: no follows index, likes indexes without INCLUDE.
+            await conn.execute("""
+                DROP INDEX follows_followee_follower;
+                DROP INDEX likes_user;
+                CREATE INDEX likes_user ON likes (user_id, created_at DESC);
+                DROP INDEX likes_post_recent;
+                CREATE INDEX likes_post_recent ON likes (post_id, created_at DESC);
+                DELETE FROM schema_migrations WHERE version >= 10""")
+            early = defs(await conn.fetch(query))
+            seen["applied"] = await migrations.apply(conn)
+            seen["repaired"] = defs(await conn.fetch(query))
+            seen["early"] = early
+            raise _RolledBack
+
+    try:
+        await node.storage.tx(run)
+    except _RolledBack:
+        pass
+    final = await node.storage.tx(lambda conn: conn.fetch(query))
+    early = seen["early"]
+    assert "follows_followee_follower" not in early  # type: ignore[operator]
+    assert "INCLUDE" not in early["likes_user"]  # type: ignore[index]
+    assert 10 in seen["applied"]  # type: ignore[operator]
+    assert seen["repaired"] == defs(final) and len(defs(final)) == 3
+    assert "INCLUDE (post_id)" in defs(final)["likes_user"]
