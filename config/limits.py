@@ -128,6 +128,10 @@ FEED_WEIGHT_RECENCY = 3.0  # (setting)
 FEED_WEIGHT_ENGAGEMENT = 0.5  # (setting) times ln(1 + likes + comments)
 FEED_WEIGHT_AFFINITY = 1.0  # (setting) times ln(1 + viewer's likes, comments, DMs to the author)
 
+# Who liked a post (post.likers: actors/posts.py, storage/posts.py)
+LIKERS_DEFAULT = 30  # users per page, as follow.list
+LIKERS_MAX = 100
+
 # Discovery (search, hashtags, explore: actors/discover.py, storage/search.py)
 SEARCH_QUERY_MAX = 100  # characters of a search text
 SEARCH_DEFAULT = 20  # results per kind
