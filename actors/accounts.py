@@ -2,11 +2,13 @@
 
 Passwords are hashed with argon2id off the event loop; tokens are 256 random
 bits handed out once and stored only as SHA-256 hashes; login and sign-up are
-rate-limited per IP and per account in Redis, so every node shares the counts.
+rate-limited per IP and per account in Redis, so every node shares the counts
+(a successful login gives its attempt back: only failures add up).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 from dataclasses import dataclass
@@ -36,7 +38,7 @@ from config.limits import (
 from storage import accounts as db
 from storage import bus, moderation, ratelimit
 from storage.accounts import UserRecord, token_hash
-from storage.errors import Duplicate
+from storage.errors import Duplicate, Unavailable
 from storage.store import Storage
 
 if TYPE_CHECKING:
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
 USERNAME_RE = re.compile(rf"^[a-z0-9._]{{1,{USERNAME_MAX}}}$")
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 WEBSITE_RE = re.compile(r"^(https?://)?[^\s]+\.[^\s]+$")
+log = logging.getLogger(__name__)
 
 
 def _common_passwords() -> frozenset[str]:
@@ -150,10 +153,9 @@ class Accounts:
         password = A.text(raw, "password", max_len=PASSWORD_MAX, min_len=1)
         assert login is not None and password is not None
         login = login.strip().lower()
-        await self._limit([
-            ("login-ip", ip, self.settings.login_attempts_per_ip),
-            ("login-acct", login, self.settings.login_attempts_per_account),
-        ])
+        counted = [("login-ip", ip, self.settings.login_attempts_per_ip),
+                   ("login-acct", login, self.settings.login_attempts_per_account)]
+        await self._limit(counted)
         found = await db.find_for_login(self.st, login)
         if found is None:
             await self._verify(self._dummy_hash, password)  # same cost: no user enumeration
@@ -165,7 +167,14 @@ class Accounts:
             raise NotAllowed("this account is suspended")  # only with the right password
         if self._hasher.check_needs_rehash(pw_hash):
             await db.set_password_hash(self.st, user.id, await self._hash(password))
-        return await self._issue(user, client)
+        issued = await self._issue(user, client)
+        # Only failed attempts count: people on many devices, or many people behind one
+        # address, log in again and again. Best effort (the attempt stays counted).
+        try:
+            await ratelimit.refund(self.st, [(scope, subj) for scope, subj, _ in counted])
+        except Unavailable as exc:
+            log.warning("login attempt not refunded", extra={"error": str(exc)})
+        return issued
 
     async def authenticate(self, token: Any) -> tuple[Session, UserRecord]:
         if not isinstance(token, str) or not 10 <= len(token) <= 200:

@@ -44,3 +44,24 @@ async def hit_many(st: Storage, checks: list[tuple[str, str, int, int]]) -> Verd
     """Several limits (scope, subject, limit, window) in one crossing; refused if any is."""
     return await st.redis_op(
         _hit_many, [(st.key("rl", s, subj), lim, win) for s, subj, lim, win in checks])
+
+
+# DECR only a live counter above zero: a refund never creates a key or goes negative.
+_REFUND = """
+for _, key in ipairs(KEYS) do
+    local n = tonumber(redis.call('GET', key) or '0')
+    if n > 0 then redis.call('DECR', key) end
+end
+return 0
+"""
+
+
+async def refund(st: Storage, attempts: list[tuple[str, str]]) -> None:
+    """Give back one counted attempt per (scope, subject): for limits that should count
+    failures only (a successful login is not a guess)."""
+    keys = [st.key("rl", scope, subj) for scope, subj in attempts]
+
+    async def run(r: aioredis.Redis) -> None:
+        await r.eval(_REFUND, len(keys), *keys)
+
+    await st.redis_op(run)

@@ -130,3 +130,20 @@ async def test_tokens_and_passwords_are_stored_hashed(node: Node) -> None:
     assert pw_hash.startswith("$argon2id$") and PASSWORD not in pw_hash
     assert token_hashes and all(token.encode() not in h for h in token_hashes)
     assert all(len(h) == 32 for h in token_hashes)
+
+
+async def test_successful_logins_do_not_use_up_the_login_limit(node: Node) -> None:
+    name = unique("rl")
+    async with connect(node.ws_url) as c:
+        await c.call("auth.signup", username=name, email=f"{name}@example.com",
+                     password=PASSWORD)
+        limit = node.settings.login_attempts_per_account
+        for _ in range(limit + 5):  # a person logging in on many devices
+            reply = await c.call("auth.login", username=name, password=PASSWORD)
+            assert reply["token"]
+        # Failures still add up to the limit, then even the right password waits.
+        for _ in range(limit):
+            with pytest.raises(Unauthorized):
+                await c.call("auth.login", username=name, password="wrong password!")
+        with pytest.raises(RateLimited):
+            await c.call("auth.login", username=name, password=PASSWORD)
