@@ -21,15 +21,16 @@ import trio
 
 from actors import args as A
 from actors import privacy
-from actors.accounts import Session
+from actors.accounts import Session, public_user
 from actors.errors import Invalid, Missing, NotAllowed, Taken
 from actors.media import ADJUSTMENTS, Media, media_wire, variant_urls
-from config.limits import USERNAME_MAX
+from config.limits import LIKERS_DEFAULT, LIKERS_MAX, USERNAME_MAX
 from media.filters import FILTERS, Adjustments
 from storage import posts as db
 from storage import search as search_db
 from storage import timelines
 from storage.events import EventSink, tx_events
+from storage.graph import Cursor
 from storage.notifications import notify
 from storage.relations import Relation, relation, relations_many
 from storage.store import Storage
@@ -503,6 +504,40 @@ async def _like_comment(conn: asyncpg.Connection, sink: EventSink, viewer_id: in
     return {"comment": comment_id, "liked": on, "like_count": done.like_count}
 
 
+# -- who liked a post ---------------------------------------------------------------------------
+def _likers_cursor(args: dict[str, Any]) -> Cursor | None:
+    raw = A.text(args, "cursor", max_len=CURSOR_MAX, required=False)
+    if not raw:
+        return None
+    cur = Cursor.decode(raw)
+    if cur is None:
+        raise Invalid("`cursor` is not one this server gave out")
+    return cur
+
+
+def _liker_wire(liker: db.Liker, viewer_id: int) -> dict[str, Any]:
+    """A user map as in follow.list: how the viewer stands to them, but for oneself."""
+    out = public_user(liker.user)
+    if liker.user.id != viewer_id:
+        r = liker.viewer_to_liker
+        out.update(followed_by_me=r.following, follows_me=r.follows_me, requested=r.requested)
+    return out
+
+
+async def _likers(conn: asyncpg.Connection, viewer_id: int, post_id: int,
+                  after: Cursor | None, limit: int) -> dict[str, Any]:
+    # Two statements: the post and the viewer's relation to its author (as post.get
+    # decides), then the page with each liker's relation to the viewer.
+    seen = await db.sight(conn, viewer_id, post_id)
+    if seen is None or seen.deleted:
+        raise Missing("no such post")
+    privacy.require_posts(seen.viewer_to_author)
+    page = await db.likers(conn, viewer_id, post_id, after, limit)
+    return {"users": [_liker_wire(x, viewer_id) for x in page.likers
+                      if privacy.can_list_user(x.viewer_to_liker)],
+            "cursor": page.next.encode() if page.next else None}
+
+
 # -- the service -------------------------------------------------------------------------------
 class Posts:
     """Post and comment ops for one node; every method takes the caller's session and raw args."""
@@ -617,6 +652,14 @@ class Posts:
         A.text(args, "idem", max_len=IDEM_MAX, required=False)
         return await tx_events(self.st, _like if on else _unlike, session.user_id,
                                self.post_arg(args), self.channel)
+
+    async def likers(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        """Who liked a post, the latest like first: for anyone who may see the post."""
+        A.only(args, {"post", "cursor", "limit"})
+        post_id = self.post_arg(args)
+        limit = A.integer(args, "limit", required=False, minimum=1, maximum=LIKERS_MAX)
+        return await self.st.tx(_likers, session.user_id, post_id, _likers_cursor(args),
+                                LIKERS_DEFAULT if limit is None else limit)
 
     async def save(self, session: Session, args: dict[str, Any], on: bool) -> dict[str, Any]:
         A.only(args, {"post", "idem"})

@@ -133,6 +133,15 @@ def require_comment_interaction(rel_to_post_author: Relation,
         raise Missing("no such comment")
 
 
+def can_list_user(rel_viewer_to_user: Relation) -> bool:
+    """A user inside a list of people (a post's likers): left out when hidden from the
+    viewer (blocked either way, suspended); never hidden from oneself. A private account
+    is listed (its profile is public, only its posts are not). Muting hides nothing, and
+    `hide_activity` is about activity status (online, last active), not likes: neither
+    leaves anyone out."""
+    return can_see_profile(rel_viewer_to_user)
+
+
 def post_notice(rel_recipient_to_post_author: Relation) -> Callable[[Relation], bool]:
     """The notification rule for news about a post (mention, reply, comment, like): the
     recipient must be able to see the post, and should_notify must hold for the actor."""

@@ -20,7 +20,9 @@ import asyncpg
 from config import limits as L
 from storage import media as media_db
 from storage import notifications as notes_db
+from storage.accounts import UserRecord, user_columns, user_record
 from storage.events import StoredEvent, append_ctes, pack_items, stored_events
+from storage.graph import Cursor
 from storage.media import MediaRecord
 from storage.relations import Relation, relation_columns, relation_from
 from storage.store import Storage
@@ -663,3 +665,92 @@ async def comment_like_once(conn: asyncpg.Connection, ctx: CommentContext, user_
     seqs = list(zip(row["ords"] or [], row["seqs"] or [], strict=True)) if on else []
     return CommentLiked(row["changed"], row["like_count"], row["current"] or 0,
                         stored_events(items, seqs))
+
+
+# -- who liked a post ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PostSight:
+    """What deciding whether a viewer may see a post needs, read in one statement: the
+    post's author, whether it is deleted, and how the viewer stands to the author."""
+
+    post_id: int
+    author_id: int
+    deleted: bool
+    viewer_to_author: Relation
+
+
+_SIGHT = f"""
+    SELECT p.author_id, p.deleted_at IS NOT NULL AS deleted,
+           {relation_columns("$2::bigint", "p.author_id", "va")}
+    FROM posts p WHERE p.id = $1"""
+
+
+async def sight(conn: asyncpg.Connection, viewer_id: int, post_id: int) -> PostSight | None:
+    """None when the post never existed."""
+    row = await conn.fetchrow(_SIGHT, post_id, viewer_id)
+    if row is None:
+        return None
+    return PostSight(post_id, row["author_id"], row["deleted"],
+                     relation_from(row, "va", viewer_id, row["author_id"]))
+
+
+@dataclass(frozen=True)
+class Liker:
+    """Someone who liked a post, when, and how the viewer stands to them (the domain
+    layer leaves out whom the viewer may not see)."""
+
+    user: UserRecord
+    at_us: int  # when they liked it, µs since the Unix epoch
+    viewer_to_liker: Relation
+
+
+@dataclass(frozen=True)
+class LikersPage:
+    likers: list[Liker]  # the page as cut, nobody left out yet
+    next: Cursor | None  # the last liker's position when more follow
+
+
+def _likers_sql(after: bool) -> str:
+    # Two texts rather than `$n IS NULL OR …`: a generic plan of the latter cannot start
+    # the scan of likes_post_recent (post_id, created_at DESC) INCLUDE (user_id) at the
+    # cursor. Ties on created_at are ordered by user id, so no like is skipped or repeated.
+    where = "AND l.created_at <= $4 AND (l.created_at < $4 OR l.user_id < $5)" if after else ""
+    return f"""
+        SELECT {user_columns("u")}, u.suspended_at IS NOT NULL AS suspended,
+               {_US.format("l.created_at")} AS at_us,
+               EXISTS (SELECT 1 FROM follows WHERE follower_id = $2 AND followee_id = u.id) AS f,
+               EXISTS (SELECT 1 FROM follows WHERE follower_id = u.id AND followee_id = $2) AS fm,
+               EXISTS (SELECT 1 FROM follow_requests
+                       WHERE requester_id = $2 AND target_id = u.id) AS rq,
+               EXISTS (SELECT 1 FROM blocks WHERE blocker_id = $2 AND blocked_id = u.id) AS ib,
+               EXISTS (SELECT 1 FROM blocks WHERE blocker_id = u.id AND blocked_id = $2) AS bm,
+               EXISTS (SELECT 1 FROM mutes WHERE muter_id = $2 AND muted_id = u.id) AS im,
+               EXISTS (SELECT 1 FROM mutes WHERE muter_id = u.id AND muted_id = $2) AS mm
+        FROM likes l JOIN users u ON u.id = l.user_id
+        WHERE l.post_id = $1 {where}
+        ORDER BY l.created_at DESC, l.user_id DESC
+        LIMIT $3"""
+
+
+_LIKERS = _likers_sql(after=False)
+_LIKERS_AFTER = _likers_sql(after=True)
+
+
+async def likers(conn: asyncpg.Connection, viewer_id: int, post_id: int,
+                 after: Cursor | None, limit: int) -> LikersPage:
+    """One page of a post's likers, the latest like first, in one statement; the cursor
+    is (like time µs, user id) of the page's last row."""
+    if after is None:
+        rows = await conn.fetch(_LIKERS, post_id, viewer_id, limit + 1)
+    else:
+        rows = await conn.fetch(_LIKERS_AFTER, post_id, viewer_id, limit + 1, after.at,
+                                after.user_id)
+    out = []
+    for r in rows[:limit]:
+        user = user_record(r)
+        assert user is not None
+        out.append(Liker(user, r["at_us"], Relation(
+            viewer_id, user.id, True, r["is_private"], r["suspended"], r["f"], r["fm"],
+            r["rq"], r["ib"], r["bm"], r["im"], r["mm"])))
+    nxt = Cursor(out[-1].at_us, out[-1].user.id) if len(rows) > limit and out else None
+    return LikersPage(out, nxt)

@@ -51,6 +51,9 @@ def ops(node: Node) -> dict[str, Op]:
     async def unlike(conn: Connection, args: dict[str, Any], rid: int) -> Any:
         return await posts.like(session_of(conn), args, False)
 
+    async def likers(conn: Connection, args: dict[str, Any], rid: int) -> Any:
+        return await posts.likers(session_of(conn), args)
+
     async def save(conn: Connection, args: dict[str, Any], rid: int) -> Any:
         return await posts.save(session_of(conn), args, True)
 
@@ -87,6 +90,7 @@ def ops(node: Node) -> dict[str, Op]:
     return {
         "post.create": create, "post.get": get, "post.edit": edit, "post.delete": delete,
         "post.list": list_posts, "post.like": like, "post.unlike": unlike,
+        "post.likers": likers,
         "post.save": save, "post.unsave": unsave, "post.watch": watch,
         "post.unwatch": unwatch, "comment.add": comment_add, "comment.delete": comment_delete,
         "comment.list": comment_list, "comment.like": comment_like,
