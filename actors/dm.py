@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,11 +85,20 @@ def message_wire(m: db.Message) -> dict[str, Any]:
     return out
 
 
+def reads_wire(members: Iterable[db.Member], viewer_id: int) -> list[dict[str, Any]]:
+    """The other members' read positions, as far as the viewer may know them: the same
+    rule as the live dm.read event (privacy.dm_read_receipts), so a reload shows what
+    the events showed. Members who have read nothing since they joined are left out."""
+    return [{"user": m.user_id, "seq": m.last_read_seq} for m in members
+            if m.user_id != viewer_id and m.last_read_seq > m.joined_seq
+            and privacy.dm_read_receipts(m.state)]
+
+
 async def _conversation_wires(conn: asyncpg.Connection, viewer_id: int,
                               listed: list[db.Listed]) -> list[dict[str, Any]]:
     ids = [item.conversation.id for item in listed]
-    member_ids = await db.member_ids_many(conn, ids)
-    users = await db.users_short(conn, [u for ms in member_ids.values() for u in ms])
+    members = await db.members_many(conn, ids)
+    users = await db.users_short(conn, [m.user_id for ms in members.values() for m in ms])
     out = []
     for item in listed:
         c, me = item.conversation, item.me
@@ -99,9 +108,11 @@ async def _conversation_wires(conn: asyncpg.Connection, viewer_id: int,
             last = message_wire(found) if found else None
         out.append({
             "id": c.id, "kind": c.kind, "title": c.title, "created_by": c.created_by,
-            "members": [user_wire(users[u]) for u in member_ids[c.id] if u in users],
+            "members": [user_wire(users[m.user_id]) for m in members[c.id]
+                        if m.user_id in users],
             "last_seq": c.last_seq, "last_at": c.last_at_us // 1000,
             "read_seq": me.last_read_seq, "unread": item.unread,
+            "reads": reads_wire(members[c.id], viewer_id),
             "state": me.state, "role": me.role, "last_message": last,
         })
     return out
@@ -304,7 +315,12 @@ async def _read(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id: 
 
 async def _accept(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id: int) -> Done:
     lk = await _lock(conn, conv_id, me_id)
-    await db.set_state(conn, conv_id, me_id, "inbox")
+    moved = await db.set_state(conn, conv_id, me_id, "inbox")
+    if moved and lk.me.last_read_seq > lk.me.joined_seq:
+        # What was read in the requests folder was kept from the others (no dm.read
+        # event); accepting shares it, as dm.list and dm.history now will.
+        await _fan_out(sink, set(lk.members), "dm.read",
+                       {"conversation": conv_id, "user": me_id, "seq": lk.me.last_read_seq})
     return _done(await _conversation_wire(conn, conv_id, me_id), lk.members)
 
 
@@ -406,13 +422,15 @@ async def _open_group(conn: asyncpg.Connection, sink: EventSink, me_id: int, oth
 
 async def _history(conn: asyncpg.Connection, conv_id: int, me_id: int, before: int | None,
                    limit: int) -> dict[str, Any]:
-    me = await db.member(conn, conv_id, me_id)
+    members = await db.members(conn, conv_id)  # with their read positions, in one statement
+    me = members.get(me_id)
     if me is None:
         raise Missing("no such conversation")
     found = await db.history(conn, conv_id, me.joined_seq, before, limit)
     more = len(found) == limit and found[-1].seq > me.joined_seq + 1
     return {"conversation": conv_id, "messages": [message_wire(m) for m in found],
-            "before": found[-1].seq if more else None}
+            "before": found[-1].seq if more else None,
+            "reads": reads_wire(members.values(), me_id)}
 
 
 async def _list(conn: asyncpg.Connection, me_id: int, state: str,
