@@ -164,3 +164,25 @@ def test_unknown_profile_is_explained(person: Callable[..., Person]) -> None:
     page.evaluate("(p) => window.__glint.navigate(p)", open_path)
     gone = page.get_by_role("heading", name=re.compile(r"^Sorry, this page isn.t available"))
     expect(gone).to_be_visible()
+
+
+def test_own_follower_count_is_live_and_exact(person: Callable[..., Person]) -> None:
+    """New followers show at once on your own profile, read from the server: an unfollow
+    (which sends no event) is not counted over by the next follow."""
+    zoe, ann, bob, cat = (person(PHONE), person(DESKTOP), person(DESKTOP), person(DESKTOP))
+    z_name = unique("zed")
+    sign_up(zoe.page, z_name)
+    for p, prefix in ((ann, "ann"), (bob, "bob"), (cat, "cat")):
+        sign_up(p.page, unique(prefix))
+    open_profile(zoe.page, z_name)
+    count = zoe.page.get_by_test_id("followers-count")
+    expect(count).to_have_text("0")
+    call(ann.page, "follow.add", username=z_name)
+    expect(count).to_have_text("1")
+    call(bob.page, "follow.add", username=z_name)
+    expect(count).to_have_text("2")
+    call(ann.page, "follow.remove", username=z_name)  # no event: the count waits
+    call(cat.page, "follow.add", username=z_name)
+    expect(count).to_have_text("2")
+    zoe.page.reload()
+    expect(count).to_have_text("2")

@@ -41,14 +41,14 @@ export default function Profile({ params }) {
   const [user, setUser] = useState(null);
   useEffect(() => setUser(valid && data?.username ? data : null), [data, valid]);
   const mine = useObservable(me);
-  const bump = (key, delta) => setUser((u) => (u ? { ...u, [key]: (num(u[key]) || 0) + delta } : u));
   useEvent('notification', (n) => {
     // A follow request approved while we look: the grid opens.
     if (n.kind === 'follow_accepted' && user && sameId(n.actor?.id, user.id)) reload();
-    // Your own counts, live: a new follower, or a request of yours approved.
+    // Your own counts, live: a new follower, or a request of yours approved. Read
+    // again, not counted up: a follow after an unfollow (which sends no event)
+    // would otherwise count twice.
     if (!user || !sameId(user.id, mine?.id)) return;
-    if (n.kind === 'follow') bump('followers_count', 1);
-    else if (n.kind === 'follow_accepted') bump('following_count', 1);
+    if (n.kind === 'follow' || n.kind === 'follow_accepted') reload();
   });
 
   if (!valid || error?.code === 'not_found' || error?.code === 'bad_request') return <NotFound />;
@@ -76,7 +76,7 @@ export default function Profile({ params }) {
     <section class="screen profile" aria-labelledby="screen-title">
       {!self && <BackBar title={user.username} />}
       <ProfileHeader user={user} self={self} canSee={canSee} setUser={setUser} />
-      {self && <FollowRequests compact onApproved={() => bump('followers_count', 1)} />}
+      {self && <FollowRequests compact onApproved={reload} />}
       {canSee ? <ProfileTabs user={user} self={self} /> : (
         <div class="empty-state profile-private">
           <h2>This account is private</h2>
