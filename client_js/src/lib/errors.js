@@ -48,6 +48,7 @@ const BY_OP = {
     conflict: 'This post was already shared and then deleted.',
   },
   'post.like': { not_found: 'This post isn\u2019t available any more.' },
+  'post.likers': { not_found: 'This post isn\u2019t available any more.' },
   'post.save': { not_found: 'This post isn\u2019t available any more.' },
   'post.edit': { forbidden: 'Only the author can change this post.' },
   'post.delete': { forbidden: 'Only the author can delete this post.', not_found: 'This post was already deleted.' },
