@@ -150,6 +150,16 @@ def wait_for_seen(page: Page, text: str = "Seen") -> None:
     expect(page.get_by_test_id("seen")).to_contain_text(text)
 
 
+def reload_thread(page: Page) -> None:
+    """Reload the open thread's page (a fresh tab state: nothing kept from live events)
+    and wait until its history is shown again."""
+    url = page.url
+    page.reload()
+    expect(page).to_have_url(url)
+    expect(page.get_by_label("Message", exact=True)).to_be_visible()
+    expect(messages(page).first).to_be_visible()
+
+
 def send_photo(page: Page, path: Path) -> None:
     """Send a photo in the open thread and wait until the server confirmed it."""
     before = page.get_by_test_id("dm-photo").count()

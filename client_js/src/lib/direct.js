@@ -40,6 +40,7 @@ const known = new Map(); // user id string → {username, display_name}: names o
 function publish(extra = {}) {
   const list = [...byId.values()].sort((a, b) => num(b.last_at) - num(a.last_at));
   for (const c of list) for (const m of c.members || []) known.set(idStr(m.id), m);
+  noteReadsOf(list.flatMap((c) => (c.reads || []).map((r) => [c.id, r.user, r.seq])));
   direct.set({ ...direct.get(), ...extra, list });
   let n = 0;
   for (const c of list) if (c.state === 'inbox' && num(c.unread) > 0) n += 1;
@@ -172,17 +173,30 @@ export async function fetchPresence(ids) {
   }
 }
 
+/** Record read positions ([conversation, user, seq] triples; each only moves forward). */
+function noteReadsOf(triples) {
+  let all = null;
+  for (const [conversation, user, seq] of triples) {
+    if (sameId(user, myId())) continue;
+    const key = idStr(conversation);
+    const u = idStr(user);
+    const per = (all || reads.get()).get(key);
+    if ((per?.get(u) ?? 0) >= num(seq)) continue;
+    all ||= new Map(reads.get());
+    all.set(key, new Map(per || []).set(u, num(seq)));
+  }
+  if (all) reads.set(all);
+}
+
 /** Record that `user` has read up to `seq` in a conversation (monotonic). */
 function noteRead(conversation, user, seq) {
-  if (sameId(user, myId())) return;
-  const key = idStr(conversation);
-  const all = new Map(reads.get());
-  const per = new Map(all.get(key) || []);
-  const u = idStr(user);
-  if ((per.get(u) ?? 0) >= num(seq)) return;
-  per.set(u, num(seq));
-  all.set(key, per);
-  reads.set(all);
+  noteReadsOf([[conversation, user, seq]]);
+}
+
+/** The others' read positions from a dm.history reply or a conversation map (`reads`):
+ * "Seen" is right from the first load, not only after the next dm.read event. */
+export function noteReadPositions(conversation, list) {
+  noteReadsOf((list || []).map((r) => [conversation, r.user, r.seq]));
 }
 
 /** What messages tell about read positions: a sender has read up to their own message. */

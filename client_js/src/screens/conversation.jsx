@@ -14,8 +14,8 @@ import { Link } from '../components/link.jsx';
 import { Avatar, Photo } from '../components/media.jsx';
 import {
   activityText, conversationTitle, direct, fetchPresence, findConversation, forgetConversation,
-  newIdem, noteMessagesRead, othersIn, presence, reads, setActiveConversation, systemText, typingNow,
-  upsertConversation,
+  newIdem, noteMessagesRead, noteReadPositions, othersIn, presence, reads, setActiveConversation,
+  systemText, typingNow, upsertConversation,
 } from '../lib/direct.js';
 import { errorText } from '../lib/errors.js';
 import { useEvent, useObservable } from '../lib/hooks.js';
@@ -364,6 +364,7 @@ export default function Conversation({ params }) {
     try {
       const page = await conn.call('dm.history', { conversation: id, limit: PAGE });
       byseq.current = new Map();
+      noteReadPositions(id, page.reads); // "Seen" from the start, not only from the next dm.read
       addMessages(page.messages);
       setBefore(page.before ?? null);
       setLoaded(true);
@@ -394,6 +395,7 @@ export default function Conversation({ params }) {
     const fromBottom = el ? el.scrollHeight - el.scrollTop : 0;
     try {
       const page = await conn.call('dm.history', { conversation: id, before, limit: PAGE });
+      noteReadPositions(id, page.reads);
       addMessages(page.messages);
       setBefore(page.before ?? null);
       requestAnimationFrame(() => {

@@ -1,0 +1,82 @@
+"""Read receipts ("Seen") survive a reload: the thread starts from the read positions
+that dm.history and dm.list carry, not only from dm.read events seen while open."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from playwright.sync_api import expect
+
+from tests.browser.conftest import DESKTOP, PHONE, Person, screenshot
+from tests.browser.steps_common import call, follow, go, sign_up_via_http
+from tests.browser.steps_direct import (
+    open_conversation,
+    open_dm_via_protocol,
+    reload_thread,
+    send_message,
+    start_new_group,
+    wait_for_message,
+    wait_for_seen,
+)
+from tests.conftest import unique
+
+
+def test_seen_shows_again_after_a_reload(person: Callable[..., Person]) -> None:
+    alice, bob = person(PHONE), person(DESKTOP)
+    a, b = unique("alice"), unique("bob")
+    sign_up_via_http(alice.page, a)
+    sign_up_via_http(bob.page, b)
+    follow(alice.page, b)
+    follow(bob.page, a)  # alice's messages reach bob's inbox: his reads are receipts
+
+    open_conversation(alice.page, b)
+    send_message(alice.page, "are you there?")
+    reload_thread(alice.page)  # not read yet: no "Seen", after a reload either
+    wait_for_message(alice.page, "are you there?")
+    expect(alice.page.get_by_test_id("seen")).to_have_count(0)
+
+    # Bob opens the thread (which reads it): alice sees "Seen" live …
+    conv = open_dm_via_protocol(bob.page, a)
+    go(bob.page, f"/direct/{conv}")
+    wait_for_message(bob.page, "are you there?")
+    wait_for_seen(alice.page)
+    # … and still after reloading the page, and on a fresh load of the thread.
+    reload_thread(alice.page)
+    wait_for_seen(alice.page)
+    expect(alice.page.get_by_test_id("seen")).to_have_text("Seen")
+    alice.page.goto(f"/direct/{conv}")
+    wait_for_seen(alice.page)
+    screenshot(alice.page, "conversation-seen-after-reload-phone")
+
+    # A newer message of hers, while bob is in his inbox, is not seen: no "Seen" on reload.
+    go(bob.page, "/direct")
+    expect(bob.page.get_by_role("heading", name="Messages")).to_be_visible()
+    send_message(alice.page, "hello?")
+    expect(alice.page.get_by_test_id("seen")).to_have_count(0)
+    reload_thread(alice.page)
+    wait_for_message(alice.page, "hello?")
+    expect(alice.page.get_by_test_id("seen")).to_have_count(0)
+
+
+def test_group_seen_by_after_a_reload(person: Callable[..., Person]) -> None:
+    alice, bob, carol = person(DESKTOP), person(DESKTOP), person(DESKTOP)
+    a, b, c = unique("alice"), unique("bob"), unique("carol")
+    for who, name in ((alice, a), (bob, b), (carol, c)):
+        sign_up_via_http(who.page, name)
+    follow(bob.page, a)
+    follow(carol.page, a)  # the group is in their inboxes
+    start_new_group(alice.page, [b, c], "picnic")
+    send_message(alice.page, "bring plates")
+    group = alice.page.url.rsplit("/", 1)[1]
+
+    call(bob.page, "dm.read", conversation=group, seq=2)
+    wait_for_seen(alice.page, "Seen by 1")
+    reload_thread(alice.page)
+    expect(alice.page.get_by_test_id("seen")).to_have_text("Seen by 1")
+
+    call(carol.page, "dm.read", conversation=group, seq=2)
+    wait_for_seen(alice.page, "Seen by everyone")
+    reload_thread(alice.page)
+    expect(alice.page.get_by_test_id("seen")).to_have_text("Seen by everyone")
+    expect(alice.page).to_have_url(re.compile(rf"/direct/{group}$"))
