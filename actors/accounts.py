@@ -22,6 +22,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from actors import args as A
 from actors import privacy
 from actors.errors import Invalid, Missing, NotAllowed, NotAuthenticated, Taken, Throttled
+from actors.watch import sight_lost
 from config import Settings
 from config.limits import (
     BIO_MAX,
@@ -252,6 +253,8 @@ class Accounts:
         user = await db.update_user(self.st, session.user_id, changes)
         if user is None:
             raise Missing("no such user")
+        if changes.get("is_private"):  # live watches by non-followers end
+            await sight_lost(self.st, {user.id: ()})
         return public_user(user, me=True)
 
     async def create_user(self, username: str, email: str, password: str, *,

@@ -4,7 +4,9 @@ Each mutation is one transaction (`tx_events`): take the pair lock, read the
 relation, apply the rules of actors/privacy.py, then change rows, counters,
 notifications and durable events together — on any error nothing changes, and
 events are published only after the commit. A user you may not see (unknown,
-suspended, blocked either way) is `Missing`, so a block is never revealed.
+suspended, blocked either way) is `Missing`, so a block is never revealed. A change
+that can take away sight of someone's posts (a block, a private account's follow
+gone) then ends the live watches it hides (`actors.watch.sight_lost`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from actors import args as A
 from actors import privacy
 from actors.accounts import Session, public_user
 from actors.errors import Invalid, Missing
+from actors.watch import sight_lost
 from config.limits import FEED_TIMELINE_TTL_SECONDS, USERNAME_MAX
 from storage import graph as db
 from storage import timelines as tl
@@ -133,20 +136,28 @@ async def _deny(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int | N
 
 
 async def _unfollow(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int | None,
-                    name: str | None, follower: bool) -> bool:
+                    name: str | None, follower: bool) -> tuple[bool, dict[int, list[int]]]:
+    """Whether something was removed, and who lost sight of whose posts by it: a follow
+    of a private account gone (`sight_lost`)."""
     rel = await _locked_relation(conn, me, uid, name)
     privacy.require_graph_target(rel, "unfollow")
     if follower:  # remove them from my followers
-        return await db.remove_follow(conn, rel.target_id, me)
+        removed = await db.remove_follow(conn, rel.target_id, me)
+        private = removed and await conn.fetchval(
+            "SELECT is_private FROM users WHERE id = $1", me)
+        return removed, ({me: [rel.target_id]} if private else {})
     cancelled = await db.remove_request(conn, me, rel.target_id)
-    return await db.remove_follow(conn, me, rel.target_id) or cancelled
+    unfollowed = await db.remove_follow(conn, me, rel.target_id)
+    lost = {rel.target_id: [me]} if unfollowed and rel.target_private else {}
+    return unfollowed or cancelled, lost
 
 
 async def _block(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int | None,
-                 name: str | None) -> bool:
+                 name: str | None) -> int | None:
+    """The blocked user when the block is new."""
     rel = await _locked_relation(conn, me, uid, name)
     privacy.require_block_target(rel)
-    return await db.add_block(conn, me, rel.target_id)
+    return rel.target_id if await db.add_block(conn, me, rel.target_id) else None
 
 
 async def _unblock(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int | None,
@@ -226,14 +237,22 @@ class Graph:
         """Stop following (or cancel a request); with `follower`, drop them as a follower."""
         A.only(raw, {"user", "username", "follower"})
         follower = bool(A.flag(raw, "follower", required=False))
-        removed = await tx_events(self.st, _unfollow, s.user_id, *_target_args(raw), follower)
+        removed, lost = await tx_events(self.st, _unfollow, s.user_id, *_target_args(raw),
+                                        follower)
+        if lost:
+            await sight_lost(self.st, lost)
         return {"removed": removed}
 
     async def block(self, s: Session, raw: dict[str, Any], on: bool) -> dict[str, Any]:
+        """A new block ends the live watches each of the two has of the other's posts."""
         A.only(raw, {"user", "username"})
-        fn = _block if on else _unblock
-        changed = await tx_events(self.st, fn, s.user_id, *_target_args(raw))
-        return {"blocked": on, "changed": changed}
+        if not on:
+            changed = await tx_events(self.st, _unblock, s.user_id, *_target_args(raw))
+            return {"blocked": False, "changed": changed}
+        blocked = await tx_events(self.st, _block, s.user_id, *_target_args(raw))
+        if blocked is not None:
+            await sight_lost(self.st, {s.user_id: [blocked], blocked: [s.user_id]})
+        return {"blocked": True, "changed": blocked is not None}
 
     async def mute(self, s: Session, raw: dict[str, Any], on: bool) -> dict[str, Any]:
         A.only(raw, {"user", "username"})

@@ -12,19 +12,30 @@ most every FLUSH_INTERVAL: one frame per post per flush, framed once for all its
 watchers. Publishes from concurrent transactions may arrive out of commit order,
 so a flush re-reads the counts from Postgres (one query for every pending post):
 the last flush after the last change always carries the final counts.
+
+Sight is checked when a watch starts, and again only when a relation change may
+take it away (a block, a private account's follow gone, an account turned
+private): `sight_lost` then puts a small `v` message on the bus channel of each of
+the author's watched posts, naming the viewers concerned (none: anyone). Each node
+watching such a post holds its events back, re-reads how those watchers stand to
+the author (one query), ends the watches of those who may no longer see it with
+`post.deleted`, and lets the held events go on to the rest. Nothing is checked per
+event: the fan-out stays as cheap as before.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from typing import Any, Protocol, TypeVar
 
+import msgpack
 import trio
 
-from actors.errors import Invalid
+from actors import privacy
+from actors.errors import Invalid, Missing
 from protocol.envelope import CodecError, decode_map, encode, event
-from storage import bus
+from storage import bus, watching
 from storage import posts as db
 from storage.errors import Unavailable
 from storage.store import Storage
@@ -33,6 +44,7 @@ log = logging.getLogger(__name__)
 
 WATCH_MAX = 50  # posts one connection may watch at once
 FLUSH_INTERVAL = 0.25  # seconds between counter flushes: at most 4 per second per post
+SIGHT = "v"  # bus message kind on a post channel: re-check some watchers' sight of it
 
 T = TypeVar("T")
 
@@ -62,6 +74,9 @@ class Watchers:
         self.prefix = st.key("p", "")
         self._by_post: dict[int, dict[int, Watcher]] = {}
         self._by_conn: dict[int, set[int]] = {}
+        self._viewer: dict[int, int] = {}  # conn id -> the user it is signed in as
+        self._held: dict[int, list[bus.Message]] = {}  # posts being re-checked: their events
+        self._nursery: trio.Nursery | None = None
         self._subscribed: set[int] = set()
         self._lock = trio.Lock()  # subscribe/unsubscribe one at a time, in order
         self._pending: dict[int, dict[str, Any]] = {}
@@ -77,11 +92,15 @@ class Watchers:
         return set(self._by_conn.get(conn.conn_id, ()))
 
     # -- watch / unwatch ----------------------------------------------------------------
-    async def watch(self, conn: Watcher, post_id: int, check: Callable[[], Awaitable[T]]) -> T:
+    async def watch(self, conn: Watcher, post_id: int, check: Callable[[], Awaitable[T]], *,
+                    viewer: int) -> T:
         """Register, subscribe, then run `check` (the privacy check and current state).
 
-        Subscribing before reading means nothing committed after the read is missed.
-        If the check fails (or the connection is gone meanwhile) the watch is undone.
+        Subscribing before reading means nothing committed after the read is missed —
+        also no `sight_lost` for a relation change the read did not see: it finds the
+        channel and re-checks this watch, which is registered already; if that ends it
+        before the check returns, the watch fails as `not_found`. If the check fails
+        (or the connection is gone meanwhile) the watch is undone.
         """
         mine = self._by_conn.setdefault(conn.conn_id, set())
         if post_id not in mine and len(mine) >= self.per_connection:
@@ -89,11 +108,14 @@ class Watchers:
                           "unwatch some first")
         was_watching = post_id in mine
         mine.add(post_id)
+        self._viewer[conn.conn_id] = viewer
         self._by_post.setdefault(post_id, {})[conn.conn_id] = conn
         ok = False
         try:
             await self._reconcile(post_id)
             result = await check()
+            if post_id not in self._by_conn.get(conn.conn_id, ()):
+                raise Missing("no such post")  # sight lost (or deleted) while checking
             ok = conn.open
             return result
         finally:
@@ -111,6 +133,7 @@ class Watchers:
 
     def drop(self, conn: Watcher) -> None:
         """A connection ended (node.disconnect_hooks): forget all its watches."""
+        self._viewer.pop(conn.conn_id, None)
         for post_id in self._by_conn.pop(conn.conn_id, set()):
             watchers = self._by_post.get(post_id)
             if watchers is not None:
@@ -126,6 +149,7 @@ class Watchers:
             mine.discard(post_id)
             if not mine:
                 del self._by_conn[conn_id]
+                self._viewer.pop(conn_id, None)
         watchers = self._by_post.get(post_id)
         if watchers is not None:
             watchers.pop(conn_id, None)
@@ -152,7 +176,7 @@ class Watchers:
     # -- the bus side ---------------------------------------------------------------------
     def on_message(self, msg: bus.Message) -> None:
         """node.channel_handlers entry for `p:<post id>` channels (runs in the dispatcher)."""
-        if msg.kind != "e":
+        if msg.kind not in ("e", SIGHT):
             return
         try:
             post_id = int(msg.channel[len(self.prefix):])
@@ -160,6 +184,13 @@ class Watchers:
             return
         watchers = self._by_post.get(post_id)
         if not watchers:
+            return
+        held = self._held.get(post_id)
+        if held is not None:  # a re-check is running: in order, after it
+            held.append(msg)
+            return
+        if msg.kind == SIGHT:
+            self._on_sight(post_id, watchers, msg.body)
             return
         try:
             frame = decode_map(msg.body)
@@ -178,10 +209,55 @@ class Watchers:
             self._pending.pop(post_id, None)
             self._mark_stale(post_id)
 
+    # -- losing sight ---------------------------------------------------------------------
+    def _on_sight(self, post_id: int, watchers: dict[int, Watcher], body: bytes) -> None:
+        """A `sight_lost` message: hold the post's events and re-check the watchers named."""
+        try:
+            author, named = msgpack.unpackb(body, raw=False)
+            author, named = int(author), {int(v) for v in named}
+        except (ValueError, TypeError, msgpack.UnpackException):
+            log.warning("malformed sight message", extra={"post": post_id})
+            return
+        viewers = {v for cid in watchers if (v := self._viewer.get(cid)) is not None
+                   and v != author and (not named or v in named)}
+        if not viewers or self._nursery is None:
+            return
+        self._held[post_id] = []
+        self._nursery.start_soon(self._recheck, post_id, author, viewers)
+
+    async def _recheck(self, post_id: int, author: int, viewers: set[int]) -> None:
+        """End the watches of those who may no longer see the author's posts, then let the
+        held events go. If the database cannot say, the watches end: better a watch to
+        renew than a leak."""
+        blind = viewers
+        try:
+            rels = await self.st.read(watching.relations_to, viewers, author)
+            blind = {v for v in viewers if v not in rels or not privacy.can_see_posts(rels[v])}
+        except Exception as exc:  # Unavailable, or anything else: this must not end the node
+            log.warning("sight not re-checked; ending those watches", extra={"error": repr(exc)})
+        finally:
+            self._hide(post_id, blind)
+            for msg in self._held.pop(post_id, []):
+                self.on_message(msg)
+            if post_id in self._pending:
+                self._flush_wake.set()
+
+    def _hide(self, post_id: int, viewers: Collection[int]) -> None:
+        """The post is gone for these users: their watches of it end with `post.deleted`."""
+        watchers = self._by_post.get(post_id, {})
+        gone = [(cid, conn) for cid, conn in watchers.items() if self._viewer.get(cid) in viewers]
+        if not gone:
+            return
+        for cid, _ in gone:
+            self._remove(cid, post_id)
+        self._mark_stale(post_id)
+        self.fanout([conn for _, conn in gone], encode(event("post.deleted", {"post": post_id})))
+
     # -- background -----------------------------------------------------------------------
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        """The flusher and the unsubscriber; runs for the node's lifetime."""
+        """The flusher, the unsubscriber and sight re-checks; runs for the node's lifetime."""
         async with trio.open_nursery() as nursery:
+            self._nursery = nursery
             nursery.start_soon(self._flush_loop)
             nursery.start_soon(self._unsubscribe_loop)
             task_status.started()
@@ -206,6 +282,9 @@ class Watchers:
             fresh = None
         for post_id in live:
             data = pending[post_id]
+            if post_id in self._held:  # a re-check is running: flushed after it
+                self._pending[post_id] = {**data, **self._pending.get(post_id, {})}
+                continue
             if fresh is not None:
                 if post_id not in fresh:
                     continue  # deleted meanwhile: post.deleted says so
@@ -225,3 +304,18 @@ class Watchers:
                     await self._reconcile(post_id)
                 except Exception as exc:  # the bus is down: it resubscribes what is wanted
                     log.warning("unsubscribe failed", extra={"error": repr(exc)})
+
+
+async def sight_lost(st: Storage, lost: Mapping[int, Collection[int]]) -> None:
+    """After a commit that may hide authors' posts: {author: the viewers who may have lost
+    sight of them (empty: anyone)}. Every node re-checks those of its watchers of the
+    authors' watched posts (found with one PUBSUB CHANNELS). A failure is logged: the
+    change itself stands."""
+    try:
+        watched = await watching.watched_posts_by(st, lost.keys())
+        await bus.publish(st, [
+            (st.key("p", post_id),
+             bus.pack(SIGHT, msgpack.packb([author, sorted(lost[author])])))
+            for post_id, author in watched.items()])
+    except Unavailable as exc:
+        log.warning("watchers not told of a lost sight", extra={"error": str(exc)})

@@ -64,7 +64,8 @@ def ops(node: Node) -> dict[str, Op]:
         session = session_of(conn)
         A.only(args, {"post"})
         post_id = Posts.post_arg(args)
-        return await watchers.watch(conn, post_id, lambda: posts.get_id(session, post_id))
+        return await watchers.watch(conn, post_id, lambda: posts.get_id(session, post_id),
+                                    viewer=session.user_id)
 
     async def unwatch(conn: Connection, args: dict[str, Any], rid: int) -> Any:
         session_of(conn)

@@ -1,0 +1,201 @@
+"""Live watches end when the watcher loses sight of the post: a block either way, a
+private account's follow gone (unfollowed or removed), an account turned private —
+with `post.deleted` to those watchers only, on every node; everyone else keeps
+getting the post's events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from actors.watch import SIGHT
+from protocol.client import Client, connect
+from protocol.errors import NotFound
+from server.node import Node, open_node
+from storage import bus
+from tests.conftest import make_settings
+from tests.server.test_posts import (
+    EVENT_WAIT,
+    bots,
+    expect,
+    follow,
+    make_private,
+    next_event,
+    quick_post,
+    uid,
+)
+from tests.server.test_watch import watchers_of
+
+POST_EVENTS = {"post.updated", "comment.added", "comment.deleted", "post.deleted"}
+
+
+async def nothing_about(c: Client, post_id: int, control: int) -> None:
+    """Read `c`'s events up to the comment.added on `control` (made after everything
+    about `post_id` that others got): no post event about `post_id` came in between."""
+    with trio.fail_after(EVENT_WAIT):
+        while True:
+            ev = await c.next_event()
+            if ev.name in POST_EVENTS:
+                assert ev.data.get("post") != post_id, (ev.name, ev.data)
+            if ev.name == "comment.added" and ev.data["post"] == control:
+                return
+
+
+async def collect(c: Client, wanted: set[tuple[str, int]]) -> dict[tuple[str, int], Any]:
+    """The first event of each (name, post) wanted; post.updated ones with a comment."""
+    seen: dict[tuple[str, int], Any] = {}
+    with trio.fail_after(EVENT_WAIT):
+        while set(seen) != wanted:
+            ev = await c.next_event()
+            key = (ev.name, ev.data.get("post"))
+            if key in wanted and (ev.name != "post.updated" or ev.data["comment_count"] == 1):
+                seen.setdefault(key, ev.data)  # type: ignore[arg-type]
+    return seen
+
+
+async def test_a_block_ends_the_watches_of_both_on_each_others_posts(node: Node) -> None:
+    watchers = watchers_of(node)
+    async with bots(node, 4) as (alice, bob, carol, dave):
+        a_post = (await quick_post(alice, "alice's"))["id"]
+        b_post = (await quick_post(bob, "bob's"))["id"]
+        control = (await quick_post(carol, "control"))["id"]
+        await bob.call("post.watch", post=a_post)
+        await alice.call("post.watch", post=b_post)
+        for pid in (a_post, b_post):
+            await dave.call("post.watch", post=pid)
+        for c in (alice, bob):
+            await c.call("post.watch", post=control)
+
+        await alice.call("block.add", user=uid(bob))
+        # The blocked watcher on the blocker's post, and the blocker on the blocked's.
+        assert await next_event(bob, "post.deleted") == {"post": a_post}
+        assert await next_event(alice, "post.deleted") == {"post": b_post}
+        assert len(watchers._by_post[a_post]) == len(watchers._by_post[b_post]) == 1  # dave
+
+        # The node keeps serving the third watcher; the two get nothing more of those posts.
+        ca = await carol.call("comment.add", post=a_post, text="on alice's")
+        cb = await carol.call("comment.add", post=b_post, text="on bob's")
+        seen = await collect(dave, {("comment.added", a_post), ("comment.added", b_post),
+                                    ("post.updated", a_post), ("post.updated", b_post)})
+        assert seen[("comment.added", a_post)]["comment"]["id"] == ca["id"]
+        assert seen[("comment.added", b_post)]["comment"]["id"] == cb["id"]
+        await carol.call("comment.add", post=control, text="after")
+        await nothing_about(bob, a_post, control)
+        await nothing_about(alice, b_post, control)
+
+        # Watching again is refused now, as for any post they may not see.
+        await expect(NotFound, bob, "post.watch", post=a_post)
+        assert (await bob.call("post.unwatch", post=a_post))["was_watching"] is False
+
+
+async def test_the_blocked_side_blocking_ends_its_watch_too(node: Node) -> None:
+    async with bots(node, 3) as (alice, bob, carol):
+        a_post = (await quick_post(alice, "alice's"))["id"]
+        control = (await quick_post(carol, "control"))["id"]
+        for pid in (a_post, control):
+            await bob.call("post.watch", post=pid)
+        await carol.call("post.watch", post=a_post)
+        await bob.call("block.add", user=uid(alice))  # the watcher blocks the author
+        assert await next_event(bob, "post.deleted") == {"post": a_post}
+        c = await alice.call("comment.add", post=a_post, text="still here")
+        assert (await next_event(carol, "comment.added"))["comment"]["id"] == c["id"]
+        await alice.call("comment.add", post=control, text="after")
+        await nothing_about(bob, a_post, control)
+
+
+async def test_a_private_accounts_follow_gone_ends_the_watch(node: Node) -> None:
+    async with bots(node, 4) as (alice, bob, carol, dave):
+        await make_private(alice)
+        for c in (bob, carol):
+            await follow(c, alice)
+        a_post = (await quick_post(alice, "for followers"))["id"]
+        control = (await quick_post(dave, "control"))["id"]
+        for c in (bob, carol):
+            await c.call("post.watch", post=a_post)
+            await c.call("post.watch", post=control)
+        await alice.call("post.watch", post=a_post)
+
+        await bob.call("follow.remove", user=uid(alice))  # bob unfollows
+        assert await next_event(bob, "post.deleted") == {"post": a_post}
+        c1 = await alice.call("comment.add", post=a_post, text="one")
+        assert (await next_event(carol, "comment.added"))["comment"]["id"] == c1["id"]
+        await next_event(carol, "post.updated", post=a_post, comment_count=1)
+        await dave.call("comment.add", post=control, text="after one")
+        await nothing_about(bob, a_post, control)
+
+        await alice.call("follow.remove", user=uid(carol), follower=True)  # carol is removed
+        assert await next_event(carol, "post.deleted") == {"post": a_post}
+        c2 = await alice.call("comment.add", post=a_post, text="two")
+        # The author's own watch goes on.
+        assert (await next_event(alice, "comment.added"))["comment"]["id"] == c1["id"]
+        assert (await next_event(alice, "comment.added"))["comment"]["id"] == c2["id"]
+        await dave.call("comment.add", post=control, text="after two")
+        await nothing_about(carol, a_post, control)
+        await expect(NotFound, carol, "post.watch", post=a_post)
+
+
+async def test_unfollowing_a_public_account_keeps_the_watch(node: Node) -> None:
+    async with bots(node, 2) as (alice, bob):
+        await follow(bob, alice)
+        a_post = (await quick_post(alice, "public"))["id"]
+        await bob.call("post.watch", post=a_post)
+        await bob.call("follow.remove", user=uid(alice))
+        await bob.call("mute.add", user=uid(alice))  # muting hides nothing either
+        c = await alice.call("comment.add", post=a_post, text="still visible")
+        assert (await next_event(bob, "comment.added"))["comment"]["id"] == c["id"]
+
+
+async def test_turning_private_ends_the_watches_of_non_followers_only(node: Node) -> None:
+    watchers = watchers_of(node)
+    async with bots(node, 4) as (alice, bob, carol, dave):
+        await follow(bob, alice)
+        a_post = (await quick_post(alice, "public for now"))["id"]
+        control = (await quick_post(dave, "control"))["id"]
+        for c in (alice, bob, carol):
+            await c.call("post.watch", post=a_post)
+        await carol.call("post.watch", post=control)
+
+        await make_private(alice)
+        assert await next_event(carol, "post.deleted") == {"post": a_post}
+        assert len(watchers._by_post[a_post]) == 2  # alice and bob
+        c = await alice.call("comment.add", post=a_post, text="followers only now")
+        for who in (alice, bob):
+            assert (await next_event(who, "comment.added"))["comment"]["id"] == c["id"]
+        await next_event(bob, "post.updated", post=a_post, comment_count=1)
+        await dave.call("comment.add", post=control, text="after")
+        await nothing_about(carol, a_post, control)
+        assert not watchers._held  # every re-check let its post go
+
+
+async def test_a_malformed_sight_message_changes_nothing(node: Node) -> None:
+    async with bots(node, 2) as (alice, bob):
+        a_post = (await quick_post(alice, "p"))["id"]
+        await bob.call("post.watch", post=a_post)
+        await bus.publish(node.storage, [(node.storage.key("p", a_post),
+                                          bus.pack(SIGHT, b"\xc1 not msgpack"))])
+        c = await alice.call("comment.add", post=a_post, text="still watched")
+        assert (await next_event(bob, "comment.added"))["comment"]["id"] == c["id"]
+
+
+async def test_a_block_on_one_node_ends_the_watch_on_another(node: Node,
+                                                             services: tuple[str, str],
+                                                             tmp_path: Path) -> None:
+    other = make_settings(services, tmp_path / "b", namespace=node.settings.namespace,
+                          node_name="node-b")
+    async with open_node(other) as node_b, bots(node, 3) as (alice, bob, carol):
+        a_post = (await quick_post(alice, "across nodes"))["id"]
+        control = (await quick_post(carol, "control"))["id"]
+        async with connect(node_b.ws_url, token=bob.token) as far_bob, \
+                connect(node_b.ws_url, token=carol.token) as far_carol:
+            for pid in (a_post, control):
+                await far_bob.call("post.watch", post=pid)
+            await far_carol.call("post.watch", post=a_post)
+            await alice.call("block.add", user=uid(bob))  # on node a
+            assert await next_event(far_bob, "post.deleted") == {"post": a_post}
+            c = await alice.call("comment.add", post=a_post, text="from node a")
+            assert (await next_event(far_carol, "comment.added"))["comment"]["id"] == c["id"]
+            await carol.call("comment.add", post=control, text="after")
+            await nothing_about(far_bob, a_post, control)
+            assert len(watchers_of(node_b)._by_post[a_post]) == 1
