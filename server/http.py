@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import secrets
 import socket
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +16,7 @@ from hypercorn.config import Config as HyperConfig
 from hypercorn.config import Sockets
 from hypercorn.trio.run import worker_serve
 from hypercorn.utils import wrap_app
-from quart import Response, request, send_from_directory
+from quart import Response, g, request, send_from_directory
 from quart_trio import QuartTrio
 from werkzeug.security import safe_join
 
@@ -29,6 +31,8 @@ from server.proxies import client_ip
 
 if TYPE_CHECKING:
     from server.node import Node
+
+log = logging.getLogger(__name__)
 
 MAX_JSON_BYTES = 64 * 1024
 MEDIA_CACHE_CONTROL = "public, max-age=31536000, immutable"
@@ -118,6 +122,24 @@ def create_app(node: Node) -> QuartTrio:
         if request.path == "/api/media":
             # The body may be unread: don't let the next request on this connection hang.
             resp.headers["Connection"] = "close"
+        return resp
+
+    # The access log: one event per request, as for WebSocket ops (server/router.py): at
+    # debug, and at warning for a server error. The path only: no query string, and
+    # tokens travel in headers, which are never logged.
+    @app.before_request
+    async def started() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    async def access_log(resp: Response) -> Response:
+        level = logging.WARNING if resp.status_code >= 500 else logging.DEBUG
+        if log.isEnabledFor(level):
+            ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+            log.log(level, "http", extra={
+                "method": request.method, "path": request.path[:200],
+                "status": resp.status_code, "ms": round(ms, 3),
+                "ip": _client_ip(node.settings.trusted_proxies)})
         return resp
 
     @app.get("/api/info")

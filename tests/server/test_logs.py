@@ -74,6 +74,13 @@ async def test_logs_are_json_lines_with_context_and_never_secrets(
     assert failed["user"] is None and failed["conn"] == hello["conn"]
     assert any(e["op"] == "post.create" and e["user"] == hello["user"] for e in ops)
     assert any(e.get("msg") == "photo processed" for e in events)
+    # The HTTP access log: method, path, status, time and address of each request.
+    http = [e for e in events if e.get("msg") == "http"]
+    signup = next(e for e in http if e["path"] == "/api/auth/signup")
+    assert (signup["method"], signup["status"], signup["ip"]) == ("POST", 201, "127.0.0.1")
+    assert signup["ms"] > 0
+    assert any(e["path"] == "/api/auth/login" and e["status"] == 401 for e in http)
+    assert any(e["path"] == "/api/media" and e["status"] == 201 for e in http)
 
 
 async def test_error_paths_log_no_secrets_either(services: tuple[str, str],
