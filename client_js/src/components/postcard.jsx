@@ -8,6 +8,7 @@ import { conn, me } from '../lib/session.js';
 import { idStr, sameId } from '../lib/wire.js';
 import { Carousel } from './carousel.jsx';
 import { HeartBurst, LikeButton } from './heart.jsx';
+import { LikeCount } from './likers.jsx';
 import { Link } from './link.jsx';
 import { Avatar } from './media.jsx';
 import { PostMore } from './postmore.jsx';
@@ -99,7 +100,7 @@ export function usePostActions(post, patch) {
   };
 }
 
-/** Like / comment / share / save buttons and the like count, under the photos. */
+/** Like / comment / share / save buttons and the like count (opens the likers), under the photos. */
 export function PostActions({ post, actions, commentHref, onComment }) {
   const liked = Boolean(post.liked_by_me);
   const saved = Boolean(post.saved_by_me);
@@ -117,7 +118,7 @@ export function PostActions({ post, actions, commentHref, onComment }) {
           <PostIcon name={saved ? 'saved' : 'save'} />
         </button>
       </div>
-      <p class="post-likes" data-testid="like-count" aria-live="polite">{plural(post.like_count, 'like')}</p>
+      <LikeCount post={post} />
     </>
   );
 }
