@@ -89,6 +89,9 @@ PRESENCE_TTL_HEARTBEATS = 2.0  # a device key lives this many heartbeat interval
 PRESENCE_ACTIVE_WRITE_SECONDS = 60.0  # users.last_active_at of online users is written this often
 PRESENCE_QUEUE_SIZE = 10_000  # connects/disconnects waiting for the presence task
 PRESENCE_GET_MAX = 100  # users per presence.get
+PRESENCE_SWEEP_JITTER = 0.2  # each node looks for dead node instances every heartbeat ± this fraction
+PRESENCE_SWEEP_CHUNK = 200  # devices of a dead node instance removed per crossing
+PRESENCE_CLAIM_HEARTBEATS = 4.0  # a claim on a dead instance lapses this many heartbeats unrenewed
 TYPING_THROTTLE_SECONDS = 2.0  # at most one dm.typing event per (user, conversation) per this
 TYPING_EXPIRES_MS = 6_000  # receivers drop a typing indicator not renewed within this
 
