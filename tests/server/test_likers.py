@@ -196,9 +196,11 @@ async def test_bad_arguments_are_bad_requests_and_change_nothing(node: Node) -> 
             for args in bad:
                 await expect(BadRequest, alice, "post.likers", **args)
             assert await like_count(node, pid) == before == (1, 1)
-            # The connection and the node keep serving: the next call is answered.
+            # The connection and the node keep serving: the next calls are answered.
             r = await alice.call("post.likers", post=pid, limit=LIKERS_MAX, cursor=None)
             assert [u["id"] for u in r["users"]] == [uid(bob)] and r["cursor"] is None
+            assert [u["id"] for u in (await bob.call("post.likers", post=pid))["users"]] == [
+                uid(bob)]
             r = await alice.call("post.likers", post=pid, cursor="")
             assert len(r["users"]) == 1
 
