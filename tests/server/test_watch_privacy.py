@@ -10,6 +10,7 @@ from typing import Any
 
 import trio
 
+from actors.errors import Missing
 from actors.watch import SIGHT
 from protocol.client import Client, connect
 from protocol.errors import NotFound
@@ -199,3 +200,38 @@ async def test_a_block_on_one_node_ends_the_watch_on_another(node: Node,
             await carol.call("comment.add", post=control, text="after")
             await nothing_about(far_bob, a_post, control)
             assert len(watchers_of(node_b)._by_post[a_post]) == 1
+
+
+async def test_a_watch_whose_check_raced_a_block_fails_and_is_undone(node: Node) -> None:
+    """The check read the relation before the block committed; the block's re-check
+    finds the watch registered, ends it, and the watch answers not_found."""
+    watchers = watchers_of(node)
+    async with bots(node, 2) as (alice, bob):
+        a_post = (await quick_post(alice, "raced"))["id"]
+        seen = await bob.call("post.get", post=a_post)  # what a check before the block read
+        (conn,) = [c for c in node.gateway.connections.values()
+                   if c.session is not None and c.session.user_id == uid(bob)]
+        checking, release = trio.Event(), trio.Event()
+
+        async def stale_check() -> dict[str, Any]:
+            checking.set()
+            await release.wait()
+            return seen
+
+        async def watch() -> None:
+            try:
+                await watchers.watch(conn, a_post, stale_check, viewer=uid(bob))
+            except Missing:  # the op answers not_found
+                failed.set()
+
+        failed = trio.Event()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watch)
+            with trio.fail_after(EVENT_WAIT):
+                await checking.wait()  # registered and subscribed
+            await alice.call("block.add", user=uid(bob))
+            assert await next_event(bob, "post.deleted") == {"post": a_post}
+            release.set()
+            with trio.fail_after(EVENT_WAIT):
+                await failed.wait()
+        assert a_post not in watchers._by_post and not watchers.watching(conn)
