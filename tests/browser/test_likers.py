@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from playwright.sync_api import expect
 
+from config.limits import LIKERS_DEFAULT
 from tests.browser.conftest import DESKTOP, PHONE, Person, screenshot
 from tests.browser.steps_common import (
     call,
@@ -34,7 +35,7 @@ from tests.browser.steps_likers import (
 )
 from tests.conftest import unique
 
-SEEDED = 35  # more than a page (30): the list needs a second one
+SEEDED = LIKERS_DEFAULT + 5  # more than a page: the list needs a second one
 
 
 def test_author_sees_who_liked_and_pages_on_scroll(person: Callable[..., Person],
@@ -58,7 +59,7 @@ def test_author_sees_who_liked_and_pages_on_scroll(person: Callable[..., Person]
     likers = open_likers(a.page)
     rows = likers.locator("li.user-row")
     expect(rows.first).to_contain_text(name_b)
-    expect(rows).to_have_count(30)  # one page
+    expect(rows).to_have_count(LIKERS_DEFAULT)  # one page
     expect(rows.nth(1)).to_contain_text(earlier[0])
     # B follows A, A does not follow B: "Follow back", and it works from the list.
     row_b = liker(likers, name_b)
