@@ -125,8 +125,14 @@ def wait_for_post_in_feed(page: Page, post_id: str, click_pill: bool = True) -> 
     """Wait until the post shows in the home feed (clicking the "new posts" pill when
     it appears first), without reloading; returns the card."""
     card = post_card(page, post_id)
-    if click_pill and not card.count():
-        wait_for_new_posts_pill(page).click()
+    if click_pill:
+        # Whichever comes first: the card (the feed loaded after the post) or the pill
+        # (the post arrived live). Checking the card once before the feed had loaded
+        # then waited for a pill that never came.
+        pill = page.get_by_test_id("new-posts-pill")
+        expect(card.or_(pill).first).to_be_visible(timeout=LIVE_MS)
+        if not card.is_visible():
+            pill.click()
     expect(card).to_be_visible(timeout=LIVE_MS)
     return card
 

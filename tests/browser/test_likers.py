@@ -83,7 +83,7 @@ def test_author_sees_who_liked_and_pages_on_scroll(person: Callable[..., Person]
 
     # B's feed card (375 px): the count opens the same list, B's own row has no button.
     go_home(b.page)
-    card = wait_for_post_in_feed(b.page, post_id, click_pill=False)  # there before the feed loaded
+    card = wait_for_post_in_feed(b.page, post_id)
     likers = open_likers(b.page, card)
     mine = liker(likers, name_b)
     expect(mine).to_be_visible()
