@@ -11,6 +11,14 @@ heartbeat interval, and now and then users.last_active_at: in chunks of
 REFRESH_CHUNK devices spread over the interval, so one large pipeline never
 holds the storage loop (6,000 commands in one took 100-150 ms).
 
+A node that dies cannot announce its users. So each instance renews a liveness
+mark with its refresh, and every node, about once per heartbeat (jittered), looks
+for instances whose mark expired while their device index remains; one node
+claims each, removes its devices PRESENCE_SWEEP_CHUNK per crossing, and announces
+`presence` offline for the users left with no live device, as a disconnect would.
+A live node that finds its own mark gone (taken for dead, or Redis lost it)
+connects all its devices again.
+
 Typing indicators (`dm.typing`) go to the other current members of a
 conversation, at most one per TYPING_THROTTLE_SECONDS per user and conversation;
 receivers drop one that is not renewed within `expires_in_ms`.
@@ -18,7 +26,9 @@ receivers drop one that is not renewed within `expires_in_ms`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import random
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -30,8 +40,11 @@ from actors.accounts import Session
 from actors.errors import Invalid
 from config.limits import (
     PRESENCE_ACTIVE_WRITE_SECONDS,
+    PRESENCE_CLAIM_HEARTBEATS,
     PRESENCE_GET_MAX,
     PRESENCE_QUEUE_SIZE,
+    PRESENCE_SWEEP_CHUNK,
+    PRESENCE_SWEEP_JITTER,
     PRESENCE_TTL_HEARTBEATS,
     TYPING_EXPIRES_MS,
     TYPING_THROTTLE_SECONDS,
@@ -71,10 +84,13 @@ class Presence:
         self.active_write_seconds = active_write_seconds
         self._devices: dict[int, tuple[int, str]] = {}  # conn_id -> (user id, device id)
         self._send, self._recv = trio.open_memory_channel[db.Change](queue_size)
+        self.claim_ms = max(1, int(heartbeat_seconds * PRESENCE_CLAIM_HEARTBEATS * 1000))
         self.refreshes = 0  # completed refresh rounds (for tests and metrics)
+        self.swept = 0  # devices of dead instances this node removed
         self.queued = 0  # changes queued
         self.applied = 0  # changes applied (or given up on)
         self._progress = trio.Event()  # set (and renewed) whenever the above change
+        self._marked = False  # the liveness mark was renewed once
 
     # -- node hooks (sync: they only queue) --------------------------------------------------
     def connected(self, conn: Device) -> None:
@@ -123,10 +139,20 @@ class Presence:
 
     # -- background tasks ----------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._apply_loop)
-            nursery.start_soon(self._refresh_loop)
-            task_status.started()
+        # The mark first: devices are never indexed under an instance that looks dead.
+        await self._mark_alive()
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._apply_loop)
+                nursery.start_soon(self._refresh_loop)
+                nursery.start_soon(self._sweep_loop)
+                task_status.started()
+        finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(2):
+                try:
+                    await db.forget_instance(self.st, self.instance)
+                except Exception:  # shutting down: the mark expires anyway
+                    log.warning("presence mark not dropped")
 
     async def _apply_loop(self) -> None:
         async for first in self._recv:
@@ -157,10 +183,31 @@ class Presence:
         if items:
             await bus.publish(self.st, items)
 
+    async def _mark_alive(self) -> None:
+        """Renew this instance's liveness mark; if it was gone after a first renewal, the
+        instance was taken for dead (or Redis lost it): connect every device again, which
+        announces those of its users who went offline meanwhile."""
+        try:
+            existed = await db.mark_alive(self.st, self.instance, self.ttl_ms)
+        except Unavailable as exc:
+            log.warning("presence mark not renewed", extra={"error": str(exc)})
+            return
+        except Exception:
+            log.exception("presence mark not renewed")
+            return
+        if not existed and self._marked:
+            log.warning("presence mark was gone; connecting devices again",
+                        extra={"devices": len(self._devices)})
+            for user_id, device in list(self._devices.values()):
+                self._queue(db.Change(user_id, device, True))
+            self._poke()
+        self._marked = True
+
     async def _refresh_loop(self) -> None:
         last_touch = trio.current_time()
         while True:
             started = trio.current_time()
+            await self._mark_alive()
             touch = started - last_touch >= self.active_write_seconds
             if touch:
                 last_touch = started
@@ -185,6 +232,39 @@ class Presence:
             log.warning("presence refresh failed", extra={"error": str(exc)})
         except Exception:
             log.exception("presence refresh failed")
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await trio.sleep(self.interval * random.uniform(1 - PRESENCE_SWEEP_JITTER,
+                                                            1 + PRESENCE_SWEEP_JITTER))
+            try:
+                await self.sweep()
+            except Unavailable as exc:
+                log.warning("presence sweep failed", extra={"error": str(exc)})
+            except Exception:
+                log.exception("presence sweep failed")
+
+    async def sweep(self) -> None:
+        """Take over the devices of node instances that died (whichever this node claims):
+        remove them, chunk by chunk, and announce the users left with no live device."""
+        for dead in await db.dead_instances(self.st):
+            if dead.instance == self.instance or not await db.claim(
+                    self.st, dead.instance, self.instance, self.claim_ms):
+                continue
+            log.info("sweeping a dead node instance", extra={"instance": dead.instance})
+            announced: set[int] = set()
+            try:
+                while True:
+                    swept = await db.sweep_chunk(self.st, dead, self.instance, self.claim_ms,
+                                                 PRESENCE_SWEEP_CHUNK, announced)
+                    self.swept += swept.removed
+                    await self._announce(swept.offline)
+                    if swept.done:
+                        break
+            finally:
+                with trio.CancelScope(shield=True), trio.move_on_after(2), \
+                        contextlib.suppress(Exception):  # else the claim lapses by itself
+                    await db.release(self.st, dead.instance, self.instance)
 
     async def refresh(self, *, touch_active: bool = False) -> None:
         """Renew the device keys of every attached connection on this node now (chunk

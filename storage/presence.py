@@ -10,6 +10,15 @@ Connects and disconnects run a Lua script each (atomic on the Redis server), whi
 reports how many *other* devices are alive: 0 means this device made the user come
 online (or go offline), so concurrent devices on different nodes agree on who
 announces the change. Every function here is one crossing of the bridge.
+
+Node death. Each node instance keeps a liveness mark `{ns}:presnode:{instance}`
+(same TTL as a device key, renewed once per heartbeat) and is listed with its
+last renewal time in the sorted set `{ns}:presnodes`. The same connect/disconnect
+script keeps the set `{ns}:presidx:{instance}` of its devices (`{user}:{device}`),
+without a TTL. An instance whose mark is gone but whose index is not died without
+saying goodbye: one node claims it (`{ns}:presclaim:{instance}`, SET NX with a TTL
+renewed per chunk), removes its devices chunk by chunk (one script per chunk, which
+also says which of their users have no live device left), and the index empties.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -25,9 +35,10 @@ import redis.asyncio as aioredis
 from storage import bus
 from storage.store import Storage
 
-# KEYS[1] = the user's device set, KEYS[2] = this device's key
+# KEYS[1] = the user's device set, KEYS[2] = this device's key, KEYS[3] = its node
+# instance's device index
 # ARGV[1] = device id, ARGV[2] = TTL in ms, ARGV[3] = "1" connect / "0" disconnect,
-# ARGV[4] = the prefix of the user's device keys
+# ARGV[4] = the prefix of the user's device keys, ARGV[5] = the device's index member
 # Returns how many of the user's other devices are alive.
 _CHANGE = """
 local alive = 0
@@ -44,9 +55,11 @@ if ARGV[3] == '1' then
   redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
   redis.call('SADD', KEYS[1], ARGV[1])
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('SADD', KEYS[3], ARGV[5])
 else
   redis.call('DEL', KEYS[2])
   redis.call('SREM', KEYS[1], ARGV[1])
+  redis.call('SREM', KEYS[3], ARGV[5])
 end
 return alive
 """
@@ -120,12 +133,33 @@ def device_key(st: Storage, user_id: int, device: str) -> str:
     return st.key("pres", user_id, device)
 
 
+def instance_of(device: str) -> str:
+    """The node instance holding a device (`<instance>:<conn id>`)."""
+    return device.rpartition(":")[0]
+
+
+def node_mark(st: Storage, instance: str) -> str:
+    return st.key("presnode", instance)
+
+
+def node_index(st: Storage, instance: str) -> str:
+    return st.key("presidx", instance)
+
+
+def node_claim(st: Storage, instance: str) -> str:
+    return st.key("presclaim", instance)
+
+
+def nodes_key(st: Storage) -> str:
+    return st.key("presnodes")
+
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 # -- connects and disconnects ------------------------------------------------------------------
 _AUDIENCE = """
-SELECT DISTINCT p.user_id AS viewer, p.hide_activity AS viewer_hides,
+SELECT DISTINCT s.id AS target, p.user_id AS viewer, p.hide_activity AS viewer_hides,
        s.hide_activity AS target_hides, s.suspended_at IS NOT NULL AS suspended,
        EXISTS (SELECT 1 FROM blocks b WHERE (b.blocker_id = p.user_id AND b.blocked_id = s.id)
                                          OR (b.blocker_id = s.id AND b.blocked_id = p.user_id))
@@ -136,15 +170,19 @@ JOIN LATERAL (
     SELECT m.user_id, u.hide_activity FROM conversation_members m JOIN users u ON u.id = m.user_id
     WHERE m.conversation_id = me.conversation_id AND m.left_at IS NULL AND m.user_id <> s.id
 ) p ON true
-WHERE s.id = $1
+WHERE s.id = ANY($1::bigint[])
 """
 
 
-async def _audience(conn: asyncpg.Connection, user_id: int) -> list[PresenceLink]:
-    rows = await conn.fetch(_AUDIENCE, user_id)
-    return [PresenceLink(r["viewer"], user_id, True, r["viewer_hides"], r["target_hides"],
-                         r["suspended"], r["blocked"], shares_conversation=True)
-            for r in rows]
+async def _audiences(conn: asyncpg.Connection,
+                     user_ids: Sequence[int]) -> dict[int, list[PresenceLink]]:
+    """Each user's audience (one query for all of them)."""
+    out: dict[int, list[PresenceLink]] = {uid: [] for uid in user_ids}
+    for r in await conn.fetch(_AUDIENCE, list(user_ids)):
+        out[r["target"]].append(PresenceLink(
+            r["viewer"], r["target"], True, r["viewer_hides"], r["target_hides"],
+            r["suspended"], r["blocked"], shares_conversation=True))
+    return out
 
 
 async def apply_changes(st: Storage, changes: Sequence[Change],
@@ -157,9 +195,11 @@ async def apply_changes(st: Storage, changes: Sequence[Change],
         assert st.redis is not None and st.pool is not None
         async with st.redis.pipeline(transaction=False) as pipe:
             for c in changes:
-                pipe.eval(_CHANGE, 2, device_set(st, c.user_id),
-                          device_key(st, c.user_id, c.device), c.device, ttl_ms,
-                          "1" if c.online else "0", device_key(st, c.user_id, ""))
+                pipe.eval(_CHANGE, 3, device_set(st, c.user_id),
+                          device_key(st, c.user_id, c.device),
+                          node_index(st, instance_of(c.device)), c.device, ttl_ms,
+                          "1" if c.online else "0", device_key(st, c.user_id, ""),
+                          f"{c.user_id}:{c.device}")
             others = await pipe.execute()
         # A user flips when their state before the batch (from their first change)
         # differs from the state after it (from their last): two connects announce one
@@ -178,7 +218,8 @@ async def apply_changes(st: Storage, changes: Sequence[Change],
         async with st.pool.acquire() as conn, conn.transaction():
             await conn.execute("UPDATE users SET last_active_at = $2 WHERE id = ANY($1::bigint[])",
                                list(flips), now)
-            return [Transition(uid, online, at_ms, await _audience(conn, uid))
+            audiences = await _audiences(conn, list(flips))
+            return [Transition(uid, online, at_ms, audiences[uid])
                     for uid, online in flips.items()]
 
     return await st.both(run)
@@ -207,6 +248,166 @@ async def refresh(st: Storage, devices: Iterable[tuple[int, str]], ttl_ms: int,
                     sorted({u for u, _ in items}))
 
     await st.both(run)
+
+
+# -- node instances: liveness and the sweep of dead ones ---------------------------------------
+# KEYS[1] = the registry of instances; ARGV[1], ARGV[2] = the prefixes of marks and indexes.
+# Returns [instance, last renewal ms, ...] of each instance with an index but no mark;
+# unregisters those with neither (gone cleanly, or swept).
+_DEAD = """
+local dead = {}
+local listed = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+for i = 1, #listed, 2 do
+  local inst = listed[i]
+  if redis.call('EXISTS', ARGV[1] .. inst) == 0 then
+    if redis.call('EXISTS', ARGV[2] .. inst) == 1 then
+      table.insert(dead, inst)
+      table.insert(dead, listed[i + 1])
+    else
+      redis.call('ZREM', KEYS[1], inst)
+    end
+  end
+end
+return dead
+"""
+
+# KEYS[1] = the dead instance's index, KEYS[2] = its claim, KEYS[3] = its mark
+# ARGV[1] = the claimer, ARGV[2] = the claim's TTL in ms, ARGV[3] = chunk size,
+# ARGV[4] = the prefix of device sets (`{ns}:pres:`)
+# Returns -1 if the claim is not ours, -2 if the instance is alive again, else
+# {members removed, {users left with no live device}}.
+_SWEEP = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end
+if redis.call('EXISTS', KEYS[3]) == 1 then return -2 end
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+local members = redis.call('SRANDMEMBER', KEYS[1], tonumber(ARGV[3]))
+local seen, users = {}, {}
+for _, m in ipairs(members) do
+  local uid, dev = string.match(m, '^(%d+):(.+)$')
+  if uid then
+    local set = ARGV[4] .. uid
+    redis.call('SREM', set, dev)
+    redis.call('DEL', set .. ':' .. dev)
+    if not seen[uid] then
+      seen[uid] = true
+      table.insert(users, uid)
+    end
+  end
+  redis.call('SREM', KEYS[1], m)
+end
+local gone = {}
+for _, uid in ipairs(users) do
+  local set = ARGV[4] .. uid
+  local alive = 0
+  for _, d in ipairs(redis.call('SMEMBERS', set)) do
+    if redis.call('EXISTS', set .. ':' .. d) == 1 then
+      alive = 1
+    else
+      redis.call('SREM', set, d)
+    end
+  end
+  if alive == 0 then table.insert(gone, uid) end
+end
+return {#members, gone}
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+"""
+
+
+@dataclass(frozen=True)
+class DeadInstance:
+    instance: str
+    last_seen_ms: int  # its last liveness renewal (its own clock)
+
+
+@dataclass(frozen=True)
+class Swept:
+    """One chunk of a dead instance's devices removed."""
+
+    done: bool  # its index is empty, or the sweep must stop (claim lost, instance alive)
+    removed: int  # devices removed
+    offline: list[Transition]  # users left with no live device (not yet announced)
+
+
+async def mark_alive(st: Storage, instance: str, ttl_ms: int) -> bool:
+    """Renew this instance's liveness mark; False if it was missing (first renewal, or the
+    instance was taken for dead: its devices must be connected again)."""
+
+    async def run(r: aioredis.Redis) -> bool:
+        async with r.pipeline(transaction=True) as pipe:
+            pipe.set(node_mark(st, instance), b"1", px=ttl_ms, get=True)
+            pipe.zadd(nodes_key(st), {instance: int(time.time() * 1000)})
+            before, _ = await pipe.execute()
+        return before is not None
+
+    return await st.redis_op(run)
+
+
+async def forget_instance(st: Storage, instance: str) -> None:
+    """A node going away drops its mark, so that its devices are swept within a heartbeat
+    (those whose disconnects it did not get to apply)."""
+    await st.redis_op(lambda r: r.delete(node_mark(st, instance)))
+
+
+async def dead_instances(st: Storage) -> list[DeadInstance]:
+    """Instances that died with devices listed (mark gone, index still there)."""
+
+    async def run(r: aioredis.Redis) -> list[Any]:
+        return await r.eval(_DEAD, 1, nodes_key(st), node_mark(st, ""),  # type: ignore[no-any-return]
+                            node_index(st, ""))
+
+    flat = await st.redis_op(run)
+    return [DeadInstance(_text(flat[i]), int(float(flat[i + 1])))
+            for i in range(0, len(flat), 2)]
+
+
+async def claim(st: Storage, instance: str, claimer: str, ttl_ms: int) -> bool:
+    """Take the sweep of a dead instance (no one else holds it)."""
+    return bool(await st.redis_op(
+        lambda r: r.set(node_claim(st, instance), claimer, px=ttl_ms, nx=True)))
+
+
+async def release(st: Storage, instance: str, claimer: str) -> None:
+    await st.redis_op(lambda r: r.eval(_RELEASE, 1, node_claim(st, instance), claimer))
+
+
+async def sweep_chunk(st: Storage, dead: DeadInstance, claimer: str, claim_ms: int,
+                      chunk: int, announced: set[int]) -> Swept:
+    """Remove up to `chunk` devices of a dead instance; the users this left with no live
+    device (except those in `announced`, which it extends) went offline at its last sign
+    of life, with their audiences. users.last_active_at never moves back."""
+
+    async def run(st: Storage) -> Swept:
+        assert st.redis is not None and st.pool is not None
+        out = await st.redis.eval(_SWEEP, 3, node_index(st, dead.instance),
+                                  node_claim(st, dead.instance), node_mark(st, dead.instance),
+                                  claimer, claim_ms, chunk, st.key("pres", ""))
+        if not isinstance(out, list):
+            return Swept(True, 0, [])
+        removed, gone = int(out[0]), [int(u) for u in out[1]]
+        gone = [u for u in gone if u not in announced]
+        announced.update(gone)
+        done = removed < chunk
+        if not gone:
+            return Swept(done, removed, [])
+        at = _EPOCH + timedelta(milliseconds=min(dead.last_seen_ms, int(time.time() * 1000)))
+        async with st.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "UPDATE users SET last_active_at = GREATEST(last_active_at, $2) "
+                "WHERE id = ANY($1::bigint[]) "
+                "RETURNING id, (extract(epoch FROM last_active_at) * 1000)::bigint AS ms",
+                gone, at)
+            audiences = await _audiences(conn, [r["id"] for r in rows])
+        return Swept(done, removed, [Transition(r["id"], False, int(r["ms"]), audiences[r["id"]])
+                                     for r in rows])
+
+    return await st.both(run)
+
+
+def _text(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
 
 
 # -- presence.get ------------------------------------------------------------------------------

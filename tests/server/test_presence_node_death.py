@@ -1,0 +1,96 @@
+"""A node that dies (SIGKILL) cannot announce its users: another node notices its
+liveness mark is gone, takes its devices out of Redis and announces `presence`
+offline for the users left with no live device, to the peers allowed to see it."""
+
+from __future__ import annotations
+
+import signal
+import uuid
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from protocol.client import Client, connect
+from tests.conftest import PASSWORD, unique
+from tests.nodeproc import node_process
+from tests.server.test_posts import uid
+
+HEARTBEAT = 1.0  # device keys and liveness marks live 2 s
+# Mark TTL (2 heartbeats) + a sweep interval (up to 1.2 heartbeats) + processes' slack.
+DEATH_NOTICED = 15.0
+WAIT = 20.0
+
+
+async def _signup(c: Client) -> None:
+    name = unique("nd")
+    await c.signup(name, f"{name}@example.com", PASSWORD)
+
+
+async def _until(c: Client, want: Any) -> list[tuple[str, dict[str, Any]]]:
+    """Every event `c` gets, up to and including the first for which `want(name, data)`."""
+    seen: list[tuple[str, dict[str, Any]]] = []
+    while True:
+        ev = await c.next_event()
+        seen.append((ev.name, ev.data))
+        if want(ev.name, ev.data):
+            return seen
+
+
+def _presence(user: int, online: bool) -> Any:
+    return lambda name, data: name == "presence" and data["user"] == user \
+        and data["online"] is online
+
+
+async def test_sigkilled_node_users_go_offline_for_their_peers(
+        services: tuple[str, str], tmp_path: Path) -> None:
+    db, redis = services
+    env = {"DATABASE_URL": db, "REDIS_URL": redis, "GLINT_NAMESPACE": f"pd{uuid.uuid4().hex[:8]}",
+           "GLINT_HEARTBEAT_SECONDS": str(HEARTBEAT)}
+    async with node_process(tmp_path / "one", env=env, name="one") as one, \
+            connect(one.ws_url) as bob, connect(one.ws_url) as carol, \
+            connect(one.ws_url) as dave:
+        for c in (bob, carol, dave):
+            await _signup(c)
+        # Dave hides his activity: he sees no one's either.
+        assert (await dave.call("user.update", hide_activity=True))["hide_activity"] is True
+        async with node_process(tmp_path / "two", env=env, name="two") as two:
+            async with connect(two.ws_url, reconnect=False) as first:
+                await _signup(first)
+                assert first.token is not None
+                alice, token = uid(first), first.token
+                group = (await first.call("dm.open", users=[uid(bob), uid(carol), uid(dave)],
+                                          title="four"))["id"]
+            with trio.fail_after(WAIT):  # her first device left: the clean path announces it
+                await _until(bob, _presence(alice, False))
+            async with connect(two.ws_url, token=carol.token, reconnect=False), \
+                    connect(two.ws_url, token=token, reconnect=False):
+                # Alice only on node two, Carol on both nodes. Alice's coming online (queued
+                # after Carol's second device on that node) says both are in Redis.
+                with trio.fail_after(WAIT):
+                    await _until(bob, _presence(alice, True))
+                [item] = (await bob.call("presence.get", users=[alice]))["items"]
+                assert item["online"] is True
+                started = trio.current_time()
+                two.process.send_signal(signal.SIGKILL)
+                await two.process.wait()
+                with trio.fail_after(DEATH_NOTICED):
+                    await _until(bob, _presence(alice, False))
+                noticed = trio.current_time() - started
+        # Carol's typing, sent after Bob learnt of Alice, is a marker: whatever the sweep
+        # announced reached Bob and Dave before it.
+        assert (await carol.call("dm.typing", conversation=group))["sent"] is True
+
+        def marker(name: str, data: dict[str, Any]) -> bool:
+            return name == "dm.typing" and data["user"] == uid(carol)
+
+        with trio.fail_after(WAIT):
+            bob_saw = await _until(bob, marker)
+            dave_saw = await _until(dave, marker)
+        # Carol kept a device on node one: she never went offline.
+        assert not [d for n, d in bob_saw if n == "presence" and d["user"] == uid(carol)]
+        # Dave may not see Alice's activity: nothing about her (or anyone) reached him.
+        assert not [d for n, d in dave_saw if n == "presence"]
+        items = (await bob.call("presence.get", users=[alice, uid(carol)]))["items"]
+        assert [(i["user"], i["online"]) for i in items] == [(alice, False), (uid(carol), True)]
+        assert noticed < DEATH_NOTICED
