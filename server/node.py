@@ -12,7 +12,7 @@ import gc
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +41,7 @@ from storage.store import Storage
 log = logging.getLogger(__name__)
 
 ATTACH_SECONDS = 30.0
+SHUTDOWN_HOOK_SECONDS = 3.0  # all shutdown hooks together
 GC_THRESHOLDS = (50_000, 50, 100)  # DESIGN.md: default thresholds halve fan-out throughput
 
 
@@ -63,6 +64,9 @@ class Node:
     channel_handlers: dict[str, Callable[[bus.Message], None]] = field(default_factory=dict)
     disconnect_hooks: list[Callable[[Connection], None]] = field(default_factory=list)
     connect_hooks: list[Callable[[Connection], None]] = field(default_factory=list)
+    # Run (bounded by SHUTDOWN_HOOK_SECONDS) once the sockets are closed, before the
+    # node's tasks are cancelled: e.g. presence announces the disconnects it queued.
+    shutdown_hooks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @property
     def http_url(self) -> str:
@@ -237,6 +241,12 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
                 finally:
                     with trio.CancelScope(shield=True):
                         await node.gateway.shutdown()
+                        with trio.move_on_after(SHUTDOWN_HOOK_SECONDS):
+                            for hook in node.shutdown_hooks:
+                                try:
+                                    await hook()
+                                except Exception:  # the node stops anyway
+                                    log.exception("shutdown hook failed")
                     nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
