@@ -137,10 +137,15 @@ class Presence:
         while not predicate():
             await self._progress.wait()
 
+    async def drain(self) -> None:
+        """node.shutdown_hooks: apply and announce the queued changes (the disconnects of
+        the sockets the shutdown closed) before the tasks stop."""
+        await self.wait_until(lambda: self.idle)
+
     # -- background tasks ----------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         # The mark first: devices are never indexed under an instance that looks dead.
-        await self._mark_alive()
+        await self.mark_alive()
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._apply_loop)
@@ -183,10 +188,10 @@ class Presence:
         if items:
             await bus.publish(self.st, items)
 
-    async def _mark_alive(self) -> None:
-        """Renew this instance's liveness mark; if it was gone after a first renewal, the
-        instance was taken for dead (or Redis lost it): connect every device again, which
-        announces those of its users who went offline meanwhile."""
+    async def mark_alive(self) -> None:
+        """Renew this instance's liveness mark (the refresh loop does, every round); if it
+        was gone after a first renewal, the instance was taken for dead (or Redis lost it):
+        connect every device again, which announces its users who went offline meanwhile."""
         try:
             existed = await db.mark_alive(self.st, self.instance, self.ttl_ms)
         except Unavailable as exc:
@@ -207,7 +212,7 @@ class Presence:
         last_touch = trio.current_time()
         while True:
             started = trio.current_time()
-            await self._mark_alive()
+            await self.mark_alive()
             touch = started - last_touch >= self.active_write_seconds
             if touch:
                 last_touch = started

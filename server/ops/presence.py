@@ -19,6 +19,7 @@ def ops(node: Node) -> dict[str, Op]:
                         heartbeat_seconds=node.settings.heartbeat_seconds)
     node.connect_hooks.append(presence.connected)
     node.disconnect_hooks.append(presence.disconnected)
+    node.shutdown_hooks.append(presence.drain)
     node.nursery.start_soon(presence.run)
 
     async def presence_get(conn: Connection, args: dict[str, Any], rid: int) -> Any:
