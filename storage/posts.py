@@ -24,7 +24,13 @@ from storage.accounts import UserRecord, user_columns, user_record
 from storage.events import StoredEvent, append_ctes, pack_items, stored_events
 from storage.graph import Cursor
 from storage.media import MediaRecord
-from storage.relations import Relation, relation_columns, relation_from
+from storage.relations import (
+    Relation,
+    relation_columns,
+    relation_from,
+    user_relation,
+    user_relation_columns,
+)
 from storage.store import Storage
 
 _MEDIA_FIELDS = tuple(f.name for f in dataclasses.fields(MediaRecord) if f.name != "attached")
@@ -716,16 +722,8 @@ def _likers_sql(after: bool) -> str:
     # cursor. Ties on created_at are ordered by user id, so no like is skipped or repeated.
     where = "AND l.created_at <= $4 AND (l.created_at < $4 OR l.user_id < $5)" if after else ""
     return f"""
-        SELECT {user_columns("u")}, u.suspended_at IS NOT NULL AS suspended,
-               {_US.format("l.created_at")} AS at_us,
-               EXISTS (SELECT 1 FROM follows WHERE follower_id = $2 AND followee_id = u.id) AS f,
-               EXISTS (SELECT 1 FROM follows WHERE follower_id = u.id AND followee_id = $2) AS fm,
-               EXISTS (SELECT 1 FROM follow_requests
-                       WHERE requester_id = $2 AND target_id = u.id) AS rq,
-               EXISTS (SELECT 1 FROM blocks WHERE blocker_id = $2 AND blocked_id = u.id) AS ib,
-               EXISTS (SELECT 1 FROM blocks WHERE blocker_id = u.id AND blocked_id = $2) AS bm,
-               EXISTS (SELECT 1 FROM mutes WHERE muter_id = $2 AND muted_id = u.id) AS im,
-               EXISTS (SELECT 1 FROM mutes WHERE muter_id = u.id AND muted_id = $2) AS mm
+        SELECT {user_columns("u")}, {_US.format("l.created_at")} AS at_us,
+               {user_relation_columns("$2")}
         FROM likes l JOIN users u ON u.id = l.user_id
         WHERE l.post_id = $1 {where}
         ORDER BY l.created_at DESC, l.user_id DESC
@@ -749,8 +747,6 @@ async def likers(conn: asyncpg.Connection, viewer_id: int, post_id: int,
     for r in rows[:limit]:
         user = user_record(r)
         assert user is not None
-        out.append(Liker(user, r["at_us"], Relation(
-            viewer_id, user.id, True, r["is_private"], r["suspended"], r["f"], r["fm"],
-            r["rq"], r["ib"], r["bm"], r["im"], r["mm"])))
+        out.append(Liker(user, r["at_us"], user_relation(r, viewer_id, user.id)))
     nxt = Cursor(out[-1].at_us, out[-1].user.id) if len(rows) > limit and out else None
     return LikersPage(out, nxt)

@@ -64,6 +64,32 @@ def relation_from(row: asyncpg.Record, prefix: str, viewer_id: int, target_id: i
         "private", "susp", "f", "fm", "rq", "ib", "bm", "im", "mm")))
 
 
+def user_relation_columns(viewer: str) -> str:
+    """SQL select-list items for how `viewer` stands to the user of the statement's `users
+    u` row (cheaper than relation_columns when that row is read anyway): read back with
+    `user_relation`."""
+    return f"""u.is_private AS rel_private, u.suspended_at IS NOT NULL AS rel_susp,
+        EXISTS (SELECT 1 FROM follows WHERE follower_id = {viewer} AND followee_id = u.id)
+            AS rel_f,
+        EXISTS (SELECT 1 FROM follows WHERE follower_id = u.id AND followee_id = {viewer})
+            AS rel_fm,
+        EXISTS (SELECT 1 FROM follow_requests WHERE requester_id = {viewer} AND target_id = u.id)
+            AS rel_rq,
+        EXISTS (SELECT 1 FROM blocks WHERE blocker_id = {viewer} AND blocked_id = u.id)
+            AS rel_ib,
+        EXISTS (SELECT 1 FROM blocks WHERE blocker_id = u.id AND blocked_id = {viewer})
+            AS rel_bm,
+        EXISTS (SELECT 1 FROM mutes WHERE muter_id = {viewer} AND muted_id = u.id) AS rel_im,
+        EXISTS (SELECT 1 FROM mutes WHERE muter_id = u.id AND muted_id = {viewer}) AS rel_mm"""
+
+
+def user_relation(row: asyncpg.Record, viewer_id: int, target_id: int) -> Relation:
+    """The Relation read by `user_relation_columns` (the target exists: its row was read)."""
+    return Relation(viewer_id, target_id, True, row["rel_private"], row["rel_susp"],
+                    row["rel_f"], row["rel_fm"], row["rel_rq"], row["rel_ib"], row["rel_bm"],
+                    row["rel_im"], row["rel_mm"])
+
+
 async def relations_many(conn: asyncpg.Connection, viewer_id: int,
                          target_ids: Iterable[int]) -> dict[int, Relation]:
     """How `viewer_id` stands to each target, in one query (unknown ids: exists=False)."""
@@ -71,21 +97,12 @@ async def relations_many(conn: asyncpg.Connection, viewer_id: int,
     if not ids:
         return {}
     rows = await conn.fetch(
-        """SELECT u.id, u.is_private, u.suspended_at IS NOT NULL AS suspended,
-              EXISTS (SELECT 1 FROM follows WHERE follower_id = $1 AND followee_id = u.id) AS f,
-              EXISTS (SELECT 1 FROM follows WHERE follower_id = u.id AND followee_id = $1) AS fm,
-              EXISTS (SELECT 1 FROM follow_requests
-                      WHERE requester_id = $1 AND target_id = u.id) AS rq,
-              EXISTS (SELECT 1 FROM blocks WHERE blocker_id = $1 AND blocked_id = u.id) AS ib,
-              EXISTS (SELECT 1 FROM blocks WHERE blocker_id = u.id AND blocked_id = $1) AS bm,
-              EXISTS (SELECT 1 FROM mutes WHERE muter_id = $1 AND muted_id = u.id) AS im,
-              EXISTS (SELECT 1 FROM mutes WHERE muter_id = u.id AND muted_id = $1) AS mm
-           FROM users u WHERE u.id = ANY($2::bigint[])""",
+        f"""SELECT u.id, {user_relation_columns("$1")}
+            FROM users u WHERE u.id = ANY($2::bigint[])""",
         viewer_id, ids)
     out = {i: Relation(viewer_id, i, exists=False) for i in ids}
     for r in rows:
-        out[r["id"]] = Relation(viewer_id, r["id"], True, r["is_private"], r["suspended"],
-                                r["f"], r["fm"], r["rq"], r["ib"], r["bm"], r["im"], r["mm"])
+        out[r["id"]] = user_relation(r, viewer_id, r["id"])
     return out
 
 
