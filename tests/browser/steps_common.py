@@ -82,6 +82,15 @@ def sign_up_via_http(page: Page, username: str, password: str = PASSWORD) -> Non
     expect(page.locator(".shell")).to_have_attribute("data-conn", "online")
 
 
+def log_out(page: Page) -> None:
+    """Log out from Settings (the only way on a phone; the desktop rail has its own
+    button too) and land on the login screen."""
+    page.evaluate("window.__glint.navigate('/settings')")
+    expect(page).to_have_title("Edit profile · Glint")
+    page.locator(".settings-account").get_by_role("button", name="Log out").click()
+    expect(page).to_have_title("Log in · Glint")
+
+
 # -- the protocol from the page ---------------------------------------------------------
 
 def call(page: Page, op: str, **args: Any) -> Any:
