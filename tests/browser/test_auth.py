@@ -7,7 +7,7 @@ from collections.abc import Callable
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import DESKTOP, PHONE, Person, screenshot
-from tests.browser.steps_common import expect_home, follow, sign_up
+from tests.browser.steps_common import expect_home, follow, log_out, sign_up
 from tests.conftest import PASSWORD, unique
 
 
@@ -44,10 +44,10 @@ def test_wrong_password_is_explained(person: Callable[..., Person]) -> None:
     name = unique("web")
     sign_up(page, name)
     screenshot(page, "home-phone")
-    # On a phone the tab bar is at the bottom and the log-out button is in the top bar.
+    # On a phone the tab bar is at the bottom; log out is in Settings (not the top bar).
     tabbar = page.get_by_role("navigation", name="Main").bounding_box()
     assert tabbar is not None and tabbar["y"] > PHONE["height"] / 2
-    page.get_by_role("button", name="Log out").click()
+    log_out(page)
 
     log_in(page, name, "not the password")
     expect(page.get_by_role("alert")).to_have_text("Wrong username or password.")

@@ -82,12 +82,14 @@ export function Toasts() {
   );
 }
 
-/** A top bar for phones (logo, log out); hidden on desktop where the rail has both. */
+/**
+ * A top bar for phones (the logo); hidden on desktop where the rail has it. Log out is
+ * in Settings on a phone (as on Instagram), and at the foot of the rail on desktop.
+ */
 export function TopBar() {
   return (
     <header class="topbar">
       <a href="/" class="logo">Glint</a>
-      <LogoutButton class="topbar-logout" />
     </header>
   );
 }

@@ -1,13 +1,14 @@
 // Edit profile (/settings): avatar (uploaded with progress, applied at once), name,
 // bio, website; privacy switches (private account, hide activity status) applied as
 // they are flipped. All through user.update; `me` is refreshed with the reply.
+// Log out is here too (the phone's only way out, as on Instagram).
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { Link } from '../components/link.jsx';
 import { Avatar } from '../components/media.jsx';
 import { errorText, fieldOf } from '../lib/errors.js';
 import { useOp } from '../lib/hooks.js';
 import { uploadMedia } from '../lib/media.js';
-import { conn, me } from '../lib/session.js';
+import { conn, logout, me } from '../lib/session.js';
 import { toast, toastError } from '../lib/toast.js';
 import '../styles/settings.css';
 
@@ -39,6 +40,10 @@ export default function Settings() {
           <p><Link href={`/u/${encodeURIComponent(user.username)}`}>View your profile</Link></p>
         </>
       )}
+      <section class="settings-account" aria-labelledby="account-title">
+        <h2 id="account-title">Account</h2>
+        <button type="button" class="button settings-logout" onClick={() => logout()}>Log out</button>
+      </section>
     </section>
   );
 }
