@@ -49,21 +49,44 @@ async def audit(conn: asyncpg.Connection, admin_id: int | None, admin_username: 
 async def audit_page(conn: asyncpg.Connection, *, before_id: int | None, limit: int,
                      action: str | None, admin_id: int | None, target_kind: str | None,
                      target_id: int | None) -> list[dict[str, Any]]:
+    """A page of the log, newest first, each entry with the user behind its target (the
+    user itself, or the post's or comment's author, or the message's sender) resolved in
+    the same query, so the console can show names without asking once per entry."""
     rows = await conn.fetch(
-        f"""SELECT id, admin_id, admin_username, action, target_kind, target_id, details,
-                   {_MS.format("created_at")} AS at
-            FROM audit_log
-            WHERE ($1::bigint IS NULL OR id < $1) AND ($3::text IS NULL OR action = $3)
-              AND ($4::bigint IS NULL OR admin_id = $4)
-              AND ($5::text IS NULL OR target_kind = $5)
-              AND ($6::bigint IS NULL OR target_id = $6)
-            ORDER BY id DESC LIMIT $2""",
+        f"""WITH page AS (
+                SELECT id, admin_id, admin_username, action, target_kind, target_id, details,
+                       created_at
+                FROM audit_log
+                WHERE ($1::bigint IS NULL OR id < $1) AND ($3::text IS NULL OR action = $3)
+                  AND ($4::bigint IS NULL OR admin_id = $4)
+                  AND ($5::text IS NULL OR target_kind = $5)
+                  AND ($6::bigint IS NULL OR target_id = $6)
+                ORDER BY id DESC LIMIT $2)
+            SELECT a.id, a.admin_id, a.admin_username, a.action, a.target_kind, a.target_id,
+                   a.details, {_MS.format("a.created_at")} AS at,
+                   tu.id AS target_user_id, tu.username AS target_username
+            FROM page a
+            LEFT JOIN posts p ON a.target_kind = 'post' AND p.id = a.target_id
+            LEFT JOIN comments c ON a.target_kind = 'comment' AND c.id = a.target_id
+            LEFT JOIN messages m ON a.target_kind = 'message' AND m.id = a.target_id
+            LEFT JOIN users tu ON tu.id = CASE a.target_kind
+                WHEN 'user' THEN a.target_id WHEN 'post' THEN p.author_id
+                WHEN 'comment' THEN c.author_id WHEN 'message' THEN m.sender_id END
+            ORDER BY a.id DESC""",
         before_id, limit, action, admin_id, target_kind, target_id)
     return [{"id": r["id"], "admin": {"id": r["admin_id"], "username": r["admin_username"]},
              "action": r["action"], "target": {"kind": r["target_kind"], "id": r["target_id"]},
-             "details": json.loads(r["details"]) if isinstance(r["details"], str)
-             else r["details"], "at": r["at"]}
+             "target_user": _named(r["target_user_id"], r["target_username"]),
+             "details": _json(r["details"]), "at": r["at"]}
             for r in rows]
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _named(user_id: int | None, username: str | None) -> dict[str, Any] | None:
+    return None if username is None else {"id": user_id, "username": username}
 
 
 async def grant(conn: asyncpg.Connection, username: str, flag: bool,
@@ -179,6 +202,42 @@ async def is_suspended(conn: asyncpg.Connection, user_id: int) -> bool:
 
 
 # -- content, unfiltered ------------------------------------------------------------------------
+# Who took a post or comment down. An operator's removal writes its audit row in the
+# same transaction as the deletion, so the row's created_at equals deleted_at exactly
+# (both are that transaction's now()); a deletion with no such row was its author's (for
+# a comment: its author's, the post author's, or it went with its deleted parent). A
+# reply removed with its top-level comment is found through the parent's row.
+REMOVAL_ACTIONS = ("admin.remove_post", "admin.remove_comment", "admin.resolve")
+_ACTIONS_SQL = ", ".join(f"'{a}'" for a in REMOVAL_ACTIONS)
+
+
+def _removal_join(alias: str, kind: str, target: str) -> str:
+    """The operator's removal of `alias` (a posts or comments row), if any, as `rm`."""
+    return f"""LEFT JOIN LATERAL (
+        SELECT a.admin_id, a.admin_username, a.details ->> 'reason' AS reason
+        FROM audit_log a
+        WHERE {alias}.deleted_at IS NOT NULL AND a.target_kind = '{kind}'
+          AND a.target_id {target} AND a.created_at = {alias}.deleted_at
+          AND a.action IN ({_ACTIONS_SQL})
+        ORDER BY a.id DESC LIMIT 1) rm ON true"""
+
+
+def _removal(r: asyncpg.Record) -> dict[str, Any]:
+    """`state` (live, deleted by its author, removed by an operator) and by whom."""
+    if r["deleted_ms"] is None:
+        state = "live"
+    else:
+        state = "removed" if r["rm_admin"] is not None else "deleted"
+    return {"removed": r["deleted_ms"] is not None, "removed_at": r["deleted_ms"],
+            "state": state,
+            "removed_by": _named(r["rm_admin_id"], r["rm_admin"]) if state == "removed"
+            else None,
+            "removal_reason": r["rm_reason"] if state == "removed" else None}
+
+
+_RM_COLS = "rm.admin_id AS rm_admin_id, rm.admin_username AS rm_admin, rm.reason AS rm_reason"
+
+
 async def posts_page(conn: asyncpg.Connection, *, post_id: int | None, author_id: int | None,
                      before_id: int | None, limit: int) -> list[dict[str, Any]]:
     """Posts newest first, removed ones included, whoever wrote them."""
@@ -186,13 +245,14 @@ async def posts_page(conn: asyncpg.Connection, *, post_id: int | None, author_id
         f"""SELECT p.id, p.author_id, u.username, p.caption, p.like_count, p.comment_count,
                    {_MS.format("p.created_at")} AS created_ms,
                    {_MS.format("p.deleted_at")} AS deleted_ms,
-                   u.suspended_at IS NOT NULL AS author_suspended,
+                   u.suspended_at IS NOT NULL AS author_suspended, {_RM_COLS},
                    (SELECT count(*) FROM post_media pm WHERE pm.post_id = p.id) AS photos,
                    (SELECT m.variants FROM post_media pm JOIN media m ON m.id = pm.media_id
                     WHERE pm.post_id = p.id ORDER BY pm.position LIMIT 1) AS first,
                    (SELECT count(*) FROM reports r WHERE r.target_kind = 'post'
                     AND r.target_id = p.id AND r.resolved_at IS NULL) AS open_reports
             FROM posts p JOIN users u ON u.id = p.author_id
+            {_removal_join("p", "post", "= p.id")}
             WHERE ($1::bigint IS NULL OR p.id = $1) AND ($2::bigint IS NULL OR p.author_id = $2)
               AND ($3::bigint IS NULL OR p.id < $3)
             ORDER BY p.id DESC LIMIT $4""",
@@ -201,9 +261,7 @@ async def posts_page(conn: asyncpg.Connection, *, post_id: int | None, author_id
                                        "suspended": r["author_suspended"]},
              "caption": r["caption"], "like_count": r["like_count"],
              "comment_count": r["comment_count"], "created_at": r["created_ms"],
-             "removed": r["deleted_ms"] is not None, "removed_at": r["deleted_ms"],
-             "photos": r["photos"],
-             "first": json.loads(r["first"]) if isinstance(r["first"], str) else r["first"],
+             **_removal(r), "photos": r["photos"], "first": _json(r["first"]),
              "open_reports": r["open_reports"]}
             for r in rows]
 
@@ -216,10 +274,11 @@ async def comments_page(conn: asyncpg.Connection, *, comment_id: int | None,
         f"""SELECT c.id, c.post_id, c.parent_id, c.author_id, u.username, c.body,
                    c.like_count, {_MS.format("c.created_at")} AS created_ms,
                    {_MS.format("c.deleted_at")} AS deleted_ms,
-                   u.suspended_at IS NOT NULL AS author_suspended,
+                   u.suspended_at IS NOT NULL AS author_suspended, {_RM_COLS},
                    (SELECT count(*) FROM reports r WHERE r.target_kind = 'comment'
                     AND r.target_id = c.id AND r.resolved_at IS NULL) AS open_reports
             FROM comments c JOIN users u ON u.id = c.author_id
+            {_removal_join("c", "comment", "= ANY(ARRAY[c.id, c.parent_id])")}
             WHERE ($1::bigint IS NULL OR c.id = $1) AND ($2::bigint IS NULL OR c.post_id = $2)
               AND ($3::bigint IS NULL OR c.author_id = $3)
               AND ($4::bigint IS NULL OR c.id < $4)
@@ -229,8 +288,7 @@ async def comments_page(conn: asyncpg.Connection, *, comment_id: int | None,
              "author": {"id": r["author_id"], "username": r["username"],
                         "suspended": r["author_suspended"]},
              "text": r["body"], "like_count": r["like_count"], "created_at": r["created_ms"],
-             "removed": r["deleted_ms"] is not None, "removed_at": r["deleted_ms"],
-             "open_reports": r["open_reports"]}
+             **_removal(r), "open_reports": r["open_reports"]}
             for r in rows]
 
 
