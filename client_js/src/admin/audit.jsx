@@ -1,6 +1,6 @@
 // The audit log: every operator action (who, what, when, target, details), paged.
 import { useState } from 'preact/hooks';
-import { idStr, num } from '../lib/wire.js';
+import { idStr, num, sameId } from '../lib/wire.js';
 import { fmtTime, isoTime } from './format.js';
 import { ListState, LoadMore, usePaged } from './lists.jsx';
 
@@ -8,13 +8,30 @@ const ACTIONS = ['admin.kick', 'admin.suspend', 'admin.unsuspend', 'admin.remove
   'admin.remove_comment', 'admin.resolve', 'admin.announce', 'admin.grant', 'admin.revoke'];
 const PAGE = 25;
 
-function details(d) {
+/** Keys of `details` that hold a user id (the author of a removed post or comment). */
+const USER_KEYS = new Set(['author', 'user']);
+
+/** The details in words; a user id the entry names (`target_user`) shows as @username. */
+function details(d, who) {
   return Object.entries(d || {}).map(([k, v]) => {
-    const shown = typeof v === 'bigint' ? v.toString()
-      : v !== null && typeof v === 'object' ? JSON.stringify(v, (_, x) => (typeof x === 'bigint' ? x.toString() : x))
-        : String(v);
+    const shown = USER_KEYS.has(k) && who && sameId(v, who.id) ? `@${who.username}`
+      : typeof v === 'bigint' ? v.toString()
+        : v !== null && typeof v === 'object' ? JSON.stringify(v, (_, x) => (typeof x === 'bigint' ? x.toString() : x))
+          : String(v);
     return `${k.replace(/_/g, ' ')}: ${shown}`;
   }).join(' · ');
+}
+
+/** "user @bob", "post 123 by @bob": the target with the user behind it (ids kept, small). */
+function Target({ e }) {
+  const t = e.target;
+  if (!t || !t.kind) return '–';
+  const id = t.id === null || t.id === undefined ? '' : idStr(t.id);
+  const who = e.target_user;
+  if (t.kind === 'user') {
+    return <>user {who ? <>@{who.username} </> : null}<span class="admin-id">{id}</span></>;
+  }
+  return <>{t.kind} <span class="admin-id">{id}</span>{who ? <> by @{who.username}</> : null}</>;
 }
 
 export function Audit() {
@@ -50,8 +67,8 @@ export function Audit() {
                   <th scope="row"><time dateTime={isoTime(e.at)}>{fmtTime(e.at)}</time></th>
                   <td>{e.admin && e.admin.id !== null && e.admin.id !== undefined ? `@${e.admin.username}` : 'the glint command'}</td>
                   <td>{e.action}</td>
-                  <td>{e.target ? <>{e.target.kind} <span class="admin-id">{e.target.id === null || e.target.id === undefined ? '' : idStr(e.target.id)}</span></> : '–'}</td>
-                  <td class="admin-text">{details(e.details)}</td>
+                  <td data-testid="audit-target"><Target e={e} /></td>
+                  <td class="admin-text">{details(e.details, e.target_user)}</td>
                 </tr>
               ))}
             </tbody>

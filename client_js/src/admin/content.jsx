@@ -38,10 +38,23 @@ function Author({ a }) {
   return <>@{a.username}{a.suspended && <span class="admin-tag bad">suspended</span>}</>;
 }
 
-function State({ item }) {
-  return item.removed
-    ? <span class="admin-pill bad">Removed{item.removed_at ? ` ${fmtTime(item.removed_at)}` : ''}</span>
-    : <span class="admin-pill ok">Visible</span>;
+/** Who took it down, from the list's `state` (live | deleted | removed) and `removed_by`. */
+function stateText(item, kind) {
+  if (item.state === 'removed') return item.removed_by ? `Removed by @${item.removed_by.username}` : 'Removed by an operator';
+  if (item.state === 'deleted') return kind === 'posts' ? 'Deleted by author' : 'Deleted by author or post owner';
+  return item.removed ? 'Removed' : 'Visible'; // a server without `state`
+}
+
+function State({ item, kind }) {
+  const text = stateText(item, kind);
+  if (!item.removed) return <span class="admin-pill ok">{text}</span>;
+  return (
+    <>
+      <span class={`admin-pill ${item.state === 'deleted' ? 'muted' : 'bad'}`}>{text}</span>
+      {item.removed_at && <span class="admin-when"><time dateTime={isoTime(item.removed_at)}>{fmtTime(item.removed_at)}</time></span>}
+      {item.removal_reason && <span class="admin-when">Reason: {item.removal_reason}</span>}
+    </>
+  );
 }
 
 /** The starting filter from a link like `#content?comment=123`. */
@@ -107,7 +120,11 @@ export function Content() {
       const r = post
         ? await conn.call('admin.remove_post', { post: item.id, reason: answer.reason })
         : await conn.call('admin.remove_comment', { comment: item.id, reason: answer.reason });
-      list.setItems((xs) => xs.map((x) => (sameId(x.id, item.id) ? { ...x, removed: true, removed_at: Date.now() } : x)));
+      // Read it back: the list then says who removed it (the audit row of this removal).
+      const key = post ? 'post' : 'comment';
+      const fresh = await conn.call(op, { [key]: item.id }).then((d) => (d?.[kind] || [])[0], () => null);
+      const gone = fresh || { ...item, removed: true, state: 'removed', removed_at: Date.now(), removal_reason: answer.reason };
+      list.setItems((xs) => xs.map((x) => (sameId(x.id, item.id) ? gone : x)));
       const closed = Number(r.reports_closed || 0);
       setOutcome({ ok: `Removed ${what}${closed ? `; ${closed} report${closed === 1 ? '' : 's'} closed` : ''}.` });
     } catch (error) {
@@ -174,7 +191,7 @@ export function Content() {
                   {kind === 'posts' && <td class="num">{fmtNum(x.comment_count)}</td>}
                   <td class="num">{fmtNum(x.open_reports)}</td>
                   <td><time dateTime={isoTime(x.created_at)}>{fmtTime(x.created_at)}</time></td>
-                  <td data-testid="content-state"><State item={x} /></td>
+                  <td data-testid="content-state"><State item={x} kind={kind} /></td>
                   <td class="admin-actions">
                     {!x.removed && (
                       <button type="button" class="button small danger"
