@@ -30,7 +30,12 @@ function addUnique(list, c) {
   return list.some((x) => sameId(x.id, c.id)) ? list : [...list, c];
 }
 
-export function Comments({ post, me, inputRef }) {
+/**
+ * `layout(list, form)`, when given, places the comment list and the comment form
+ * (the desktop post view puts the action bar between them); otherwise they are drawn
+ * one after the other.
+ */
+export function Comments({ post, me, inputRef, layout }) {
   const [top, setTop] = useState({ items: [], cursor: null, loading: true, error: null });
   const [replies, setReplies] = useState({}); // parent idStr → {items, cursor, loaded, loading}
   const [text, setText] = useState('');
@@ -174,8 +179,29 @@ export function Comments({ post, me, inputRef }) {
       onLike={() => like(c)} onDelete={() => del(c)} />
   );
 
-  return (
-    <section class="comments" aria-label="Comments">
+  const form = post.comments_off ? (
+    <p class="muted comments-off" data-testid="comments-off">Comments on this post are turned off.</p>
+  ) : (
+    <form class="comment-form" onSubmit={submit}>
+      {replyTo && (
+        <p class="comment-replying muted">
+          Replying to @{replyTo.username}
+          <button type="button" class="link-button" aria-label="Cancel reply" onClick={() => setReplyTo(null)}>×</button>
+        </p>
+      )}
+      {formError && <p class="form-error" role="alert">{formError}</p>}
+      <div class="comment-input-row">
+        <MentionTextarea id="comment-input" label="Add a comment" labelClass="visually-hidden" inputRef={inputRef}
+          rows={1} maxLength={TEXT_MAX} placeholder="Add a comment…" value={text} onInput={setText}
+          onKeyDown={(e) => {
+            if (e.key === 'Enter' && !e.shiftKey) submit(e);
+          }} />
+        <button type="submit" class="link-button" disabled={busy || !text.trim()}>Post</button>
+      </div>
+    </form>
+  );
+  const list = (
+    <>
       {top.error && <p class="form-error" role="alert">{errorText(top.error, 'comment.list')}</p>}
       <ul class="comment-list" data-testid="comments">
         {top.items.map((c) => {
@@ -202,29 +228,10 @@ export function Comments({ post, me, inputRef }) {
         </button>
       )}
       {!top.loading && top.items.length === 0 && !post.comments_off && <p class="muted comments-none">No comments yet. Start the conversation.</p>}
-      {post.comments_off ? (
-        <p class="muted comments-off" data-testid="comments-off">Comments on this post are turned off.</p>
-      ) : (
-        <form class="comment-form" onSubmit={submit}>
-          {replyTo && (
-            <p class="comment-replying muted">
-              Replying to @{replyTo.username}
-              <button type="button" class="link-button" aria-label="Cancel reply" onClick={() => setReplyTo(null)}>×</button>
-            </p>
-          )}
-          {formError && <p class="form-error" role="alert">{formError}</p>}
-          <div class="comment-input-row">
-            <MentionTextarea id="comment-input" label="Add a comment" labelClass="visually-hidden" inputRef={inputRef}
-              rows={1} maxLength={TEXT_MAX} placeholder="Add a comment…" value={text} onInput={setText}
-              onKeyDown={(e) => {
-                if (e.key === 'Enter' && !e.shiftKey) submit(e);
-              }} />
-            <button type="submit" class="link-button" disabled={busy || !text.trim()}>Post</button>
-          </div>
-        </form>
-      )}
-    </section>
+    </>
   );
+  if (layout) return layout(<section class="comments" aria-label="Comments">{list}</section>, form);
+  return <section class="comments" aria-label="Comments">{list}{form}</section>;
 }
 
 function Comment({ c, canDelete, canReport, onReply, onLike, onDelete }) {
