@@ -1,5 +1,6 @@
 // A post on its own page (/p/:id): the photos large, like / save, the owner's edit,
 // comments on/off and delete, and the comments, all live while the post is watched.
+// One column on a phone; from 1000 px two, as on Instagram (photos | comments).
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { BackBar } from '../components/backbar.jsx';
 import { Carousel } from '../components/carousel.jsx';
@@ -10,6 +11,7 @@ import { Link } from '../components/link.jsx';
 import { PostMore } from '../components/postmore.jsx';
 import { Caption, PostActions, PostHeader, applyUpdate, usePostActions } from '../components/postcard.jsx';
 import { watchPost } from '../components/postwatch.js';
+import { TimeAgo } from '../components/richtext.jsx';
 import { errorText } from '../lib/errors.js';
 import { useEvent, useObservable } from '../lib/hooks.js';
 import { navigate } from '../lib/router.js';
@@ -97,6 +99,7 @@ function PostView({ post, setPost, user }) {
   const inputRef = useRef(null);
   const menu = useRef(null);
   const closeMenu = () => menu.current?.removeAttribute('open');
+  const wide = useWide();
   const own = user && sameId(user.id, post.author?.id);
   const name = post.author?.username || '';
   // The options menu closes like a menu: on Escape (focus back on its button) and on a
@@ -120,7 +123,7 @@ function PostView({ post, setPost, user }) {
       el.removeEventListener('keydown', onKey);
       document.removeEventListener('click', onClick);
     };
-  }, [own]);
+  }, [own, wide]); // the menu is drawn anew when the layout changes
   useEffect(() => {
     document.title = `Post by ${name} · Glint`;
   }, [name]);
@@ -161,26 +164,81 @@ function PostView({ post, setPost, user }) {
     </details>
   );
 
+  const header = <PostHeader post={post} extra={ownerMenu || otherMenu} />;
+  const photos = (
+    <Carousel media={post.media} label={`Photos by ${name}`} altFallback={`Photo by ${name}`}
+      sizes={wide ? `${WIDE_MEDIA_PX}px` : '(min-width: 768px) 630px, 100vw'} onDoubleTap={actions.doubleTapLike}>
+      <HeartBurst burst={actions.burst} />
+    </Carousel>
+  );
+  const actionBar = <PostActions post={post} actions={actions} onComment={() => inputRef.current?.focus()} />;
+  const caption = editing ? (
+    <CaptionEditor initial={post.caption} onCancel={() => setEditing(false)}
+      onSave={async (text) => (await edit({ caption: text })) && setEditing(false)} />
+  ) : post.caption && <Caption post={post} />;
+  const count = (
+    <p class="muted post-comment-count" data-testid="comment-count">
+      {Number(post.comment_count) === 1 ? '1 comment' : `${Number(post.comment_count || 0).toLocaleString()} comments`}
+    </p>
+  );
+
+  if (wide) {
+    // Instagram on a desktop: the photos on the left; on the right the author, then the
+    // caption and comments (scrolling on their own), then the actions, the time and
+    // the comment box at the foot.
+    return (
+      <article class="post-view wide" aria-label={`Post by ${name}`}>
+        <div class="post-view-media">{photos}</div>
+        <div class="post-side">
+          {header}
+          <Comments post={post} me={user} inputRef={inputRef} layout={(list, form) => (
+            <>
+              <div class="post-side-scroll" data-testid="post-side-scroll">
+                {caption}
+                {count}
+                {list}
+              </div>
+              <div class="post-side-foot">
+                {actionBar}
+                <p class="post-view-date muted"><TimeAgo at={post.created_at} /></p>
+                {form}
+              </div>
+            </>
+          )} />
+        </div>
+      </article>
+    );
+  }
   return (
     <article class="post-view" aria-label={`Post by ${name}`}>
-      <PostHeader post={post} extra={ownerMenu || otherMenu} />
-      <Carousel media={post.media} label={`Photos by ${name}`} altFallback={`Photo by ${name}`} sizes="(min-width: 768px) 630px, 100vw"
-        onDoubleTap={actions.doubleTapLike}>
-        <HeartBurst burst={actions.burst} />
-      </Carousel>
+      {header}
+      {photos}
       <div class="post-body">
-        <PostActions post={post} actions={actions} onComment={() => inputRef.current?.focus()} />
-        {editing ? (
-          <CaptionEditor initial={post.caption} onCancel={() => setEditing(false)}
-            onSave={async (caption) => (await edit({ caption })) && setEditing(false)} />
-        ) : post.caption && <Caption post={post} />}
-        <p class="muted post-comment-count" data-testid="comment-count">
-          {Number(post.comment_count) === 1 ? '1 comment' : `${Number(post.comment_count || 0).toLocaleString()} comments`}
-        </p>
+        {actionBar}
+        {caption}
+        {count}
         <Comments post={post} me={user} inputRef={inputRef} />
       </div>
     </article>
   );
+}
+
+/** The width from which the post view has two columns (photos | comments). */
+const WIDE_QUERY = '(min-width: 1000px)';
+/** The photo column's width in the two-column view (post.css: 935 − 335). */
+const WIDE_MEDIA_PX = 600;
+
+/** Whether the window is wide enough for the two-column post view (follows resizes). */
+function useWide() {
+  const [wide, setWide] = useState(() => window.matchMedia(WIDE_QUERY).matches);
+  useEffect(() => {
+    const mq = window.matchMedia(WIDE_QUERY);
+    const on = () => setWide(mq.matches);
+    mq.addEventListener('change', on);
+    on();
+    return () => mq.removeEventListener('change', on);
+  }, []);
+  return wide;
 }
 
 function CaptionEditor({ initial, onSave, onCancel }) {
