@@ -102,6 +102,25 @@ export function errorText(err, op) {
   return WORDS[code] || WORDS.internal;
 }
 
+/**
+ * Codes a retry can fix: the connection or the server had trouble (connection lost,
+ * timeouts, `unavailable`, `internal`), or `rate_limited` once its wait is over
+ * (retryAfterMs). The others (`forbidden`, `bad_request`, `not_found`, …) would fail
+ * again the same way.
+ */
+const RETRYABLE = new Set(['connection_lost', 'timeout', 'network', 'unavailable', 'internal', 'rate_limited']);
+
+/** Whether trying the same thing again can succeed (see RETRYABLE). */
+export function retryable(err) {
+  return RETRYABLE.has(err?.code);
+}
+
+/** How long to wait before a retry: `retry_after` of a rate_limited error, else 0. */
+export function retryAfterMs(err) {
+  if (err?.code !== 'rate_limited' || err.retry_after === null || err.retry_after === undefined) return 0;
+  return Math.max(0, Math.ceil(Number(err.retry_after) * 1000));
+}
+
 const FIELDS = ['username', 'email', 'password', 'display_name', 'bio', 'website', 'caption', 'text'];
 
 /** The form field an error is about (from the server's message), or null. */

@@ -17,7 +17,7 @@ import {
   newIdem, noteMessagesRead, noteReadPositions, othersIn, presence, reads, setActiveConversation,
   systemText, typingNow, upsertConversation,
 } from '../lib/direct.js';
-import { errorText } from '../lib/errors.js';
+import { errorText, retryAfterMs, retryable } from '../lib/errors.js';
 import { useEvent, useObservable } from '../lib/hooks.js';
 import { uploadMedia } from '../lib/media.js';
 import { navigate } from '../lib/router.js';
@@ -180,8 +180,30 @@ function Bubble({ m, mine, first, last, group, members, myId, onAction, menuOpen
   );
 }
 
+/**
+ * A pending bubble that failed: why (in words), whether a retry can help (the connection
+ * or the server had trouble, or rate_limited, once its wait is over: `retryAt`).
+ */
+function failed(p, err, op) {
+  const wait = retryAfterMs(err);
+  return { ...p, status: 'failed', error: errorText(err, op), retryable: retryable(err), retryAt: wait ? Date.now() + wait : 0 };
+}
+
+/** True once `at` (ms since the epoch, 0 = now) has passed; re-renders then. */
+function usePassed(at) {
+  const [, setTick] = useState(0);
+  const left = at - Date.now();
+  useEffect(() => {
+    if (left <= 0) return undefined;
+    const t = setTimeout(() => setTick((n) => n + 1), left + 50);
+    return () => clearTimeout(t);
+  }, [at, left > 0]); // eslint-disable-line react-hooks/exhaustive-deps
+  return left <= 0;
+}
+
 function PendingBubble({ p, onRetry, onDiscard }) {
   const [broken, setBroken] = useState(false); // a file the browser can't draw (HEIC, damaged)
+  const waited = usePassed(p.retryAt || 0);
   return (
     <li class="dm-msg mine last pending" data-testid="pending-message" aria-busy={p.status === 'failed' ? 'false' : 'true'}>
       <div class="dm-msg-row">
@@ -200,9 +222,9 @@ function PendingBubble({ p, onRetry, onDiscard }) {
         </div>
       </div>
       {p.status === 'failed' ? (
-        <p class="dm-failed" role="alert">
-          {p.error || 'Not sent.'}{' '}
-          <button type="button" class="link-button" onClick={() => onRetry(p)}>Retry</button>
+        <p class="dm-failed" role="alert" data-retryable={p.retryable ? 'true' : 'false'}>
+          <span class="dm-failed-why">Not sent. {p.error}</span>{' '}
+          {p.retryable && waited && <button type="button" class="link-button" onClick={() => onRetry(p)}>Retry</button>}
           <button type="button" class="link-button" onClick={() => onDiscard(p)}>Delete</button>
         </p>
       ) : <p class="dm-status muted">{p.status === 'uploading' ? 'Uploading…' : 'Sending…'}</p>}
@@ -532,7 +554,7 @@ export default function Conversation({ params }) {
         deliver(p, attempt + 1); // the same idem: sent at most once (waits for the reconnect)
         return;
       }
-      setPend((ps) => ps.map((x) => (x.idem === p.idem ? { ...x, status: 'failed', error: errorText(err, 'dm.send') } : x)));
+      setPend((ps) => ps.map((x) => (x.idem === p.idem ? failed(x, err, 'dm.send') : x)));
     }
   };
 
@@ -560,27 +582,33 @@ export default function Conversation({ params }) {
     deliver(p);
   };
 
-  const sendPhoto = async (file) => {
+  const sendPhoto = (file) => {
     if (!file) return;
-    const p = { idem: newIdem(), text: '', preview: URL.createObjectURL(file), status: 'uploading', progress: 0, args: null };
+    const p = { idem: newIdem(), text: '', preview: URL.createObjectURL(file), file, status: 'uploading', progress: 0, args: null };
     setPend((ps) => [...ps, p]);
     stick.current = true;
+    uploadThenSend(p);
+  };
+  const uploadThenSend = async (p) => {
+    const { file } = p;
+    setPend((ps) => ps.map((x) => (x.idem === p.idem ? { ...x, status: 'uploading', progress: 0, error: null } : x)));
     try {
       const media = await uploadMedia(file, {
         kind: 'photo',
         onProgress: (f) => setPend((ps) => ps.map((x) => (x.idem === p.idem ? { ...x, progress: f } : x))),
       });
-      const ready = { ...p, args: { media: media.id, text: '' }, mediaId: media.id, status: 'sending' };
+      const ready = { ...p, file: null, args: { media: media.id, text: '' }, mediaId: media.id, status: 'sending' };
       setPend((ps) => ps.map((x) => (x.idem === p.idem ? ready : x)));
       deliver(ready);
     } catch (err) {
-      setPend((ps) => ps.map((x) => (x.idem === p.idem ? { ...x, status: 'failed', error: errorText(err, 'upload') } : x)));
+      setPend((ps) => ps.map((x) => (x.idem === p.idem ? failed(x, err, 'upload') : x)));
     }
   };
 
   const retry = (p) => {
     if (p.args) deliver(p);
-    else discard(p); // the upload itself failed: pick the photo again
+    else if (p.file) uploadThenSend(p); // the upload itself failed
+    else discard(p);
   };
   const discard = (p) => {
     if (p.preview) URL.revokeObjectURL(p.preview);
