@@ -15,7 +15,9 @@ from tests.browser.steps_common import (
     create_post_via_protocol,
     follow,
     log_out,
+    photo_jpeg,
     sign_up_via_http,
+    upload,
 )
 from tests.browser.steps_direct import (
     block,
@@ -138,6 +140,28 @@ def test_desktop_post_view_has_photo_left_and_comments_right(
     first = view.get_by_role("region", name="Comments").get_by_role("article").first
     expect(first).to_contain_text("comment number 0")
     screenshot(page, "polish-post-phone")
+
+
+def test_desktop_post_view_shows_a_tall_photo_whole(person: Callable[..., Person]) -> None:
+    page = person(DESKTOP).page
+    name = unique("tall")
+    sign_up_via_http(page, name)
+    media = upload(page, photo_jpeg((600, 1000), seed=3))
+    post_id = str(call(page, "post.create", media=[str(media["id"])], caption="tall")["id"])
+    record = call(page, "post.get", post=post_id)["media"][0]
+    want = int(record["width"]) / int(record["height"])
+    short = {"width": DESKTOP["width"], "height": 640}  # a laptop: shorter than the photo
+    page.set_viewport_size(short)
+    open_post(page, post_id)
+    view = page.get_by_role("article", name=f"Post by {name}")
+    expect(view.get_by_role("img", name=f"Photo by {name}")).to_be_visible()
+    photo = _box(view.locator(".carousel"))
+    comments = _box(view.get_by_role("region", name="Comments"))
+    assert comments["x"] >= photo["x"] + photo["width"] - 1
+    # Narrowed to its own shape (not cropped to the column) and within the window.
+    assert abs(photo["width"] / photo["height"] - want) < 0.02, (photo, want)
+    assert photo["y"] + photo["height"] <= short["height"]
+    screenshot(page, "polish-post-desktop-tall")
 
 
 def _two_friends(person: Callable[..., Person]) -> tuple[Person, Person, str]:

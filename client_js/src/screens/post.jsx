@@ -188,7 +188,7 @@ function PostView({ post, setPost, user }) {
     // the comment box at the foot.
     return (
       <article class="post-view wide" aria-label={`Post by ${name}`}>
-        <div class="post-view-media">{photos}</div>
+        <div class="post-view-media" style={{ '--post-ratio': ratioOf(post.media?.[0]) }}>{photos}</div>
         <div class="post-side">
           {header}
           <Comments post={post} me={user} inputRef={inputRef} layout={(list, form) => (
@@ -227,6 +227,13 @@ function PostView({ post, setPost, user }) {
 const WIDE_QUERY = '(min-width: 1000px)';
 /** The photo column's width in the two-column view (post.css: 935 − 335). */
 const WIDE_MEDIA_PX = 600;
+
+/** A photo's width / height (1 when unknown): a tall photo is narrowed, not cropped. */
+function ratioOf(m) {
+  const w = Number(m?.width) || 0;
+  const h = Number(m?.height) || 0;
+  return w > 0 && h > 0 ? String(w / h) : '1';
+}
 
 /** Whether the window is wide enough for the two-column post view (follows resizes). */
 function useWide() {
