@@ -20,6 +20,7 @@ from actors import args as A
 from actors import privacy
 from actors.accounts import Session, public_user
 from actors.errors import Invalid, Missing
+from actors.presence import status_hidden
 from actors.watch import sight_lost
 from config.limits import FEED_TIMELINE_TTL_SECONDS, USERNAME_MAX
 from storage import graph as db
@@ -244,7 +245,8 @@ class Graph:
         return {"removed": removed}
 
     async def block(self, s: Session, raw: dict[str, Any], on: bool) -> dict[str, Any]:
-        """A new block ends the live watches each of the two has of the other's posts."""
+        """A new block ends the live watches each of the two has of the other's posts, and
+        each stops seeing the other's activity status (live, too)."""
         A.only(raw, {"user", "username"})
         if not on:
             changed = await tx_events(self.st, _unblock, s.user_id, *_target_args(raw))
@@ -252,6 +254,7 @@ class Graph:
         blocked = await tx_events(self.st, _block, s.user_id, *_target_args(raw))
         if blocked is not None:
             await sight_lost(self.st, {s.user_id: [blocked], blocked: [s.user_id]})
+            await status_hidden(self.st, [(s.user_id, blocked), (blocked, s.user_id)])
         return {"blocked": True, "changed": blocked is not None}
 
     async def mute(self, s: Session, raw: dict[str, Any], on: bool) -> dict[str, Any]:

@@ -61,6 +61,21 @@ BATCH_MAX = 500  # changes applied in one crossing
 REFRESH_CHUNK = 200  # devices renewed in one crossing (3 Redis commands each)
 
 
+async def status_hidden(st: Storage, pairs: list[tuple[int, int]]) -> None:
+    """Tell each (viewer, target) pair's viewer that the target's activity status is no
+    longer theirs to see (a block): a `presence` event with `online` and
+    `last_active_at` nil, as `presence.get` answers it, so an "Active now" shown from
+    before goes away. Best effort: if lost, the stale status stays until the next
+    `presence.get`."""
+    items = [(bus.user_channel(st, viewer), bus.pack_event(None, encode(event(
+        "presence", {"user": target, "online": None, "last_active_at": None}))))
+        for viewer, target in pairs]
+    try:
+        await bus.publish(st, items)
+    except Unavailable as exc:
+        log.warning("presence not hidden", extra={"error": str(exc)})
+
+
 class Device(Protocol):
     """A connection as presence sees it."""
 

@@ -181,7 +181,10 @@ def test_a_message_refused_for_good_offers_delete_not_retry(
         person: Callable[..., Person]) -> None:
     alice, bob, a = _two_friends(person)
     page = alice.page
+    active = page.get_by_text("Active now")
+    expect(active.first).to_be_visible()
     block(bob.page, a)
+    expect(active).to_have_count(0)  # a block takes back the status shown (presence nil)
     box = page.get_by_label("Message", exact=True)
     box.fill("are you there?")
     box.press("Enter")

@@ -125,6 +125,30 @@ async def test_presence_get_only_for_conversations_and_follows(node: Node) -> No
         assert await online_status(alice) == []
 
 
+async def test_a_block_takes_back_the_status_each_already_shows(node: Node) -> None:
+    """Both see each other online; after the block each gets a `presence` with nil for
+    the other (no stale "Active now"), then nothing more of the other's comings and
+    goings; a third peer is unaffected."""
+    async with bots(node, 3) as (alice, bob, carol):
+        a, b = uid(alice), uid(bob)
+        await conversation(node, alice, bob, carol)
+        assert [i["online"] for i in await online_status(alice, b)] == [True]
+        await bob.call("block.add", user=a)
+        for viewer, target in ((alice, b), (bob, a)):
+            hidden = await next_event(viewer, "presence", user=target)
+            assert hidden == {"user": target, "online": None, "last_active_at": None}
+            [item] = await online_status(viewer, target)
+            assert item["online"] is None
+        assert bob.token is not None
+        await bob.aclose()  # Carol is told; Alice is not
+        gone = await next_event(carol, "presence", user=b)
+        assert gone["online"] is False
+        cid = await conversation(node, alice, carol, kind="direct")
+        assert (await carol.call("dm.typing", conversation=cid))["sent"] is True
+        name, data = await next_of(alice, "presence", "dm.typing")
+        assert name == "dm.typing" and data["user"] == uid(carol)
+
+
 async def test_hide_activity_hides_both_ways(node: Node) -> None:
     async with bots(node, 3) as (alice, bob, carol):
         cid = await conversation(node, alice, bob, carol)

@@ -310,7 +310,9 @@ function onTyping({ conversation, user, typing, expires_in_ms: ms }) {
 
 function onPresence({ user, online, last_active_at: at }) {
   const map = new Map(presence.get());
-  map.set(idStr(user), { online, last_active_at: at });
+  // nil: no longer ours to see (a block), as presence.get answers it
+  if (online === null || online === undefined) map.delete(idStr(user));
+  else map.set(idStr(user), { online, last_active_at: at });
   presence.set(map);
 }
 
