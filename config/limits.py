@@ -31,6 +31,7 @@ TOKEN_TTL_SECONDS = 30 * 24 * 3600  # (setting)
 LOGIN_ATTEMPTS_PER_IP = 20  # per LOGIN_WINDOW_SECONDS (setting)
 LOGIN_ATTEMPTS_PER_ACCOUNT = 10  # per LOGIN_WINDOW_SECONDS (setting)
 SIGNUPS_PER_IP = 20  # per LOGIN_WINDOW_SECONDS (setting)
+PASSWORD_CHANGE_ATTEMPTS = 5  # auth.password per account per LOGIN_WINDOW_SECONDS; failures count
 LOGIN_WINDOW_SECONDS = 300
 PASSWORD_HASH_CONCURRENCY = 4  # argon2 hashes at once, off the event loop
 
