@@ -3,7 +3,9 @@
 Passwords are hashed with argon2id off the event loop; tokens are 256 random
 bits handed out once and stored only as SHA-256 hashes; login and sign-up are
 rate-limited per IP and per account in Redis, so every node shares the counts
-(a successful login gives its attempt back: only failures add up).
+(a successful login gives its attempt back: only failures add up). A password
+change needs the old password (limited too, so a stolen session cannot guess it)
+and ends every other session of the user.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from config.limits import (
     DISPLAY_NAME_MAX,
     EMAIL_MAX,
     LOGIN_WINDOW_SECONDS,
+    PASSWORD_CHANGE_ATTEMPTS,
     PASSWORD_HASH_CONCURRENCY,
     PASSWORD_MAX,
     PASSWORD_MIN,
@@ -69,6 +72,13 @@ class Session:
     username: str
     token_hash: bytes
     is_admin: bool = False
+
+
+@dataclass(frozen=True)
+class PasswordChanged:
+    """The other tokens `change_password` revoked (their connections are being closed)."""
+
+    sessions_closed: int
 
 
 @dataclass(frozen=True)
@@ -194,6 +204,46 @@ class Accounts:
         """Tell every node to close the connections using that token (4001)."""
         await bus.publish(self.st, [(bus.user_channel(self.st, user_id),
                                      bus.pack("r", token_digest))])
+
+    async def close_tokens(self, user_id: int, token_digests: list[bytes]) -> None:
+        """Tell every node to close the connections using any of these tokens (4001)."""
+        channel = bus.user_channel(self.st, user_id)
+        await bus.publish(self.st, [(channel, bus.pack("r", d)) for d in token_digests])
+
+    async def change_password(self, session: Session, raw: dict[str, Any]) -> PasswordChanged:
+        """Replace the password; every other token of the user is revoked and its
+        connections closed on every node, the calling session's token stays valid.
+
+        Each attempt counts against PASSWORD_CHANGE_ATTEMPTS per account (a success
+        gives it back), so a stolen session cannot be used to guess the password.
+        """
+        A.only(raw, {"old_password", "new_password"})
+        old = A.text(raw, "old_password", max_len=PASSWORD_MAX, min_len=1)
+        assert old is not None
+        new = raw.get("new_password")
+        if not isinstance(new, str):
+            raise Invalid("`new_password` must be a string")
+        try:
+            self.check_password(new, session.username)
+        except Invalid as exc:
+            raise Invalid(f"`new_password`: {exc.message}") from None
+        if new == old:
+            raise Invalid("`new_password` must differ from the current password")
+        counted = [("password-acct", str(session.user_id), PASSWORD_CHANGE_ATTEMPTS)]
+        await self._limit(counted)
+        old_hash = await db.password_hash_of(self.st, session.user_id)
+        if old_hash is None or not await self._verify(old_hash, old):
+            raise NotAuthenticated("the current password is wrong")
+        revoked = await db.change_password(self.st, session.user_id, session.token_hash,
+                                           old_hash, await self._hash(new))
+        if revoked is None:  # this token was revoked, or the password changed, meanwhile
+            raise NotAuthenticated("the session or the password changed meanwhile")
+        await self.close_tokens(session.user_id, revoked)
+        try:
+            await ratelimit.refund(self.st, [(scope, subj) for scope, subj, _ in counted])
+        except Unavailable as exc:
+            log.warning("password change attempt not refunded", extra={"error": str(exc)})
+        return PasswordChanged(len(revoked))
 
     async def logout(self, token_digest: bytes) -> None:
         user_id = await self.revoke(token_digest)

@@ -175,6 +175,11 @@ def create_app(node: Node) -> QuartTrio:
             raise Unauthorized(exc.message) from None
         return sess
 
+    @app.post("/api/auth/password")
+    async def password() -> Any:
+        done = await node.accounts.change_password(await session(), await body())
+        return {"changed": True, "sessions_closed": done.sessions_closed}
+
     @app.post("/api/media")
     async def upload() -> Any:
         sess = await session()

@@ -49,6 +49,7 @@ class Router:
             "auth.signup": self.signup,
             "auth.login": self.login,
             "auth.logout": self.logout,
+            "auth.password": self.password,
             "user.get": self.user_get,
             "user.update": self.user_update,
         }
@@ -153,6 +154,10 @@ class Router:
         if user_id is not None:
             await self.accounts.close_sessions(user_id, session.token_hash)
         return REPLIED
+
+    async def password(self, conn: Connection, args: dict[str, Any], rid: int) -> Any:
+        done = await self.accounts.change_password(_session(conn), args)
+        return {"changed": True, "sessions_closed": done.sessions_closed}
 
     async def user_get(self, conn: Connection, args: dict[str, Any], rid: int) -> Any:
         return await self.accounts.get_user(_session(conn), args)

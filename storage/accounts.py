@@ -119,6 +119,48 @@ async def set_password_hash(st: Storage, user_id: int, pw_hash: str) -> None:
     await st.tx(_set_password_hash, user_id, pw_hash)
 
 
+async def _password_hash(conn: asyncpg.Connection, user_id: int) -> str | None:
+    return await conn.fetchval("SELECT password_hash FROM users WHERE id = $1", user_id)
+
+
+async def password_hash_of(st: Storage, user_id: int) -> str | None:
+    """The user's stored password hash (None if there is no such user)."""
+    return await st.tx(_password_hash, user_id)
+
+
+async def _change_password(conn: asyncpg.Connection, user_id: int, keep: bytes, old_hash: str,
+                           new_hash: str) -> list[bytes] | None:
+    live = await conn.fetchval(
+        """SELECT 1 FROM tokens WHERE hash = $1 AND user_id = $2 AND revoked_at IS NULL
+                                  AND expires_at > now()""", keep, user_id)
+    if live is None:
+        return None
+    # The users row is locked first, as admin suspension does: concurrent changes queue
+    # here, and the later one finds the hash changed.
+    changed = await conn.fetchval(
+        "UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2 RETURNING id",
+        user_id, old_hash, new_hash)
+    if changed is None:
+        return None
+    rows = await conn.fetch(
+        """UPDATE tokens SET revoked_at = now()
+           WHERE user_id = $1 AND hash <> $2 AND revoked_at IS NULL AND expires_at > now()
+           RETURNING hash""",
+        user_id, keep)
+    return [bytes(r["hash"]) for r in rows]
+
+
+async def change_password(st: Storage, user_id: int, keep: bytes, old_hash: str,
+                          new_hash: str) -> list[bytes] | None:
+    """Store `new_hash` and revoke every other live token of the user, in one transaction.
+
+    Only while the hash is still `old_hash` (the one the old password was checked
+    against) and the token `keep` is live; otherwise None and nothing changes.
+    Returns the hashes of the tokens revoked.
+    """
+    return await st.tx(_change_password, user_id, keep, old_hash, new_hash)
+
+
 async def _issue_token(conn: asyncpg.Connection, user_id: int, digest: bytes, ttl: int,
                        client: str) -> int:
     expires = datetime.now(UTC) + timedelta(seconds=ttl)

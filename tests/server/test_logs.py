@@ -19,6 +19,7 @@ from tests.fixtures import images
 from tests.nodeproc import node_process
 
 WRONG_PASSWORD = "not the right passphrase 7"
+NEW_PASSWORD = "purple lantern orbit 42"
 
 
 def _forms(secret: str) -> list[str]:
@@ -52,6 +53,10 @@ async def test_logs_are_json_lines_with_context_and_never_secrets(
                 await c.login(name, PASSWORD)
                 assert c.token is not None
                 tokens.append(c.token)
+                with pytest.raises(Unauthorized):  # auth.password: the old one is wrong
+                    await c.call("auth.password", old_password=WRONG_PASSWORD,
+                                 new_password=NEW_PASSWORD)
+                await c.call("auth.password", old_password=PASSWORD, new_password=NEW_PASSWORD)
                 up = await c.upload(images.jpeg(320, 240))
                 await c.call("post.create", media=[{"id": up["id"]}], caption="logged")
                 await c.logout()
@@ -62,7 +67,7 @@ async def test_logs_are_json_lines_with_context_and_never_secrets(
     text = log_file.read_text("utf-8")
     lines = [ln for ln in text.splitlines() if ln.strip()]
     assert len(lines) > 5
-    for secret in [PASSWORD, WRONG_PASSWORD, *tokens]:
+    for secret in [PASSWORD, WRONG_PASSWORD, NEW_PASSWORD, *tokens]:
         for form in _forms(secret):
             assert form not in text, "a secret reached the logs"
     events = [json.loads(ln) for ln in lines]  # every line is one JSON object
@@ -73,6 +78,7 @@ async def test_logs_are_json_lines_with_context_and_never_secrets(
     failed = next(e for e in ops if e["op"] == "auth.login" and e["outcome"] == "unauthorized")
     assert failed["user"] is None and failed["conn"] == hello["conn"]
     assert any(e["op"] == "post.create" and e["user"] == hello["user"] for e in ops)
+    assert {e["outcome"] for e in ops if e["op"] == "auth.password"} == {"unauthorized", "ok"}
     assert any(e.get("msg") == "photo processed" for e in events)
     # The HTTP access log: method, path, status, time and address of each request.
     http = [e for e in events if e.get("msg") == "http"]
