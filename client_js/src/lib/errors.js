@@ -25,6 +25,10 @@ const WORDS = {
 const BY_OP = {
   'auth.login': { unauthorized: 'Wrong username or password.' },
   'auth.signup': {},
+  'auth.password': {
+    unauthorized: 'Your current password is wrong.',
+    rate_limited: 'Too many password attempts.',
+  },
   upload: {
     unsupported: 'That file type isn\u2019t supported. Please choose a JPEG, PNG, WebP, GIF or HEIC photo.',
     too_large: 'That photo is too large. Please choose a smaller one.',
