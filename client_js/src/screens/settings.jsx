@@ -1,6 +1,8 @@
 // Edit profile (/settings): avatar (uploaded with progress, applied at once), name,
 // bio, website; privacy switches (private account, hide activity status) applied as
 // they are flipped. All through user.update; `me` is refreshed with the reply.
+// Change password (auth.password: the current one, the new one twice; the other
+// devices are logged out, this tab and others sharing its token stay signed in).
 // Log out is here too (the phone's only way out, as on Instagram).
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { Link } from '../components/link.jsx';
@@ -11,10 +13,12 @@ import { uploadMedia } from '../lib/media.js';
 import { conn, logout, me } from '../lib/session.js';
 import { toast, toastError } from '../lib/toast.js';
 import '../styles/settings.css';
+import '../styles/password.css';
 
 const BIO_MAX = 150;
 const DISPLAY_NAME_MAX = 64;
 const WEBSITE_MAX = 200;
+const PASSWORD_MIN = 8; // config/limits.py PASSWORD_MIN
 
 export default function Settings() {
   const { data, error, loading, reload } = useOp('user.get', {}, []);
@@ -38,6 +42,7 @@ export default function Settings() {
           <ProfileForm user={user} onSaved={saved} />
           <Switches user={user} onSaved={saved} />
           <p><Link href={`/u/${encodeURIComponent(user.username)}`}>View your profile</Link></p>
+          <PasswordForm />
         </>
       )}
       <section class="settings-account" aria-labelledby="account-title">
@@ -199,6 +204,84 @@ function Switches({ user, onSaved }) {
           hint="Nobody sees when you’re online, and you don’t see anyone’s activity status."
           onChange={update('hide_activity', (v) => (v ? 'Activity status hidden.' : 'Activity status shown.'))} />
       )}
+    </section>
+  );
+}
+
+function PasswordField({ id, label, error, ...input }) {
+  return (
+    <div class="field">
+      <label for={id}>{label}</label>
+      <input id={id} aria-invalid={error ? 'true' : undefined} aria-describedby={error ? `${id}-error` : undefined}
+        autoCapitalize="none" spellcheck={false} {...input} />
+      {error && <p class="field-error" id={`${id}-error`} role="alert">{error}</p>}
+    </div>
+  );
+}
+
+const NO_PASSWORDS = { old: '', next: '', confirm: '' };
+
+function PasswordForm() {
+  const [form, setForm] = useState(NO_PASSWORDS);
+  const [shown, setShown] = useState(false);
+  const [errors, setErrors] = useState({});
+  const [formError, setFormError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const set = (k) => (e) => setForm((f) => ({ ...f, [k]: e.currentTarget.value }));
+
+  const check = () => {
+    const errs = {};
+    if (form.next.length < PASSWORD_MIN) errs.next = `Use at least ${PASSWORD_MIN} characters.`;
+    else if (form.next === form.old) errs.next = 'Choose a password different from your current one.';
+    if (!errs.next && form.confirm !== form.next) errs.confirm = 'The passwords don\u2019t match.';
+    return errs;
+  };
+
+  const submit = async (ev) => {
+    ev.preventDefault();
+    if (busy) return;
+    const errs = check();
+    setErrors(errs);
+    setFormError(null);
+    if (Object.keys(errs).length) return;
+    setBusy(true);
+    try {
+      const done = await conn.call('auth.password', { old_password: form.old, new_password: form.next });
+      setForm(NO_PASSWORDS);
+      setShown(false);
+      toast(Number(done.sessions_closed) > 0
+        ? 'Password changed. You\u2019ve been logged out on your other devices.'
+        : 'Password changed.');
+    } catch (err) {
+      const text = errorText(err, 'auth.password');
+      if (err?.code === 'unauthorized') setErrors({ old: text });
+      else if (err?.code === 'bad_request' && fieldOf(err) === 'new_password') setErrors({ next: text });
+      else setFormError(text);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const type = shown ? 'text' : 'password';
+  return (
+    <section class="settings-password" aria-labelledby="password-title">
+      <h2 id="password-title">Change password</h2>
+      <form onSubmit={submit} noValidate>
+        <PasswordField id="settings-old-password" name="old_password" label="Current password" type={type}
+          autoComplete="current-password" required value={form.old} onInput={set('old')} error={errors.old} />
+        <PasswordField id="settings-new-password" name="new_password" label="New password" type={type}
+          autoComplete="new-password" required value={form.next} onInput={set('next')} error={errors.next} />
+        <PasswordField id="settings-confirm-password" name="confirm_password" label="Confirm new password" type={type}
+          autoComplete="new-password" required value={form.confirm} onInput={set('confirm')} error={errors.confirm} />
+        <p class="field-hint">At least {PASSWORD_MIN} characters, not a common password. Your other devices will be logged out.</p>
+        {formError && <p class="form-error" role="alert">{formError}</p>}
+        <div class="settings-password-actions">
+          <button type="button" class="link-button" aria-pressed={shown} aria-controls="settings-old-password settings-new-password settings-confirm-password"
+            onClick={() => setShown((v) => !v)}>{shown ? 'Hide passwords' : 'Show passwords'}</button>
+          <button type="submit" class="button primary" disabled={busy || !form.old || !form.next || !form.confirm}>
+            {busy ? 'Changing…' : 'Change password'}</button>
+        </div>
+      </form>
     </section>
   );
 }
