@@ -205,10 +205,20 @@ class Accounts:
         await bus.publish(self.st, [(bus.user_channel(self.st, user_id),
                                      bus.pack("r", token_digest))])
 
-    async def close_tokens(self, user_id: int, token_digests: list[bytes]) -> None:
-        """Tell every node to close the connections using any of these tokens (4001)."""
+    async def close_tokens(self, user_id: int, token_digests: list[bytes],
+                           reason: str = "") -> None:
+        """Tell every node to close the connections using any of these tokens (4001), with
+        `reason` in their session.closed (default "logged out"): the `r` message is the
+        32-byte digest, then the reason's UTF-8."""
         channel = bus.user_channel(self.st, user_id)
-        await bus.publish(self.st, [(channel, bus.pack("r", d)) for d in token_digests])
+        tail = reason.encode("utf-8")
+        await bus.publish(self.st, [(channel, bus.pack("r", d + tail)) for d in token_digests])
+
+    async def still_live(self, session: Session) -> bool:
+        """Whether the session's token is still unrevoked, unexpired, and its user not
+        suspended: re-checked once a connection is attached, so a revoke that committed
+        between `hello`'s check and the attach (its message missed) still closes it."""
+        return await db.token_live(self.st, session.token_hash)
 
     async def change_password(self, session: Session, raw: dict[str, Any]) -> PasswordChanged:
         """Replace the password; every other token of the user is revoked and its
@@ -238,7 +248,7 @@ class Accounts:
                                            old_hash, await self._hash(new))
         if revoked is None:  # this token was revoked, or the password changed, meanwhile
             raise NotAuthenticated("the session or the password changed meanwhile")
-        await self.close_tokens(session.user_id, revoked)
+        await self.close_tokens(session.user_id, revoked, "password changed")
         try:
             await ratelimit.refund(self.st, [(scope, subj) for scope, subj, _ in counted])
         except Unavailable as exc:

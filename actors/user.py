@@ -27,6 +27,8 @@ from storage.store import Storage
 
 log = logging.getLogger(__name__)
 
+TOKEN_DIGEST_BYTES = 32  # SHA-256 of a token (storage/accounts.py token_hash)
+
 
 @dataclass(frozen=True)
 class Attach:
@@ -171,10 +173,11 @@ class UserActor(Actor[UserMsg]):
                     await self._catch_up(conn_id)  # a gap: the log has what we missed
             if ready:
                 self.fanout(ready, m.body)
-        elif m.kind == "r":
+        elif m.kind == "r":  # a token revoked: its 32-byte digest, then a reason if any
+            digest, reason = m.body[:TOKEN_DIGEST_BYTES], m.body[TOKEN_DIGEST_BYTES:]
             for dev in list(self.devices.values()):
-                if dev.token_hash == m.body:
-                    _close_session(dev, "logged out")
+                if dev.token_hash == digest:
+                    _close_session(dev, reason.decode("utf-8", "replace") or "logged out")
         elif m.kind == "k":
             for dev in list(self.devices.values()):
                 _close_session(dev, m.body.decode("utf-8", "replace") or "session ended")

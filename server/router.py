@@ -19,7 +19,7 @@ from actors.accounts import Accounts, Session, public_user
 from actors.errors import Invalid, NotAuthenticated, Unsupported
 from config.limits import RATE_LIMITED_BEFORE_CLOSE
 from protocol import PROTOCOL_VERSION
-from protocol.envelope import Request, encode, reply_error, reply_ok
+from protocol.envelope import Request, encode, event, reply_error, reply_ok
 from protocol.errors import GlintError, RateLimited
 from protocol.names import OPS, PRE_HELLO_OPS, CloseCode
 from server.connection import Connection
@@ -143,6 +143,11 @@ class Router:
             conn.session = None
             raise
         conn.attached = True  # broadcasts reach it only after its hello reply
+        # Attached, so a revoke published from now on reaches it; one that committed
+        # since the token was checked above would be missed: check once more.
+        if not await self.accounts.still_live(session):
+            conn.send(encode(event("session.closed", {"reason": "session ended"})))
+            conn.close(CloseCode.UNAUTHORIZED, "session ended")
         return REPLIED
 
     async def logout(self, conn: Connection, args: dict[str, Any], rid: int) -> Any:

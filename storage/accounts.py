@@ -197,6 +197,11 @@ async def resolve_token(st: Storage, token: str) -> TokenRecord | None:
     return await st.read(_resolve_token, token_hash(token))
 
 
+async def token_live(st: Storage, digest: bytes) -> bool:
+    """The token (by digest) is unrevoked and unexpired, and its user not suspended."""
+    return await st.read(_resolve_token, digest) is not None
+
+
 async def _revoke(conn: asyncpg.Connection, digest: bytes) -> int | None:
     return await conn.fetchval(
         "UPDATE tokens SET revoked_at = now() WHERE hash = $1 AND revoked_at IS NULL "

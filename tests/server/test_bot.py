@@ -147,3 +147,38 @@ async def test_successful_logins_do_not_use_up_the_login_limit(node: Node) -> No
                 await c.call("auth.login", username=name, password="wrong password!")
         with pytest.raises(RateLimited):
             await c.call("auth.login", username=name, password=PASSWORD)
+
+
+async def test_a_token_revoked_while_hello_attaches_is_still_closed(node: Node) -> None:
+    """A revoke that commits after hello checked the token but before the connection was
+    attached (so no node had it to close) is caught by the re-check after attaching: the
+    hello answers, then session.closed and 4001. The revoke is made to land in that
+    window by revoking right after the check, without its bus message."""
+    from storage.accounts import revoke_token, token_hash
+
+    name = unique("race")
+    async with connect(node.ws_url) as c:
+        await c.signup(name, f"{name}@example.com", PASSWORD)
+        token = c.token
+    assert token is not None
+    checked = node.accounts.authenticate
+
+    async def check_then_revoke(tok: object) -> object:
+        found = await checked(tok)
+        assert await revoke_token(node.storage, token_hash(token)) is not None
+        return found
+
+    node.accounts.authenticate = check_then_revoke  # type: ignore[method-assign]
+    try:
+        async with connect(node.ws_url, token=token, reconnect=False) as late:
+            with trio.fail_after(10):
+                closed = await late.next_event("session.closed")
+                assert closed.data["reason"] == "session ended"
+                async for _ in late.events():  # ends once the server has closed it
+                    pass
+            assert late.close_code == 4001
+    finally:
+        del node.accounts.authenticate
+    async with connect(node.ws_url) as other:  # the node serves everyone else
+        await other.login(name, PASSWORD)
+        assert (await other.call("user.get"))["username"] == name

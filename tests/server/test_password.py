@@ -22,11 +22,13 @@ NEW_PASSWORD = "purple lantern orbit 42"
 WRONG_PASSWORD = "not the right passphrase 7"
 
 
-async def _closed_with_4001(c: Client) -> None:
-    """Wait until the server has ended `c`'s session: session.closed, then close 4001."""
+async def _closed_with_4001(c: Client) -> str:
+    """Wait until the server has ended `c`'s session: session.closed, then close 4001;
+    returns the reason given."""
     with trio.fail_after(10):
         closed = await c.next_event("session.closed")
-        assert closed.data["reason"]
+        reason: str = closed.data["reason"]
+        assert reason
         with pytest.raises(SessionClosed):
             while True:
                 # A call racing the close may see only the dropped socket; the next
@@ -36,6 +38,7 @@ async def _closed_with_4001(c: Client) -> None:
         async for _ in c.events():  # ends once the client has shut down
             pass
     assert c.close_code == 4001
+    return reason
 
 
 async def _login_fails(url: str, name: str, password: str) -> None:
@@ -65,7 +68,7 @@ async def test_change_password_closes_other_sessions_and_keeps_this_one(node: No
                 done = await me.call("auth.password", old_password=PASSWORD,
                                      new_password=NEW_PASSWORD)
             assert done == {"changed": True, "sessions_closed": 1}
-            await _closed_with_4001(phone)
+            assert await _closed_with_4001(phone) == "password changed"
             await _hello_fails(url, phone.token)
             # The calling connection, and others on its token, keep working.
             assert (await me.call("user.get"))["username"] == name
