@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -116,6 +117,9 @@ class Accounts:
         self._hash_limiter = trio.CapacityLimiter(PASSWORD_HASH_CONCURRENCY)
         self._dummy_hash = self._hasher.hash(secrets.token_hex(16))
         self.media: Media | None = None  # set by the node: avatars are media
+        # set by the presence ops: tells peers when `hide_activity` changes (presence
+        # imports this module, so it is handed in rather than imported)
+        self.on_activity_hidden: Callable[[int, bool], Awaitable[None]] | None = None
 
     # -- validation -------------------------------------------------------------
     @staticmethod
@@ -315,6 +319,8 @@ class Accounts:
             raise Missing("no such user")
         if changes.get("is_private"):  # live watches by non-followers end
             await sight_lost(self.st, {user.id: ()})
+        if "hide_activity" in changes and self.on_activity_hidden is not None:
+            await self.on_activity_hidden(user.id, changes["hide_activity"])
         return public_user(user, me=True)
 
     async def create_user(self, username: str, email: str, password: str, *,

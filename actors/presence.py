@@ -76,6 +76,13 @@ async def status_hidden(st: Storage, pairs: list[tuple[int, int]]) -> None:
         log.warning("presence not hidden", extra={"error": str(exc)})
 
 
+def _status_item(st: Storage, viewer_id: int, status: db.Status) -> tuple[str, bytes]:
+    """A `presence` event with `status` for the viewer's devices, as a bus item."""
+    return (bus.user_channel(st, viewer_id), bus.pack_event(None, encode(event("presence", {
+        "user": status.user_id, "online": status.online,
+        "last_active_at": status.last_active_ms}))))
+
+
 class Device(Protocol):
     """A connection as presence sees it."""
 
@@ -294,6 +301,31 @@ class Presence:
         self.refreshes += 1
 
     # -- ops ---------------------------------------------------------------------------------------
+    async def activity_hidden(self, user_id: int, hidden: bool) -> None:
+        """`hide_activity` changed (Accounts.on_activity_hidden): the user's conversation
+        peers and the user learn at once. Turned on: each peer gets nil for the user, and
+        the user nil for each peer (hiding yours hides theirs from you). Turned off: each
+        side gets the other's status where it may now see it."""
+        try:
+            links = await db.audience(self.st, user_id)  # peer -> user
+            peers = sorted({link.viewer_id for link in links})
+            if not peers:
+                return
+            if hidden:
+                await status_hidden(self.st, [(p, user_id) for p in peers]
+                                    + [(user_id, p) for p in peers])
+                return
+            seen = await db.statuses(self.st, user_id, [user_id, *peers])  # user -> each
+            me = seen[0][1]
+            items = [_status_item(self.st, link.viewer_id, me) for link in links
+                     if privacy.can_see_presence(link)]
+            items += [_status_item(self.st, user_id, status) for link, status in seen[1:]
+                      if privacy.can_see_presence(link)]
+            if items:
+                await bus.publish(self.st, items)
+        except Unavailable as exc:  # a hint: presence.get stays right
+            log.warning("activity change not announced", extra={"error": str(exc)})
+
     async def get(self, session: Session, raw: dict[str, Any]) -> dict[str, Any]:
         """presence.get {users: [ids]} -> {items: [{user, online, last_active_at}]}, in order.
 

@@ -185,6 +185,15 @@ async def _audiences(conn: asyncpg.Connection,
     return out
 
 
+async def audience(st: Storage, user_id: int) -> list[PresenceLink]:
+    """The user's conversation peers, each as a link from the peer (viewer) to the user."""
+
+    async def run(conn: asyncpg.Connection) -> list[PresenceLink]:
+        return (await _audiences(conn, [user_id]))[user_id]
+
+    return await st.read(run)
+
+
 async def apply_changes(st: Storage, changes: Sequence[Change],
                         ttl_ms: int) -> list[Transition]:
     """Record connects/disconnects; the users who came online or went offline, with

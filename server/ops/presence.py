@@ -20,6 +20,7 @@ def ops(node: Node) -> dict[str, Op]:
     node.connect_hooks.append(presence.connected)
     node.disconnect_hooks.append(presence.disconnected)
     node.shutdown_hooks.append(presence.drain)
+    node.accounts.on_activity_hidden = presence.activity_hidden
     node.nursery.start_soon(presence.run)
 
     async def presence_get(conn: Connection, args: dict[str, Any], rid: int) -> Any:

@@ -154,6 +154,15 @@ async def test_hide_activity_hides_both_ways(node: Node) -> None:
         cid = await conversation(node, alice, bob, carol)
         me = await bob.call("user.update", hide_activity=True)
         assert me["hide_activity"] is True
+        # At once, live: the others get nil for Bob, and Bob nil for each of them.
+        for peer in (alice, carol):
+            hidden = await next_event(peer, "presence", user=uid(bob))
+            assert hidden == {"user": uid(bob), "online": None, "last_active_at": None}
+        told = {}
+        for _ in range(2):
+            _, data = await next_of(bob, "presence")
+            told[data["user"]] = data["online"]
+        assert told == {uid(alice): None, uid(carol): None}
         assert (await bob.call("user.get"))["hide_activity"] is True
         assert "hide_activity" not in await alice.call("user.get", id=uid(bob))
         [seen] = await online_status(alice, uid(bob))
@@ -183,6 +192,20 @@ async def test_hide_activity_hides_both_ways(node: Node) -> None:
 
         # Showing activity again works both ways.
         assert (await carol.call("user.update", hide_activity=False))["hide_activity"] is False
+
+
+async def test_showing_activity_again_tells_both_sides_at_once(node: Node) -> None:
+    async with bots(node, 2) as (alice, bob):
+        await conversation(node, alice, bob)
+        await bob.call("user.update", hide_activity=True)
+        assert (await next_event(alice, "presence", user=uid(bob)))["online"] is None
+        assert (await next_event(bob, "presence", user=uid(alice)))["online"] is None
+        await bob.call("user.update", hide_activity=False)
+        back = await next_event(alice, "presence", user=uid(bob))
+        assert back["online"] is True and isinstance(back["last_active_at"], int)
+        seen = await next_event(bob, "presence", user=uid(alice))
+        assert seen["online"] is True
+        assert [i["online"] for i in await online_status(alice, uid(bob))] == [True]
 
 
 async def test_device_keys_refreshed_and_expiry_means_offline(node: Node) -> None:
