@@ -99,13 +99,14 @@ async def _conversation_wires(conn: asyncpg.Connection, viewer_id: int,
     ids = [item.conversation.id for item in listed]
     members = await db.members_many(conn, ids)
     users = await db.users_short(conn, [m.user_id for ms in members.values() for m in ms])
+    lasts = await db.messages_at(conn, [(item.conversation.id, item.conversation.last_seq)
+                                        for item in listed
+                                        if item.conversation.last_seq > item.me.joined_seq])
     out = []
     for item in listed:
         c, me = item.conversation, item.me
-        last = None
-        if c.last_seq > me.joined_seq:
-            found = await db.message(conn, c.id, c.last_seq)
-            last = message_wire(found) if found else None
+        found = lasts.get((c.id, c.last_seq)) if c.last_seq > me.joined_seq else None
+        last = message_wire(found) if found else None
         out.append({
             "id": c.id, "kind": c.kind, "title": c.title, "created_by": c.created_by,
             "members": [user_wire(users[m.user_id]) for m in members[c.id]

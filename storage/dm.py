@@ -242,6 +242,28 @@ async def message(conn: asyncpg.Connection, conv_id: int, seq: int) -> Message |
     return _message(row, (await _reactions(conn, conv_id, [seq])).get(seq, []))
 
 
+async def messages_at(conn: asyncpg.Connection,
+                      keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], Message]:
+    """The messages at these (conversation, seq) positions, with their reactions, in two
+    statements whatever their number (the inbox's last messages)."""
+    if not keys:
+        return {}
+    convs, seqs = [c for c, _ in keys], [q for _, q in keys]
+    rows = await conn.fetch(
+        f"""{_MSG} JOIN unnest($1::bigint[], $2::bigint[]) AS k(c, s)
+                ON m.conversation_id = k.c AND m.seq = k.s""", convs, seqs)
+    reactions: dict[tuple[int, int], list[tuple[int, str]]] = {}
+    for r in await conn.fetch(
+            """SELECT r.conversation_id, r.seq, r.user_id, r.emoji FROM message_reactions r
+               JOIN unnest($1::bigint[], $2::bigint[]) AS k(c, s)
+                   ON r.conversation_id = k.c AND r.seq = k.s
+               ORDER BY r.conversation_id, r.seq, r.created_at, r.user_id""", convs, seqs):
+        reactions.setdefault((r["conversation_id"], r["seq"]), []).append(
+            (r["user_id"], r["emoji"]))
+    return {(r["conversation_id"], r["seq"]): _message(
+        r, reactions.get((r["conversation_id"], r["seq"]), [])) for r in rows}
+
+
 async def history(conn: asyncpg.Connection, conv_id: int, after: int, before: int | None,
                   limit: int) -> list[Message]:
     """Messages with after < seq < before, newest first."""

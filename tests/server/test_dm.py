@@ -492,3 +492,43 @@ async def test_a_write_answered_unavailable_never_lands_later(
         assert [m["text"] for m in await history(bob, conv)] == ["after"]
         got = await dm_events(bob, conv, 1)
         assert got[0].data["message"]["text"] == "after"
+
+
+async def test_inbox_shows_each_conversations_last_message_with_its_reactions(
+        node: Node) -> None:
+    """dm.list reads the last messages of all its conversations at once: each one's own,
+    with its own reactions, and none for a conversation its viewer joined after it."""
+    async with bots(node, 4) as (alice, bob, carol, dave):
+        for friend in (bob, carol, dave):
+            await follow(friend, alice)
+        convs = {}
+        for friend, texts in ((bob, ("b1", "b2")), (carol, ("c1",)), (dave, ("d1", "d2", "d3"))):
+            conv = (await alice.call("dm.open", user=uid(friend)))["id"]
+            for text in texts:
+                last = (await alice.call("dm.send", conversation=conv, text=text))["message"]
+            convs[conv] = last
+        bob_conv, carol_conv, dave_conv = convs
+        await bob.call("dm.react", conversation=bob_conv, seq=convs[bob_conv]["seq"],
+                       emoji="🔥")
+        await dave.call("dm.react", conversation=dave_conv, seq=convs[dave_conv]["seq"],
+                        emoji="👍")
+        await alice.call("dm.react", conversation=dave_conv, seq=convs[dave_conv]["seq"],
+                         emoji="😂")
+        listed = await folder(alice, "inbox")
+        assert {c: listed[c]["last_message"]["text"] for c in convs} == {
+            bob_conv: "b2", carol_conv: "c1", dave_conv: "d3"}
+        assert listed[bob_conv]["last_message"]["reactions"] == [
+            {"user": uid(bob), "emoji": "🔥"}]
+        assert listed[carol_conv]["last_message"]["reactions"] == []
+        assert sorted(r["emoji"] for r in listed[dave_conv]["last_message"]["reactions"]) == [
+            "👍", "😂"]
+        group = (await alice.call("dm.open", users=[uid(bob), uid(carol)]))["id"]
+        await alice.call("dm.send", conversation=group, text="before erin")
+        async with bots(node, 1) as (erin,):
+            await follow(erin, alice)
+            await alice.call("dm.add", conversation=group, users=[uid(erin)])
+            mine = await folder(erin, "inbox")
+            joined = mine.get(group) or (await folder(erin, "requests"))[group]
+            # Erin sees the "added" notice, never "before erin" (sent before she joined).
+            last = joined["last_message"]
+            assert last["kind"] == "system" and last["system"]["users"] == [uid(erin)]
