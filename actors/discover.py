@@ -160,12 +160,16 @@ async def _explore_list(conn: asyncpg.Connection, viewer_id: int, now_ms: int,
                           tuple((a.user.id, a.mutuals) for a in accounts)), accounts
 
 
-async def _precompute(st: Storage, viewer_id: int, refresh: bool) -> bool:
+async def _precompute(st: Storage, viewer_id: int, refresh: bool,
+                      explorers_only: bool) -> bool:
     """Compute and keep the viewer's explore list (the first call's depth) unless one is
-    kept already (`refresh`: replace it); whether it computed. Runs on the asyncio side."""
+    kept already, or (`explorers_only`) the viewer has not opened explore lately
+    (`refresh`: replace it regardless); whether it computed. Runs on the asyncio side."""
     assert st.pool is not None and st.redis is not None
-    if not refresh and await db.explore_cached(st, st.redis, viewer_id) is not None:
-        return False
+    if not refresh:
+        cached, explorer = await db.precompute_state(st, st.redis, viewer_id)
+        if cached or (explorers_only and not explorer):
+            return False
     async with st.pool.acquire() as conn:
         found, _ = await _explore_list(conn, viewer_id, int(time.time() * 1000),
                                        L.EXPLORE_LIST_FIRST)
@@ -231,7 +235,8 @@ class Discover:
 
     def __init__(self, st: Storage) -> None:
         self.st = st
-        self.precompute_on = st.settings.explore_precompute
+        self.precompute_mode = st.settings.explore_precompute  # off | explorers | all
+        self.precompute_on = self.precompute_mode != "off"
         self._send, self._recv = trio.open_memory_channel[tuple[int, bool]](
             L.EXPLORE_PRECOMPUTE_QUEUE)
         self._conns: dict[int, int] = {}  # connection -> user, of the connected
@@ -243,10 +248,11 @@ class Discover:
 
     # -- explore lists computed before they are asked for --------------------------------
     def connected(self, conn: Device) -> None:
-        """node.connect_hooks (sync: only queues): with `explore_precompute` on, the
-        user's explore list is computed in the background, so their first feed.explore
-        finds it (staler by the time between connect and call, at most
-        EXPLORE_CACHE_SECONDS, as any cached list)."""
+        """node.connect_hooks (sync: only queues): with `explore_precompute` on (`all`,
+        or `explorers`: users who opened explore within EXPLORER_DAYS), the user's
+        explore list is computed in the background, so their first feed.explore finds it
+        (staler by the time between connect and call, at most EXPLORE_CACHE_SECONDS, as
+        any cached list)."""
         if not self.precompute_on or conn.session is None:
             return
         self._conns[conn.conn_id] = conn.session.user_id
@@ -311,7 +317,8 @@ class Discover:
 
     async def _precompute_one(self, user: int, refresh: bool) -> None:
         try:
-            if await self.st.both(_precompute, user, refresh):
+            if await self.st.both(_precompute, user, refresh,
+                                  self.precompute_mode == "explorers"):
                 self.precomputed += 1
         except Exception as exc:  # an extra: the first call computes it instead
             log.warning("explore precompute failed", extra={"error": str(exc)})

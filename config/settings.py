@@ -63,7 +63,7 @@ class Settings:
     feed_weight_recency: float = limits.FEED_WEIGHT_RECENCY
     feed_weight_engagement: float = limits.FEED_WEIGHT_ENGAGEMENT
     feed_weight_affinity: float = limits.FEED_WEIGHT_AFFINITY
-    explore_precompute: bool = limits.EXPLORE_PRECOMPUTE
+    explore_precompute: str = limits.EXPLORE_PRECOMPUTE  # off | explorers | all
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -95,6 +95,19 @@ def _coerce(kind: Any, raw: Any) -> Any:
     return str(raw) if raw != "" else (None if "None" in text else "")
 
 
+def _precompute_mode(raw: str) -> str:
+    """off | explorers | all; the boolean spellings of earlier versions mean off and all."""
+    mode = raw.strip().lower()
+    if mode in ("1", "true", "yes", "on"):
+        return "all"
+    if mode in ("0", "false", "no", ""):
+        return "off"
+    if mode not in limits.EXPLORE_PRECOMPUTE_MODES:
+        raise ValueError("explore_precompute must be one of "
+                         + ", ".join(limits.EXPLORE_PRECOMPUTE_MODES))
+    return mode
+
+
 def load_settings(
     env: dict[str, str] | None = None, toml_path: str | Path | None = None, **overrides: Any
 ) -> Settings:
@@ -116,6 +129,8 @@ def load_settings(
     if unknown:
         raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
     coerced = {k: _coerce(known[k], v) for k, v in values.items()}
+    if "explore_precompute" in coerced:
+        coerced["explore_precompute"] = _precompute_mode(coerced["explore_precompute"])
     settings = Settings(**coerced)
     if not 0 <= settings.shard < (1 << limits.SHARD_BITS):
         raise ValueError("shard must be in 0..8191")

@@ -416,6 +416,20 @@ def explore_key(st: Storage, viewer_id: int) -> str:
     return st.key("explore", viewer_id)
 
 
+def explorer_key(st: Storage, viewer_id: int) -> str:
+    """Set while the user opened explore within EXPLORER_DAYS."""
+    return st.key("explorer", viewer_id)
+
+
+async def precompute_state(st: Storage, r: aioredis.Redis, viewer_id: int) -> tuple[bool, bool]:
+    """(a list is cached, the user is a recent explorer), in one round trip."""
+    async with r.pipeline(transaction=False) as pipe:
+        pipe.exists(explore_key(st, viewer_id))
+        pipe.exists(explorer_key(st, viewer_id))
+        cached, explorer = await pipe.execute()
+    return bool(cached), bool(explorer)
+
+
 def _explore_list_of(raw: bytes | None) -> ExploreList | None:
     if raw is None:
         return None
@@ -490,14 +504,16 @@ async def trending(st: Storage, r: aioredis.Redis, limit: int) -> list[tuple[str
 async def trending_and_explore(st: Storage, r: aioredis.Redis, limit: int,
                                viewer_id: int | None) -> tuple[list[tuple[str, float]],
                                                                ExploreList | None]:
-    """`trending` and, for `viewer_id`, their cached explore list: one round trip unless
-    the trending sum has expired (then one more rebuilds it)."""
+    """`trending` and, for `viewer_id`, their cached explore list (and their mark as a
+    recent explorer renewed): one round trip unless the trending sum has expired (then
+    one more rebuilds it)."""
     cache = st.key("trend", "sum")
     async with r.pipeline(transaction=False) as pipe:
         pipe.exists(cache)
         pipe.zrevrange(cache, 0, limit - 1, withscores=True)
         if viewer_id is not None:
             pipe.get(explore_key(st, viewer_id))
+            pipe.set(explorer_key(st, viewer_id), 1, ex=L.EXPLORER_DAYS * 86_400)
         got = await pipe.execute()
     found = _explore_list_of(got[2]) if viewer_id is not None else None
     if not got[0]:

@@ -17,7 +17,7 @@ limit):
 - **feed.explore first call** `{}`: once per reader, each on its own connection (the
   viewer's explore list is computed: nothing cached for that user yet); the readers
   are all connected first, as people open the app before its explore tab. With
-  `--explore-precompute` the node runs with GLINT_EXPLORE_PRECOMPUTE=1, so the list
+  `--explore-precompute` the node runs with GLINT_EXPLORE_PRECOMPUTE=all, so the list
   is computed in the background from the connect on, each reader connects just
   before their call, and the call comes
   `--explore-delay` seconds after `hello` (0: at once, waiting for the background
@@ -419,7 +419,7 @@ def main() -> None:
     p.add_argument("--phases", default=",".join(PHASES),
                    help="comma-separated subset of " + ",".join(PHASES))
     p.add_argument("--explore-precompute", action="store_true",
-                   help="run the node with GLINT_EXPLORE_PRECOMPUTE=1 (explore lists "
+                   help="run the node with GLINT_EXPLORE_PRECOMPUTE=all (explore lists "
                         "computed from the connect on)")
     p.add_argument("--explore-delay", type=float, default=0.0, metavar="S",
                    help="seconds between hello and the first feed.explore call")
@@ -468,7 +468,7 @@ def main() -> None:
                   f"followers, {len(picked['online'])} online)", flush=True)
             env = {"GLINT_FEED_CELEBRITY_THRESHOLD": str(ns.celebrity_threshold)}
             if ns.explore_precompute:
-                env["GLINT_EXPLORE_PRECOMPUTE"] = "1"
+                env["GLINT_EXPLORE_PRECOMPUTE"] = "all"
             node = common.start_node(tmp, db_url, redis_url, namespace, env)
             try:
                 common.wait_quiet(ns.quiet_wait, node.marker)

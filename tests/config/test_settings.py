@@ -31,3 +31,13 @@ def test_bad_settings_are_refused() -> None:
         load_settings(env={"GLINT_SHARD": "9000"})
     with pytest.raises(ValueError):
         load_settings(env={"GLINT_HTTP_PORT": "eighty"})
+
+
+def test_explore_precompute_modes_and_the_old_boolean_spellings() -> None:
+    assert load_settings(env={}).explore_precompute == "explorers"
+    for raw, mode in (("all", "all"), ("Explorers", "explorers"), ("off", "off"),
+                      ("1", "all"), ("true", "all"), ("0", "off"), ("false", "off")):
+        assert load_settings(env={"GLINT_EXPLORE_PRECOMPUTE": raw}).explore_precompute == mode
+    assert load_settings(env={}, explore_precompute=True).explore_precompute == "all"
+    with pytest.raises(ValueError):
+        load_settings(env={"GLINT_EXPLORE_PRECOMPUTE": "sometimes"})

@@ -274,6 +274,30 @@ async def test_explore_list_precomputed_when_the_user_connects(
         assert isinstance((await author.call("feed.explore", limit=1))["posts"], list)
 
 
+async def test_by_default_only_recent_explorers_get_lists_at_connect(node: Node) -> None:
+    """`explore_precompute = explorers` (the default): a connect computes nothing for a
+    user who has not opened explore lately, and computes the list of one who has."""
+    assert node.settings.explore_precompute == "explorers"
+    async with bots(node, 4) as (me, never, author, fan):
+        disc = discover_of(node)
+        await likes(await quick_post(author, "hot"), fan)
+        await me.call("post.like", post=(await quick_post(author, "seed"))["id"])
+        mine, theirs = db.explore_key(node.storage, uid(me)), db.explore_key(node.storage,
+                                                                             uid(never))
+        assert (await me.call("feed.explore", limit=5))["posts"] is not None  # an explorer
+        await node.storage.redis_op(lambda r: r.delete(mine))  # as if it expired
+        before = disc.precomputed
+        async with connect(node.ws_url) as a, connect(node.ws_url) as b:
+            await a.hello(never.token)
+            await b.hello(me.token)
+            with trio.fail_after(10):
+                await disc.settled(uid(never))
+                await disc.settled(uid(me))
+            assert disc.precomputed == before + 1  # mine only
+            assert await node.storage.redis_op(lambda r: r.exists(mine)) == 1
+            assert await node.storage.redis_op(lambda r: r.exists(theirs)) == 0
+
+
 async def test_suggested_accounts_friends_of_friends(node: Node) -> None:
     async with bots(node, 7) as (me, f1, f2, s1, s2, blk, mut):
         await follow(me, f1)
