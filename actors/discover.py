@@ -160,16 +160,19 @@ async def _explore_list(conn: asyncpg.Connection, viewer_id: int, now_ms: int,
                           tuple((a.user.id, a.mutuals) for a in accounts)), accounts
 
 
-async def _precompute(st: Storage, viewer_id: int, refresh: bool,
-                      explorers_only: bool) -> bool:
+async def _wants_list(st: Storage, viewer_id: int) -> bool:
+    """A recent explorer without a cached list (one Redis round trip)."""
+    assert st.redis is not None
+    cached, explorer = await db.precompute_state(st, st.redis, viewer_id)
+    return explorer and not cached
+
+
+async def _precompute(st: Storage, viewer_id: int, refresh: bool) -> bool:
     """Compute and keep the viewer's explore list (the first call's depth) unless one is
-    kept already, or (`explorers_only`) the viewer has not opened explore lately
-    (`refresh`: replace it regardless); whether it computed. Runs on the asyncio side."""
+    kept already (`refresh`: replace it); whether it computed. Runs on the asyncio side."""
     assert st.pool is not None and st.redis is not None
-    if not refresh:
-        cached, explorer = await db.precompute_state(st, st.redis, viewer_id)
-        if cached or (explorers_only and not explorer):
-            return False
+    if not refresh and await db.explore_cached(st, st.redis, viewer_id) is not None:
+        return False
     async with st.pool.acquire() as conn:
         found, _ = await _explore_list(conn, viewer_id, int(time.time() * 1000),
                                        L.EXPLORE_LIST_FIRST)
@@ -239,6 +242,11 @@ class Discover:
         self.precompute_on = self.precompute_mode != "off"
         self._send, self._recv = trio.open_memory_channel[tuple[int, bool]](
             L.EXPLORE_PRECOMPUTE_QUEUE)
+        # `explorers`: connects wait here for the explorer check, outside the compute
+        # queue, so a feed.explore never waits behind other users' checks
+        self._check_send, self._check_recv = trio.open_memory_channel[int](
+            L.EXPLORE_PRECOMPUTE_QUEUE)
+        self._checking: dict[int, trio.Event] = {}  # users whose check is queued
         self._conns: dict[int, int] = {}  # connection -> user, of the connected
         self._explorers: dict[int, float] = {}  # user -> their last feed.explore (trio clock)
         self._inflight: dict[int, trio.Event] = {}  # queued or computing, by user
@@ -256,7 +264,18 @@ class Discover:
         if not self.precompute_on or conn.session is None:
             return
         self._conns[conn.conn_id] = conn.session.user_id
-        self._enqueue(conn.session.user_id, refresh=False)
+        if self.precompute_mode == "all":
+            self._enqueue(conn.session.user_id, refresh=False)
+            return
+        user = conn.session.user_id
+        if user in self._checking:
+            return
+        try:
+            self._check_send.send_nowait(user)
+        except trio.WouldBlock:
+            self.skipped += 1  # a connect storm: those users compute on their first call
+            return
+        self._checking[user] = trio.Event()
 
     def disconnected(self, conn: Device) -> None:
         """node.disconnect_hooks."""
@@ -311,14 +330,27 @@ class Discover:
         task_status.started()
         async with trio.open_nursery() as n:
             n.start_soon(self._refresher)
+            n.start_soon(self._checker)
             async for user, refresh in self._recv:
                 await self._limiter.acquire_on_behalf_of(user)
                 n.start_soon(self._precompute_one, user, refresh)
 
+    async def _checker(self) -> None:
+        """`explorers`: queue the lists of connected recent explorers without one."""
+        async for user in self._check_recv:
+            try:
+                if user not in self._inflight and await self.st.both(_wants_list, user):
+                    self._enqueue(user, refresh=False)
+            except Exception as exc:  # an extra: the first call computes it instead
+                log.warning("explore precompute check failed", extra={"error": str(exc)})
+            finally:
+                done = self._checking.pop(user, None)
+                if done is not None:
+                    done.set()
+
     async def _precompute_one(self, user: int, refresh: bool) -> None:
         try:
-            if await self.st.both(_precompute, user, refresh,
-                                  self.precompute_mode == "explorers"):
+            if await self.st.both(_precompute, user, refresh):
                 self.precomputed += 1
         except Exception as exc:  # an extra: the first call computes it instead
             log.warning("explore precompute failed", extra={"error": str(exc)})
@@ -329,10 +361,18 @@ class Discover:
                 done.set()
 
     async def settled(self, user: int) -> None:
-        """Return once no precompute of this user's list is queued or running."""
+        """Return once no precompute of this user's list is queued or running (not
+        waiting for an explorer check: feed.explore uses this)."""
         done = self._inflight.get(user)
         if done is not None:
             await done.wait()
+
+    async def checked(self, user: int) -> None:
+        """Return once this user's explorer check, and any compute it queued, is over."""
+        check = self._checking.get(user)
+        if check is not None:
+            await check.wait()
+        await self.settled(user)
 
     async def search(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         A.only(args, {"q", "kind", "limit"})
