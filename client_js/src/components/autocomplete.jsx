@@ -66,16 +66,18 @@ export function MentionTextarea({ id, value, onInput, label, maxLength, rows = 3
   const pick = (item) => {
     const el = ref.current;
     if (!el || !token) return;
-    const caret = el.selectionStart ?? value.length;
-    const next = `${value.slice(0, token.start)}${item.insert} ${value.slice(caret)}`;
+    // From the field itself, and the caret placed at once: a caret set on the next
+    // frame moved keys typed in between (fast typing, bots) back before the insertion.
+    const text = el.value;
+    const caret = el.selectionStart ?? text.length;
+    const next = `${text.slice(0, token.start)}${item.insert} ${text.slice(caret)}`;
     const pos = token.start + item.insert.length + 1;
+    el.value = next;
+    el.focus();
+    el.setSelectionRange(pos, pos);
     onInput(next);
     setToken(null);
     setItems([]);
-    requestAnimationFrame(() => {
-      el.focus();
-      el.setSelectionRange(pos, pos);
-    });
   };
   const onKeyDown = (ev) => {
     if (!open) {
