@@ -21,8 +21,8 @@ from tests.conftest import PASSWORD
 
 #: Argument keys whose digit strings `call` sends as BigInt ids (at any depth: a list under
 #: `media`, or `{id, alt}` objects in it).
-ID_KEYS = ("id", "post", "comment", "user", "reply_to", "conversation", "message", "media",
-           "avatar", "target")
+ID_KEYS = ("id", "post", "comment", "user", "users", "reply_to", "conversation", "message",
+           "media", "avatar", "target")
 #: The size of the photo create_post_via_protocol makes when not given one.
 GENERATED_PHOTO_SIZE = (480, 480)
 
