@@ -12,7 +12,7 @@ import queue
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -23,7 +23,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from protocol.client import Client, connect
 from tests.browser.conftest import LiveNode, node_env, run_node
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, unique
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI_SECONDS = 60.0
@@ -319,3 +319,20 @@ def reconnect(page: Page) -> None:
 def remove_comment(page: Page, comment_id: int, reason: str) -> None:
     """Posts & comments → Comments → find by comment id → Remove, with a reason."""
     _remove_content(page, "comment", comment_id, reason)
+
+
+@contextmanager
+def bot_factory(ws_url: str) -> Iterator[Callable[[str], Bot]]:
+    """make(prefix) → a signed-up, connected Bot; every one made is stopped on exit."""
+    started: list[Bot] = []
+
+    def make(prefix: str) -> Bot:
+        bot = Bot(ws_url, unique(prefix))
+        started.append(bot)
+        return bot.start()
+
+    try:
+        yield make
+    finally:
+        for bot in started:
+            bot.stop()

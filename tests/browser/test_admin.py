@@ -14,6 +14,7 @@ from tests.browser.conftest import DESKTOP, PHONE, LiveNode, Person, screenshot
 from tests.browser.steps_admin import (
     Bot,
     announce,
+    bot_factory,
     console_sign_in,
     expect_dashboard,
     extra_node,
@@ -43,16 +44,8 @@ CLOSE_SESSION_ENDED = 4001
 @pytest.fixture
 def bots(live_node: LiveNode) -> Iterator[Callable[[str], Bot]]:
     """Factory: bots(prefix) → a signed-up, connected Bot; all stopped at teardown."""
-    started: list[Bot] = []
-
-    def make(prefix: str) -> Bot:
-        bot = Bot(live_node.ws_url, unique(prefix))
-        started.append(bot)
-        return bot.start()
-
-    yield make
-    for bot in started:
-        bot.stop()
+    with bot_factory(live_node.ws_url) as make:
+        yield make
 
 
 def test_operator_console_acts_live(person: Callable[..., Person], bots: Callable[[str], Bot],

@@ -13,6 +13,7 @@ from playwright.sync_api import Page, expect
 from tests.browser.conftest import DESKTOP, LiveNode, Person, screenshot
 from tests.browser.steps_admin import (
     Bot,
+    bot_factory,
     console_sign_in,
     go_to,
     make_admin,
@@ -27,16 +28,8 @@ from tests.fixtures.images import jpeg
 @pytest.fixture
 def bots(live_node: LiveNode) -> Iterator[Callable[[str], Bot]]:
     """Factory: bots(prefix) → a signed-up, connected Bot; all stopped at teardown."""
-    started: list[Bot] = []
-
-    def make(prefix: str) -> Bot:
-        bot = Bot(live_node.ws_url, unique(prefix))
-        started.append(bot)
-        return bot.start()
-
-    yield make
-    for bot in started:
-        bot.stop()
+    with bot_factory(live_node.ws_url) as make:
+        yield make
 
 
 def find_posts_by(page: Page, username: str) -> None:
