@@ -10,6 +10,7 @@ from protocol.client import connect
 from protocol.errors import BadRequest, Conflict, NotFound, RateLimited, Unauthorized
 from server.node import Node
 from tests.conftest import PASSWORD, unique
+from tests.server.sessions import session_ended
 
 
 async def test_bot_signs_up_logs_in_says_hello_and_edits_profile(node: Node) -> None:
@@ -171,12 +172,7 @@ async def test_a_token_revoked_while_hello_attaches_is_still_closed(node: Node) 
     node.accounts.authenticate = check_then_revoke  # type: ignore[method-assign]
     try:
         async with connect(node.ws_url, token=token, reconnect=False) as late:
-            with trio.fail_after(10):
-                closed = await late.next_event("session.closed")
-                assert closed.data["reason"] == "session ended"
-                async for _ in late.events():  # ends once the server has closed it
-                    pass
-            assert late.close_code == 4001
+            assert await session_ended(late) == "session ended"
     finally:
         del node.accounts.authenticate
     async with connect(node.ws_url) as other:  # the node serves everyone else

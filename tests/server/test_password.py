@@ -3,7 +3,6 @@ every other session of the user is closed (4001, on every node), the caller's st
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from pathlib import Path
 
@@ -12,33 +11,15 @@ import pytest
 import trio
 
 from config.limits import PASSWORD_CHANGE_ATTEMPTS
-from protocol.client import Client, ConnectionLost, SessionClosed, connect
+from protocol.client import connect
 from protocol.errors import BadRequest, RateLimited, Unauthorized
 from server.node import Node
 from tests.conftest import PASSWORD, unique
 from tests.nodeproc import node_process
+from tests.server.sessions import session_ended
 
 NEW_PASSWORD = "purple lantern orbit 42"
 WRONG_PASSWORD = "not the right passphrase 7"
-
-
-async def _closed_with_4001(c: Client) -> str:
-    """Wait until the server has ended `c`'s session: session.closed, then close 4001;
-    returns the reason given."""
-    with trio.fail_after(10):
-        closed = await c.next_event("session.closed")
-        reason: str = closed.data["reason"]
-        assert reason
-        with pytest.raises(SessionClosed):
-            while True:
-                # A call racing the close may see only the dropped socket; the next
-                # one learns the session is over.
-                with contextlib.suppress(ConnectionLost):
-                    await c.call("ping")
-        async for _ in c.events():  # ends once the client has shut down
-            pass
-    assert c.close_code == 4001
-    return reason
 
 
 async def _login_fails(url: str, name: str, password: str) -> None:
@@ -68,7 +49,7 @@ async def test_change_password_closes_other_sessions_and_keeps_this_one(node: No
                 done = await me.call("auth.password", old_password=PASSWORD,
                                      new_password=NEW_PASSWORD)
             assert done == {"changed": True, "sessions_closed": 1}
-            assert await _closed_with_4001(phone) == "password changed"
+            assert await session_ended(phone) == "password changed"
             await _hello_fails(url, phone.token)
             # The calling connection, and others on its token, keep working.
             assert (await me.call("user.get"))["username"] == name
@@ -125,7 +106,7 @@ async def test_bad_new_passwords_are_bad_requests_and_change_nothing(node: Node)
         # Bad requests do not count against the attempts: a real change still works.
         done = await me.call("auth.password", old_password=PASSWORD, new_password=NEW_PASSWORD)
         assert done["changed"] is True and done["sessions_closed"] == 2
-        await _closed_with_4001(phone)
+        await session_ended(phone)
 
 
 async def test_wrong_guesses_are_rate_limited_per_account(node: Node) -> None:
@@ -182,7 +163,7 @@ async def test_http_password_change(node: Node) -> None:
         r = await http.post("/api/auth/password", headers=auth, json=body)
         assert r.status_code == 200
         assert r.json() == {"changed": True, "sessions_closed": 1}
-        await _closed_with_4001(ws)  # the WebSocket's token was another one
+        await session_ended(ws)  # the WebSocket's token was another one
         r = await http.post("/api/auth/login", json={"username": name, "password": NEW_PASSWORD})
         assert r.status_code == 200
     async with connect(node.ws_url, reconnect=False) as c:  # the HTTP token is kept
@@ -206,7 +187,7 @@ async def test_other_sessions_on_another_node_are_closed(
             done = await on_a.call("auth.password", old_password=PASSWORD,
                                    new_password=NEW_PASSWORD)
             assert done["sessions_closed"] == 1
-            await _closed_with_4001(on_b)
+            await session_ended(on_b)
             assert "t" in await other.call("ping")  # another user on b is untouched
             assert "t" in await on_a.call("ping")
             assert on_b.token is not None
