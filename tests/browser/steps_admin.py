@@ -65,6 +65,16 @@ def set_admin(services: tuple[str, str], username: str, data_dir: Path, grant: b
                    capture_output=True)
 
 
+def sign_in_new_operator(page: Page, services: tuple[str, str], data_dir: Path) -> str:
+    """A new operator account (made with the CLI), signed in on the console in `page`;
+    returns its username."""
+    name = unique("op")
+    make_admin(services, name, data_dir)
+    open_console(page)
+    console_sign_in(page, name)
+    return name
+
+
 def open_console(page: Page) -> None:
     """Go to /admin (signed out: the operators' sign-in form)."""
     page.goto("/admin")

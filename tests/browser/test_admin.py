@@ -15,7 +15,6 @@ from tests.browser.steps_admin import (
     Bot,
     announce,
     bot_factory,
-    console_sign_in,
     expect_dashboard,
     extra_node,
     find_user,
@@ -23,14 +22,13 @@ from tests.browser.steps_admin import (
     go_to,
     kick_session,
     kpi,
-    make_admin,
-    open_console,
     reconnect,
     remove_comment,
     remove_post,
     report_row,
     resolve_reports,
     set_admin,
+    sign_in_new_operator,
     suspend_user,
     wait_kpi,
 )
@@ -50,11 +48,8 @@ def bots(live_node: LiveNode) -> Iterator[Callable[[str], Bot]]:
 
 def test_operator_console_acts_live(person: Callable[..., Person], bots: Callable[[str], Bot],
                                     services: tuple[str, str], tmp_path: Path) -> None:
-    admin_name = unique("op")
-    make_admin(services, admin_name, tmp_path / "cli")
     op = person(DESKTOP).page
-    open_console(op)
-    console_sign_in(op, admin_name)
+    sign_in_new_operator(op, services, tmp_path / "cli")
     assert op.evaluate("window.__glint.role.get()") == "operator"
 
     # A bot connects: the live connection count goes up by one, and it is listed.
@@ -128,11 +123,8 @@ def test_operator_console_acts_live(person: Callable[..., Person], bots: Callabl
 def test_reports_kick_audit_and_keyboard(person: Callable[..., Person],
                                          bots: Callable[[str], Bot],
                                          services: tuple[str, str], tmp_path: Path) -> None:
-    admin_name = unique("op")
-    make_admin(services, admin_name, tmp_path / "cli")
     op = person(DESKTOP).page
-    open_console(op)
-    console_sign_in(op, admin_name)
+    admin_name = sign_in_new_operator(op, services, tmp_path / "cli")
 
     # Two people report one post: one queue entry with both reasons and the note.
     author, first, second = bots("author"), bots("rep"), bots("rep")
@@ -222,12 +214,9 @@ def test_reports_kick_audit_and_keyboard(person: Callable[..., Person],
 
 def test_one_console_for_two_nodes(person: Callable[..., Person], live_node: LiveNode,
                                    services: tuple[str, str], tmp_path: Path) -> None:
-    admin_name = unique("op")
-    make_admin(services, admin_name, tmp_path / "cli")
     with extra_node(services, live_node.namespace, "browser-2", tmp_path / "node2") as node2:
         op = person(DESKTOP).page
-        open_console(op)
-        console_sign_in(op, admin_name)
+        admin_name = sign_in_new_operator(op, services, tmp_path / "cli")
         # Both nodes report into the same dashboard, each with its own card.
         for name in ("browser", "browser-2"):
             expect(op.locator(f"article[data-node='{name}']")).to_be_visible()

@@ -14,14 +14,11 @@ from tests.browser.conftest import DESKTOP, LiveNode, Person, screenshot
 from tests.browser.steps_admin import (
     Bot,
     bot_factory,
-    console_sign_in,
     go_to,
-    make_admin,
-    open_console,
     remove_comment,
     remove_post,
+    sign_in_new_operator,
 )
-from tests.conftest import unique
 from tests.fixtures.images import jpeg
 
 
@@ -48,11 +45,8 @@ def state_of(page: Page, item_id: int) -> object:
 def test_lists_say_who_took_content_down(person: Callable[..., Person],
                                          bots: Callable[[str], Bot],
                                          services: tuple[str, str], tmp_path: Path) -> None:
-    admin_name = unique("op")
-    make_admin(services, admin_name, tmp_path / "cli")
     op = person(DESKTOP).page
-    open_console(op)
-    console_sign_in(op, admin_name)
+    admin_name = sign_in_new_operator(op, services, tmp_path / "cli")
 
     author, commenter = bots("author"), bots("com")
     posts = [author.call("post.create", media=[author.upload(jpeg(160, 120))["id"]],
