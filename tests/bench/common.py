@@ -353,6 +353,25 @@ def wait_quiet(max_wait: float, marker: str | None = None) -> float:
             announced = True
 
 
+SETTLED_CORES = 0.05  # a node using less than this over SETTLE_STEP_SECONDS has settled
+SETTLE_STEP_SECONDS = 0.2
+
+
+async def node_settled(pid: int, max_wait: float = 10.0) -> float:
+    """Wait (at most `max_wait` s) until the node has finished the background work that
+    a burst of connects leaves behind (presence announcements, explore checks): its CPU
+    stays under SETTLED_CORES for SETTLE_STEP_SECONDS. Returns the seconds waited."""
+    import trio
+
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < max_wait:
+        c0 = proc_cpu_seconds(pid)
+        await trio.sleep(SETTLE_STEP_SECONDS)  # sync-ok: sampling the node's CPU
+        if proc_cpu_seconds(pid) - c0 < SETTLED_CORES * SETTLE_STEP_SECONDS:
+            break
+    return time.monotonic() - t0
+
+
 class Window:
     """Server CPU, machine CPU, wall time and server GC pauses between `start()` and `stop()`."""
 
