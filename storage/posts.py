@@ -449,7 +449,9 @@ async def load(conn: asyncpg.Connection, viewer_id: int,
     # less, it measured slower: ~0.3 ms per 30 posts in decoding and planning), and only
     # for posts whose media this process has not kept (_post_media).
     keys = {r["id"]: (r["id"], r["edited_us"]) for r in rows}
-    missing = [i for i, k in keys.items() if k not in _post_media]
+    # Taken now: another load may clear the shared dict while this one awaits.
+    have = {i: m for i, k in keys.items() if (m := _post_media.get(k)) is not None}
+    missing = [i for i in keys if i not in have]
     if missing:
         media: dict[int, list[PostMedia]] = {i: [] for i in missing}
         for r in await conn.fetch(
@@ -461,12 +463,12 @@ async def load(conn: asyncpg.Connection, viewer_id: int,
         if len(_post_media) + len(missing) > L.MEDIA_RECORDS_CACHED:
             _post_media.clear()
         for i, found in media.items():
-            _post_media[keys[i]] = tuple(found)
+            have[i] = _post_media[keys[i]] = tuple(found)
     return {
         r["id"]: PostRecord(
             r["id"], _author(r), r["caption"], r["location"], r["comments_off"],
             r["like_count"], r["comment_count"], r["created_ms"], r["edited_ms"],
-            _post_media[keys[r["id"]]], tuple(r["tags"]),
+            have[r["id"]], tuple(r["tags"]),
             tuple((m[0], m[1]) for m in r["mentions"]), r["liked"], r["saved"])
         for r in rows}
 

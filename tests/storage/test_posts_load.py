@@ -12,20 +12,26 @@ from tests.server.test_posts import bots, quick_post, uid
 
 
 class _Counting:
-    """The connection, counting its statements."""
+    """The connection, counting its statements; with `clearing`, the kept media are
+    dropped during each statement, as another load filling the dict would."""
 
-    def __init__(self, conn: Any) -> None:
-        self.conn, self.statements = conn, 0
+    def __init__(self, conn: Any, clearing: bool = False) -> None:
+        self.conn, self.statements, self.clearing = conn, 0, clearing
 
     async def fetch(self, *args: Any) -> Any:
         self.statements += 1
-        return await self.conn.fetch(*args)
+        rows = await self.conn.fetch(*args)
+        if self.clearing:
+            posts._post_media.clear()
+        return rows
 
 
-async def _alts(node: Node, viewer: int, pid: int) -> tuple[list[str], int]:
+async def _alts(node: Node, viewer: int, pid: int, *pids: int,
+                clearing: bool = False) -> tuple[list[str], int]:
     async def run(conn: Any) -> tuple[list[str], int]:
-        counting = _Counting(conn)
-        found = await posts.load(counting, viewer, [pid])  # type: ignore[arg-type]
+        counting = _Counting(conn, clearing)
+        found = await posts.load(counting, viewer, [pid, *pids])  # type: ignore[arg-type]
+        assert set(found) == {pid, *pids}
         return [m.alt for m in found[pid].media], counting.statements
 
     return await node.storage.read(run)
@@ -47,3 +53,15 @@ async def test_media_are_read_once_and_again_after_an_edit_elsewhere(node: Node)
         edited, statements = await _alts(node, uid(alice), pid)
         assert edited == ["a cat"] and statements == 2
         assert (await alice.call("post.get", post=pid))["media"][0]["alt"] == "a cat"
+
+
+async def test_a_load_survives_the_kept_media_being_cleared_meanwhile(node: Node) -> None:
+    """The dict is shared and cleared when full: a load that awaits its media statement
+    must not depend on what it found kept before (this was a KeyError)."""
+    async with bots(node, 1) as (alice,):
+        kept = (await quick_post(alice, "kept"))["id"]
+        new = (await quick_post(alice, "new"))["id"]
+        await _alts(node, uid(alice), kept)
+        posts._post_media.pop(next(k for k in posts._post_media if k[0] == new), None)
+        alts, statements = await _alts(node, uid(alice), kept, new, clearing=True)
+        assert alts == [""] and statements == 2
