@@ -467,12 +467,15 @@ async def celebrity_followees(conn: asyncpg.Connection, viewer_id: int,
                               threshold: int) -> list[int]:
     """Followees above the celebrity threshold: read from the few celebrities' side
     (users_popular: 0.03 ms), not from every followee's row on each feed.home (1.6 ms
-    for a viewer following 1,000). A suspended account's posts never show anyway."""
+    for a viewer following 1,000). A suspended account's posts never show anyway.
+    The threshold (a setting) is a literal: as a parameter PostgreSQL planned each call
+    anew (0.3 ms a call against 0.1)."""
     rows = await conn.fetch(
-        """SELECT u.id FROM users u WHERE u.followers_count > $2 AND u.suspended_at IS NULL
-             AND EXISTS (SELECT 1 FROM follows f
-                         WHERE f.follower_id = $1 AND f.followee_id = u.id)""",
-        viewer_id, threshold)
+        f"""SELECT u.id FROM users u
+            WHERE u.followers_count > {int(threshold):d} AND u.suspended_at IS NULL
+              AND EXISTS (SELECT 1 FROM follows f
+                          WHERE f.follower_id = $1 AND f.followee_id = u.id)""",
+        viewer_id)
     return [r["id"] for r in rows]
 
 
