@@ -201,7 +201,7 @@ class _Read:
             await tl.rebuild(r, self.key, ids, self.cap, FEED_TIMELINE_TTL_SECONDS * 1000)
 
     async def visible(self, ids: Sequence[int]) -> list[tl.Head]:
-        found = await tl.heads(self.conn, ids)
+        found = await tl.heads_kept(self.conn, ids)
         self.gone += [i for i in ids if i not in found]
         rels = await relations_many(self.conn, self.viewer, {h.author_id for h in found.values()})
         shown = {a for a, rel in rels.items() if in_home(rel)}  # once per author

@@ -24,6 +24,7 @@ crossing of the bridge.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -32,6 +33,7 @@ import asyncpg
 import redis.asyncio as aioredis
 import redis.exceptions
 
+from config import limits as L
 from storage import bus, presence
 from storage.errors import Unavailable
 from storage.ids import id_time_ms
@@ -487,6 +489,42 @@ async def posts_before(conn: asyncpg.Connection, author_ids: Sequence[int],
              AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3""",
         list(author_ids), before_id, limit)
     return [r["id"] for r in rows]
+
+
+# Heads of recently read posts, per process (id -> (expiry, head)). The feed only ranks
+# with them: counts up to FEED_HEADS_CACHE_SECONDS old rank as well (affinity is kept an
+# hour), and what a page shows is read again by posts.load, where a post deleted
+# meanwhile drops out (that page is one post short). A post deleted through this
+# process is forgotten at once (posts.soft_delete).
+_heads: dict[int, tuple[float, Head]] = {}
+
+
+def forget_heads(post_ids: Sequence[int]) -> None:
+    for i in post_ids:
+        _heads.pop(i, None)
+
+
+async def heads_kept(conn: asyncpg.Connection, post_ids: Sequence[int]) -> dict[int, Head]:
+    """`heads`, from what this process read in the last FEED_HEADS_CACHE_SECONDS where it
+    can: a warm ranked page's 200 candidates were its largest statement."""
+    now = time.monotonic()
+    out: dict[int, Head] = {}
+    missing = []
+    for i in post_ids:
+        kept = _heads.get(i)
+        if kept is not None and kept[0] > now:
+            out[i] = kept[1]
+        else:
+            missing.append(i)
+    if missing:
+        fresh = await heads(conn, missing)
+        if len(_heads) + len(fresh) > L.FEED_HEADS_CACHED:
+            _heads.clear()
+        expires = time.monotonic() + L.FEED_HEADS_CACHE_SECONDS
+        for i, h in fresh.items():
+            _heads[i] = (expires, h)
+        out.update(fresh)
+    return out
 
 
 async def heads(conn: asyncpg.Connection, post_ids: Sequence[int]) -> dict[int, Head]:

@@ -28,6 +28,7 @@ from tests.server.test_posts import (
     make_private,
     next_event,
     quick_post,
+    sql,
     uid,
 )
 
@@ -102,6 +103,23 @@ async def test_followed_only_and_visibility_at_read(node: Node) -> None:
         # The private account's follower sees its posts; the pending requester does not.
         assert posts[uid(erin)] not in ids(page)
         assert ids(await home(dave, mode="chronological")) == [posts[uid(dave)]]
+
+
+async def test_a_post_deleted_through_another_node_is_not_shown(node: Node) -> None:
+    """This process keeps the heads the feed ranks with for a few seconds
+    (timelines.heads_kept); a post deleted elsewhere meanwhile still never shows."""
+    async with bots(node, 2) as (alice, bob):
+        await follow(alice, bob)
+        kept = (await quick_post(bob, "stays"))["id"]
+        gone = (await quick_post(bob, "goes"))["id"]
+        await drained(node)
+        assert set(ids(await home(alice))) == {kept, gone}
+        assert gone in tl._heads
+        # What post.delete on another node leaves this process: its head still kept.
+        await sql(node, "UPDATE posts SET deleted_at = now() WHERE id = $1 RETURNING id", gone)
+        assert gone in tl._heads
+        for mode in ("ranked", "chronological"):
+            assert ids(await home(alice, mode=mode)) == [kept]
 
 
 async def test_feed_post_arrives_live(node: Node) -> None:
