@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 MEDIA_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32)
@@ -23,6 +23,15 @@ class _ActorCollector:
         for kind, n in self._counts().items():
             g.add_metric([kind], n)
         yield g
+
+
+class _SweptCollector:
+    def __init__(self, swept: Callable[[], int]) -> None:
+        self._swept = swept
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        yield CounterMetricFamily("glint_presence_swept", "Devices of dead nodes this node "
+                                  "took offline (actors/presence.py sweep)", value=self._swept())
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,9 @@ class Metrics:
 
     def watch_actors(self, counts: Callable[[], dict[str, int]]) -> None:
         self.registry.register(_ActorCollector(counts))  # type: ignore[arg-type]
+
+    def watch_presence(self, swept: Callable[[], int]) -> None:
+        self.registry.register(_SweptCollector(swept))  # type: ignore[arg-type]
 
     def connection_opened(self) -> None:
         self.connections.inc()

@@ -21,6 +21,7 @@ def ops(node: Node) -> dict[str, Op]:
     node.disconnect_hooks.append(presence.disconnected)
     node.shutdown_hooks.append(presence.drain)
     node.accounts.on_activity_hidden = presence.activity_hidden
+    node.metrics.watch_presence(lambda: presence.swept)
     node.nursery.start_soon(presence.run)
 
     async def presence_get(conn: Connection, args: dict[str, Any], rid: int) -> Any:

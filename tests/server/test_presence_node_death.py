@@ -10,7 +10,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import trio
+from prometheus_client.parser import text_string_to_metric_families
 
 from protocol.client import Client, connect
 from server.node import Node
@@ -103,6 +105,12 @@ async def test_sigkilled_node_users_go_offline_for_their_peers(
         items = (await bob.call("presence.get", users=[alice, uid(carol)]))["items"]
         assert [(i["user"], i["online"]) for i in items] == [(alice, False), (uid(carol), True)]
         assert noticed < DEATH_NOTICED
+        # Node one took two's devices offline (Alice's and Carol's second): it counts them.
+        async with httpx.AsyncClient(base_url=one.http_url) as http:
+            text = (await http.get("/metrics")).text
+        [swept] = [s.value for f in text_string_to_metric_families(text) for s in f.samples
+                   if s.name == "glint_presence_swept_total"]
+        assert swept >= 2
 
 
 async def test_stopped_node_users_go_offline_for_their_peers(
