@@ -495,13 +495,21 @@ async def posts_before(conn: asyncpg.Connection, author_ids: Sequence[int],
 # with them: counts up to FEED_HEADS_CACHE_SECONDS old rank as well (affinity is kept an
 # hour), and what a page shows is read again by posts.load, where a post deleted
 # meanwhile drops out (that page is one post short). A post deleted through this
-# process is forgotten at once (posts.soft_delete).
+# process is forgotten at once (posts.soft_delete) and not kept again for as long: a
+# read racing the deletion's transaction still finds it live, and must not keep that.
 _heads: dict[int, tuple[float, Head]] = {}
+_forgotten: dict[int, float] = {}  # id -> until when it is not kept
 
 
 def forget_heads(post_ids: Sequence[int]) -> None:
+    until = time.monotonic() + L.FEED_HEADS_CACHE_SECONDS
+    if len(_forgotten) >= L.FEED_HEADS_CACHED:
+        now = time.monotonic()
+        for i in [i for i, t in _forgotten.items() if t <= now]:
+            del _forgotten[i]
     for i in post_ids:
         _heads.pop(i, None)
+        _forgotten[i] = until
 
 
 async def heads_kept(conn: asyncpg.Connection, post_ids: Sequence[int]) -> dict[int, Head]:
@@ -520,9 +528,11 @@ async def heads_kept(conn: asyncpg.Connection, post_ids: Sequence[int]) -> dict[
         fresh = await heads(conn, missing)
         if len(_heads) + len(fresh) > L.FEED_HEADS_CACHED:
             _heads.clear()
-        expires = time.monotonic() + L.FEED_HEADS_CACHE_SECONDS
+        now = time.monotonic()
+        expires = now + L.FEED_HEADS_CACHE_SECONDS
         for i, h in fresh.items():
-            _heads[i] = (expires, h)
+            if _forgotten.get(i, 0.0) <= now:
+                _heads[i] = (expires, h)
         out.update(fresh)
     return out
 

@@ -16,6 +16,7 @@ from protocol.client import Client, connect
 from protocol.errors import BadRequest
 from server.node import Node, open_node, open_storage
 from server.ops.feed import feed_of
+from storage import posts as posts_db
 from storage import timelines as tl
 from storage.ids import id_time_ms
 from tests.conftest import PASSWORD, make_settings, unique
@@ -120,6 +121,29 @@ async def test_a_post_deleted_through_another_node_is_not_shown(node: Node) -> N
         assert gone in tl._heads
         for mode in ("ranked", "chronological"):
             assert ids(await home(alice, mode=mode)) == [kept]
+
+
+async def test_a_feed_read_racing_a_deletion_does_not_keep_its_head(node: Node) -> None:
+    """A read between post.delete's UPDATE and its commit still finds the post live: this
+    process must not keep that head (the page would come back short). Review repro."""
+    async with bots(node, 2) as (alice, bob):
+        await follow(alice, bob)
+        kept = (await quick_post(bob, "stays"))["id"]
+        gone = (await quick_post(bob, "goes"))["id"]
+        await drained(node)
+        tl._heads.clear()
+        pool = node.storage.pool
+        assert pool is not None
+
+        async def delete_with_a_concurrent_read(conn: Any) -> None:
+            assert await posts_db.soft_delete(conn, gone)  # not committed yet
+            async with pool.acquire() as other:  # another task's feed read, meanwhile
+                found = await tl.heads_kept(other, [gone, kept])
+            assert set(found) == {gone, kept}  # still live to that read
+
+        await node.storage.tx(delete_with_a_concurrent_read)
+        assert gone not in tl._heads and kept in tl._heads
+        assert ids(await home(alice, mode="chronological", limit=1)) == [kept]
 
 
 async def test_feed_post_arrives_live(node: Node) -> None:
