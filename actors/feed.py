@@ -293,8 +293,16 @@ def _batch(want: int) -> int:
     return max(want, 10) + 10
 
 
-def _page(posts: list[dict[str, Any]], cursor: str | None,
-          caught_up_at: int | None) -> dict[str, Any]:
+def _page(posts: list[dict[str, Any]], cursor: str | None, caught_up_at: int | None,
+          heads: Sequence[tl.Head]) -> dict[str, Any]:
+    """The reply. `caught_up_at` indexes `heads`; `posts` are what hydrating them kept (a
+    post deleted since its head was read drops out), so the line moves to the first kept
+    post at or after it, and goes when none of those was kept."""
+    if caught_up_at is not None and len(posts) < len(heads):
+        kept = {p["id"] for p in posts}
+        caught_up_at = sum(1 for h in heads[:caught_up_at] if h.id in kept)
+        if caught_up_at >= len(posts):
+            caught_up_at = None
     out: dict[str, Any] = {"posts": posts, "cursor": cursor}
     if caught_up_at is not None:
         out["caught_up_at"] = caught_up_at
@@ -340,7 +348,7 @@ async def _chrono(rd: _Read, before: tuple[int, int] | None, seen: int, limit: i
     above = before is None or before[0] > seen
     caught = _first_seen(heads, seen) if above and seen else None
     cursor = Chrono(nxt[0], nxt[1], seen).encode() if nxt else None
-    return _page(await rd.hydrate(heads), cursor, caught)
+    return _page(await rd.hydrate(heads), cursor, caught, heads)
 
 
 async def _ranked_first(rd: _Read, limit: int, weights: Weights) -> dict[str, Any]:
@@ -375,7 +383,7 @@ async def _ranked_first(rd: _Read, limit: int, weights: Weights) -> dict[str, An
     caught = boundary if boundary is not None and boundary < len(page) else None
     writes = [pipe.execute()] if len(pipe) else []
     posts, *_ = await asyncio.gather(rd.hydrate(page), *writes)  # Postgres while Redis writes
-    return _page(posts, cursor, caught)
+    return _page(posts, cursor, caught, page)
 
 
 async def _ranked_next(rd: _Read, cur: Ranked, limit: int) -> dict[str, Any]:
@@ -400,7 +408,7 @@ async def _ranked_next(rd: _Read, cur: Ranked, limit: int) -> dict[str, Any]:
         cursor = Chrono(int(floor_raw[0]), int(floor_raw[1]), seen).encode()
     else:
         cursor = None
-    return _page(await rd.hydrate(page), cursor, caught)
+    return _page(await rd.hydrate(page), cursor, caught, page)
 
 
 # -- the service -------------------------------------------------------------------------------

@@ -123,6 +123,32 @@ async def test_a_post_deleted_through_another_node_is_not_shown(node: Node) -> N
             assert ids(await home(alice, mode=mode)) == [kept]
 
 
+async def test_the_caught_up_line_skips_a_post_deleted_elsewhere(node: Node) -> None:
+    """`caught_up_at` counts the posts shown, not the candidates ranked: a post deleted
+    through another node while its head is kept here drops out before the line."""
+    async with bots(node, 2) as (alice, bob):
+        await follow(alice, bob)
+        first = (await quick_post(bob, "seen"))["id"]
+        await drained(node)
+        assert ids(await home(alice)) == [first]  # the seen mark is now at `first`
+
+        async def arrive_and_lose_one() -> tuple[int, int]:
+            gone = (await quick_post(bob, "deleted elsewhere"))["id"]
+            new = (await quick_post(bob, "new"))["id"]
+            await drained(node)
+            await node.storage.read(lambda conn: tl.heads_kept(conn, [gone, new]))
+            await sql(node, "UPDATE posts SET deleted_at = now() WHERE id = $1 RETURNING id",
+                      gone)
+            return gone, new
+
+        _, new = await arrive_and_lose_one()
+        page = await home(alice, mode="chronological")
+        assert ids(page) == [new, first] and page["caught_up_at"] == 1
+        _, newer = await arrive_and_lose_one()
+        page = await home(alice)  # ranked: the unseen first, then the seen
+        assert ids(page)[:1] == [newer] and page["caught_up_at"] == 1
+
+
 async def test_a_feed_read_racing_a_deletion_does_not_keep_its_head(node: Node) -> None:
     """A read between post.delete's UPDATE and its commit still finds the post live: this
     process must not keep that head (the page would come back short). Review repro."""
