@@ -142,6 +142,7 @@ def _attached_media(row: asyncpg.Record) -> MediaRecord:
 # statement. A reader that saw the old stamp may keep the new alts under it: harmless,
 # the other way round cannot happen (the media are read after the stamp).
 _post_media: dict[tuple[int, int | None], tuple[PostMedia, ...]] = {}
+_post_media_held = [0]  # photos in _post_media: bounded like the media records themselves
 
 
 def _author(row: asyncpg.Record) -> Author:
@@ -463,10 +464,13 @@ async def load(conn: asyncpg.Connection, viewer_id: int,
                     WHERE pm.post_id = ANY($1::bigint[]) ORDER BY pm.post_id, pm.position""",
                 missing):
             media[r["post_id"]].append(PostMedia(_attached_media(r), r["alt"]))
-        if len(_post_media) + len(missing) > L.MEDIA_RECORDS_CACHED:
+        adding = sum(len(found) for found in media.values())
+        if _post_media_held[0] + adding > L.MEDIA_RECORDS_CACHED:
             _post_media.clear()
+            _post_media_held[0] = 0
         for i, found in media.items():
             have[i] = _post_media[keys[i]] = tuple(found)
+        _post_media_held[0] += adding
     return {
         r["id"]: PostRecord(
             r["id"], _author(r), r["caption"], r["location"], r["comments_off"],
