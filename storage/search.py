@@ -257,6 +257,11 @@ async def find_posts(conn: asyncpg.Connection, viewer_id: int, t: Terms,
 
 
 # -- explore ----------------------------------------------------------------------------
+# co_liked's row counts: the first list (EXPLORE_LIST_FIRST positions and one more to
+# tell whether more exist), twice that, and the deepest list.
+_CO_LIKED_SIZES = (L.EXPLORE_LIST_FIRST + 1, 2 * L.EXPLORE_LIST_FIRST + 1, L.EXPLORE_DEPTH + 1)
+
+
 def _limit_sql(n: int | None) -> str:
     """A LIMIT written into the statement (None: ALL). Explore's sizes are literals, not
     parameters: with only the viewer as a parameter PostgreSQL settles on one generic
@@ -280,7 +285,11 @@ async def co_liked(conn: asyncpg.Connection, viewer_id: int, now_ms: int,
     Own, already liked, deleted and not recommendable posts are left out.
     """
     since_ms = now_ms - L.EXPLORE_LIKE_DAYS * _DAY_MS
-    bound: int | None = limit * L.EXPLORE_CHECK_FACTOR
+    # The limit is a literal too: rounded up to a few sizes, so that deeper lists make
+    # a handful of statements, not one per depth (each planned anew for its first runs,
+    # and all competing for the connection's statement cache).
+    fetch = next((n for n in _CO_LIKED_SIZES if n >= limit), limit)
+    bound: int | None = fetch * L.EXPLORE_CHECK_FACTOR
     while True:
         # Cheap exclusions (deleted, own, already liked) on every candidate, then the
         # privacy checks only on the best `bound`: checking all of them (~4,000 at 1M
@@ -316,10 +325,10 @@ async def co_liked(conn: asyncpg.Connection, viewer_id: int, now_ms: int,
                 SELECT s.id, s.author_id, s.score
                 FROM scored s JOIN users a ON a.id = s.author_id
                 WHERE {_RECOMMENDABLE}
-                ORDER BY s.score DESC, s.id DESC LIMIT {limit:d}""",
+                ORDER BY s.score DESC, s.id DESC LIMIT {fetch:d}""",
             viewer_id, since_ms)
-        if len(rows) == limit or bound is None:
-            return [Ranked(r["id"], r["author_id"], float(r["score"])) for r in rows]
+        if len(rows) >= limit or bound is None:
+            return [Ranked(r["id"], r["author_id"], float(r["score"])) for r in rows[:limit]]
         bound = None  # too many of the best were hidden: check every candidate
 
 
