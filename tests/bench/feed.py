@@ -549,7 +549,9 @@ def main() -> None:
                             # process: not what a running node's users see. As many at
                             # once as the pool holds, so each of its connections runs
                             # them.
-                            others = [tokens[u] for u in picked["online"][:ns.explore_warmup]]
+                            readers = set(picked["readers"])  # their lists stay uncached
+                            others = [tokens[u] for u in picked["online"]
+                                      if u not in readers][:ns.explore_warmup]
                             trio.run(first_call_phase, node.ws_url, others, "feed.explore",
                                      {}, EXPLORE_WARMUP_CONCURRENCY, 0.0, True)
                             svc = ServicesCPU(tmp).start()
