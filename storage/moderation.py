@@ -269,15 +269,18 @@ async def posts_page(conn: asyncpg.Connection, *, post_id: int | None, author_id
 async def comments_page(conn: asyncpg.Connection, *, comment_id: int | None,
                         post_id: int | None, author_id: int | None, before_id: int | None,
                         limit: int) -> list[dict[str, Any]]:
-    """Comments newest first, removed ones included."""
+    """Comments newest first, removed ones included. `post_gone`: its post was deleted or
+    removed, which hides the comment from users while its own row stays live."""
     rows = await conn.fetch(
         f"""SELECT c.id, c.post_id, c.parent_id, c.author_id, u.username, c.body,
                    c.like_count, {_MS.format("c.created_at")} AS created_ms,
                    {_MS.format("c.deleted_at")} AS deleted_ms,
                    u.suspended_at IS NOT NULL AS author_suspended, {_RM_COLS},
+                   p.deleted_at IS NOT NULL AS post_gone,
                    (SELECT count(*) FROM reports r WHERE r.target_kind = 'comment'
                     AND r.target_id = c.id AND r.resolved_at IS NULL) AS open_reports
             FROM comments c JOIN users u ON u.id = c.author_id
+            JOIN posts p ON p.id = c.post_id
             {_removal_join("c", "comment", "= ANY(ARRAY[c.id, c.parent_id])")}
             WHERE ($1::bigint IS NULL OR c.id = $1) AND ($2::bigint IS NULL OR c.post_id = $2)
               AND ($3::bigint IS NULL OR c.author_id = $3)
@@ -288,7 +291,7 @@ async def comments_page(conn: asyncpg.Connection, *, comment_id: int | None,
              "author": {"id": r["author_id"], "username": r["username"],
                         "suspended": r["author_suspended"]},
              "text": r["body"], "like_count": r["like_count"], "created_at": r["created_ms"],
-             **_removal(r), "open_reports": r["open_reports"]}
+             **_removal(r), "post_gone": r["post_gone"], "open_reports": r["open_reports"]}
             for r in rows]
 
 

@@ -88,6 +88,26 @@ async def test_comments_tell_who_took_them_down_replies_included(node: Node) -> 
         assert all(rows[c]["removed"] for c in (own["id"], top["id"], reply["id"]))
 
 
+async def test_comments_say_when_their_post_is_gone(node: Node) -> None:
+    """A comment goes with its post, although its own row stays live: `post_gone` says so."""
+    async with bots(node, 2) as (author, writer), admins(node) as (admin,):
+        kept = await quick_post(author, "kept")
+        deleted = await quick_post(author, "deleted by its author")
+        removed = await quick_post(author, "removed by an operator")
+        on = {p["id"]: await writer.call("comment.add", post=p["id"], text="hi")
+              for p in (kept, deleted, removed)}
+        await author.call("post.delete", post=deleted["id"])
+        await admin.call("admin.remove_post", post=removed["id"], reason="rule 3")
+
+        rows = by_id((await admin.call("admin.comments", author=uid(writer)))["comments"])
+        got = {pid: (rows[c["id"]]["state"], rows[c["id"]]["post_gone"]) for pid, c in on.items()}
+        assert got == {kept["id"]: ("live", False), deleted["id"]: ("live", True),
+                       removed["id"]: ("live", True)}
+        # One comment by id says the same.
+        one = (await admin.call("admin.comments", comment=on[removed["id"]]["id"]))["comments"]
+        assert [(c["state"], c["post_gone"]) for c in one] == [("live", True)]
+
+
 async def test_audit_entries_name_the_users_behind_their_targets(node: Node) -> None:
     async with bots(node, 3) as (author, commenter, kicked), admins(node) as (admin,):
         post = await quick_post(author, "audited")
