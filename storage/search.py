@@ -312,14 +312,14 @@ async def co_liked(conn: asyncpg.Connection, viewer_id: int, now_ms: int,
                         WHERE user_id = co.user_id AND created_at > to_timestamp($2 / 1000.0)
                         ORDER BY created_at DESC LIMIT {L.EXPLORE_LIKES_PER_CO_LIKER:d}) x
                     GROUP BY x.post_id),
-                scored AS MATERIALIZED (  -- OFFSET 0: a primary-key probe per candidate,
-                    -- never a scan of posts (which the planner picked on misestimates)
+                scored AS MATERIALIZED (  -- the candidates' posts in one walk of the
+                    -- primary key (a sorted array), never a scan of posts (which the
+                    -- planner picked on misestimates): ~5% under a probe per candidate
                     SELECT c.post_id AS id, p.author_id,
                            c.s / sqrt(greatest(p.like_count, 1)) AS score
-                    FROM cand c CROSS JOIN LATERAL (
-                        SELECT author_id, like_count FROM posts
-                        WHERE id = c.post_id AND deleted_at IS NULL OFFSET 0) p
-                    WHERE p.author_id <> $1
+                    FROM posts p JOIN cand c ON c.post_id = p.id
+                    WHERE p.id = ANY (ARRAY(SELECT post_id FROM cand ORDER BY post_id))
+                      AND p.deleted_at IS NULL AND p.author_id <> $1
                       AND c.post_id NOT IN (SELECT post_id FROM likes WHERE user_id = $1)
                     ORDER BY score DESC, c.post_id DESC LIMIT {_limit_sql(bound)})
                 SELECT s.id, s.author_id, s.score
