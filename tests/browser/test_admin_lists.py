@@ -1,6 +1,7 @@
 """The console's posts, comments and audit lists say who did what: an author's own delete
-("Deleted by author") apart from an operator's removal ("Removed by @op"), and the audit
-log names the users behind its targets."""
+("Deleted by author") apart from an operator's removal ("Removed by @op"), a live comment
+whose post is gone, and the audit log names the users behind its targets. The result line
+of an action goes when the operator switches list or section."""
 
 from __future__ import annotations
 
@@ -53,14 +54,27 @@ def test_lists_say_who_took_content_down(person: Callable[..., Person],
                          caption=caption)
              for caption in ("stays up", "changed my mind", "against the rules")]
     live, mine, taken = (p["id"] for p in posts)
+    # Comments that go with their posts: one deleted by its author, one removed below.
+    orphans = [commenter.call("comment.add", post=p, text="on a doomed post")["id"]
+               for p in (mine, taken)]
     author.call("post.delete", post=mine)
     kept = commenter.call("comment.add", post=live, text="lovely")
     own = commenter.call("comment.add", post=live, text="typo")
     rude = commenter.call("comment.add", post=live, text="rude words")
     commenter.call("comment.delete", comment=own["id"])
 
+    outcome = op.get_by_test_id("content-outcome")
     remove_post(op, taken, "breaks rule 3")
+    expect(outcome).to_contain_text(f"Removed post {taken}")
+    # Another list: the line was about the post, it goes.
+    op.get_by_role("button", name="Comments", exact=True).click()
+    expect(outcome).to_be_empty()
     remove_comment(op, rude["id"], "harassment")
+    expect(outcome).to_contain_text(f"Removed comment {rude['id']}")
+    # Another section and back: gone too.
+    go_to(op, "Users")
+    go_to(op, "Posts & comments")
+    expect(outcome).to_be_empty()
 
     # The posts list: visible, deleted by its author, removed by this operator (why).
     find_posts_by(op, author.username)
@@ -79,6 +93,16 @@ def test_lists_say_who_took_content_down(person: Callable[..., Person],
     expect(state_of(op, kept["id"])).to_have_text("Visible")
     expect(state_of(op, own["id"])).to_contain_text("Deleted by author")
     expect(state_of(op, rude["id"])).to_contain_text(f"Removed by @{admin_name}")
+
+    # The commenter's comments: those on a post that is gone are live, but tagged.
+    op.get_by_label("Find by").select_option("author")
+    op.get_by_label("Id or username").fill(commenter.username)
+    op.get_by_role("search", name="Find comments").get_by_role("button", name="Search").click()
+    for orphan in orphans:
+        expect(state_of(op, orphan)).to_contain_text("Visible")
+        expect(state_of(op, orphan)).to_contain_text("Post gone")
+    expect(state_of(op, kept["id"])).to_have_text("Visible")
+    screenshot(op, "admin-comments-post-gone-desktop")
 
     # The audit log names the users behind the targets, not just their ids.
     go_to(op, "Audit log")

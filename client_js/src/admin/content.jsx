@@ -47,7 +47,17 @@ function stateText(item, kind) {
 
 function State({ item, kind }) {
   const text = stateText(item, kind);
-  if (!item.removed) return <span class="admin-pill ok">{text}</span>;
+  if (!item.removed) {
+    // A live comment still goes with its post: users no longer see it.
+    return (
+      <>
+        <span class="admin-pill ok">{text}</span>
+        {kind === 'comments' && item.post_gone && (
+          <span class="admin-tag" title="Its post was deleted or removed: people no longer see this comment">Post gone</span>
+        )}
+      </>
+    );
+  }
   return (
     <>
       <span class={`admin-pill ${item.state === 'deleted' ? 'muted' : 'bad'}`}>{text}</span>
@@ -84,6 +94,7 @@ export function Content() {
     setBy(BY[k][0][0]);
     setArgs({ limit: 50 });
     setSearchError(null);
+    setOutcome(null); // "Removed post …" is about the other list
     setStamp((s) => s + 1);
   };
 
