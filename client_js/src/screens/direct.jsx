@@ -5,11 +5,12 @@ import { ConversationAvatar, DmIcon, useClock } from '../components/dmparts.jsx'
 import { Link } from '../components/link.jsx';
 import { NewMessageDialog } from '../components/newmessage.jsx';
 import {
-  activityText, conversationTitle, direct, loadMore, othersIn, presence, previewText,
+  activityText, conversationTitle, direct, loadMore, othersIn, presence, previewText, reads,
   shortTime, typingNow, upsertConversation,
 } from '../lib/direct.js';
 import { errorText } from '../lib/errors.js';
 import { useObservable } from '../lib/hooks.js';
+import { inboxReceipt } from '../lib/receipts.js';
 import { conn } from '../lib/session.js';
 import { toastError } from '../lib/toast.js';
 import { idStr, num } from '../lib/wire.js';
@@ -24,6 +25,8 @@ function typingText(c, typers) {
 function ConversationRow({ c, now, request }) {
   const pres = useObservable(presence);
   const typers = useObservable(typingNow).get(idStr(c.id));
+  // My latest message: "Seen" once the others' read positions cover it, else "Sent".
+  const receipt = inboxReceipt(c, useObservable(reads).get(idStr(c.id)));
   const others = othersIn(c);
   const p = c.kind === 'direct' && others[0] ? pres.get(idStr(others[0].id)) : null;
   const unread = num(c.unread) > 0;
@@ -49,7 +52,9 @@ function ConversationRow({ c, now, request }) {
           <span class="dm-row-preview">
             {typers?.size
               ? <span class="dm-row-last dm-row-typing">{typingText(c, typers)}</span>
-              : <span class="dm-row-last">{previewText(c)}</span>}
+              : receipt
+                ? <span class="dm-row-last" data-testid="receipt">{receipt}</span>
+                : <span class="dm-row-last">{previewText(c)}</span>}
             {c.last_message && <span class="dm-row-time" aria-hidden="true"> · {shortTime(c.last_at, now)}</span>}
           </span>
           {status && <span class="dm-row-status muted">{status}</span>}
