@@ -391,6 +391,12 @@ async def _existing_comment(conn: asyncpg.Connection, author_id: int,
     comment_id = await db.comment_by_idem(conn, author_id, idem)
     if comment_id is None:
         return None
+    return await _idem_comment(conn, author_id, comment_id)
+
+
+async def _idem_comment(conn: asyncpg.Connection, author_id: int,
+                        comment_id: int) -> dict[str, Any]:
+    """The comment an idempotency key names, as its first reply gave it."""
     found = await db.load_comments(conn, author_id, [comment_id])
     if comment_id not in found:
         raise Taken("that idempotency key belongs to a deleted comment")
@@ -400,46 +406,62 @@ async def _existing_comment(conn: asyncpg.Connection, author_id: int,
 async def _comment(conn: asyncpg.Connection, sink: EventSink, viewer_id: int, post_id: int,
                    text: str, names: list[str], reply_to: int | None, idem: str | None,
                    keys: Keys) -> dict[str, Any]:
-    if idem is not None and (existing := await _existing_comment(conn, viewer_id, idem)):
+    # Two statements, as for likes: what the rules need (a comment made with the same key,
+    # the post, the comment replied to, every relation asked about below), then the
+    # comment, counter, notifications and their durable events (storage.posts.add_comment_once).
+    ctx = await db.add_comment_context(conn, viewer_id, post_id, reply_to, idem, names)
+    if ctx is None:
+        raise Missing("no such post")
+    if idem is not None and ctx.idem_id is not None:
+        existing = await _idem_comment(conn, viewer_id, ctx.idem_id)
         if existing["post"] != post_id:
             raise Taken("that idempotency key was used for a comment on another post")
         return existing
-    head, rel = await _visible_post(conn, viewer_id, post_id)
+    head, rel = ctx.head, ctx.viewer_to_author
+    if head is None or head.deleted:
+        raise Missing("no such post")
+    privacy.require_posts(rel)
     privacy.require_interaction(rel)
     if head.comments_off:
         raise NotAllowed("comments are turned off for this post")
     parent: db.CommentHead | None = None
     if reply_to is not None:
-        parent = await db.comment_head(conn, reply_to)
+        parent = ctx.reply_to
         if parent is None or parent.deleted or parent.post_id != post_id:
             raise Missing("no such comment to reply to")
         if parent.parent_id is not None:  # replies are one level deep
-            parent = await db.comment_head(conn, parent.parent_id)
+            parent = ctx.thread
             if parent is None or parent.deleted:
                 raise Missing("no such comment to reply to")
-        privacy.require_comment_interaction(rel, await relation(conn, viewer_id,
-                                                                parent.author_id))
-    comment_id = await db.insert_comment(conn, post_id, viewer_id,
-                                         parent.id if parent else None, text, idem)
-    if comment_id is None:  # a concurrent retry with the same key won
+        privacy.require_comment_interaction(rel, ctx.viewer_to_thread_author)
+    kinds = {t.user_id: "mention" for t in ctx.targets.values() if t.mentioned}
+    kinds[head.author_id] = "comment"
+    if parent is not None:  # the thread's author hears "reply" (even if they own the post)
+        kinds[parent.author_id] = "reply"
+    # The rules of _send_notices, in recipient order (the users rows lock in that order).
+    notices: list[tuple[int, str]] = []
+    for uid in sorted(kinds):
+        if uid == viewer_id:
+            continue
+        target = ctx.targets[uid]
+        sees = (Relation(head.author_id, head.author_id, exists=True)
+                if uid == head.author_id else target.to_post_author)
+        if privacy.post_notice(sees)(target.to_commenter):
+            notices.append((uid, kinds[uid]))
+    done = await db.add_comment_once(conn, ctx, viewer_id, post_id,
+                                     parent.id if parent else None, text, idem, notices,
+                                     retention=sink.retention)
+    if not done.inserted:  # a concurrent retry with the same key won
         assert idem is not None
         existing = await _existing_comment(conn, viewer_id, idem)
         assert existing is not None
         return existing
-    counts = await db.bump_counts(conn, post_id, comments=1)
-    if counts is None:
+    if done.counts is None:
         raise Missing("no such post")
-    notices: dict[int, _Notice] = {}
-    for uid in (await db.user_ids(conn, names)).values():
-        notices[uid] = _Notice(uid, "mention", comment_id, text)
-    notices[head.author_id] = _Notice(head.author_id, "comment", comment_id, text)
-    if parent is not None:  # the thread's author hears "reply" (even if they own the post)
-        notices[parent.author_id] = _Notice(parent.author_id, "reply", comment_id, text)
-    await _send_notices(conn, sink, viewer_id, head, list(notices.values()))
-    found = await db.load_comments(conn, viewer_id, [comment_id])
-    wire = comment_wire(found[comment_id])
+    sink.stored(done.events)
+    wire = comment_wire(done.comment)
     sink.to_channel(keys(post_id), "comment.added", {"post": post_id, "comment": wire})
-    _counts_event(sink, keys, post_id, counts)
+    _counts_event(sink, keys, post_id, done.counts)
     return wire
 
 

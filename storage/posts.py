@@ -528,16 +528,6 @@ async def comment_by_idem(conn: asyncpg.Connection, author_id: int, idem: str) -
         "SELECT id FROM comments WHERE author_id = $1 AND idem = $2", author_id, idem)
 
 
-async def insert_comment(conn: asyncpg.Connection, post_id: int, author_id: int,
-                         parent_id: int | None, body: str, idem: str | None) -> int | None:
-    """A new comment, or None when this author already used this idempotency key."""
-    return await conn.fetchval(
-        """INSERT INTO comments (post_id, author_id, parent_id, body, idem)
-           VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (author_id, idem) WHERE idem IS NOT NULL DO NOTHING RETURNING id""",
-        post_id, author_id, parent_id, body, idem)
-
-
 async def delete_comment(conn: asyncpg.Connection, comment_id: int) -> list[int]:
     """Soft-delete a comment and its live replies; the ids that were deleted now."""
     rows = await conn.fetch(
@@ -582,6 +572,169 @@ async def list_comments(conn: asyncpg.Connection, post_id: int, parent_id: int |
              AND parent_id IS NOT DISTINCT FROM $2 AND ($3::bigint IS NULL OR id > $3)
            ORDER BY id LIMIT $4""", post_id, parent_id, after_id, limit)
     return [(r["id"], r["author_id"]) for r in rows]
+
+
+@dataclass(frozen=True)
+class CommentTarget:
+    """Someone a new comment may notify (its post's author, the replied thread's author,
+    a mentioned user; never the commenter) and how they stand to the post's author and
+    to the commenter."""
+
+    user_id: int
+    mentioned: bool
+    to_post_author: Relation
+    to_commenter: Relation
+
+
+@dataclass(frozen=True)
+class AddCommentContext:
+    """What a new comment needs to decide, read in one statement: the commenter (as a
+    comment's author), a comment already made with the same idempotency key, the post
+    and the commenter's relation to its author, the comment replied to and its thread's
+    top comment with the commenter's relation to that one's author, everyone who may
+    be notified, the transaction's time, and ids for the comment and its notifications."""
+
+    commenter: Author
+    now_ms: int
+    idem_id: int | None
+    head: PostHead | None
+    viewer_to_author: Relation
+    reply_to: CommentHead | None
+    thread: CommentHead | None  # the comment `reply_to` replies to, if it is a reply
+    viewer_to_thread_author: Relation  # the author of the top comment of the thread
+    comment_id: int
+    targets: dict[int, CommentTarget]
+    note_ids: list[int]  # ascending, one per target
+
+
+_THREAD_AUTHOR = "CASE WHEN r.parent_id IS NULL THEN r.author_id ELSE t.author_id END"
+_ADD_CONTEXT = f"""
+    WITH base AS MATERIALIZED (
+        SELECT {_AUTHOR_COLS}, {_MS.format("now()")} AS now_ms,
+               (SELECT ic.id FROM comments ic WHERE ic.author_id = $2 AND ic.idem = $3)
+                   AS idem_id,
+               p.id, p.author_id, p.comments_off, p.deleted_at IS NOT NULL AS deleted,
+               p.like_count, p.comment_count,
+               (SELECT count(*) FROM post_media pm WHERE pm.post_id = p.id) AS media_count,
+               {relation_columns("$2::bigint", "p.author_id", "va")},
+               r.id AS r_id, r.post_id AS r_post_id, r.author_id AS r_author_id,
+               r.parent_id AS r_parent_id, r.deleted_at IS NOT NULL AS r_deleted,
+               t.id AS t_id, t.post_id AS t_post_id, t.author_id AS t_author_id,
+               t.parent_id AS t_parent_id, t.deleted_at IS NOT NULL AS t_deleted,
+               {_THREAD_AUTHOR} AS thread_author,
+               {relation_columns("$2::bigint", _THREAD_AUTHOR, "vt")},
+               glint_next_id() AS comment_id
+        FROM users u
+        LEFT JOIN posts p ON p.id = $1
+        LEFT JOIN comments r ON r.id = $4
+        LEFT JOIN comments t ON t.id = r.parent_id
+        WHERE u.id = $2
+    ), who AS (
+        SELECT x.id, bool_or(x.mentioned) AS mentioned
+        FROM (SELECT mu.id, true AS mentioned FROM users mu
+              WHERE lower(mu.username) = ANY($5::text[])
+              UNION ALL SELECT author_id, false FROM base
+              UNION ALL SELECT thread_author, false FROM base) x
+        WHERE x.id IS NOT NULL AND x.id <> $2
+        GROUP BY x.id
+    )
+    SELECT b.*, w.id AS w_id, w.mentioned AS w_mentioned,
+           {relation_columns("w.id", "b.author_id", "wp")},
+           {relation_columns("w.id", "$2::bigint", "wv")},
+           CASE WHEN w.id IS NOT NULL THEN glint_next_id() END AS note_id
+    FROM base b LEFT JOIN who w ON true"""
+
+
+def _comment_head(row: asyncpg.Record, prefix: str) -> CommentHead | None:
+    if row[f"{prefix}_id"] is None:
+        return None
+    return CommentHead(row[f"{prefix}_id"], row[f"{prefix}_post_id"], row[f"{prefix}_author_id"],
+                       row[f"{prefix}_parent_id"], row[f"{prefix}_deleted"])
+
+
+async def add_comment_context(conn: asyncpg.Connection, viewer_id: int, post_id: int,
+                              reply_to: int | None, idem: str | None,
+                              mentioned: Sequence[str]) -> AddCommentContext | None:
+    """None when the commenter's account is gone. `mentioned`: lower-cased usernames."""
+    rows = await conn.fetch(_ADD_CONTEXT, post_id, viewer_id, idem, reply_to, list(mentioned))
+    if not rows:
+        return None
+    row = rows[0]
+    head = None
+    if row["id"] is not None:
+        head = PostHead(row["id"], row["author_id"], row["comments_off"], row["deleted"],
+                        row["like_count"], row["comment_count"], row["media_count"])
+    targets = {
+        r["w_id"]: CommentTarget(r["w_id"], r["w_mentioned"],
+                                 relation_from(r, "wp", r["w_id"], row["author_id"]),
+                                 relation_from(r, "wv", r["w_id"], viewer_id))
+        for r in rows if r["w_id"] is not None}
+    return AddCommentContext(
+        _author(row), row["now_ms"], row["idem_id"], head,
+        relation_from(row, "va", viewer_id, row["author_id"]),
+        _comment_head(row, "r"), _comment_head(row, "t"),
+        relation_from(row, "vt", viewer_id, row["thread_author"]),
+        row["comment_id"], targets,
+        sorted(r["note_id"] for r in rows if r["note_id"] is not None))
+
+
+_ADD_COMMENT = f"""
+    WITH ins AS (
+        INSERT INTO comments (id, post_id, author_id, parent_id, body, idem)
+        VALUES ($1, $2, $3, $4, $5, $6)
+        ON CONFLICT (author_id, idem) WHERE idem IS NOT NULL DO NOTHING RETURNING id
+    ), cnt AS (
+        UPDATE posts SET comment_count = greatest(comment_count + 1, 0)
+        WHERE id = $2 AND deleted_at IS NULL AND EXISTS (SELECT 1 FROM ins)
+        RETURNING like_count, comment_count
+    ), note AS (
+        INSERT INTO notifications (id, recipient_id, actor_id, kind, post_id, comment_id, body)
+        SELECT n.id, n.recipient_id, $3, n.kind, $2, $1, $10
+        FROM unnest($7::bigint[], $8::bigint[], $9::text[]) AS n (id, recipient_id, kind)
+        WHERE EXISTS (SELECT 1 FROM cnt)
+    ),
+    {append_ctes(11, "EXISTS (SELECT 1 FROM cnt)")}
+    SELECT EXISTS (SELECT 1 FROM ins) AS inserted,
+           (SELECT like_count FROM cnt) AS like_count,
+           (SELECT comment_count FROM cnt) AS comment_count,
+           (SELECT array_agg(ord ORDER BY ord) FROM ev_seq) AS ords,
+           (SELECT array_agg(seq ORDER BY ord) FROM ev_seq) AS seqs"""
+
+
+@dataclass(frozen=True)
+class CommentAdded:
+    inserted: bool  # False: this author's comment with this idempotency key won meanwhile
+    counts: tuple[int, int] | None  # (like_count, comment_count); None: the post is gone
+    comment: CommentRecord  # the new comment as load_comments reads it back
+    events: list[StoredEvent]  # the recipients' `notification`s, in recipient order
+
+
+async def add_comment_once(conn: asyncpg.Connection, ctx: AddCommentContext, user_id: int,
+                           post_id: int, parent_id: int | None, body: str, idem: str | None,
+                           notices: Sequence[tuple[int, str]], *,
+                           retention: int) -> CommentAdded:
+    """Insert the comment, move the post's counter, and store the `notices` ((recipient,
+    kind) in recipient order: the domain decided who hears of it) as notifications with
+    their durable events — one statement. Nothing is stored when the idempotency key
+    was taken meanwhile (`inserted` False); when the post went meanwhile `counts` is
+    None and the caller rolls back."""
+    comment_id = ctx.comment_id
+    note_ids = ctx.note_ids[:len(notices)]
+    items = [(uid, "notification", notes_db.event_data(
+        id=nid, kind=kind, actor_id=user_id, actor_name=ctx.commenter.username, at=ctx.now_ms,
+        post_id=post_id, comment_id=comment_id, body=body))
+        for nid, (uid, kind) in zip(note_ids, notices, strict=True)]
+    row = await conn.fetchrow(
+        _ADD_COMMENT, comment_id, post_id, user_id, parent_id, body, idem, note_ids,
+        [uid for uid, _ in notices], [kind for _, kind in notices],
+        body[:notes_db.BODY_MAX], *pack_items(items), retention)
+    counts = ((row["like_count"], row["comment_count"])
+              if row["comment_count"] is not None else None)
+    events = stored_events(items, list(zip(row["ords"] or [], row["seqs"] or [], strict=True)))
+    # What load_comments would read back: nobody has liked or answered it yet.
+    comment = CommentRecord(comment_id, post_id, ctx.commenter, body, parent_id, 0, ctx.now_ms,
+                            False, 0)
+    return CommentAdded(row["inserted"], counts, comment, events)
 
 
 @dataclass(frozen=True)

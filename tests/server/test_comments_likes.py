@@ -15,10 +15,12 @@ from protocol.client import Client, connect
 from protocol.errors import BadRequest, Forbidden, NotFound
 from server.node import Node
 from tests.conftest import unique
+from tests.fixtures import images
 from tests.server.test_posts import (
     block,
     bots,
     expect,
+    follow,
     make_private,
     next_event,
     quick_post,
@@ -203,3 +205,111 @@ async def test_comments_off_and_private_posts(node: Node) -> None:
         await expect(NotFound, carol, "post.like", post=pid)
         await expect(NotFound, bob, "comment.delete", comment=c1["id"])  # no longer sees it
         assert (await alice.call("post.get", post=pid))["comment_count"] == 2
+
+
+async def notices_of(node: Node, comment_id: int) -> dict[int, dict[str, Any]]:
+    """The stored notifications about a comment by recipient, as their live events carry them."""
+
+    async def run(conn: Any) -> list[Any]:
+        return await conn.fetch(
+            """SELECT n.id, n.recipient_id, n.kind, n.actor_id, u.username, n.post_id,
+                      n.comment_id, n.body, (extract(epoch FROM n.created_at) * 1000)::bigint AS at
+               FROM notifications n JOIN users u ON u.id = n.actor_id
+               WHERE n.comment_id = $1""", comment_id)
+
+    return {r["recipient_id"]: {
+        "id": r["id"], "kind": r["kind"], "actor": {"id": r["actor_id"], "username": r["username"]},
+        "post": r["post_id"], "comment": r["comment_id"], "body": r["body"], "at": r["at"]}
+        for r in await node.storage.tx(run)}
+
+
+async def test_comment_replies_equal_the_listed_comments_and_notices_the_stored_rows(
+        node: Node) -> None:
+    """comment.add's reply is the comment as comment.list shows it; who hears of it follows
+    the rules (mentions, the post's author, the thread's author on a reply; not oneself, not
+    whoever muted the commenter or cannot see the post), and each live `notification` is
+    its stored row."""
+    async with bots(node, 5) as (alice, bob, carol, dave, erin):
+        await make_private(alice)
+        for c in (bob, carol, dave):
+            await follow(c, alice)
+        await dave.call("mute.add", user=uid(bob))
+        photo = await bob.upload(images.jpeg(400, 400))
+        await bob.call("user.update", avatar=photo["id"])
+        post = await quick_post(alice, "private talk")
+        pid = post["id"]
+
+        text = (f"hi @{uname(carol)} @{uname(dave)} @{uname(erin)} @{uname(bob)} "
+                f"@nobody_{unique()[:8]} " + "long " * 60)
+        c1 = await bob.call("comment.add", post=pid, text=text)
+        assert c1["author"]["avatar"] is not None and c1["text"] == text.strip()
+        assert (await bob.call("comment.list", post=pid))["comments"] == [c1]
+        stored = await notices_of(node, c1["id"])
+        assert {r: n["kind"] for r, n in stored.items()} == {uid(alice): "comment",
+                                                            uid(carol): "mention"}
+        assert await next_event(alice, "notification", comment=c1["id"]) == stored[uid(alice)]
+        assert await next_event(carol, "notification", comment=c1["id"]) == stored[uid(carol)]
+        assert len(stored[uid(carol)]["body"]) == 200
+
+        # A reply: the thread's author hears "reply", the post's author "comment" even
+        # when mentioned too.
+        r1 = await carol.call("comment.add", post=pid, text=f"@{uname(alice)} agreed",
+                              reply_to=c1["id"])
+        assert (await carol.call("comment.list", post=pid, parent=c1["id"]))["comments"] == [r1]
+        stored = await notices_of(node, r1["id"])
+        assert {r: n["kind"] for r, n in stored.items()} == {uid(alice): "comment",
+                                                            uid(bob): "reply"}
+        assert await next_event(bob, "notification", comment=r1["id"]) == stored[uid(bob)]
+
+        # A reply to a reply joins the thread; the post's author hears nothing of their own.
+        a1 = await alice.call("comment.add", post=pid, text="thanks", reply_to=r1["id"],
+                              idem="a1")
+        assert a1["parent"] == c1["id"]
+        assert await alice.call("comment.add", post=pid, text="thanks", reply_to=r1["id"],
+                                idem="a1") == a1
+        listed = (await alice.call("comment.list", post=pid, parent=c1["id"]))["comments"]
+        assert listed == [r1, a1]
+        stored = await notices_of(node, a1["id"])
+        assert {r: n["kind"] for r, n in stored.items()} == {uid(bob): "reply"}
+
+        # The post's author answered in a thread of their own hears "reply".
+        c2 = await alice.call("comment.add", post=pid, text="my own thread")
+        assert await notices_of(node, c2["id"]) == {}
+        r2 = await bob.call("comment.add", post=pid, text="answer", reply_to=c2["id"])
+        stored = await notices_of(node, r2["id"])
+        assert {r: n["kind"] for r, n in stored.items()} == {uid(alice): "reply"}
+        assert await next_event(alice, "notification", comment=r2["id"]) == stored[uid(alice)]
+        top = (await bob.call("comment.list", post=pid))["comments"]
+        assert [c["id"] for c in top] == [c1["id"], c2["id"]]
+        assert top[1] == {**c2, "reply_count": 1}
+        assert (await bob.call("post.get", post=pid))["comment_count"] == 5
+
+
+async def test_concurrent_retries_with_one_idem_make_one_comment(node: Node) -> None:
+    """The same comment.add sent at once on several connections: one comment, one count,
+    one notification each; every reply is that comment."""
+    async with contextlib.AsyncExitStack() as stack:
+        alice, bob, carol = await stack.enter_async_context(bots(node, 3))
+        pid = (await quick_post(alice, "retry me"))["id"]
+        conns = [await stack.enter_async_context(connect(node.ws_url, token=bob.token))
+                 for _ in range(8)]
+        replies: list[dict[str, Any]] = []
+
+        async def add(c: Client) -> None:
+            replies.append(await c.call("comment.add", post=pid, text=f"once @{uname(carol)}",
+                                        idem="same"))
+
+        with trio.fail_after(30):
+            async with trio.open_nursery() as nursery:
+                for c in conns:
+                    nursery.start_soon(add, c)
+        assert len(replies) == len(conns) and all(r == replies[0] for r in replies)
+        assert (await bob.call("comment.list", post=pid))["comments"] == [replies[0]]
+        assert (await alice.call("post.get", post=pid))["comment_count"] == 1
+        stored = await notices_of(node, replies[0]["id"])
+        assert {r: n["kind"] for r, n in stored.items()} == {uid(alice): "comment",
+                                                            uid(carol): "mention"}
+        assert await sql(node, "SELECT count(*) FROM notifications WHERE post_id = $1",
+                         pid) == 2
+        assert await next_event(carol, "notification", comment=replies[0]["id"]) == \
+            stored[uid(carol)]
