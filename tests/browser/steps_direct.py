@@ -9,11 +9,14 @@ the page, with steps_common's `call`.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from playwright.sync_api import Locator, Page, expect
 
-from tests.browser.steps_common import call, create_post_via_protocol
+from tests.browser.conftest import DESKTOP, Person
+from tests.browser.steps_common import call, create_post_via_protocol, follow, sign_up_via_http
+from tests.conftest import unique
 
 THREAD_URL = re.compile(r"/direct/\d+$")
 
@@ -85,6 +88,21 @@ def start_new_group(page: Page, usernames: list[str], name: str) -> None:
     dialog.get_by_role("button", name="Create group").click()
     expect(page).to_have_url(THREAD_URL)
     expect(page.get_by_role("heading", level=1)).to_contain_text(name)
+
+
+def picnic_group(person: Callable[..., Person]) -> tuple[Person, Person, Person, str]:
+    """Alice, Bob and Carol (desktop), signed up, Bob and Carol following Alice (so the
+    group is in their inboxes), and the group "picnic" Alice started with them and wrote
+    "bring plates" in, its thread open on Alice's page. Returns them and the group id."""
+    alice, bob, carol = person(DESKTOP), person(DESKTOP), person(DESKTOP)
+    a, b, c = unique("alice"), unique("bob"), unique("carol")
+    for who, name in ((alice, a), (bob, b), (carol, c)):
+        sign_up_via_http(who.page, name)
+    follow(bob.page, a)
+    follow(carol.page, a)
+    start_new_group(alice.page, [b, c], "picnic")
+    send_message(alice.page, "bring plates")
+    return alice, bob, carol, alice.page.url.rsplit("/", 1)[1]
 
 
 def expect_direct_badge(page: Page, count: int) -> None:

@@ -16,8 +16,8 @@ from tests.browser.steps_direct import (
     open_conversation,
     open_dm_via_protocol,
     open_inbox,
+    picnic_group,
     send_message,
-    start_new_group,
     wait_for_message,
 )
 from tests.conftest import unique
@@ -81,15 +81,7 @@ def test_inbox_row_says_sent_then_seen(person: Callable[..., Person]) -> None:
 
 
 def test_group_row_says_seen_by(person: Callable[..., Person]) -> None:
-    alice, bob, carol = person(DESKTOP), person(DESKTOP), person(DESKTOP)
-    a, b, c = unique("alice"), unique("bob"), unique("carol")
-    for who, name in ((alice, a), (bob, b), (carol, c)):
-        sign_up_via_http(who.page, name)
-    follow(bob.page, a)
-    follow(carol.page, a)  # the group is in their inboxes
-    start_new_group(alice.page, [b, c], "picnic")
-    send_message(alice.page, "bring plates")
-    group = alice.page.url.rsplit("/", 1)[1]
+    alice, bob, carol, group = picnic_group(person)
     open_inbox(alice.page)
     expect(receipt(alice.page, "picnic")).to_have_text("Sent")
 

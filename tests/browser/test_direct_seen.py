@@ -13,9 +13,9 @@ from tests.browser.steps_common import call, follow, go, sign_up_via_http
 from tests.browser.steps_direct import (
     open_conversation,
     open_dm_via_protocol,
+    picnic_group,
     reload_thread,
     send_message,
-    start_new_group,
     wait_for_message,
     wait_for_seen,
 )
@@ -60,15 +60,7 @@ def test_seen_shows_again_after_a_reload(person: Callable[..., Person]) -> None:
 
 
 def test_group_seen_by_after_a_reload(person: Callable[..., Person]) -> None:
-    alice, bob, carol = person(DESKTOP), person(DESKTOP), person(DESKTOP)
-    a, b, c = unique("alice"), unique("bob"), unique("carol")
-    for who, name in ((alice, a), (bob, b), (carol, c)):
-        sign_up_via_http(who.page, name)
-    follow(bob.page, a)
-    follow(carol.page, a)  # the group is in their inboxes
-    start_new_group(alice.page, [b, c], "picnic")
-    send_message(alice.page, "bring plates")
-    group = alice.page.url.rsplit("/", 1)[1]
+    alice, bob, carol, group = picnic_group(person)
 
     call(bob.page, "dm.read", conversation=group, seq=2)
     wait_for_seen(alice.page, "Seen by 1")
