@@ -339,6 +339,13 @@ class Liked:
     events: list[StoredEvent]  # the author's `notification`, if one was stored
 
 
+# What a post's one-statement write (a like, a comment) answers: whether its row went
+# in, the post's counts after it (none: the post is gone), the events it appended.
+_POST_WRITE_RESULT = """SELECT EXISTS (SELECT 1 FROM ins) AS inserted,
+           (SELECT like_count FROM cnt) AS like_count,
+           (SELECT comment_count FROM cnt) AS comment_count,
+           (SELECT array_agg(ord ORDER BY ord) FROM ev_seq) AS ords,
+           (SELECT array_agg(seq ORDER BY ord) FROM ev_seq) AS seqs"""
 _LIKE_NOTE_GUARD = ("$3::bigint IS NOT NULL AND EXISTS (SELECT 1 FROM cnt) AND NOT "
                     + _repeat("$4::bigint", "$2::bigint", "'like'", "$1::bigint", "NULL"))
 _LIKE = f"""
@@ -351,11 +358,7 @@ _LIKE = f"""
         RETURNING like_count, comment_count
     ), {notes_db.insert_cte(3, _LIKE_NOTE_GUARD)},
     {append_ctes(10, "EXISTS (SELECT 1 FROM note)")}
-    SELECT EXISTS (SELECT 1 FROM ins) AS inserted,
-           (SELECT like_count FROM cnt) AS like_count,
-           (SELECT comment_count FROM cnt) AS comment_count,
-           (SELECT array_agg(ord ORDER BY ord) FROM ev_seq) AS ords,
-           (SELECT array_agg(seq ORDER BY ord) FROM ev_seq) AS seqs"""
+    {_POST_WRITE_RESULT}"""
 
 
 async def like_once(conn: asyncpg.Connection, ctx: PostContext, user_id: int, *,
@@ -694,11 +697,7 @@ _ADD_COMMENT = f"""
         WHERE EXISTS (SELECT 1 FROM cnt)
     ),
     {append_ctes(11, "EXISTS (SELECT 1 FROM cnt)")}
-    SELECT EXISTS (SELECT 1 FROM ins) AS inserted,
-           (SELECT like_count FROM cnt) AS like_count,
-           (SELECT comment_count FROM cnt) AS comment_count,
-           (SELECT array_agg(ord ORDER BY ord) FROM ev_seq) AS ords,
-           (SELECT array_agg(seq ORDER BY ord) FROM ev_seq) AS seqs"""
+    {_POST_WRITE_RESULT}"""
 
 
 @dataclass(frozen=True)
