@@ -14,7 +14,7 @@ from pathlib import Path
 
 from playwright.sync_api import Locator, Page, expect
 
-from tests.browser.conftest import DESKTOP, Person
+from tests.browser.conftest import DESKTOP, PHONE, Person
 from tests.browser.steps_common import call, create_post_via_protocol, follow, sign_up_via_http
 from tests.conftest import unique
 
@@ -88,6 +88,18 @@ def start_new_group(page: Page, usernames: list[str], name: str) -> None:
     dialog.get_by_role("button", name="Create group").click()
     expect(page).to_have_url(THREAD_URL)
     expect(page.get_by_role("heading", level=1)).to_contain_text(name)
+
+
+def friends(person: Callable[..., Person]) -> tuple[Person, Person, str, str]:
+    """Alice (phone) and Bob (desktop), signed up and following each other (so each
+    one's messages reach the other's inbox, and reads are receipts); and their names."""
+    alice, bob = person(PHONE), person(DESKTOP)
+    a, b = unique("alice"), unique("bob")
+    sign_up_via_http(alice.page, a)
+    sign_up_via_http(bob.page, b)
+    follow(alice.page, b)
+    follow(bob.page, a)
+    return alice, bob, a, b
 
 
 def picnic_group(person: Callable[..., Person]) -> tuple[Person, Person, Person, str]:

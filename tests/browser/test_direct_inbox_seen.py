@@ -10,9 +10,10 @@ from collections.abc import Callable
 from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.conftest import DESKTOP, PHONE, Person, screenshot
-from tests.browser.steps_common import call, follow, go, sign_up_via_http
+from tests.browser.steps_common import call, go, sign_up_via_http
 from tests.browser.steps_direct import (
     conversation_row,
+    friends,
     open_conversation,
     open_dm_via_protocol,
     open_inbox,
@@ -36,12 +37,7 @@ def reload_inbox(page: Page) -> None:
 
 
 def test_inbox_row_says_sent_then_seen(person: Callable[..., Person]) -> None:
-    alice, bob = person(PHONE), person(DESKTOP)
-    a, b = unique("alice"), unique("bob")
-    sign_up_via_http(alice.page, a)
-    sign_up_via_http(bob.page, b)
-    follow(alice.page, b)
-    follow(bob.page, a)  # alice's messages reach bob's inbox: his reads are receipts
+    alice, bob, a, b = friends(person)
     # Bob hides his activity status: read receipts are not affected (docs/protocol.md).
     call(bob.page, "user.update", hide_activity=True)
 

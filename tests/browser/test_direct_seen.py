@@ -8,9 +8,10 @@ from collections.abc import Callable
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import DESKTOP, PHONE, Person, screenshot
-from tests.browser.steps_common import call, follow, go, sign_up_via_http
+from tests.browser.conftest import Person, screenshot
+from tests.browser.steps_common import call, go
 from tests.browser.steps_direct import (
+    friends,
     open_conversation,
     open_dm_via_protocol,
     picnic_group,
@@ -19,16 +20,10 @@ from tests.browser.steps_direct import (
     wait_for_message,
     wait_for_seen,
 )
-from tests.conftest import unique
 
 
 def test_seen_shows_again_after_a_reload(person: Callable[..., Person]) -> None:
-    alice, bob = person(PHONE), person(DESKTOP)
-    a, b = unique("alice"), unique("bob")
-    sign_up_via_http(alice.page, a)
-    sign_up_via_http(bob.page, b)
-    follow(alice.page, b)
-    follow(bob.page, a)  # alice's messages reach bob's inbox: his reads are receipts
+    alice, bob, a, b = friends(person)
 
     open_conversation(alice.page, b)
     send_message(alice.page, "are you there?")

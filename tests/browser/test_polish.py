@@ -13,7 +13,6 @@ from tests.browser.conftest import DESKTOP, PHONE, Person, screenshot
 from tests.browser.steps_common import (
     call,
     create_post_via_protocol,
-    follow,
     log_out,
     photo_jpeg,
     sign_up_via_http,
@@ -21,6 +20,7 @@ from tests.browser.steps_common import (
 )
 from tests.browser.steps_direct import (
     block,
+    friends,
     message,
     open_conversation,
     send_message,
@@ -166,12 +166,7 @@ def test_desktop_post_view_shows_a_tall_photo_whole(person: Callable[..., Person
 
 def _two_friends(person: Callable[..., Person]) -> tuple[Person, Person, str]:
     """Alice (phone) and bob (desktop), following each other, alice in their thread."""
-    alice, bob = person(PHONE), person(DESKTOP)
-    a, b = unique("alice"), unique("bob")
-    sign_up_via_http(alice.page, a)
-    sign_up_via_http(bob.page, b)
-    follow(alice.page, b)
-    follow(bob.page, a)
+    alice, bob, a, b = friends(person)
     open_conversation(alice.page, b)
     send_message(alice.page, "hello")
     return alice, bob, a
