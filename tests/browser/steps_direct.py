@@ -138,13 +138,20 @@ def message(page: Page, text: str) -> Locator:
     return messages(page).filter(has=page.locator(".dm-bubble", has_text=text))
 
 
-def send_message(page: Page, text: str) -> None:
-    """Type `text` in the open thread, press Enter, and wait until the server confirmed it
-    (the pending bubble became a message)."""
+def submit_message(page: Page, text: str) -> Locator:
+    """Type `text` in the open thread and press Enter, without waiting for the server;
+    returns the pending bubble (a send that fails stays there, with its alert)."""
     box = page.get_by_label("Message", exact=True)
     box.fill(text)
     box.press("Enter")
-    expect(box).to_have_value("")
+    return page.get_by_test_id("pending-message")
+
+
+def send_message(page: Page, text: str) -> None:
+    """Type `text` in the open thread, press Enter, and wait until the server confirmed it
+    (the pending bubble became a message)."""
+    submit_message(page, text)
+    expect(page.get_by_label("Message", exact=True)).to_have_value("")
     wait_for_message(page, text)
     expect(page.get_by_test_id("pending-message")).to_have_count(0)
 

@@ -37,6 +37,7 @@ from tests.browser.steps_direct import (
     share_post,
     start_new_group,
     start_typing,
+    submit_message,
     unsend_message,
     wait_for_message,
     wait_for_no_typing,
@@ -117,10 +118,7 @@ def test_conversation_live_typing_seen_photo_and_reconnect(
     for n in (1, 2, 3):
         send_message(bob.page, f"while away {n}")
     # Alice writes while offline: a pending bubble, sent once she is back.
-    box = page.get_by_label("Message", exact=True)
-    box.fill("written offline")
-    box.press("Enter")
-    expect(page.get_by_test_id("pending-message")).to_contain_text("written offline")
+    expect(submit_message(page, "written offline")).to_contain_text("written offline")
     page.unroute("**/api/info")
     page.get_by_role("button", name="Retry now").click()
     expect(banner).to_be_hidden()
@@ -182,10 +180,7 @@ def test_blocked_send_is_explained(person: Callable[..., Person]) -> None:
     open_conversation(bob.page, a)
     send_message(bob.page, "first")
     block(alice.page, b)
-    box = bob.page.get_by_label("Message", exact=True)
-    box.fill("are you there?")
-    box.press("Enter")
-    failed = bob.page.get_by_test_id("pending-message")
+    failed = submit_message(bob.page, "are you there?")
     expect(failed.get_by_role("alert")).to_contain_text("You can\u2019t message this account.")
     expect(message(bob.page, "are you there?")).to_have_count(0)
 

@@ -22,6 +22,7 @@ from tests.browser.steps_direct import (
     message,
     open_conversation,
     open_dm_via_protocol,
+    submit_message,
     wait_for_message,
 )
 from tests.conftest import unique
@@ -80,12 +81,8 @@ def test_rate_limited_message_retries_after_the_wait(person: Callable[..., Perso
     expect(bob.page.get_by_label("Message", exact=True)).to_be_visible()
 
     spend_op_tokens(alice.page)
-    box = alice.page.get_by_label("Message", exact=True)
-    box.fill("are we still on for 6?")
-    box.press("Enter")
-
+    pending = submit_message(alice.page, "are we still on for 6?")
     # Refused: a clear message with the wait, the text kept, no Retry yet.
-    pending = alice.page.get_by_test_id("pending-message")
     failure = pending.get_by_role("alert")
     expect(failure).to_contain_text("Not sent.")
     expect(failure).to_contain_text(re.compile(r"too often\. Try again in \d+ seconds?\."))

@@ -24,6 +24,7 @@ from tests.browser.steps_direct import (
     message,
     open_conversation,
     send_message,
+    submit_message,
     wait_for_message,
 )
 from tests.browser.steps_feed import open_post
@@ -180,10 +181,7 @@ def test_a_message_refused_for_good_offers_delete_not_retry(
     expect(active.first).to_be_visible()
     block(bob.page, a)
     expect(active).to_have_count(0)  # a block takes back the status shown (presence nil)
-    box = page.get_by_label("Message", exact=True)
-    box.fill("are you there?")
-    box.press("Enter")
-    failed = page.get_by_test_id("pending-message")
+    failed = submit_message(page, "are you there?")
     alert = failed.get_by_role("alert")
     expect(alert).to_contain_text("Not sent. You can\u2019t message this account.")
     expect(alert).to_have_attribute("data-retryable", "false")
@@ -209,10 +207,7 @@ def test_a_send_that_timed_out_offline_offers_retry_and_goes_once(
     page.evaluate("window.__glint.conn.callTimeoutMs = 300")
     page.evaluate("window.__glint.conn.ws.close()")
     expect(page.get_by_test_id("offline-banner")).to_be_visible()
-    box = page.get_by_label("Message", exact=True)
-    box.fill("sent while offline")
-    box.press("Enter")
-    failed = page.get_by_test_id("pending-message")
+    failed = submit_message(page, "sent while offline")
     alert = failed.get_by_role("alert")
     expect(alert).to_contain_text("Not sent. Glint didn\u2019t answer in time.")
     expect(alert).to_have_attribute("data-retryable", "true")
