@@ -220,7 +220,7 @@ async def _explore(st: Storage, viewer_id: int, offset: int, limit: int) -> dict
                                     | {a.user.id for a in accounts})
         posts = [p for p in await _posts(conn, viewer_id, page, rels, privacy.can_recommend)
                  if not p["liked_by_me"]]
-        counts = await db.tag_counts(conn, [t for t, _ in trend]) if trend else {}
+        counts = await db.tag_counts_kept(conn, [t for t, _ in trend]) if trend else {}
     more = found.more or end < len(found.posts)
     return {
         "posts": posts,

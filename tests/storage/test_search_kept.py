@@ -1,0 +1,51 @@
+"""What explore's first page keeps between calls (storage/search.py): the trending sum
+is rebuilt at most once per TRENDING_CACHE_SECONDS even when no tag was used (it
+was rebuilt on every page), and the trending tags' post counts are kept per process
+for as long."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from config import limits as L
+from server.node import Node
+from storage import search
+from tests.server.test_posts import bots, quick_post, sql
+
+
+async def _unions(node: Node) -> int:
+    """ZUNIONSTOREs this Redis has run (the trending rebuild is the only one)."""
+    info: dict[str, Any] = await node.storage.redis_op(lambda r: r.info("commandstats"))
+    return int(info.get("cmdstat_zunionstore", {}).get("calls", 0))
+
+
+async def _trending(node: Node) -> list[tuple[str, float]]:
+    return await node.storage.redis_op(
+        lambda r: search.trending(node.storage, r, L.TRENDING_TAGS))
+
+
+async def test_an_empty_trending_sum_is_not_rebuilt_on_every_call(node: Node) -> None:
+    before = await _unions(node)
+    assert await _trending(node) == []  # a fresh namespace: no tag used yet
+    assert await _unions(node) == before + 1
+    for _ in range(3):
+        assert await _trending(node) == []
+    assert await _unions(node) == before + 1  # kept, though Redis holds no empty sum
+
+
+async def test_trending_counts_are_kept_per_process(node: Node) -> None:
+    tag, unknown = f"kept{uuid.uuid4().hex[:8]}", f"none{uuid.uuid4().hex[:8]}"
+    async with bots(node, 1) as (author,):
+        await quick_post(author, f"#{tag}")
+
+    async def counts(conn: Any) -> dict[str, int]:
+        return await search.tag_counts_kept(conn, [tag, unknown])
+
+    search._tag_counts.clear()
+    assert await node.storage.read(counts) == {tag: 1}
+    await sql(node, "UPDATE hashtags SET post_count = 7 WHERE tag = $1", tag)
+    assert await node.storage.read(counts) == {tag: 1}  # kept: no statement
+    assert search._tag_counts[unknown][1] is None  # an unknown tag is kept as such
+    search._tag_counts.clear()  # as TRENDING_CACHE_SECONDS passing would
+    assert await node.storage.read(counts) == {tag: 7}
