@@ -123,6 +123,26 @@ async def test_a_post_deleted_through_another_node_is_not_shown(node: Node) -> N
             assert ids(await home(alice, mode=mode)) == [kept]
 
 
+async def test_a_kept_head_is_the_head_postgres_gives(node: Node) -> None:
+    """heads_kept packs a head into one int: read back from the process, it equals the
+    one Postgres gives, down to the largest counts the columns hold."""
+    async with bots(node, 1) as (bob,):
+        small = (await quick_post(bob, "small"))["id"]
+        big = (await quick_post(bob, "big"))["id"]
+        await sql(node, "UPDATE posts SET like_count = 2147483647, comment_count = 2147483646"
+                        " WHERE id = $1 RETURNING id", big)
+        want = await node.storage.read(lambda conn: tl.heads(conn, [small, big]))
+        tl._heads.clear()
+        first = await node.storage.read(lambda conn: tl.heads_kept(conn, [small, big]))
+        assert small in tl._heads and big in tl._heads
+        again = await node.storage.read(lambda conn: tl.heads_kept(conn, [small, big]))
+        assert first == again == want
+        assert (want[big].likes, want[big].comments) == (2_147_483_647, 2_147_483_646)
+        assert want[small].author_id == want[big].author_id == uid(bob)
+        # The session's database is shared: no int4-max post left to outrank later tests.
+        await bob.call("post.delete", post=big)
+
+
 async def test_the_caught_up_line_skips_a_post_deleted_elsewhere(node: Node) -> None:
     """`caught_up_at` counts the posts shown, not the candidates ranked: a post deleted
     through another node while its head is kept here drops out before the line."""
