@@ -164,7 +164,7 @@ SELECT DISTINCT s.id AS target, p.user_id AS viewer, p.hide_activity AS viewer_h
        EXISTS (SELECT 1 FROM blocks b WHERE (b.blocker_id = p.user_id AND b.blocked_id = s.id)
                                          OR (b.blocker_id = s.id AND b.blocked_id = p.user_id))
            AS blocked
-FROM users s
+FROM {users} s
 JOIN conversation_members me ON me.user_id = s.id AND me.left_at IS NULL
 JOIN LATERAL (
     SELECT m.user_id, u.hide_activity FROM conversation_members m JOIN users u ON u.id = m.user_id
@@ -172,13 +172,26 @@ JOIN LATERAL (
 ) p ON true
 WHERE s.id = ANY($1::bigint[])
 """
+_AUDIENCE_READ = _AUDIENCE.format(users="users")
+# The same, setting users.last_active_at in the same statement: a connect's or
+# disconnect's presence change was a transaction of four round trips (BEGIN, UPDATE,
+# the read, COMMIT) on every hello and close. The users' own flags come from the
+# UPDATE's RETURNING, i.e. as they are once their row lock is held (a statement's
+# snapshot alone would miss a hide_activity committed while it waited for the lock,
+# and announce what was just hidden); a data-modifying CTE runs in full either way.
+_AUDIENCE_ACTIVE = (
+    "WITH active AS (UPDATE users SET last_active_at = $2 WHERE id = ANY($1::bigint[])"
+    " RETURNING id, hide_activity, suspended_at)\n" + _AUDIENCE.format(users="active"))
 
 
-async def _audiences(conn: asyncpg.Connection,
-                     user_ids: Sequence[int]) -> dict[int, list[PresenceLink]]:
-    """Each user's audience (one query for all of them)."""
+async def _audiences(conn: asyncpg.Connection, user_ids: Sequence[int],
+                     active_at: datetime | None = None) -> dict[int, list[PresenceLink]]:
+    """Each user's audience (one query for all of them); with `active_at`, their
+    last_active_at set to it by the same statement."""
     out: dict[int, list[PresenceLink]] = {uid: [] for uid in user_ids}
-    for r in await conn.fetch(_AUDIENCE, list(user_ids)):
+    query, args = ((_AUDIENCE_READ, (list(user_ids),)) if active_at is None
+                   else (_AUDIENCE_ACTIVE, (list(user_ids), active_at)))
+    for r in await conn.fetch(query, *args):
         out[r["target"]].append(PresenceLink(
             r["viewer"], r["target"], True, r["viewer_hides"], r["target_hides"],
             r["suspended"], r["blocked"], shares_conversation=True))
@@ -224,10 +237,8 @@ async def apply_changes(st: Storage, changes: Sequence[Change],
             return []
         at_ms = int(time.time() * 1000)  # stored to the ms, so reads give back the same value
         now = _EPOCH + timedelta(milliseconds=at_ms)
-        async with st.pool.acquire() as conn, conn.transaction():
-            await conn.execute("UPDATE users SET last_active_at = $2 WHERE id = ANY($1::bigint[])",
-                               list(flips), now)
-            audiences = await _audiences(conn, list(flips))
+        async with st.pool.acquire() as conn:
+            audiences = await _audiences(conn, list(flips), active_at=now)
             return [Transition(uid, online, at_ms, audiences[uid])
                     for uid, online in flips.items()]
 
