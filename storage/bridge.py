@@ -20,6 +20,17 @@ import trio
 T = TypeVar("T")
 
 
+def _new_loop() -> asyncio.AbstractEventLoop:
+    """uvloop where it is installed (not on Windows): the loop asyncpg was built for. Its
+    loop machinery in C took 7-10% off the node's CPU per warm feed page and per explore
+    call against asyncio's selector loop (docs/performance.md, fifth sitting)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - Windows
+        return asyncio.SelectorEventLoop()
+    return uvloop.new_event_loop()
+
+
 class BridgeClosed(RuntimeError):
     """The asyncio loop is gone or cancelled the operation."""
 
@@ -45,7 +56,7 @@ class AsyncioBridge:
         self._ready.wait()
 
     def _main(self) -> None:
-        loop = asyncio.SelectorEventLoop()
+        loop = _new_loop()
         asyncio.set_event_loop(loop)
         self._loop = loop
         self._ready.set()

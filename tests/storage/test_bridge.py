@@ -86,3 +86,13 @@ async def test_stopped_bridge_refuses() -> None:
     b = AsyncioBridge()
     with pytest.raises(BridgeClosed):
         await b.run(asyncio.sleep, 0)
+
+
+async def test_the_storage_thread_runs_uvloop(bridge: AsyncioBridge) -> None:
+    """Where uvloop is installed (everywhere but Windows) the bridge's loop is uvloop's."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def loop_type() -> type:
+        return type(asyncio.get_running_loop())
+
+    assert issubclass(await bridge.run(loop_type), uvloop.Loop)
