@@ -20,7 +20,7 @@ import asyncpg
 from config import limits as L
 from storage import media as media_db
 from storage import notifications as notes_db
-from storage import timelines
+from storage import search, timelines
 from storage.accounts import UserRecord, user_columns, user_record
 from storage.events import StoredEvent, append_ctes, pack_items, stored_events
 from storage.graph import Cursor
@@ -260,8 +260,10 @@ async def set_alts(conn: asyncpg.Connection, post_id: int, alts: Sequence[str]) 
 
 async def soft_delete(conn: asyncpg.Connection, post_id: int) -> bool:
     """Mark the post deleted; False if it already was (so counts move once). This
-    process's feed forgets the post's head at once (timelines.forget_heads)."""
+    process's feed forgets the post's head at once (timelines.forget_heads), and
+    explore the trending tags' counts (search.forget_tag_counts)."""
     timelines.forget_heads([post_id])
+    search.forget_tag_counts()
     return await conn.fetchval(
         "UPDATE posts SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL RETURNING id",
         post_id) is not None

@@ -186,8 +186,16 @@ async def tag_counts(conn: asyncpg.Connection, tags: Sequence[str]) -> dict[str,
 
 # Trending tags' post counts, kept per process as long as the trending sum itself
 # (TRENDING_CACHE_SECONDS): every first explore page shows the same twenty, and their
-# counts were a Postgres round trip of their own. tag -> (until, count; None: no such tag)
+# counts were a Postgres round trip of their own. A post deleted through this process
+# forgets them all (`forget_tag_counts`): a tag whose last post it was must drop out
+# at once, as it does from search. tag -> (until, count; None: no such tag)
 _tag_counts: dict[str, tuple[float, int | None]] = {}
+
+
+def forget_tag_counts() -> None:
+    """Called as a post is deleted: the kept counts may include its tags (at most
+    TRENDING_COUNTS_KEPT, read again in one statement)."""
+    _tag_counts.clear()
 
 
 async def tag_counts_kept(conn: asyncpg.Connection, tags: Sequence[str]) -> dict[str, int]:
@@ -232,7 +240,8 @@ async def tag_top(conn: asyncpg.Connection, viewer_id: int, tag: str, now_ms: in
     since = make_id(now_ms - L.TAG_TOP_DAYS * _DAY_MS, 0, 0)
     rows = await conn.fetch(
         f"""SELECT id, author_id, score FROM (
-                SELECT p.id, p.author_id, p.like_count + 2 * p.comment_count AS score
+                SELECT p.id, p.author_id,
+                       p.like_count::bigint + 2 * p.comment_count::bigint AS score
                 FROM post_tags pt JOIN posts p ON p.id = pt.post_id
                 JOIN users a ON a.id = p.author_id
                 WHERE pt.tag = $2 AND pt.post_id >= $3 AND p.deleted_at IS NULL
@@ -534,11 +543,13 @@ def _tags_of(rows: Sequence[tuple[bytes | str, float]]) -> list[tuple[str, float
     return [(t.decode() if isinstance(t, bytes) else str(t), float(s)) for t, s in rows]
 
 
-def _trend_built_key(st: Storage) -> str:
-    """Set while the trending sum is fresh. Not the sum's own key: when no tag was used
-    in TRENDING_HOURS the sum is empty, Redis keeps no empty sorted set, and every
-    explore page rebuilt it (a round trip and a 24-key union each)."""
-    return st.key("trend", "built")
+def _trend_empty_key(st: Storage) -> str:
+    """Set while a fresh trending sum is empty: Redis keeps no empty sorted set, so the
+    sum's own key could not say it is fresh, and when no tag was used in TRENDING_HOURS
+    every explore page rebuilt it (a round trip and a 24-key union each). Only then: a
+    marker set on every rebuild would outlive a sum evicted or deleted meanwhile, and
+    trending would show empty until it expired."""
+    return st.key("trend", "empty")
 
 
 async def _trending_rebuilt(st: Storage, r: aioredis.Redis, limit: int) -> list[tuple[str, float]]:
@@ -549,9 +560,10 @@ async def _trending_rebuilt(st: Storage, r: aioredis.Redis, limit: int) -> list[
     async with r.pipeline(transaction=True) as pipe:
         pipe.zunionstore(cache, weights)
         pipe.expire(cache, L.TRENDING_CACHE_SECONDS)
-        pipe.set(_trend_built_key(st), 1, ex=L.TRENDING_CACHE_SECONDS)
         pipe.zrevrange(cache, 0, limit - 1, withscores=True)
-        rows = (await pipe.execute())[-1]
+        size, _, rows = await pipe.execute()
+    if not size:  # once per TRENDING_CACHE_SECONDS at most
+        await r.set(_trend_empty_key(st), 1, ex=L.TRENDING_CACHE_SECONDS)
     return _tags_of(rows)
 
 
@@ -571,7 +583,7 @@ async def trending_and_explore(st: Storage, r: aioredis.Redis, limit: int,
     one more rebuilds it: at most once per TRENDING_CACHE_SECONDS, even when empty)."""
     cache = st.key("trend", "sum")
     async with r.pipeline(transaction=False) as pipe:
-        pipe.exists(_trend_built_key(st))
+        pipe.exists(cache, _trend_empty_key(st))  # how many of the two exist
         pipe.zrevrange(cache, 0, limit - 1, withscores=True)
         if viewer_id is not None:
             pipe.get(explore_key(st, viewer_id))

@@ -49,3 +49,30 @@ async def test_trending_counts_are_kept_per_process(node: Node) -> None:
     assert search._tag_counts[unknown][1] is None  # an unknown tag is kept as such
     search._tag_counts.clear()  # as TRENDING_CACHE_SECONDS passing would
     assert await node.storage.read(counts) == {tag: 7}
+
+
+async def test_a_trending_sum_gone_early_is_rebuilt_at_once(node: Node) -> None:
+    """Only an empty sum is marked fresh: a sum with tags that Redis evicted (or someone
+    deleted) before its 30 s is rebuilt on the next page, not shown empty meanwhile."""
+    tag = f"gone{uuid.uuid4().hex[:8]}"
+    async with bots(node, 1) as (author,):
+        await quick_post(author, f"#{tag}")  # counted in this hour's bucket
+    await node.storage.redis_op(lambda r: r.delete(node.storage.key("trend", "sum")))
+    assert tag in dict(await _trending(node))  # rebuilt: the new tag is in it
+    await node.storage.redis_op(lambda r: r.delete(node.storage.key("trend", "sum")))
+    assert tag in dict(await _trending(node))  # and again, at once
+
+
+async def test_a_deleted_post_drops_its_tag_from_the_kept_counts(node: Node) -> None:
+    """The kept counts are forgotten as a post is deleted through this process: a tag
+    whose only post it was shows no count at once (explore drops such tags)."""
+    tag = f"last{uuid.uuid4().hex[:8]}"
+    async with bots(node, 1) as (author,):
+        pid = (await quick_post(author, f"#{tag}"))["id"]
+
+        async def counts(conn: Any) -> dict[str, int]:
+            return await search.tag_counts_kept(conn, [tag])
+
+        assert await node.storage.read(counts) == {tag: 1}
+        await author.call("post.delete", post=pid)
+        assert await node.storage.read(counts) == {tag: 0}
