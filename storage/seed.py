@@ -420,7 +420,7 @@ class _Loader:
         if conn is not None:
             await st.pool.release(conn)
 
-    async def analyze(self, st: Storage, tables: Sequence[str]) -> None:
+    async def vacuum_analyze(self, st: Storage, tables: Sequence[str]) -> None:
         """VACUUM as well as ANALYZE: a running database's tables have been vacuumed,
         and bulk-loaded ones not yet (autovacuum had not reached `posts` minutes after
         a million-post seed). Without their visibility maps every index-only read of
@@ -734,7 +734,7 @@ async def load(st: Storage, opts: SeedOptions, *, password_hash: str,
             await st.both(loader.abort)
         raise
     t0 = time.perf_counter()
-    await st.both(loader.analyze, ("users", "follows", "posts", "post_media", "post_tags",
+    await st.both(loader.vacuum_analyze, ("users", "follows", "posts", "post_media", "post_tags",
                                    "post_mentions", "likes", "comments", "media"))
     report.stage_seconds["analyze"] = time.perf_counter() - t0
     report.counts = dict(gen.counts)
