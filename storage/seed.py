@@ -735,7 +735,7 @@ async def load(st: Storage, opts: SeedOptions, *, password_hash: str,
         raise
     t0 = time.perf_counter()
     await st.both(loader.vacuum_analyze, ("users", "follows", "posts", "post_media", "post_tags",
-                                   "post_mentions", "likes", "comments", "media"))
+                                          "post_mentions", "likes", "comments", "media"))
     report.stage_seconds["analyze"] = time.perf_counter() - t0
     report.counts = dict(gen.counts)
     report.user_ids = list(gen.people.ids)
