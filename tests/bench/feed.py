@@ -168,11 +168,14 @@ async def _trending(db_url: str, redis_url: str, namespace: str) -> int:
     hourly trending buckets, as if that day had just passed (what `count_tags` does as
     posts are made; the seed writes Postgres only, and each run has a fresh namespace).
     Without it explore's first page had no trending tags and skipped their counts.
+    Each bucket is written by the node's own writer (`search._count_tags`), so it
+    expires and is trimmed to TRENDING_BUCKET_KEEP tags as the node's are.
     Returns the tag uses counted."""
     import asyncpg
     import redis.asyncio as aioredis
 
     from config import limits as L
+    from storage import search
     from storage.ids import id_time_ms, make_id
 
     conn = await asyncpg.connect(db_url)
@@ -187,18 +190,15 @@ async def _trending(db_url: str, redis_url: str, namespace: str) -> int:
             make_id(newest_ms - L.TRENDING_HOURS * 3_600_000, 0, 0))
     finally:
         await conn.close()
-    shift_h = int(time.time() // 3600) - newest_ms // 3_600_000
+    shift_h = search._hour(time.time()) - search._hour(newest_ms / 1000)
+    buckets: dict[str, list[str]] = {}
+    for row in rows:
+        hour = search._hour(id_time_ms(row["post_id"]) / 1000) + shift_h
+        buckets.setdefault(f"{namespace}:trend:{hour}", []).append(row["tag"])
     r = aioredis.Redis.from_url(redis_url)
     try:
-        async with r.pipeline(transaction=False) as pipe:
-            buckets = set()
-            for row in rows:
-                bucket = f"{namespace}:trend:{id_time_ms(row['post_id']) // 3_600_000 + shift_h}"
-                pipe.zincrby(bucket, 1, row["tag"])  # as search.count_tags, with its expiry
-                buckets.add(bucket)
-            for bucket in buckets:
-                pipe.expire(bucket, (L.TRENDING_HOURS + 1) * 3600)
-            await pipe.execute()
+        for bucket, tags in buckets.items():  # as search.count_tags, each trimmed once
+            await search._count_tags(r, bucket, tags, True)
     finally:
         await r.aclose()
     return len(rows)
@@ -588,17 +588,19 @@ def main() -> None:
             picked = asyncio.run(_pick(db_url, ns.feed_users, ns.followers,
                                        ns.celebrity_threshold, 1))
             author = picked["author"]
-            trend_uses = asyncio.run(_trending(db_url, redis_url, namespace))
-            print(f"data set: {picked['n_users']} users, {picked['n_posts']} posts; most "
-                  f"followed {picked['top']['username']} ({picked['top']['followers_count']}); "
-                  f"fan-out author {author['username']} ({len(picked['all_followers'])} "
-                  f"followers, {len(picked['online'])} online); {trend_uses} tag uses in its "
-                  "last day counted as trending", flush=True)
-            env = {"GLINT_FEED_CELEBRITY_THRESHOLD": str(ns.celebrity_threshold)}
-            if ns.explore_precompute:
-                env["GLINT_EXPLORE_PRECOMPUTE"] = "all"
-            node = common.start_node(tmp, db_url, redis_url, namespace, env)
-            try:
+            node: common.NodeProc | None = None
+            try:  # from here on, the run's tokens and Redis keys are cleaned up
+                trend_uses = asyncio.run(_trending(db_url, redis_url, namespace))
+                print(f"data set: {picked['n_users']} users, {picked['n_posts']} posts; most "
+                      f"followed {picked['top']['username']} "
+                      f"({picked['top']['followers_count']}); fan-out author "
+                      f"{author['username']} ({len(picked['all_followers'])} followers, "
+                      f"{len(picked['online'])} online); {trend_uses} tag uses in its last "
+                      "day counted as trending", flush=True)
+                env = {"GLINT_FEED_CELEBRITY_THRESHOLD": str(ns.celebrity_threshold)}
+                if ns.explore_precompute:
+                    env["GLINT_EXPLORE_PRECOMPUTE"] = "all"
+                node = common.start_node(tmp, db_url, redis_url, namespace, env)
                 common.wait_quiet(ns.quiet_wait, node.marker)
                 tokens = picked["tokens"]
                 reader_tokens = [tokens[u] for u in picked["readers"]]
@@ -672,8 +674,8 @@ def main() -> None:
                                      f"last timeline {'-' if tl is None else f'{tl * 1e3:.0f} ms'}"
                                      f" -> {rate}; {r['cpu']}"))
             finally:
-                code = node.stop()
-                if code not in (0, -15):
+                code = node.stop() if node is not None else 0
+                if node is not None and code not in (0, -15):
                     print(f"node exited with {code}; log tail:\n{node.log_tail()}",
                           file=sys.stderr)
                 if ns.data_dir is not None:
