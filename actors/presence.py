@@ -367,7 +367,10 @@ class Presence:
         frame = encode(event("dm.typing", {
             "conversation": conversation, "user": session.user_id, "typing": on,
             "expires_in_ms": expires}))
+        # In a 1:1 the dm.send rule decides (a block either way: nothing goes out, and
+        # the answer reveals no more than dm.send's would).
         sent = await db.typing(self.st, session.user_id, conversation, on,
-                               int(TYPING_THROTTLE_SECONDS * 1000), frame)
+                               int(TYPING_THROTTLE_SECONDS * 1000), frame,
+                               privacy.require_dm_peer)
         privacy.require_conversation_member(sent is not None)
         return {"sent": bool(sent), "expires_in_ms": expires}

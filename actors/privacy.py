@@ -175,13 +175,20 @@ def require_conversation_member(is_member: bool) -> None:
 
 # -- direct messages (actors/dm.py) ------------------------------------------------------------
 def require_dm_peer(rel_sender_to_peer: Relation) -> None:
-    """Open a conversation with, add to a group, or write 1:1 to someone: they must exist
-    and be visible (else not_found); a block either way is forbidden."""
+    """Open a conversation with, add to a group, write or type 1:1 to someone.
+
+    A user the sender blocked is forbidden whatever else holds (the sender knows of
+    their own block, and answering so reveals nothing of the other's state). Otherwise
+    one who does not exist, is suspended, or blocked the sender is not_found, with the
+    same message: their block is not revealed.
+    """
     r = rel_sender_to_peer
-    if not r.exists or r.target_suspended:
+    if not r.exists:
         raise Missing("no such user")
-    if r.blocked:
-        raise NotAllowed("you cannot message this user")
+    if r.i_blocked:
+        raise NotAllowed("unblock this user to message them")
+    if r.target_suspended or r.blocked_me:
+        raise Missing("no such user")
 
 
 def dm_folder(rel_recipient_to_sender: Relation) -> str:

@@ -24,7 +24,7 @@ also says which of their users have no live device left), and the index empties.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,6 +33,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from storage import bus
+from storage.relations import Relation, relation_columns, relation_from
 from storage.store import Storage
 
 # KEYS[1] = the user's device set, KEYS[2] = this device's key, KEYS[3] = its node
@@ -476,22 +477,38 @@ async def statuses(st: Storage, viewer_id: int,
 
 
 # -- typing ------------------------------------------------------------------------------------
+_TYPING = f"""
+    SELECT (SELECT array_agg(user_id) FROM conversation_members
+            WHERE conversation_id = $1 AND left_at IS NULL) AS members,
+           p.peer_id,
+           {relation_columns("$2::bigint", "p.peer_id", "rp")}
+    FROM (SELECT (SELECT m.user_id FROM conversation_members m
+                  JOIN conversations c ON c.id = m.conversation_id AND c.kind = 'direct'
+                  WHERE m.conversation_id = $1 AND m.user_id <> $2 AND m.left_at IS NULL
+                  LIMIT 1) AS peer_id) p"""
+
+
 async def typing(st: Storage, user_id: int, conversation_id: int, on: bool,
-                 throttle_ms: int, frame: bytes) -> bool | None:
+                 throttle_ms: int, frame: bytes,
+                 peer_rule: Callable[[Relation], None]) -> bool | None:
     """Send a typing frame to the conversation's other current members, in one crossing.
 
     None: the user is not a current member. False: a `typing: true` was throttled
     (one per `throttle_ms` per user and conversation). True: sent. `typing: false`
-    always goes, and lets the next `true` go at once.
+    always goes, and lets the next `true` go at once. In a 1:1, `peer_rule` (the
+    domain's, actors/privacy.py) is first given how the user stands to the other
+    member, read in the same statement as the members: what it raises is the answer,
+    and then nothing is throttled or sent.
     """
     async def run(st: Storage) -> bool | None:
         assert st.redis is not None and st.pool is not None
         async with st.pool.acquire() as conn:
-            members = [r["user_id"] for r in await conn.fetch(
-                "SELECT user_id FROM conversation_members "
-                "WHERE conversation_id = $1 AND left_at IS NULL", conversation_id)]
+            row = await conn.fetchrow(_TYPING, conversation_id, user_id)
+        members: list[int] = row["members"] or []
         if user_id not in members:
             return None
+        if row["peer_id"] is not None:
+            peer_rule(relation_from(row, "rp", user_id, row["peer_id"]))
         key = st.key("typing", conversation_id, user_id)
         redis: aioredis.Redis = st.redis
         if on:
@@ -504,4 +521,3 @@ async def typing(st: Storage, user_id: int, conversation_id: int, on: bool,
         return True
 
     return await st.both(run)
-

@@ -22,7 +22,6 @@ from server.node import Node, open_node
 from tests.conftest import make_settings
 from tests.fixtures import images
 from tests.server.test_posts import (
-    block,
     bots,
     expect,
     follow,
@@ -119,21 +118,6 @@ async def test_strangers_land_in_requests_until_accepted_or_answered(node: Node)
         await bob.call("dm.send", conversation=to_dave["id"], text="hey")
         assert to_dave["id"] in await folder(bob, "inbox")
         assert to_dave["id"] not in await folder(bob, "requests")
-
-
-async def test_blocked_either_way_is_forbidden(node: Node) -> None:
-    async with bots(node, 3) as (alice, bob, carol):
-        conv = await alice.call("dm.open", user=uid(bob))
-        await alice.call("dm.send", conversation=conv["id"], text="before")
-        await block(bob, alice)
-        await expect(Forbidden, alice, "dm.open", user=uid(bob))
-        await expect(Forbidden, bob, "dm.open", user=uid(alice))
-        await expect(Forbidden, alice, "dm.send", conversation=conv["id"], text="after")
-        await expect(Forbidden, bob, "dm.send", conversation=conv["id"], text="after")
-        await expect(Forbidden, alice, "dm.open", users=[uid(bob), uid(carol)])
-        assert [m["text"] for m in await history(alice, conv["id"])] == ["before"]
-        await bob.call("block.remove", user=uid(alice))
-        await alice.call("dm.send", conversation=conv["id"], text="again")
 
 
 async def test_non_members_can_neither_read_nor_write(node: Node) -> None:
