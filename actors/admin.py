@@ -187,7 +187,15 @@ async def _remove_comment(conn: asyncpg.Connection, sink: EventSink, op: Operato
     c = await posts_db.comment_head(conn, comment_id)
     if c is None or (c.deleted and strict):
         raise Missing("no such comment")
-    gone = [] if c.deleted else await posts_db.delete_comment(conn, comment_id)
+    # A comment whose post is gone went with it (users no longer see it): it is already
+    # down, like a deleted one, and its row is left as it is (admin.comments: `post_gone`).
+    post = await posts_db.head(conn, c.post_id)
+    post_gone = post is None or post.deleted
+    if post_gone and strict:
+        raise Missing("the comment's post is gone (deleted or removed): the comment went "
+                      "with it")
+    gone = [] if c.deleted or post_gone else await posts_db.delete_comment(
+        conn, comment_id, op.user_id)
     if gone:
         counts = await posts_db.bump_counts(conn, c.post_id, comments=-len(gone))
         sink.to_channel(keys(c.post_id), "comment.deleted",
@@ -200,7 +208,8 @@ async def _remove_comment(conn: asyncpg.Connection, sink: EventSink, op: Operato
     closed = await mod.resolve_reports(conn, "comment", comment_id, op.user_id, "removed")
     await mod.audit(conn, op.user_id, op.username, action, "comment", comment_id,
                     {"reason": reason, "author": c.author_id, "post": c.post_id,
-                     "removed": len(gone), "reports_closed": closed, **_resolved_by(action)})
+                     "removed": len(gone), "reports_closed": closed,
+                     **({"post_gone": True} if post_gone else {}), **_resolved_by(action)})
     return {"comment": comment_id, "post": c.post_id, "removed": True,
             "reports_closed": closed}
 

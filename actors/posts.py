@@ -469,7 +469,7 @@ async def _uncomment(conn: asyncpg.Connection, sink: EventSink, viewer_id: int,
                      comment_id: int, keys: Keys) -> dict[str, Any]:
     c, head, rel = await _visible_comment(conn, viewer_id, comment_id)
     privacy.require_comment_removal(rel, c.author_id == viewer_id)
-    removed = await db.delete_comment(conn, comment_id)
+    removed = await db.delete_comment(conn, comment_id, viewer_id)
     if not removed:
         raise Missing("no such comment")
     counts = await db.bump_counts(conn, head.id, comments=-len(removed))

@@ -205,8 +205,9 @@ async def is_suspended(conn: asyncpg.Connection, user_id: int) -> bool:
 # Who took a post or comment down. An operator's removal writes its audit row in the
 # same transaction as the deletion, so the row's created_at equals deleted_at exactly
 # (both are that transaction's now()); a deletion with no such row was its author's (for
-# a comment: its author's, the post author's, or it went with its deleted parent). A
-# reply removed with its top-level comment is found through the parent's row.
+# a comment: its author's, the post author's, or it went with its deleted parent; which
+# one is comments.deleted_by). A reply removed with its top-level comment is found through
+# the parent's row.
 REMOVAL_ACTIONS = ("admin.remove_post", "admin.remove_comment", "admin.resolve")
 _ACTIONS_SQL = ", ".join(f"'{a}'" for a in REMOVAL_ACTIONS)
 
@@ -266,21 +267,35 @@ async def posts_page(conn: asyncpg.Connection, *, post_id: int | None, author_id
             for r in rows]
 
 
+# How a comment's deleter stood to it (comments.deleted_by, written by the delete). Only
+# its author or the post's owner may delete a comment, and a reply goes with its top-level
+# comment, so anyone else is the author of that parent. (An operator's removal is told
+# apart by its audit row, above, and is `state: "removed"`.)
+DELETER_ROLES = ("author", "post_owner", "parent_author")
+
+
 async def comments_page(conn: asyncpg.Connection, *, comment_id: int | None,
                         post_id: int | None, author_id: int | None, before_id: int | None,
                         limit: int) -> list[dict[str, Any]]:
     """Comments newest first, removed ones included. `post_gone`: its post was deleted or
-    removed, which hides the comment from users while its own row stays live."""
+    removed, which hides the comment from users while its own row stays live.
+    `deleted_by`: for a deleted one, who did it and as what (DELETER_ROLES); nil for a
+    comment deleted before the deleter was recorded."""
     rows = await conn.fetch(
         f"""SELECT c.id, c.post_id, c.parent_id, c.author_id, u.username, c.body,
                    c.like_count, {_MS.format("c.created_at")} AS created_ms,
                    {_MS.format("c.deleted_at")} AS deleted_ms,
                    u.suspended_at IS NOT NULL AS author_suspended, {_RM_COLS},
                    p.deleted_at IS NOT NULL AS post_gone,
+                   c.deleted_by, du.username AS deleted_by_name,
+                   CASE WHEN c.deleted_by = c.author_id THEN 'author'
+                        WHEN c.deleted_by = p.author_id THEN 'post_owner'
+                        ELSE 'parent_author' END AS deleted_as,
                    (SELECT count(*) FROM reports r WHERE r.target_kind = 'comment'
                     AND r.target_id = c.id AND r.resolved_at IS NULL) AS open_reports
             FROM comments c JOIN users u ON u.id = c.author_id
             JOIN posts p ON p.id = c.post_id
+            LEFT JOIN users du ON du.id = c.deleted_by
             {_removal_join("c", "comment", "= ANY(ARRAY[c.id, c.parent_id])")}
             WHERE ($1::bigint IS NULL OR c.id = $1) AND ($2::bigint IS NULL OR c.post_id = $2)
               AND ($3::bigint IS NULL OR c.author_id = $3)
@@ -291,8 +306,16 @@ async def comments_page(conn: asyncpg.Connection, *, comment_id: int | None,
              "author": {"id": r["author_id"], "username": r["username"],
                         "suspended": r["author_suspended"]},
              "text": r["body"], "like_count": r["like_count"], "created_at": r["created_ms"],
-             **_removal(r), "post_gone": r["post_gone"], "open_reports": r["open_reports"]}
+             **_removal(r), "deleted_by": _deleter(r), "post_gone": r["post_gone"],
+             "open_reports": r["open_reports"]}
             for r in rows]
+
+
+def _deleter(r: asyncpg.Record) -> dict[str, Any] | None:
+    """Who deleted it (`state: "deleted"` only, as `removed_by` is for `"removed"`)."""
+    if r["deleted_ms"] is None or r["rm_admin"] is not None or r["deleted_by_name"] is None:
+        return None
+    return {"id": r["deleted_by"], "username": r["deleted_by_name"], "role": r["deleted_as"]}
 
 
 @dataclass(frozen=True)

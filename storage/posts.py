@@ -533,12 +533,13 @@ async def comment_by_idem(conn: asyncpg.Connection, author_id: int, idem: str) -
         "SELECT id FROM comments WHERE author_id = $1 AND idem = $2", author_id, idem)
 
 
-async def delete_comment(conn: asyncpg.Connection, comment_id: int) -> list[int]:
-    """Soft-delete a comment and its live replies; the ids that were deleted now."""
+async def delete_comment(conn: asyncpg.Connection, comment_id: int, by: int) -> list[int]:
+    """Soft-delete a comment and its live replies; the ids that were deleted now. `by` (who
+    did it) is kept so operators can tell an author's delete from a post owner's."""
     rows = await conn.fetch(
-        """UPDATE comments SET deleted_at = now()
+        """UPDATE comments SET deleted_at = now(), deleted_by = $2
            WHERE (id = $1 OR parent_id = $1) AND deleted_at IS NULL RETURNING id""",
-        comment_id)
+        comment_id, by)
     return [r["id"] for r in rows]
 
 

@@ -1,13 +1,14 @@
-"""Operators' lists on a real node: who took a post or comment down (its author or an
-operator), and the audit log naming the users behind its targets."""
+"""Operators' lists on a real node: who took a post or comment down (its author, the
+post's owner or an operator), a comment that went with its post, and the audit log naming
+the users behind its targets."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from protocol.errors import Forbidden
+from protocol.errors import Forbidden, NotFound
 from server.node import Node
-from tests.server.test_admin import admins
+from tests.server.test_admin import admins, audit_rows
 from tests.server.test_posts import bots, expect, quick_post, uid, uname
 
 
@@ -88,6 +89,52 @@ async def test_comments_tell_who_took_them_down_replies_included(node: Node) -> 
         assert all(rows[c]["removed"] for c in (own["id"], top["id"], reply["id"]))
 
 
+async def test_deleted_comments_say_who_deleted_them(node: Node) -> None:
+    """An author's own delete and the post owner's are both `"deleted"`; `deleted_by` tells
+    them apart (and names who took a reply with its top-level comment)."""
+    async with bots(node, 3) as (owner, writer, replier), admins(node) as (admin,):
+        post = await quick_post(owner, "comments below")
+        add = writer.call
+        live = await add("comment.add", post=post["id"], text="nice")
+        own = await add("comment.add", post=post["id"], text="oops")
+        by_owner = await add("comment.add", post=post["id"], text="off topic")
+        owners_own = await owner.call("comment.add", post=post["id"], text="thanks")
+        top = await add("comment.add", post=post["id"], text="second thoughts")
+        reply = await replier.call("comment.add", post=post["id"], text="agreed",
+                                   reply_to=top["id"])
+        owners_top = await add("comment.add", post=post["id"], text="spammy")
+        owners_reply = await replier.call("comment.add", post=post["id"], text="+1",
+                                          reply_to=owners_top["id"])
+        taken = await add("comment.add", post=post["id"], text="rude")
+        await writer.call("comment.delete", comment=own["id"])
+        await owner.call("comment.delete", comment=by_owner["id"])
+        await owner.call("comment.delete", comment=owners_own["id"])
+        await writer.call("comment.delete", comment=top["id"])  # its reply goes with it
+        await owner.call("comment.delete", comment=owners_top["id"])  # and this one's
+        await admin.call("admin.remove_comment", comment=taken["id"], reason="harassment")
+
+        rows = by_id((await admin.call("admin.comments", post=post["id"]))["comments"])
+        as_owner = {"id": uid(owner), "username": uname(owner), "role": "post_owner"}
+        writer_as = {"id": uid(writer), "username": uname(writer)}
+        got = {cid: (rows[cid]["state"], rows[cid]["deleted_by"]) for cid in rows}
+        assert got == {
+            live["id"]: ("live", None),
+            own["id"]: ("deleted", {**writer_as, "role": "author"}),
+            by_owner["id"]: ("deleted", as_owner),
+            owners_own["id"]: ("deleted", {"id": uid(owner), "username": uname(owner),
+                                           "role": "author"}),
+            top["id"]: ("deleted", {**writer_as, "role": "author"}),
+            reply["id"]: ("deleted", {**writer_as, "role": "parent_author"}),
+            owners_top["id"]: ("deleted", as_owner),
+            owners_reply["id"]: ("deleted", as_owner),
+            taken["id"]: ("removed", None),  # the operator: removed_by
+        }
+        assert rows[taken["id"]]["removed_by"] == {"id": uid(admin), "username": uname(admin)}
+        # Older fields as they were: nobody is `removed_by` for a user's delete.
+        assert all(rows[c]["removed_by"] is None and rows[c]["removed"]
+                   for c in (own["id"], by_owner["id"], reply["id"]))
+
+
 async def test_comments_say_when_their_post_is_gone(node: Node) -> None:
     """A comment goes with its post, although its own row stays live: `post_gone` says so."""
     async with bots(node, 2) as (author, writer), admins(node) as (admin,):
@@ -106,6 +153,39 @@ async def test_comments_say_when_their_post_is_gone(node: Node) -> None:
         # One comment by id says the same.
         one = (await admin.call("admin.comments", comment=on[removed["id"]]["id"]))["comments"]
         assert [(c["state"], c["post_gone"]) for c in one] == [("live", True)]
+
+
+async def test_removing_a_comment_whose_post_is_gone_changes_nothing(node: Node) -> None:
+    """It went with its post: admin.remove_comment is not_found and writes nothing;
+    admin.resolve with `remove` closes its reports and leaves the comment's row alone."""
+    async with bots(node, 3) as (author, writer, reporter), admins(node) as (admin,):
+        deleted = await quick_post(author, "deleted by its author")
+        removed = await quick_post(author, "removed by an operator")
+        on_deleted = await writer.call("comment.add", post=deleted["id"], text="hi")
+        on_removed = await writer.call("comment.add", post=removed["id"], text="spam")
+        await reporter.call("report.create", kind="comment", target=on_removed["id"],
+                            reason="spam")
+        await author.call("post.delete", post=deleted["id"])
+        await admin.call("admin.remove_post", post=removed["id"], reason="rule 3")
+        before = await audit_rows(node, uid(admin))
+
+        for c in (on_deleted, on_removed):
+            await expect(NotFound, admin, "admin.remove_comment", comment=c["id"], reason="r")
+        assert await audit_rows(node, uid(admin)) == before
+        rows = by_id((await admin.call("admin.comments", author=uid(writer)))["comments"])
+        assert {c: (rows[c]["state"], rows[c]["post_gone"], rows[c]["open_reports"])
+                for c in (on_deleted["id"], on_removed["id"])} == {
+            on_deleted["id"]: ("live", True, 0), on_removed["id"]: ("live", True, 1)}
+
+        done = await admin.call("admin.resolve", kind="comment", target=on_removed["id"],
+                                action="remove", reason="spam")
+        assert done["reports_closed"] == 1
+        (row,) = (await admin.call("admin.comments", comment=on_removed["id"]))["comments"]
+        assert (row["state"], row["removed_at"], row["post_gone"], row["open_reports"]) == (
+            "live", None, True, 0)
+        (entry,) = (await admin.call("admin.audit", kind="comment",
+                                     target=on_removed["id"]))["entries"]
+        assert entry["details"]["post_gone"] is True and entry["details"]["removed"] == 0
 
 
 async def test_audit_entries_name_the_users_behind_their_targets(node: Node) -> None:
