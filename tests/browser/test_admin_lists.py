@@ -1,7 +1,8 @@
 """The console's posts, comments and audit lists say who did what: an author's own delete
-("Deleted by author") apart from an operator's removal ("Removed by @op"), a live comment
-whose post is gone, and the audit log names the users behind its targets. The result line
-of an action goes when the operator switches list or section."""
+("Deleted by author") apart from the post owner's and an operator's removal ("Removed by
+@op"), a live comment whose post is gone (and offers no Remove), and the audit log names
+the users behind its targets. The result line of an action goes when the operator
+switches list, filter or section. Comment text wraps between words."""
 
 from __future__ import annotations
 
@@ -11,13 +12,16 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import DESKTOP, LiveNode, Person, screenshot
+from tests.browser.conftest import DESKTOP, PHONE, LiveNode, Person, screenshot
 from tests.browser.steps_admin import (
     Bot,
     bot_factory,
+    fits_width,
     go_to,
     remove_comment,
     remove_post,
+    report_row,
+    resolve_reports,
     sign_in_new_operator,
 )
 from tests.fixtures.images import jpeg
@@ -116,3 +120,84 @@ def test_lists_say_who_took_content_down(person: Callable[..., Person],
         f"post {taken} by @{author.username}")
     expect(rows.nth(1)).to_contain_text(f"author: @{author.username}")
     screenshot(op, "admin-audit-names-desktop")
+
+
+#: The words of an element's text that the browser split over two lines.
+SPLIT_WORDS = """(el) => {
+  const split = [];
+  const walk = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+  for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+    for (const m of n.data.matchAll(/\\S+/g)) {
+      const r = document.createRange();
+      r.setStart(n, m.index);
+      r.setEnd(n, m.index + m[0].length);
+      if (new Set([...r.getClientRects()].map((x) => Math.round(x.top))).size > 1) split.push(m[0]);
+    }
+  }
+  return split;
+}"""
+
+
+def find_comments_by(page: Page, username: str) -> None:
+    """Posts & comments → Comments → find by author."""
+    go_to(page, "Posts & comments")
+    page.get_by_role("button", name="Comments", exact=True).click()
+    page.get_by_label("Find by").select_option("author")
+    page.get_by_label("Id or username").fill(username)
+    page.get_by_role("search", name="Find comments").get_by_role("button", name="Search").click()
+
+
+def test_comments_say_who_deleted_them_and_gone_posts_offer_no_removal(
+        person: Callable[..., Person], bots: Callable[[str], Bot],
+        services: tuple[str, str], tmp_path: Path) -> None:
+    op = person(DESKTOP).page
+    sign_in_new_operator(op, services, tmp_path / "cli")
+    owner, writer, reporter = bots("owner"), bots("writer"), bots("rep")
+    live, doomed = (owner.call("post.create", media=[owner.upload(jpeg(160, 120))["id"]],
+                               caption=c)["id"] for c in ("keeps", "goes"))
+    long_text = ("Absolutely wonderful photograph, congratulations on capturing such "
+                 "extraordinary evening light over the harbour " + "w" * 90)
+    talk = writer.call("comment.add", post=live, text=long_text)
+    own = writer.call("comment.add", post=live, text="typo")
+    by_owner = writer.call("comment.add", post=live, text="off topic")
+    orphan = writer.call("comment.add", post=doomed, text="goes with its post")
+    writer.call("comment.delete", comment=own["id"])
+    owner.call("comment.delete", comment=by_owner["id"])
+    owner.call("post.delete", post=doomed)
+
+    find_comments_by(op, writer.username)
+    expect(state_of(op, own["id"])).to_contain_text("Deleted by author")
+    expect(state_of(op, own["id"])).not_to_contain_text("owner")
+    expect(state_of(op, by_owner["id"])).to_contain_text(
+        f"Deleted by the post\u2019s owner @{owner.username}")
+    # Its post is gone: no Remove, and a word on why.
+    row = op.locator(f"tr[data-id='{orphan['id']}']")
+    expect(row.get_by_test_id("content-state")).to_contain_text("Post gone")
+    expect(row.get_by_role("button", name=f"Remove comment {orphan['id']}")).to_have_count(0)
+    expect(row.get_by_test_id("content-actions")).to_have_text("Gone with its post")
+    talk_row = op.locator(f"tr[data-id='{talk['id']}']")
+    expect(talk_row.get_by_role("button", name=f"Remove comment {talk['id']}")).to_be_visible()
+    screenshot(op, "admin-comments-deleters-desktop")
+
+    # The text wraps between words, on a phone too; only the overlong token is broken.
+    text = talk_row.locator("td.admin-text")
+    for viewport in (DESKTOP, PHONE):
+        op.set_viewport_size(viewport)
+        expect(text).to_contain_text("harbour")
+        assert text.evaluate(SPLIT_WORDS) == ["w" * 90], viewport
+        assert fits_width(op), viewport
+    text.evaluate("""(td) => {  // the text just right of the sticky row header
+      const header = td.parentElement.firstElementChild;
+      td.closest('.admin-table-wrap').scrollLeft = td.offsetLeft - header.offsetWidth;
+    }""")
+    screenshot(op, "admin-comments-wrap-phone")
+    op.set_viewport_size(DESKTOP)
+
+    # Reports: the result line is about the list it was shown over; another kind, gone.
+    reporter.call("report.create", kind="comment", target=talk["id"], reason="spam")
+    reporter.call("report.create", kind="post", target=live, reason="spam")
+    resolve_reports(op, "comment", talk["id"], "dismiss")
+    outcome = op.get_by_test_id("reports-outcome")
+    op.get_by_label("Kind").select_option("post")
+    expect(report_row(op, live)).to_be_visible()
+    expect(outcome).to_be_empty()

@@ -38,15 +38,35 @@ function Author({ a }) {
   return <>@{a.username}{a.suspended && <span class="admin-tag bad">suspended</span>}</>;
 }
 
-/** Who took it down, from the list's `state` (live | deleted | removed) and `removed_by`. */
+/** A deleted comment's `deleted_by.role` in words: a post owner removing comments on their
+ * post is a moderation signal of its own, apart from an author's second thoughts. */
+const DELETED_AS = {
+  author: 'Deleted by author',
+  post_owner: 'Deleted by the post\u2019s owner',
+  parent_author: 'Deleted with its thread', // a reply, when its top-level comment went
+};
+
+/** Who took it down, from the list's `state` (live | deleted | removed), `removed_by` and,
+ * for comments, `deleted_by` (nil for one deleted before servers recorded it). */
 function stateText(item, kind) {
   if (item.state === 'removed') return item.removed_by ? `Removed by @${item.removed_by.username}` : 'Removed by an operator';
-  if (item.state === 'deleted') return kind === 'posts' ? 'Deleted by author' : 'Deleted by author or post owner';
+  if (item.state === 'deleted') {
+    if (kind === 'posts') return 'Deleted by author';
+    return DELETED_AS[item.deleted_by?.role] || 'Deleted by author or post owner';
+  }
   return item.removed ? 'Removed' : 'Visible'; // a server without `state`
+}
+
+/** Who deleted a comment when it was not its author: named on a line of its own (the pill
+ * does not wrap, and the table has little room). */
+function deleter(item, kind) {
+  const by = kind === 'comments' && item.state === 'deleted' ? item.deleted_by : null;
+  return by && by.role !== 'author' && DELETED_AS[by.role] ? `@${by.username}` : null;
 }
 
 function State({ item, kind }) {
   const text = stateText(item, kind);
+  const by = deleter(item, kind);
   if (!item.removed) {
     // A live comment still goes with its post: users no longer see it.
     return (
@@ -61,6 +81,7 @@ function State({ item, kind }) {
   return (
     <>
       <span class={`admin-pill ${item.state === 'deleted' ? 'muted' : 'bad'}`}>{text}</span>
+      {by && <>{' '}<span class="admin-sub-line" data-testid="content-deleter">{by}</span></>}
       {item.removed_at && <span class="admin-when"><time dateTime={isoTime(item.removed_at)}>{fmtTime(item.removed_at)}</time></span>}
       {item.removal_reason && <span class="admin-when">Reason: {item.removal_reason}</span>}
     </>
@@ -111,6 +132,7 @@ export function Content() {
         a[by] = id;
       }
       setArgs(a);
+      setOutcome(null); // a new list: the line was about a row of the old one
       setStamp((s) => s + 1);
     } catch (error) {
       setSearchError(error);
@@ -203,12 +225,17 @@ export function Content() {
                   <td class="num">{fmtNum(x.open_reports)}</td>
                   <td><time dateTime={isoTime(x.created_at)}>{fmtTime(x.created_at)}</time></td>
                   <td data-testid="content-state"><State item={x} kind={kind} /></td>
-                  <td class="admin-actions">
-                    {!x.removed && (
+                  <td class="admin-actions" data-testid="content-actions">
+                    {!x.removed && (kind === 'comments' && x.post_gone ? (
+                      // It went with its post (the server answers not_found): nothing to remove.
+                      <span class="admin-actions-note" title="Its post was deleted or removed, and the comment with it: there is nothing left to remove">
+                        Gone with its post
+                      </span>
+                    ) : (
                       <button type="button" class="button small danger"
                         aria-label={`Remove ${kind === 'posts' ? 'post' : 'comment'} ${idStr(x.id)}`}
                         onClick={() => remove(x)}>Remove</button>
-                    )}
+                    ))}
                   </td>
                 </tr>
               ))}

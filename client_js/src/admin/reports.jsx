@@ -85,12 +85,12 @@ export function Reports() {
       <div class="admin-search">
         <label class="field">
           <span>Kind</span>
-          <select value={kind} onChange={(e) => setKind(e.currentTarget.value)}>
+          <select value={kind} onChange={(e) => { setKind(e.currentTarget.value); setOutcome(null); }}>
             <option value="">Everything</option>
             {KINDS.map((k) => <option key={k} value={k}>{k[0].toUpperCase() + k.slice(1)}s</option>)}
           </select>
         </label>
-        <button type="button" class="button" onClick={() => list.reload()}>Refresh</button>
+        <button type="button" class="button" onClick={() => { setOutcome(null); list.reload(); }}>Refresh</button>
       </div>
       <Outcome value={outcome} testid="reports-outcome" />
       <ListState list={list} op="admin.reports" empty="No open reports. All clear." />
