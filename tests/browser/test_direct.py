@@ -180,9 +180,17 @@ def test_blocked_send_is_explained(person: Callable[..., Person]) -> None:
     open_conversation(bob.page, a)
     send_message(bob.page, "first")
     block(alice.page, b)
+    # The blocked side is told what a vanished account would tell them, nothing more.
     failed = submit_message(bob.page, "are you there?")
-    expect(failed.get_by_role("alert")).to_contain_text("You can\u2019t message this account.")
+    expect(failed.get_by_role("alert")).to_contain_text("isn\u2019t available any more")
     expect(message(bob.page, "are you there?")).to_have_count(0)
+    # The blocker, who knows, is told how to message them again.
+    open_inbox(alice.page)
+    open_thread_from_inbox(alice.page, b)
+    wait_for_message(alice.page, "first")
+    refused = submit_message(alice.page, "sorry, wrong button")
+    expect(refused.get_by_role("alert")).to_contain_text("Unblock this account to message it.")
+    expect(message(alice.page, "sorry, wrong button")).to_have_count(0)
 
 
 def test_group_rename_reactions_edit_unsend_and_leave(person: Callable[..., Person]) -> None:

@@ -183,7 +183,9 @@ def test_a_message_refused_for_good_offers_delete_not_retry(
     expect(active).to_have_count(0)  # a block takes back the status shown (presence nil)
     failed = submit_message(page, "are you there?")
     alert = failed.get_by_role("alert")
-    expect(alert).to_contain_text("Not sent. You can\u2019t message this account.")
+    # Refused as to an account gone: a block is not revealed to the one blocked.
+    expect(alert).to_contain_text("Not sent. This conversation, or what you\u2019re sharing, "
+                                  "isn\u2019t available any more.")
     expect(alert).to_have_attribute("data-retryable", "false")
     expect(failed.get_by_role("button", name="Retry")).to_have_count(0)
     screenshot(page, "polish-dm-refused-phone")
