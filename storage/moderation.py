@@ -267,10 +267,10 @@ async def posts_page(conn: asyncpg.Connection, *, post_id: int | None, author_id
             for r in rows]
 
 
-# How a comment's deleter stood to it (comments.deleted_by, written by the delete). Only
-# its author or the post's owner may delete a comment, and a reply goes with its top-level
-# comment, so anyone else is the author of that parent. (An operator's removal is told
-# apart by its audit row, above, and is `state: "removed"`.)
+# How a comment's deleter stood to it (comments.deleted_by, written by the delete): its
+# author, the post's owner, or the author of the top-level comment it went with. Anyone
+# else (no path deletes so today) has no role rather than a wrong one. (An operator's
+# removal is told apart by its audit row, above, and is `state: "removed"`.)
 DELETER_ROLES = ("author", "post_owner", "parent_author")
 
 
@@ -290,11 +290,13 @@ async def comments_page(conn: asyncpg.Connection, *, comment_id: int | None,
                    c.deleted_by, du.username AS deleted_by_name,
                    CASE WHEN c.deleted_by = c.author_id THEN 'author'
                         WHEN c.deleted_by = p.author_id THEN 'post_owner'
-                        ELSE 'parent_author' END AS deleted_as,
+                        WHEN c.deleted_by = pc.author_id THEN 'parent_author'
+                   END AS deleted_as,
                    (SELECT count(*) FROM reports r WHERE r.target_kind = 'comment'
                     AND r.target_id = c.id AND r.resolved_at IS NULL) AS open_reports
             FROM comments c JOIN users u ON u.id = c.author_id
             JOIN posts p ON p.id = c.post_id
+            LEFT JOIN comments pc ON pc.id = c.parent_id
             LEFT JOIN users du ON du.id = c.deleted_by
             {_removal_join("c", "comment", "= ANY(ARRAY[c.id, c.parent_id])")}
             WHERE ($1::bigint IS NULL OR c.id = $1) AND ($2::bigint IS NULL OR c.post_id = $2)
@@ -313,7 +315,8 @@ async def comments_page(conn: asyncpg.Connection, *, comment_id: int | None,
 
 def _deleter(r: asyncpg.Record) -> dict[str, Any] | None:
     """Who deleted it (`state: "deleted"` only, as `removed_by` is for `"removed"`)."""
-    if r["deleted_ms"] is None or r["rm_admin"] is not None or r["deleted_by_name"] is None:
+    if (r["deleted_ms"] is None or r["rm_admin"] is not None or r["deleted_by_name"] is None
+            or r["deleted_as"] not in DELETER_ROLES):
         return None
     return {"id": r["deleted_by"], "username": r["deleted_by_name"], "role": r["deleted_as"]}
 
