@@ -513,11 +513,15 @@ async def explore_store(st: Storage, r: aioredis.Redis, viewer_id: int,
 
 
 # -- trending (Redis) -------------------------------------------------------------------
-def _hour(now: float) -> int:
+def trend_hour(now: float) -> int:
+    """The hourly trending bucket (`{ns}:trend:{hour}`) a use at unix time `now` counts in."""
     return int(now // 3600)
 
 
-async def _count_tags(r: aioredis.Redis, key: str, tags: Sequence[str], trim: bool) -> None:
+async def count_into_bucket(r: aioredis.Redis, key: str, tags: Sequence[str],
+                            trim: bool) -> None:
+    """One use of each tag in bucket `key`, which lives a day and an hour; `trim` keeps
+    its TRENDING_BUCKET_KEEP most used (the benchmark writes its buckets with this too)."""
     async with r.pipeline(transaction=False) as pipe:
         for tag in tags:
             pipe.zincrby(key, 1, tag)
@@ -534,7 +538,8 @@ async def count_tags(st: Storage, tags: Sequence[str]) -> None:
         return
     trim = random.randrange(L.TRENDING_TRIM_EVERY) == 0
     try:
-        await st.redis_op(_count_tags, st.key("trend", _hour(time.time())), list(tags), trim)
+        await st.redis_op(count_into_bucket, st.key("trend", trend_hour(time.time())),
+                          list(tags), trim)
     except Unavailable as exc:
         log.warning("trending count lost", extra={"error": str(exc)})
 
@@ -554,7 +559,7 @@ def _trend_empty_key(st: Storage) -> str:
 
 async def _trending_rebuilt(st: Storage, r: aioredis.Redis, limit: int) -> list[tuple[str, float]]:
     cache = st.key("trend", "sum")
-    now_h = _hour(time.time())
+    now_h = trend_hour(time.time())
     weights = {st.key("trend", now_h - age): 0.5 ** (age / L.TRENDING_HALF_LIFE_HOURS)
                for age in range(L.TRENDING_HOURS)}
     async with r.pipeline(transaction=True) as pipe:

@@ -168,7 +168,7 @@ async def _trending(db_url: str, redis_url: str, namespace: str) -> int:
     hourly trending buckets, as if that day had just passed (what `count_tags` does as
     posts are made; the seed writes Postgres only, and each run has a fresh namespace).
     Without it explore's first page had no trending tags and skipped their counts.
-    Each bucket is written by the node's own writer (`search._count_tags`), so it
+    Each bucket is written by the node's own writer (`search.count_into_bucket`), so it
     expires and is trimmed to TRENDING_BUCKET_KEEP tags as the node's are.
     Returns the tag uses counted."""
     import asyncpg
@@ -190,15 +190,15 @@ async def _trending(db_url: str, redis_url: str, namespace: str) -> int:
             make_id(newest_ms - L.TRENDING_HOURS * 3_600_000, 0, 0))
     finally:
         await conn.close()
-    shift_h = search._hour(time.time()) - search._hour(newest_ms / 1000)
+    shift_h = search.trend_hour(time.time()) - search.trend_hour(newest_ms / 1000)
     buckets: dict[str, list[str]] = {}
     for row in rows:
-        hour = search._hour(id_time_ms(row["post_id"]) / 1000) + shift_h
+        hour = search.trend_hour(id_time_ms(row["post_id"]) / 1000) + shift_h
         buckets.setdefault(f"{namespace}:trend:{hour}", []).append(row["tag"])
     r = aioredis.Redis.from_url(redis_url)
     try:
         for bucket, tags in buckets.items():  # as search.count_tags, each trimmed once
-            await search._count_tags(r, bucket, tags, True)
+            await search.count_into_bucket(r, bucket, tags, True)
     finally:
         await r.aclose()
     return len(rows)
