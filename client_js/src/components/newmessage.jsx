@@ -59,8 +59,8 @@ export function NewMessageDialog({ onClose }) {
 
 /**
  * A "Message" button for a profile: opens (or creates) the 1:1 conversation with
- * `user` (a user map with `id`) and goes to it. Errors (a block: "You can't message
- * this account") show as a toast.
+ * `user` (a user map with `id`) and goes to it. Errors (one's own block: "Unblock this
+ * account to message it"; theirs reads as an account gone) show as a toast.
  */
 export function MessageButton({ user, class: cls = 'button' }) {
   const [busy, setBusy] = useState(false);
