@@ -55,7 +55,7 @@ from storage import ratelimit
 from storage.errors import Unavailable
 from storage.events import EventSink, tx_events
 from storage.media import _attach as attach_media
-from storage.relations import relation
+from storage.relations import Relation, relation
 from storage.store import Storage
 
 WRITE_SECONDS = 30.0  # a write not committed within this is rolled back and fails
@@ -86,11 +86,13 @@ def message_wire(m: db.Message) -> dict[str, Any]:
 
 
 def reads_wire(members: Iterable[db.Member], viewer_id: int) -> list[dict[str, Any]]:
-    """The other members' read positions, as far as the viewer may know them: the same
-    rule as the live dm.read event (privacy.dm_read_receipts), so a reload shows what
-    the events showed. Members who have read nothing since they joined are left out."""
-    return [{"user": m.user_id, "seq": m.last_read_seq} for m in members
-            if m.user_id != viewer_id and m.last_read_seq > m.joined_seq
+    """The other members' read positions, as far as the viewer may know them: the
+    position each is shown to others (`shown_read_seq`), which moves exactly when a live
+    dm.read goes to the others (see `_read`), so a reload shows what the events showed,
+    and a read kept from them (as a request; across a block in a 1:1) shows in neither.
+    Members who have read nothing since they joined are left out."""
+    return [{"user": m.user_id, "seq": m.shown_read_seq} for m in members
+            if m.user_id != viewer_id and m.shown_read_seq > m.joined_seq
             and privacy.dm_read_receipts(m.state)]
 
 
@@ -158,6 +160,23 @@ async def _lock(conn: asyncpg.Connection, conv_id: int, user_id: int) -> Locked:
     return Locked(conv, members, me)
 
 
+async def _peer(conn: asyncpg.Connection, lk: Locked, me_id: int) -> Relation | None:
+    """How the caller stands to the other member of a 1:1 (one statement, under the
+    conversation's lock); None in a group, or in a 1:1 whose other account was deleted."""
+    if lk.conv.kind != "direct":
+        return None
+    other = next((u for u in lk.members if u != me_id), None)
+    return None if other is None else await relation(conn, me_id, other)
+
+
+async def _require_peer(conn: asyncpg.Connection, lk: Locked, me_id: int) -> Relation | None:
+    """In a 1:1, what dm.send requires of the other member (privacy.require_dm_peer)."""
+    peer = await _peer(conn, lk, me_id)
+    if peer is not None:
+        privacy.require_dm_peer(peer)
+    return peer
+
+
 async def _visible_message(conn: asyncpg.Connection, lk: Locked, seq: int) -> db.Message:
     m = await db.message(conn, lk.conv.id, seq) if seq > lk.me.joined_seq else None
     if m is None:
@@ -186,14 +205,16 @@ async def _system(conn: asyncpg.Connection, sink: EventSink, conv_id: int, by: i
 
 
 async def _updated(conn: asyncpg.Connection, sink: EventSink, lk: Locked, seq: int,
-                   change: str) -> dict[str, Any]:
+                   change: str, recipients: set[int] | None = None) -> dict[str, Any]:
+    """The changed message as every member (or just `recipients`) gets it: dm.updated."""
     m = await db.message(conn, lk.conv.id, seq)
     assert m is not None
     wire = message_wire(m)
     data = {"conversation": lk.conv.id, "seq": seq, "change": change, "message": wire}
     if m.unsent:
         data["unsent"] = True
-    await _fan_out(sink, set(lk.members), "dm.updated", data)
+    await _fan_out(sink, set(lk.members) if recipients is None else recipients, "dm.updated",
+                   data)
     return wire
 
 
@@ -262,7 +283,10 @@ async def _send(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id: 
 
 async def _edit(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id: int, seq: int,
                 text: str) -> Done:
+    # In a 1:1, editing is writing to the other: dm.send's rule, checked first, so the
+    # answer across a block says nothing of the message.
     lk = await _lock(conn, conv_id, me_id)
+    await _require_peer(conn, lk, me_id)
     m = await _visible_message(conn, lk, seq)
     if m.unsent:
         raise Missing("that message was unsent")
@@ -276,19 +300,29 @@ async def _edit(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id: 
 
 async def _unsend(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id: int,
                   seq: int) -> Done:
+    """Unsending stays allowed in a 1:1 across a block, both ways: it only takes back
+    one's own words (the one who blocked may want them gone from the other's screen, the
+    one blocked has that right as well), and refusing it would keep what either side
+    wants removed. But it is not told live across the block (privacy.dm_reaches_peer):
+    the dm.updated goes to the unsender's own devices only, as a gone account would send
+    none. The other side finds the message unsent when they next load the history."""
     lk = await _lock(conn, conv_id, me_id)
     m = await _visible_message(conn, lk, seq)
     if m.sender_id != me_id or m.kind == "system":
         raise NotAllowed("you can only unsend your own messages")
     if m.unsent:
         return _done(message_wire(m), lk.members)  # already gone: nothing more to do
+    reaches = privacy.dm_reaches_peer(await _peer(conn, lk, me_id))
     await db.unsend(conn, conv_id, seq)
-    return _done(await _updated(conn, sink, lk, seq, "unsend"), lk.members)
+    return _done(await _updated(conn, sink, lk, seq, "unsend",
+                                None if reaches else {me_id}), lk.members)
 
 
 async def _react(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id: int, seq: int,
                  emoji: str | None) -> Done:
+    # As for dm.edit: in a 1:1, dm.send's rule, checked first (also for a no-op).
     lk = await _lock(conn, conv_id, me_id)
+    await _require_peer(conn, lk, me_id)
     m = await _visible_message(conn, lk, seq)
     if m.unsent:
         raise Missing("that message was unsent")
@@ -304,10 +338,16 @@ async def _read(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id: 
     lk = await _lock(conn, conv_id, me_id)
     if seq > lk.conv.last_seq:
         raise Invalid(f"`seq` is past the last message ({lk.conv.last_seq})")
-    moved = await db.mark_read(conn, conv_id, me_id, seq)
+    # The reader's own position always moves (their unread counts); the one the others
+    # are shown only where the read may reach them: not as a request, not across a block
+    # in a 1:1 (then the next read after the unblock shows them the position).
+    own = seq > lk.me.last_read_seq
+    shown = (seq > lk.me.shown_read_seq and privacy.dm_read_receipts(lk.me.state)
+             and privacy.dm_reaches_peer(await _peer(conn, lk, me_id)))
     position = max(seq, lk.me.last_read_seq)
-    if moved:
-        recipients = set(lk.members) if privacy.dm_read_receipts(lk.me.state) else {me_id}
+    if own or shown:
+        await db.mark_read(conn, conv_id, me_id, seq, shown=shown)
+        recipients = {u for u in lk.members if (shown and u != me_id) or (own and u == me_id)}
         await _fan_out(sink, recipients, "dm.read",
                        {"conversation": conv_id, "user": me_id, "seq": seq})
     unread = await db.unread(conn, conv_id, me_id, position)
@@ -317,9 +357,12 @@ async def _read(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id: 
 async def _accept(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id: int) -> Done:
     lk = await _lock(conn, conv_id, me_id)
     moved = await db.set_state(conn, conv_id, me_id, "inbox")
-    if moved and lk.me.last_read_seq > lk.me.joined_seq:
+    if moved and lk.me.last_read_seq > lk.me.joined_seq and \
+            privacy.dm_reaches_peer(await _peer(conn, lk, me_id)):
         # What was read in the requests folder was kept from the others (no dm.read
-        # event); accepting shares it, as dm.list and dm.history now will.
+        # event); accepting shares it, as dm.list and dm.history now will. Across a block
+        # in a 1:1 it stays kept, like any read then.
+        await db.show_read(conn, conv_id, me_id)
         await _fan_out(sink, set(lk.members), "dm.read",
                        {"conversation": conv_id, "user": me_id, "seq": lk.me.last_read_seq})
     return _done(await _conversation_wire(conn, conv_id, me_id), lk.members)

@@ -175,7 +175,8 @@ def require_conversation_member(is_member: bool) -> None:
 
 # -- direct messages (actors/dm.py) ------------------------------------------------------------
 def require_dm_peer(rel_sender_to_peer: Relation) -> None:
-    """Open a conversation with, add to a group, write or type 1:1 to someone.
+    """Open a conversation with, add to a group, write (send, edit, react) or type 1:1 to
+    someone.
 
     A user the sender blocked is forbidden whatever else holds (the sender knows of
     their own block, and answering so reveals nothing of the other's state). Otherwise
@@ -201,6 +202,20 @@ def dm_folder(rel_recipient_to_sender: Relation) -> str:
 def dm_read_receipts(state: str) -> bool:
     """Reading a message request does not tell the sender it was seen."""
     return state == "inbox"
+
+
+def dm_reaches_peer(rel_member_to_peer: Relation | None) -> bool:
+    """Whether what a member of a 1:1 does besides writing to it (their read position,
+    live or in dm.list and dm.history; a message they unsend, live) reaches the other.
+
+    Not while either blocks the other: the one blocked must see no more of the other
+    than of an account that is gone (not_found to dm.send; a gone account neither reads
+    nor unsends), and the one who blocked asked to hear nothing more from them. What
+    one writes (send, edit, react, typing) is refused instead: require_dm_peer.
+    `None`: a group (blocks are checked there only when someone is added), or a 1:1
+    whose other member's account was deleted.
+    """
+    return rel_member_to_peer is None or not rel_member_to_peer.blocked
 
 
 # -- discovery: search, hashtag pages, explore (actors/discover.py) ---------------------------

@@ -39,8 +39,11 @@ class Member:
     user_id: int
     role: str
     state: str  # inbox | request
-    last_read_seq: int
+    last_read_seq: int  # the member's own position: their unread counts
     joined_seq: int
+    # The position the other members are shown: last_read_seq, except what was read
+    # where privacy kept it from them (as a request, across a block in a 1:1).
+    shown_read_seq: int
 
 
 @dataclass(frozen=True)
@@ -127,26 +130,29 @@ async def add_member(conn: asyncpg.Connection, conv_id: int, user_id: int, *, st
     """Add, or bring back someone who had left (their history starts again now)."""
     await conn.execute(
         """INSERT INTO conversation_members
-               (conversation_id, user_id, role, state, joined_seq, last_read_seq)
-           VALUES ($1, $2, $3, $4, $5, $5)
+               (conversation_id, user_id, role, state, joined_seq, last_read_seq,
+                shown_read_seq)
+           VALUES ($1, $2, $3, $4, $5, $5, $5)
            ON CONFLICT (conversation_id, user_id) DO UPDATE
            SET left_at = NULL, state = EXCLUDED.state, role = EXCLUDED.role,
                joined_seq = EXCLUDED.joined_seq, last_read_seq = EXCLUDED.last_read_seq,
-               joined_at = now()
+               shown_read_seq = EXCLUDED.shown_read_seq, joined_at = now()
            WHERE conversation_members.left_at IS NOT NULL""",
         conv_id, user_id, role, state, joined_seq)
 
 
 async def members(conn: asyncpg.Connection, conv_id: int) -> dict[int, Member]:
     rows = await conn.fetch(
-        """SELECT user_id, role, state, last_read_seq, joined_seq FROM conversation_members
+        """SELECT user_id, role, state, last_read_seq, joined_seq, shown_read_seq
+           FROM conversation_members
            WHERE conversation_id = $1 AND left_at IS NULL ORDER BY user_id""", conv_id)
     return {r["user_id"]: Member(**dict(r)) for r in rows}
 
 
 async def member(conn: asyncpg.Connection, conv_id: int, user_id: int) -> Member | None:
     row = await conn.fetchrow(
-        """SELECT user_id, role, state, last_read_seq, joined_seq FROM conversation_members
+        """SELECT user_id, role, state, last_read_seq, joined_seq, shown_read_seq
+           FROM conversation_members
            WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL""", conv_id, user_id)
     return None if row is None else Member(**dict(row))
 
@@ -165,13 +171,27 @@ async def set_state(conn: asyncpg.Connection, conv_id: int, user_id: int, state:
     return bool(done.endswith(" 1"))
 
 
-async def mark_read(conn: asyncpg.Connection, conv_id: int, user_id: int, seq: int) -> bool:
-    """Move the read position forward (never back); whether it moved."""
+async def mark_read(conn: asyncpg.Connection, conv_id: int, user_id: int, seq: int, *,
+                    shown: bool = True) -> bool:
+    """Move the member's read position forward (never back) and, with `shown`, the one the
+    others are shown; whether either moved."""
     done = await conn.execute(
-        "UPDATE conversation_members SET last_read_seq = $3 "
-        "WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL AND last_read_seq < $3",
-        conv_id, user_id, seq)
+        """UPDATE conversation_members
+           SET last_read_seq = greatest(last_read_seq, $3),
+               shown_read_seq = CASE WHEN $4 THEN greatest(shown_read_seq, $3)
+                                     ELSE shown_read_seq END
+           WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL
+             AND (last_read_seq < $3 OR ($4 AND shown_read_seq < $3))""",
+        conv_id, user_id, seq, shown)
     return bool(done.endswith(" 1"))
+
+
+async def show_read(conn: asyncpg.Connection, conv_id: int, user_id: int) -> None:
+    """Show the others the member's own read position (what was kept from them)."""
+    await conn.execute(
+        "UPDATE conversation_members SET shown_read_seq = last_read_seq "
+        "WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL "
+        "AND shown_read_seq < last_read_seq", conv_id, user_id)
 
 
 async def set_title(conn: asyncpg.Connection, conv_id: int, title: str) -> None:
@@ -341,7 +361,7 @@ async def list_for(conn: asyncpg.Connection, user_id: int, state: str,
     rows = await conn.fetch(
         """SELECT c.id, c.kind, c.title, c.created_by, c.last_seq,
                    (extract(epoch FROM c.last_at) * 1000000)::bigint AS last_at_us,
-                   cm.role, cm.state, cm.last_read_seq, cm.joined_seq,
+                   cm.role, cm.state, cm.last_read_seq, cm.joined_seq, cm.shown_read_seq,
                    (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id
                       AND m.seq > cm.last_read_seq AND m.sender_id IS DISTINCT FROM $1
                       AND m.kind <> 'system' AND m.unsent_at IS NULL) AS unread
@@ -353,7 +373,8 @@ async def list_for(conn: asyncpg.Connection, user_id: int, state: str,
         user_id, state, lo_us, lo_id, limit)
     return [Listed(Conversation(r["id"], r["kind"], r["title"], r["created_by"], r["last_seq"],
                                 r["last_at_us"]),
-                   Member(user_id, r["role"], r["state"], r["last_read_seq"], r["joined_seq"]),
+                   Member(user_id, r["role"], r["state"], r["last_read_seq"], r["joined_seq"],
+                          r["shown_read_seq"]),
                    int(r["unread"]))
             for r in rows]
 
@@ -363,14 +384,16 @@ async def members_many(conn: asyncpg.Connection,
     """The current members of each conversation, in the order they joined, with their
     folder and read position (one statement for a whole dm.list page)."""
     rows = await conn.fetch(
-        "SELECT conversation_id, user_id, role, state, last_read_seq, joined_seq "
+        "SELECT conversation_id, user_id, role, state, last_read_seq, joined_seq, "
+        "shown_read_seq "
         "FROM conversation_members "
         "WHERE conversation_id = ANY($1::bigint[]) AND left_at IS NULL "
         "ORDER BY conversation_id, joined_at, user_id", list(conv_ids))
     out: dict[int, list[Member]] = {c: [] for c in conv_ids}
     for r in rows:
         out[r["conversation_id"]].append(Member(r["user_id"], r["role"], r["state"],
-                                                r["last_read_seq"], r["joined_seq"]))
+                                                r["last_read_seq"], r["joined_seq"],
+                                                r["shown_read_seq"]))
     return out
 
 
@@ -389,7 +412,8 @@ class SendContext:
 
 
 _SEND_CONTEXT = f"""
-    SELECT (SELECT array_agg(ARRAY[user_id, last_read_seq, joined_seq] ORDER BY user_id)
+    SELECT (SELECT array_agg(ARRAY[user_id, last_read_seq, joined_seq, shown_read_seq]
+                             ORDER BY user_id)
             FROM conversation_members WHERE conversation_id = $1 AND left_at IS NULL) AS nums,
            (SELECT array_agg(role || ' ' || state ORDER BY user_id)
             FROM conversation_members WHERE conversation_id = $1 AND left_at IS NULL) AS texts,
@@ -412,9 +436,10 @@ async def send_context(conn: asyncpg.Connection, conv_id: int, sender_id: int,
     row = await conn.fetchrow(_SEND_CONTEXT, conv_id, sender_id, idem, direct)
     peer_id = row["peer_id"]
     members = {}
-    for (uid, read, joined), text in zip(row["nums"] or [], row["texts"] or [], strict=True):
+    for (uid, read, joined, shown), text in zip(row["nums"] or [], row["texts"] or [],
+                                                strict=True):
         role, state = text.split(" ", 1)
-        members[uid] = Member(uid, role, state, read, joined)
+        members[uid] = Member(uid, role, state, read, joined, shown)
     prior = (row["prior"][0], row["prior"][1]) if row["prior"] else None
     peer = relation_from(row, "rp", sender_id, peer_id) if peer_id is not None else None
     return SendContext(members, prior, peer, row["now_ms"], row["message_id"])
@@ -427,9 +452,11 @@ _SEND = f"""
         INSERT INTO messages (conversation_id, seq, id, sender_id, kind, body, media_id,
                               post_id, reply_to, idem)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-    ), me AS (  -- replying accepts a request; one's own message is read
+    ), me AS (  -- replying accepts a request; one's own message is read, and shown read
+        -- (a 1:1 send is refused across a block, the one case where a read is kept)
         UPDATE conversation_members
         SET last_read_seq = greatest(last_read_seq, $2),
+            shown_read_seq = greatest(shown_read_seq, $2),
             state = CASE WHEN state = 'request' THEN 'inbox' ELSE state END
         WHERE conversation_id = $1 AND user_id = $4 AND left_at IS NULL
     ), {append_ctes(11)}
