@@ -40,7 +40,8 @@ const BY_OP = {
   },
   'dm.open': { forbidden: 'Unblock this account to message it.', not_found: 'That account isn\u2019t available.' },
   'dm.add': { forbidden: 'Unblock this account to add it to a group.' },
-  'dm.edit': { forbidden: 'Messages can only be edited within 15 minutes of sending.' },
+  // dm.edit's forbidden has several causes (too late, not yours, your own block): the
+  // server's message names which.
   'dm.remove': { forbidden: 'Only the group\u2019s admin can remove people.' },
   'follow.add': { not_found: 'That account isn\u2019t available.' },
   'follow.approve': { not_found: 'That request isn\u2019t pending any more.' },
