@@ -178,6 +178,57 @@ def user_ids(db_url: str, tokens: Sequence[str]) -> list[int]:
 
 
 # -- the node process -------------------------------------------------------------------
+# -- how fast the host is right now -------------------------------------------------------
+PROBE_ITEMS = 3000  # msgpack round trip of this many small maps: pure-Python/C compute
+PROBE_HANDOVERS = 500  # one-byte round trips between two threads: wake-ups, as the node's
+PROBE_LOOPS = 20  # round trips per timed repeat of the compute probe
+PROBE_REPEATS = 5  # best of these
+
+
+@dataclass(frozen=True)
+class HostProbe:
+    """Fixed work timed on this machine, printed beside a benchmark's figures: the same
+    code and data set run 40-60% slower in some hours of this host (docs/performance.md),
+    and this tells such an hour from a regression."""
+
+    compute_ms: float  # best of PROBE_REPEATS: one msgpack round trip of PROBE_ITEMS maps
+    handover_us: float  # best of PROBE_REPEATS: mean thread-to-thread byte round trip
+
+    def __str__(self) -> str:
+        return f"compute {self.compute_ms:.2f} ms, thread hand-over {self.handover_us:.1f} us"
+
+
+def host_probe() -> HostProbe:
+    import socket
+
+    data = [{"id": i, "t": "x" * 10} for i in range(PROBE_ITEMS)]
+    compute = []
+    for _ in range(PROBE_REPEATS):
+        t0 = time.perf_counter()
+        for _ in range(PROBE_LOOPS):
+            msgpack.unpackb(msgpack.packb(data))
+        compute.append((time.perf_counter() - t0) / PROBE_LOOPS)
+    handover = []
+    for _ in range(PROBE_REPEATS):
+        a, b = socket.socketpair()
+
+        def echo(sock: socket.socket = b) -> None:
+            for _ in range(PROBE_HANDOVERS):
+                sock.sendall(sock.recv(1))
+
+        t = threading.Thread(target=echo)
+        t.start()
+        t0 = time.perf_counter()
+        for _ in range(PROBE_HANDOVERS):
+            a.sendall(b"x")
+            a.recv(1)
+        handover.append((time.perf_counter() - t0) / PROBE_HANDOVERS)
+        t.join()
+        a.close()
+        b.close()
+    return HostProbe(min(compute) * 1e3, min(handover) * 1e6)
+
+
 def _clock_ticks() -> int:
     return os.sysconf("SC_CLK_TCK")
 

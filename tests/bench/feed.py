@@ -6,6 +6,9 @@ Set-up: embedded PostgreSQL and Redis (or DATABASE_URL / REDIS_URL), then the re
 inserted with SQL for the users the benchmark connects as, the embedded PostgreSQL's
 files read once into the page cache (a running database's working set is resident;
 this kernel reclaims idle page cache), then one node (tests.bench.common.start_node).
+A host probe (common.host_probe: fixed compute and thread hand-over work) is timed
+before and after the phases: this host has slow hours, and it tells them from a
+regression.
 
 Phases (each request timed from send to its reply, one request in flight per
 connection, `--concurrency` connections at once, paced under the per-connection op
@@ -585,6 +588,9 @@ def main() -> None:
                 paged, page_s = _page_in(tmp / "services" / "postgres")
                 print(f"PostgreSQL's files read into the page cache: {paged / 1e9:.2f} GB in "
                       f"{page_s:.1f} s", flush=True)
+            probe = common.host_probe()
+            print(f"host probe (lower is faster): {probe}", flush=True)
+            figures["host_probe"] = vars(probe)
             picked = asyncio.run(_pick(db_url, ns.feed_users, ns.followers,
                                        ns.celebrity_threshold, 1))
             author = picked["author"]
@@ -682,6 +688,9 @@ def main() -> None:
                     asyncio.run(_cleanup(db_url, redis_url, namespace, picked["tokens"]))
         rows.insert(0, ("data set", f"{picked['n_users']} users, {picked['n_posts']} posts "
                                     f"(seed {seed_s:.0f}s)"))
+        after = common.host_probe()
+        figures["host_probe_after"] = vars(after)
+        rows.insert(1, ("host probe", f"before: {probe}; after: {after} (lower is faster)"))
         common.print_report("Glint feed / search / fan-out", rows)
         common.write_json(ns.json, figures)
 
