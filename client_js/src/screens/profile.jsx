@@ -1,11 +1,14 @@
 // A profile (/u/:username): header (avatar, names, counts, bio), the follow button
 // driven by user.get's relation flags, block / mute, the posts grid (and, on your
-// own profile, saved posts and pending follow requests, live).
+// own profile, saved posts and pending follow requests, live). Your own profile has
+// the ☰ "Settings and activity" sheet (Edit profile, Saved, Log out): on a phone the
+// tab bar has no Log out, and this is where Instagram keeps it.
 import { useEffect, useState } from 'preact/hooks';
 import { BackBar } from '../components/backbar.jsx';
 import { ReportDialog } from '../components/report.jsx';
 import { Confirm, Dialog } from '../components/dialog.jsx';
 import { FollowButton } from '../components/followbutton.jsx';
+import { Icon } from '../components/icons.jsx';
 import { PostGrid } from '../components/grid.jsx';
 import { Link } from '../components/link.jsx';
 import { Avatar } from '../components/media.jsx';
@@ -16,7 +19,7 @@ import { errorText } from '../lib/errors.js';
 import { useEvent, useObservable, useOp } from '../lib/hooks.js';
 import { usePaged } from '../lib/paged.js';
 import { navigate } from '../lib/router.js';
-import { conn, me } from '../lib/session.js';
+import { conn, logout, me } from '../lib/session.js';
 import { toast, toastError } from '../lib/toast.js';
 import { num, sameId } from '../lib/wire.js';
 import '../styles/profile.css';
@@ -41,6 +44,7 @@ export default function Profile({ params }) {
   const [user, setUser] = useState(null);
   useEffect(() => setUser(valid && data?.username ? data : null), [data, valid]);
   const mine = useObservable(me);
+  const [tab, setTab] = useState('posts'); // your own profile's Posts / Saved
   useEvent('notification', (n) => {
     // A follow request approved while we look: the grid opens.
     if (n.kind === 'follow_accepted' && user && sameId(n.actor?.id, user.id)) reload();
@@ -75,9 +79,9 @@ export default function Profile({ params }) {
   return (
     <section class="screen profile" aria-labelledby="screen-title">
       {!self && <BackBar title={user.username} />}
-      <ProfileHeader user={user} self={self} canSee={canSee} setUser={setUser} />
+      <ProfileHeader user={user} self={self} canSee={canSee} setUser={setUser} showSaved={() => setTab('saved')} />
       {self && <FollowRequests compact onApproved={reload} />}
-      {canSee ? <ProfileTabs user={user} self={self} /> : (
+      {canSee ? <ProfileTabs user={user} self={self} tab={tab} setTab={setTab} /> : (
         <div class="empty-state profile-private">
           <h2>This account is private</h2>
           <p>Follow this account to see their photos.</p>
@@ -99,7 +103,7 @@ function NotFound() {
   );
 }
 
-function ProfileHeader({ user, self, canSee, setUser }) {
+function ProfileHeader({ user, self, canSee, setUser, showSaved }) {
   const [list, setList] = useState(null); // 'followers' | 'following'
   const [menu, setMenu] = useState(false);
   const website = user.website && (/^https?:\/\//i.test(user.website) ? user.website : `https://${user.website}`);
@@ -122,7 +126,10 @@ function ProfileHeader({ user, self, canSee, setUser }) {
       <div class="profile-main">
         <div class="profile-title">
           <h1 id="screen-title" class="profile-username">{user.username}</h1>
-          {!self && <button type="button" class="profile-more" aria-label="More options" onClick={() => setMenu(true)}>⋯</button>}
+          {self ? (
+            <button type="button" class="profile-more profile-menu" aria-label="Settings and activity" aria-haspopup="dialog"
+              onClick={() => setMenu(true)}><Icon name="menu" /></button>
+          ) : <button type="button" class="profile-more" aria-label="More options" onClick={() => setMenu(true)}>⋯</button>}
           <div class="profile-actions">
             {self ? (
               <Link href="/settings" class="button">Edit profile</Link>
@@ -147,8 +154,22 @@ function ProfileHeader({ user, self, canSee, setUser }) {
         {!self && user.follows_me && <p class="muted profile-follows-you">Follows you</p>}
       </div>
       {list && <FollowListDialog username={user.username} kind={list} onClose={() => setList(null)} />}
-      {menu && <ProfileMenu user={user} setUser={setUser} onClose={() => setMenu(false)} />}
+      {menu && (self ? <SelfMenu showSaved={showSaved} onClose={() => setMenu(false)} />
+        : <ProfileMenu user={user} setUser={setUser} onClose={() => setMenu(false)} />)}
     </header>
+  );
+}
+
+/** Your own profile's ☰ sheet; Log out is the same logout() as Settings and the rail. */
+function SelfMenu({ showSaved, onClose }) {
+  return (
+    <Dialog title="Settings and activity" class="dialog-sheet" onClose={onClose}>
+      <ul class="dialog-menu">
+        <li><Link href="/settings" class="button" onClick={onClose}>Edit profile</Link></li>
+        <li><button type="button" class="button" onClick={() => { onClose(); showSaved(); }}>Saved</button></li>
+        <li class="dialog-menu-end"><button type="button" class="button danger" onClick={() => logout()}>Log out</button></li>
+      </ul>
+    </Dialog>
   );
 }
 
@@ -194,8 +215,7 @@ function ProfileMenu({ user, setUser, onClose }) {
   );
 }
 
-function ProfileTabs({ user, self }) {
-  const [tab, setTab] = useState('posts');
+function ProfileTabs({ user, self, tab, setTab }) {
   if (!self) return <ProfilePosts user={user} />;
   const tabBtn = (name, label) => (
     <button type="button" role="tab" id={`tab-${name}`} aria-selected={tab === name} aria-controls="profile-panel"
