@@ -83,8 +83,8 @@ def sign_up_via_http(page: Page, username: str, password: str = PASSWORD) -> Non
 
 
 def log_out(page: Page) -> None:
-    """Log out from Settings (the only way on a phone; the desktop rail has its own
-    button too) and land on the login screen."""
+    """Log out from Settings (on a phone the own profile's "Settings and activity"
+    menu has it too, and the desktop rail its own button) and land on the login screen."""
     page.evaluate("window.__glint.navigate('/settings')")
     expect(page).to_have_title("Edit profile · Glint")
     page.locator(".settings-account").get_by_role("button", name="Log out").click()

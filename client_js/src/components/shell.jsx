@@ -84,7 +84,8 @@ export function Toasts() {
 
 /**
  * A top bar for phones (the logo); hidden on desktop where the rail has it. Log out is
- * in Settings on a phone (as on Instagram), and at the foot of the rail on desktop.
+ * in the own profile's "Settings and activity" menu and in Settings on a phone (as on
+ * Instagram), and at the foot of the rail on desktop.
  */
 export function TopBar() {
   return (

@@ -3,7 +3,7 @@
 // they are flipped. All through user.update; `me` is refreshed with the reply.
 // Change password (auth.password: the current one, the new one twice; the other
 // devices are logged out, this tab and others sharing its token stay signed in).
-// Log out is here too (the phone's only way out, as on Instagram).
+// Log out is here too (as it is in the own profile's ☰ menu on a phone).
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { Link } from '../components/link.jsx';
 import { Avatar } from '../components/media.jsx';
