@@ -21,6 +21,15 @@ watching such a post holds its events back, re-reads how those watchers stand to
 the author (one query), ends the watches of those who may no longer see it with
 `post.deleted`, and lets the held events go on to the rest. Nothing is checked per
 event: the fan-out stays as cheap as before.
+
+A `v` message published while Redis is down is lost (and so is a `post.deleted`).
+Every node that was cut off reconnects its bus, and then (node.reconnect_hooks, also
+on an overflowed inbox) `recheck_all` re-checks every watch here as if a `v` naming
+anyone had come for every watched post: in chunks of posts, one query each. Left
+open: a node whose own bus stayed up while the writer's publish failed (only the
+writer lost Redis, for longer than its publish retries). That is rare, and the writer's
+own bus drops too, so it re-checks its own watches; covering the other nodes would
+mean the writer keeping the failed `v`s and publishing them again once Redis answers.
 """
 
 from __future__ import annotations
@@ -45,6 +54,8 @@ log = logging.getLogger(__name__)
 WATCH_MAX = 50  # posts one connection may watch at once
 FLUSH_INTERVAL = 0.25  # seconds between counter flushes: at most 4 per second per post
 SIGHT = "v"  # bus message kind on a post channel: re-check some watchers' sight of it
+SWEEP_PAIRS = 2000  # (post, viewer) pairs per query when re-checking every watch
+SWEEP_RETRY = 5.0  # seconds before a re-check of every watch that failed is tried again
 
 T = TypeVar("T")
 
@@ -83,6 +94,8 @@ class Watchers:
         self._flush_wake = trio.Event()
         self._stale: set[int] = set()
         self._stale_wake = trio.Event()
+        self._sweep_wake = trio.Event()
+        self.sweeps = 0  # re-checks of every watch done (for tests)
         self.flushes = 0  # post.updated frames sent (for tests and metrics)
 
     def channel(self, post_id: int) -> str:
@@ -253,13 +266,70 @@ class Watchers:
         self._mark_stale(post_id)
         self.fanout([conn for _, conn in gone], encode(event("post.deleted", {"post": post_id})))
 
+    # -- every watch, after the bus was cut off ---------------------------------------------
+    def recheck_all(self) -> None:
+        """node.reconnect_hooks: `v` messages may have been lost; re-check every watch here
+        soon (requests while one runs coalesce into one more)."""
+        self._sweep_wake.set()
+
+    async def sweep(self) -> None:
+        """Re-check every watch here, a chunk of posts at a time: the chunk's events are held,
+        one query reads how each watcher stands to each author, the blind (and the watchers
+        of posts deleted meanwhile) get `post.deleted`, then the held events go on. Raises
+        if the database cannot say; the watches are kept then (the caller retries)."""
+        chunk: dict[int, set[int]] = {}
+        size = 0
+        for post_id in sorted(self._by_post):
+            viewers = {v for cid in self._by_post.get(post_id, ())
+                       if (v := self._viewer.get(cid)) is not None}
+            if not viewers:
+                continue
+            if chunk and size + len(viewers) > SWEEP_PAIRS:
+                await self._sweep_chunk(chunk)
+                chunk, size = {}, 0
+            chunk[post_id] = viewers
+            size += len(viewers)
+        if chunk:
+            await self._sweep_chunk(chunk)
+        self.sweeps += 1
+
+    async def _sweep_chunk(self, chunk: Mapping[int, set[int]]) -> None:
+        mine = [p for p in chunk if p not in self._held]  # a `v` re-check holds the rest
+        for post_id in mine:
+            self._held[post_id] = []
+        try:
+            sight = await self.st.read(watching.sight_of, chunk)
+            for post_id, viewers in chunk.items():
+                rels = sight.get(post_id, {})
+                self._hide(post_id, {v for v in viewers
+                                     if v not in rels or not privacy.can_see_posts(rels[v])})
+        finally:
+            for post_id in mine:
+                for msg in self._held.pop(post_id, []):
+                    self.on_message(msg)
+                if post_id in self._pending:
+                    self._flush_wake.set()
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await self._sweep_wake.wait()
+            self._sweep_wake = trio.Event()
+            try:
+                await self.sweep()
+            except Exception as exc:  # Unavailable, or anything else: this must not end the node
+                log.warning("watches not re-checked after the bus came back; retrying",
+                            extra={"error": repr(exc)})
+                self._sweep_wake.set()
+                await trio.sleep(SWEEP_RETRY)
+
     # -- background -----------------------------------------------------------------------
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        """The flusher, the unsubscriber and sight re-checks; runs for the node's lifetime."""
+        """The flusher, the unsubscriber and the re-checks; runs for the node's lifetime."""
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             nursery.start_soon(self._flush_loop)
             nursery.start_soon(self._unsubscribe_loop)
+            nursery.start_soon(self._sweep_loop)
             task_status.started()
 
     async def _flush_loop(self) -> None:

@@ -64,6 +64,9 @@ class Node:
     channel_handlers: dict[str, Callable[[bus.Message], None]] = field(default_factory=dict)
     disconnect_hooks: list[Callable[[Connection], None]] = field(default_factory=list)
     connect_hooks: list[Callable[[Connection], None]] = field(default_factory=list)
+    # Called when the bus reconnected or dropped messages: what was published meanwhile
+    # is lost (e.g. the watchers re-check every watch: actors/watch.py).
+    reconnect_hooks: list[Callable[[], None]] = field(default_factory=list)
     # Run (bounded by SHUTDOWN_HOOK_SECONDS) once the sockets are closed, before the
     # node's tasks are cancelled: e.g. presence announces the disconnects it queued.
     shutdown_hooks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -167,6 +170,8 @@ class Node:
                 if isinstance(item, bus.Reconnected):
                     self.metrics.bus_reconnects.inc()
                 log.info("bus %s: catching up every session", type(item).__name__)
+                for hook in self.reconnect_hooks:
+                    hook()
                 for entry in self.registry.entries():
                     with contextlib.suppress(MailboxFull, ActorStopped):
                         entry.tell(CatchUp())

@@ -1,13 +1,13 @@
 """Reads behind live watches losing sight of posts (actors/watch.py).
 
 Which of some authors' posts someone watches right now, anywhere in the cluster,
-and how many viewers stand to one author — both only on a relation change, never
-per event.
+and how many viewers stand to one author — both only on a relation change (or, for
+every watch of a node, when its bus comes back: `sight_of`), never per event.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 import asyncpg
 
@@ -51,3 +51,23 @@ async def relations_to(conn: asyncpg.Connection, viewer_ids: Collection[int],
         f"SELECT v.id, {relation_columns('v.id', '$2::bigint', 'r')} "
         "FROM unnest($1::bigint[]) AS v (id)", ids, target_id)
     return {r["id"]: relation_from(r, "r", r["id"], target_id) for r in rows}
+
+
+async def sight_of(conn: asyncpg.Connection, viewers_by_post: Mapping[int, Collection[int]]
+                   ) -> dict[int, dict[int, Relation]]:
+    """{post id: {viewer: how they stand to its author}} for many posts in one query; a
+    post deleted (or never there) is left out."""
+    pairs = sorted({(p, v) for p, vs in viewers_by_post.items() for v in vs})
+    if not pairs:
+        return {}
+    rows = await conn.fetch(
+        f"SELECT w.post, w.viewer, p.author_id, "
+        f"{relation_columns('w.viewer', 'p.author_id', 'r')} "
+        "FROM unnest($1::bigint[], $2::bigint[]) AS w (post, viewer) "
+        "JOIN posts p ON p.id = w.post AND p.deleted_at IS NULL",
+        [p for p, _ in pairs], [v for _, v in pairs])
+    out: dict[int, dict[int, Relation]] = {}
+    for r in rows:
+        out.setdefault(r["post"], {})[r["viewer"]] = relation_from(
+            r, "r", r["viewer"], r["author_id"])
+    return out

@@ -28,6 +28,7 @@ def ops(node: Node) -> dict[str, Op]:
     watchers = Watchers(node.storage, node.subscriber, fanout)
     node.channel_handlers[node.storage.key("p", "")] = watchers.on_message
     node.disconnect_hooks.append(watchers.drop)
+    node.reconnect_hooks.append(watchers.recheck_all)
     node.nursery.start_soon(watchers.run)
 
     async def create(conn: Connection, args: dict[str, Any], rid: int) -> Any:
