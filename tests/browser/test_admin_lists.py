@@ -34,13 +34,14 @@ def bots(live_node: LiveNode) -> Iterator[Callable[[str], Bot]]:
         yield make
 
 
-def find_posts_by(page: Page, username: str) -> None:
-    """Posts & comments → Posts → find by author."""
+def find_by_author(page: Page, kind: str, username: str) -> None:
+    """Posts & comments → `kind` ("Posts" or "Comments") → find by author."""
     go_to(page, "Posts & comments")
-    page.get_by_role("button", name="Posts", exact=True).click()
+    page.get_by_role("button", name=kind, exact=True).click()
     page.get_by_label("Find by").select_option("author")
     page.get_by_label("Id or username").fill(username)
-    page.get_by_role("search", name="Find posts").get_by_role("button", name="Search").click()
+    page.get_by_role("search", name=f"Find {kind.lower()}").get_by_role(
+        "button", name="Search").click()
 
 
 def state_of(page: Page, item_id: int) -> object:
@@ -81,7 +82,7 @@ def test_lists_say_who_took_content_down(person: Callable[..., Person],
     expect(outcome).to_be_empty()
 
     # The posts list: visible, deleted by its author, removed by this operator (why).
-    find_posts_by(op, author.username)
+    find_by_author(op, "Posts", author.username)
     expect(state_of(op, live)).to_have_text("Visible")
     expect(state_of(op, mine)).to_contain_text("Deleted by author")
     expect(state_of(op, taken)).to_contain_text(f"Removed by @{admin_name}")
@@ -138,15 +139,6 @@ SPLIT_WORDS = """(el) => {
 }"""
 
 
-def find_comments_by(page: Page, username: str) -> None:
-    """Posts & comments → Comments → find by author."""
-    go_to(page, "Posts & comments")
-    page.get_by_role("button", name="Comments", exact=True).click()
-    page.get_by_label("Find by").select_option("author")
-    page.get_by_label("Id or username").fill(username)
-    page.get_by_role("search", name="Find comments").get_by_role("button", name="Search").click()
-
-
 def test_comments_say_who_deleted_them_and_gone_posts_offer_no_removal(
         person: Callable[..., Person], bots: Callable[[str], Bot],
         services: tuple[str, str], tmp_path: Path) -> None:
@@ -165,7 +157,7 @@ def test_comments_say_who_deleted_them_and_gone_posts_offer_no_removal(
     owner.call("comment.delete", comment=by_owner["id"])
     owner.call("post.delete", post=doomed)
 
-    find_comments_by(op, writer.username)
+    find_by_author(op, "Comments", writer.username)
     expect(state_of(op, own["id"])).to_contain_text("Deleted by author")
     expect(state_of(op, own["id"])).not_to_contain_text("owner")
     expect(state_of(op, by_owner["id"])).to_contain_text(
