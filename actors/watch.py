@@ -35,7 +35,7 @@ mean the writer keeping the failed `v`s and publishing them again once Redis ans
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 import msgpack
@@ -56,6 +56,9 @@ FLUSH_INTERVAL = 0.25  # seconds between counter flushes: at most 4 per second p
 SIGHT = "v"  # bus message kind on a post channel: re-check some watchers' sight of it
 SWEEP_PAIRS = 2000  # (post, viewer) pairs per query when re-checking every watch
 SWEEP_RETRY = 5.0  # seconds before a re-check of every watch that failed is tried again
+# Seconds between two re-checks of every watch: a node that keeps lagging asks for one per
+# lag, and each costs the database a query per SWEEP_PAIRS watches.
+SWEEP_MIN_INTERVAL = 5.0
 
 T = TypeVar("T")
 
@@ -250,10 +253,7 @@ class Watchers:
             log.warning("sight not re-checked; ending those watches", extra={"error": repr(exc)})
         finally:
             self._hide(post_id, blind)
-            for msg in self._held.pop(post_id, []):
-                self.on_message(msg)
-            if post_id in self._pending:
-                self._flush_wake.set()
+            self._release([post_id])
 
     def _hide(self, post_id: int, viewers: Collection[int]) -> None:
         """The post is gone for these users: their watches of it end with `post.deleted`."""
@@ -304,11 +304,21 @@ class Watchers:
                 self._hide(post_id, {v for v in viewers
                                      if v not in rels or not privacy.can_see_posts(rels[v])})
         finally:
-            for post_id in mine:
-                for msg in self._held.pop(post_id, []):
+            self._release(mine)
+
+    def _release(self, post_ids: Sequence[int]) -> None:
+        """Let these posts' held events go on. Every hold ends first, so a failure while
+        replaying one post's events cannot leave another's held (and its events piling
+        up) for good."""
+        released = [(p, self._held.pop(p, [])) for p in post_ids]
+        for post_id, held in released:
+            try:
+                for msg in held:
                     self.on_message(msg)
-                if post_id in self._pending:
-                    self._flush_wake.set()
+            except Exception:
+                log.exception("held watch events not replayed", extra={"post": post_id})
+            if post_id in self._pending:
+                self._flush_wake.set()
 
     async def _sweep_loop(self) -> None:
         while True:
@@ -321,6 +331,8 @@ class Watchers:
                             extra={"error": repr(exc)})
                 self._sweep_wake.set()
                 await trio.sleep(SWEEP_RETRY)
+            else:
+                await trio.sleep(SWEEP_MIN_INTERVAL)  # requests meanwhile: one more sweep
 
     # -- background -----------------------------------------------------------------------
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:

@@ -171,7 +171,10 @@ class Node:
                     self.metrics.bus_reconnects.inc()
                 log.info("bus %s: catching up every session", type(item).__name__)
                 for hook in self.reconnect_hooks:
-                    hook()
+                    try:
+                        hook()
+                    except Exception:  # a hook must not end the bus dispatch
+                        log.exception("bus reconnect hook failed")
                 for entry in self.registry.entries():
                     with contextlib.suppress(MailboxFull, ActorStopped):
                         entry.tell(CatchUp())
