@@ -87,3 +87,47 @@ async def test_migration_0010_repairs_a_database_that_applied_the_early_0009(
     assert 10 in seen["applied"]  # type: ignore[operator]
     assert seen["repaired"] == defs(final) and len(defs(final)) == 3
     assert "INCLUDE (post_id)" in defs(final)["likes_user"]
+
+
+async def test_migration_0013_shows_an_inbox_read_and_keeps_a_request_read_unshown(
+        node: Node) -> None:
+    """Existing memberships get the read position the others were shown before 0013:
+    an inbox member's own (read receipts went out), a request's nothing past joining."""
+    seen: dict[str, object] = {}
+
+    async def run(conn):  # type: ignore[no-untyped-def]
+        async with conn.transaction():
+            ids = {r["username"]: r["id"] for r in await conn.fetch(
+                """INSERT INTO users (username, email, password_hash)
+                   SELECT u, u || '@example.com', 'not-a-hash'
+                   FROM unnest(ARRAY['m13_inbox', 'm13_request']) AS u
+                   RETURNING id, username""")}
+            a, b = ids["m13_inbox"], ids["m13_request"]
+            conv = await conn.fetchval(
+                """INSERT INTO conversations (kind, pair_lo, pair_hi, created_by, last_seq)
+                   VALUES ('direct', $1, $2, $1, 9) RETURNING id""", min(a, b), max(a, b))
+            await conn.execute("""
+                ALTER TABLE conversation_members DROP COLUMN shown_read_seq;
+                DELETE FROM schema_migrations WHERE version >= 13""")
+            await conn.executemany(
+                """INSERT INTO conversation_members
+                       (conversation_id, user_id, state, last_read_seq, joined_seq)
+                   VALUES ($1, $2, $3, $4, $5)""",
+                [(conv, a, "inbox", 7, 1), (conv, b, "request", 6, 2)])
+            seen["applied"] = await migrations.apply(conn)
+            seen["again"] = await migrations.apply(conn)
+            seen["rows"] = {r["user_id"]: (r["last_read_seq"], r["shown_read_seq"])
+                            for r in await conn.fetch(
+                                """SELECT user_id, last_read_seq, shown_read_seq
+                                   FROM conversation_members WHERE conversation_id = $1""",
+                                conv)}
+            seen["ids"] = (a, b)
+            raise _RolledBack
+
+    try:
+        await node.storage.tx(run)
+    except _RolledBack:
+        pass
+    a, b = seen["ids"]  # type: ignore[misc]
+    assert 13 in seen["applied"] and seen["again"] == []  # type: ignore[operator]
+    assert seen["rows"] == {a: (7, 7), b: (6, 2)}
