@@ -12,7 +12,7 @@ from storage.embedded import EmbeddedRedis
 from tests.conftest import make_settings
 from tests.server.test_posts import bots, next_event, quick_post, sql, uid
 from tests.server.test_watch import watchers_of
-from tests.server.test_watch_privacy import nothing_about
+from tests.server.test_watch_privacy import nothing_about, watch_scene
 
 RECONNECT_WAIT = 30.0  # Redis start-up plus the bus's reconnect back-off
 
@@ -25,11 +25,7 @@ async def test_a_block_made_while_redis_is_down_ends_the_watch_once_the_bus_is_b
         async with open_node(make_settings(services, tmp_path, redis_url=url)) as node:
             watchers = watchers_of(node)
             async with bots(node, 3) as (alice, bob, carol):
-                post = (await quick_post(alice, "alice's"))["id"]
-                control = (await quick_post(carol, "control"))["id"]
-                for pid in (post, control):
-                    await bob.call("post.watch", post=pid)
-                await carol.call("post.watch", post=post)
+                post, control = await watch_scene(alice, bob, carol)
                 reconnects, sweeps = node.subscriber.reconnects, watchers.sweeps
 
                 await trio.to_thread.run_sync(redis.stop)

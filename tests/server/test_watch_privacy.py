@@ -44,6 +44,17 @@ async def nothing_about(c: Client, post_id: int, control: int) -> None:
                 return
 
 
+async def watch_scene(alice: Client, bob: Client, carol: Client) -> tuple[int, int]:
+    """Alice's post, watched by bob and carol, and carol's control post, watched by bob:
+    (alice's post, control)."""
+    a_post = (await quick_post(alice, "alice's"))["id"]
+    control = (await quick_post(carol, "control"))["id"]
+    for pid in (a_post, control):
+        await bob.call("post.watch", post=pid)
+    await carol.call("post.watch", post=a_post)
+    return a_post, control
+
+
 async def collect(c: Client, wanted: set[tuple[str, int]]) -> dict[tuple[str, int], Any]:
     """The first event of each (name, post) wanted; post.updated ones with a comment."""
     seen: dict[tuple[str, int], Any] = {}
@@ -93,11 +104,7 @@ async def test_a_block_ends_the_watches_of_both_on_each_others_posts(node: Node)
 
 async def test_the_blocked_side_blocking_ends_its_watch_too(node: Node) -> None:
     async with bots(node, 3) as (alice, bob, carol):
-        a_post = (await quick_post(alice, "alice's"))["id"]
-        control = (await quick_post(carol, "control"))["id"]
-        for pid in (a_post, control):
-            await bob.call("post.watch", post=pid)
-        await carol.call("post.watch", post=a_post)
+        a_post, control = await watch_scene(alice, bob, carol)
         await bob.call("block.add", user=uid(alice))  # the watcher blocks the author
         assert await next_event(bob, "post.deleted") == {"post": a_post}
         c = await alice.call("comment.add", post=a_post, text="still here")
