@@ -124,8 +124,8 @@ async def test_a_post_deleted_through_another_node_is_not_shown(node: Node) -> N
 
 
 async def test_a_kept_head_is_the_head_postgres_gives(node: Node) -> None:
-    """heads_kept packs a head into one int: read back from the process, it equals the
-    one Postgres gives, down to the largest counts the columns hold."""
+    """heads_kept keeps a head as a plain tuple of ints: read back from the process, it
+    equals the one Postgres gives, down to the largest counts the columns hold."""
     async with bots(node, 1) as (bob,):
         small = (await quick_post(bob, "small"))["id"]
         big = (await quick_post(bob, "big"))["id"]
