@@ -364,23 +364,23 @@ async def _ranked_first(rd: _Read, limit: int, weights: Weights) -> dict[str, An
     cursor: str | None = None
     r = rd.st.redis
     assert r is not None
-    pipe = r.pipeline(transaction=False)
-    if newest > seen:
-        pipe.set(tl.seen_key(rd.st, rd.viewer), newest, ex=FEED_SEEN_TTL_SECONDS)
+    mark = newest if newest > seen else None
+    snapshot: tuple[str, str] | None = None
     if len(order) > limit:
         snap = secrets.token_hex(6)
         meta = f"{boundary if boundary is not None else -1}.{seen}." + (
             f"{floor[0]}.{floor[1]}" if floor else "-")
-        skey = tl.snapshot_key(rd.st, rd.viewer, snap)
         # One string, not a list of 200 members: packing and parsing those in redis-py
         # cost the node ~1 ms per first page.
-        pipe.set(skey, meta + "|" + ",".join(str(h.id) for h in order),
-                 ex=FEED_SNAPSHOT_TTL_SECONDS)
+        snapshot = (tl.snapshot_key(rd.st, rd.viewer, snap),
+                    meta + "|" + ",".join([str(h[0]) for h in order]))
         cursor = Ranked(snap, limit).encode()
     elif floor is not None:
         cursor = Chrono(floor[0], floor[1], seen).encode()
     caught = boundary if boundary is not None and boundary < len(page) else None
-    writes = [pipe.execute()] if len(pipe) else []
+    writes = ([tl.write_marks(r, tl.seen_key(rd.st, rd.viewer), mark, FEED_SEEN_TTL_SECONDS,
+                              snapshot, FEED_SNAPSHOT_TTL_SECONDS)]
+              if mark is not None or snapshot is not None else [])
     posts, *_ = await asyncio.gather(rd.hydrate(page), *writes)  # Postgres while Redis writes
     return _page(posts, cursor, caught, page)
 

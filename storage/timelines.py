@@ -362,32 +362,72 @@ class WarmState:
     snapshot: bytes | None  # the string at the snapshot key asked for
 
 
+# KEYS[1] = a timeline, KEYS[2] = its reader's "seen up to" mark, KEYS[3] = the reader's
+# affinity hash, KEYS[4] = a ranked snapshot; ARGV[1] = the timeline's TTL (ms), ARGV[2] =
+# '1' to read the affinity hash, ARGV[3] = '1' to read a timeline page (ARGV[4..6]: as
+# _READ's ARGV), ARGV[7] = '1' to read the snapshot. One script, not a pipeline of five
+# commands: redis-py's pipeline machinery and its per-element reply parsing were a sixth
+# of a warm page's CPU on the node. Everything comes back as strings (false: not read).
+_WARM = """
+local built = redis.call('ZSCORE', KEYS[1], '0')
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+local out = {built and '1' or '0', redis.call('GET', KEYS[2]) or '', false, false, false}
+if ARGV[2] == '1' then out[3] = table.concat(redis.call('HGETALL', KEYS[3]), ',') end
+if ARGV[3] == '1' and built then
+  local ties = ''
+  if ARGV[6] ~= '' then
+    ties = table.concat(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[6], ARGV[6]), ',')
+  end
+  local ids = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[4], '(0', 'LIMIT', 0, ARGV[5])
+  out[4] = ties .. ';' .. table.concat(ids, ',')
+end
+if ARGV[7] == '1' then out[5] = redis.call('GET', KEYS[4]) end
+return out
+"""
+
+
+def _pairs(raw: bytes) -> dict[int, int]:
+    """HGETALL's fields and values, comma-joined, as ints."""
+    flat = _ints(raw.decode()) if raw else []
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
 async def warm_state(r: aioredis.Redis, key: str, seen: str, ttl_ms: int, *,
                      affinity: str | None = None, page: PageAt | None = None,
                      snapshot: str | None = None) -> WarmState:
     """Whether the timeline is built (and its expiry renewed), the viewer's "seen up
     to" mark and, as asked, the viewer's cached affinity hash, the first timeline read
-    (discarded if the timeline was not built) and a ranked snapshot: one round trip."""
-    async with r.pipeline(transaction=False) as pipe:
-        pipe.zscore(key, SENTINEL)
-        pipe.pexpire(key, ttl_ms)
-        pipe.get(seen)
-        if affinity is not None:
-            pipe.hgetall(affinity)
-        if page is not None:
-            pipe.eval(_READ, 1, key, *_read_args(page.before, page.count))
-        if snapshot is not None:
-            pipe.get(snapshot)
-        built, _, mark, *rest = await pipe.execute()
-    aff = rest.pop(0) if affinity is not None else None
-    raw = rest.pop(0) if page is not None else None
-    snap = rest.pop(0) if snapshot is not None else None
+    (none if the timeline was not built) and a ranked snapshot: one round trip."""
+    read = _read_args(page.before, page.count) if page is not None else ("", 0, "")
+    built, mark, aff, raw, snap = await r.eval(
+        _WARM, 4, key, seen, affinity or key, snapshot or key,
+        ttl_ms, "1" if affinity is not None else "0", "1" if page is not None else "0",
+        *read, "1" if snapshot is not None else "0")
     return WarmState(
-        built is not None, int(mark or 0),
-        {int(k): int(v) for k, v in aff.items()} if aff is not None else None,
-        _page(raw, page.before, page.count) if page is not None and built is not None
+        built == b"1", int(mark or 0),
+        _pairs(aff) if affinity is not None else None,
+        _page(raw, page.before, page.count) if page is not None and raw is not None
         else None,
-        snap)
+        snap if snapshot is not None else None)
+
+
+# KEYS[1] = a reader's "seen up to" mark, KEYS[2] = a ranked snapshot; ARGV[1] = the new
+# mark ('': leave it), ARGV[2] = its TTL (s), ARGV[3] = the snapshot ('': none), ARGV[4]
+# = its TTL (s). A script, not a pipeline of two SETs: one command for redis-py to pack.
+_MARKS = """
+if ARGV[1] ~= '' then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
+if ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4]) end
+return 1
+"""
+
+
+async def write_marks(r: aioredis.Redis, seen: str, mark: int | None, seen_ttl: int,
+                      snapshot: tuple[str, str] | None, snapshot_ttl: int) -> None:
+    """What a ranked first page leaves behind, in one round trip: the reader's raised
+    "seen up to" mark and the ranked order later pages read (key, value)."""
+    await r.eval(_MARKS, 2, seen, snapshot[0] if snapshot else seen,
+                 "" if mark is None else mark, seen_ttl,
+                 snapshot[1] if snapshot else "", snapshot_ttl)
 
 
 async def rebuild(r: aioredis.Redis, key: str, post_ids: Sequence[int], cap: int,
