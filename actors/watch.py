@@ -1,10 +1,10 @@
 """Live watching of posts on one node: who watches what, and a coalescer for counters.
 
-A connection that watches a post gets that post's live events: `comment.added`,
-`comment.deleted` and `post.deleted` at once, `post.updated` coalesced. The
-events are published on the post's bus channel by whichever node made the
-change; this node subscribes to the channel while at least one of its
-connections watches the post.
+A connection that watches a post gets that post's live events: `comment.added` and
+`comment.deleted` (of the comments it may see, below) and `post.deleted` at once,
+`post.updated` coalesced. The events are published on the post's bus channel by
+whichever node made the change; this node subscribes to the channel while at least one
+of its connections watches the post.
 
 Counters of a hot post change far more often than anyone can read them, so
 `post.updated` is merged per post (latest fields win) and flushed by one task at
@@ -19,8 +19,14 @@ private): `sight_lost` then puts a small `v` message on the bus channel of each 
 the author's watched posts, naming the viewers concerned (none: anyone). Each node
 watching such a post holds its events back, re-reads how those watchers stand to
 the author (one query), ends the watches of those who may no longer see it with
-`post.deleted`, and lets the held events go on to the rest. Nothing is checked per
-event: the fan-out stays as cheap as before.
+`post.deleted`, and lets the held events go on to the rest.
+
+A comment is hidden from whoever blocks its author or is blocked by them (as in
+`comment.list`) while its post stays in sight, so `comment.added` and `comment.deleted`
+are checked per event: the node holds the post's events, reads how all its watchers of
+the post stand to the comment's author (one query per event per node, the author found
+by the comment's id, so a block made at any time counts), sends the event to those who
+may see the comment, and lets the held events go on. No other event is checked.
 
 A `v` message published while Redis is down is lost (and so is a `post.deleted`).
 Every node that was cut off reconnects its bus, and then (node.reconnect_hooks, also
@@ -59,6 +65,8 @@ SWEEP_RETRY = 5.0  # seconds before a re-check of every watch that failed is tri
 # Seconds between two re-checks of every watch: a node that keeps lagging asks for one per
 # lag, and each costs the database a query per SWEEP_PAIRS watches.
 SWEEP_MIN_INTERVAL = 5.0
+# Events about one comment: sent only to the watchers who may see it (privacy.can_see_comment).
+COMMENT_EVENTS = frozenset({"comment.added", "comment.deleted"})
 
 T = TypeVar("T")
 
@@ -218,12 +226,50 @@ class Watchers:
             self._pending.setdefault(post_id, {}).update(data)
             self._flush_wake.set()
             return
+        if name in COMMENT_EVENTS:
+            self._on_comment(post_id, name, data, msg.body)
+            return
         self.fanout(list(watchers.values()), msg.body)
         if name == "post.deleted":  # nothing more will come: let the watchers go
             for conn_id in list(watchers):
                 self._remove(conn_id, post_id)
             self._pending.pop(post_id, None)
             self._mark_stale(post_id)
+
+    # -- comments hidden by a block ---------------------------------------------------------
+    def _on_comment(self, post_id: int, name: str, data: Any, body: bytes) -> None:
+        """A comment event: hold the post's events and send it to those who may see it."""
+        comment_id = _comment_id(name, data)
+        if comment_id is None or self._nursery is None:
+            log.warning("comment event not sent", extra={"post": post_id, "event": name})
+            return
+        self._held[post_id] = []
+        self._nursery.start_soon(self._screen, post_id, comment_id, body)
+
+    async def _screen(self, post_id: int, comment_id: int, body: bytes) -> None:
+        """Send the event to the watchers who may see the comment, then let the held events
+        go. All the watchers in one query, and those who came meanwhile in one more. A
+        watcher the database could not say about gets nothing: a comment missed live (as
+        on a bus hiccup; comment.list has it) rather than a leak."""
+        sees: dict[int, bool] = {}
+        try:
+            while unread := self._viewers(post_id) - sees.keys():
+                rels = await self.st.read(watching.comment_sight, comment_id, unread)
+                sees.update((v, privacy.can_see_comment(rels[v])) for v in unread)
+        except Exception as exc:  # Unavailable, or anything else: this must not end the node
+            log.warning("comment event not checked; not sent to the watchers unread",
+                        extra={"post": post_id, "error": repr(exc)})
+        finally:
+            to = [conn for cid, conn in self._by_post.get(post_id, {}).items()
+                  if (v := self._viewer.get(cid)) is not None and sees.get(v, False)]
+            if to:
+                self.fanout(to, body)
+            self._release([post_id])
+
+    def _viewers(self, post_id: int) -> set[int]:
+        """The users who watch the post on this node."""
+        return {v for cid in self._by_post.get(post_id, ())
+                if (v := self._viewer.get(cid)) is not None}
 
     # -- losing sight ---------------------------------------------------------------------
     def _on_sight(self, post_id: int, watchers: dict[int, Watcher], body: bytes) -> None:
@@ -280,8 +326,7 @@ class Watchers:
         chunk: dict[int, set[int]] = {}
         size = 0
         for post_id in sorted(self._by_post):
-            viewers = {v for cid in self._by_post.get(post_id, ())
-                       if (v := self._viewer.get(cid)) is not None}
+            viewers = self._viewers(post_id)
             if not viewers:
                 continue
             if chunk and size + len(viewers) > SWEEP_PAIRS:
@@ -386,6 +431,17 @@ class Watchers:
                     await self._reconcile(post_id)
                 except Exception as exc:  # the bus is down: it resubscribes what is wanted
                     log.warning("unsubscribe failed", extra={"error": repr(exc)})
+
+
+def _comment_id(name: str, data: Any) -> int | None:
+    """The comment a comment event is about: `comment` is its map in `comment.added`, its
+    id in `comment.deleted`."""
+    if not isinstance(data, dict):
+        return None
+    value = data.get("comment")
+    if name == "comment.added":
+        value = value.get("id") if isinstance(value, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 async def sight_lost(st: Storage, lost: Mapping[int, Collection[int]]) -> None:

