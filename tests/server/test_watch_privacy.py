@@ -109,7 +109,7 @@ async def test_the_blocked_side_blocking_ends_its_watch_too(node: Node) -> None:
         assert await next_event(bob, "post.deleted") == {"post": a_post}
         c = await alice.call("comment.add", post=a_post, text="still here")
         assert (await next_event(carol, "comment.added"))["comment"]["id"] == c["id"]
-        await alice.call("comment.add", post=control, text="after")
+        await carol.call("comment.add", post=control, text="after")
         await nothing_about(bob, a_post, control)
 
 
