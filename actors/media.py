@@ -25,6 +25,7 @@ from media.workers import MediaWorkers
 from storage import media as db
 from storage import ratelimit
 from storage.media import MediaRecord
+from storage.posts import PostMedia
 from storage.store import Storage
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,24 @@ def media_wire(rec: MediaRecord) -> dict[str, Any]:
     return {"id": rec.id, "kind": rec.kind, "width": rec.width, "height": rec.height,
             "blurhash": rec.blurhash, "color": rec.color, "filter": rec.filter,
             "variants": variant_urls(rec.variants)}
+
+
+# attached_wire by the identity of its argument, kept alive by the entry as above:
+# storage/posts.py hands out one tuple per post's photos (and alt texts) while kept.
+_attached: dict[int, tuple[tuple[PostMedia, ...], list[dict[str, Any]]]] = {}
+
+
+def attached_wire(media: tuple[PostMedia, ...]) -> list[dict[str, Any]]:
+    """A post's photos in the wire form, alt texts included (shared: never mutate it). A
+    feed page builds 30 of these lists, each the same while the post is unedited."""
+    hit = _attached.get(id(media))
+    if hit is not None and hit[0] is media:
+        return hit[1]
+    out = [{**media_wire(m.media), "alt": m.alt} for m in media]
+    if len(_attached) >= L.MEDIA_RECORDS_CACHED:
+        _attached.clear()
+    _attached[id(media)] = (media, out)
+    return out
 
 
 def parse_options(raw: dict[str, Any]) -> tuple[str, str, Adjustments | None]:

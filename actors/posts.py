@@ -23,7 +23,7 @@ from actors import args as A
 from actors import privacy
 from actors.accounts import Session, public_user
 from actors.errors import Invalid, Missing, NotAllowed, Taken
-from actors.media import ADJUSTMENTS, Media, media_wire, variant_urls
+from actors.media import ADJUSTMENTS, Media, attached_wire, variant_urls
 from config.limits import LIKERS_DEFAULT, LIKERS_MAX, USERNAME_MAX
 from media.filters import FILTERS, Adjustments
 from storage import posts as db
@@ -152,7 +152,7 @@ def post_wire(p: db.PostRecord) -> dict[str, Any]:
     return {
         "id": p.id, "author": author_wire(p.author), "caption": p.caption,
         "location": p.location,
-        "media": [{**media_wire(m.media), "alt": m.alt} for m in p.media],
+        "media": attached_wire(p.media),
         "tags": list(p.tags), "mentions": [{"id": i, "username": n} for i, n in p.mentions],
         "like_count": p.like_count, "comment_count": p.comment_count,
         "comments_off": p.comments_off, "created_at": p.created_ms, "edited_at": p.edited_ms,
