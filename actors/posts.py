@@ -426,14 +426,18 @@ async def _comment(conn: asyncpg.Connection, sink: EventSink, viewer_id: int, po
         raise NotAllowed("comments are turned off for this post")
     parent: db.CommentHead | None = None
     if reply_to is not None:
+        # A comment hidden from the viewer, or one in a hidden thread, is answered as one
+        # that does not exist (the same message), so the block is not revealed.
         parent = ctx.reply_to
-        if parent is None or parent.deleted or parent.post_id != post_id:
+        if (parent is None or parent.deleted or parent.post_id != post_id
+                or not privacy.can_see_comment(ctx.viewer_to_reply_author)):
             raise Missing("no such comment to reply to")
         if parent.parent_id is not None:  # replies are one level deep
             parent = ctx.thread
             if parent is None or parent.deleted:
                 raise Missing("no such comment to reply to")
-        privacy.require_comment_interaction(rel, ctx.viewer_to_thread_author)
+        if not privacy.can_see_comment(ctx.viewer_to_thread_author):
+            raise Missing("no such comment to reply to")
     kinds = {t.user_id: "mention" for t in ctx.targets.values() if t.mentioned}
     kinds[head.author_id] = "comment"
     if parent is not None:  # the thread's author hears "reply" (even if they own the post)
@@ -486,8 +490,11 @@ async def _comments(conn: asyncpg.Connection, viewer_id: int, post_id: int,
                     parent_id: int | None, after: int | None, limit: int) -> dict[str, Any]:
     await _visible_post(conn, viewer_id, post_id)
     if parent_id is not None:
-        parent = await db.comment_head(conn, parent_id)
-        if parent is None or parent.deleted or parent.post_id != post_id:
+        # A thread whose comment is hidden from the viewer is not_found as a made-up one:
+        # its replies would show what the block hides.
+        parent = await db.comment_sight(conn, viewer_id, parent_id)
+        if (parent is None or parent.comment.deleted or parent.comment.post_id != post_id
+                or not privacy.can_see_comment(parent.viewer_to_author)):
             raise Missing("no such comment")
     rows = await db.list_comments(conn, post_id, parent_id, after, limit)
     rels = await relations_many(conn, viewer_id, {author_id for _, author_id in rows})
@@ -519,6 +526,10 @@ async def _like_comment(conn: asyncpg.Connection, sink: EventSink, viewer_id: in
     done = await db.comment_like_once(conn, ctx, viewer_id, on, notify=notify,
                                       retention=sink.retention)
     if not done.changed:
+        # Nothing to undo: answer like a read, so a hidden comment stays hidden (taking
+        # back one's own like is allowed even after a block, as for posts).
+        if not privacy.can_see_comment(ctx.viewer_to_comment_author):
+            raise Missing("no such comment")
         return {"comment": comment_id, "liked": on, "like_count": done.current}
     if done.like_count is None:
         raise Missing("no such comment")

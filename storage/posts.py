@@ -531,6 +531,32 @@ async def comment_head(conn: asyncpg.Connection, comment_id: int) -> CommentHead
     return CommentHead(**dict(row)) if row is not None else None
 
 
+@dataclass(frozen=True)
+class CommentSight:
+    """What deciding whether a viewer may see a comment needs, read in one statement: the
+    comment and how the viewer stands to its author."""
+
+    comment: CommentHead
+    viewer_to_author: Relation
+
+
+_COMMENT_SIGHT = f"""
+    SELECT c.id, c.post_id, c.author_id, c.parent_id, c.deleted_at IS NOT NULL AS deleted,
+           {user_relation_columns("$2::bigint")}
+    FROM comments c JOIN users u ON u.id = c.author_id WHERE c.id = $1"""
+
+
+async def comment_sight(conn: asyncpg.Connection, viewer_id: int,
+                        comment_id: int) -> CommentSight | None:
+    """None when there is no such comment (or its author's account is gone)."""
+    row = await conn.fetchrow(_COMMENT_SIGHT, comment_id, viewer_id)
+    if row is None:
+        return None
+    c = CommentHead(row["id"], row["post_id"], row["author_id"], row["parent_id"],
+                    row["deleted"])
+    return CommentSight(c, user_relation(row, viewer_id, c.author_id))
+
+
 async def comment_by_idem(conn: asyncpg.Connection, author_id: int, idem: str) -> int | None:
     return await conn.fetchval(
         "SELECT id FROM comments WHERE author_id = $1 AND idem = $2", author_id, idem)
@@ -600,7 +626,7 @@ class AddCommentContext:
     """What a new comment needs to decide, read in one statement: the commenter (as a
     comment's author), a comment already made with the same idempotency key, the post
     and the commenter's relation to its author, the comment replied to and its thread's
-    top comment with the commenter's relation to that one's author, everyone who may
+    top comment with the commenter's relation to each one's author, everyone who may
     be notified, the transaction's time, and ids for the comment and its notifications."""
 
     commenter: Author
@@ -610,6 +636,7 @@ class AddCommentContext:
     viewer_to_author: Relation
     reply_to: CommentHead | None
     thread: CommentHead | None  # the comment `reply_to` replies to, if it is a reply
+    viewer_to_reply_author: Relation  # the author of `reply_to` itself
     viewer_to_thread_author: Relation  # the author of the top comment of the thread
     comment_id: int
     targets: dict[int, CommentTarget]
@@ -617,6 +644,8 @@ class AddCommentContext:
 
 
 _THREAD_AUTHOR = "CASE WHEN r.parent_id IS NULL THEN r.author_id ELSE t.author_id END"
+# The replied-to comment's author when it is a reply (else it is the thread's author).
+_REPLY_AUTHOR = "CASE WHEN r.parent_id IS NOT NULL THEN r.author_id END"
 _ADD_CONTEXT = f"""
     WITH base AS MATERIALIZED (
         SELECT {_AUTHOR_COLS}, {_MS.format("now()")} AS now_ms,
@@ -632,6 +661,7 @@ _ADD_CONTEXT = f"""
                t.parent_id AS t_parent_id, t.deleted_at IS NOT NULL AS t_deleted,
                {_THREAD_AUTHOR} AS thread_author,
                {relation_columns("$2::bigint", _THREAD_AUTHOR, "vt")},
+               {relation_columns("$2::bigint", _REPLY_AUTHOR, "vr")},
                glint_next_id() AS comment_id
         FROM users u
         LEFT JOIN posts p ON p.id = $1
@@ -682,6 +712,8 @@ async def add_comment_context(conn: asyncpg.Connection, viewer_id: int, post_id:
         _author(row), row["now_ms"], row["idem_id"], head,
         relation_from(row, "va", viewer_id, row["author_id"]),
         _comment_head(row, "r"), _comment_head(row, "t"),
+        relation_from(row, "vr" if row["r_parent_id"] is not None else "vt", viewer_id,
+                      row["r_author_id"]),
         relation_from(row, "vt", viewer_id, row["thread_author"]),
         row["comment_id"], targets,
         sorted(r["note_id"] for r in rows if r["note_id"] is not None))

@@ -1,0 +1,168 @@
+"""Threads and blocks: a comment hidden from the viewer (its author blocks them or is
+blocked by them) is answered as a comment that does not exist — its replies cannot be
+listed, it cannot be replied to (nor can its thread) or liked, and a no-op unlike does
+not reveal it — with the same code and message as for a made-up id, changing nothing.
+Everyone else (and the viewer after an unblock) still sees the thread."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from protocol.client import Client
+from protocol.errors import GlintError
+from server.node import Node
+from tests.server.test_posts import bots, make_private, quick_post, uid
+
+NO_SUCH_COMMENT = (1 << 63) - 1  # a valid id that no comment has
+WAYS = ("author_blocks_viewer", "viewer_blocks_author")
+
+
+async def error_of(c: Client, op: str, **args: Any) -> tuple[str, str]:
+    """The (code, message) `op` is refused with."""
+    with pytest.raises(GlintError) as info:
+        await c.call(op, **args)
+    return info.value.code.value, info.value.message
+
+
+async def hide(viewer: Client, author: Client, way: str) -> None:
+    if way == "author_blocks_viewer":
+        await author.call("block.add", user=uid(viewer))
+    else:
+        await viewer.call("block.add", user=uid(author))
+
+
+async def unhide(viewer: Client, author: Client, way: str) -> None:
+    if way == "author_blocks_viewer":
+        await author.call("block.remove", user=uid(viewer))
+    else:
+        await viewer.call("block.remove", user=uid(author))
+
+
+async def reply_ids(c: Client, post_id: int, parent: int) -> list[int]:
+    return [x["id"] for x in (await c.call("comment.list", post=post_id,
+                                           parent=parent))["comments"]]
+
+
+@pytest.mark.parametrize("way", WAYS)
+async def test_the_replies_of_a_hidden_thread_are_not_found_as_for_no_comment(
+        node: Node, way: str) -> None:
+    async with bots(node, 4) as (alice, bob, carol, dave):
+        pid = (await quick_post(alice, "threads"))["id"]
+        thread = await dave.call("comment.add", post=pid, text="dave's thread")
+        reply = await carol.call("comment.add", post=pid, text="carol answers",
+                                 reply_to=thread["id"])
+        assert await reply_ids(bob, pid, thread["id"]) == [reply["id"]]
+        await hide(bob, dave, way)
+
+        missing = await error_of(bob, "comment.list", post=pid, parent=NO_SUCH_COMMENT)
+        assert missing == ("not_found", "no such comment")
+        assert await error_of(bob, "comment.list", post=pid, parent=thread["id"]) == missing
+        assert await error_of(bob, "comment.list", post=pid, parent=thread["id"],
+                              limit=1) == missing
+        # The thread is left out of the top-level list too (as before).
+        top = (await bob.call("comment.list", post=pid))["comments"]
+        assert thread["id"] not in [x["id"] for x in top]
+        # The thread's author may not list the hidden side's threads either.
+        own = await bob.call("comment.add", post=pid, text="bob's thread")
+        await carol.call("comment.add", post=pid, text="to bob", reply_to=own["id"])
+        assert await error_of(dave, "comment.list", post=pid, parent=own["id"]) == missing
+
+        # Everyone else still lists both threads; each author lists their own.
+        for who in (alice, carol, dave):
+            assert await reply_ids(who, pid, thread["id"]) == [reply["id"]]
+        for who in (alice, carol, bob):
+            assert len(await reply_ids(who, pid, own["id"])) == 1
+
+        # An unblock shows the thread again.
+        await unhide(bob, dave, way)
+        assert await reply_ids(bob, pid, thread["id"]) == [reply["id"]]
+        assert len(await reply_ids(dave, pid, own["id"])) == 1
+
+
+async def test_deleted_foreign_and_invisible_posts_parents_are_not_found_alike(
+        node: Node) -> None:
+    async with bots(node, 3) as (alice, bob, carol):
+        pid = (await quick_post(alice, "public"))["id"]
+        await make_private(carol)
+        hidden_pid = (await quick_post(carol, "followers only"))["id"]
+        on_hidden = await carol.call("comment.add", post=hidden_pid, text="mine")
+        gone = await carol.call("comment.add", post=pid, text="soon gone")
+        await carol.call("comment.add", post=pid, text="reply", reply_to=gone["id"])
+        await carol.call("comment.delete", comment=gone["id"])
+
+        missing = await error_of(bob, "comment.list", post=pid, parent=NO_SUCH_COMMENT)
+        assert missing == ("not_found", "no such comment")
+        assert await error_of(bob, "comment.list", post=pid, parent=gone["id"]) == missing
+        assert await error_of(bob, "comment.list", post=pid, parent=on_hidden["id"]) == missing
+        assert await error_of(bob, "comment.list", post=hidden_pid,
+                              parent=on_hidden["id"]) == ("not_found", "no such post")
+
+
+@pytest.mark.parametrize("way", WAYS)
+async def test_replying_to_a_hidden_comment_or_into_its_thread_is_not_found_and_changes_nothing(
+        node: Node, way: str) -> None:
+    async with bots(node, 5) as (alice, bob, carol, dave, erin):
+        pid = (await quick_post(alice, "replies"))["id"]
+        thread = await dave.call("comment.add", post=pid, text="dave's thread")
+        in_thread = await carol.call("comment.add", post=pid, text="carol in dave's",
+                                     reply_to=thread["id"])
+        visible = await carol.call("comment.add", post=pid, text="carol's thread")
+        dave_reply = await dave.call("comment.add", post=pid, text="dave in carol's",
+                                     reply_to=visible["id"])
+        await hide(bob, dave, way)
+
+        missing = await error_of(bob, "comment.add", post=pid, text="x",
+                                 reply_to=NO_SUCH_COMMENT)
+        assert missing == ("not_found", "no such comment to reply to")
+        # Into dave's thread: at its top, or through carol's (visible) reply in it.
+        for target in (thread, in_thread, dave_reply):
+            assert await error_of(bob, "comment.add", post=pid, text="x",
+                                  reply_to=target["id"]) == missing
+            assert await error_of(bob, "comment.add", post=pid, text="x",
+                                  reply_to=target["id"], idem=f"k{target['id']}") == missing
+
+        # Nothing changed, as a third party sees it.
+        assert await reply_ids(erin, pid, thread["id"]) == [in_thread["id"]]
+        assert await reply_ids(erin, pid, visible["id"]) == [dave_reply["id"]]
+        top = {x["id"]: x for x in (await erin.call("comment.list", post=pid))["comments"]}
+        assert top[thread["id"]]["reply_count"] == 1 and top[visible["id"]]["reply_count"] == 1
+        assert (await erin.call("post.get", post=pid))["comment_count"] == 4
+
+        # Carol's thread itself stays open to bob (through her comment, not dave's).
+        mine = await bob.call("comment.add", post=pid, text="bob answers carol",
+                              reply_to=visible["id"])
+        assert mine["parent"] == visible["id"]
+        assert await reply_ids(erin, pid, visible["id"]) == [dave_reply["id"], mine["id"]]
+        await unhide(bob, dave, way)
+        again = await bob.call("comment.add", post=pid, text="hi dave", reply_to=in_thread["id"])
+        assert again["parent"] == thread["id"]
+
+
+@pytest.mark.parametrize("way", WAYS)
+async def test_liking_or_unliking_a_hidden_comment_is_not_found_and_changes_nothing(
+        node: Node, way: str) -> None:
+    async with bots(node, 4) as (alice, bob, carol, dave):
+        pid = (await quick_post(alice, "likes"))["id"]
+        thread = await dave.call("comment.add", post=pid, text="dave's thread")
+        liked = await dave.call("comment.add", post=pid, text="bob liked this before")
+        await bob.call("comment.like", comment=liked["id"])
+        await hide(bob, dave, way)
+
+        missing = await error_of(bob, "comment.like", comment=NO_SUCH_COMMENT)
+        assert missing == ("not_found", "no such comment")
+        assert await error_of(bob, "comment.like", comment=thread["id"]) == missing
+        assert await error_of(bob, "comment.unlike", comment=NO_SUCH_COMMENT) == missing
+        assert await error_of(bob, "comment.unlike", comment=thread["id"]) == missing
+        assert await error_of(bob, "comment.like", comment=liked["id"]) == missing
+        counts = {x["id"]: x["like_count"]
+                  for x in (await carol.call("comment.list", post=pid))["comments"]}
+        assert counts == {thread["id"]: 0, liked["id"]: 1}
+
+        # Taking back one's own like stays allowed after a block (as for posts).
+        done = await bob.call("comment.unlike", comment=liked["id"])
+        assert done == {"comment": liked["id"], "liked": False, "like_count": 0}
+        assert await error_of(bob, "comment.unlike", comment=liked["id"]) == missing
+        await unhide(bob, dave, way)
+        assert (await bob.call("comment.like", comment=thread["id"]))["like_count"] == 1
