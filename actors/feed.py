@@ -11,8 +11,9 @@ their posts are merged at read time from Postgres (fan-out on read), and their
 
 Reads: `feed.home` is one crossing: timeline (rebuilt from Postgres when cold),
 celebrity posts, a check of every candidate in Postgres through the visibility
-rule (`in_home`, built on actors/privacy.py) — deleted, unfollowed, blocked,
-muted or private posts never show, whatever the cache holds — and hydration.
+rule (`privacy.in_home`, read in SQL by `relations.home_authors`) — deleted,
+unfollowed, blocked, muted or private posts never show, whatever the cache holds —
+and hydration.
 
 Ranking (mode "ranked", the default): the newest FEED_RANK_WINDOW visible
 candidates are scored once,
@@ -46,7 +47,6 @@ import asyncpg
 import trio
 
 from actors import args as A
-from actors import privacy
 from actors.accounts import Session
 from actors.errors import Invalid
 from actors.posts import post_wire
@@ -67,7 +67,7 @@ from protocol.envelope import encode, event
 from storage import posts as posts_db
 from storage import timelines as tl
 from storage.errors import Unavailable
-from storage.relations import relations_many
+from storage.relations import home_authors
 from storage.store import Storage
 
 log = logging.getLogger(__name__)
@@ -75,9 +75,6 @@ log = logging.getLogger(__name__)
 MODES = ("ranked", "chronological")
 CURSOR_MAX = 80
 WORKER_BACKOFF_MAX = 5.0
-
-
-in_home = privacy.in_home  # the rule lives with the others in actors/privacy.py
 
 
 @dataclass(frozen=True)
@@ -202,8 +199,8 @@ class _Read:
     async def visible(self, ids: Sequence[int]) -> list[tl.Head]:
         found = await tl.heads_kept(self.conn, ids)
         self.gone += [i for i in ids if i not in found]
-        rels = await relations_many(self.conn, self.viewer, {h.author_id for h in found.values()})
-        shown = {a for a, rel in rels.items() if in_home(rel)}  # once per author
+        shown = await home_authors(self.conn, self.viewer,  # the in_home rule, in SQL
+                                   {h.author_id for h in found.values()})
         return [found[i] for i in ids if i in found and found[i].author_id in shown]
 
     async def newest(self, before: tuple[int, int] | None,

@@ -234,7 +234,8 @@ def can_suggest(rel_viewer_to_user: Relation) -> bool:
 
 def in_home(rel: Relation) -> bool:
     """A post belongs in the viewer's home feed: their own, or by someone they follow and
-    may see, neither blocking the other, not muted by them."""
+    may see, neither blocking the other, not muted by them. The feed reads this rule in
+    SQL (storage.relations.home_authors); a test holds the two equal."""
     if rel.is_self:
         return rel.exists
     return can_see_posts(rel) and rel.following and not rel.blocked and not rel.i_muted
