@@ -532,8 +532,10 @@ async def posts_before(conn: asyncpg.Connection, author_ids: Sequence[int],
 
 
 # Heads of recently read posts, per process (id -> (author, likes, comments, expiry ms)).
-# The feed only ranks with them: counts up to FEED_HEADS_CACHE_SECONDS old rank as well
-# (affinity is kept an hour), and what a page shows is read again by posts.load, where a
+# The feed only ranks with them: counts up to FEED_HEADS_CACHE_SECONDS (a minute) old
+# rank as well (affinity is kept an hour). At 10 s, the benchmark's warm pages found a
+# third of their heads expired since the cold pass and read them again, the page's
+# largest statement. What a page shows is read again by posts.load, where a
 # post deleted meanwhile drops out (that page is one post short). A post deleted through
 # this process is forgotten at once (posts.soft_delete) and not kept again for as long:
 # a read racing the deletion's transaction still finds it live, and must not keep that.
@@ -561,6 +563,15 @@ def forget_heads(post_ids: Sequence[int]) -> None:
         _forgotten[i] = until
 
 
+def _evict_heads(now_ms: int, room: int) -> None:
+    """Make room for `room` heads: the expired go first (a scan, once per filling), and
+    only if that is not enough, all of them."""
+    for i in [i for i, v in _heads.items() if v[3] <= now_ms]:
+        del _heads[i]
+    if len(_heads) + room > L.FEED_HEADS_CACHED:
+        _heads.clear()
+
+
 async def heads_kept(conn: asyncpg.Connection, post_ids: Sequence[int]) -> dict[int, Head]:
     """`heads`, from what this process read in the last FEED_HEADS_CACHE_SECONDS where it
     can: a warm ranked page's 200 candidates were its largest statement."""
@@ -577,7 +588,7 @@ async def heads_kept(conn: asyncpg.Connection, post_ids: Sequence[int]) -> dict[
     if missing:
         fresh = await heads(conn, missing)
         if len(_heads) + len(fresh) > L.FEED_HEADS_CACHED:
-            _heads.clear()
+            _evict_heads(now_ms, len(fresh))
         now = time.monotonic()
         expires_ms = int((now + L.FEED_HEADS_CACHE_SECONDS) * 1000)
         for i, h in fresh.items():
