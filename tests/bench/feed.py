@@ -16,7 +16,10 @@ limit):
 
 - **feed.home cold**: every reader's timeline key (`{ns}:tl:{user}`) is deleted in
   Redis first, so the node rebuilds it from Postgres; one call per reader. Then, after
-  all cold calls, **warm**: the same call again (and `--warm-repeats` more) per reader;
+  all cold calls, **warm**: the same call again (and `--warm-repeats` more) per reader,
+  each reader on a connection opened just before; the warm calls that came first on
+  their connection (meeting the node's follow-up work of that `hello`) are also
+  reported on their own;
 - **search** `{q}`: hashtags and username prefixes taken from the data set;
 - **feed.explore first call** `{}`: once per reader, each on its own connection (the
   viewer's explore list is computed: nothing cached for that user yet); the readers
@@ -289,10 +292,13 @@ async def timed(conn: common.LeanWS, op: str, rid: int, args: dict[str, Any] | N
 
 async def feed_phase(ws_url: str, tokens: dict[int, str], readers: list[int], ns: str,
                      redis_url: str, concurrency: int, warm_repeats: int
-                     ) -> tuple[list[float], list[float], list[str]]:
+                     ) -> tuple[list[float], list[float], list[float], list[str]]:
+    """Cold calls, warm calls, and of the warm calls those that came first on their
+    connection (right after its `hello`, whose follow-up work on the node they meet)."""
     red = Redis(redis_url)
     cold: list[float] = []
     warm: list[float] = []
+    first: list[float] = []
     errors: list[str] = []
     await trio.to_thread.run_sync(lambda: [red.delete(f"{ns}:tl:{u}") for u in readers])
 
@@ -308,6 +314,8 @@ async def feed_phase(ws_url: str, tokens: dict[int, str], readers: list[int], ns
                     continue
                 for k in range(1 + warm_repeats):
                     warm.append(await timed(conn, "feed.home", 11 + k, {"limit": 30}, errors))
+                    if k == 0:
+                        first.append(warm[-1])
                     await trio.sleep(PACE_SECONDS)
             finally:
                 await conn.aclose()
@@ -317,7 +325,7 @@ async def feed_phase(ws_url: str, tokens: dict[int, str], readers: list[int], ns
         async with trio.open_nursery() as n:
             for _ in range(concurrency):
                 n.start_soon(runner, queue, warm_pass)
-    return cold, warm, errors
+    return cold, warm, first, errors
 
 
 async def first_call_phase(ws_url: str, tokens: list[str], op: str, args: dict[str, Any],
@@ -614,15 +622,18 @@ def main() -> None:
                 if "feed" in phases:
                     svc = ServicesCPU(tmp).start()
                     w = node.window().start()
-                    cold, warm, ferr = trio.run(feed_phase, node.ws_url, tokens, picked["readers"],
-                                                namespace, redis_url, ns.concurrency,
-                                                ns.warm_repeats)
+                    cold, warm, first, ferr = trio.run(
+                        feed_phase, node.ws_url, tokens, picked["readers"], namespace,
+                        redis_url, ns.concurrency, ns.warm_repeats)
                     w.stop()
                     svc.stop()
                     sc, sw = common.summarize(cold), common.summarize(warm)
+                    sf = common.summarize(first)
                     rows += [("feed.home cold", fmt(sc)), ("feed.home warm", fmt(sw)),
+                             ("  of which first after hello", fmt(sf)),
                              ("  errors", len(ferr)), ("  CPU", cpu_row(w, svc))]
-                    figures.update(feed_cold=sc, feed_warm=sw, feed_errors=ferr[:5])
+                    figures.update(feed_cold=sc, feed_warm=sw, feed_warm_first=sf,
+                                   feed_errors=ferr[:5])
                     print(f"  feed.home cold {fmt(sc)}\n  feed.home warm {fmt(sw)}", flush=True)
 
                 for op, args_list in (("search", [{"q": q} for q in picked["queries"]]),
