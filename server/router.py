@@ -144,11 +144,23 @@ class Router:
             raise
         conn.attached = True  # broadcasts reach it only after its hello reply
         # Attached, so a revoke published from now on reaches it; one that committed
-        # since the token was checked above would be missed: check once more.
-        if not await self.accounts.still_live(session):
+        # since the token was checked above would be missed: check once more, beside
+        # the connection's next requests rather than before them (a client's first
+        # call after hello waited for this round trip; a revoke that lands in this
+        # window closes the connection a moment later, as if it had come then).
+        conn.nursery.start_soon(self._recheck, conn, session)
+        return REPLIED
+
+    async def _recheck(self, conn: Connection, session: Session) -> None:
+        try:
+            live = await self.accounts.still_live(session)
+        except Exception as exc:  # storage down: the bus still closes later revokes
+            log.warning("session not re-checked after hello", extra={
+                "conn": conn.conn_id, "error": repr(exc)})
+            return
+        if not live:
             conn.send(encode(event("session.closed", {"reason": "session ended"})))
             conn.close(CloseCode.UNAUTHORIZED, "session ended")
-        return REPLIED
 
     async def logout(self, conn: Connection, args: dict[str, Any], rid: int) -> Any:
         A.only(args, set())
