@@ -178,3 +178,42 @@ async def test_a_token_revoked_while_hello_attaches_is_still_closed(node: Node) 
     async with connect(node.ws_url) as other:  # the node serves everyone else
         await other.login(name, PASSWORD)
         assert (await other.call("user.get"))["username"] == name
+
+
+async def test_a_failed_recheck_after_hello_keeps_the_connection(node: Node) -> None:
+    """The token re-check after attaching runs beside the connection's requests; if
+    storage cannot answer it, the connection stays (the bus still closes later revokes)
+    and hello gets no second reply. Before, the failure was sent as an error reply to
+    the hello that had already been answered."""
+    from trio_websocket import open_websocket_url
+
+    from storage.errors import Unavailable
+    from tests.wire import Raw
+
+    name = unique("recheck")
+    async with connect(node.ws_url) as c:
+        await c.signup(name, f"{name}@example.com", PASSWORD)
+        token = c.token
+    checked = trio.Event()
+
+    async def unavailable(session: object) -> bool:
+        checked.set()
+        raise Unavailable("postgres is down (test)")
+
+    node.accounts.still_live = unavailable  # type: ignore[method-assign]
+    try:
+        async with open_websocket_url(node.ws_url) as ws:
+            raw = Raw(ws)
+            hello = await raw.call("hello", proto=1, token=token)
+            assert hello["ok"], hello
+            with trio.fail_after(10):
+                await checked.wait()
+            await raw.send_obj({"op": "user.get", "id": 2, "args": {}})
+            while True:  # nothing about the hello (id 1) comes before user.get's reply
+                msg = await raw.recv()
+                assert msg.get("re") != 1, msg
+                if msg.get("re") == 2:
+                    break
+            assert msg["ok"] and msg["data"]["username"] == name
+    finally:
+        del node.accounts.still_live
