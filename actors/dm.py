@@ -9,7 +9,9 @@ several nodes serialise in Postgres, and the per-conversation `seq` comes from
 `UPDATE conversations SET last_seq = last_seq + 1 … RETURNING`. Every member gets a
 durable `dm.message` / `dm.updated` / `dm.read` event in the same transaction,
 so offline members receive everything, once, in order, on resume. A write is
-acknowledged only after it committed.
+acknowledged only after it committed. dm.send, dm.edit and dm.react count against the
+sender's limit in that transaction, after its checks (`_take`): a refused call counts
+nothing.
 
 Reads (dm.list, dm.history) and dm.open (no conversation yet) are plain
 transactions. Who may message whom is decided in actors/privacy.py.
@@ -222,6 +224,16 @@ def _done(result: Any, members: dict[int, db.Member] | set[int]) -> Done:
     return Done(result, frozenset(members))
 
 
+async def _take(charge: ratelimit.Charge) -> None:
+    """Count an accepted dm.send, dm.edit or dm.react against the sender's limit: called
+    in its transaction once every check passed, before the effect, so a refusal counts
+    nothing (and a blocker, a suspended peer and a missing one look alike here too),
+    while past the limit the transaction rolls back with nothing changed."""
+    verdict = await charge.take()
+    if not verdict.allowed:
+        raise Throttled("too many messages; slow down", verdict.retry_after)
+
+
 # -- write transactions (run by the ConversationActor) ------------------------------------------
 @dataclass(frozen=True)
 class Outgoing:
@@ -237,10 +249,11 @@ class Outgoing:
 
 
 async def _send(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id: int,
-                out: Outgoing) -> Done:
+                out: Outgoing, charge: ratelimit.Charge) -> Done:
     # Usually four statements: lock the row, read what the rules need (storage.dm.
     # send_context), then the message, the sender's read state and every member's
     # durable event in one (storage.dm.send_once); the seq is the locked row's next.
+    # Between the rules and the write, one Redis round trip counts the send (`_take`).
     conv = await db.conversation(conn, conv_id, lock=True)
     if conv is None:
         raise Missing("no such conversation")
@@ -254,6 +267,7 @@ async def _send(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id: 
             raise Taken("that idempotency key was used for another conversation")
         found = await db.message(conn, conv_id, ctx.prior[1])
         assert found is not None
+        await _take(charge)  # accepted, so counted, like the first
         return _done(message_wire(found), lk.members)  # a retry: the same message, no effect
     if ctx.peer is not None:
         privacy.require_dm_peer(ctx.peer)
@@ -264,6 +278,7 @@ async def _send(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id: 
         privacy.require_posts(await relation(conn, me_id, head.author_id))
     if out.reply_to is not None:
         await _visible_message(conn, lk, out.reply_to)
+    await _take(charge)
     media = None
     if out.media_id is not None:
         await attach_media(conn, [out.media_id])
@@ -282,7 +297,7 @@ async def _send(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id: 
 
 
 async def _edit(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id: int, seq: int,
-                text: str) -> Done:
+                text: str, charge: ratelimit.Charge) -> Done:
     # In a 1:1, editing is writing to the other: dm.send's rule, checked first, so the
     # answer across a block says nothing of the message.
     lk = await _lock(conn, conv_id, me_id)
@@ -294,6 +309,7 @@ async def _edit(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id: 
         raise NotAllowed("you can only edit your own messages")
     if time.time() * 1000 - m.created_ms > DM_EDIT_SECONDS * 1000:
         raise NotAllowed(f"messages can only be edited within {DM_EDIT_SECONDS // 60} minutes")
+    await _take(charge)
     await db.edit(conn, conv_id, seq, text)
     return _done(await _updated(conn, sink, lk, seq, "edit"), lk.members)
 
@@ -319,13 +335,14 @@ async def _unsend(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id
 
 
 async def _react(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id: int, seq: int,
-                 emoji: str | None) -> Done:
+                 emoji: str | None, charge: ratelimit.Charge) -> Done:
     # As for dm.edit: in a 1:1, dm.send's rule, checked first (also for a no-op).
     lk = await _lock(conn, conv_id, me_id)
     await _require_peer(conn, lk, me_id)
     m = await _visible_message(conn, lk, seq)
     if m.unsent:
         raise Missing("that message was unsent")
+    await _take(charge)  # also for a no-op: accepted
     if (me_id, emoji) in m.reactions or (emoji is None and
                                          all(u != me_id for u, _ in m.reactions)):
         return _done(message_wire(m), lk.members)  # no change, no event
@@ -617,12 +634,18 @@ class DirectMessages:
                     continue  # it stopped (idle) as we arrived: spawn a fresh one
         raise Unavailable("the conversation did not answer in time")
 
-    async def _limit(self, scope: str, user_id: int, limit: int, window: int) -> None:
-        verdict = await ratelimit.hit(self.st, scope, str(user_id), limit, window)
+    async def _limit_opens(self, user_id: int) -> None:
+        verdict = await ratelimit.hit(self.st, "dm.open", str(user_id), DM_OPENS_PER_HOUR,
+                                      3600)
         if not verdict.allowed:
-            raise Throttled("too many messages; slow down" if scope == "dm.send"
-                            else "too many new conversations; try again later",
+            raise Throttled("too many new conversations; try again later",
                             verdict.retry_after)
+
+    def _sends(self, user_id: int) -> ratelimit.Charge:
+        """The user's dm.send limit (dm.edit and dm.react share it), to be taken by the
+        write's transaction once its checks passed (`_take`): not here, where the call
+        may still be refused."""
+        return ratelimit.Charge(self.st, "dm.send", str(user_id), DM_SENDS_PER_MINUTE, 60)
 
     # -- ops --------------------------------------------------------------------------------
     async def open(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:
@@ -637,7 +660,7 @@ class DirectMessages:
             if other == s.user_id:
                 raise Invalid("you cannot message yourself")
             if await self.st.read(_direct_id, s.user_id, other) is None:
-                await self._limit("dm.open", s.user_id, DM_OPENS_PER_HOUR, 3600)
+                await self._limit_opens(s.user_id)
             result: dict[str, Any] = await tx_events(self.st, _open_direct, s.user_id, other)
             return result
         others = [u for u in _user_list(raw, "users", minimum=1, maximum=DM_GROUP_MAX)
@@ -645,7 +668,7 @@ class DirectMessages:
         if not 2 <= len(others) <= DM_GROUP_MAX - 1:
             raise Invalid(f"a group needs 2 to {DM_GROUP_MAX - 1} other members")
         title = _title(raw)
-        await self._limit("dm.open", s.user_id, DM_OPENS_PER_HOUR, 3600)
+        await self._limit_opens(s.user_id)
         result = await tx_events(self.st, _open_group, s.user_id, others, title)
         return result
 
@@ -680,11 +703,11 @@ class DirectMessages:
             raise Invalid("a message carries a photo or a post, not both")
         if media_id is None and post_id is None and not text.strip():
             raise Invalid("a message needs `text`, `media` or `post`")
-        await self._limit("dm.send", s.user_id, DM_SENDS_PER_MINUTE, 60)
+        charge = self._sends(s.user_id)
         if media_id is not None:
             await self.media.owned(s, media_id)
         message = await self._write(conv_id, s.user_id, _send,
-                                    Outgoing(text, media_id, post_id, reply_to, idem))
+                                    Outgoing(text, media_id, post_id, reply_to, idem), charge)
         return {"message": message}
 
     async def edit(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:
@@ -694,8 +717,8 @@ class DirectMessages:
         assert text is not None
         if not text.strip():
             raise Invalid("`text` must not be blank")
-        await self._limit("dm.send", s.user_id, DM_SENDS_PER_MINUTE, 60)
-        return {"message": await self._write(conv_id, s.user_id, _edit, seq, text)}
+        charge = self._sends(s.user_id)
+        return {"message": await self._write(conv_id, s.user_id, _edit, seq, text, charge)}
 
     async def unsend(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:
         A.only(raw, {"conversation", "seq"})
@@ -710,8 +733,8 @@ class DirectMessages:
         emoji = A.text(raw, "emoji", max_len=DM_EMOJI_MAX, min_len=1, required=False)
         if emoji is not None and not emoji.strip():
             raise Invalid("`emoji` must not be blank")
-        await self._limit("dm.send", s.user_id, DM_SENDS_PER_MINUTE, 60)
-        return {"message": await self._write(conv_id, s.user_id, _react, seq, emoji)}
+        charge = self._sends(s.user_id)
+        return {"message": await self._write(conv_id, s.user_id, _react, seq, emoji, charge)}
 
     async def read(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:
         A.only(raw, {"conversation", "seq"})

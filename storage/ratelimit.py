@@ -31,6 +31,31 @@ async def hit(st: Storage, scope: str, subject: str, limit: int, window_seconds:
     return await st.redis_op(_hit, st.key("rl", scope, subject), limit, window_seconds)
 
 
+class Charge:
+    """One attempt for (scope, subject), taken on the asyncio side from inside a crossing
+    already under way: for a limit that counts only the calls that pass their checks.
+    Taken in the call's transaction once its checks passed and before its effect, a
+    refused call leaves the counter alone (no window even starts), and an accepted one is
+    counted before it commits; INCR is atomic, so racing calls cannot slip past the
+    limit. Taken at most once, however often the transaction is re-run after a conflict.
+    """
+
+    def __init__(self, st: Storage, scope: str, subject: str, limit: int,
+                 window_seconds: int) -> None:
+        self._st = st
+        self._key = st.key("rl", scope, subject)
+        self._limit = limit
+        self._window = window_seconds
+        self._verdict: Verdict | None = None
+
+    async def take(self) -> Verdict:
+        """Count the attempt, the first time only (asyncio side)."""
+        if self._verdict is None:
+            assert self._st.redis is not None
+            self._verdict = await _hit(self._st.redis, self._key, self._limit, self._window)
+        return self._verdict
+
+
 async def _hit_many(r: aioredis.Redis, checks: list[tuple[str, int, int]]) -> Verdict:
     worst = Verdict(True, 0.0)
     for key, limit, window in checks:

@@ -1,0 +1,192 @@
+"""The dm.send rate limit (shared by dm.send, dm.edit and dm.react) against a real node:
+it counts only the calls that pass their checks. A refused call (a peer who blocked you
+or is suspended, one you blocked, a conversation that is not yours or does not exist, a
+message or post you may not use, bad arguments) leaves the counter as it was, so a
+blocker and a suspended peer look the same in the limit as in the answer; every accepted
+call counts, also one that changes nothing, and racing calls get exactly the allowance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import trio
+
+import actors.dm
+from protocol.client import Client
+from protocol.errors import GlintError, RateLimited
+from server.node import Node
+from storage import ratelimit
+from storage.store import Storage
+from tests.server.test_dm_blocks import FORBIDDEN, NOT_FOUND, error_of, suspend
+from tests.server.test_posts import bots, uid
+
+LIMIT = 3  # DM_SENDS_PER_MINUTE for these tests
+NO_CONVERSATION = ("not_found", "no such conversation")
+
+
+async def counted(node: Node, c: Client) -> int | None:
+    """`c`'s dm.send counter in Redis; None if there is none (no window started)."""
+    key = node.storage.key("rl", "dm.send", uid(c))
+    raw = await node.storage.redis_op(lambda r: r.get(key))
+    return None if raw is None else int(raw)
+
+
+async def outcome(c: Client, op: str, **args: Any) -> str:
+    try:
+        await c.call(op, **args)
+    except GlintError as exc:
+        return exc.code.value
+    return "ok"
+
+
+async def test_refused_writes_leave_the_whole_allowance(
+        node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(actors.dm, "DM_SENDS_PER_MINUTE", LIMIT)
+    async with bots(node, 6) as (alice, bob, carol, dave, eve, frank):
+        a = uid(alice)
+        to_bob = (await bob.call("dm.open", user=a))["id"]
+        to_carol = (await carol.call("dm.open", user=a))["id"]
+        to_frank = (await frank.call("dm.open", user=a))["id"]
+        to_dave = (await dave.call("dm.open", user=a))["id"]
+        theirs = (await eve.call("dm.open", user=uid(frank)))["id"]
+        made_up = theirs + 10**12
+        for c, conv in ((bob, to_bob), (carol, to_carol), (frank, to_frank), (dave, to_dave),
+                        (eve, theirs)):  # seq 1 in each, none of them Alice's
+            await c.call("dm.send", conversation=conv, text="hi")
+        await alice.call("block.add", user=uid(frank))
+        await bob.call("block.add", user=a)
+        await suspend(node, carol)
+        assert await counted(node, alice) is None
+
+        refusals: list[tuple[str, dict[str, Any], tuple[str, str]]] = [
+            # a peer who blocked her and a suspended one: one answer, for every write
+            ("dm.send", {"conversation": to_bob, "text": "x"}, NOT_FOUND),
+            ("dm.send", {"conversation": to_carol, "text": "x"}, NOT_FOUND),
+            ("dm.send", {"conversation": to_bob, "text": "x", "idem": "k"}, NOT_FOUND),
+            ("dm.edit", {"conversation": to_bob, "seq": 1, "text": "x"}, NOT_FOUND),
+            ("dm.edit", {"conversation": to_carol, "seq": 1, "text": "x"}, NOT_FOUND),
+            ("dm.react", {"conversation": to_bob, "seq": 1, "emoji": "❤"}, NOT_FOUND),
+            ("dm.react", {"conversation": to_carol, "seq": 1, "emoji": "❤"}, NOT_FOUND),
+            ("dm.react", {"conversation": to_carol, "seq": 1, "emoji": None}, NOT_FOUND),
+            # one she blocked
+            ("dm.send", {"conversation": to_frank, "text": "x"}, FORBIDDEN),
+            ("dm.react", {"conversation": to_frank, "seq": 1, "emoji": "❤"}, FORBIDDEN),
+            # someone else's conversation, as one that does not exist
+            ("dm.send", {"conversation": theirs, "text": "x"}, NO_CONVERSATION),
+            ("dm.send", {"conversation": made_up, "text": "x"}, NO_CONVERSATION),
+            ("dm.edit", {"conversation": theirs, "seq": 1, "text": "x"}, NO_CONVERSATION),
+            ("dm.react", {"conversation": made_up, "seq": 1, "emoji": "❤"}, NO_CONVERSATION),
+            # her own conversation, with what she may not use
+            ("dm.edit", {"conversation": to_dave, "seq": 1, "text": "x"},
+             ("forbidden", "you can only edit your own messages")),
+            ("dm.react", {"conversation": to_dave, "seq": 99, "emoji": "❤"},
+             ("not_found", "no such message")),
+            ("dm.send", {"conversation": to_dave, "text": "x", "reply_to": 99},
+             ("not_found", "no such message")),
+            ("dm.send", {"conversation": to_dave, "post": made_up}, ("not_found", "no such post")),
+            ("dm.send", {"conversation": to_dave, "media": made_up},
+             ("not_found", "no such media")),
+            # bad arguments
+            ("dm.send", {"conversation": to_dave, "text": "  "},
+             ("bad_request", "a message needs `text`, `media` or `post`")),
+            ("dm.react", {"conversation": to_dave, "seq": 1},
+             ("bad_request", "`emoji` is required (nil removes your reaction)")),
+        ]
+        for _ in range(2):  # more refusals than the allowance, each counting nothing
+            for op, args, answer in refusals:
+                assert await error_of(alice, op, **args) == answer, (op, args)
+                assert await counted(node, alice) is None, (op, args)
+
+        # The whole allowance is left, one write of each kind; then the limit holds.
+        sent = await alice.call("dm.send", conversation=to_dave, text="mine")
+        seq = sent["message"]["seq"]
+        await alice.call("dm.edit", conversation=to_dave, seq=seq, text="mine, edited")
+        await alice.call("dm.react", conversation=to_dave, seq=1, emoji="👍")
+        assert await counted(node, alice) == LIMIT
+        with pytest.raises(RateLimited) as info:
+            await alice.call("dm.send", conversation=to_dave, text="one too many")
+        assert info.value.retry_after is not None and 0 < info.value.retry_after <= 60
+        assert await outcome(alice, "dm.react", conversation=to_dave, seq=1,
+                             emoji=None) == "rate_limited"
+        after = await counted(node, alice)
+
+        # Past the limit, a refusal still answers what it did (a blocker and a suspended
+        # peer alike) and still counts nothing.
+        for op, args, answer in refusals:
+            assert await error_of(alice, op, **args) == answer, (op, args)
+        assert await counted(node, alice) == after
+        got = await dave.call("dm.history", conversation=to_dave)
+        assert [(m["sender"], m["text"]) for m in got["messages"]] == [
+            (a, "mine, edited"), (uid(dave), "hi")]
+
+
+async def test_racing_writes_get_exactly_the_allowance(
+        node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Accepted sends to several conversations at once (their transactions run side by
+    side, each counted before it commits) with refusals among them: exactly LIMIT go
+    through and are stored."""
+    monkeypatch.setattr(actors.dm, "DM_SENDS_PER_MINUTE", LIMIT)
+    async with bots(node, 6) as (alice, bob, *peers):
+        a = uid(alice)
+        convs = [(await p.call("dm.open", user=a))["id"] for p in peers]
+        blocked = (await bob.call("dm.open", user=a))["id"]
+        await bob.call("block.add", user=a)
+        results: list[str] = []
+        refused: list[str] = []
+
+        async def send(conv: int, into: list[str]) -> None:
+            into.append(await outcome(alice, "dm.send", conversation=conv, text="race"))
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(3):
+                for conv in convs:
+                    nursery.start_soon(send, conv, results)
+                nursery.start_soon(send, blocked, refused)
+                nursery.start_soon(send, blocked, refused)
+        assert sorted(results) == ["ok"] * LIMIT + ["rate_limited"] * (3 * len(convs) - LIMIT)
+        assert refused == ["not_found"] * 6
+        stored = 0
+        for p, conv in zip(peers, convs, strict=True):
+            got = await p.call("dm.history", conversation=conv)
+            stored += sum(m["sender"] == a for m in got["messages"])
+        assert stored == LIMIT
+
+
+async def test_accepted_writes_count_even_when_they_change_nothing(
+        node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An idem repeat and a no-op reaction are accepted calls: counted. An idem key used
+    in another conversation is a refusal: not counted."""
+    monkeypatch.setattr(actors.dm, "DM_SENDS_PER_MINUTE", LIMIT)
+    async with bots(node, 3) as (alice, bob, carol):
+        first = (await bob.call("dm.open", user=uid(alice)))["id"]
+        other = (await carol.call("dm.open", user=uid(alice)))["id"]
+        sent = await alice.call("dm.send", conversation=first, text="once", idem="k")
+        assert await counted(node, alice) == 1
+        assert await error_of(alice, "dm.send", conversation=other, text="once",
+                              idem="k") == ("conflict",
+                                            "that idempotency key was used for another "
+                                            "conversation")
+        assert await counted(node, alice) == 1
+        again = await alice.call("dm.send", conversation=first, text="once", idem="k")
+        assert again["message"]["id"] == sent["message"]["id"]
+        assert await counted(node, alice) == 2
+        await alice.call("dm.react", conversation=first, seq=1, emoji=None)  # had none
+        assert await counted(node, alice) == LIMIT
+        assert await outcome(alice, "dm.send", conversation=first, text="more",
+                             idem="k") == "rate_limited"
+
+
+async def test_a_charge_is_taken_once_however_often_its_transaction_runs(
+        node: Node) -> None:
+    """A write transaction re-run after a deadlock asks for its charge again: it is
+    counted once, with the first answer."""
+    charge = ratelimit.Charge(node.storage, "dm.send", "someone", 5, 60)
+
+    async def twice(st: Storage) -> list[ratelimit.Verdict]:
+        return [await charge.take(), await charge.take()]
+
+    first, second = await node.storage.both(twice)
+    assert first == second == ratelimit.Verdict(True, 0.0)
+    key = node.storage.key("rl", "dm.send", "someone")
+    assert int(await node.storage.redis_op(lambda r: r.get(key))) == 1
