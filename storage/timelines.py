@@ -535,9 +535,10 @@ async def posts_before(conn: asyncpg.Connection, author_ids: Sequence[int],
 # The feed only ranks with them: counts up to FEED_HEADS_CACHE_SECONDS (a minute) old
 # rank as well (affinity is kept an hour). At 10 s, the benchmark's readers read late in
 # its warm pass (~40%, from its timing) found their heads expired since the cold pass
-# and read them again, the page's largest statement. What a page shows is read again by posts.load, where a
-# post deleted meanwhile drops out (that page is one post short). A post deleted through
-# this process is forgotten at once (posts.soft_delete) and not kept again for as long:
+# and read them again, the page's largest statement. What a page shows is read again by
+# posts.load, where a post deleted meanwhile drops out (that page is one post short). A
+# post deleted through this process is forgotten at once (posts.soft_delete) and not
+# kept again for as long:
 # a read racing the deletion's transaction still finds it live, and must not keep that.
 #
 # A kept head is a plain tuple of ints, not a Head or an (expiry, Head) pair: the garbage
