@@ -27,6 +27,8 @@ from server.errors import to_protocol
 from server.metrics import SERVER_ERRORS
 from server.ops import all_ops
 from server.ops.admin import UNKNOWN_ADMIN_OP
+from storage.bridge import BridgeClosed
+from storage.errors import Unavailable
 
 if TYPE_CHECKING:
     from server.node import Node
@@ -43,6 +45,9 @@ class Router:
     def __init__(self, node: Node) -> None:
         self.node = node
         self.accounts: Accounts = node.accounts
+        # Connections whose logout is under way: its reply must come before any 4001, so
+        # hello's background re-check leaves them to the logout.
+        self._logging_out: set[int] = set()
         self.ops: dict[str, Op] = {
             "ping": self.ping,
             "hello": self.hello,
@@ -154,20 +159,24 @@ class Router:
     async def _recheck(self, conn: Connection, session: Session) -> None:
         try:
             live = await self.accounts.still_live(session)
-        except Exception as exc:  # storage down: the bus still closes later revokes
+        except (Unavailable, BridgeClosed) as exc:  # the bus still closes later revokes
             log.warning("session not re-checked after hello", extra={
-                "conn": conn.conn_id, "error": repr(exc)})
+                "conn": conn.conn_id, "error": str(exc)})
             return
-        if not live:
+        if not live and not conn.closing and conn.conn_id not in self._logging_out:
             conn.send(encode(event("session.closed", {"reason": "session ended"})))
             conn.close(CloseCode.UNAUTHORIZED, "session ended")
 
     async def logout(self, conn: Connection, args: dict[str, Any], rid: int) -> Any:
         A.only(args, set())
         session = _session(conn)
-        user_id = await self.accounts.revoke(session.token_hash)
-        # Reply first, so the 4001 that follows never overtakes it.
-        conn.send(encode(reply_ok(rid, {})))
+        self._logging_out.add(conn.conn_id)
+        try:
+            user_id = await self.accounts.revoke(session.token_hash)
+            # Reply first, so the 4001 that follows never overtakes it.
+            conn.send(encode(reply_ok(rid, {})))
+        finally:
+            self._logging_out.discard(conn.conn_id)
         if user_id is not None:
             await self.accounts.close_sessions(user_id, session.token_hash)
         return REPLIED

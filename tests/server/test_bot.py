@@ -217,3 +217,45 @@ async def test_a_failed_recheck_after_hello_keeps_the_connection(node: Node) -> 
             assert msg["ok"] and msg["data"]["username"] == name
     finally:
         del node.accounts.still_live
+
+
+async def test_logout_right_after_hello_is_answered_before_any_close(node: Node) -> None:
+    """hello's background token re-check can finish while a logout (the first request)
+    is revoking the token: it leaves that connection to the logout, whose reply comes
+    before the 4001. Made to happen: the re-check answers "not live" just after the
+    logout's revoke and before its reply. Review repro."""
+    from trio_websocket import open_websocket_url
+
+    from tests.wire import Raw
+
+    name = unique("logout")
+    async with connect(node.ws_url) as c:
+        await c.signup(name, f"{name}@example.com", PASSWORD)
+        token = c.token
+    revoked, rechecked = trio.Event(), trio.Event()
+    revoke = node.accounts.revoke
+
+    async def late_recheck(session: object) -> bool:
+        await revoked.wait()
+        rechecked.set()
+        return False  # what it reads once the logout's revoke committed
+
+    async def revoke_then_let_the_recheck_finish(digest: bytes) -> int | None:
+        user = await revoke(digest)
+        revoked.set()
+        await rechecked.wait()
+        await trio.lowlevel.checkpoint()  # the re-check's task runs on to its end
+        return user
+
+    node.accounts.still_live = late_recheck  # type: ignore[method-assign]
+    node.accounts.revoke = revoke_then_let_the_recheck_finish  # type: ignore[method-assign]
+    try:
+        async with open_websocket_url(node.ws_url) as ws:
+            raw = Raw(ws)
+            assert (await raw.call("hello", proto=1, token=token))["ok"]
+            reply = await raw.call("auth.logout")
+            assert reply["ok"], reply
+            assert not [e for e in raw.events if e["ev"] == "session.closed"]
+    finally:
+        del node.accounts.still_live
+        del node.accounts.revoke
