@@ -548,6 +548,7 @@ async def posts_before(conn: asyncpg.Connection, author_ids: Sequence[int],
 # benchmark's warm phase). Unpacking one int per head instead cost twice as much per
 # page (0.20 against 0.05-0.10 ms per 210 heads, measured).
 _heads: dict[int, tuple[int, int, int, int]] = {}
+HEADS_LOW_WATER = 0.75  # a full cache is emptied unless dropping the expired leaves this
 _forgotten: dict[int, float] = {}  # id -> until when it is not kept
 _TIME_SHIFT = L.SHARD_BITS + L.SEQUENCE_BITS  # id_time_ms, inlined in heads_kept's loop
 _new_tuple = tuple.__new__  # a Head without NamedTuple's Python-level __new__
@@ -565,11 +566,12 @@ def forget_heads(post_ids: Sequence[int]) -> None:
 
 
 def _evict_heads(now_ms: int, room: int) -> None:
-    """Make room for `room` heads: the expired go first (a scan, once per filling), and
-    only if that is not enough, all of them."""
+    """Make room for `room` heads: the expired go first, and if that leaves the cache
+    above HEADS_LOW_WATER of its size, all of them. A scan that freed only a little
+    would be repeated on every page with a miss while a minute's heads nearly fill it."""
     for i in [i for i, v in _heads.items() if v[3] <= now_ms]:
         del _heads[i]
-    if len(_heads) + room > L.FEED_HEADS_CACHED:
+    if len(_heads) + room > L.FEED_HEADS_CACHED * HEADS_LOW_WATER:
         _heads.clear()
 
 
