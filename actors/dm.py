@@ -46,7 +46,9 @@ from config.limits import (
     DM_LIST_DEFAULT,
     DM_LIST_MAX,
     DM_OPENS_PER_HOUR,
+    DM_OPENS_WINDOW_SECONDS,
     DM_SENDS_PER_MINUTE,
+    DM_SENDS_WINDOW_SECONDS,
     DM_TEXT_MAX,
     DM_TITLE_MAX,
 )
@@ -636,7 +638,7 @@ class DirectMessages:
 
     async def _limit_opens(self, user_id: int) -> None:
         verdict = await ratelimit.hit(self.st, "dm.open", str(user_id), DM_OPENS_PER_HOUR,
-                                      3600)
+                                      DM_OPENS_WINDOW_SECONDS)
         if not verdict.allowed:
             raise Throttled("too many new conversations; try again later",
                             verdict.retry_after)
@@ -645,7 +647,8 @@ class DirectMessages:
         """The user's dm.send limit (dm.edit and dm.react share it), to be taken by the
         write's transaction once its checks passed (`_take`): not here, where the call
         may still be refused."""
-        return ratelimit.Charge(self.st, "dm.send", str(user_id), DM_SENDS_PER_MINUTE, 60)
+        return ratelimit.Charge(self.st, "dm.send", str(user_id), DM_SENDS_PER_MINUTE,
+                                DM_SENDS_WINDOW_SECONDS)
 
     # -- ops --------------------------------------------------------------------------------
     async def open(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:

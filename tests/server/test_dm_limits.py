@@ -177,7 +177,7 @@ async def test_accepted_writes_count_even_when_they_change_nothing(
                              idem="k") == "rate_limited"
 
 
-async def test_a_charge_is_taken_once_however_often_its_transaction_runs(
+async def test_a_charge_taken_twice_in_one_crossing_counts_once(
         node: Node) -> None:
     """A write transaction re-run after a deadlock asks for its charge again: it is
     counted once, with the first answer."""
