@@ -513,10 +513,15 @@ async def _like_comment(conn: asyncpg.Connection, sink: EventSink, viewer_id: in
         raise Missing("no such comment")
     privacy.require_posts(ctx.viewer_to_post_author, "comment")
     c, head = ctx.comment, ctx.head
+    # A reply in a thread hidden from the viewer is hidden with it (as in comment.list).
+    thread_hidden = (ctx.viewer_to_thread_author is not None
+                     and not privacy.can_see_comment(ctx.viewer_to_thread_author))
     notify = False
     if on:
         privacy.require_comment_interaction(ctx.viewer_to_post_author,
                                             ctx.viewer_to_comment_author)
+        if thread_hidden:
+            raise Missing("no such comment")
         # The comment's author hears of it if they may see the post and should_notify
         # holds for the liker (the rules of _send_notices).
         sees = (Relation(head.author_id, head.author_id, exists=True)
@@ -528,7 +533,7 @@ async def _like_comment(conn: asyncpg.Connection, sink: EventSink, viewer_id: in
     if not done.changed:
         # Nothing to undo: answer like a read, so a hidden comment stays hidden (taking
         # back one's own like is allowed even after a block, as for posts).
-        if not privacy.can_see_comment(ctx.viewer_to_comment_author):
+        if thread_hidden or not privacy.can_see_comment(ctx.viewer_to_comment_author):
             raise Missing("no such comment")
         return {"comment": comment_id, "liked": on, "like_count": done.current}
     if done.like_count is None:

@@ -248,14 +248,17 @@ class Watchers:
 
     async def _screen(self, post_id: int, comment_id: int, body: bytes) -> None:
         """Send the event to the watchers who may see the comment, then let the held events
-        go. All the watchers in one query, and those who came meanwhile in one more. A
-        watcher the database could not say about gets nothing: a comment missed live (as
-        on a bus hiccup; comment.list has it) rather than a leak."""
+        go: those who may see its author and, for a reply, its thread's author (a hidden
+        thread hides its replies, as comment.list does). All the watchers in one query,
+        and those who came meanwhile in one more. A watcher the database could not say
+        about gets nothing: a comment missed live (as on a bus hiccup; comment.list has
+        it) rather than a leak."""
         sees: dict[int, bool] = {}
         try:
             while unread := self._viewers(post_id) - sees.keys():
-                rels = await self.st.read(watching.comment_sight, comment_id, unread)
-                sees.update((v, privacy.can_see_comment(rels[v])) for v in unread)
+                rels = await self.st.read(watching.comment_viewers, comment_id, unread)
+                sees.update((v, all(privacy.can_see_comment(r) for r in rels[v]))
+                            for v in unread)
         except Exception as exc:  # Unavailable, or anything else: this must not end the node
             log.warning("comment event not checked; not sent to the watchers unread",
                         extra={"post": post_id, "error": repr(exc)})

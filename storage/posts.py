@@ -778,13 +778,14 @@ async def add_comment_once(conn: asyncpg.Connection, ctx: AddCommentContext, use
 class CommentContext:
     """What a comment like needs, read in one statement (see PostContext): the comment,
     its post, and the relations between the viewer, the post's and the comment's
-    authors that actors/privacy.py asks about."""
+    authors (and, for a reply, its thread's author) that actors/privacy.py asks about."""
 
     comment: CommentHead
     like_count: int
     head: PostHead
     viewer_to_post_author: Relation
     viewer_to_comment_author: Relation
+    viewer_to_thread_author: Relation | None  # None: the comment is not a reply
     comment_author_to_post_author: Relation
     comment_author_to_viewer: Relation
     viewer_name: str
@@ -800,12 +801,14 @@ _COMMENT_CONTEXT = f"""
            (SELECT count(*) FROM post_media pm WHERE pm.post_id = p.id) AS media_count,
            {relation_columns("$2::bigint", "p.author_id", "vp")},
            {relation_columns("$2::bigint", "c.author_id", "vc")},
+           t.author_id AS t_author_id, {relation_columns("$2::bigint", "t.author_id", "vt")},
            {relation_columns("c.author_id", "p.author_id", "cp")},
            {relation_columns("c.author_id", "$2::bigint", "cv")},
            (SELECT username FROM users WHERE id = $2) AS viewer_name,
            {_MS.format("now()")} AS now_ms,
            CASE WHEN c.author_id <> $2 THEN glint_next_id() END AS note_id
-    FROM comments c JOIN posts p ON p.id = c.post_id WHERE c.id = $1"""
+    FROM comments c JOIN posts p ON p.id = c.post_id
+    LEFT JOIN comments t ON t.id = c.parent_id WHERE c.id = $1"""
 
 
 async def comment_context(conn: asyncpg.Connection, viewer_id: int,
@@ -821,6 +824,8 @@ async def comment_context(conn: asyncpg.Connection, viewer_id: int,
         c, row["c_like_count"], head,
         relation_from(row, "vp", viewer_id, head.author_id),
         relation_from(row, "vc", viewer_id, c.author_id),
+        (relation_from(row, "vt", viewer_id, row["t_author_id"] or 0)
+         if c.parent_id is not None else None),
         relation_from(row, "cp", c.author_id, head.author_id),
         relation_from(row, "cv", c.author_id, viewer_id),
         row["viewer_name"], row["now_ms"], row["note_id"])

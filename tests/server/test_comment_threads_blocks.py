@@ -166,3 +166,54 @@ async def test_liking_or_unliking_a_hidden_comment_is_not_found_and_changes_noth
         assert await error_of(bob, "comment.unlike", comment=liked["id"]) == missing
         await unhide(bob, dave, way)
         assert (await bob.call("comment.like", comment=thread["id"]))["like_count"] == 1
+
+
+async def comment_likes_heard(c: Client) -> set[int]:
+    """The comments of `c`'s `comment_like` notifications."""
+    items = (await c.call("notif.list"))["items"]
+    return {i["comment"] for i in items if i["kind"] == "comment_like"}
+
+
+@pytest.mark.parametrize("way", WAYS)
+async def test_liking_or_unliking_a_visible_reply_in_a_hidden_thread_is_not_found(
+        node: Node, way: str) -> None:
+    """Carol's replies in dave's thread are hidden from bob with the thread (as in
+    comment.list), though carol is not: no like, no notification to carol, no no-op
+    unlike answered; taking back his own earlier like still works."""
+    async with bots(node, 5) as (alice, bob, carol, dave, erin):
+        pid = (await quick_post(alice, "likes in threads"))["id"]
+        thread = await dave.call("comment.add", post=pid, text="dave's thread")
+        fresh = await carol.call("comment.add", post=pid, text="carol answers",
+                                 reply_to=thread["id"])
+        liked = await carol.call("comment.add", post=pid, text="bob liked this before",
+                                 reply_to=thread["id"])
+        await bob.call("comment.like", comment=liked["id"])
+        await hide(bob, dave, way)
+
+        missing = await error_of(bob, "comment.like", comment=NO_SUCH_COMMENT)
+        assert missing == ("not_found", "no such comment")
+        for reply in (fresh, liked):
+            assert await error_of(bob, "comment.like", comment=reply["id"]) == missing
+            assert await error_of(bob, "comment.like", comment=reply["id"],
+                                  idem=f"k{reply['id']}") == missing
+        assert await error_of(bob, "comment.unlike", comment=fresh["id"]) == missing
+        counts = {x["id"]: x["like_count"]
+                  for x in (await erin.call("comment.list", post=pid,
+                                            parent=thread["id"]))["comments"]}
+        assert counts == {fresh["id"]: 0, liked["id"]: 1}
+        assert await comment_likes_heard(carol) == {liked["id"]}
+
+        # Taking back one's own like stays allowed after a block (as for posts).
+        done = await bob.call("comment.unlike", comment=liked["id"])
+        assert done == {"comment": liked["id"], "liked": False, "like_count": 0}
+        assert await error_of(bob, "comment.unlike", comment=liked["id"]) == missing
+
+        # A reply by carol in a thread bob may see is likable; after an unblock so is
+        # the reply in dave's thread, and carol hears of it.
+        own = await carol.call("comment.add", post=pid, text="carol's thread")
+        visible = await carol.call("comment.add", post=pid, text="in carol's",
+                                   reply_to=own["id"])
+        assert (await bob.call("comment.like", comment=visible["id"]))["like_count"] == 1
+        await unhide(bob, dave, way)
+        assert (await bob.call("comment.like", comment=fresh["id"]))["like_count"] == 1
+        assert await comment_likes_heard(carol) == {liked["id"], visible["id"], fresh["id"]}

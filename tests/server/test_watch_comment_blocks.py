@@ -1,10 +1,12 @@
 """Live comment events and blocks: a watcher gets no `comment.added` or `comment.deleted`
 for a comment whose author they block or who blocks them (as `comment.list` hides it),
-whenever the block was made, on every node; everyone else gets them as before, and each
-node checks a comment event for all its watchers in one query."""
+nor for a reply in a thread whose top-level comment is hidden from them so, whenever
+the block was made, on every node; everyone else gets them as before, and each node
+checks a comment event for all its watchers in one query."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +30,16 @@ def comment_of(name: str, data: dict[str, Any]) -> int:
     return int(data["comment"]["id"] if name == "comment.added" else data["comment"])
 
 
-async def nothing_of(c: Client, comment_id: int, control: int) -> None:
-    """Read `c`'s events up to the comment.added on `control` (made after the comment's
-    event reached everyone else): no comment event about `comment_id` came in between."""
+async def nothing_of(c: Client, comment_id: int | Collection[int], control: int) -> None:
+    """Read `c`'s events up to the comment.added on `control` (made after the comments'
+    events reached everyone else): no comment event about `comment_id` (one id or
+    several) came in between."""
+    hidden = {comment_id} if isinstance(comment_id, int) else set(comment_id)
     with trio.fail_after(EVENT_WAIT):
         while True:
             ev = await c.next_event()
             if ev.name in COMMENT_EVENTS:
-                assert comment_of(ev.name, ev.data) != comment_id, (ev.name, ev.data)
+                assert comment_of(ev.name, ev.data) not in hidden, (ev.name, ev.data)
                 if ev.name == "comment.added" and ev.data["post"] == control:
                     return
 
@@ -74,11 +78,48 @@ async def test_the_watcher_whom_the_commenter_blocks_gets_none_of_their_comment_
         reply = await carol.call("comment.add", post=post, text="a reply", reply_to=c["id"])
         for who in (carol, dave):  # the author's own watch too
             assert (await next_event(who, "comment.added"))["comment"]["id"] == c["id"]
-        # Bob is not blocked by carol: her reply in dave's thread reaches him.
-        got = await next_event(bob, "comment.added", post=post)
-        assert got["comment"]["id"] == reply["id"]
+            got = await next_event(who, "comment.added", post=post)
+            assert got["comment"]["id"] == reply["id"]
+        # Bob is not blocked by carol, but her reply is in dave's thread, hidden from him
+        # (comment.list with that parent is not_found for him): it does not reach him.
         await carol.call("comment.add", post=control, text="control")
-        await nothing_of(bob, c["id"], control)
+        await nothing_of(bob, {c["id"], reply["id"]}, control)
+
+
+async def test_a_reply_in_a_thread_hidden_from_the_watcher_reaches_them_in_no_event(
+        node: Node) -> None:
+    """The watcher blocks the thread's author; a third party's reply in that thread, its
+    deletion and the thread's own deletion (which takes the reply with it) send the
+    watcher nothing, while a reply in a visible thread reaches them."""
+    async with bots(node, 4) as (alice, bob, carol, dave):
+        post, control = await watch_scene(alice, bob, carol)
+        c = await dave.call("comment.add", post=post, text="dave's thread")
+        assert (await next_event(bob, "comment.added", post=post))["comment"]["id"] == c["id"]
+        await bob.call("block.add", user=uid(dave))  # while bob watches
+        reply = await carol.call("comment.add", post=post, text="carol answers dave",
+                                 reply_to=c["id"])
+        gone = await carol.call("comment.add", post=post, text="soon deleted",
+                                reply_to=c["id"])
+        await carol.call("comment.delete", comment=gone["id"])
+        assert (await next_event(carol, "comment.deleted"))["comment"] == gone["id"]
+        await carol.call("comment.add", post=control, text="control")
+        await nothing_of(bob, {c["id"], reply["id"], gone["id"]}, control)
+
+        # A reply in a thread bob may see still reaches him, in the same watch.
+        own = await carol.call("comment.add", post=post, text="carol's thread")
+        answer = await alice.call("comment.add", post=post, text="alice answers carol",
+                                  reply_to=own["id"])
+        for want in (own, answer):
+            got = await next_event(bob, "comment.added", post=post)
+            assert got["comment"]["id"] == want["id"]
+
+        # Dave deletes his thread: one comment.deleted (removed 2), judged by dave.
+        await dave.call("comment.delete", comment=c["id"])
+        got = await next_event(carol, "comment.deleted", comment=c["id"])
+        assert got["removed"] == 2
+        await carol.call("comment.add", post=control, text="control again")
+        await nothing_of(bob, {c["id"], reply["id"]}, control)
+        assert not watchers_of(node)._held
 
 
 async def test_a_block_made_after_the_comment_hides_its_deletion(node: Node) -> None:
@@ -111,13 +152,13 @@ async def test_a_removal_by_an_operator_is_hidden_from_the_blocking_watcher(
 async def test_one_query_per_comment_event_for_all_the_watchers_of_a_node(
         node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[set[int]] = []
-    real = watching.comment_sight
+    real = watching.comment_viewers
 
     async def counted(conn: Any, comment_id: int, viewers: Any) -> Any:
         calls.append(set(viewers))
         return await real(conn, comment_id, viewers)
 
-    monkeypatch.setattr(watching, "comment_sight", counted)
+    monkeypatch.setattr(watching, "comment_viewers", counted)
     async with bots(node, 5) as (alice, bob, carol, dave, erin):
         post, _ = await watch_scene(alice, bob, carol)
         for who in (alice, dave):
@@ -125,7 +166,11 @@ async def test_one_query_per_comment_event_for_all_the_watchers_of_a_node(
         c = await erin.call("comment.add", post=post, text="to four watchers")
         for who in (alice, bob, carol, dave):
             assert (await next_event(who, "comment.added"))["comment"]["id"] == c["id"]
-        assert calls == [{uid(alice), uid(bob), uid(carol), uid(dave)}]
+        # A reply is judged by its author and its thread's in that same one query.
+        reply = await dave.call("comment.add", post=post, text="a reply", reply_to=c["id"])
+        for who in (alice, bob, carol, dave):
+            assert (await next_event(who, "comment.added"))["comment"]["id"] == reply["id"]
+        assert calls == [{uid(alice), uid(bob), uid(carol), uid(dave)}] * 2
 
 
 async def test_if_the_database_cannot_say_the_comment_event_goes_to_no_one(
@@ -135,14 +180,14 @@ async def test_if_the_database_cannot_say_the_comment_event_goes_to_no_one(
     async def failing(conn: Any, comment_id: int, viewers: Any) -> Any:
         raise Unavailable("postgres is down")
 
-    real = watching.comment_sight
-    monkeypatch.setattr(watching, "comment_sight", failing)
+    real = watching.comment_viewers
+    monkeypatch.setattr(watching, "comment_viewers", failing)
     async with bots(node, 4) as (alice, bob, carol, dave):
         post, control = await watch_scene(alice, bob, carol)
         c = await dave.call("comment.add", post=post, text="unscreened")
         # The count after it still comes (flushes wait for the check, then go on).
         await next_event(carol, "post.updated", post=post, comment_count=1)
-        monkeypatch.setattr(watching, "comment_sight", real)
+        monkeypatch.setattr(watching, "comment_viewers", real)
         later = await dave.call("comment.add", post=post, text="screened")
         assert (await next_event(carol, "comment.added"))["comment"]["id"] == later["id"]
         await alice.call("comment.add", post=control, text="control")
