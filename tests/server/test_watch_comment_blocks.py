@@ -19,7 +19,7 @@ from storage import watching
 from storage.errors import Unavailable
 from tests.conftest import make_settings
 from tests.server.test_admin import admins
-from tests.server.test_posts import EVENT_WAIT, bots, next_event, quick_post, uid
+from tests.server.test_posts import EVENT_WAIT, bots, next_event, uid
 from tests.server.test_watch import watchers_of
 from tests.server.test_watch_privacy import watch_scene
 
@@ -199,18 +199,14 @@ async def test_a_block_hides_comment_events_on_another_node(
         node: Node, services: tuple[str, str], tmp_path: Path) -> None:
     other = make_settings(services, tmp_path / "b", namespace=node.settings.namespace,
                           node_name="node-b")
-    async with open_node(other) as node_b, bots(node, 4) as (alice, bob, carol, dave):
-        post = (await quick_post(alice, "across nodes"))["id"]
-        control = (await quick_post(carol, "control"))["id"]
-        async with connect(node_b.ws_url, token=bob.token) as far_bob, \
-                connect(node_b.ws_url, token=carol.token) as far_carol:
-            for pid in (post, control):
-                await far_bob.call("post.watch", post=pid)
-            await far_carol.call("post.watch", post=post)
-            await far_bob.call("block.add", user=uid(dave))  # on node b
-            c = await dave.call("comment.add", post=post, text="from node a")  # on node a
-            got = await next_event(far_carol, "comment.added")
-            assert got["comment"]["id"] == c["id"]
-            await carol.call("comment.add", post=control, text="control")
-            await nothing_of(far_bob, c["id"], control)
-            assert len(watchers_of(node_b)._by_post[post]) == 2  # the watches go on
+    async with open_node(other) as node_b, bots(node, 4) as (alice, bob, carol, dave), \
+            connect(node_b.ws_url, token=bob.token) as far_bob, \
+            connect(node_b.ws_url, token=carol.token) as far_carol:
+        post, control = await watch_scene(alice, far_bob, far_carol)  # watched on node b
+        await far_bob.call("block.add", user=uid(dave))  # on node b
+        c = await dave.call("comment.add", post=post, text="from node a")  # on node a
+        got = await next_event(far_carol, "comment.added")
+        assert got["comment"]["id"] == c["id"]
+        await carol.call("comment.add", post=control, text="control")
+        await nothing_of(far_bob, c["id"], control)
+        assert len(watchers_of(node_b)._by_post[post]) == 2  # the watches go on

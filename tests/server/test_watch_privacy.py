@@ -192,21 +192,17 @@ async def test_a_block_on_one_node_ends_the_watch_on_another(node: Node,
                                                              tmp_path: Path) -> None:
     other = make_settings(services, tmp_path / "b", namespace=node.settings.namespace,
                           node_name="node-b")
-    async with open_node(other) as node_b, bots(node, 3) as (alice, bob, carol):
-        a_post = (await quick_post(alice, "across nodes"))["id"]
-        control = (await quick_post(carol, "control"))["id"]
-        async with connect(node_b.ws_url, token=bob.token) as far_bob, \
-                connect(node_b.ws_url, token=carol.token) as far_carol:
-            for pid in (a_post, control):
-                await far_bob.call("post.watch", post=pid)
-            await far_carol.call("post.watch", post=a_post)
-            await alice.call("block.add", user=uid(bob))  # on node a
-            assert await next_event(far_bob, "post.deleted") == {"post": a_post}
-            c = await alice.call("comment.add", post=a_post, text="from node a")
-            assert (await next_event(far_carol, "comment.added"))["comment"]["id"] == c["id"]
-            await carol.call("comment.add", post=control, text="after")
-            await nothing_about(far_bob, a_post, control)
-            assert len(watchers_of(node_b)._by_post[a_post]) == 1
+    async with open_node(other) as node_b, bots(node, 3) as (alice, bob, carol), \
+            connect(node_b.ws_url, token=bob.token) as far_bob, \
+            connect(node_b.ws_url, token=carol.token) as far_carol:
+        a_post, control = await watch_scene(alice, far_bob, far_carol)  # on node b
+        await alice.call("block.add", user=uid(bob))  # on node a
+        assert await next_event(far_bob, "post.deleted") == {"post": a_post}
+        c = await alice.call("comment.add", post=a_post, text="from node a")
+        assert (await next_event(far_carol, "comment.added"))["comment"]["id"] == c["id"]
+        await carol.call("comment.add", post=control, text="after")
+        await nothing_about(far_bob, a_post, control)
+        assert len(watchers_of(node_b)._by_post[a_post]) == 1
 
 
 async def test_a_watch_whose_check_raced_a_block_fails_and_is_undone(node: Node) -> None:
