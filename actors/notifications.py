@@ -23,8 +23,10 @@ only a nil cursor means the end.
 Hidden from lists and counts (`unread` included): notifications from an actor
 the reader may not see (blocked either way, suspended: privacy.can_see_profile),
 about a post the reader may no longer see (privacy.can_see_posts on its author),
-or whose post or comment was deleted. Unblocking shows them again. Muting only
-stops new notifications (privacy.should_notify, when they are made).
+about a reply in a thread hidden from the reader (privacy.can_see_comment on the
+author of its top-level comment), or whose post or comment was deleted. Unblocking
+shows them again. Muting only stops new notifications (privacy.should_notify, when
+they are made).
 """
 
 from __future__ import annotations
@@ -70,8 +72,10 @@ _VERBS = {
 
 
 #: What a reader sees of their notifications: actors they can see (not blocked either
-#: way, not suspended), about posts they can still see.
-VISIBILITY = Visibility(actor=privacy.can_see_profile, post=privacy.can_see_posts)
+#: way, not suspended), about posts they can still see and, for a reply, in a thread
+#: they can still see (its top-level comment's author not hidden, as in comment.list).
+VISIBILITY = Visibility(actor=privacy.can_see_profile, post=privacy.can_see_posts,
+                        thread=privacy.can_see_comment)
 
 
 def verb(kind: str, *, comment: bool) -> str:

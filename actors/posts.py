@@ -187,19 +187,6 @@ async def _visible_post(conn: asyncpg.Connection, viewer_id: int,
     return head, rel
 
 
-async def _visible_comment(conn: asyncpg.Connection, viewer_id: int, comment_id: int
-                           ) -> tuple[db.CommentHead, db.PostHead, Relation]:
-    c = await db.comment_head(conn, comment_id)
-    if c is None or c.deleted:
-        raise Missing("no such comment")
-    head = await db.head(conn, c.post_id)
-    if head is None or head.deleted:
-        raise Missing("no such comment")
-    rel = await relation(conn, viewer_id, head.author_id)
-    privacy.require_posts(rel, "comment")
-    return c, head, rel
-
-
 async def _one_post(conn: asyncpg.Connection, viewer_id: int, post_id: int) -> dict[str, Any]:
     found = await db.load(conn, viewer_id, [post_id])
     if post_id not in found:
@@ -442,7 +429,8 @@ async def _comment(conn: asyncpg.Connection, sink: EventSink, viewer_id: int, po
     kinds[head.author_id] = "comment"
     if parent is not None:  # the thread's author hears "reply" (even if they own the post)
         kinds[parent.author_id] = "reply"
-    # The rules of _send_notices, in recipient order (the users rows lock in that order).
+    # The rules of _send_notices, in recipient order (the users rows lock in that order);
+    # and a reply is news only to those who may see its thread (as in comment.list).
     notices: list[tuple[int, str]] = []
     for uid in sorted(kinds):
         if uid == viewer_id:
@@ -450,7 +438,8 @@ async def _comment(conn: asyncpg.Connection, sink: EventSink, viewer_id: int, po
         target = ctx.targets[uid]
         sees = (Relation(head.author_id, head.author_id, exists=True)
                 if uid == head.author_id else target.to_post_author)
-        if privacy.post_notice(sees)(target.to_commenter):
+        if (privacy.post_notice(sees)(target.to_commenter)
+                and privacy.can_see_thread(target.to_thread_author)):
             notices.append((uid, kinds[uid]))
     done = await db.add_comment_once(conn, ctx, viewer_id, post_id,
                                      parent.id if parent else None, text, idem, notices,
@@ -471,8 +460,16 @@ async def _comment(conn: asyncpg.Connection, sink: EventSink, viewer_id: int, po
 
 async def _uncomment(conn: asyncpg.Connection, sink: EventSink, viewer_id: int,
                      comment_id: int, keys: Keys) -> dict[str, Any]:
-    c, head, rel = await _visible_comment(conn, viewer_id, comment_id)
-    privacy.require_comment_removal(rel, c.author_id == viewer_id)
+    # One statement reads the comment, its post and the viewer's relations to the
+    # post's, the comment's and the thread's authors (storage.posts.removal_context).
+    ctx = await db.removal_context(conn, viewer_id, comment_id)
+    if ctx is None or ctx.comment.deleted or ctx.head.deleted:
+        raise Missing("no such comment")
+    c, head = ctx.comment, ctx.head
+    privacy.require_comment_removal(
+        ctx.viewer_to_post_author, c.author_id == viewer_id,
+        privacy.can_see_comment(ctx.viewer_to_comment_author)
+        and privacy.can_see_thread(ctx.viewer_to_thread_author))
     removed = await db.delete_comment(conn, comment_id, viewer_id)
     if not removed:
         raise Missing("no such comment")

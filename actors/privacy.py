@@ -112,17 +112,29 @@ def require_own_post(rel: Relation) -> None:
         raise NotAllowed("only the author may change this post")
 
 
-def require_comment_removal(rel_to_post_author: Relation, wrote_comment: bool) -> None:
-    """A comment goes by its author's hand or the post owner's."""
+def require_comment_removal(rel_to_post_author: Relation, wrote_comment: bool,
+                            sees_comment: bool) -> None:
+    """A comment goes by its author's hand or the post owner's, even one hidden from them
+    (in a thread whose author is blocked, say). To anyone else a comment hidden from them
+    does not exist (not_found, as for a made-up id); only one they see is forbidden."""
     require_posts(rel_to_post_author, "comment")
-    if not (wrote_comment or rel_to_post_author.is_self):
-        raise NotAllowed("only the comment's author or the post's owner may delete it")
+    if wrote_comment or rel_to_post_author.is_self:
+        return
+    if not sees_comment:
+        raise Missing("no such comment")
+    raise NotAllowed("only the comment's author or the post's owner may delete it")
 
 
 def can_see_comment(rel_to_comment_author: Relation) -> bool:
     """Comments by someone blocked either way (or suspended) are hidden from the viewer."""
     r = rel_to_comment_author
     return r.exists and (r.is_self or not (r.blocked or r.target_suspended))
+
+
+def can_see_thread(rel_to_thread_author: Relation | None) -> bool:
+    """A reply is hidden with its thread, whoever wrote it: its top-level comment's author
+    must not be hidden (can_see_comment). None: a top-level comment, its own thread."""
+    return rel_to_thread_author is None or can_see_comment(rel_to_thread_author)
 
 
 def require_comment_interaction(rel_to_post_author: Relation,

@@ -99,6 +99,7 @@ class Visibility:
 
     actor: Callable[[Relation], bool]  # to the notification's actor
     post: Callable[[Relation], bool]  # to the author of its post, if it has one
+    thread: Callable[[Relation], bool]  # to its comment's thread's author, for a reply
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,8 @@ class GroupPage:
 
 
 class _Hidden:
-    """Actors and post authors the recipient may not see; one lookup per user per call."""
+    """Actors, post authors and thread authors (of the top-level comment a notification's
+    reply belongs to) the recipient may not see; one lookup per user per call."""
 
     def __init__(self, conn: asyncpg.Connection, recipient_id: int, rules: Visibility) -> None:
         self._conn = conn
@@ -142,23 +144,33 @@ class _Hidden:
         self._relations: dict[int, Relation] = {}
         self.actors: set[int] = set()
         self.authors: set[int] = set()
+        self.threads: set[int] = set()
 
-    async def learn(self, actor_ids: Iterable[int | None],
-                    author_ids: Iterable[int | None]) -> None:
+    async def learn(self, actor_ids: Iterable[int | None], author_ids: Iterable[int | None],
+                    thread_ids: Iterable[int | None]) -> None:
         actors = {i for i in actor_ids if i is not None}
         authors = {i for i in author_ids if i is not None}
-        new = (actors | authors) - self._relations.keys()
+        threads = {i for i in thread_ids if i is not None}
+        new = (actors | authors | threads) - self._relations.keys()
         self._relations.update(await relations_many(self._conn, self._recipient_id, new))
         self.actors |= {i for i in actors if not self._rules.actor(self._relations[i])}
         self.authors |= {i for i in authors if not self._rules.post(self._relations[i])}
+        self.threads |= {i for i in threads if not self._rules.thread(self._relations[i])}
+
+    def shown(self, actor_id: int, author_id: int | None, thread_id: int | None) -> bool:
+        return (actor_id not in self.actors and author_id not in self.authors
+                and thread_id not in self.threads)
 
 
-# A notification whose post or comment was deleted is gone from every read.
+# A notification whose post or comment was deleted is gone from every read. `t` is the
+# thread's top-level comment when the notification's comment is a reply.
 _LIVE = """FROM notifications n
     LEFT JOIN posts p ON p.id = n.post_id
-    LEFT JOIN comments c ON c.id = n.comment_id"""
+    LEFT JOIN comments c ON c.id = n.comment_id
+    LEFT JOIN comments t ON t.id = c.parent_id"""
 _LIVE_WHERE = "p.deleted_at IS NULL AND c.deleted_at IS NULL"
-_SHOWN = "n.actor_id <> ALL($8::bigint[]) AND (p.author_id IS NULL OR p.author_id <> ALL($9))"
+_SHOWN = ("n.actor_id <> ALL($8::bigint[]) AND (p.author_id IS NULL OR p.author_id <> ALL($9))"
+          " AND (t.author_id IS NULL OR t.author_id <> ALL($14::bigint[]))")
 
 _GROUPS_SQL = f"""
 WITH rule AS (
@@ -229,15 +241,16 @@ async def _list_groups(conn: asyncpg.Connection, recipient_id: int, cursor: int 
         lo, hi = _segment(newest, segment_ms)
         who = await conn.fetchrow(
             f"""SELECT array_agg(DISTINCT n.actor_id) AS actors,
-                       array_agg(DISTINCT p.author_id) AS authors
+                       array_agg(DISTINCT p.author_id) AS authors,
+                       array_agg(DISTINCT t.author_id) AS threads
                 {_LIVE} WHERE n.recipient_id = $1 AND n.id >= $2 AND n.id < $3""",
             recipient_id, lo, hi)
-        await hidden.learn(who["actors"] or (), who["authors"] or ())
+        await hidden.learn(who["actors"] or (), who["authors"] or (), who["threads"] or ())
         rows = await conn.fetch(
             _GROUPS_SQL, recipient_id, lo, hi,
             [r.kind for r in rules], [r.by for r in rules], [r.window_ms for r in rules],
             ID_EPOCH_MS - WINDOW_ALIGN_MS, list(hidden.actors), list(hidden.authors), end,
-            limit + 1 - len(groups), ids_max, actors_max)
+            limit + 1 - len(groups), ids_max, actors_max, list(hidden.threads))
         groups.extend(GroupRecord(
             kind=r["kind"], top=r["top"], ids=list(r["ids"]), size=r["size"],
             actor_ids=list(r["actor_ids"]), actor_count=r["actor_count"],
@@ -273,12 +286,13 @@ async def _actors(conn: asyncpg.Connection, ids: Iterable[int]) -> dict[int, Act
 
 async def _unread(conn: asyncpg.Connection, recipient_id: int, hidden: _Hidden) -> int:
     rows = await conn.fetch(
-        f"""SELECT n.actor_id, p.author_id, count(*) AS n {_LIVE}
+        f"""SELECT n.actor_id, p.author_id, t.author_id AS thread_id, count(*) AS n {_LIVE}
             WHERE n.recipient_id = $1 AND n.read_at IS NULL AND {_LIVE_WHERE}
-            GROUP BY n.actor_id, p.author_id""", recipient_id)
-    await hidden.learn((r["actor_id"] for r in rows), (r["author_id"] for r in rows))
+            GROUP BY n.actor_id, p.author_id, t.author_id""", recipient_id)
+    await hidden.learn((r["actor_id"] for r in rows), (r["author_id"] for r in rows),
+                       (r["thread_id"] for r in rows))
     return sum(r["n"] for r in rows
-               if r["actor_id"] not in hidden.actors and r["author_id"] not in hidden.authors)
+               if hidden.shown(r["actor_id"], r["author_id"], r["thread_id"]))
 
 
 async def list_groups(st: Storage, recipient_id: int, *, cursor: int | None, limit: int,

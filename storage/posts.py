@@ -562,6 +562,50 @@ async def comment_by_idem(conn: asyncpg.Connection, author_id: int, idem: str) -
         "SELECT id FROM comments WHERE author_id = $1 AND idem = $2", author_id, idem)
 
 
+@dataclass(frozen=True)
+class RemovalContext:
+    """What deleting a comment needs to decide, read in one statement: the comment, its
+    post, and how the viewer stands to the post's author, to the comment's and, for a
+    reply, to its thread's (a comment hidden from the viewer is not_found to them unless
+    they wrote it or own the post)."""
+
+    comment: CommentHead
+    head: PostHead
+    viewer_to_post_author: Relation
+    viewer_to_comment_author: Relation
+    viewer_to_thread_author: Relation | None  # None: the comment is not a reply
+
+
+_REMOVAL_CONTEXT = f"""
+    SELECT c.id AS c_id, c.post_id, c.author_id AS c_author_id, c.parent_id,
+           c.deleted_at IS NOT NULL AS c_deleted,
+           p.id, p.author_id, p.comments_off, p.deleted_at IS NOT NULL AS deleted,
+           p.like_count, p.comment_count,
+           (SELECT count(*) FROM post_media pm WHERE pm.post_id = p.id) AS media_count,
+           {relation_columns("$2::bigint", "p.author_id", "vp")},
+           {relation_columns("$2::bigint", "c.author_id", "vc")},
+           t.author_id AS t_author_id, {relation_columns("$2::bigint", "t.author_id", "vt")}
+    FROM comments c JOIN posts p ON p.id = c.post_id
+    LEFT JOIN comments t ON t.id = c.parent_id WHERE c.id = $1"""
+
+
+async def removal_context(conn: asyncpg.Connection, viewer_id: int,
+                          comment_id: int) -> RemovalContext | None:
+    """None when there is no such comment."""
+    row = await conn.fetchrow(_REMOVAL_CONTEXT, comment_id, viewer_id)
+    if row is None:
+        return None
+    c = CommentHead(row["c_id"], row["post_id"], row["c_author_id"], row["parent_id"],
+                    row["c_deleted"])
+    head = PostHead(row["id"], row["author_id"], row["comments_off"], row["deleted"],
+                    row["like_count"], row["comment_count"], row["media_count"])
+    return RemovalContext(
+        c, head, relation_from(row, "vp", viewer_id, head.author_id),
+        relation_from(row, "vc", viewer_id, c.author_id),
+        (relation_from(row, "vt", viewer_id, row["t_author_id"] or 0)
+         if c.parent_id is not None else None))
+
+
 async def delete_comment(conn: asyncpg.Connection, comment_id: int, by: int) -> list[int]:
     """Soft-delete a comment and its live replies; the ids that were deleted now. `by` (who
     did it) is kept so operators can tell an author's delete from a post owner's."""
@@ -612,13 +656,14 @@ async def list_comments(conn: asyncpg.Connection, post_id: int, parent_id: int |
 @dataclass(frozen=True)
 class CommentTarget:
     """Someone a new comment may notify (its post's author, the replied thread's author,
-    a mentioned user; never the commenter) and how they stand to the post's author and
-    to the commenter."""
+    a mentioned user; never the commenter) and how they stand to the post's author, to
+    the commenter and, for a reply, to its thread's author."""
 
     user_id: int
     mentioned: bool
     to_post_author: Relation
     to_commenter: Relation
+    to_thread_author: Relation | None  # None: the new comment is a top-level one
 
 
 @dataclass(frozen=True)
@@ -680,6 +725,7 @@ _ADD_CONTEXT = f"""
     SELECT b.*, w.id AS w_id, w.mentioned AS w_mentioned,
            {relation_columns("w.id", "b.author_id", "wp")},
            {relation_columns("w.id", "$2::bigint", "wv")},
+           {relation_columns("w.id", "b.thread_author", "wt")},
            CASE WHEN w.id IS NOT NULL THEN glint_next_id() END AS note_id
     FROM base b LEFT JOIN who w ON true"""
 
@@ -703,10 +749,13 @@ async def add_comment_context(conn: asyncpg.Connection, viewer_id: int, post_id:
     if row["id"] is not None:
         head = PostHead(row["id"], row["author_id"], row["comments_off"], row["deleted"],
                         row["like_count"], row["comment_count"], row["media_count"])
+    thread_author = row["thread_author"]
     targets = {
         r["w_id"]: CommentTarget(r["w_id"], r["w_mentioned"],
                                  relation_from(r, "wp", r["w_id"], row["author_id"]),
-                                 relation_from(r, "wv", r["w_id"], viewer_id))
+                                 relation_from(r, "wv", r["w_id"], viewer_id),
+                                 (relation_from(r, "wt", r["w_id"], thread_author)
+                                  if thread_author is not None else None))
         for r in rows if r["w_id"] is not None}
     return AddCommentContext(
         _author(row), row["now_ms"], row["idem_id"], head,

@@ -1,7 +1,9 @@
 """Threads and blocks: a comment hidden from the viewer (its author blocks them or is
 blocked by them) is answered as a comment that does not exist — its replies cannot be
-listed, it cannot be replied to (nor can its thread) or liked, and a no-op unlike does
-not reveal it — with the same code and message as for a made-up id, changing nothing.
+listed, it cannot be replied to (nor can its thread), liked or deleted, and a no-op
+unlike does not reveal it — with the same code and message as for a made-up id,
+changing nothing. No notification about a comment in a hidden thread is made for the
+one it is hidden from, and one made before the block is left out of notif.list.
 Everyone else (and the viewer after an unblock) still sees the thread."""
 
 from __future__ import annotations
@@ -9,11 +11,20 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import trio
 
 from protocol.client import Client
 from protocol.errors import GlintError
 from server.node import Node
-from tests.server.test_posts import bots, make_private, quick_post, uid
+from tests.server.test_posts import (
+    EVENT_WAIT,
+    bots,
+    make_private,
+    next_event,
+    quick_post,
+    uid,
+    uname,
+)
 
 NO_SUCH_COMMENT = (1 << 63) - 1  # a valid id that no comment has
 WAYS = ("author_blocks_viewer", "viewer_blocks_author")
@@ -217,3 +228,135 @@ async def test_liking_or_unliking_a_visible_reply_in_a_hidden_thread_is_not_foun
         await unhide(bob, dave, way)
         assert (await bob.call("comment.like", comment=fresh["id"]))["like_count"] == 1
         assert await comment_likes_heard(carol) == {liked["id"], visible["id"], fresh["id"]}
+
+
+async def next_notification(c: Client) -> dict[str, Any]:
+    """The data of the next `notification` event `c` gets, whatever it is about."""
+    with trio.fail_after(EVENT_WAIT):
+        return (await c.next_event("notification")).data
+
+
+async def listed(c: Client) -> tuple[list[tuple[str, int | None, int]], int]:
+    """`c`'s notif.list as (kind, comment, size) per item, and the unread count."""
+    page = await c.call("notif.list")
+    return [(i["kind"], i["comment"], i["size"]) for i in page["items"]], page["unread"]
+
+
+@pytest.mark.parametrize("way", WAYS)
+async def test_a_mention_in_a_hidden_thread_does_not_notify_whom_it_is_hidden_from(
+        node: Node, way: str) -> None:
+    """Carol mentions bob and erin in a reply in dave's thread, which is hidden from bob:
+    erin hears of it, bob does not — nothing stored, nothing live (the next notification
+    he gets is a later mention in a thread he may see)."""
+    async with bots(node, 5) as (alice, bob, carol, dave, erin):
+        pid = (await quick_post(alice, "mentions in threads"))["id"]
+        thread = await dave.call("comment.add", post=pid, text="dave's thread")
+        in_thread = await carol.call("comment.add", post=pid, text="carol answers",
+                                     reply_to=thread["id"])
+        await hide(bob, dave, way)
+        hidden = await carol.call("comment.add", post=pid, reply_to=thread["id"],
+                                  text=f"@{uname(bob)} @{uname(erin)} look")
+        # Through a reply in the thread, too: it joins the same thread.
+        deeper = await carol.call("comment.add", post=pid, reply_to=in_thread["id"],
+                                  text=f"and again @{uname(bob)}")
+        assert deeper["parent"] == thread["id"]
+        heard = await next_notification(erin)
+        assert (heard["kind"], heard["comment"]) == ("mention", hidden["id"])
+
+        own = await carol.call("comment.add", post=pid, text="carol's thread")
+        control = await carol.call("comment.add", post=pid, reply_to=own["id"],
+                                   text=f"@{uname(bob)} here")
+        got = await next_notification(bob)
+        assert (got["kind"], got["comment"]) == ("mention", control["id"])
+        assert await listed(bob) == ([("mention", control["id"], 1)], 1)
+
+        # After an unblock a mention in dave's thread reaches bob again.
+        await unhide(bob, dave, way)
+        again = await carol.call("comment.add", post=pid, reply_to=thread["id"],
+                                 text=f"@{uname(bob)} now")
+        got = await next_notification(bob)
+        assert (got["kind"], got["comment"]) == ("mention", again["id"])
+
+
+@pytest.mark.parametrize("way", WAYS)
+async def test_a_reply_in_a_thread_hidden_from_the_post_owner_does_not_notify_them(
+        node: Node, way: str) -> None:
+    """The post's owner hears `comment` of a reply only while they may see its thread."""
+    async with bots(node, 3) as (alice, carol, dave):
+        pid = (await quick_post(alice, "owner and threads"))["id"]
+        thread = await dave.call("comment.add", post=pid, text="dave's thread")
+        got = await next_notification(alice)
+        assert (got["kind"], got["comment"]) == ("comment", thread["id"])
+        await hide(alice, dave, way)
+        await carol.call("comment.add", post=pid, text="carol answers", reply_to=thread["id"])
+        control = await carol.call("comment.add", post=pid, text="carol's thread")
+        got = await next_notification(alice)
+        assert (got["kind"], got["comment"]) == ("comment", control["id"])
+        # Only carol's visible comment is listed (dave's is hidden by his block).
+        assert await listed(alice) == ([("comment", control["id"], 1)], 1)
+
+
+@pytest.mark.parametrize("way", WAYS)
+async def test_notifications_from_before_a_block_about_a_hidden_thread_are_not_listed(
+        node: Node, way: str) -> None:
+    """Carol's mention of bob and her `comment` to alice, both made in dave's thread before
+    it was hidden from them, are left out of notif.list and unread while it is (carol is
+    not hidden: her comments elsewhere stay listed), and come back with an unblock."""
+    async with bots(node, 4) as (alice, bob, carol, dave):
+        pid = (await quick_post(alice, "listed threads"))["id"]
+        thread = await dave.call("comment.add", post=pid, text="dave's thread")
+        reply = await carol.call("comment.add", post=pid, reply_to=thread["id"],
+                                 text=f"@{uname(bob)} see this")
+        top = await carol.call("comment.add", post=pid, text=f"@{uname(bob)} and this")
+        await next_event(bob, "notification", comment=top["id"])
+        await next_event(alice, "notification", comment=top["id"])
+        assert await listed(bob) == ([("mention", top["id"], 1), ("mention", reply["id"], 1)], 2)
+        assert await listed(alice) == ([("comment", top["id"], 3)], 3)
+
+        await hide(bob, dave, way)
+        await hide(alice, dave, way)
+        assert await listed(bob) == ([("mention", top["id"], 1)], 1)
+        assert await listed(alice) == ([("comment", top["id"], 1)], 1)
+
+        await unhide(bob, dave, way)
+        await unhide(alice, dave, way)
+        assert await listed(bob) == ([("mention", top["id"], 1), ("mention", reply["id"], 1)], 2)
+        assert await listed(alice) == ([("comment", top["id"], 3)], 3)
+
+
+@pytest.mark.parametrize("way", WAYS)
+async def test_deleting_a_hidden_comment_is_not_found_as_for_no_comment(
+        node: Node, way: str) -> None:
+    """Bob, neither a comment's author nor the post's owner, is answered "no such comment"
+    for dave's thread and carol's reply in it, as for a made-up id (not forbidden, which
+    told him they exist), and nothing changes. The post's owner and the reply's author
+    keep their right to delete while the thread is hidden from them."""
+    async with bots(node, 5) as (alice, bob, carol, dave, erin):
+        pid = (await quick_post(alice, "deletes"))["id"]
+        thread = await dave.call("comment.add", post=pid, text="dave's thread")
+        in_thread = await carol.call("comment.add", post=pid, text="carol answers",
+                                     reply_to=thread["id"])
+        later = await carol.call("comment.add", post=pid, text="and again",
+                                 reply_to=thread["id"])
+        visible = await carol.call("comment.add", post=pid, text="carol's thread")
+        await hide(bob, dave, way)
+
+        missing = await error_of(bob, "comment.delete", comment=NO_SUCH_COMMENT)
+        assert missing == ("not_found", "no such comment")
+        for target in (thread, in_thread):
+            assert await error_of(bob, "comment.delete", comment=target["id"]) == missing
+        # A comment bob may see is still forbidden to him.
+        assert await error_of(bob, "comment.delete", comment=visible["id"]) == (
+            "forbidden", "only the comment's author or the post's owner may delete it")
+        assert (await erin.call("post.get", post=pid))["comment_count"] == 4
+        assert await reply_ids(erin, pid, thread["id"]) == [in_thread["id"], later["id"]]
+
+        await hide(carol, dave, way)
+        await hide(alice, dave, way)
+        done = await carol.call("comment.delete", comment=later["id"])
+        assert done == {"comment": later["id"], "post": pid, "deleted": True, "removed": 1}
+        done = await alice.call("comment.delete", comment=in_thread["id"])
+        assert done["deleted"] is True and done["removed"] == 1
+        done = await alice.call("comment.delete", comment=thread["id"])
+        assert done["deleted"] is True and done["removed"] == 1
+        assert (await erin.call("post.get", post=pid))["comment_count"] == 1
