@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageDraw, ImageOps
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, expect
 
 from tests.conftest import PASSWORD
@@ -25,6 +26,9 @@ ID_KEYS = ("id", "post", "comment", "user", "users", "reply_to", "conversation",
            "media", "avatar", "target")
 #: The size of the photo create_post_via_protocol makes when not given one.
 GENERATED_PHOTO_SIZE = (480, 480)
+#: How long back_online tries to press "Retry now" (ms) before it looks whether the
+#: client's own back-off already reconnected.
+RETRY_CLICK_MS = 5000
 
 # JS run in the page: call an op, turning id strings into BigInt and ids in the answer
 # back into strings.
@@ -92,6 +96,22 @@ def log_out(page: Page) -> None:
 
 
 # -- the protocol from the page ---------------------------------------------------------
+
+def back_online(page: Page) -> None:
+    """Let the connection through again (after `page.route("**/api/info", ...abort)`),
+    press "Retry now", and wait until the shell is online. The client's own back-off can
+    reconnect between the two (the banner, and its button, are then gone): that is as
+    good, and the click is not insisted on."""
+    banner = page.get_by_test_id("offline-banner")
+    page.unroute("**/api/info")
+    try:
+        banner.get_by_role("button", name="Retry now").click(timeout=RETRY_CLICK_MS)
+    except PlaywrightError:
+        if banner.is_visible():
+            raise
+    expect(page.locator(".shell")).to_have_attribute("data-conn", "online")
+    expect(banner).to_be_hidden()
+
 
 def call(page: Page, op: str, **args: Any) -> Any:
     """Call an op over the page's own connection. Ids go in as decimal strings (under the

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import DESKTOP, PHONE, Person, screenshot
-from tests.browser.steps_common import expect_home, follow, log_out, sign_up
+from tests.browser.steps_common import back_online, expect_home, follow, log_out, sign_up
 from tests.conftest import PASSWORD, unique
 
 
@@ -93,10 +93,7 @@ def test_reconnect_after_a_dropped_socket_loses_and_repeats_nothing(
     # Meanwhile bob follows alice: a durable `notification` event for her.
     follow(bob.page, a_name)
 
-    page.unroute("**/api/info")
-    page.get_by_role("button", name="Retry now").click()
-    expect(banner).to_be_hidden()
-    expect(page.locator(".shell")).to_have_attribute("data-conn", "online")
+    back_online(page)
     page.wait_for_function("window.__seen.length >= 1")
     seen = page.evaluate("window.__seen")
     assert [s.split(":")[0] for s in seen] == ["notification"], seen

@@ -14,7 +14,13 @@ from pathlib import Path
 from playwright.sync_api import expect
 
 from tests.browser.conftest import DESKTOP, PHONE, Person, screenshot
-from tests.browser.steps_common import create_post_via_protocol, follow, make_photo, sign_up
+from tests.browser.steps_common import (
+    back_online,
+    create_post_via_protocol,
+    follow,
+    make_photo,
+    sign_up,
+)
 from tests.browser.steps_direct import (
     block,
     conversation_row,
@@ -119,9 +125,7 @@ def test_conversation_live_typing_seen_photo_and_reconnect(
         send_message(bob.page, f"while away {n}")
     # Alice writes while offline: a pending bubble, sent once she is back.
     expect(submit_message(page, "written offline")).to_contain_text("written offline")
-    page.unroute("**/api/info")
-    page.get_by_role("button", name="Retry now").click()
-    expect(banner).to_be_hidden()
+    back_online(page)
     wait_for_message(page, "while away 3")
     wait_for_message(page, "written offline")
     expect(page.get_by_test_id("pending-message")).to_have_count(0)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from playwright.sync_api import expect
 
 from tests.browser.conftest import DESKTOP, PHONE, Person, screenshot
-from tests.browser.steps_common import call, create_post_via_protocol, sign_up
+from tests.browser.steps_common import back_online, call, create_post_via_protocol, sign_up
 from tests.browser.steps_people import (
     expect_notification_badge,
     notification_badge,
@@ -102,9 +102,7 @@ def test_badge_counts_a_missed_notification_once_after_a_reconnect(
     page.evaluate("window.__glint.conn.ws.close()")
     expect(page.get_by_test_id("offline-banner")).to_be_visible()
     call(alice.page, "post.like", post=post)
-    page.unroute("**/api/info")
-    page.get_by_role("button", name="Retry now").click()
-    expect(page.locator(".shell")).to_have_attribute("data-conn", "online")
+    back_online(page)
     # The count (from notif.list) and the replayed event make one, not two.
     expect_notification_badge(page, 1)
     assert call(page, "notif.list", limit=1)["unread"] == 1

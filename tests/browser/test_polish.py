@@ -11,6 +11,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.conftest import DESKTOP, PHONE, Person, screenshot
 from tests.browser.steps_common import (
+    back_online,
     call,
     create_post_via_protocol,
     log_out,
@@ -218,10 +219,8 @@ def test_a_send_that_timed_out_offline_offers_retry_and_goes_once(
     expect(retry).to_be_visible()
 
     # Back online: Retry sends it, once.
-    page.unroute("**/api/info")
     page.evaluate("window.__glint.conn.callTimeoutMs = 15000")
-    page.get_by_role("button", name="Retry now").click()
-    expect(page.locator(".shell")).to_have_attribute("data-conn", "online")
+    back_online(page)
     retry.click()
     wait_for_message(page, "sent while offline")
     expect(page.get_by_test_id("pending-message")).to_have_count(0)
