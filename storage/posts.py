@@ -576,34 +576,44 @@ class RemovalContext:
     viewer_to_thread_author: Relation | None  # None: the comment is not a reply
 
 
-_REMOVAL_CONTEXT = f"""
-    SELECT c.id AS c_id, c.post_id, c.author_id AS c_author_id, c.parent_id,
+# The comment, its post and how the viewer ($2) stands to the post's author, the comment's
+# and the thread's: the columns both contexts below start with (read by _comment_and_post).
+_COMMENT_AND_POST_COLS = f"""
+           c.id AS c_id, c.post_id, c.author_id AS c_author_id, c.parent_id,
            c.deleted_at IS NOT NULL AS c_deleted,
            p.id, p.author_id, p.comments_off, p.deleted_at IS NOT NULL AS deleted,
            p.like_count, p.comment_count,
            (SELECT count(*) FROM post_media pm WHERE pm.post_id = p.id) AS media_count,
            {relation_columns("$2::bigint", "p.author_id", "vp")},
            {relation_columns("$2::bigint", "c.author_id", "vc")},
-           t.author_id AS t_author_id, {relation_columns("$2::bigint", "t.author_id", "vt")}
+           t.author_id AS t_author_id, {relation_columns("$2::bigint", "t.author_id", "vt")}"""
+_COMMENT_AND_POST_FROM = """
     FROM comments c JOIN posts p ON p.id = c.post_id
     LEFT JOIN comments t ON t.id = c.parent_id WHERE c.id = $1"""
+
+
+def _comment_and_post(row: asyncpg.Record, viewer_id: int
+                      ) -> tuple[CommentHead, PostHead, Relation, Relation, Relation | None]:
+    """What _COMMENT_AND_POST_COLS read: the comment, its post, and the viewer's relations
+    to the post's author, the comment's and (a reply) the thread's."""
+    c = CommentHead(row["c_id"], row["post_id"], row["c_author_id"], row["parent_id"],
+                    row["c_deleted"])
+    head = PostHead(row["id"], row["author_id"], row["comments_off"], row["deleted"],
+                    row["like_count"], row["comment_count"], row["media_count"])
+    return (c, head, relation_from(row, "vp", viewer_id, head.author_id),
+            relation_from(row, "vc", viewer_id, c.author_id),
+            (relation_from(row, "vt", viewer_id, row["t_author_id"] or 0)
+             if c.parent_id is not None else None))
+
+
+_REMOVAL_CONTEXT = f"SELECT {_COMMENT_AND_POST_COLS} {_COMMENT_AND_POST_FROM}"
 
 
 async def removal_context(conn: asyncpg.Connection, viewer_id: int,
                           comment_id: int) -> RemovalContext | None:
     """None when there is no such comment."""
     row = await conn.fetchrow(_REMOVAL_CONTEXT, comment_id, viewer_id)
-    if row is None:
-        return None
-    c = CommentHead(row["c_id"], row["post_id"], row["c_author_id"], row["parent_id"],
-                    row["c_deleted"])
-    head = PostHead(row["id"], row["author_id"], row["comments_off"], row["deleted"],
-                    row["like_count"], row["comment_count"], row["media_count"])
-    return RemovalContext(
-        c, head, relation_from(row, "vp", viewer_id, head.author_id),
-        relation_from(row, "vc", viewer_id, c.author_id),
-        (relation_from(row, "vt", viewer_id, row["t_author_id"] or 0)
-         if c.parent_id is not None else None))
+    return None if row is None else RemovalContext(*_comment_and_post(row, viewer_id))
 
 
 async def delete_comment(conn: asyncpg.Connection, comment_id: int, by: int) -> list[int]:
@@ -843,21 +853,13 @@ class CommentContext:
 
 
 _COMMENT_CONTEXT = f"""
-    SELECT c.id AS c_id, c.post_id, c.author_id AS c_author_id, c.parent_id,
-           c.deleted_at IS NOT NULL AS c_deleted, c.like_count AS c_like_count,
-           p.id, p.author_id, p.comments_off, p.deleted_at IS NOT NULL AS deleted,
-           p.like_count, p.comment_count,
-           (SELECT count(*) FROM post_media pm WHERE pm.post_id = p.id) AS media_count,
-           {relation_columns("$2::bigint", "p.author_id", "vp")},
-           {relation_columns("$2::bigint", "c.author_id", "vc")},
-           t.author_id AS t_author_id, {relation_columns("$2::bigint", "t.author_id", "vt")},
+    SELECT {_COMMENT_AND_POST_COLS}, c.like_count AS c_like_count,
            {relation_columns("c.author_id", "p.author_id", "cp")},
            {relation_columns("c.author_id", "$2::bigint", "cv")},
            (SELECT username FROM users WHERE id = $2) AS viewer_name,
            {_MS.format("now()")} AS now_ms,
            CASE WHEN c.author_id <> $2 THEN glint_next_id() END AS note_id
-    FROM comments c JOIN posts p ON p.id = c.post_id
-    LEFT JOIN comments t ON t.id = c.parent_id WHERE c.id = $1"""
+    {_COMMENT_AND_POST_FROM}"""
 
 
 async def comment_context(conn: asyncpg.Connection, viewer_id: int,
@@ -865,16 +867,9 @@ async def comment_context(conn: asyncpg.Connection, viewer_id: int,
     row = await conn.fetchrow(_COMMENT_CONTEXT, comment_id, viewer_id)
     if row is None:
         return None
-    c = CommentHead(row["c_id"], row["post_id"], row["c_author_id"], row["parent_id"],
-                    row["c_deleted"])
-    head = PostHead(row["id"], row["author_id"], row["comments_off"], row["deleted"],
-                    row["like_count"], row["comment_count"], row["media_count"])
+    c, head, vp, vc, vt = _comment_and_post(row, viewer_id)
     return CommentContext(
-        c, row["c_like_count"], head,
-        relation_from(row, "vp", viewer_id, head.author_id),
-        relation_from(row, "vc", viewer_id, c.author_id),
-        (relation_from(row, "vt", viewer_id, row["t_author_id"] or 0)
-         if c.parent_id is not None else None),
+        c, row["c_like_count"], head, vp, vc, vt,
         relation_from(row, "cp", c.author_id, head.author_id),
         relation_from(row, "cv", c.author_id, viewer_id),
         row["viewer_name"], row["now_ms"], row["note_id"])
