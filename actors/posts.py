@@ -519,11 +519,13 @@ async def _like_comment(conn: asyncpg.Connection, sink: EventSink, viewer_id: in
                                             ctx.viewer_to_comment_author)
         if thread_hidden:
             raise Missing("no such comment")
-        # The comment's author hears of it if they may see the post and should_notify
-        # holds for the liker (the rules of _send_notices).
+        # The comment's author hears of it if they may see the post and their comment's
+        # thread (a reply of theirs in a thread now hidden from them is hidden with it),
+        # and should_notify holds for the liker (the rules of _send_notices).
         sees = (Relation(head.author_id, head.author_id, exists=True)
                 if c.author_id == head.author_id else ctx.comment_author_to_post_author)
         notify = (c.author_id != viewer_id
+                  and privacy.can_see_thread(ctx.comment_author_to_thread_author)
                   and privacy.post_notice(sees)(ctx.comment_author_to_viewer))
     done = await db.comment_like_once(conn, ctx, viewer_id, on, notify=notify,
                                       retention=sink.retention)

@@ -847,6 +847,7 @@ class CommentContext:
     viewer_to_thread_author: Relation | None  # None: the comment is not a reply
     comment_author_to_post_author: Relation
     comment_author_to_viewer: Relation
+    comment_author_to_thread_author: Relation | None  # None: the comment is not a reply
     viewer_name: str
     now_ms: int
     note_id: int | None
@@ -856,6 +857,7 @@ _COMMENT_CONTEXT = f"""
     SELECT {_COMMENT_AND_POST_COLS}, c.like_count AS c_like_count,
            {relation_columns("c.author_id", "p.author_id", "cp")},
            {relation_columns("c.author_id", "$2::bigint", "cv")},
+           {relation_columns("c.author_id", "t.author_id", "ct")},
            (SELECT username FROM users WHERE id = $2) AS viewer_name,
            {_MS.format("now()")} AS now_ms,
            CASE WHEN c.author_id <> $2 THEN glint_next_id() END AS note_id
@@ -872,6 +874,8 @@ async def comment_context(conn: asyncpg.Connection, viewer_id: int,
         c, row["c_like_count"], head, vp, vc, vt,
         relation_from(row, "cp", c.author_id, head.author_id),
         relation_from(row, "cv", c.author_id, viewer_id),
+        (relation_from(row, "ct", c.author_id, row["t_author_id"] or 0)
+         if c.parent_id is not None else None),
         row["viewer_name"], row["now_ms"], row["note_id"])
 
 

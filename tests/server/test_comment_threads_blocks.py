@@ -360,3 +360,25 @@ async def test_deleting_a_hidden_comment_is_not_found_as_for_no_comment(
         done = await alice.call("comment.delete", comment=thread["id"])
         assert done["deleted"] is True and done["removed"] == 1
         assert (await erin.call("post.get", post=pid))["comment_count"] == 1
+
+
+@pytest.mark.parametrize("way", WAYS)
+async def test_a_like_of_ones_reply_in_a_thread_now_hidden_does_not_notify(
+        node: Node, way: str) -> None:
+    """Bob replied in dave's thread before it was hidden from him: carol (who may see it)
+    likes that reply, and bob hears nothing of it — nothing stored for him, nothing live;
+    the next notification he gets is carol's like of his reply in a thread he may see."""
+    async with bots(node, 4) as (alice, bob, carol, dave):
+        pid = (await quick_post(alice, "likes of replies"))["id"]
+        thread = await dave.call("comment.add", post=pid, text="dave's thread")
+        mine = await bob.call("comment.add", post=pid, text="bob answers",
+                              reply_to=thread["id"])
+        own = await carol.call("comment.add", post=pid, text="carol's thread")
+        control = await bob.call("comment.add", post=pid, text="bob here too",
+                                 reply_to=own["id"])
+        await hide(bob, dave, way)
+        assert (await carol.call("comment.like", comment=mine["id"]))["liked"] is True
+        await carol.call("comment.like", comment=control["id"])
+        got = await next_notification(bob)
+        assert (got["kind"], got["comment"]) == ("comment_like", control["id"])
+        assert await listed(bob) == ([("comment_like", control["id"], 1)], 1)
