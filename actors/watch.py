@@ -24,9 +24,12 @@ the author (one query), ends the watches of those who may no longer see it with
 A comment is hidden from whoever blocks its author or is blocked by them (as in
 `comment.list`) while its post stays in sight, so `comment.added` and `comment.deleted`
 are checked per event: the node holds the post's events, reads how all its watchers of
-the post stand to the comment's author (one query per event per node, the author found
-by the comment's id, so a block made at any time counts), sends the event to those who
-may see the comment, and lets the held events go on. No other event is checked.
+the post stand to the comment's author (the author found by the comment's id, so a block
+made at any time counts), sends the event to those who may see the comment, and lets the
+held events go on. The events that came during one check are checked together next (one
+query per batch per node), so a hot post's comments do not queue one round trip each.
+No other event is checked. Counters wait for a sight re-check; for a comment check at
+most one coalescing window.
 
 A `v` message published while Redis is down is lost (and so is a `post.deleted`).
 Every node that was cut off reconnects its bus, and then (node.reconnect_hooks, also
@@ -53,6 +56,7 @@ from protocol.envelope import CodecError, decode_map, encode, event
 from storage import bus, watching
 from storage import posts as db
 from storage.errors import Unavailable
+from storage.relations import Relation
 from storage.store import Storage
 
 log = logging.getLogger(__name__)
@@ -97,7 +101,9 @@ class Watchers:
         self._by_post: dict[int, dict[int, Watcher]] = {}
         self._by_conn: dict[int, set[int]] = {}
         self._viewer: dict[int, int] = {}  # conn id -> the user it is signed in as
-        self._held: dict[int, list[bus.Message]] = {}  # posts being re-checked: their events
+        self._held: dict[int, list[bus.Message]] = {}  # posts being checked: their events
+        self._rechecks: set[int] = set()  # posts whose watchers' sight is being re-checked
+        self._counters_held: dict[int, float] = {}  # post -> since when a check holds them
         self._nursery: trio.Nursery | None = None
         self._subscribed: set[int] = set()
         self._lock = trio.Lock()  # subscribe/unsubscribe one at a time, in order
@@ -165,6 +171,7 @@ class Watchers:
                 if not watchers:
                     del self._by_post[post_id]
                     self._pending.pop(post_id, None)
+                    self._counters_held.pop(post_id, None)
             self._mark_stale(post_id)
 
     def _remove(self, conn_id: int, post_id: int) -> None:
@@ -180,6 +187,7 @@ class Watchers:
             if not watchers:
                 del self._by_post[post_id]
                 self._pending.pop(post_id, None)
+                self._counters_held.pop(post_id, None)
 
     def _mark_stale(self, post_id: int) -> None:
         if post_id not in self._by_post:
@@ -209,65 +217,100 @@ class Watchers:
         watchers = self._by_post.get(post_id)
         if not watchers:
             return
+        frame = _frame(msg) if msg.kind != SIGHT else None
         held = self._held.get(post_id)
-        if held is not None:  # a re-check is running: in order, after it
-            held.append(msg)
+        if held is not None and (frame is None or frame[0] != "post.updated"):
+            held.append(msg)  # a check is running: in order, after it
             return
         if msg.kind == SIGHT:
             self._on_sight(post_id, watchers, msg.body)
             return
-        try:
-            frame = decode_map(msg.body)
-        except CodecError:
-            log.warning("malformed post event", extra={"channel": msg.channel})
+        if frame is None:
             return
-        name, data = frame.get("ev"), frame.get("data")
+        if frame[0] in COMMENT_EVENTS:
+            if self._nursery is None:
+                log.warning("comment event not sent", extra={"post": post_id})
+                return
+            self._held[post_id] = [msg]  # it and what follows go through the check, in order
+            self._nursery.start_soon(self._screen, post_id)
+            return
+        self._deliver(post_id, watchers, frame[0], frame[1], msg.body)
+
+    def _deliver(self, post_id: int, watchers: dict[int, Watcher], name: str, data: Any,
+                 body: bytes) -> None:
+        """An event that is not about a comment, to all the post's watchers here. Counters
+        (`post.updated`) are merged into the next flush even while the post's events are
+        held: a flush re-reads them, and waits itself for a sight re-check."""
         if name == "post.updated" and isinstance(data, dict):
             self._pending.setdefault(post_id, {}).update(data)
             self._flush_wake.set()
             return
-        if name in COMMENT_EVENTS:
-            self._on_comment(post_id, name, data, msg.body)
-            return
-        self.fanout(list(watchers.values()), msg.body)
+        self.fanout(list(watchers.values()), body)
         if name == "post.deleted":  # nothing more will come: let the watchers go
             for conn_id in list(watchers):
                 self._remove(conn_id, post_id)
             self._pending.pop(post_id, None)
+            self._counters_held.pop(post_id, None)
             self._mark_stale(post_id)
 
     # -- comments hidden by a block ---------------------------------------------------------
-    def _on_comment(self, post_id: int, name: str, data: Any, body: bytes) -> None:
-        """A comment event: hold the post's events and send it to those who may see it."""
-        comment_id = _comment_id(name, data)
-        if comment_id is None or self._nursery is None:
-            log.warning("comment event not sent", extra={"post": post_id, "event": name})
-            return
-        self._held[post_id] = []
-        self._nursery.start_soon(self._screen, post_id, comment_id, body)
-
-    async def _screen(self, post_id: int, comment_id: int, body: bytes) -> None:
-        """Send the event to the watchers who may see the comment, then let the held events
-        go: those who may see its author and, for a reply, its thread's author (a hidden
-        thread hides its replies, as comment.list does). All the watchers in one query,
-        and those who came meanwhile in one more. A watcher the database could not say
-        about gets nothing: a comment missed live (as on a bus hiccup; comment.list has
-        it) rather than a leak."""
-        sees: dict[int, bool] = {}
+    async def _screen(self, post_id: int) -> None:
+        """Send the post's held events on, comment events only to those who may see the
+        comment, a batch at a time: each batch is what came while the previous one was
+        checked (up to a `v` message, left to `_release`), and one query covers all its
+        comments. One query per comment would cap a hot post at one comment per query's
+        round trip, its events (counters too) waiting behind the checks."""
         try:
-            while unread := self._viewers(post_id) - sees.keys():
-                rels = await self.st.read(watching.comment_viewers, comment_id, unread)
-                sees.update((v, all(privacy.can_see_comment(r) for r in rels[v]))
-                            for v in unread)
-        except Exception as exc:  # Unavailable, or anything else: this must not end the node
-            log.warning("comment event not checked; not sent to the watchers unread",
-                        extra={"post": post_id, "error": repr(exc)})
+            while batch := self._held.get(post_id):
+                cut = next((i for i, m in enumerate(batch) if m.kind == SIGHT), len(batch))
+                if cut == 0:
+                    break  # a sight re-check next: _release hands it on, in order
+                self._held[post_id] = batch[cut:]
+                await self._send_screened(post_id, batch[:cut])
         finally:
-            to = [conn for cid, conn in self._by_post.get(post_id, {}).items()
-                  if (v := self._viewer.get(cid)) is not None and sees.get(v, False)]
-            if to:
-                self.fanout(to, body)
             self._release([post_id])
+
+    async def _send_screened(self, post_id: int, batch: Sequence[bus.Message]) -> None:
+        """Send a batch of the post's events in order: a comment event to the watchers who
+        may see its author and, for a reply, its thread's author (a hidden thread hides
+        its replies, as comment.list does). All the watchers in one query, and those who
+        came meanwhile in one more. A watcher the database could not say about gets
+        nothing: a comment missed live (as on a bus hiccup; comment.list has it) rather
+        than a leak."""
+        frames = [(m, f) for m in batch if (f := _frame(m)) is not None]
+        comments = {c for _, (name, data, _) in frames if name in COMMENT_EVENTS
+                    and (c := _comment_id(name, data)) is not None}
+        # per comment: {viewer: may see it}, judged once per shape of relations
+        sees: dict[int, dict[int, bool]] = {c: {} for c in comments}
+        if comments:
+            read: set[int] = set()
+            try:
+                while unread := self._viewers(post_id) - read:
+                    sights = await self.st.read(watching.comment_viewers, comments, unread)
+                    read |= unread
+                    for c, sight in sights.items():
+                        stranger = _may_see(sight.stranger)
+                        known = {v: _may_see(rels) for v, rels in sight.known.items()}
+                        sees[c].update((v, known.get(v, stranger)) for v in unread)
+            except Exception as exc:  # Unavailable, or anything else: not the node's end
+                log.warning("comment events not checked; not sent to the watchers unread",
+                            extra={"post": post_id, "error": repr(exc)})
+        for msg, (name, data, _) in frames:
+            watchers = self._by_post.get(post_id)
+            if not watchers:
+                return
+            if name not in COMMENT_EVENTS:
+                self._deliver(post_id, watchers, name, data, msg.body)
+                continue
+            comment = _comment_id(name, data)
+            if comment is None:
+                log.warning("comment event not sent", extra={"post": post_id, "event": name})
+                continue
+            may = sees[comment]
+            to = [conn for cid, conn in watchers.items()
+                  if (v := self._viewer.get(cid)) is not None and may.get(v, False)]
+            if to:
+                self.fanout(to, msg.body)
 
     def _viewers(self, post_id: int) -> set[int]:
         """The users who watch the post on this node."""
@@ -288,6 +331,7 @@ class Watchers:
         if not viewers or self._nursery is None:
             return
         self._held[post_id] = []
+        self._rechecks.add(post_id)
         self._nursery.start_soon(self._recheck, post_id, author, viewers)
 
     async def _recheck(self, post_id: int, author: int, viewers: set[int]) -> None:
@@ -345,6 +389,7 @@ class Watchers:
         mine = [p for p in chunk if p not in self._held]  # a `v` re-check holds the rest
         for post_id in mine:
             self._held[post_id] = []
+            self._rechecks.add(post_id)
         try:
             sight = await self.st.read(watching.sight_of, chunk)
             for post_id, viewers in chunk.items():
@@ -359,6 +404,7 @@ class Watchers:
         replaying one post's events cannot leave another's held (and its events piling
         up) for good."""
         released = [(p, self._held.pop(p, [])) for p in post_ids]
+        self._rechecks.difference_update(post_ids)
         for post_id, held in released:
             try:
                 for msg in held:
@@ -410,11 +456,14 @@ class Watchers:
             log.warning("post counts not re-read; sending the published ones",
                         extra={"error": str(exc)})
             fresh = None
+        now = trio.current_time()
         for post_id in live:
             data = pending[post_id]
-            if post_id in self._held:  # a re-check is running: flushed after it
+            if self._sight_pending(post_id) or self._behind_comments(post_id, now):
                 self._pending[post_id] = {**data, **self._pending.get(post_id, {})}
+                self._flush_wake.set()  # tried again after the coalescing window
                 continue
+            self._counters_held.pop(post_id, None)
             if fresh is not None:
                 if post_id not in fresh:
                     continue  # deleted meanwhile: post.deleted says so
@@ -423,6 +472,21 @@ class Watchers:
             if watchers:
                 self.fanout(list(watchers.values()), encode(event("post.updated", data)))
                 self.flushes += 1
+
+    def _behind_comments(self, post_id: int, now: float) -> bool:
+        """Counters wait for a comment check under way, so that a comment's event comes
+        before the count that includes it; but for one coalescing window at most, or a
+        post commented on without a pause would never have its counters sent."""
+        if post_id not in self._held:
+            self._counters_held.pop(post_id, None)
+            return False
+        return now - self._counters_held.setdefault(post_id, now) < self.interval
+
+    def _sight_pending(self, post_id: int) -> bool:
+        """A re-check of who may still see the post runs or waits: counters wait for it
+        (a watcher about to lose sight gets none)."""
+        return post_id in self._rechecks or any(m.kind == SIGHT
+                                                for m in self._held.get(post_id, ()))
 
     async def _unsubscribe_loop(self) -> None:
         while True:
@@ -434,6 +498,25 @@ class Watchers:
                     await self._reconcile(post_id)
                 except Exception as exc:  # the bus is down: it resubscribes what is wanted
                     log.warning("unsubscribe failed", extra={"error": repr(exc)})
+
+
+def _may_see(rels: Iterable[Relation]) -> bool:
+    """A comment event, to someone standing so to the authors it hangs on."""
+    return all(privacy.can_see_comment(r) for r in rels)
+
+
+def _frame(msg: bus.Message) -> tuple[str, Any, dict[str, Any]] | None:
+    """An event message's (name, data, frame); None, logged, if it is not one."""
+    try:
+        frame = decode_map(msg.body)
+    except CodecError:
+        log.warning("malformed post event", extra={"channel": msg.channel})
+        return None
+    name = frame.get("ev")
+    if not isinstance(name, str):
+        log.warning("malformed post event", extra={"channel": msg.channel})
+        return None
+    return name, frame.get("data"), frame
 
 
 def _comment_id(name: str, data: Any) -> int | None:

@@ -4,12 +4,14 @@ a comment event.
 Which of some authors' posts someone watches right now, anywhere in the cluster,
 and how many viewers stand to one author — both only on a relation change (or, for
 every watch of a node, when its bus comes back: `sight_of`). Per event only
-`comment_viewers`: one query per comment event per node, for all its watchers.
+`comment_viewers`: one query per batch of comment events of a post per node (those
+that came while the previous batch was checked), for all its watchers there.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 
 import asyncpg
 
@@ -75,11 +77,28 @@ async def sight_of(conn: asyncpg.Connection, viewers_by_post: Mapping[int, Colle
     return out
 
 
-async def comment_viewers(conn: asyncpg.Connection, comment_id: int,
-                          viewer_ids: Collection[int]) -> dict[int, tuple[Relation, ...]]:
-    """How each viewer stands to every author a comment hangs on — its own, then for a
-    reply its thread's top comment's (a hidden thread hides its replies) — in one query,
-    the comment found by its id (so a deleted one too). Only what
+@dataclass(frozen=True)
+class CommentSight:
+    """How a node's watchers of a post stand to the authors a comment hangs on (its own,
+    then for a reply its thread's): `stranger`, the relations of any viewer who is none
+    of those authors and has no block with them — all such viewers stand alike — and
+    `known`, those of the viewers who are an author or have a block either way. The
+    domain judges each shape once (privacy.can_see_comment), not each of 1,000 viewers."""
+
+    stranger: tuple[Relation, ...]
+    known: Mapping[int, tuple[Relation, ...]]
+
+    def relations(self, viewer: int) -> tuple[Relation, ...]:
+        return self.known.get(viewer, self.stranger)
+
+
+STRANGER = 0  # the viewer id in CommentSight.stranger: no account has it
+
+
+async def comment_viewers(conn: asyncpg.Connection, comment_ids: Collection[int],
+                          viewer_ids: Collection[int]) -> dict[int, CommentSight]:
+    """{comment: how the viewers stand to every author it hangs on} for a batch of
+    comments in one query, each found by its id (so a deleted one too). Only what
     `privacy.can_see_comment` reads is filled in — the author's existence and
     suspension, blocks either way; the other flags are False — so it reads each author's
     rows in `blocks` (matched against the viewers as a set: with 1,000 viewers ~1.1 ms a
@@ -87,10 +106,11 @@ async def comment_viewers(conn: asyncpg.Connection, comment_id: int,
     author was read), not ten look-ups per viewer as `relations_to` does. A comment that
     is not there (its account deleted), or a reply whose thread is: exists=False."""
     ids = sorted(set(viewer_ids))
-    if not ids:
+    wanted = sorted(set(comment_ids))
+    if not ids or not wanted:
         return {}
-    row = await conn.fetchrow(
-        "SELECT c.author_id, c.parent_id, u.suspended_at IS NOT NULL AS susp, "
+    rows = await conn.fetch(
+        "SELECT c.id, c.author_id, c.parent_id, u.suspended_at IS NOT NULL AS susp, "
         "ARRAY(SELECT b.blocker_id FROM blocks b WHERE b.blocked_id = c.author_id "
         "      AND b.blocker_id IN (SELECT unnest($2::bigint[]))) AS ib, "
         "ARRAY(SELECT b.blocked_id FROM blocks b WHERE b.blocker_id = c.author_id "
@@ -102,19 +122,30 @@ async def comment_viewers(conn: asyncpg.Connection, comment_id: int,
         "      AND b.blocked_id IN (SELECT unnest($2::bigint[]))) AS t_bm "
         "FROM comments c JOIN users u ON u.id = c.author_id "
         "LEFT JOIN comments t ON t.id = c.parent_id "
-        "LEFT JOIN users tu ON tu.id = t.author_id WHERE c.id = $1",
-        comment_id, ids)
+        "LEFT JOIN users tu ON tu.id = t.author_id WHERE c.id = ANY($1::bigint[])",
+        wanted, ids)
+    found = {r["id"]: r for r in rows}
+    viewers = set(ids)
+    return {c: _comment_sight(found.get(c), viewers) for c in wanted}
+
+
+def _comment_sight(row: asyncpg.Record | None, viewers: set[int]) -> CommentSight:
+    """One comment's row of `comment_viewers` (None: the comment is gone)."""
     if row is None:
-        return {v: (Relation(v, 0, exists=False),) for v in ids}
-    author, ib, bm = row["author_id"], set(row["ib"]), set(row["bm"])
-    out = {v: (Relation(v, author, True, target_suspended=row["susp"],
-                        i_blocked=v in ib, blocked_me=v in bm),) for v in ids}
-    if row["parent_id"] is None:
-        return out
-    thread = row["t_author"]
-    if thread is None:
-        return {v: (*rels, Relation(v, 0, exists=False)) for v, rels in out.items()}
-    t_ib, t_bm = set(row["t_ib"]), set(row["t_bm"])
-    return {v: (*rels, Relation(v, thread, True, target_suspended=row["t_susp"],
-                                i_blocked=v in t_ib, blocked_me=v in t_bm))
-            for v, rels in out.items()}
+        return CommentSight((Relation(STRANGER, 0, exists=False),), {})
+    # (author, suspended, who blocks them, whom they block) per author, own first
+    authors = [(row["author_id"], row["susp"], set(row["ib"]), set(row["bm"]))]
+    if row["parent_id"] is not None:
+        if row["t_author"] is None:  # a reply whose thread is gone
+            authors.append((0, False, set(), set()))
+        else:
+            authors.append((row["t_author"], row["t_susp"], set(row["t_ib"]),
+                            set(row["t_bm"])))
+
+    def relations(viewer: int) -> tuple[Relation, ...]:
+        return tuple(Relation(viewer, author, author != 0, target_suspended=susp,
+                              i_blocked=viewer in ib, blocked_me=viewer in bm)
+                     for author, susp, ib, bm in authors)
+
+    known = set().union(*(ib | bm | {author} for author, _, ib, bm in authors)) & viewers
+    return CommentSight(relations(STRANGER), {v: relations(v) for v in known})

@@ -6,6 +6,8 @@ checks a comment event for all its watchers in one query."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -154,9 +156,9 @@ async def test_one_query_per_comment_event_for_all_the_watchers_of_a_node(
     calls: list[set[int]] = []
     real = watching.comment_viewers
 
-    async def counted(conn: Any, comment_id: int, viewers: Any) -> Any:
+    async def counted(conn: Any, comments: Any, viewers: Any) -> Any:
         calls.append(set(viewers))
-        return await real(conn, comment_id, viewers)
+        return await real(conn, comments, viewers)
 
     monkeypatch.setattr(watching, "comment_viewers", counted)
     async with bots(node, 5) as (alice, bob, carol, dave, erin):
@@ -173,11 +175,53 @@ async def test_one_query_per_comment_event_for_all_the_watchers_of_a_node(
         assert calls == [{uid(alice), uid(bob), uid(carol), uid(dave)}] * 2
 
 
+async def test_comments_that_come_during_a_check_are_checked_together_and_counters_go_on(
+        node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hot post: comments that arrive while one is being checked wait for it and then
+    go through one query together (not a round trip each), still in order and still
+    hidden from whoever blocks their author; the post's counters are not held behind
+    the check meanwhile."""
+    calls: list[set[int]] = []
+    entered, gate = threading.Event(), threading.Event()
+    real = watching.comment_viewers
+
+    async def gated(conn: Any, comments: Any, viewers: Any) -> Any:
+        calls.append(set(comments))
+        if len(calls) == 1:  # hold the first check until the test lets it go
+            entered.set()
+            await asyncio.get_running_loop().run_in_executor(None, gate.wait, EVENT_WAIT)
+        return await real(conn, comments, viewers)
+
+    monkeypatch.setattr(watching, "comment_viewers", gated)
+    async with bots(node, 5) as (alice, bob, carol, dave, erin):
+        post, control = await watch_scene(alice, bob, carol)
+        await bob.call("block.add", user=uid(dave))
+        first = await erin.call("comment.add", post=post, text="first")
+        assert await trio.to_thread.run_sync(entered.wait, EVENT_WAIT)
+        later = [await who.call("comment.add", post=post, text=text)
+                 for who, text in ((dave, "by dave"), (erin, "by erin"), (dave, "dave again"))]
+        # The count of all four reaches a watcher while the first check still waits.
+        await next_event(carol, "post.updated", post=post, comment_count=4)
+        assert not gate.is_set() and len(calls) == 1
+        gate.set()
+        ids = [first["id"], *(c["id"] for c in later)]
+        got = [(await next_event(carol, "comment.added", post=post))["comment"]["id"]
+               for _ in ids]
+        assert got == ids  # in order
+        assert calls == [{first["id"]}, set(ids[1:])]  # the three in one query
+        seen_by_bob = [(await next_event(bob, "comment.added", post=post))["comment"]["id"]
+                       for _ in range(2)]
+        assert seen_by_bob == [first["id"], later[1]["id"]]
+        await carol.call("comment.add", post=control, text="control")
+        await nothing_of(bob, {later[0]["id"], later[2]["id"]}, control)
+        assert not watchers_of(node)._held
+
+
 async def test_if_the_database_cannot_say_the_comment_event_goes_to_no_one(
         node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
     """Better a comment seen on the next comment.list than a leak; the post's later events
     are not held back."""
-    async def failing(conn: Any, comment_id: int, viewers: Any) -> Any:
+    async def failing(conn: Any, comments: Any, viewers: Any) -> Any:
         raise Unavailable("postgres is down")
 
     real = watching.comment_viewers

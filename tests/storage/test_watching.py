@@ -8,9 +8,10 @@ import uuid
 
 import trio
 
+from actors import privacy
 from config import Settings
 from server.node import open_storage
-from storage import accounts, bus
+from storage import accounts, bus, watching
 from storage import graph as g
 from storage.relations import relation
 from storage.store import Storage
@@ -75,3 +76,41 @@ async def test_watched_posts_by_reads_the_live_post_channels(settings: Settings)
             assert await watched_posts_by(st, [alice, bob, carol]) == {b1: bob, c1: carol}
         finally:
             await sub.stop()
+
+
+async def _comment(st: Storage, post: int, author: int, parent: int | None = None) -> int:
+    async def run(conn: object, p: int, a: int, parent: int | None) -> int:
+        return int(await conn.fetchval(  # type: ignore[attr-defined]
+            "INSERT INTO comments (post_id, author_id, parent_id, body) "
+            "VALUES ($1, $2, $3, 'c') RETURNING id", p, a, parent))
+
+    return await st.tx(run, post, author, parent)
+
+
+async def test_comment_viewers_judge_a_batch_of_comments_in_one_read(settings: Settings) -> None:
+    """Each comment of a batch, as each viewer stands to its author and its thread's:
+    the viewers with no block and no authorship share the stranger's relations."""
+    async with open_storage(settings) as st:
+        owner, dave, erin, blocker, blocked, t_blocker, stranger = [
+            await _user(st) for _ in range(7)]
+        post = await _post(st, owner)
+        top = await _comment(st, post, dave)
+        reply = await _comment(st, post, erin, parent=top)
+        await st.tx(g.add_block, blocker, dave)
+        await st.tx(g.add_block, dave, blocked)
+        await st.tx(g.add_block, t_blocker, dave)  # hides dave's thread, erin's reply too
+        viewers = [dave, erin, blocker, blocked, t_blocker, stranger]
+        missing = 10**15
+        sights = await st.read(watching.comment_viewers, [top, reply, missing], viewers)
+        assert set(sights) == {top, reply, missing}
+
+        def sees(comment: int) -> set[int]:
+            return {v for v in viewers
+                    if all(privacy.can_see_comment(r) for r in sights[comment].relations(v))}
+
+        assert sees(top) == {dave, erin, stranger}
+        assert sees(reply) == {dave, erin, stranger}  # the thread's blocks count too
+        assert sees(missing) == set()
+        assert stranger not in sights[top].known and dave in sights[top].known
+        assert len(sights[reply].relations(stranger)) == 2  # its own author, the thread's
+        assert await st.read(watching.comment_viewers, [top], []) == {}
