@@ -44,6 +44,7 @@ mean the writer keeping the failed `v`s and publishing them again once Redis ans
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -102,7 +103,8 @@ class Watchers:
         self._by_conn: dict[int, set[int]] = {}
         self._viewer: dict[int, int] = {}  # conn id -> the user it is signed in as
         self._held: dict[int, list[bus.Message]] = {}  # posts being checked: their events
-        self._rechecks: set[int] = set()  # posts whose watchers' sight is being re-checked
+        # posts whose watchers' sight is being re-checked (by a `v` and a sweep: a count)
+        self._rechecks: dict[int, int] = {}
         self._counters_held: dict[int, float] = {}  # post -> since when a check holds them
         self._nursery: trio.Nursery | None = None
         self._subscribed: set[int] = set()
@@ -219,7 +221,8 @@ class Watchers:
             return
         frame = _frame(msg) if msg.kind != SIGHT else None
         held = self._held.get(post_id)
-        if held is not None and (frame is None or frame[0] != "post.updated"):
+        if held is not None and (frame is None or frame[0] != "post.updated"
+                                 or not isinstance(frame[1], dict)):
             held.append(msg)  # a check is running: in order, after it
             return
         if msg.kind == SIGHT:
@@ -331,7 +334,7 @@ class Watchers:
         if not viewers or self._nursery is None:
             return
         self._held[post_id] = []
-        self._rechecks.add(post_id)
+        self._rechecking([post_id], 1)
         self._nursery.start_soon(self._recheck, post_id, author, viewers)
 
     async def _recheck(self, post_id: int, author: int, viewers: set[int]) -> None:
@@ -346,6 +349,7 @@ class Watchers:
             log.warning("sight not re-checked; ending those watches", extra={"error": repr(exc)})
         finally:
             self._hide(post_id, blind)
+            self._rechecking([post_id], -1)
             self._release([post_id])
 
     def _hide(self, post_id: int, viewers: Collection[int]) -> None:
@@ -389,7 +393,7 @@ class Watchers:
         mine = [p for p in chunk if p not in self._held]  # a `v` re-check holds the rest
         for post_id in mine:
             self._held[post_id] = []
-            self._rechecks.add(post_id)
+        self._rechecking(chunk, 1)  # counters wait, also of posts held by a comment check
         try:
             sight = await self.st.read(watching.sight_of, chunk)
             for post_id, viewers in chunk.items():
@@ -397,14 +401,25 @@ class Watchers:
                 self._hide(post_id, {v for v in viewers
                                      if v not in rels or not privacy.can_see_posts(rels[v])})
         finally:
+            self._rechecking(chunk, -1)
             self._release(mine)
+            if any(p in self._pending for p in chunk):
+                self._flush_wake.set()  # counters of posts a comment check holds
+
+    def _rechecking(self, post_ids: Iterable[int], step: int) -> None:
+        """A sight re-check of these posts begins (1) or ends (-1)."""
+        for post_id in post_ids:
+            left = self._rechecks.get(post_id, 0) + step
+            if left > 0:
+                self._rechecks[post_id] = left
+            else:
+                self._rechecks.pop(post_id, None)
 
     def _release(self, post_ids: Sequence[int]) -> None:
         """Let these posts' held events go on. Every hold ends first, so a failure while
         replaying one post's events cannot leave another's held (and its events piling
         up) for good."""
         released = [(p, self._held.pop(p, [])) for p in post_ids]
-        self._rechecks.difference_update(post_ids)
         for post_id, held in released:
             try:
                 for msg in held:
@@ -440,30 +455,43 @@ class Watchers:
 
     async def _flush_loop(self) -> None:
         while True:
-            await self._flush_wake.wait()
+            # Woken by new counters or a hold's end; counters held behind a comment check
+            # go anyway once their window is over.
+            with trio.move_on_at(self._counters_due()):
+                await self._flush_wake.wait()
             self._flush_wake = trio.Event()
-            await self.flush()
-            await trio.sleep(self.interval)  # the coalescing window
+            if await self.flush():
+                await trio.sleep(self.interval)  # the coalescing window
 
-    async def flush(self) -> None:
+    async def flush(self) -> bool:
+        """Send the pending counters of the posts no check holds back; whether any went."""
         pending, self._pending = self._pending, {}
-        live = [p for p in pending if self._by_post.get(p)]
+        now = trio.current_time()
+        live = []
+        for post_id, data in pending.items():
+            if not self._by_post.get(post_id):
+                self._counters_held.pop(post_id, None)
+                continue
+            if self._sight_pending(post_id) or self._behind_comments(post_id, now):
+                # kept for later: the hold's end wakes the flusher (or _counters_due)
+                self._pending[post_id] = {**data, **self._pending.get(post_id, {})}
+                continue
+            self._counters_held.pop(post_id, None)
+            live.append(post_id)
         if not live:
-            return
+            return False
         try:
             fresh: dict[int, tuple[int, int]] | None = await db.counts(self.st, live)
         except Unavailable as exc:
             log.warning("post counts not re-read; sending the published ones",
                         extra={"error": str(exc)})
             fresh = None
-        now = trio.current_time()
+        sent = False
         for post_id in live:
             data = pending[post_id]
-            if self._sight_pending(post_id) or self._behind_comments(post_id, now):
+            if self._sight_pending(post_id):  # a re-check began meanwhile: after it
                 self._pending[post_id] = {**data, **self._pending.get(post_id, {})}
-                self._flush_wake.set()  # tried again after the coalescing window
                 continue
-            self._counters_held.pop(post_id, None)
             if fresh is not None:
                 if post_id not in fresh:
                     continue  # deleted meanwhile: post.deleted says so
@@ -472,6 +500,13 @@ class Watchers:
             if watchers:
                 self.fanout(list(watchers.values()), encode(event("post.updated", data)))
                 self.flushes += 1
+                sent = True
+        return sent
+
+    def _counters_due(self) -> float:
+        """When counters held back by a comment check go anyway (inf: none are)."""
+        return min((since + self.interval for post_id, since in self._counters_held.items()
+                    if post_id in self._pending), default=math.inf)
 
     def _behind_comments(self, post_id: int, now: float) -> bool:
         """Counters wait for a comment check under way, so that a comment's event comes

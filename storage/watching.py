@@ -92,7 +92,7 @@ class CommentSight:
         return self.known.get(viewer, self.stranger)
 
 
-STRANGER = 0  # the viewer id in CommentSight.stranger: no account has it
+STRANGER = -1  # the viewer id in CommentSight.stranger: no account has it
 
 
 async def comment_viewers(conn: asyncpg.Connection, comment_ids: Collection[int],

@@ -17,6 +17,7 @@ import trio
 
 from protocol.client import Client, connect
 from server.node import Node, open_node
+from storage import posts as posts_db
 from storage import watching
 from storage.errors import Unavailable
 from tests.conftest import make_settings
@@ -214,7 +215,28 @@ async def test_comments_that_come_during_a_check_are_checked_together_and_counte
         assert seen_by_bob == [first["id"], later[1]["id"]]
         await carol.call("comment.add", post=control, text="control")
         await nothing_of(bob, {later[0]["id"], later[2]["id"]}, control)
-        assert not watchers_of(node)._held
+        w = watchers_of(node)
+        assert not w._held and not w._counters_held and not w._rechecks
+
+
+async def test_a_comments_count_follows_its_event_with_one_read_of_the_counts(
+        node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flusher does not re-read counts it must hold back for a comment check (it
+    used to, and again after its window), and sends them once the check is over."""
+    reads: list[list[int]] = []
+    real = posts_db.counts
+
+    async def counted(st: Any, post_ids: Any) -> Any:
+        reads.append(list(post_ids))
+        return await real(st, post_ids)
+
+    monkeypatch.setattr(posts_db, "counts", counted)
+    async with bots(node, 4) as (alice, bob, carol, dave):
+        post, _ = await watch_scene(alice, bob, carol)
+        c = await dave.call("comment.add", post=post, text="one")
+        await next_event(bob, "post.updated", post=post, comment_count=1)
+        assert (await next_event(carol, "comment.added"))["comment"]["id"] == c["id"]
+        assert [ids for ids in reads if post in ids] == [[post]]
 
 
 async def test_if_the_database_cannot_say_the_comment_event_goes_to_no_one(
