@@ -155,6 +155,8 @@ class Node:
                 if item.channel == everyone:
                     if item.kind == "e":
                         self.gateway.broadcast(item.body)
+                    elif item.kind == bus.MULTICAST:
+                        self._multicast(item)
                     continue
                 if not item.channel.startswith(prefix):
                     for channel_prefix, handler in self.channel_handlers.items():
@@ -178,6 +180,22 @@ class Node:
                 for entry in self.registry.entries():
                     with contextlib.suppress(MailboxFull, ActorStopped):
                         entry.tell(CatchUp())
+
+
+    def _multicast(self, item: bus.Message) -> None:
+        """An event for some users: to the actors of those this node holds, as if it had
+        come on each one's own channel."""
+        found = bus.unpack_multicast(item.body)
+        if found is None:
+            log.warning("malformed multicast message")
+            return
+        ids, frame = found
+        msg = BusMessage(bus.Message(item.channel, "e", None, frame))  # ephemeral, as one
+        for user_id in ids:
+            entry = self.registry.get(user_id)
+            if entry is not None:
+                with contextlib.suppress(MailboxFull, ActorStopped):
+                    entry.tell(msg)
 
 
 def _default_origins(settings: Settings, http_port: int) -> set[str]:

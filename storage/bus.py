@@ -6,6 +6,10 @@ user's connections. Payloads are msgpack arrays `[kind, seq, body]`:
   - ("e", seq|None, frame): an encoded event map, sent as is to every device;
   - ("r", None, token_hash): a token was revoked, close its connections (4001);
   - ("k", None, reason): close every connection of the user (4001).
+On the broadcast channel (every node reads it) also:
+  - ("m", None, [user ids, frame]): the event frame for each of those users — one
+    message per node instead of one per user (a post's `feed.post` to its followers:
+    each node delivers to those it holds; `pack_multicast`, `unpack_multicast`).
 If the subscription drops, the reader reconnects, resubscribes, and emits
 `Reconnected`, upon which the node re-reads the event log for its sessions.
 """
@@ -68,6 +72,25 @@ def pack_event(seq: int | None, frame: bytes) -> bytes:
 
 def pack(kind: str, body: bytes) -> bytes:
     return msgpack.packb([kind, None, body], use_bin_type=True)
+
+
+MULTICAST = "m"
+
+
+def pack_multicast(user_ids: Sequence[int], frame: bytes) -> bytes:
+    return pack(MULTICAST, msgpack.packb([list(user_ids), frame], use_bin_type=True))
+
+
+def unpack_multicast(body: bytes) -> tuple[list[int], bytes] | None:
+    """(user ids, frame) of a multicast message; None if it is malformed."""
+    try:
+        ids, frame = msgpack.unpackb(body, raw=False)
+    except (ValueError, TypeError, msgpack.UnpackException):
+        return None
+    if not isinstance(frame, bytes) or not isinstance(ids, list) or not all(
+            isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        return None
+    return ids, frame
 
 
 async def publish_raw(st: Storage, items: Sequence[tuple[str, bytes]]) -> None:

@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import trio
 
 from config import load_settings
@@ -16,6 +17,7 @@ from protocol.client import Client, connect
 from protocol.errors import BadRequest
 from server.node import Node, open_node, open_storage
 from server.ops.feed import feed_of
+from storage import bus
 from storage import posts as posts_db
 from storage import timelines as tl
 from storage.ids import id_time_ms
@@ -209,6 +211,47 @@ async def test_feed_post_arrives_live(node: Node) -> None:
                 assert e.name != "feed.post"
                 if e.name == "notification":
                     break
+
+
+async def test_feed_post_reaches_followers_on_every_node(
+        node: Node, services: tuple[str, str], tmp_path: Path) -> None:
+    """One multicast per batch on the broadcast channel: each node hands it to the
+    followers it holds, and only to them."""
+    other = make_settings(services, tmp_path / "b", namespace=node.settings.namespace,
+                          node_name="node-b")
+    async with open_node(other) as node_b, bots(node, 4) as (alice, bob, carol, dave), \
+            connect(node_b.ws_url, token=carol.token) as far_carol, \
+            connect(node_b.ws_url, token=dave.token) as far_dave:
+        for fan in (alice, carol):
+            await follow(fan, bob)
+        post = await quick_post(bob, "to both nodes")
+        for fan in (alice, far_carol):  # node a, node b
+            ev = await next_event(fan, "feed.post")
+            assert ev["post"]["id"] == post["id"]
+        await drained(node)
+        # Dave follows no one: nothing for him on node b; a later event proves it.
+        await alice.call("follow.add", user=uid(dave))
+        with trio.fail_after(WAIT):
+            async for e in far_dave.events():
+                assert e.name != "feed.post"
+                if e.name == "notification":
+                    break
+
+
+async def test_malformed_multicasts_change_nothing(node: Node) -> None:
+    """Bad messages on the broadcast channel are logged and dropped; the node goes on
+    delivering."""
+    async with bots(node, 2) as (alice, bob):
+        await follow(alice, bob)
+        everyone = bus.broadcast_channel(node.storage)
+        await bus.publish(node.storage, [
+            (everyone, bus.pack(bus.MULTICAST, b"not msgpack \xc1")),
+            (everyone, bus.pack(bus.MULTICAST, msgpack.packb([["x"], b"frame"]))),
+            (everyone, bus.pack(bus.MULTICAST, msgpack.packb([[uid(alice)], "not bytes"]))),
+        ])
+        post = await quick_post(bob, "after the junk")
+        ev = await next_event(alice, "feed.post")
+        assert ev["post"]["id"] == post["id"]
 
 
 async def test_chronological_pages_without_duplicates_while_posting(node: Node) -> None:
