@@ -181,7 +181,6 @@ class Node:
                     with contextlib.suppress(MailboxFull, ActorStopped):
                         entry.tell(CatchUp())
 
-
     def _multicast(self, item: bus.Message) -> None:
         """An event for some users: to the actors of those this node holds, as if it had
         come on each one's own channel."""

@@ -34,7 +34,7 @@ import redis.asyncio as aioredis
 import redis.exceptions
 
 from config import limits as L
-from storage import bus
+from storage import bus, presence
 from storage.errors import Unavailable
 from storage.ids import ID_EPOCH_MS, id_time_ms
 from storage.store import Storage
@@ -248,10 +248,10 @@ async def fanout_step(st: Storage, job: Job, consumer: str, after: int, limit: i
 
     POST jobs add the post to their timelines (unless `into_timelines` is False, for
     accounts over the celebrity threshold), then publish `frame` (feed.post) for the
-    whole batch as one multicast message on the broadcast channel: each node hands it
-    to those of the batch it holds (one message a node, not one per follower: parsing
-    a publish per connected follower held the storage thread ~30 ms per 2,000, and
-    the next batch's inserts behind it). DELETE jobs remove the post. `extra` users
+    batch as one multicast message on the broadcast channel: each node hands it to
+    those of the batch it holds (one message a node, not one per follower, which each
+    node's storage thread had to parse). For a celebrity only the followers with a
+    live device are named. DELETE jobs remove the post. `extra` users
     (the author) get the insert without a feed.post. Records progress and refreshes the
     job's idle time, so no other node claims it while this one works. Returns the last
     follower id done, or None when finished.
@@ -259,20 +259,32 @@ async def fanout_step(st: Storage, job: Job, consumer: str, after: int, limit: i
     assert st.pool is not None and st.redis is not None
     async with st.pool.acquire() as conn:
         batch = await _followers_after(conn, job.author_id, after, limit)
+    r = st.redis
     member, score = str(job.post_id), id_time_ms(job.post_id)
     tl_prefix = timeline_key(st, "")
-    async with st.redis.pipeline(transaction=False) as pipe:
-        if job.kind == POST:
-            users = [*extra, *batch] if into_timelines else list(extra)
-            for i in range(0, len(users), FANOUT_SCRIPT_USERS):  # Redis stays responsive
-                pipe.eval(_ADD, 0, score, member, cap, ttl_ms, tl_prefix,
-                          *users[i:i + FANOUT_SCRIPT_USERS])
-            if frame is not None and batch:
-                pipe.publish(bus.broadcast_channel(st), bus.pack_multicast(batch, frame))
-        else:
-            targets = [*extra, *batch] if into_timelines else list(extra)
-            for i in range(0, len(targets), FANOUT_SCRIPT_USERS):
-                pipe.eval(_REMOVE, 0, member, tl_prefix, *targets[i:i + FANOUT_SCRIPT_USERS])
+    to = batch
+    # The timelines first: if a write fails (Redis out of memory, read-only after a
+    # failover), it raises here, before any feed.post or progress, and the batch is
+    # done again when the job is.
+    async with r.pipeline(transaction=False) as pipe:
+        users = [*extra, *batch] if into_timelines else list(extra)
+        for i in range(0, len(users), FANOUT_SCRIPT_USERS):  # Redis stays responsive
+            ids = users[i:i + FANOUT_SCRIPT_USERS]
+            if job.kind == POST:
+                pipe.eval(_ADD, 0, score, member, cap, ttl_ms, tl_prefix, *ids)
+            else:
+                pipe.eval(_REMOVE, 0, member, tl_prefix, *ids)
+        if job.kind == POST and frame is not None and not into_timelines:
+            # A celebrity's followers are many: only those with a live device are named.
+            for uid in batch:
+                pipe.exists(presence.device_set(st, uid))
+        done = await pipe.execute()
+    if job.kind == POST and frame is not None and not into_timelines:
+        alive = done[len(done) - len(batch):]
+        to = [uid for uid, live in zip(batch, alive, strict=True) if live]
+    async with r.pipeline(transaction=False) as pipe:
+        if job.kind == POST and frame is not None and to:
+            pipe.publish(bus.broadcast_channel(st), bus.pack_multicast(to, frame))
         if batch:
             pipe.hset(progress_key(st), job.entry_id, str(batch[-1]))
         pipe.xclaim(stream_key(st), GROUP, consumer, 0, [job.entry_id], justid=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
+import pytest
 import trio
 
 from config import load_settings
@@ -238,7 +239,31 @@ async def test_feed_post_reaches_followers_on_every_node(
                     break
 
 
-async def test_malformed_multicasts_change_nothing(node: Node) -> None:
+async def test_a_batch_is_one_multicast_naming_its_followers(
+        node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[list[int], dict[str, Any]]] = []
+    real = node._multicast
+
+    def recording(item: bus.Message) -> None:
+        found = bus.unpack_multicast(item.body)
+        assert found is not None
+        seen.append((found[0], msgpack.unpackb(found[1], raw=False)))
+        real(item)
+
+    monkeypatch.setattr(node, "_multicast", recording)
+    async with bots(node, 4) as (alice, bob, carol, dave):
+        for fan in (alice, carol):
+            await follow(fan, bob)
+        post = await quick_post(bob, "one message")
+        ev = await next_event(carol, "feed.post")
+        assert ev["post"]["id"] == post["id"]
+        mine = [(ids, f) for ids, f in seen if f["data"]["post"]["id"] == post["id"]]
+        assert [ids for ids, _ in mine] == [sorted([uid(alice), uid(carol)])]
+        assert mine[0][1]["ev"] == "feed.post" and uid(dave) not in mine[0][0]
+
+
+async def test_malformed_multicasts_change_nothing(
+        node: Node, caplog: pytest.LogCaptureFixture) -> None:
     """Bad messages on the broadcast channel are logged and dropped; the node goes on
     delivering."""
     async with bots(node, 2) as (alice, bob):
@@ -252,6 +277,8 @@ async def test_malformed_multicasts_change_nothing(node: Node) -> None:
         post = await quick_post(bob, "after the junk")
         ev = await next_event(alice, "feed.post")
         assert ev["post"]["id"] == post["id"]
+        assert sum(r.getMessage() == "malformed multicast message"
+                   for r in caplog.records) == 3
 
 
 async def test_chronological_pages_without_duplicates_while_posting(node: Node) -> None:
