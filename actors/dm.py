@@ -226,14 +226,18 @@ def _done(result: Any, members: dict[int, db.Member] | set[int]) -> Done:
     return Done(result, frozenset(members))
 
 
-async def _take(charge: ratelimit.Charge) -> None:
-    """Count an accepted dm.send, dm.edit or dm.react against the sender's limit: called
-    in its transaction once every check passed, before the effect, so a refusal counts
+async def _take(charge: ratelimit.Charge,
+                message: str = "too many messages; slow down") -> None:
+    """Count an accepted dm.send, dm.edit, dm.react or new dm.open against the user's
+    limit: called in its transaction once every check passed, so a refusal counts
     nothing (and a blocker, a suspended peer and a missing one look alike here too),
     while past the limit the transaction rolls back with nothing changed."""
     verdict = await charge.take()
     if not verdict.allowed:
-        raise Throttled("too many messages; slow down", verdict.retry_after)
+        raise Throttled(message, verdict.retry_after)
+
+
+OPENS_REFUSED = "too many new conversations; try again later"
 
 
 # -- write transactions (run by the ConversationActor) ------------------------------------------
@@ -458,10 +462,11 @@ async def _rename(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id
 
 # -- transactions outside any conversation actor ------------------------------------------------
 async def _open_direct(conn: asyncpg.Connection, sink: EventSink, me_id: int,
-                       other: int) -> dict[str, Any]:
+                       other: int, charge: ratelimit.Charge) -> dict[str, Any]:
     privacy.require_dm_peer(await relation(conn, me_id, other))
     conv_id, created = await db.create_direct(conn, me_id, other)
-    if created:
+    if created:  # a new pair counts (re-opening is free); past the limit, rolled back
+        await _take(charge, OPENS_REFUSED)
         await db.add_member(conn, conv_id, me_id, state="inbox")
         folder = privacy.dm_folder(await relation(conn, other, me_id))
         await db.add_member(conn, conv_id, other, state=folder)
@@ -469,9 +474,10 @@ async def _open_direct(conn: asyncpg.Connection, sink: EventSink, me_id: int,
 
 
 async def _open_group(conn: asyncpg.Connection, sink: EventSink, me_id: int, others: list[int],
-                      title: str) -> dict[str, Any]:
+                      title: str, charge: ratelimit.Charge) -> dict[str, Any]:
     for uid in others:
         privacy.require_dm_peer(await relation(conn, me_id, uid))
+    await _take(charge, OPENS_REFUSED)
     conv_id = await db.create_group(conn, me_id, title)
     await db.add_member(conn, conv_id, me_id, state="inbox", role="admin")
     for uid in others:
@@ -636,12 +642,11 @@ class DirectMessages:
                     continue  # it stopped (idle) as we arrived: spawn a fresh one
         raise Unavailable("the conversation did not answer in time")
 
-    async def _limit_opens(self, user_id: int) -> None:
-        verdict = await ratelimit.hit(self.st, "dm.open", str(user_id), DM_OPENS_PER_HOUR,
-                                      DM_OPENS_WINDOW_SECONDS)
-        if not verdict.allowed:
-            raise Throttled("too many new conversations; try again later",
-                            verdict.retry_after)
+    def _opens(self, user_id: int) -> ratelimit.Charge:
+        """The user's limit on new conversations, taken by the open's transaction once its
+        checks passed and only if it creates one (`_take`)."""
+        return ratelimit.Charge(self.st, "dm.open", str(user_id), DM_OPENS_PER_HOUR,
+                                DM_OPENS_WINDOW_SECONDS)
 
     def _sends(self, user_id: int) -> ratelimit.Charge:
         """The user's dm.send limit (dm.edit and dm.react share it), to be taken by the
@@ -662,17 +667,16 @@ class DirectMessages:
             assert other is not None
             if other == s.user_id:
                 raise Invalid("you cannot message yourself")
-            if await self.st.read(_direct_id, s.user_id, other) is None:
-                await self._limit_opens(s.user_id)
-            result: dict[str, Any] = await tx_events(self.st, _open_direct, s.user_id, other)
+            result: dict[str, Any] = await tx_events(self.st, _open_direct, s.user_id, other,
+                                                     self._opens(s.user_id))
             return result
         others = [u for u in _user_list(raw, "users", minimum=1, maximum=DM_GROUP_MAX)
                   if u != s.user_id]
         if not 2 <= len(others) <= DM_GROUP_MAX - 1:
             raise Invalid(f"a group needs 2 to {DM_GROUP_MAX - 1} other members")
         title = _title(raw)
-        await self._limit_opens(s.user_id)
-        result = await tx_events(self.st, _open_group, s.user_id, others, title)
+        result = await tx_events(self.st, _open_group, s.user_id, others, title,
+                                 self._opens(s.user_id))
         return result
 
     async def list(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:
@@ -784,6 +788,3 @@ async def members_of(st: Storage, conv_id: int) -> frozenset[int]:
     other domains that address a conversation's members, such as dm.typing."""
     return await st.read(_member_ids, conv_id)
 
-
-async def _direct_id(conn: asyncpg.Connection, a: int, b: int) -> int | None:
-    return await db.direct_between(conn, a, b)

@@ -3,7 +3,8 @@ it counts only the calls that pass their checks. A refused call (a peer who bloc
 or is suspended, one you blocked, a conversation that is not yours or does not exist, a
 message or post you may not use, bad arguments) leaves the counter as it was, so a
 blocker and a suspended peer look the same in the limit as in the answer; every accepted
-call counts, also one that changes nothing, and racing calls get exactly the allowance."""
+call counts, also one that changes nothing, and racing calls get exactly the allowance.
+The dm.open limit likewise counts only the conversations it creates."""
 
 from __future__ import annotations
 
@@ -190,3 +191,44 @@ async def test_a_charge_taken_twice_in_one_crossing_counts_once(
     assert first == second == ratelimit.Verdict(True, 0.0)
     key = node.storage.key("rl", "dm.send", "someone")
     assert int(await node.storage.redis_op(lambda r: r.get(key))) == 1
+
+
+async def test_refused_opens_leave_the_new_conversation_allowance(
+        node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    """dm.open counts only a conversation it creates: a refused open (a user who blocked
+    you, a suspended or made-up one, one you blocked) and re-opening a pair count
+    nothing; past the limit nothing is created."""
+    monkeypatch.setattr(actors.dm, "DM_OPENS_PER_HOUR", 2)
+    async with bots(node, 7) as (alice, bob, carol, dave, erin, frank, gina):
+        key = node.storage.key("rl", "dm.open", uid(alice))
+
+        async def opens() -> int | None:
+            raw = await node.storage.redis_op(lambda r: r.get(key))
+            return None if raw is None else int(raw)
+
+        await bob.call("block.add", user=uid(alice))
+        await suspend(node, carol)
+        await alice.call("block.add", user=uid(dave))
+        refusals: list[tuple[dict[str, Any], tuple[str, str]]] = [
+            ({"user": uid(bob)}, NOT_FOUND),
+            ({"user": uid(carol)}, NOT_FOUND),
+            ({"user": uid(gina) + 10**12}, NOT_FOUND),
+            ({"user": uid(dave)}, FORBIDDEN),
+            ({"users": [uid(bob), uid(erin)]}, NOT_FOUND),
+            ({"users": [uid(dave), uid(erin)]}, FORBIDDEN),
+        ]
+        for _ in range(2):  # more than the allowance
+            for args, answer in refusals:
+                assert await error_of(alice, "dm.open", **args) == answer, args
+        assert await opens() is None
+
+        first = (await alice.call("dm.open", user=uid(erin)))["id"]
+        assert (await alice.call("dm.open", user=uid(erin)))["id"] == first  # free
+        await alice.call("dm.open", users=[uid(erin), uid(frank)])
+        assert await opens() == 2
+        assert await outcome(alice, "dm.open", user=uid(frank)) == "rate_limited"
+        assert await outcome(alice, "dm.open", users=[uid(erin), uid(gina)]) == "rate_limited"
+        for args, answer in refusals:  # past the limit, refusals still answer as before
+            assert await error_of(alice, "dm.open", **args) == answer, args
+        listed = await alice.call("dm.list")  # only the two she made: nothing refused was
+        assert len(listed["conversations"]) == 2
