@@ -433,6 +433,7 @@ class Window:
         self.cpu = self.wall = self.ours = 0.0
         self.machine = MachineCPU(0.0, 0.0, 0.0)
         self.gc: list[tuple[int, float]] = []  # (generation, pause seconds)
+        self.gc_at: list[tuple[float, float]] = []  # (monotonic end, pause seconds)
 
     def start(self) -> Window:
         self._o0 = ours_cpu(self.marker)
@@ -446,7 +447,9 @@ class Window:
         self.wall = time.monotonic() - self._t0
         self.ours = ours_cpu(self.marker) - self._o0
         if self.gc_log is not None:
-            self.gc = read_gc_log(self.gc_log, self._t0, self._t0 + self.wall)
+            timed = read_gc_log(self.gc_log, self._t0, self._t0 + self.wall)
+            self.gc = [(g, d) for _, g, d in timed]
+            self.gc_at = [(t, d) for t, _, d in timed]
         return self
 
     def gc_row(self) -> tuple[str, str]:
@@ -513,8 +516,9 @@ runpy.run_module("server.cli", run_name="__main__", alter_sys=True)
 """
 
 
-def read_gc_log(path: Path, t0: float, t1: float) -> list[tuple[int, float]]:
-    """(generation, pause seconds) of the server's collections that ended in [t0, t1]."""
+def read_gc_log(path: Path, t0: float, t1: float) -> list[tuple[float, int, float]]:
+    """(monotonic end, generation, pause seconds) of the server's collections that ended
+    in [t0, t1]."""
     out = []
     try:
         text = path.read_text()
@@ -523,8 +527,17 @@ def read_gc_log(path: Path, t0: float, t1: float) -> list[tuple[int, float]]:
     for line in text.splitlines():
         parts = line.split()
         if len(parts) == 3 and t0 <= float(parts[0]) <= t1:
-            out.append((int(parts[1]), int(parts[2]) / 1e6))
+            out.append((float(parts[0]), int(parts[1]), int(parts[2]) / 1e6))
     return out
+
+
+def met_gc_pauses(spans: Sequence[tuple[float, float]], pauses: Sequence[tuple[float, float]],
+                  min_pause: float) -> list[int]:
+    """Indexes of the requests (monotonic (start, end) spans) during which the server was
+    in a GC pause of at least `min_pause` seconds (`pauses`: (end, seconds)): the latency
+    tail a benchmark reports can then be told from the pauses."""
+    big = [(end - d, end) for end, d in pauses if d >= min_pause]
+    return [i for i, (a, b) in enumerate(spans) if any(pa < b and pb > a for pa, pb in big)]
 
 
 def proc_rss_kb(pid: int) -> int:

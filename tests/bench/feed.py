@@ -298,14 +298,36 @@ async def _connect(ws_url: str, token: str) -> common.LeanWS:
     return c
 
 
+# Every timed request's (start, end) on the monotonic clock the node's GC log uses, by
+# the latency list it went to, so a phase's tail can be put next to the node's pauses.
+SPANS: dict[str, list[tuple[float, float]]] = {}
+GC_PAUSE_MET = 0.005  # a request that saw a node GC pause this long is reported as such
+
+
 async def timed(conn: common.LeanWS, op: str, rid: int, args: dict[str, Any] | None,
-                errors: list[str]) -> float:
-    t0 = time.perf_counter()
+                errors: list[str], label: str | None = None) -> float:
+    t0 = time.monotonic()
     reply = await common.call(conn, op, rid, args)
-    dt = time.perf_counter() - t0
+    t1 = time.monotonic()
+    SPANS.setdefault(label or op, []).append((t0, t1))
     if not reply.get("ok"):
         errors.append(f"{op}: {reply.get('error')}")
-    return dt
+    return t1 - t0
+
+
+def gc_row(w: common.Window, label: str) -> str:
+    """The node's GC pauses in a phase, and how its requests' tail reads without the
+    requests that met one of GC_PAUSE_MET or more."""
+    spans = SPANS.get(label, [])
+    hit = set(common.met_gc_pauses(spans, w.gc_at, GC_PAUSE_MET))
+    pauses = [d for _, d in w.gc_at]
+    row = (f"{len(pauses)} collections, max {max(pauses, default=0.0) * 1e3:.1f} ms; "
+           f"{len(hit)} of {len(spans)} requests met a pause >= {GC_PAUSE_MET * 1e3:g} ms")
+    rest = [b - a for i, (a, b) in enumerate(spans) if i not in hit]
+    if hit and rest:
+        s = common.summarize(rest)
+        row += f"; without them p99 {s['p99'] * 1e3:.2f} ms"
+    return row
 
 
 async def feed_phase(ws_url: str, tokens: dict[int, str], readers: list[int], ns: str,
@@ -328,10 +350,12 @@ async def feed_phase(ws_url: str, tokens: dict[int, str], readers: list[int], ns
             conn = await _connect(ws_url, tokens[uid])
             try:
                 if not warm_pass:
-                    cold.append(await timed(conn, "feed.home", 10, {"limit": 30}, errors))
+                    cold.append(await timed(conn, "feed.home", 10, {"limit": 30}, errors,
+                                           "feed.home cold"))
                     continue
                 for k in range(1 + warm_repeats):
-                    warm.append(await timed(conn, "feed.home", 11 + k, {"limit": 30}, errors))
+                    warm.append(await timed(conn, "feed.home", 11 + k, {"limit": 30}, errors,
+                                           "feed.home warm"))
                     if k == 0:
                         first.append(warm[-1])
                     await trio.sleep(PACE_SECONDS)
@@ -348,7 +372,8 @@ async def feed_phase(ws_url: str, tokens: dict[int, str], readers: list[int], ns
 
 async def first_call_phase(ws_url: str, tokens: list[str], op: str, args: dict[str, Any],
                            concurrency: int, delay: float = 0.0, connect_first: bool = False,
-                           node_pid: int | None = None) -> tuple[list[float], list[str]]:
+                           node_pid: int | None = None, label: str | None = None
+                           ) -> tuple[list[float], list[str]]:
     """One call per user (each user its own connection), so nothing a previous call of
     the same user left behind (the explore list cache) serves it.
 
@@ -374,7 +399,7 @@ async def first_call_phase(ws_url: str, tokens: list[str], op: str, args: dict[s
             try:
                 if delay > 0:
                     await trio.sleep(delay)  # the time a person takes to open explore
-                out.append(await timed(conn, op, 1, args, errors))
+                out.append(await timed(conn, op, 1, args, errors, label))
             finally:
                 if conn not in opened:
                     await conn.aclose()
@@ -397,7 +422,8 @@ async def first_call_phase(ws_url: str, tokens: list[str], op: str, args: dict[s
 
 
 async def op_phase(ws_url: str, tokens: list[str], op: str, args_list: list[dict[str, Any]],
-                   count: int, concurrency: int) -> tuple[list[float], list[str]]:
+                   count: int, concurrency: int, label: str | None = None
+                   ) -> tuple[list[float], list[str]]:
     out: list[float] = []
     errors: list[str] = []
     conns = [await _connect(ws_url, tokens[i % len(tokens)]) for i in range(concurrency)]
@@ -408,7 +434,7 @@ async def op_phase(ws_url: str, tokens: list[str], op: str, args_list: list[dict
         while todo:
             i = todo.pop()
             rid += 1
-            out.append(await timed(conn, op, rid, args_list[i % len(args_list)], errors))
+            out.append(await timed(conn, op, rid, args_list[i % len(args_list)], errors, label))
             await trio.sleep(PACE_SECONDS)
 
     try:
@@ -547,7 +573,8 @@ def cpu_row(w: common.Window, svc: ServicesCPU | None = None) -> str:
         extra = "".join(f", {k} {v / (w.wall or 1):.2f} cores" for k, v in svc.used.items()
                         if v is not None)
     return (f"node {w.cpu:.2f}s over {w.wall:.1f}s ({f['server_cores']:.2f} cores){extra}; "
-            f"other load on the machine {f['other_cores']:.2f} cores")
+            f"other load on the machine {f['other_cores']:.2f} cores, "
+            f"stolen by the hypervisor {f['steal_cores']:.2f}")
 
 
 def main() -> None:
@@ -649,7 +676,9 @@ def main() -> None:
                     sf = common.summarize(first)
                     rows += [("feed.home cold", fmt(sc)), ("feed.home warm", fmt(sw)),
                              ("  of which first after hello", fmt(sf)),
-                             ("  errors", len(ferr)), ("  CPU", cpu_row(w, svc))]
+                             ("  errors", len(ferr)), ("  CPU", cpu_row(w, svc)),
+                             ("  node GC, cold", gc_row(w, "feed.home cold")),
+                             ("  node GC, warm", gc_row(w, "feed.home warm"))]
                     figures.update(feed_cold=sc, feed_warm=sw, feed_warm_first=sf,
                                    feed_errors=ferr[:5])
                     print(f"  feed.home cold {fmt(sc)}\n  feed.home warm {fmt(sw)}", flush=True)
@@ -673,26 +702,28 @@ def main() -> None:
                             others = [tokens[u] for u in picked["online"]
                                       if u not in readers][:ns.explore_warmup]
                             trio.run(first_call_phase, node.ws_url, others, "feed.explore",
-                                     {}, EXPLORE_WARMUP_CONCURRENCY, 0.0, True)
+                                     {}, EXPLORE_WARMUP_CONCURRENCY, 0.0, True, None, "warm-up")
                             svc = ServicesCPU(tmp).start()
                             w = node.window().start()
                         lat, err = trio.run(first_call_phase, node.ws_url, reader_tokens,
                                             "feed.explore", {}, ns.concurrency,
                                             ns.explore_delay, not ns.explore_precompute,
-                                            None if ns.explore_precompute else node.pid)
+                                            None if ns.explore_precompute else node.pid, op)
                         if ns.explore_precompute:
                             op = (f"feed.explore first call, precomputed from connect, "
                                   f"{ns.explore_delay:g} s after hello")
                     else:
                         lat, err = trio.run(op_phase, node.ws_url, reader_tokens, op, args_list,
-                                            ns.calls, ns.concurrency)
+                                            ns.calls, ns.concurrency, op)
                     w.stop()
                     svc.stop()
                     s = common.summarize(lat)
+                    label = "feed.explore first call" if op.endswith("after hello") else op
                     rows += [(op, fmt(s)), ("  errors", f"{len(err)} {err[:2]}"),
-                             ("  CPU", cpu_row(w, svc))]
+                             ("  CPU", cpu_row(w, svc)), ("  node GC", gc_row(w, label))]
                     figures[op] = s
-                    print(f"  {op} {fmt(s)} errors {len(err)} {err[:2]}", flush=True)
+                    print(f"  {op} {fmt(s)} errors {len(err)} {err[:2]}\n    node GC: "
+                          f"{gc_row(w, label)}", flush=True)
 
                 if "fanout" in phases:
                     rounds = trio.run(fanout_phase, node, tokens, author["id"], picked["online"],
