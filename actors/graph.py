@@ -23,6 +23,7 @@ from actors.errors import Invalid, Missing
 from actors.presence import status_hidden
 from actors.watch import sight_lost
 from config.limits import FEED_TIMELINE_TTL_SECONDS, USERNAME_MAX
+from storage import dm as dm_db
 from storage import graph as db
 from storage import timelines as tl
 from storage.errors import Unavailable
@@ -158,6 +159,12 @@ async def _block(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int | 
     """The blocked user when the block is new."""
     rel = await _locked_relation(conn, me, uid, name)
     privacy.require_block_target(rel)
+    # A write to the pair's 1:1 (send, edit, react, read) checks for a block under its
+    # conversation's row lock: taking that row too puts each such write wholly before the
+    # block or after it, so none passes its check, then lands once the block was answered.
+    # After the pair lock and before any `users` row lock (a DM write takes those after
+    # the conversation's, for its events), so the two cannot deadlock.
+    await dm_db.direct_between(conn, me, rel.target_id, lock=True)
     return rel.target_id if await db.add_block(conn, me, rel.target_id) else None
 
 

@@ -96,11 +96,15 @@ async def conversation(conn: asyncpg.Connection, conv_id: int, *,
         f"SELECT {_CONV} FROM conversations WHERE id = $1{suffix}", conv_id))
 
 
-async def direct_between(conn: asyncpg.Connection, a: int, b: int) -> int | None:
+async def direct_between(conn: asyncpg.Connection, a: int, b: int, *,
+                         lock: bool = False) -> int | None:
+    """The pair's 1:1 conversation, if any; with `lock`, its row is held until the
+    transaction ends, as every write to the conversation holds it (`conversation`)."""
     lo, hi = sorted((a, b))
+    suffix = " FOR UPDATE" if lock else ""
     return await conn.fetchval(  # type: ignore[no-any-return]
-        "SELECT id FROM conversations WHERE kind = 'direct' AND pair_lo = $1 AND pair_hi = $2",
-        lo, hi)
+        "SELECT id FROM conversations WHERE kind = 'direct' AND pair_lo = $1 AND pair_hi = $2"
+        + suffix, lo, hi)
 
 
 async def create_direct(conn: asyncpg.Connection, creator: int, other: int) -> tuple[int, bool]:

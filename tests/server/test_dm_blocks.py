@@ -16,6 +16,7 @@ import trio
 from protocol.client import Client
 from protocol.errors import GlintError
 from server.node import Node
+from tests.rowlock import holding
 from tests.server.test_dm import folder
 from tests.server.test_dm_reads import history_reads, listed_reads, receipt_from
 from tests.server.test_posts import EVENT_WAIT, block, bots, follow, next_event, sql, uid
@@ -171,6 +172,40 @@ async def test_send_in_a_1to1_after_a_block_reveals_nothing_and_writes_nothing(
         assert sent["message"]["seq"] == 2
         data = await first(bob, "dm.message")
         assert data["conversation"] == conv and data["message"]["text"] == "again"
+
+
+async def test_a_block_waits_for_a_write_in_flight_in_the_1to1(node: Node) -> None:
+    """A send checks for a block and stores its message under the 1:1's row lock;
+    block.add takes that row too, so a send that passed its check is stored before the
+    block is answered, never after it. Here the test's own transaction holds the row,
+    as a send in flight does: the block waits for it, and sends after it are refused.
+    Without the row the block was answered at once, and such a send landed after."""
+    async with bots(node, 2) as (alice, bob):
+        conv = (await alice.call("dm.open", user=uid(bob)))["id"]
+        answered = trio.Event()
+
+        async def blocking() -> None:
+            await block(bob, alice)
+            answered.set()
+
+        lock_row = "SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE"
+        async with (holding(node.storage, lock_row, conv) as send_in_flight,
+                    trio.open_nursery() as nursery):
+            nursery.start_soon(blocking)
+            await send_in_flight.wait_blocked()
+            assert not answered.is_set()
+            assert await count(node, "SELECT count(*) FROM blocks WHERE blocker_id = $1",
+                               uid(bob)) == 0
+            await send_in_flight.commit()
+            with trio.fail_after(EVENT_WAIT):
+                await answered.wait()
+
+        assert await error_of(alice, "dm.send", conversation=conv, text="after") == NOT_FOUND
+        assert await count(node, "SELECT count(*) FROM messages WHERE conversation_id = $1",
+                           conv) == 0
+        # the node went on serving the pair: Bob still reads their (empty) history
+        got = await bob.call("dm.history", conversation=conv)
+        assert got["messages"] == []
 
 
 async def test_typing_does_not_cross_a_block_in_a_1to1(node: Node) -> None:

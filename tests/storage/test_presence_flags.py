@@ -8,7 +8,6 @@ from __future__ import annotations
 import random
 from typing import Any
 
-import asyncpg
 import pytest
 import trio
 
@@ -16,10 +15,9 @@ from actors.privacy import can_see_presence
 from server.node import Node
 from storage import presence as db
 from storage.store import Storage
+from tests.rowlock import WAIT_SECONDS, holding
 
 TTL_MS = 60_000
-WAIT_SECONDS = 10.0
-POLL_SECONDS = 0.02
 
 
 async def _pair_in_a_conversation(st: Storage) -> tuple[int, int]:
@@ -42,12 +40,6 @@ async def _pair_in_a_conversation(st: Storage) -> tuple[int, int]:
     return await st.tx(run)
 
 
-async def _blocked_by(st: Storage, pid: int) -> int:
-    """Backends waiting for a lock that backend `pid` holds."""
-    return int(await st.read(lambda c: c.fetchval(
-        "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))", pid)))
-
-
 @pytest.mark.parametrize(("change", "flag"), [
     ("hide_activity = true", "target_hides"),
     ("suspended_at = now()", "target_suspended"),
@@ -59,15 +51,8 @@ async def test_a_flag_committed_while_waiting_for_the_row_lock_is_seen(
     [before] = await db.audience(st, user)
     assert (before.viewer_id, getattr(before, flag)) == (peer, False)
 
-    # A settings change on a connection of its own (on the bridge's loop), its row
-    # lock held until it commits.
-    holder: asyncpg.Connection = await st.bridge.run(asyncpg.connect, st.database_url)
-    try:
-        holder_pid = await st.bridge.run(holder.fetchval, "SELECT pg_backend_pid()")
-        tx = holder.transaction()
-        await st.bridge.run(tx.start)
-        await st.bridge.run(holder.execute, f"UPDATE users SET {change} WHERE id = $1", user)
-
+    # A settings change on a connection of its own, its row lock held until it commits.
+    async with holding(st, f"UPDATE users SET {change} WHERE id = $1", user) as holder:
         got: list[list[db.Transition]] = []
         done = trio.Event()
 
@@ -77,18 +62,11 @@ async def test_a_flag_committed_while_waiting_for_the_row_lock_is_seen(
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(connect)
-            with trio.fail_after(WAIT_SECONDS):  # the presence statement waits on the lock
-                while True:  # no event for it: ask until the statement is blocked
-                    if await _blocked_by(st, holder_pid):
-                        break
-                    await trio.sleep(POLL_SECONDS)  # sync-ok: polling pg_stat_activity
+            await holder.wait_blocked()  # the presence statement waits on the lock
             assert not done.is_set()
-            await st.bridge.run(tx.commit)
+            await holder.commit()
             with trio.fail_after(WAIT_SECONDS):
                 await done.wait()
-    finally:
-        with trio.CancelScope(shield=True):
-            await st.bridge.run(holder.close)  # rolls back whatever is left
 
     [[t]] = got
     assert (t.user_id, t.online) == (user, True)

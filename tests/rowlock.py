@@ -1,0 +1,62 @@
+"""A row lock held by a transaction of the test's own, to put a node's statement in a
+known order against it: hold the lock, start the operation, wait until PostgreSQL shows
+the operation's statement waiting on the holder, then commit and let it go on."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import trio
+
+from storage.store import Storage
+
+WAIT_SECONDS = 10.0
+POLL_SECONDS = 0.02  # no event says a statement is waiting on a lock: pg_stat_activity is asked
+
+
+class Holder:
+    """An open transaction (on the storage bridge's loop) that holds the locks its
+    statements took until `commit`."""
+
+    def __init__(self, st: Storage, conn: asyncpg.Connection, tx: Any, pid: int) -> None:
+        self.st, self.conn, self.tx, self.pid = st, conn, tx, pid
+
+    async def execute(self, statement: str, *args: Any) -> None:
+        await self.st.bridge.run(self.conn.execute, statement, *args)
+
+    async def blocked(self) -> int:
+        """Backends waiting for a lock this transaction holds."""
+        return int(await self.st.read(lambda c: c.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
+            self.pid)))
+
+    async def wait_blocked(self) -> None:
+        """Return once some backend waits for this transaction's locks."""
+        with trio.fail_after(WAIT_SECONDS):
+            while True:
+                if await self.blocked():
+                    return
+                await trio.sleep(POLL_SECONDS)  # sync-ok: polling pg_stat_activity
+
+    async def commit(self) -> None:
+        await self.st.bridge.run(self.tx.commit)
+
+
+@contextlib.asynccontextmanager
+async def holding(st: Storage, statement: str, *args: Any) -> AsyncIterator[Holder]:
+    """A transaction that has run `statement` (say, `... FOR UPDATE`); rolled back on the
+    way out unless committed."""
+    conn: asyncpg.Connection = await st.bridge.run(asyncpg.connect, st.database_url)
+    try:
+        pid = await st.bridge.run(conn.fetchval, "SELECT pg_backend_pid()")
+        tx = conn.transaction()
+        await st.bridge.run(tx.start)
+        holder = Holder(st, conn, tx, pid)
+        await holder.execute(statement, *args)
+        yield holder
+    finally:
+        with trio.CancelScope(shield=True):
+            await st.bridge.run(conn.close)  # rolls back whatever is left
