@@ -41,7 +41,6 @@ ACTIONS = ("dismiss", "remove", "suspend")
 LEVELS = ("info", "warning", "critical")
 NODE_NAME_MAX = 200
 SUSPENDED_REASON = "account suspended"
-_CURSOR = re.compile(r"^\d{1,20}$")
 Keys = Callable[[int], str]  # post id -> its watchers' bus channel
 _SESSION_CURSOR = re.compile(r"^(\d{1,20}):(\d{1,20}):(.{1,200})$")
 
@@ -73,9 +72,7 @@ def _before(args: dict[str, Any]) -> int | None:
     cur = A.text(args, "cursor", max_len=20, min_len=1, required=False)
     if cur is None:
         return None
-    if not _CURSOR.match(cur):
-        raise Invalid("bad `cursor`")
-    return int(cur)
+    return A.cursor_number(cur)
 
 
 def _page(rows: list[dict[str, Any]], key: str, limit: int, cursor_of: str = "id"
@@ -273,7 +270,7 @@ class Admin:
             m = _SESSION_CURSOR.match(cur)
             if m is None:
                 raise Invalid("bad `cursor`")
-            after = (-int(m.group(1)), m.group(3), int(m.group(2)))
+            after = (-A.cursor_number(m.group(1)), m.group(3), A.cursor_number(m.group(2)))
         prefix = q.strip().lower() if q else None
         rows = [s for s in await nodestats.sessions(self.st)
                 if (prefix is None or str(s["username"]).startswith(prefix))

@@ -7,6 +7,7 @@ from typing import Any
 from actors.errors import Invalid
 
 _MISSING = object()
+BIGINT_MAX = (1 << 63) - 1  # PostgreSQL's bigint, which every id and position is
 
 
 def _get(args: dict[str, Any], name: str, required: bool) -> Any:
@@ -32,8 +33,17 @@ def text(args: dict[str, Any], name: str, *, max_len: int, min_len: int = 0,
     return value
 
 
+def cursor_number(part: str) -> int:
+    """One number of an opaque cursor: ASCII digits within bigint, else `Invalid`.
+    (`int()` takes "٣", "+5" and "5_0", and a number past bigint reached a query as an
+    `internal` error.)"""
+    if not (part.isascii() and part.isdigit() and len(part) <= 19) or int(part) > BIGINT_MAX:
+        raise Invalid("bad `cursor`")
+    return int(part)
+
+
 def integer(args: dict[str, Any], name: str, *, required: bool = True, minimum: int = 0,
-            maximum: int = (1 << 63) - 1) -> int | None:
+            maximum: int = BIGINT_MAX) -> int | None:
     value = _get(args, name, required)
     if value is None:
         return None

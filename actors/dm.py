@@ -607,10 +607,10 @@ def _cursor(raw: dict[str, Any]) -> tuple[int, int] | None:
     text = A.text(raw, "cursor", max_len=64, required=False)
     if not text:
         return None
-    try:
-        us, cid = (int(p) for p in text.split("."))
-    except ValueError:
-        raise Invalid("bad `cursor`") from None
+    parts = text.split(".")
+    if len(parts) != 2:
+        raise Invalid("bad `cursor`")
+    us, cid = (A.cursor_number(p) for p in parts)
     return us, cid
 
 

@@ -136,17 +136,11 @@ class Ranked:
 
 def parse_cursor(raw: str) -> Chrono | Ranked:
     parts = raw.split(".")
-    try:
-        if parts[0] == "c" and len(parts) == 4:
-            t, pid, seen = (int(p) for p in parts[1:])
-            if min(t, pid, seen) >= 0:
-                return Chrono(t, pid, seen)
-        if parts[0] == "r" and len(parts) == 3 and parts[1].isalnum():
-            offset = int(parts[2])
-            if offset >= 0:
-                return Ranked(parts[1], offset)
-    except ValueError:
-        pass
+    if parts[0] == "c" and len(parts) == 4:
+        t, pid, seen = (A.cursor_number(p) for p in parts[1:])
+        return Chrono(t, pid, seen)
+    if parts[0] == "r" and len(parts) == 3 and parts[1].isascii() and parts[1].isalnum():
+        return Ranked(parts[1], A.cursor_number(parts[2]))
     raise Invalid("bad `cursor`")
 
 

@@ -133,11 +133,8 @@ def _cursor(args: dict[str, Any], parts: int) -> list[int] | None:
     raw = A.text(args, "cursor", max_len=CURSOR_MAX, required=False)
     if not raw:
         return None
-    try:
-        values = [int(p) for p in raw.split(".")]
-    except ValueError:
-        raise Invalid("bad `cursor`") from None
-    if len(values) != parts or any(v < 0 for v in values):
+    values = [A.cursor_number(p) for p in raw.split(".")]
+    if len(values) != parts:
         raise Invalid("bad `cursor`")
     return values
 
