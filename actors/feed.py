@@ -75,6 +75,7 @@ log = logging.getLogger(__name__)
 MODES = ("ranked", "chronological")
 CURSOR_MAX = 80
 WORKER_BACKOFF_MAX = 5.0
+NOBODY = 0  # the viewer a fan-out job loads its post as: no user has this id
 
 
 @dataclass(frozen=True)
@@ -291,8 +292,9 @@ def _page(posts: list[dict[str, Any]], cursor: str | None, caught_up_at: int | N
     if caught_up_at is not None and len(posts) < len(heads):
         kept = {p["id"] for p in posts}
         caught_up_at = sum(1 for h in heads[:caught_up_at] if h.id in kept)
-        if caught_up_at >= len(posts):
-            caught_up_at = None
+    if caught_up_at is not None and caught_up_at >= len(posts):
+        caught_up_at = None  # nothing of the page is at or after it (a ranked page's
+        # boundary post may have been left out by its visibility check already)
     out: dict[str, Any] = {"posts": posts, "cursor": cursor}
     if caught_up_at is not None:
         out["caught_up_at"] = caught_up_at
@@ -465,12 +467,18 @@ class Feed:
         """Fan one job out, batch by batch; the job stays pending until the last one."""
         if job.kind in (tl.POST, tl.DELETE):
             async def load(conn: asyncpg.Connection) -> dict[str, Any] | None:
-                found = await posts_db.load(conn, job.author_id, [job.post_id])
+                # as nobody: a suspended author's posts are hidden but to themselves
+                found = await posts_db.load(conn, NOBODY, [job.post_id])
                 return post_wire(found[job.post_id]) if job.post_id in found else None
 
-            start = await self.st.both(tl.start_job, job, load)
+            start = await self.st.both(tl.start_job, job, load,
+                                       self.settings.feed_celebrity_threshold)
             if job.kind == tl.DELETE or start.post is not None:
-                await self._steps(job, start)
+                try:
+                    await self._steps(job, start)
+                except tl.JobLost:
+                    log.info("fan-out job claimed by another node", extra={"job": job.entry_id})
+                    return  # theirs to finish
         await tl.finish(self.st, job)
         self.jobs_done += 1
 

@@ -176,12 +176,15 @@ async def _unblock(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int 
 
 
 async def _mute(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int | None,
-                name: str | None, on: bool) -> bool:
+                name: str | None, on: bool) -> tuple[bool, int | None]:
+    """(changed, the unmuted account when it is one I follow: its posts of the mute's
+    time never reached my timeline — fan-out skips muters — and are backfilled)."""
     rel = await _locked_relation(conn, me, uid, name)
     privacy.require_graph_target(rel, "mute")
     if on:
-        return await db.add_mute(conn, me, rel.target_id)
-    return await db.remove_mute(conn, me, rel.target_id)
+        return await db.add_mute(conn, me, rel.target_id), None
+    changed = await db.remove_mute(conn, me, rel.target_id)
+    return changed, rel.target_id if changed and rel.following else None
 
 
 async def _list(conn: asyncpg.Connection, me: int, uid: int | None, name: str | None,
@@ -266,7 +269,9 @@ class Graph:
 
     async def mute(self, s: Session, raw: dict[str, Any], on: bool) -> dict[str, Any]:
         A.only(raw, {"user", "username"})
-        changed = await tx_events(self.st, _mute, s.user_id, *_target_args(raw), on)
+        changed, followed = await tx_events(self.st, _mute, s.user_id, *_target_args(raw), on)
+        if followed is not None:
+            await self._backfill(s.user_id, followed)
         return {"muted": on, "changed": changed}
 
     async def requests(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:

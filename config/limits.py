@@ -121,7 +121,10 @@ FEED_FANOUT_BATCH = 5000  # (setting) followers per fan-out step (one bridge cro
 FEED_FANOUT_PAUSE_SECONDS = 0.0  # (setting) pause between fan-out steps (pacing; tests)
 FEED_CLAIM_IDLE_SECONDS = 30.0  # (setting) a job pending this long on a silent node is claimed
 FEED_WORKER_BLOCK_MS = 1000  # how long the worker's XREADGROUP waits for a job
-FEED_JOBS_PER_READ = 10  # jobs taken from the stream at once
+FEED_JOBS_PER_READ = 1  # jobs taken from the stream at once: one, so a job waiting behind
+# others is never this node's to age until another node claims it and both fan it out
+FEED_MERGE_AFTER_SKIP_DAYS = 30  # an author whose posts skipped the timelines (above the
+# celebrity threshold) is merged at read time this long after, whatever their count now
 FEED_PAGE_DEFAULT = 20
 FEED_PAGE_MAX = 50
 FEED_RANK_WINDOW = 200  # newest visible candidates ranked once per first page

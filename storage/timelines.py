@@ -81,6 +81,18 @@ def timeline_key(st: Storage, user_id: int) -> str:
     return st.key("tl", user_id)
 
 
+# KEYS[1] = the job stream; ARGV = group, consumer, entry id. Refresh the job's idle time
+# (so no other node claims it while this one works) only while this consumer still owns
+# it: 0 when another node claimed it meanwhile (this one stalled past the claim idle
+# time), which then stops here instead of both fanning it out, each from where it was.
+_OWN = """
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+if p[1] == nil or p[1][2] ~= ARGV[2] then return 0 end
+redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
+return 1
+"""
+
+
 def stream_key(st: Storage) -> str:
     return st.key("feed", "jobs")
 
@@ -217,28 +229,48 @@ async def _followers_count(conn: asyncpg.Connection, user_id: int) -> int:
                                    user_id) or 0)
 
 
-async def start_job(st: Storage, job: Job, load: Any) -> JobStart:
+async def start_job(st: Storage, job: Job, load: Any, threshold: int) -> JobStart:
     """asyncio side (via Storage.both): the post (`load(conn)` -> wire or None), its
-    author's follower count, and how far a previous owner of the job got."""
+    author's follower count, and how far a previous owner of the job got. A post that
+    will skip the timelines (its author is above `threshold`) marks its author
+    (`users.fanout_skipped_at`): the home feed merges their posts at read time for
+    FEED_MERGE_AFTER_SKIP_DAYS after it, so falling back to the threshold (one unfollow)
+    does not hide from warm timelines the posts only Postgres holds."""
     assert st.pool is not None and st.redis is not None
     async with st.pool.acquire() as conn:
         post = await load(conn) if job.kind == POST else None
         followers = await _followers_count(conn, job.author_id)
+        if post is not None and followers > threshold:
+            await conn.execute("UPDATE users SET fanout_skipped_at = now() WHERE id = $1",
+                               job.author_id)
     done = await st.redis.hget(progress_key(st), job.entry_id)
     return JobStart(post, followers, int(done) if done else 0)
 
 
-async def _followers_after(conn: asyncpg.Connection, author_id: int, after: int,
-                           limit: int) -> list[int]:
-    """Followers in id order, without those who muted the author (they get no feed.post;
-    their reads filter mutes anyway)."""
-    rows = await conn.fetch(
-        """SELECT f.follower_id FROM follows f
-           WHERE f.followee_id = $1 AND f.follower_id > $2
-             AND NOT EXISTS (SELECT 1 FROM mutes m
-                             WHERE m.muter_id = f.follower_id AND m.muted_id = $1)
-           ORDER BY f.follower_id LIMIT $3""", author_id, after, limit)
-    return [r["follower_id"] for r in rows]
+async def _batch(conn: asyncpg.Connection, job: Job, after: int,
+                 limit: int) -> tuple[bool, list[int]]:
+    """(whether a POST job's post is still live and its author not suspended — checked
+    at every batch, so a post deleted or an author suspended during a long fan-out stops
+    it there: no later batch gets its feed.post, nor its timelines the post; followers
+    in id order, without those who muted the author (they get no feed.post; their reads
+    filter mutes anyway)). One statement."""
+    row = await conn.fetchrow(
+        """SELECT ($4::bigint IS NULL OR EXISTS (
+                       SELECT 1 FROM posts p JOIN users u ON u.id = p.author_id
+                       WHERE p.id = $4 AND p.deleted_at IS NULL
+                         AND u.suspended_at IS NULL)) AS live,
+                  ARRAY(SELECT f.follower_id FROM follows f
+                        WHERE f.followee_id = $1 AND f.follower_id > $2
+                          AND NOT EXISTS (SELECT 1 FROM mutes m
+                                          WHERE m.muter_id = f.follower_id
+                                            AND m.muted_id = $1)
+                        ORDER BY f.follower_id LIMIT $3) AS batch""",
+        job.author_id, after, limit, job.post_id if job.kind == POST else None)
+    return bool(row["live"]), list(row["batch"])
+
+
+class JobLost(Exception):
+    """Another node claimed the job while this one stalled: it fans it out now."""
 
 
 async def fanout_step(st: Storage, job: Job, consumer: str, after: int, limit: int,
@@ -253,12 +285,16 @@ async def fanout_step(st: Storage, job: Job, consumer: str, after: int, limit: i
     node's storage thread had to parse). For a celebrity only the followers with a
     live device are named. DELETE jobs remove the post. `extra` users
     (the author) get the insert without a feed.post. Records progress and refreshes the
-    job's idle time, so no other node claims it while this one works. Returns the last
-    follower id done, or None when finished.
+    job's idle time, so no other node claims it while this one works, and raises
+    JobLost (having sent nothing) if one did. Returns the last follower id done, or
+    None when finished (also when a POST job's post was deleted or its author
+    suspended meanwhile).
     """
     assert st.pool is not None and st.redis is not None
     async with st.pool.acquire() as conn:
-        batch = await _followers_after(conn, job.author_id, after, limit)
+        live, batch = await _batch(conn, job, after, limit)
+    if not live:
+        return None
     r = st.redis
     member, score = str(job.post_id), id_time_ms(job.post_id)
     tl_prefix = timeline_key(st, "")
@@ -267,6 +303,7 @@ async def fanout_step(st: Storage, job: Job, consumer: str, after: int, limit: i
     # failover), it raises here, before any feed.post or progress, and the batch is
     # done again when the job is.
     async with r.pipeline(transaction=False) as pipe:
+        pipe.eval(_OWN, 1, stream_key(st), GROUP, consumer, job.entry_id)
         users = [*extra, *batch] if into_timelines else list(extra)
         for i in range(0, len(users), FANOUT_SCRIPT_USERS):  # Redis stays responsive
             ids = users[i:i + FANOUT_SCRIPT_USERS]
@@ -279,15 +316,16 @@ async def fanout_step(st: Storage, job: Job, consumer: str, after: int, limit: i
             for uid in batch:
                 pipe.exists(presence.device_set(st, uid))
         done = await pipe.execute()
+    if not done[0]:
+        raise JobLost(job.entry_id)  # its timeline writes are the owner's too: idempotent
     if job.kind == POST and frame is not None and not into_timelines:
         alive = done[len(done) - len(batch):]
-        to = [uid for uid, live in zip(batch, alive, strict=True) if live]
+        to = [uid for uid, on in zip(batch, alive, strict=True) if on]
     async with r.pipeline(transaction=False) as pipe:
         if job.kind == POST and frame is not None and to:
             pipe.publish(bus.broadcast_channel(st), bus.pack_multicast(to, frame))
         if batch:
             pipe.hset(progress_key(st), job.entry_id, str(batch[-1]))
-        pipe.xclaim(stream_key(st), GROUP, consumer, 0, [job.entry_id], justid=True)
         await pipe.execute()
     return batch[-1] if len(batch) == limit else None
 
@@ -494,16 +532,25 @@ async def recent_for(conn: asyncpg.Connection, viewer_id: int, limit: int) -> li
 
 async def celebrity_followees(conn: asyncpg.Connection, viewer_id: int,
                               threshold: int) -> list[int]:
-    """Followees above the celebrity threshold: read from the few celebrities' side
+    """Followees above the celebrity threshold, and those whose posts skipped the
+    timelines within FEED_MERGE_AFTER_SKIP_DAYS (`start_job`), not muted (their posts
+    never show: merging them only used up read rounds): read from the few celebrities' side
     (users_popular: 0.03 ms), not from every followee's row on each feed.home (1.6 ms
     for a viewer following 1,000). A suspended account's posts never show anyway.
     The threshold (a setting) is a literal: as a parameter PostgreSQL planned each call
     anew (0.3 ms a call against 0.1)."""
     rows = await conn.fetch(
-        f"""SELECT u.id FROM users u
-            WHERE u.followers_count > {int(threshold):d} AND u.suspended_at IS NULL
-              AND EXISTS (SELECT 1 FROM follows f
-                          WHERE f.follower_id = $1 AND f.followee_id = u.id)""",
+        f"""SELECT u.id FROM (
+                SELECT id FROM users
+                WHERE followers_count > {int(threshold):d} AND suspended_at IS NULL
+                UNION
+                SELECT id FROM users
+                WHERE fanout_skipped_at > now() - interval '{L.FEED_MERGE_AFTER_SKIP_DAYS:d} days'
+                  AND suspended_at IS NULL) u
+            WHERE EXISTS (SELECT 1 FROM follows f
+                          WHERE f.follower_id = $1 AND f.followee_id = u.id)
+              AND NOT EXISTS (SELECT 1 FROM mutes m
+                              WHERE m.muter_id = $1 AND m.muted_id = u.id)""",
         viewer_id)
     return [r["id"] for r in rows]
 
