@@ -194,11 +194,13 @@ async def next_jobs(st: Storage, consumer: str, claim_idle_ms: int, block_ms: in
 
 
 async def finish(st: Storage, job: Job) -> None:
-    """Trio side: the job is done — acknowledge, delete, forget its progress."""
+    """Trio side: the job is done — acknowledge, delete, forget its progress; together
+    (MULTI): an entry acknowledged but not deleted would never be delivered again, yet
+    count in the backlog (`drained` would wait on it for ever)."""
     stream = stream_key(st)
 
     async def run(r: aioredis.Redis) -> None:
-        async with r.pipeline(transaction=False) as pipe:
+        async with r.pipeline(transaction=True) as pipe:
             pipe.xack(stream, GROUP, job.entry_id)
             pipe.xdel(stream, job.entry_id)
             pipe.hdel(progress_key(st), job.entry_id)
