@@ -73,10 +73,11 @@ def _kinds(args: dict[str, Any], q: str) -> frozenset[str]:
 
 
 def tag_arg(args: dict[str, Any]) -> str:
-    """A hashtag as stored: without '#', lower-cased, word characters only."""
+    """A hashtag as stored: without '#', read as captions are (db.tag_text: a dotted
+    capital İ is a plain I), lower-cased, word characters only."""
     raw = A.text(args, "tag", max_len=HASHTAG_MAX + 1, min_len=1)
     assert raw is not None
-    tag = raw.strip().removeprefix("#").lower()
+    tag = db.tag_text(raw.strip().removeprefix("#")).lower()
     if not tag or len(tag) > HASHTAG_MAX or not _TAG.match(tag):
         raise Invalid(f"`tag` must be 1 to {HASHTAG_MAX} word characters")
     return tag

@@ -58,8 +58,11 @@ Keys = Callable[[int], str]  # post id -> its bus channel
 
 # -- parsing -------------------------------------------------------------------------------
 def hashtags(text: str) -> list[str]:
-    """Distinct lower-cased tags in order of appearance; too many or too long is Invalid."""
-    tags = list(dict.fromkeys(t.lower() for t in HASHTAG_RE.findall(text)))
+    """Distinct lower-cased tags in order of appearance, read as tag.get reads its
+    argument (search_db.tag_text: a dotted capital İ is a plain I, or its lower case
+    would carry a combining dot); too many or too long is Invalid."""
+    found = HASHTAG_RE.findall(search_db.tag_text(text))
+    tags = list(dict.fromkeys(t.lower() for t in found))
     if len(tags) > HASHTAGS_MAX:
         raise Invalid(f"at most {HASHTAGS_MAX} hashtags")
     if any(len(t) > HASHTAG_MAX for t in tags):

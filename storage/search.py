@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 _DAY_MS = 86_400_000
 _WORD = re.compile(r"[^\W_]+")
 _USERNAME = re.compile(r"^[a-z0-9._]+$")
+_DOT_ABOVE = re.compile("(?<=[iI])\u0307")  # a combining dot above an i: İ decomposed
 
 # The viewer ($1) may see the posts of author `a` (privacy.can_see_posts).
 _VISIBLE = """(a.id = $1 OR (
@@ -80,6 +81,15 @@ class Ranked:
 
 
 # -- the search text --------------------------------------------------------------------
+def tag_text(text: str) -> str:
+    """Text as hashtags are read from it (captions, `tag` arguments, search text): a
+    Turkish dotted capital İ, one character or I + U+0307, is a plain I. Python
+    lower-cases 'İ' to 'i' + U+0307, a combining dot that is no word character: a tag
+    stored with it could be neither opened (tag.get takes word characters) nor found
+    (glint_fold keeps the dot). Migration 0015 re-keyed the tags stored that way."""
+    return _DOT_ABOVE.sub("", text.replace("İ", "I"))
+
+
 @dataclass(frozen=True)
 class Terms:
     folded: str
@@ -104,7 +114,7 @@ class Terms:
 
 
 async def terms(conn: asyncpg.Connection, text: str) -> Terms:
-    folded = await conn.fetchval("SELECT glint_fold($1)", text.strip())
+    folded = await conn.fetchval("SELECT glint_fold($1)", tag_text(text.strip()))
     words = tuple(_WORD.findall(folded))[:L.SEARCH_TOKENS_MAX]
     name = folded.strip().removeprefix("@")
     tag = re.sub(r"\W", "", folded.strip().removeprefix("#"))

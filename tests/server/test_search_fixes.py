@@ -1,0 +1,92 @@
+"""Discovery fixes found by a review, end to end against a real node: hashtags with a
+Turkish dotted İ (and migration 0015 re-keying the old ones)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from protocol.client import Client
+from server.node import Node
+from storage import migrations
+from tests.server.test_posts import (
+    bots,
+    quick_post,
+    sql,
+)
+
+
+def code() -> str:
+    """A word no other test uses: starts with a letter, so it is one search token."""
+    return "k" + uuid.uuid4().hex[:10]
+
+
+def ids(items: list[dict[str, Any]]) -> list[int]:
+    return [int(i["id"]) for i in items]
+
+
+async def tags_of(c: Client, q: str, **args: Any) -> list[dict[str, Any]]:
+    return list((await c.call("search", q=q, **args))["tags"])
+
+
+# -- hashtags with a dotted capital I ---------------------------------------------------------
+async def test_dotted_capital_i_tags_can_be_opened_and_found(node: Node) -> None:
+    """Python lower-cases 'İ' to 'i' + U+0307 (a combining dot, not a word character):
+    the tag was stored with the dot, and neither tag.get, tag.posts nor search reached it."""
+    async with bots(node, 2) as (me, author):
+        k = code()
+        post = await quick_post(author, f"#İstanbul{k} #İZMİR{k} #I\u0307zmit{k} #Ispir{k}")
+        assert sorted(post["tags"]) == [f"ispir{k}", f"istanbul{k}", f"izmir{k}", f"izmit{k}"]
+        for raw in (f"İstanbul{k}", f"#ISTANBUL{k}", f"i\u0307stanbul{k}", f"I\u0307stanbul{k}"):
+            assert await me.call("tag.get", tag=raw) == {
+                "tag": f"istanbul{k}", "posts": 1, "following": False}, raw
+        for mode in ("recent", "top"):
+            page = await me.call("tag.posts", tag=f"#İSTANBUL{k}", mode=mode)
+            assert ids(page["posts"]) == [post["id"]] and page["tag"] == f"istanbul{k}"
+        want = [{"tag": f"istanbul{k}", "posts": 1}]
+        assert await tags_of(me, f"#İstanbul{k}") == want
+        assert await tags_of(me, f"#istanbul{k}") == want
+        assert await tags_of(me, f"istanbul{k}", kind="tags") == want
+
+
+async def _tags_of_post(node: Node, post_id: int) -> list[str]:
+    return list(await sql(node, "SELECT array_agg(tag ORDER BY tag) FROM post_tags"
+                                " WHERE post_id = $1", post_id) or [])
+
+
+async def test_migration_0015_rekeys_dotted_tags_and_merges_counts(node: Node) -> None:
+    """Rows as the old extraction stored them ('i' + U+0307): re-keyed to the plain 'i',
+    merged with the fixed key where a post (or another post) already has it, counts
+    recomputed by the triggers, the old hashtags rows gone."""
+    mig = next((m for m in migrations.available() if m.version == 15), None)
+    assert mig is not None and mig.name == "hashtag_fold"
+    async with bots(node, 2) as (me, author):
+        k = code()
+        old, new = f"i\u0307stanbul{k}", f"istanbul{k}"
+        old_gone, new_gone = f"i\u0307zmi\u0307r{k}", f"izmir{k}"
+        p1, p2, p3, p4 = [await quick_post(author, f"post {i}") for i in range(4)]
+        await sql(node, "INSERT INTO post_tags (tag, post_id) VALUES ($1, $2), ($1, $3),"
+                        " ($4, $3), ($4, $5), ($6, $7) RETURNING 1",
+                  old, p1["id"], p2["id"], new, p3["id"], old_gone, p4["id"])
+        await author.call("post.delete", post=p4["id"])
+        before = await sql(node, "SELECT post_count FROM hashtags WHERE tag = $1", old)
+        assert before == 2  # as stored by the old code: a tag of its own
+
+        async def run(conn: Any) -> None:
+            await conn.execute(mig.sql)
+
+        await node.storage.tx(run)
+        assert await _tags_of_post(node, p1["id"]) == [new]
+        assert await _tags_of_post(node, p2["id"]) == [new]  # both keys: one row left
+        assert await _tags_of_post(node, p3["id"]) == [new]
+        assert await _tags_of_post(node, p4["id"]) == [new_gone]  # deleted, re-keyed too
+        assert await sql(node, "SELECT count(*) FROM hashtags WHERE tag = ANY($1::text[])",
+                         [old, old_gone]) == 0
+        assert await sql(node, "SELECT post_count || ' ' || folded FROM hashtags"
+                               " WHERE tag = $1", new) == f"3 {new}"
+        assert await me.call("tag.get", tag=f"İstanbul{k}") == {
+            "tag": new, "posts": 3, "following": False}
+        assert (await me.call("tag.get", tag=new_gone))["posts"] == 0
+        page = await me.call("tag.posts", tag=new, mode="recent")
+        assert ids(page["posts"]) == [p3["id"], p2["id"], p1["id"]]
+        assert await tags_of(me, f"#{new}") == [{"tag": new, "posts": 3}]
