@@ -263,16 +263,15 @@ async def tag_top(conn: asyncpg.Connection, viewer_id: int, tag: str, now_ms: in
 
 
 # -- captions ---------------------------------------------------------------------------
-async def find_posts(conn: asyncpg.Connection, viewer_id: int, t: Terms,
-                     limit: int) -> list[Ranked]:
-    """Visible live posts whose caption has the words (the last one as a prefix), newest
-    first. First among the newest SEARCH_RECENT_SCAN posts (a backwards primary-key walk
-    that stops at `limit` matches: exact, and ~1 ms for common words); when that finds
-    fewer, among the first SEARCH_POST_SCAN matches the GIN index yields (all of them,
-    for any but the commonest words)."""
-    tsq = t.prefix_query(all_prefix=False)
-    if tsq is None:
-        return []
+# When a word has more matches than the index read takes (SEARCH_POST_SCAN), the newest
+# posts walked for its matches (a bounded backwards primary-key walk: exact among them).
+SEARCH_DEEP_SCAN = 10_000
+
+
+async def _recent_matches(conn: asyncpg.Connection, viewer_id: int, tsq: str, limit: int,
+                          scan: int) -> list[Ranked]:
+    """Visible matches among the newest `scan` live posts, newest first: a backwards
+    primary-key walk that stops at `limit` matches (~1 ms for a common word)."""
     rows = await conn.fetch(
         f"""SELECT p.id, p.author_id FROM (
                 SELECT id, author_id, caption_words FROM posts WHERE deleted_at IS NULL
@@ -280,27 +279,67 @@ async def find_posts(conn: asyncpg.Connection, viewer_id: int, t: Terms,
             JOIN users a ON a.id = p.author_id
             WHERE p.caption_words @@ to_tsquery('simple', $2) AND {_VISIBLE}
             ORDER BY p.id DESC LIMIT $3""",
-        viewer_id, tsq, limit, L.SEARCH_RECENT_SCAN)
+        viewer_id, tsq, limit, scan)
+    return [Ranked(r["id"], r["author_id"]) for r in rows]
+
+
+async def _indexed_matches(conn: asyncpg.Connection, viewer_id: int, tsq: str,
+                           limit: int) -> tuple[list[Ranked], bool]:
+    """The newest visible matches among the first SEARCH_POST_SCAN matches the GIN index
+    yields (heap order: roughly the oldest), and whether those were all the matches
+    (then the reply is exact)."""
     bound: int | None = limit * L.EXPLORE_CHECK_FACTOR
-    while len(rows) < limit:
+    while True:
         # The inner LIMIT keeps the plan on the GIN index: ordered by id, the planner may
         # walk the whole primary key looking for a rare word (400 ms at 1M posts, measured).
         # Visibility is checked on the newest `bound` of those matches (then on all).
-        rows = await conn.fetch(
+        row = await conn.fetchrow(
             f"""WITH m AS MATERIALIZED (
-                    SELECT id, author_id FROM (
-                        SELECT id, author_id FROM posts
-                        WHERE caption_words @@ to_tsquery('simple', $2) AND deleted_at IS NULL
-                        LIMIT $4) x
-                    ORDER BY id DESC LIMIT $5)
-                SELECT m.id, m.author_id FROM m JOIN users a ON a.id = m.author_id
-                WHERE {_VISIBLE}
-                ORDER BY m.id DESC LIMIT $3""",
+                    SELECT id, author_id FROM posts
+                    WHERE caption_words @@ to_tsquery('simple', $2) AND deleted_at IS NULL
+                    LIMIT $4 + 1),
+                best AS (
+                    SELECT c.id, c.author_id FROM (
+                        SELECT id, author_id FROM m ORDER BY id DESC LIMIT $5) c
+                    JOIN users a ON a.id = c.author_id
+                    WHERE {_VISIBLE}
+                    ORDER BY c.id DESC LIMIT $3)
+                SELECT (SELECT count(*) FROM m) <= $4 AS complete,
+                       array_agg(id ORDER BY id DESC) AS ids,
+                       array_agg(author_id ORDER BY id DESC) AS authors
+                FROM best""",
             viewer_id, tsq, limit, L.SEARCH_POST_SCAN, bound)
-        if bound is None:
-            break
+        assert row is not None
+        found = [Ranked(i, a) for i, a in zip(row["ids"] or [], row["authors"] or [],
+                                               strict=True)]
+        if len(found) >= limit or bound is None:
+            return found, row["complete"]
         bound = None
-    return [Ranked(r["id"], r["author_id"]) for r in rows]
+
+
+async def find_posts(conn: asyncpg.Connection, viewer_id: int, t: Terms,
+                     limit: int) -> list[Ranked]:
+    """Visible live posts whose caption has the words (the last one as a prefix), newest
+    first. First among the newest SEARCH_RECENT_SCAN posts (exact when that finds
+    `limit`). Otherwise through the GIN index: exact when the words have at most
+    SEARCH_POST_SCAN matches. With more matches than that (the index read takes them
+    in heap order: roughly the oldest), the newest SEARCH_DEEP_SCAN posts are walked,
+    exact among them, and only posts older than all of those come from the index read.
+    So the reply is always newest first, and no pass loses a newer match another
+    found (the index read used to replace the first pass's matches)."""
+    tsq = t.prefix_query(all_prefix=False)
+    if tsq is None:
+        return []
+    rows = await _recent_matches(conn, viewer_id, tsq, limit, L.SEARCH_RECENT_SCAN)
+    if len(rows) >= limit:
+        return rows
+    found, complete = await _indexed_matches(conn, viewer_id, tsq, limit)
+    if not complete:
+        rows = await _recent_matches(conn, viewer_id, tsq, limit, SEARCH_DEEP_SCAN)
+    # The walks found every visible match of their window, so what the index read adds
+    # is either already in them or older than their whole window.
+    merged = {r.post_id: r for r in (*found, *rows)}
+    return sorted(merged.values(), key=lambda r: r.post_id, reverse=True)[:limit]
 
 
 # -- explore ----------------------------------------------------------------------------

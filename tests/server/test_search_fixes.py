@@ -1,16 +1,22 @@
 """Discovery fixes found by a review, end to end against a real node: hashtags with a
-Turkish dotted İ (and migration 0015 re-keying the old ones)."""
+Turkish dotted İ (and migration 0015 re-keying the old ones), and caption search that
+keeps its newest matches when the index fallback runs."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
+import pytest
+
+from config import limits as L
 from protocol.client import Client
 from server.node import Node
 from storage import migrations
+from storage import search as db
 from tests.server.test_posts import (
     bots,
+    make_private,
     quick_post,
     sql,
 )
@@ -90,3 +96,41 @@ async def test_migration_0015_rekeys_dotted_tags_and_merges_counts(node: Node) -
         page = await me.call("tag.posts", tag=new, mode="recent")
         assert ids(page["posts"]) == [p3["id"], p2["id"], p1["id"]]
         assert await tags_of(me, f"#{new}") == [{"tag": new, "posts": 3}]
+
+
+# -- caption search: the index fallback keeps the newest matches ------------------------------
+async def test_caption_fallback_keeps_the_newest_matches(
+        node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first pass (newest posts site-wide) finds too few; the GIN read is cut short
+    (more matches than it reads, heap order: the oldest). The reply is still the newest
+    matches, newest first, with the first pass's matches in it."""
+    async with bots(node, 1) as (me,):
+        k = code()
+        posts = [int((await quick_post(me, f"{k} number {i}"))["id"]) for i in range(4)]
+        newest = posts[::-1]
+        monkeypatch.setattr(L, "SEARCH_RECENT_SCAN", 2)  # the newest two posts site-wide
+        monkeypatch.setattr(L, "SEARCH_POST_SCAN", 2)  # fewer than the four matches
+        monkeypatch.setattr(db, "SEARCH_DEEP_SCAN", 3, raising=False)
+        got = ids((await me.call("search", q=k, kind="posts", limit=3))["posts"])
+        assert got == newest[:3]  # was [#1, #0]: #3, the newest post, was dropped
+        got = ids((await me.call("search", q=k, kind="posts", limit=4))["posts"])
+        assert got[:3] == newest[:3] and got == sorted(got, reverse=True)
+        monkeypatch.setattr(L, "SEARCH_POST_SCAN", 10)  # the index read has them all: exact
+        got = ids((await me.call("search", q=k, kind="posts", limit=3))["posts"])
+        assert got == newest[:3]
+
+
+async def test_caption_fallback_skips_hidden_posts(
+        node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with bots(node, 2) as (me, priv):
+        k = code()
+        await make_private(priv)
+        mine = [int((await quick_post(me, f"{k} mine {i}"))["id"]) for i in range(2)]
+        await quick_post(priv, f"{k} hidden")
+        last = int((await quick_post(me, f"{k} mine last"))["id"])
+        monkeypatch.setattr(L, "SEARCH_RECENT_SCAN", 1)
+        monkeypatch.setattr(L, "SEARCH_POST_SCAN", 2)
+        monkeypatch.setattr(db, "SEARCH_DEEP_SCAN", 2, raising=False)
+        got = ids((await me.call("search", q=k, kind="posts", limit=3))["posts"])
+        assert got[0] == last and got == sorted(got, reverse=True)
+        assert set(got) <= {last, *mine}
