@@ -210,15 +210,17 @@ async def _system(conn: asyncpg.Connection, sink: EventSink, conv_id: int, by: i
 
 async def _updated(conn: asyncpg.Connection, sink: EventSink, lk: Locked, seq: int,
                    change: str, recipients: set[int] | None = None) -> dict[str, Any]:
-    """The changed message as every member (or just `recipients`) gets it: dm.updated."""
+    """The changed message as every member (or just `recipients`) gets it: dm.updated;
+    never to a member who joined after it (their history starts later: an edit, reaction
+    or unsend must not show them a message from before they joined)."""
     m = await db.message(conn, lk.conv.id, seq)
     assert m is not None
     wire = message_wire(m)
     data = {"conversation": lk.conv.id, "seq": seq, "change": change, "message": wire}
     if m.unsent:
         data["unsent"] = True
-    await _fan_out(sink, set(lk.members) if recipients is None else recipients, "dm.updated",
-                   data)
+    saw = {u for u, member in lk.members.items() if member.joined_seq < seq}
+    await _fan_out(sink, saw if recipients is None else recipients & saw, "dm.updated", data)
     return wire
 
 
@@ -263,6 +265,11 @@ async def _send(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id: 
     conv = await db.conversation(conn, conv_id, lock=True)
     if conv is None:
         raise Missing("no such conversation")
+    if out.idem is not None:
+        # Two sends with one key racing in two conversations: the second waits for the
+        # first, then finds it (`prior`) and is refused clearly and uncounted, instead of
+        # failing on the unique index after both were counted.
+        await db.lock_idem(conn, me_id, out.idem)
     ctx = await db.send_context(conn, conv_id, me_id, out.idem, conv.kind == "direct")
     me = ctx.members.get(me_id)
     if me is None:
@@ -284,6 +291,12 @@ async def _send(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id: 
         privacy.require_posts(await relation(conn, me_id, head.author_id))
     if out.reply_to is not None:
         await _visible_message(conn, lk, out.reply_to)
+    # The photo checked again, its row held (the collector of unattached uploads skips
+    # held rows): it may have been collected since the op checked it, outside this
+    # transaction, which then failed on the foreign key as `internal`, counted.
+    if out.media_id is not None and await media_db.lock_owned(
+            conn, out.media_id, me_id) is None:
+        raise Missing("no such media")
     await _take(charge)
     media = None
     if out.media_id is not None:
@@ -590,7 +603,8 @@ def _seq_arg(raw: dict[str, Any], name: str = "seq", *, required: bool = True) -
 def _user_list(raw: dict[str, Any], name: str, *, minimum: int, maximum: int) -> list[int]:
     value = raw.get(name)
     if not isinstance(value, list) or not all(
-            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+            isinstance(v, int) and not isinstance(v, bool) and 0 < v <= A.BIGINT_MAX
+            for v in value):
         raise Invalid(f"`{name}` must be a list of user ids")
     ids = list(dict.fromkeys(value))
     if not minimum <= len(ids) <= maximum:

@@ -107,6 +107,13 @@ async def direct_between(conn: asyncpg.Connection, a: int, b: int, *,
         + suffix, lo, hi)
 
 
+async def lock_idem(conn: asyncpg.Connection, sender_id: int, idem: str) -> None:
+    """Serialise a sender's sends that carry the same idempotency key, until the
+    transaction ends (whatever their conversations: the key is the sender's)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 11))",
+                       f"idem:{sender_id}:{idem}")
+
+
 async def create_direct(conn: asyncpg.Connection, creator: int, other: int) -> tuple[int, bool]:
     """The pair's conversation, created if needed: (id, created). Race-safe: a concurrent
     creator waits on the unique index and then finds the winner's row."""

@@ -70,6 +70,16 @@ async def _get(conn: asyncpg.Connection, media_id: int) -> MediaRecord | None:
     return _record(await conn.fetchrow(f"SELECT {_COLS} FROM media WHERE id = $1", media_id))
 
 
+async def lock_owned(conn: asyncpg.Connection, media_id: int,
+                     owner_id: int) -> MediaRecord | None:
+    """The owner's upload, its row held until the transaction ends: the collector of
+    unattached uploads (`_collect`) skips held rows, so it cannot delete it between this
+    check and the attach."""
+    return _record(await conn.fetchrow(
+        f"SELECT {_COLS} FROM media WHERE id = $1 AND owner_id = $2 FOR UPDATE",
+        media_id, owner_id))
+
+
 async def get(st: Storage, media_id: int) -> MediaRecord | None:
     return await st.tx(_get, media_id)
 
