@@ -31,7 +31,24 @@ _MEDIA: list[tuple[type[m.MediaError], type[p.GlintError]]] = [
 ]
 
 
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    out: list[BaseException] = []
+    for e in group.exceptions:
+        out += _leaves(e) if isinstance(e, BaseExceptionGroup) else [e]
+    return out
+
+
+def _known(exc: BaseException) -> bool:
+    return isinstance(exc, (p.GlintError, d.Throttled, m.MediaError,
+                            *(kind for kind, _ in _MAP)))
+
+
 def to_protocol(exc: BaseException) -> p.GlintError:
+    # trio wraps whatever a nursery raises in a group: a `Missing` from one of several
+    # concurrent renders reached here so and was answered `internal`. A group of known
+    # errors answers as its first; one holding anything else is a bug (logged below).
+    if isinstance(exc, BaseExceptionGroup) and all(_known(e) for e in _leaves(exc)):
+        exc = _leaves(exc)[0]
     if isinstance(exc, p.GlintError):
         return exc
     if isinstance(exc, d.Throttled):

@@ -1,0 +1,42 @@
+"""post.create re-renders an upload for another filter or adjustments, several at once in
+a nursery. A failing render answers the error it stands for, as documented: the kept
+original gone (as on a node without a shared media store) is `not_found`, a corrupt one
+`bad_request` (both were `internal`: trio wraps a nursery's error in a group). Nothing
+is posted, and the node goes on serving."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from protocol.client import Client
+from protocol.errors import BadRequest, NotFound
+from server.node import Node
+from tests.fixtures import images
+from tests.server.test_posts import bots, expect, posts_count, sql
+
+
+async def _original(node: Node, c: Client) -> tuple[int, Path]:
+    up = await c.upload(images.jpeg(640, 480))
+    key = await sql(node, "SELECT master_key FROM media WHERE id = $1", up["id"])
+    path = await node.media.store.path(key)
+    assert path is not None
+    return int(up["id"]), Path(path)
+
+
+async def test_a_failing_render_answers_its_error(node: Node) -> None:
+    async with bots(node, 1) as (a,):
+        gone, gone_path = await _original(node, a)
+        gone_path.unlink()
+        kept = (await a.upload(images.jpeg(320, 240)))["id"]
+        await expect(NotFound, a, "post.create",
+                     media=[{"id": kept, "filter": "moon"}, {"id": gone, "filter": "moon"}])
+
+        corrupt, corrupt_path = await _original(node, a)
+        with corrupt_path.open("r+b") as f:
+            f.truncate(200)
+        await expect(BadRequest, a, "post.create",
+                     media=[{"id": corrupt, "adjust": {"warmth": 0.5}}])
+
+        assert await posts_count(node, a) == 0
+        made = await a.call("post.create", media=[{"id": kept, "filter": "moon"}])
+        assert made["media"][0]["filter"] == "moon"
