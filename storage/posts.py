@@ -618,7 +618,13 @@ async def removal_context(conn: asyncpg.Connection, viewer_id: int,
 
 async def delete_comment(conn: asyncpg.Connection, comment_id: int, by: int) -> list[int]:
     """Soft-delete a comment and its live replies; the ids that were deleted now. `by` (who
-    did it) is kept so operators can tell an author's delete from a post owner's."""
+    did it) is kept so operators can tell an author's delete from a post owner's.
+
+    The comment's row is locked first, in a statement of its own: a reply in flight holds
+    its thread's row (`add_comment_context`), so this waits for it to commit, and the
+    update's snapshot, taken after, then holds that reply too (read in the same
+    statement as the lock, it did not: the reply stayed live, counted, unreachable)."""
+    await conn.execute("SELECT 1 FROM comments WHERE id = $1 FOR UPDATE", comment_id)
     rows = await conn.fetch(
         """UPDATE comments SET deleted_at = now(), deleted_by = $2
            WHERE (id = $1 OR parent_id = $1) AND deleted_at IS NULL RETURNING id""",
@@ -750,7 +756,16 @@ def _comment_head(row: asyncpg.Record, prefix: str) -> CommentHead | None:
 async def add_comment_context(conn: asyncpg.Connection, viewer_id: int, post_id: int,
                               reply_to: int | None, idem: str | None,
                               mentioned: Sequence[str]) -> AddCommentContext | None:
-    """None when the commenter's account is gone. `mentioned`: lower-cased usernames."""
+    """None when the commenter's account is gone. `mentioned`: lower-cased usernames.
+
+    A reply first holds the comment it answers and its thread (KEY SHARE, as the insert's
+    foreign key would, but before the context is read): a deletion of the thread under
+    way is waited for, and then read as done (`delete_comment` takes the same rows)."""
+    if reply_to is not None:
+        await conn.execute(
+            """SELECT 1 FROM comments
+               WHERE id = $1 OR id = (SELECT parent_id FROM comments WHERE id = $1)
+               ORDER BY id FOR KEY SHARE""", reply_to)
     rows = await conn.fetch(_ADD_CONTEXT, post_id, viewer_id, idem, reply_to, list(mentioned))
     if not rows:
         return None

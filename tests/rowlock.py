@@ -41,6 +41,19 @@ class Holder:
                     return
                 await trio.sleep(POLL_SECONDS)  # sync-ok: polling pg_stat_activity
 
+    async def wait_lock_waits(self, n: int) -> None:
+        """Return once `n` backends of this database wait for a lock (any holder's)."""
+        async def waiting() -> int:
+            return int(await self.st.read(lambda c: c.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database()")))
+
+        with trio.fail_after(WAIT_SECONDS):
+            while True:
+                if await waiting() >= n:
+                    return
+                await trio.sleep(POLL_SECONDS)  # sync-ok: polling pg_stat_activity
+
     async def commit(self) -> None:
         await self.st.bridge.run(self.tx.commit)
 

@@ -1,0 +1,58 @@
+"""A reply racing the deletion of its thread (found by a review): the delete's update did
+not see the reply, not yet committed, and both committed — a live reply under a deleted
+thread, counted in the post's comment_count for good and reachable by no list. Now
+whichever comes second sees the first: a delete after the reply removes both, a reply
+after the delete is `not_found`. The test's own transaction holds the post's row so
+that both queue on it in the order chosen, then lets them go."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import trio
+
+from protocol.errors import NotFound
+from server.node import Node
+from tests.rowlock import WAIT_SECONDS, holding
+from tests.server.test_posts import bots, quick_post, sql
+
+
+@pytest.mark.parametrize("first", ["reply", "delete"])
+async def test_a_reply_racing_its_threads_deletion(node: Node, first: str) -> None:
+    async with bots(node, 2) as (a, b):
+        post = (await quick_post(a, "a post"))["id"]
+        thread = (await b.call("comment.add", post=post, text="a thread"))["id"]
+        got: dict[str, Any] = {}
+
+        async def reply() -> None:
+            try:
+                got["reply"] = await a.call("comment.add", post=post, text="a reply",
+                                            reply_to=thread)
+            except NotFound as exc:
+                got["reply"] = exc
+
+        async def delete() -> None:
+            got["delete"] = await b.call("comment.delete", comment=thread)
+
+        order = [reply, delete] if first == "reply" else [delete, reply]
+        async with (holding(node.storage, "SELECT 1 FROM posts WHERE id = $1 FOR UPDATE",
+                            post) as holder,
+                    trio.open_nursery() as nursery):
+            nursery.start_soon(order[0])
+            await holder.wait_blocked()  # the first waits for the post's row
+            nursery.start_soon(order[1])
+            await holder.wait_lock_waits(2)  # the second waits too (on the first)
+            await holder.commit()
+
+        with trio.fail_after(WAIT_SECONDS):
+            counted = (await a.call("post.get", post=post))["comment_count"]
+        live = await sql(node, "SELECT count(*) FROM comments "
+                               "WHERE post_id = $1 AND deleted_at IS NULL", post)
+        assert (counted, live) == (0, 0)
+        assert (await a.call("comment.list", post=post))["comments"] == []
+        if first == "reply":
+            assert got["delete"]["removed"] == 2  # the thread and the reply
+        else:
+            assert isinstance(got["reply"], NotFound)
+            assert got["delete"]["removed"] == 1
