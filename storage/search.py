@@ -130,37 +130,89 @@ def prefix_end(prefix: str) -> str:
 
 
 # -- people -----------------------------------------------------------------------------
+# Matches of one kind (username prefix, name words, tag prefix) read before the most
+# followed (most used) SEARCH_CANDIDATES of them are kept: all of them, but for a very
+# short text. When a text has more people matches than that, the site's
+# SEARCH_POPULAR_SCAN most followed accounts are read for matches too (the famous are
+# found by their first letters). (Here, not in config/limits, while they are new.)
+SEARCH_MATCH_SCAN = 1_000
+SEARCH_POPULAR_SCAN = 1_000
+
+
 async def find_users(conn: asyncpg.Connection, viewer_id: int, t: Terms,
                      limit: int) -> list[FoundUser]:
     """Users whose username starts with the text, or whose display-name or username words
-    start with its words; ranked: followed, follows me, exact username, most followed."""
+    start with its words; ranked: followed, follows me, exact username, most followed.
+
+    The candidates follow that ranking, each kind bounded: the matches the viewer
+    follows (SEARCH_CANDIDATES), those among their latest SEARCH_CANDIDATES followers,
+    the exact username, the SEARCH_CANDIDATES most followed of the first
+    SEARCH_MATCH_SCAN matches of each kind and, past that many, the matches among the
+    site's SEARCH_POPULAR_SCAN most followed. (A cut in name or heap order left the
+    most followed out for a short text.) The tiers are the branches themselves, so
+    ranking needs no lookup per candidate; visibility and the relation flags are read
+    for the returned rows only, in rank order."""
     tsq = t.prefix_query(all_prefix=True)
     matches: list[str] = []  # predicates on `u`; only those that can match (plans stay simple)
     args: list[object] = [viewer_id, limit, L.SEARCH_CANDIDATES]
     if t.username:
         args += [t.username, prefix_end(t.username)]
-        matches.append(f"(lower(u.username) ~>=~ ${len(args) - 1} "
-                       f"AND lower(u.username) ~<~ ${len(args)})")
+        matches.append("(lower(u.username) ~>=~ $4 AND lower(u.username) ~<~ $5)")
     if tsq is not None:
         args.append(tsq)
         matches.append(f"u.search_words @@ to_tsquery('simple', ${len(args)})")
     if not matches:
         return []
-    exact = "lower(u.username) = $4 DESC, " if t.username else ""
-    branches = [f"(SELECT u.id FROM users u WHERE {m} LIMIT $3)" for m in matches]
-    branches.append(  # people the viewer follows, however many others match
-        f"""(SELECT f.followee_id FROM follows f JOIN users u ON u.id = f.followee_id
-             WHERE f.follower_id = $1 AND ({" OR ".join(matches)}) LIMIT $3)""")
+    scan, popular = int(SEARCH_MATCH_SCAN), int(SEARCH_POPULAR_SCAN)
+    any_match = " OR ".join(matches)
+    kinds = "".join(
+        f"m{i} AS (SELECT u.id, u.followers_count FROM users u WHERE {m} LIMIT {scan + 1}),\n"
+        for i, m in enumerate(matches))
+    overflow = " OR ".join(f"(SELECT count(*) FROM m{i}) > {scan}" for i in range(len(matches)))
+    branches = ["SELECT id, followers_count FROM followed",
+                "SELECT id, followers_count FROM fans",
+                *(f"(SELECT id, followers_count FROM m{i} ORDER BY followers_count DESC, id"
+                  " LIMIT $3)" for i in range(len(matches))),
+                f"""(SELECT u.id, u.followers_count FROM (
+                        SELECT id, username, search_words, followers_count FROM users
+                        WHERE suspended_at IS NULL
+                        ORDER BY followers_count DESC, id LIMIT {popular}) u
+                    WHERE ({overflow}) AND ({any_match}) LIMIT $3)"""]
+    exact = "false"
+    if t.username:
+        branches.append("SELECT id, followers_count FROM users WHERE lower(username) = $4")
+        exact = "c.id IS NOT DISTINCT FROM (SELECT id FROM users WHERE lower(username) = $4)"
     rows = await conn.fetch(
-        f"""WITH cand AS ({" UNION ".join(branches)})
+        f"""WITH {kinds}
+            followed AS (  -- (users by key, one probe a follow: OFFSET 0 keeps the
+                -- planner from a merge join that walks the users key up to the last id)
+                SELECT u.id, u.followers_count FROM follows f CROSS JOIN LATERAL (
+                    SELECT id, username, search_words, followers_count FROM users
+                    WHERE id = f.followee_id OFFSET 0) u
+                WHERE f.follower_id = $1 AND ({any_match}) LIMIT $3),
+            fans AS (
+                SELECT u.id, u.followers_count FROM (
+                    SELECT follower_id FROM follows WHERE followee_id = $1
+                    ORDER BY created_at DESC LIMIT $3) f
+                CROSS JOIN LATERAL (
+                    SELECT id, username, search_words, followers_count FROM users
+                    WHERE id = f.follower_id OFFSET 0) u
+                WHERE {any_match}),
+            cand AS ({" UNION ".join(branches)}),
+            ranked AS (
+                SELECT c.id, c.followers_count, c.id IN (SELECT id FROM followed) AS fol,
+                       c.id IN (SELECT id FROM fans) AS fan, {exact} AS exact
+                FROM cand c
+                ORDER BY fol DESC, fan DESC, exact DESC, c.followers_count DESC, c.id
+                OFFSET 0)
             SELECT {user_columns("u")},
                 EXISTS (SELECT 1 FROM follows
                         WHERE follower_id = $1 AND followee_id = u.id) AS following,
                 EXISTS (SELECT 1 FROM follows
                         WHERE follower_id = u.id AND followee_id = $1) AS follows_me
-            FROM cand JOIN users u ON u.id = cand.id
+            FROM ranked r JOIN users u ON u.id = r.id
             WHERE {_FINDABLE}
-            ORDER BY following DESC, follows_me DESC, {exact}u.followers_count DESC, u.id
+            ORDER BY r.fol DESC, r.fan DESC, r.exact DESC, r.followers_count DESC, r.id
             LIMIT $2""",
         *args)
     return [_found(r) for r in rows]
@@ -175,15 +227,23 @@ def _found(r: asyncpg.Record, mutuals: int = 0) -> FoundUser:
 # -- hashtags ---------------------------------------------------------------------------
 async def find_tags(conn: asyncpg.Connection, t: Terms, limit: int) -> list[TagCount]:
     """Tags in use whose folded form starts with the text: the exact tag first, then by
-    number of posts (among the first SEARCH_CANDIDATES matches in name order)."""
+    number of posts. The candidates are the exact tags and the SEARCH_CANDIDATES most
+    used of the first SEARCH_MATCH_SCAN matches (in name order: all of them but for a
+    very short text)."""
     if not t.tag:
         return []
     rows = await conn.fetch(
-        """SELECT tag, post_count FROM (
-               SELECT tag, folded, post_count FROM hashtags
-               WHERE folded ~>=~ $1 AND folded ~<~ $2 AND post_count > 0
-               ORDER BY folded LIMIT $3) c
-           ORDER BY folded = $1 DESC, post_count DESC, tag LIMIT $4""",
+        f"""WITH m AS (
+                SELECT tag, folded, post_count FROM hashtags
+                WHERE folded ~>=~ $1 AND folded ~<~ $2 AND post_count > 0
+                LIMIT {int(SEARCH_MATCH_SCAN)}),
+            cand AS (
+                (SELECT tag, folded, post_count FROM m ORDER BY post_count DESC, tag LIMIT $3)
+                UNION
+                SELECT tag, folded, post_count FROM hashtags
+                WHERE folded = $1 AND post_count > 0)
+            SELECT tag, post_count FROM cand
+            ORDER BY folded = $1 DESC, post_count DESC, tag LIMIT $4""",
         t.tag, prefix_end(t.tag), L.SEARCH_CANDIDATES, limit)
     return [TagCount(r["tag"], r["post_count"]) for r in rows]
 

@@ -1,6 +1,7 @@
 """Discovery fixes found by a review, end to end against a real node: hashtags with a
-Turkish dotted İ (and migration 0015 re-keying the old ones), and caption search that
-keeps its newest matches when the index fallback runs."""
+Turkish dotted İ (and migration 0015 re-keying the old ones), caption search that keeps
+its newest matches when the index fallback runs, and people and tag candidates cut by
+followers and post counts."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ from storage import migrations
 from storage import search as db
 from tests.server.test_posts import (
     bots,
+    follow,
     make_private,
     quick_post,
     sql,
+    uid,
 )
 
 
@@ -134,3 +137,45 @@ async def test_caption_fallback_skips_hidden_posts(
         got = ids((await me.call("search", q=k, kind="posts", limit=3))["posts"])
         assert got[0] == last and got == sorted(got, reverse=True)
         assert set(got) <= {last, *mine}
+
+
+# -- people and tag candidates: by followers and by post counts ------------------------------
+async def test_people_candidates_are_the_most_followed(
+        node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with bots(node, 7) as (me, u1, u2, star, fan, f1, f2):
+        k = code()
+        for u in (u1, u2, fan, star):  # the star last: last in heap order too
+            await u.call("user.update", display_name=f"{k} person")
+        await follow(f1, star)
+        await follow(f2, star)
+        await follow(f1, u2)
+        await follow(fan, me)
+        monkeypatch.setattr(L, "SEARCH_CANDIDATES", 1)
+        got = (await me.call("search", q=k, kind="users", limit=1))["users"]
+        assert ids(got) == [uid(fan)]  # someone who follows me comes first
+        got = (await me.call("search", q=k, kind="users", limit=2))["users"]
+        assert ids(got) == [uid(fan), uid(star)]  # then the most followed
+        assert got[0]["follows_me"] is True and got[1]["followers_count"] == 2
+        # More matches than are read: the site's most followed are looked at too.
+        monkeypatch.setattr(db, "SEARCH_MATCH_SCAN", 1, raising=False)
+        monkeypatch.setattr(db, "SEARCH_POPULAR_SCAN", 1_000_000, raising=False)
+        got = (await me.call("search", q=k, kind="users", limit=2))["users"]
+        assert ids(got) == [uid(fan), uid(star)]
+        await follow(me, u1)  # whom I follow comes before all
+        got = (await me.call("search", q=k, kind="users", limit=3))["users"]
+        assert ids(got) == [uid(u1), uid(fan), uid(star)]
+
+
+async def test_tag_candidates_are_the_most_used(
+        node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with bots(node, 1) as (me,):
+        k = code()
+        for caption in (f"#{k}a #{k}b #{k}bb", f"#{k}bb", f"#{k}bb #{k}bc", f"#{k}bc"):
+            await quick_post(me, caption)
+        a, b, bb, bc = ({"tag": f"{k}{x}", "posts": n}
+                        for x, n in (("a", 1), ("b", 1), ("bb", 3), ("bc", 2)))
+        assert await tags_of(me, f"#{k}b") == [b, bb, bc]  # the exact tag first
+        monkeypatch.setattr(L, "SEARCH_CANDIDATES", 1)  # candidates: the most used, not
+        assert await tags_of(me, f"#{k}", limit=1) == [bb]  # the first in name order
+        assert await tags_of(me, f"#{k}b") == [b, bb]  # and the exact tag
+        assert a not in await tags_of(me, f"#{k}")
