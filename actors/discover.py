@@ -110,7 +110,7 @@ async def _search(conn: asyncpg.Connection, viewer_id: int, q: str, kinds: froze
                   limit: int) -> dict[str, Any]:
     t = await db.terms(conn, q)
     users = await db.find_users(conn, viewer_id, t, limit) if "users" in kinds else []
-    tags = await db.find_tags(conn, t, limit) if "tags" in kinds else []
+    tags = await db.find_tags(conn, viewer_id, t, limit) if "tags" in kinds else []
     posts = await db.find_posts(conn, viewer_id, t, limit) if "posts" in kinds else []
     rels = await relations_many(conn, viewer_id,
                                 {u.user.id for u in users} | {p.author_id for p in posts})
@@ -185,7 +185,8 @@ async def _explore(st: Storage, viewer_id: int, offset: int, limit: int) -> dict
     """Runs on the asyncio side: one Postgres connection, and Redis (one round trip) for
     trending and the viewer's cached explore list (EXPLORE_CACHE_SECONDS). What a page
     shows is checked now whatever the cache holds: privacy and relations
-    (actors/privacy.py), deleted posts, posts liked since, accounts followed since."""
+    (actors/privacy.py), deleted posts, posts liked since, accounts followed since; a
+    trending tag is shown only with a live post the viewer may see (db.tags_seen)."""
     assert st.pool is not None and st.redis is not None
     now_ms = int(time.time() * 1000)
     first = offset == 0
@@ -222,13 +223,16 @@ async def _explore(st: Storage, viewer_id: int, offset: int, limit: int) -> dict
         posts = [p for p in await _posts(conn, viewer_id, page, rels, privacy.can_recommend)
                  if not p["liked_by_me"]]
         counts = await db.tag_counts_kept(conn, [t for t, _ in trend]) if trend else {}
+        # only tags with a live post this viewer may see (as tag.posts would show)
+        seen = set(await db.tags_seen(conn, viewer_id, [t for t, _ in trend if counts.get(t)],
+                                      L.TRENDING_TAGS))
     more = found.more or end < len(found.posts)
     return {
         "posts": posts,
         "accounts": [user_wire(a, viewer_id, mutuals=True) for a in accounts
                      if privacy.can_suggest(rels[a.user.id])],
         "tags": [{"tag": t, "posts": counts[t], "score": round(s, 3)} for t, s in trend
-                 if counts.get(t, 0) > 0][:L.TRENDING_TAGS],
+                 if t in seen][:L.TRENDING_TAGS],
         "cursor": str(end) if more and end < L.EXPLORE_DEPTH else None,
     }
 

@@ -608,7 +608,8 @@ class Posts:
         post = await tx_events(self.st, _create, session.user_id, caption, location, idem,
                                items, tags, names)
         await timelines.enqueue_quietly(self.st, timelines.POST, post["id"], session.user_id)
-        await search_db.count_tags(self.st, post["tags"])  # trending hashtags
+        # trending hashtags, counted only for a public author's post
+        await search_db.count_public_tags(self.st, session.user_id, post["tags"])
         return post
 
     async def _prepare_media(self, session: Session,

@@ -8,7 +8,9 @@ costs the same at a million posts as at a thousand.
 The SQL filters on visibility (`_VISIBLE`, `_RECOMMENDABLE`) mirror
 actors/privacy.py so that pages come back full; privacy.py still has the last word
 on every row returned (actors/discover.py asks it). Trending hashtags are counted
-in Redis in hourly buckets and summed with decaying weights when read.
+in Redis in hourly buckets (public authors' posts only) and summed with decaying
+weights when read; a viewer is shown a tag, trending or found, only with a live post
+they may see (`_tag_seen`).
 """
 
 from __future__ import annotations
@@ -225,27 +227,62 @@ def _found(r: asyncpg.Record, mutuals: int = 0) -> FoundUser:
 
 
 # -- hashtags ---------------------------------------------------------------------------
-async def find_tags(conn: asyncpg.Connection, t: Terms, limit: int) -> list[TagCount]:
-    """Tags in use whose folded form starts with the text: the exact tag first, then by
-    number of posts. The candidates are the exact tags and the SEARCH_CANDIDATES most
-    used of the first SEARCH_MATCH_SCAN matches (in name order: all of them but for a
-    very short text)."""
+# A tag is shown (search, trending) only to a viewer who may see one of its live posts,
+# as tag.posts would show it: among its newest TAG_SEEN_SCAN posts (bounded; a tag whose
+# newest posts are all hidden from the viewer is not shown). Else a private account's,
+# a blocker's or a suspended user's tags told their caption words to anyone.
+TAG_SEEN_SCAN = 100
+
+
+def _tag_seen(tag: str) -> str:
+    """SQL: the viewer ($1) may see one of the newest TAG_SEEN_SCAN live posts tagged
+    `tag` (an SQL expression)."""
+    return f"""EXISTS (
+        SELECT 1 FROM (SELECT post_id FROM post_tags WHERE tag = {tag}
+                       ORDER BY post_id DESC LIMIT {int(TAG_SEEN_SCAN)}) x
+        JOIN posts p ON p.id = x.post_id JOIN users a ON a.id = p.author_id
+        WHERE p.deleted_at IS NULL AND {_VISIBLE})"""
+
+
+async def find_tags(conn: asyncpg.Connection, viewer_id: int, t: Terms,
+                    limit: int) -> list[TagCount]:
+    """Tags in use whose folded form starts with the text and that the viewer may see a
+    post of (`_tag_seen`): the exact tag first, then by number of posts. The candidates
+    are the exact tags and the SEARCH_CANDIDATES most used of the first
+    SEARCH_MATCH_SCAN matches (in name order: all of them but for a very short text);
+    the visibility checks run in rank order and stop at `limit` tags."""
     if not t.tag:
         return []
     rows = await conn.fetch(
         f"""WITH m AS (
                 SELECT tag, folded, post_count FROM hashtags
-                WHERE folded ~>=~ $1 AND folded ~<~ $2 AND post_count > 0
+                WHERE folded ~>=~ $2 AND folded ~<~ $3 AND post_count > 0
                 LIMIT {int(SEARCH_MATCH_SCAN)}),
             cand AS (
-                (SELECT tag, folded, post_count FROM m ORDER BY post_count DESC, tag LIMIT $3)
+                (SELECT tag, folded, post_count FROM m ORDER BY post_count DESC, tag LIMIT $4)
                 UNION
                 SELECT tag, folded, post_count FROM hashtags
-                WHERE folded = $1 AND post_count > 0)
-            SELECT tag, post_count FROM cand
-            ORDER BY folded = $1 DESC, post_count DESC, tag LIMIT $4""",
-        t.tag, prefix_end(t.tag), L.SEARCH_CANDIDATES, limit)
+                WHERE folded = $2 AND post_count > 0)
+            SELECT c.tag, c.post_count FROM (
+                SELECT tag, folded = $2 AS exact, post_count FROM cand
+                ORDER BY exact DESC, post_count DESC, tag OFFSET 0) c
+            WHERE {_tag_seen("c.tag")}
+            ORDER BY c.exact DESC, c.post_count DESC, c.tag LIMIT $5""",
+        viewer_id, t.tag, prefix_end(t.tag), L.SEARCH_CANDIDATES, limit)
     return [TagCount(r["tag"], r["post_count"]) for r in rows]
+
+
+async def tags_seen(conn: asyncpg.Connection, viewer_id: int, tags: Sequence[str],
+                    limit: int) -> list[str]:
+    """The first `limit` of these tags, in their order, that the viewer may see a post
+    of (`_tag_seen`): which trending tags a viewer is shown."""
+    if not tags:
+        return []
+    rows = await conn.fetch(
+        f"""SELECT t.tag FROM unnest($2::text[]) WITH ORDINALITY t(tag, i)
+            WHERE {_tag_seen("t.tag")} ORDER BY t.i LIMIT $3""",
+        viewer_id, list(tags), limit)
+    return [r["tag"] for r in rows]
 
 
 async def tag_counts(conn: asyncpg.Connection, tags: Sequence[str]) -> dict[str, int]:
@@ -638,6 +675,34 @@ async def count_into_bucket(r: aioredis.Redis, key: str, tags: Sequence[str],
         if trim:
             pipe.zremrangebyrank(key, 0, -(L.TRENDING_BUCKET_KEEP + 1))
         await pipe.execute()
+
+
+async def _public_author(st: Storage, author_id: int) -> bool:
+    assert st.pool is not None
+    async with st.pool.acquire() as conn:
+        return bool(await conn.fetchval(
+            "SELECT NOT is_private AND suspended_at IS NULL FROM users WHERE id = $1",
+            author_id))
+
+
+async def _count_public(st: Storage, author_id: int, tags: list[str], trim: bool) -> None:
+    if await _public_author(st, author_id):
+        assert st.redis is not None
+        await count_into_bucket(st.redis, st.key("trend", trend_hour(time.time())), tags, trim)
+
+
+async def count_public_tags(st: Storage, author_id: int, tags: Sequence[str]) -> None:
+    """`count_tags` for a new post, unless its author is private or suspended: trending
+    is one list for everybody (each viewer is shown only tags they may see a post of,
+    but their counts should not come from posts few may see). One crossing, as
+    `count_tags`."""
+    if not tags:
+        return
+    trim = random.randrange(L.TRENDING_TRIM_EVERY) == 0
+    try:
+        await st.both(_count_public, author_id, list(tags), trim)
+    except Unavailable as exc:
+        log.warning("trending count lost", extra={"error": str(exc)})
 
 
 async def count_tags(st: Storage, tags: Sequence[str]) -> None:

@@ -1,10 +1,11 @@
 """Discovery fixes found by a review, end to end against a real node: hashtags with a
 Turkish dotted İ (and migration 0015 re-keying the old ones), caption search that keeps
-its newest matches when the index fallback runs, and people and tag candidates cut by
-followers and post counts."""
+its newest matches when the index fallback runs, people and tag candidates cut by
+followers and post counts, and tags that only hidden posts use."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -16,6 +17,7 @@ from server.node import Node
 from storage import migrations
 from storage import search as db
 from tests.server.test_posts import (
+    block,
     bots,
     follow,
     make_private,
@@ -179,3 +181,44 @@ async def test_tag_candidates_are_the_most_used(
         assert await tags_of(me, f"#{k}", limit=1) == [bb]  # the first in name order
         assert await tags_of(me, f"#{k}b") == [b, bb]  # and the exact tag
         assert a not in await tags_of(me, f"#{k}")
+
+
+# -- tags of posts the viewer may not see ----------------------------------------------------
+async def test_tags_only_hidden_posts_use_are_not_shown(node: Node) -> None:
+    async with bots(node, 8) as (me, other, priv, friend, blocker, blocked, susp, pub):
+        k = code()
+        await make_private(priv)
+        await make_private(friend)
+        await follow(me, friend)
+        await quick_post(priv, f"#{k}priv #{k}mixed")
+        await quick_post(pub, f"#{k}mixed")
+        await quick_post(friend, f"#{k}friend")
+        await quick_post(blocker, f"#{k}blocker")
+        await quick_post(blocked, f"#{k}blocked")
+        await quick_post(susp, f"#{k}susp")
+        await block(blocker, me)
+        await block(me, blocked)
+        await sql(node, "UPDATE users SET suspended_at = now() WHERE id = $1 RETURNING id",
+                  uid(susp))
+        # search: only tags with a post I may see (as tag.posts shows); `posts` counts
+        # every live post with the tag, as tag.get does
+        assert await tags_of(me, f"#{k}") == [{"tag": f"{k}mixed", "posts": 2},
+                                              {"tag": f"{k}friend", "posts": 1}]
+        assert await tags_of(other, f"#{k}") == [
+            {"tag": f"{k}mixed", "posts": 2}, {"tag": f"{k}blocked", "posts": 1},
+            {"tag": f"{k}blocker", "posts": 1}]
+        assert await tags_of(me, f"{k}priv", kind="tags") == []
+        # trending: a private author's post is not counted at all...
+        bucket = node.storage.key("trend", db.trend_hour(time.time()))
+        score = await node.storage.redis_op(lambda r: r.zscore(bucket, f"{k}priv"))
+        assert score is None
+        assert await node.storage.redis_op(lambda r: r.zscore(bucket, f"{k}mixed")) == 1
+
+        # ...and a tag counted before is shown only to whom one of its posts is visible
+        async def trending(c: Client) -> list[str]:
+            return [t["tag"] for t in (await c.call("feed.explore"))["tags"]
+                    if t["tag"].startswith(k)]
+
+        assert await trending(me) == [f"{k}mixed"]
+        assert sorted(await trending(other)) == sorted(
+            [f"{k}mixed", f"{k}blocker", f"{k}blocked"])
