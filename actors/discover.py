@@ -60,7 +60,8 @@ def _query(args: dict[str, Any]) -> str:
 
 def _kinds(args: dict[str, Any], q: str) -> frozenset[str]:
     """`all` means every kind, except that '#text' looks for tags and '@text' for people."""
-    kind = A.text(args, "kind", max_len=10, required=False) or "all"
+    kind = A.text(args, "kind", max_len=10, required=False)
+    kind = "all" if kind is None else kind  # only a missing kind is the default: "" is bad
     if kind not in SEARCH_KINDS:
         raise Invalid("`kind` must be one of " + ", ".join(SEARCH_KINDS))
     if kind != "all":
@@ -399,7 +400,8 @@ class Discover:
     async def tag_posts(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         A.only(args, {"tag", "mode", "cursor", "limit"})
         tag = tag_arg(args)
-        mode = A.text(args, "mode", max_len=10, required=False) or "top"
+        mode = A.text(args, "mode", max_len=10, required=False)
+        mode = "top" if mode is None else mode  # "" is a bad mode, not the default
         if mode not in TAG_MODES:
             raise Invalid("`mode` must be \"top\" or \"recent\"")
         cur = _cursor(args, 1)

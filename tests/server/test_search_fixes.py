@@ -1,7 +1,7 @@
 """Discovery fixes found by a review, end to end against a real node: hashtags with a
 Turkish dotted İ (and migration 0015 re-keying the old ones), caption search that keeps
 its newest matches when the index fallback runs, people and tag candidates cut by
-followers and post counts, and tags that only hidden posts use."""
+followers and post counts, tags that only hidden posts use, and empty `mode`/`kind`."""
 
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ import pytest
 
 from config import limits as L
 from protocol.client import Client
+from protocol.errors import BadRequest
 from server.node import Node
 from storage import migrations
 from storage import search as db
 from tests.server.test_posts import (
     block,
     bots,
+    expect,
     follow,
     make_private,
     quick_post,
@@ -222,3 +224,18 @@ async def test_tags_only_hidden_posts_use_are_not_shown(node: Node) -> None:
         assert await trending(me) == [f"{k}mixed"]
         assert sorted(await trending(other)) == sorted(
             [f"{k}mixed", f"{k}blocker", f"{k}blocked"])
+
+
+# -- empty strings ----------------------------------------------------------------------------
+async def test_empty_mode_and_kind_are_bad_requests_an_empty_cursor_is_the_first_page(
+        node: Node) -> None:
+    async with bots(node, 1) as (me,):
+        k = code()
+        post = await quick_post(me, f"#{k}")
+        await expect(BadRequest, me, "tag.posts", tag=k, mode="")
+        await expect(BadRequest, me, "search", q=k, kind="")
+        for mode in ("top", "recent"):
+            page = await me.call("tag.posts", tag=k, mode=mode, cursor="")
+            assert ids(page["posts"]) == [post["id"]]
+        assert (await me.call("feed.explore", cursor=""))["cursor"] == (
+            await me.call("feed.explore"))["cursor"]
