@@ -120,12 +120,19 @@ class Media:
         self.workers = workers
         self.observe: Callable[[float], None] = lambda seconds: None  # the node's metrics
 
+    async def charge(self, user_id: int, photos: int) -> None:
+        """Count `photos` processings against the user's `uploads_per_hour`: an upload is
+        one, and so is each re-render a post or an avatar asks of an upload (another
+        filter, adjustments, the avatar crop) — the same work in the node's few media
+        workers, which an uncounted render let one upload buy without end."""
+        verdict = await ratelimit.hit(self.st, "upload", str(user_id),
+                                      self.settings.uploads_per_hour, 3600, photos)
+        if not verdict.allowed:
+            raise Throttled("too many photos processed; try again later", verdict.retry_after)
+
     async def upload(self, session: Session, path: Path, options: dict[str, Any]) -> dict[str, Any]:
         kind, filter_name, adjust = parse_options(options)
-        verdict = await ratelimit.hit(self.st, "upload", str(session.user_id),
-                                      self.settings.uploads_per_hour, 3600)
-        if not verdict.allowed:
-            raise Throttled("too many uploads; try again later", verdict.retry_after)
+        await self.charge(session.user_id, 1)
         started = time.perf_counter()
         processed = await self.workers.process(
             path, kind=kind, max_pixels=self.settings.upload_max_pixels, filter=filter_name,
@@ -180,6 +187,7 @@ class Media:
             return
         rec = await self.owned(session, media_id)
         if rec.kind != "avatar":
+            await self.charge(session.user_id, 1)
             rec = await self.render(rec, kind="avatar", filter_name=rec.filter)
         await db.set_avatar(self.st, session.user_id, rec.id)
 

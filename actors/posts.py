@@ -278,8 +278,12 @@ async def _edit(conn: asyncpg.Connection, sink: EventSink, viewer_id: int, post_
         await db.set_tags(conn, post_id, tags)
         ids = await db.user_ids(conn, names)
         mentioned = await db.set_mentions(conn, post_id, list(ids.values()))
+        # Only on the first mention in this post: taking a name out and putting it back
+        # notified again at every edit.
+        told = await db.mention_notified(conn, post_id, viewer_id, mentioned)
         await _send_notices(conn, sink, viewer_id, head,
-                            [_Notice(uid, "mention", body=caption) for uid in mentioned])
+                            [_Notice(uid, "mention", body=caption)
+                             for uid in mentioned if uid not in told])
     found = await db.load(conn, viewer_id, [post_id])
     sink.to_channel(keys(post_id), "post.updated", _edit_event(found[post_id]))
     return post_wire(found[post_id])
@@ -448,6 +452,8 @@ async def _comment(conn: asyncpg.Connection, sink: EventSink, viewer_id: int, po
         assert idem is not None
         existing = await _existing_comment(conn, viewer_id, idem)
         assert existing is not None
+        if existing["post"] != post_id:  # as when the key is found at once (above)
+            raise Taken("that idempotency key was used for a comment on another post")
         return existing
     if done.counts is None:
         raise Missing("no such post")
@@ -491,6 +497,7 @@ async def _comments(conn: asyncpg.Connection, viewer_id: int, post_id: int,
         # its replies would show what the block hides.
         parent = await db.comment_sight(conn, viewer_id, parent_id)
         if (parent is None or parent.comment.deleted or parent.comment.post_id != post_id
+                or parent.comment.parent_id is not None  # a reply has no thread of its own
                 or not privacy.can_see_comment(parent.viewer_to_author)):
             raise Missing("no such comment")
     rows = await db.list_comments(conn, post_id, parent_id, after, limit)
@@ -626,11 +633,14 @@ class Posts:
                 attached=False)  # attached by the post's transaction, or collected
             out[i] = (rendered.id, spec.alt)
 
-        async with trio.open_nursery() as nursery:
-            for i, (rec, spec) in enumerate(zip(records, specs, strict=True)):
+        todo = [i for i, (rec, spec) in enumerate(zip(records, specs, strict=True))
                 if (rec.kind != "photo" or spec.adjust is not None
-                        or (spec.filter is not None and spec.filter != rec.filter)):
-                    nursery.start_soon(render, i)
+                    or (spec.filter is not None and spec.filter != rec.filter))]
+        if todo:
+            await self.media.charge(session.user_id, len(todo))
+        async with trio.open_nursery() as nursery:
+            for i in todo:
+                nursery.start_soon(render, i)
         return out
 
     async def get(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:

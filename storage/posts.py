@@ -616,6 +616,19 @@ async def removal_context(conn: asyncpg.Connection, viewer_id: int,
     return None if row is None else RemovalContext(*_comment_and_post(row, viewer_id))
 
 
+async def mention_notified(conn: asyncpg.Connection, post_id: int, actor_id: int,
+                           user_ids: Sequence[int]) -> set[int]:
+    """Those of `user_ids` this actor already notified of a mention in this post (among
+    each one's latest notifications, as for likes: bounded)."""
+    if not user_ids:
+        return set()
+    rows = await conn.fetch(
+        f"""SELECT u.id FROM unnest($3::bigint[]) AS u (id)
+            WHERE {_repeat("u.id", "$2::bigint", "'mention'", "$1::bigint", "NULL")}""",
+        post_id, actor_id, list(user_ids))
+    return {r["id"] for r in rows}
+
+
 async def delete_comment(conn: asyncpg.Connection, comment_id: int, by: int) -> list[int]:
     """Soft-delete a comment and its live replies; the ids that were deleted now. `by` (who
     did it) is kept so operators can tell an author's delete from a post owner's.

@@ -15,10 +15,10 @@ class Verdict:
     retry_after: float  # seconds until the window resets, when refused
 
 
-async def _hit(r: aioredis.Redis, key: str, limit: int, window: int) -> Verdict:
+async def _hit(r: aioredis.Redis, key: str, limit: int, window: int, cost: int = 1) -> Verdict:
     async with r.pipeline(transaction=True) as pipe:
         pipe.set(key, 0, ex=window, nx=True)  # Redis 6.2 has no EXPIRE NX
-        pipe.incr(key)
+        pipe.incrby(key, cost)
         pipe.pttl(key)
         _, count, ttl_ms = await pipe.execute()
     if count <= limit:
@@ -26,9 +26,10 @@ async def _hit(r: aioredis.Redis, key: str, limit: int, window: int) -> Verdict:
     return Verdict(False, max(ttl_ms, 1) / 1000.0)
 
 
-async def hit(st: Storage, scope: str, subject: str, limit: int, window_seconds: int) -> Verdict:
-    """Count one attempt for (scope, subject); refused past `limit` per window."""
-    return await st.redis_op(_hit, st.key("rl", scope, subject), limit, window_seconds)
+async def hit(st: Storage, scope: str, subject: str, limit: int, window_seconds: int,
+              cost: int = 1) -> Verdict:
+    """Count `cost` attempts for (scope, subject); refused past `limit` per window."""
+    return await st.redis_op(_hit, st.key("rl", scope, subject), limit, window_seconds, cost)
 
 
 class Charge:
