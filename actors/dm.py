@@ -410,7 +410,10 @@ def _require_group(lk: Locked) -> None:
 
 
 async def _add(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id: int,
-               user_ids: list[int]) -> Done:
+               user_ids: list[int], charge: ratelimit.Charge) -> Done:
+    """Adding people lands the group in their requests, as a new conversation does: it
+    counts against the same limit (`dm.open`'s), once per call that adds someone, or
+    one could go on adding strangers to a group once dm.open was refused."""
     lk = await _lock(conn, conv_id, me_id)
     _require_group(lk)
     new = [u for u in user_ids if u not in lk.members]
@@ -421,6 +424,7 @@ async def _add(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id: i
             if uid == me_id:
                 continue
             privacy.require_dm_peer(await relation(conn, me_id, uid))
+        await _take(charge, OPENS_REFUSED)
         for uid in new:
             folder = privacy.dm_folder(await relation(conn, uid, me_id))
             await db.add_member(conn, conv_id, uid, state=folder, joined_seq=lk.conv.last_seq)
@@ -773,7 +777,8 @@ class DirectMessages:
         A.only(raw, {"conversation", "users"})
         conv_id = _conv_arg(raw)
         users = _user_list(raw, "users", minimum=1, maximum=DM_GROUP_MAX - 1)
-        result: dict[str, Any] = await self._write(conv_id, s.user_id, _add, users)
+        result: dict[str, Any] = await self._write(conv_id, s.user_id, _add, users,
+                                                   self._opens(s.user_id))
         return result
 
     async def remove(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:

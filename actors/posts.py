@@ -22,13 +22,18 @@ import trio
 from actors import args as A
 from actors import privacy
 from actors.accounts import Session, public_user
-from actors.errors import Invalid, Missing, NotAllowed, Taken
+from actors.errors import Invalid, Missing, NotAllowed, Taken, Throttled
 from actors.media import ADJUSTMENTS, Media, attached_wire, variant_urls
-from config.limits import LIKERS_DEFAULT, LIKERS_MAX, USERNAME_MAX
+from config.limits import (
+    COMMENTS_WINDOW_SECONDS,
+    LIKERS_DEFAULT,
+    LIKERS_MAX,
+    USERNAME_MAX,
+)
 from media.filters import FILTERS, Adjustments
 from storage import posts as db
+from storage import ratelimit, timelines
 from storage import search as search_db
-from storage import timelines
 from storage.events import EventSink, tx_events
 from storage.graph import Cursor
 from storage.notifications import notify
@@ -396,7 +401,7 @@ async def _idem_comment(conn: asyncpg.Connection, author_id: int,
 
 async def _comment(conn: asyncpg.Connection, sink: EventSink, viewer_id: int, post_id: int,
                    text: str, names: list[str], reply_to: int | None, idem: str | None,
-                   keys: Keys) -> dict[str, Any]:
+                   keys: Keys, charge: ratelimit.Charge) -> dict[str, Any]:
     # Two statements, as for likes: what the rules need (a comment made with the same key,
     # the post, the comment replied to, every relation asked about below), then the
     # comment, counter, notifications and their durable events (storage.posts.add_comment_once).
@@ -445,6 +450,11 @@ async def _comment(conn: asyncpg.Connection, sink: EventSink, viewer_id: int, po
         if (privacy.post_notice(sees)(target.to_commenter)
                 and privacy.can_see_thread(target.to_thread_author)):
             notices.append((uid, kinds[uid]))
+    # Counted once every check passed (a refused or repeated call is not): per user,
+    # over all posts and connections — the op limit is per connection.
+    verdict = await charge.take()
+    if not verdict.allowed:
+        raise Throttled("too many comments; slow down", verdict.retry_after)
     done = await db.add_comment_once(conn, ctx, viewer_id, post_id,
                                      parent.id if parent else None, text, idem, notices,
                                      retention=sink.retention)
@@ -727,7 +737,10 @@ class Posts:
         reply_to = A.integer(args, "reply_to", required=False)
         idem = A.text(args, "idem", max_len=IDEM_MAX, min_len=1, required=False)
         return await tx_events(self.st, _comment, session.user_id, post_id, text, names,
-                               reply_to, idem, self.channel)
+                               reply_to, idem, self.channel,
+                               ratelimit.Charge(self.st, "comment.add", str(session.user_id),
+                                                self.st.settings.comments_per_minute,
+                                                COMMENTS_WINDOW_SECONDS))
 
     async def uncomment(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         A.only(args, {"comment"})

@@ -110,6 +110,8 @@ DM_LIST_MAX = 50
 DM_SENDS_PER_MINUTE = 60  # per user, over all conversations (edits, reactions included)
 DM_SENDS_WINDOW_SECONDS = 60  # ...in this window
 DM_OPENS_PER_HOUR = 30  # new conversations a user may start
+COMMENTS_PER_MINUTE = 60  # (setting) comment.add per user, over all posts (each may notify)
+COMMENTS_WINDOW_SECONDS = 60
 DM_OPENS_WINDOW_SECONDS = 3600  # ...in this window
 DM_CONVERSATION_IDLE_SECONDS = 60.0  # a ConversationActor stops after this long without mail
 

@@ -51,6 +51,7 @@ class Settings:
     upload_max_bytes: int = limits.MEDIA_MAX_BYTES
     upload_max_pixels: int = limits.MEDIA_MAX_PIXELS
     uploads_per_hour: int = limits.UPLOADS_PER_HOUR
+    comments_per_minute: int = limits.COMMENTS_PER_MINUTE
     media_workers: int = limits.MEDIA_WORKERS
     media_grace_seconds: int = limits.MEDIA_GRACE_SECONDS
     # Feed

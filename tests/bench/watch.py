@@ -364,7 +364,9 @@ def main() -> int:
         return 0
 
     count = round(ns.rate * ns.seconds)
-    with common.bench_node(1 + ns.commenters + ns.watchers) as s:
+    # its few commenters send far more than a person does (10 a second each by default)
+    with common.bench_node(1 + ns.commenters + ns.watchers,
+                           {"GLINT_COMMENTS_PER_MINUTE": "1000000"}) as s:
         node = s.node
         author, commenters = s.tokens[0], s.tokens[1:1 + ns.commenters]
         watchers = s.tokens[1 + ns.commenters:]

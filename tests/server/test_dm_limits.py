@@ -232,3 +232,22 @@ async def test_refused_opens_leave_the_new_conversation_allowance(
             assert await error_of(alice, "dm.open", **args) == answer, args
         listed = await alice.call("dm.list")  # only the two she made: nothing refused was
         assert len(listed["conversations"]) == 2
+
+
+async def test_adding_people_counts_as_new_conversations(
+        node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    """dm.add lands the group in the added people's requests, as dm.open does: once
+    dm.open was refused, adding strangers to a group went on without limit."""
+    monkeypatch.setattr(actors.dm, "DM_OPENS_PER_HOUR", 2)
+    async with bots(node, 5) as (alice, bob, carol, dave, erin):
+        group = (await alice.call("dm.open", users=[uid(bob), uid(carol)]))["id"]  # 1
+        await alice.call("dm.add", conversation=group, users=[uid(dave)])  # 2
+        await alice.call("dm.add", conversation=group, users=[uid(dave)])  # nobody new: free
+        assert await outcome(alice, "dm.add", conversation=group,
+                             users=[uid(erin)]) == "rate_limited"
+        assert await outcome(alice, "dm.open", user=uid(erin)) == "rate_limited"
+        assert (await erin.call("dm.list", folder="requests"))["conversations"] == []
+        [listed] = [c for c in (await alice.call("dm.list"))["conversations"]
+                    if c["id"] == group]
+        assert sorted(m["id"] for m in listed["members"]) == sorted(
+            uid(c) for c in (alice, bob, carol, dave))
