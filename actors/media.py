@@ -130,6 +130,15 @@ class Media:
         if not verdict.allowed:
             raise Throttled("too many photos processed; try again later", verdict.retry_after)
 
+    async def allowance_left(self, user_id: int) -> None:
+        """Refuse at once a user whose uploads are spent this hour: before their upload's
+        body is received (up to `upload_max_bytes`), which counting only after it let a
+        throttled user go on sending."""
+        verdict = await ratelimit.spent(self.st, "upload", str(user_id),
+                                        self.settings.uploads_per_hour)
+        if not verdict.allowed:
+            raise Throttled("too many photos processed; try again later", verdict.retry_after)
+
     async def upload(self, session: Session, path: Path, options: dict[str, Any]) -> dict[str, Any]:
         kind, filter_name, adjust = parse_options(options)
         await self.charge(session.user_id, 1)

@@ -186,6 +186,7 @@ def create_app(node: Node) -> QuartTrio:
         limit = node.settings.upload_max_bytes
         if (request.content_length or 0) > limit:
             raise TooLarge(f"uploads are limited to {limit} bytes")
+        await node.media.allowance_left(sess.user_id)
         tmp_dir = node.settings.data_dir / "tmp"
         await trio.Path(tmp_dir).mkdir(parents=True, exist_ok=True)
         tmp = trio.Path(tmp_dir) / f"up-{secrets.token_hex(12)}"

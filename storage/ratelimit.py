@@ -32,6 +32,23 @@ async def hit(st: Storage, scope: str, subject: str, limit: int, window_seconds:
     return await st.redis_op(_hit, st.key("rl", scope, subject), limit, window_seconds, cost)
 
 
+async def _spent(r: aioredis.Redis, key: str, limit: int) -> Verdict:
+    async with r.pipeline(transaction=True) as pipe:
+        pipe.get(key)
+        pipe.pttl(key)
+        count, ttl_ms = await pipe.execute()
+    if int(count or 0) < limit:
+        return Verdict(True, 0.0)
+    return Verdict(False, max(ttl_ms, 1) / 1000.0)
+
+
+async def spent(st: Storage, scope: str, subject: str, limit: int) -> Verdict:
+    """Whether (scope, subject) has no attempt left in its window, counting nothing: for
+    a refusal that should come before costly work (an upload's body), the attempt itself
+    being counted after it."""
+    return await st.redis_op(_spent, st.key("rl", scope, subject), limit)
+
+
 class Charge:
     """One attempt for (scope, subject), taken on the asyncio side from inside a crossing
     already under way: for a limit that counts only the calls that pass their checks.

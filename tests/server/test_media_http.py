@@ -219,3 +219,31 @@ async def test_early_upload_errors_do_not_wedge_a_kept_alive_connection(mnode: N
             assert (await http.get("/healthz")).status_code == 200
             r = await http.post("/api/media", content=images.jpeg(300, 300), headers=auth)
             assert r.status_code == 201
+
+
+async def test_a_spent_upload_allowance_is_refused_before_the_body(
+        services: tuple[str, str], tmp_path: Path) -> None:
+    """Past `uploads_per_hour` the answer comes at once, with nothing of the body read:
+    counted only after receiving it, a throttled user could go on sending 30 MiB bodies.
+    The request here announces a megabyte and sends ten bytes: it is answered anyway."""
+    settings = make_settings(services, tmp_path, uploads_per_hour=1)
+    name = unique("rl")
+    async with open_node(settings) as node, connect(node.ws_url) as c, \
+            httpx.AsyncClient(base_url=node.http_url) as http:
+        await c.signup(name, f"{name}@example.com", PASSWORD)
+        r = await http.post("/api/media", content=images.jpeg(300, 300),
+                            headers={"Authorization": f"Bearer {c.token}"})
+        assert r.status_code == 201
+        host, port = node.http_url.removeprefix("http://").rsplit(":", 1)
+        stream = await trio.open_tcp_stream(host, int(port))
+        async with stream:
+            await stream.send_all(
+                f"POST /api/media HTTP/1.1\r\nHost: {host}\r\n"
+                f"Authorization: Bearer {c.token}\r\nContent-Type: image/jpeg\r\n"
+                f"Content-Length: 1000000\r\n\r\n".encode() + b"\xff\xd8\xff" + b"\0" * 7)
+            reply = b""
+            with trio.fail_after(10):
+                while b"\r\n\r\n" not in reply:
+                    reply += await stream.receive_some(4096)
+        assert reply.startswith(b"HTTP/1.1 429"), reply[:80]
+        assert b"retry-after" in reply.lower()
