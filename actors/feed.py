@@ -53,6 +53,7 @@ from actors.posts import post_wire
 from config import Settings
 from config.limits import (
     FEED_AFFINITY_TTL_SECONDS,
+    FEED_CONSUMER_FORGET_SECONDS,
     FEED_JOBS_PER_READ,
     FEED_PAGE_DEFAULT,
     FEED_PAGE_MAX,
@@ -431,6 +432,13 @@ class Feed:
                   ) -> None:
         """Take and process fan-out jobs until cancelled; never lets an error stop it."""
         task_status.started()
+        try:
+            gone = await tl.forget_idle_consumers(self.st, self.consumer,
+                                                  FEED_CONSUMER_FORGET_SECONDS * 1000)
+            if gone:
+                log.info("fan-out consumers of gone nodes dropped", extra={"consumers": gone})
+        except Exception as exc:  # housekeeping: the next start tries again
+            log.warning("fan-out consumer clean-up failed", extra={"error": str(exc)})
         delay = 0.1
         claim_idle_ms = int(self.settings.feed_claim_idle_seconds * 1000)
         while True:
@@ -490,6 +498,10 @@ class Feed:
             frame = encode(event("feed.post", {"post": post}))
         into = start.followers <= s.feed_celebrity_threshold
         after: int | None = start.resume_after
+        if job.kind == tl.DELETE and not into:
+            # A celebrity's posts never entered its followers' timelines: only its own
+            # timeline has the post (walking millions of followers would do nothing).
+            after = tl.PAST_EVERY_FOLLOWER
         extra = [job.author_id] if start.resume_after == 0 else []
         while after is not None:
             after = await self.st.both(

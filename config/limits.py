@@ -125,6 +125,8 @@ FEED_CLAIM_IDLE_SECONDS = 30.0  # (setting) a job pending this long on a silent 
 FEED_WORKER_BLOCK_MS = 1000  # how long the worker's XREADGROUP waits for a job
 FEED_JOBS_PER_READ = 1  # jobs taken from the stream at once: one, so a job waiting behind
 # others is never this node's to age until another node claims it and both fan it out
+FEED_CONSUMER_FORGET_SECONDS = 3600  # a fan-out consumer idle this long, nothing pending,
+# is dropped from the group when a node starts (each start is a new consumer)
 FEED_MERGE_AFTER_SKIP_DAYS = 30  # an author whose posts skipped the timelines (above the
 # celebrity threshold) is merged at read time this long after, whatever their count now
 FEED_PAGE_DEFAULT = 20

@@ -150,6 +150,32 @@ async def _ensure_group(r: aioredis.Redis, stream: str) -> None:
             raise
 
 
+async def forget_idle_consumers(st: Storage, me: str, idle_ms: int) -> list[str]:
+    """Trio side: drop the group's consumers other than `me` that have nothing pending
+    and were idle `idle_ms` or more — nodes gone (a node is a new consumer at each start,
+    `hostname-pid`), whose names the group kept for ever. Nothing is lost: a consumer
+    with pending jobs stays (another node claims those), and a live one that happened
+    to be idle is made again by its next read. Returns the names dropped."""
+    stream = stream_key(st)
+
+    async def run(r: aioredis.Redis) -> list[str]:
+        try:
+            consumers = await r.xinfo_consumers(stream, GROUP)
+        except redis.exceptions.ResponseError as exc:
+            if "NOGROUP" in str(exc) or "no such key" in str(exc):
+                return []
+            raise
+        gone = []
+        for c in consumers:
+            name = c["name"].decode() if isinstance(c["name"], bytes) else str(c["name"])
+            if name != me and int(c["pending"]) == 0 and int(c["idle"]) >= idle_ms:
+                await r.xgroup_delconsumer(stream, GROUP, name)
+                gone.append(name)
+        return gone
+
+    return await st.redis_op(run)
+
+
 def _jobs(entries: Any) -> list[Job]:
     out = []
     for entry in entries or ():
@@ -269,6 +295,9 @@ async def _batch(conn: asyncpg.Connection, job: Job, after: int,
                         ORDER BY f.follower_id LIMIT $3) AS batch""",
         job.author_id, after, limit, job.post_id if job.kind == POST else None)
     return bool(row["live"]), list(row["batch"])
+
+
+PAST_EVERY_FOLLOWER = (1 << 63) - 1  # a step after this id has no follower: the author only
 
 
 class JobLost(Exception):

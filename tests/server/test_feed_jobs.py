@@ -213,3 +213,21 @@ async def test_the_caught_up_line_never_points_past_a_ranked_page(node: Node) ->
         second = await home(me, limit=2, cursor=first["cursor"])
         assert ids(second) == [news[0]]
         assert "caught_up_at" not in second  # was 1: one past the page's only post
+
+
+async def test_a_celebritys_deletion_clears_its_own_timeline(
+        services: tuple[str, str], tmp_path: Path) -> None:
+    """Its followers' timelines never held the post: the delete job goes no further than
+    the author's own (it walked every follower, doing nothing)."""
+    settings = make_settings(services, tmp_path, feed_celebrity_threshold=1)
+    async with open_node(settings) as node, bots(node, 3) as (star, x, y):
+        for fan in (x, y):
+            await follow(fan, star)
+        post = (await quick_post(star, "soon gone"))["id"]
+        await drained(node)
+        assert await in_timeline(node, uid(star), post)
+        await star.call("post.delete", post=post)
+        await drained(node)
+        assert not await in_timeline(node, uid(star), post)
+        for c in (star, x):
+            assert post not in ids(await home(c, mode="chronological"))
