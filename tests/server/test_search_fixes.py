@@ -6,7 +6,6 @@ followers and post counts, tags that only hidden posts use, and empty `mode`/`ki
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ from protocol.errors import BadRequest
 from server.node import Node
 from storage import migrations
 from storage import search as db
+from tests.server.test_discover import code, ids
 from tests.server.test_posts import (
     block,
     bots,
@@ -27,15 +27,6 @@ from tests.server.test_posts import (
     sql,
     uid,
 )
-
-
-def code() -> str:
-    """A word no other test uses: starts with a letter, so it is one search token."""
-    return "k" + uuid.uuid4().hex[:10]
-
-
-def ids(items: list[dict[str, Any]]) -> list[int]:
-    return [int(i["id"]) for i in items]
 
 
 async def tags_of(c: Client, q: str, **args: Any) -> list[dict[str, Any]]:
