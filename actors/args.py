@@ -33,6 +33,22 @@ def text(args: dict[str, Any], name: str, *, max_len: int, min_len: int = 0,
     return value
 
 
+TRIM_SLACK = 1000  # whitespace around a trimmed text, beyond its limit, still accepted
+
+
+def trimmed(args: dict[str, Any], name: str, *, max_len: int, min_len: int = 0,
+            required: bool = True) -> str | None:
+    """A text without its surrounding whitespace, its limits checked after trimming (a
+    caption that fits was refused for the newline a client added after it)."""
+    value = text(args, name, max_len=max_len + TRIM_SLACK, required=required)
+    if value is None:
+        return None
+    value = value.strip()
+    if not min_len <= len(value) <= max_len:
+        raise Invalid(f"`{name}` must be {min_len} to {max_len} characters")
+    return value
+
+
 def cursor_number(part: str) -> int:
     """One number of an opaque cursor: ASCII digits within bigint, else `Invalid`.
     (`int()` takes "٣", "+5" and "5_0", and a number past bigint reached a query as an

@@ -617,8 +617,7 @@ def _user_list(raw: dict[str, Any], name: str, *, minimum: int, maximum: int) ->
 
 
 def _title(raw: dict[str, Any], *, required: bool = False) -> str:
-    value = A.text(raw, "title", max_len=DM_TITLE_MAX, required=required)
-    return (value or "").strip()
+    return A.trimmed(raw, "title", max_len=DM_TITLE_MAX, required=required) or ""
 
 
 def _cursor(raw: dict[str, Any]) -> tuple[int, int] | None:

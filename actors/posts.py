@@ -115,7 +115,7 @@ def _media_spec(item: Any) -> MediaSpec:
     name = A.text(item, "filter", max_len=32, required=False)
     if name is not None and name not in FILTERS:
         raise Invalid(f"unknown filter `{name}`; known: {', '.join(sorted(FILTERS))}")
-    alt = A.text(item, "alt", max_len=ALT_MAX, required=False) or ""
+    alt = A.trimmed(item, "alt", max_len=ALT_MAX, required=False) or ""
     adjust = None
     raw = item.get("adjust")
     if raw is not None:
@@ -612,9 +612,9 @@ class Posts:
 
     async def create(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         A.only(args, {"media", "caption", "location", "idem"})
-        caption = (A.text(args, "caption", max_len=CAPTION_MAX, required=False) or "").strip()
+        caption = A.trimmed(args, "caption", max_len=CAPTION_MAX, required=False) or ""
         tags, names = hashtags(caption), mentions(caption)
-        location = (A.text(args, "location", max_len=LOCATION_MAX, required=False) or "").strip()
+        location = A.trimmed(args, "location", max_len=LOCATION_MAX, required=False) or ""
         idem = A.text(args, "idem", max_len=IDEM_MAX, min_len=1, required=False)
         specs = _media_specs(args.get("media"))
         if idem is not None:  # a retry: answer before doing any work again
@@ -663,15 +663,15 @@ class Posts:
     async def edit(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         A.only(args, {"post", "caption", "alts", "comments_off"})
         post_id = self.post_arg(args)
-        caption = A.text(args, "caption", max_len=CAPTION_MAX, required=False)
+        caption = A.trimmed(args, "caption", max_len=CAPTION_MAX, required=False)
         parsed = None
         if caption is not None:
-            caption = caption.strip()
             parsed = (hashtags(caption), mentions(caption))
         alts = args.get("alts")
         if alts is not None:
             if not isinstance(alts, list) or len(alts) > MEDIA_PER_POST or not all(
-                    isinstance(a, str) and len(a) <= ALT_MAX and "\x00" not in a for a in alts):
+                    isinstance(a, str) and len(a.strip()) <= ALT_MAX
+                    and len(a) <= ALT_MAX + A.TRIM_SLACK and "\x00" not in a for a in alts):
                 raise Invalid(f"`alts` must be a list of strings of at most {ALT_MAX} characters")
             alts = [a.strip() for a in alts]
         comments_off = A.flag(args, "comments_off", required=False)
@@ -728,11 +728,13 @@ class Posts:
     async def comment(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         A.only(args, {"post", "text", "reply_to", "idem"})
         post_id = self.post_arg(args)
-        text = A.text(args, "text", max_len=COMMENT_MAX, min_len=1)
+        text = A.text(args, "text", max_len=COMMENT_MAX + A.TRIM_SLACK, min_len=1)
         assert text is not None
         text = text.strip()
         if not text:
             raise Invalid("`text` must not be blank")
+        if len(text) > COMMENT_MAX:
+            raise Invalid(f"`text` must be 1 to {COMMENT_MAX} characters")
         names = mentions(text)
         reply_to = A.integer(args, "reply_to", required=False)
         idem = A.text(args, "idem", max_len=IDEM_MAX, min_len=1, required=False)

@@ -265,3 +265,18 @@ async def test_save_unsave_and_saved_list(node: Node) -> None:
         kept = await quick_post(alice, "k", idem="spent")
         await alice.call("post.delete", post=kept["id"])
         await expect(Conflict, alice, "post.create", media=[p1["media"][0]["id"]], idem="spent")
+
+
+async def test_texts_are_trimmed_before_their_limits(node: Node) -> None:
+    """A caption, alt text or comment that fits once trimmed is taken (the newline a
+    client adds after a full caption was refused); one that does not fit is not."""
+    async with bots(node, 2) as (alice, bob):
+        rec = await alice.upload(images.jpeg(320, 240))
+        full = "x" * 2200
+        post = await alice.call("post.create", media=[{"id": rec["id"], "alt": " a \n"}],
+                                caption=full + "\n\n")
+        assert post["caption"] == full and post["media"][0]["alt"] == "a"
+        await expect(BadRequest, alice, "post.create", media=[rec["id"]], caption=full + "y")
+        comment = await bob.call("comment.add", post=post["id"], text=f"  {full}\n")
+        assert comment["text"] == full
+        await expect(BadRequest, bob, "comment.add", post=post["id"], text=full + "y")

@@ -1,0 +1,28 @@
+"""Typed reads of op arguments (actors/args.py): texts are trimmed before their limits
+are checked (a caption that fits was refused for the newline a client put after it),
+and cursor numbers are ASCII digits within bigint."""
+
+from __future__ import annotations
+
+import pytest
+
+from actors import args as A
+from actors.errors import Invalid
+
+
+def test_trimmed_checks_the_limit_after_trimming() -> None:
+    assert A.trimmed({"t": "  " + "x" * 10 + "\n\n"}, "t", max_len=10) == "x" * 10
+    assert A.trimmed({}, "t", max_len=10, required=False) is None
+    for bad in ("x" * 11, " " * (A.TRIM_SLACK + 11), "a\x00b"):
+        with pytest.raises(Invalid):
+            A.trimmed({"t": bad}, "t", max_len=10)
+    with pytest.raises(Invalid):
+        A.trimmed({"t": "   "}, "t", max_len=10, min_len=1)
+
+
+def test_cursor_numbers_are_ascii_digits_within_bigint() -> None:
+    assert A.cursor_number("0") == 0
+    assert A.cursor_number(str(A.BIGINT_MAX)) == A.BIGINT_MAX
+    for bad in (str(A.BIGINT_MAX + 1), "٣", "+5", "5_0", "-1", " 7", "", "1e3"):
+        with pytest.raises(Invalid):
+            A.cursor_number(bad)
