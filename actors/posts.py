@@ -392,9 +392,11 @@ async def _existing_comment(conn: asyncpg.Connection, author_id: int,
 
 async def _idem_comment(conn: asyncpg.Connection, author_id: int,
                         comment_id: int) -> dict[str, Any]:
-    """The comment an idempotency key names, as its first reply gave it."""
+    """The comment an idempotency key names, as its first reply gave it (gone with its
+    post too: a retry after the post was deleted answered the comment)."""
     found = await db.load_comments(conn, author_id, [comment_id])
-    if comment_id not in found:
+    head = await db.head(conn, found[comment_id].post_id) if comment_id in found else None
+    if head is None or head.deleted:
         raise Taken("that idempotency key belongs to a deleted comment")
     return comment_wire(found[comment_id])
 

@@ -4,7 +4,7 @@ id as `parent` of comment.list is `not_found`, not an empty thread."""
 
 from __future__ import annotations
 
-from protocol.errors import NotFound
+from protocol.errors import Conflict, NotFound
 from server.node import Node
 from tests.server.test_posts import bots, expect, next_event, quick_post, sql, uid, uname
 
@@ -33,3 +33,11 @@ async def test_the_thread_of_a_reply_is_not_found(node: Node) -> None:
         await expect(NotFound, bob, "comment.list", post=post, parent=reply)
         got = await bob.call("comment.list", post=post, parent=thread)
         assert [c["id"] for c in got["comments"]] == [reply]
+
+
+async def test_a_comment_retry_after_its_post_was_deleted_is_a_conflict(node: Node) -> None:
+    async with bots(node, 2) as (alice, bob):
+        post = (await quick_post(alice, "a post"))["id"]
+        await bob.call("comment.add", post=post, text="first", idem="c1")
+        await alice.call("post.delete", post=post)
+        await expect(Conflict, bob, "comment.add", post=post, text="first", idem="c1")
