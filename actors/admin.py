@@ -81,8 +81,7 @@ def _page(rows: list[dict[str, Any]], key: str, limit: int, cursor_of: str = "id
 
 
 def _reason(args: dict[str, Any], *, required: bool) -> str:
-    text = A.text(args, "reason", max_len=ADMIN_REASON_MAX, min_len=0, required=required)
-    text = (text or "").strip()
+    text = A.trimmed(args, "reason", max_len=ADMIN_REASON_MAX, required=required) or ""
     if required and not text:
         raise Invalid("`reason` must not be blank")
     return text
@@ -465,7 +464,7 @@ class Admin:
     async def announce(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         op = await self.require(session)
         A.only(args, {"text", "level"})
-        text = (A.text(args, "text", max_len=ANNOUNCEMENT_MAX, min_len=1) or "").strip()
+        text = A.trimmed(args, "text", max_len=ANNOUNCEMENT_MAX) or ""
         if not text:
             raise Invalid("`text` must not be blank")
         level = _choice(args, "level", LEVELS, default="info")

@@ -53,6 +53,12 @@ async def _target_user(conn: asyncpg.Connection, reporter: int, kind: str,
         privacy.require_posts(await relation(conn, reporter, head.author_id), "comment")
         if not privacy.can_see_comment(await relation(conn, reporter, c.author_id)):
             raise Missing("no such comment")
+        # A reply is hidden with its thread (comment.list, comment.like): reporting it
+        # must not tell that it exists either.
+        thread = await posts_db.comment_head(conn, c.parent_id) if c.parent_id else None
+        if thread is not None and not privacy.can_see_thread(
+                await relation(conn, reporter, thread.author_id)):
+            raise Missing("no such comment")
         return c.author_id
     m = await mod.message_for(conn, target_id, reporter)
     if m is None or not m.visible or m.sender_id is None:
@@ -84,7 +90,7 @@ class Reports:
         reason = A.text(args, "reason", max_len=40)
         if reason not in REASONS:
             raise Invalid(f"`reason` must be one of: {', '.join(REASONS)}")
-        note = (A.text(args, "text", max_len=REPORT_NOTE_MAX, required=False) or "").strip()
+        note = A.trimmed(args, "text", max_len=REPORT_NOTE_MAX, required=False) or ""
         verdict = await ratelimit.hit(self.st, "report", str(session.user_id),
                                       REPORTS_PER_HOUR, REPORT_WINDOW_SECONDS)
         if not verdict.allowed:

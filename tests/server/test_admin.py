@@ -542,6 +542,26 @@ async def test_racing_reports_of_one_target_are_one_report(node: Node) -> None:
                      target=uid(suspended) + 10**9, reason="spam")
 
 
+async def test_a_reply_in_a_hidden_thread_cannot_be_reported(node: Node) -> None:
+    """A reply is hidden with its thread (comment.list, comment.like answer not_found):
+    reporting it answered `created`, telling that it exists (found by a review)."""
+    async with bots(node, 4) as (author, commenter, replier, blocked):
+        post = await quick_post(author, "a post")
+        thread = await commenter.call("comment.add", post=post["id"], text="a thread")
+        reply = await replier.call("comment.add", post=post["id"], text="a reply",
+                                   reply_to=thread["id"])
+        await block(commenter, blocked)
+        await expect(NotFound, blocked, "comment.like", comment=reply["id"])
+        await expect(NotFound, blocked, "report.create", kind="comment", target=reply["id"],
+                     reason="spam")
+        assert await sql(node, "SELECT count(*) FROM reports WHERE reporter_id = $1",
+                         uid(blocked)) == 0
+        # others still report it; a note that fits once trimmed is taken
+        got = await author.call("report.create", kind="comment", target=reply["id"],
+                                reason="spam", text=" " * 600 + "x")
+        assert got["created"] is True
+
+
 async def test_every_admin_action_writes_exactly_one_audit_row(node: Node) -> None:
     async with bots(node, 3) as (author, reporter, target), admins(node) as (admin,):
         p1, p2, p3 = [await quick_post(author, f"audit {i}") for i in range(3)]
