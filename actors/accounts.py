@@ -205,9 +205,15 @@ class Accounts:
         return await db.revoke_token(self.st, token_digest)
 
     async def close_sessions(self, user_id: int, token_digest: bytes) -> None:
-        """Tell every node to close the connections using that token (4001)."""
-        await bus.publish(self.st, [(bus.user_channel(self.st, user_id),
-                                     bus.pack("r", token_digest))])
+        """Tell every node to close the connections using that token (4001). The revoke
+        is committed already: if the bus cannot carry the news, each node's periodic
+        re-check of its sessions (Node.recheck_sessions) closes them instead."""
+        try:
+            await bus.publish(self.st, [(bus.user_channel(self.st, user_id),
+                                         bus.pack("r", token_digest))])
+        except Unavailable as exc:
+            log.warning("session close not published; the re-check will close it",
+                        extra={"user": user_id, "error": str(exc)})
 
     async def close_tokens(self, user_id: int, token_digests: list[bytes],
                            reason: str = "") -> None:
@@ -216,7 +222,12 @@ class Accounts:
         32-byte digest, then the reason's UTF-8."""
         channel = bus.user_channel(self.st, user_id)
         tail = reason.encode("utf-8")
-        await bus.publish(self.st, [(channel, bus.pack("r", d + tail)) for d in token_digests])
+        try:
+            await bus.publish(self.st,
+                              [(channel, bus.pack("r", d + tail)) for d in token_digests])
+        except Unavailable as exc:  # committed: the nodes' session re-check closes them
+            log.warning("session close not published; the re-check will close it",
+                        extra={"user": user_id, "error": str(exc)})
 
     async def still_live(self, session: Session) -> bool:
         """Whether the session's token is still unrevoked, unexpired, and its user not

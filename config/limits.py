@@ -28,6 +28,7 @@ BIO_MAX = 150
 WEBSITE_MAX = 200
 TOKEN_BYTES = 32  # 256 random bits
 TOKEN_TTL_SECONDS = 30 * 24 * 3600  # (setting)
+SESSION_RECHECK_SECONDS = 60.0  # (setting) open sessions' tokens checked again this often
 LOGIN_ATTEMPTS_PER_IP = 20  # per LOGIN_WINDOW_SECONDS (setting)
 LOGIN_ATTEMPTS_PER_ACCOUNT = 10  # per LOGIN_WINDOW_SECONDS (setting)
 SIGNUPS_PER_IP = 20  # per LOGIN_WINDOW_SECONDS (setting)

@@ -26,12 +26,14 @@ from config import Settings
 from config.limits import MEDIA_GC_INTERVAL_SECONDS
 from media.store import LocalStore
 from media.workers import MediaWorkers
+from protocol.envelope import encode, event
 from protocol.names import CloseCode
 from server.connection import Connection
 from server.gateway import Gateway, _listen
 from server.http import serve_http
 from server.metrics import Metrics
 from server.router import Router
+from storage import accounts as db_accounts
 from storage import bus
 from storage.bridge import AsyncioBridge
 from storage.embedded import embedded_services
@@ -96,6 +98,38 @@ class Node:
                     log.info("unattached media collected", extra={"files": removed})
             except Exception:  # a background chore must never take the node down
                 log.exception("media clean-up failed; will retry")
+
+    async def _recheck_sessions(self) -> None:
+        """Every SESSION_RECHECK_SECONDS, the tokens of every attached connection are
+        checked again in one statement, and those no longer live (expired, revoked,
+        the user suspended) are closed with 4001: a token expired while its socket stayed
+        open kept working, and a revoke whose bus message was lost (Redis down at that
+        moment) left the other sockets on that token open."""
+        while True:
+            await trio.sleep(self.settings.session_recheck_seconds)
+            try:
+                await self.recheck_sessions()
+            except Exception as exc:  # a background chore: the next round tries again
+                log.warning("session re-check failed", extra={"error": str(exc)})
+
+    async def recheck_sessions(self) -> int:
+        """One round of `_recheck_sessions`; how many connections it closed."""
+        conns = [c for c in self.gateway.connections.values()
+                 if c.session is not None and c.attached and not c.closing]
+        if not conns:
+            return 0
+        live = await db_accounts.live_tokens(self.storage,
+                                             list({c.session.token_hash for c in conns
+                                                   if c.session is not None}))
+        closed = 0
+        for c in conns:
+            if c.session is not None and c.session.token_hash not in live and not c.closing:
+                c.send(encode(event("session.closed", {"reason": "session ended"})))
+                c.close(CloseCode.UNAUTHORIZED, "session ended")
+                closed += 1
+        if closed:
+            log.info("sessions ended on re-check", extra={"connections": closed})
+        return closed
 
     def _user_actor(self, key: Any) -> UserActor:
         return UserActor(key, st=self.storage, subscriber=self.subscriber,
@@ -259,6 +293,7 @@ async def open_node(settings: Settings) -> AsyncIterator[Node]:
                 await nursery.start(serve_http, node, http_listener)
                 nursery.start_soon(node._dispatch_bus)
                 nursery.start_soon(node._collect_media)
+                nursery.start_soon(node._recheck_sessions)
                 gc.freeze()  # start-up objects never need scanning again (DESIGN.md)
                 log.info("node ready", extra={"http": node.http_url, "ws": node.ws_url})
                 try:

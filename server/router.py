@@ -179,6 +179,10 @@ class Router:
             self._logging_out.discard(conn.conn_id)
         if user_id is not None:
             await self.accounts.close_sessions(user_id, session.token_hash)
+        # Its own token is revoked: this connection closes whatever the bus does.
+        if not conn.closing:
+            conn.send(encode(event("session.closed", {"reason": "logged out"})))
+            conn.close(CloseCode.UNAUTHORIZED, "logged out")
         return REPLIED
 
     async def password(self, conn: Connection, args: dict[str, Any], rid: int) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -200,6 +201,22 @@ async def resolve_token(st: Storage, token: str) -> TokenRecord | None:
 async def token_live(st: Storage, digest: bytes) -> bool:
     """The token (by digest) is unrevoked and unexpired, and its user not suspended."""
     return await st.read(_resolve_token, digest) is not None
+
+
+async def live_tokens(st: Storage, digests: Sequence[bytes]) -> set[bytes]:
+    """Those of the tokens (by digest) still unrevoked and unexpired, their users not
+    suspended: one statement for every session a node holds."""
+    if not digests:
+        return set()
+
+    async def run(conn: asyncpg.Connection) -> set[bytes]:
+        rows = await conn.fetch(
+            """SELECT t.hash FROM tokens t JOIN users u ON u.id = t.user_id
+               WHERE t.hash = ANY($1::bytea[]) AND t.revoked_at IS NULL
+                 AND t.expires_at > now() AND u.suspended_at IS NULL""", list(digests))
+        return {bytes(r["hash"]) for r in rows}
+
+    return await st.read(run)
 
 
 async def _revoke(conn: asyncpg.Connection, digest: bytes) -> int | None:
