@@ -160,7 +160,9 @@ class Accounts:
         except Duplicate as exc:
             what = "email" if "email" in exc.constraint else "username"
             raise Taken(f"that {what} is taken") from None
-        return await self._issue(user, client)
+        issued = await self._issue(user, client)
+        assert issued is not None  # issued unconditionally
+        return issued
 
     async def login(self, raw: dict[str, Any], *, ip: str, client: str = "") -> Issued:
         A.only(raw, {"username", "password"})
@@ -181,8 +183,10 @@ class Accounts:
         if await self.st.read(moderation.is_suspended, user.id):
             raise NotAllowed("this account is suspended")  # only with the right password
         if self._hasher.check_needs_rehash(pw_hash):
-            await db.set_password_hash(self.st, user.id, await self._hash(password))
-        issued = await self._issue(user, client)
+            await db.rehash_password(self.st, user.id, pw_hash, await self._hash(password))
+        issued = await self._issue(user, client, while_hash=pw_hash)
+        if issued is None:  # the password changed since it was checked: no longer right
+            raise NotAuthenticated("wrong username or password")
         # Only failed attempts count: people on many devices, or many people behind one
         # address, log in again and again. Best effort (the attempt stays counted).
         try:
@@ -348,11 +352,12 @@ class Accounts:
         return user
 
     # -- helpers ------------------------------------------------------------------
-    async def _issue(self, user: UserRecord, client: str) -> Issued:
+    async def _issue(self, user: UserRecord, client: str,
+                     while_hash: str | None = None) -> Issued | None:
         token = secrets.token_urlsafe(TOKEN_BYTES)
         expires = await db.issue_token(self.st, user.id, token,
-                                       self.settings.token_ttl_seconds, client)
-        return Issued(token, user, expires)
+                                       self.settings.token_ttl_seconds, client, while_hash)
+        return None if expires is None else Issued(token, user, expires)
 
     async def _limit(self, checks: list[tuple[str, str, int]]) -> None:
         verdict = await ratelimit.hit_many(

@@ -112,12 +112,16 @@ async def find_for_login(st: Storage, login: str) -> tuple[UserRecord, str] | No
     return await st.tx(_login_lookup, login)
 
 
-async def _set_password_hash(conn: asyncpg.Connection, user_id: int, pw_hash: str) -> None:
-    await conn.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user_id, pw_hash)
+async def _rehash(conn: asyncpg.Connection, user_id: int, old_hash: str,
+                  new_hash: str) -> None:
+    await conn.execute("UPDATE users SET password_hash = $3 WHERE id = $1 "
+                       "AND password_hash = $2", user_id, old_hash, new_hash)
 
 
-async def set_password_hash(st: Storage, user_id: int, pw_hash: str) -> None:
-    await st.tx(_set_password_hash, user_id, pw_hash)
+async def rehash_password(st: Storage, user_id: int, old_hash: str, new_hash: str) -> None:
+    """The same password under newer hashing parameters, unless the password changed
+    meanwhile (a login racing a change wrote the old password back)."""
+    await st.tx(_rehash, user_id, old_hash, new_hash)
 
 
 async def _password_hash(conn: asyncpg.Connection, user_id: int) -> str | None:
@@ -163,7 +167,11 @@ async def change_password(st: Storage, user_id: int, keep: bytes, old_hash: str,
 
 
 async def _issue_token(conn: asyncpg.Connection, user_id: int, digest: bytes, ttl: int,
-                       client: str) -> int:
+                       client: str, while_hash: str | None) -> int | None:
+    if while_hash is not None and await conn.fetchval(
+            "SELECT 1 FROM users WHERE id = $1 AND password_hash = $2 FOR SHARE",
+            user_id, while_hash) is None:
+        return None
     expires = datetime.now(UTC) + timedelta(seconds=ttl)
     await conn.execute(
         "INSERT INTO tokens (hash, user_id, expires_at, client) VALUES ($1, $2, $3, $4)",
@@ -173,9 +181,14 @@ async def _issue_token(conn: asyncpg.Connection, user_id: int, digest: bytes, tt
 
 
 async def issue_token(st: Storage, user_id: int, token: str, ttl_seconds: int,
-                      client: str = "") -> int:
-    """Store the token's hash; returns its expiry in ms."""
-    return await st.tx(_issue_token, user_id, token_hash(token), ttl_seconds, client[:100])
+                      client: str = "", while_hash: str | None = None) -> int | None:
+    """Store the token's hash; returns its expiry in ms. With `while_hash` (the password
+    hash a login verified), only if the password is still that one, its row held
+    (FOR SHARE) until the token is in: a password change racing the login either waits
+    and then revokes the new token, or comes first and the login gets none (it got a
+    token the change had not revoked)."""
+    return await st.tx(_issue_token, user_id, token_hash(token), ttl_seconds, client[:100],
+                       while_hash)
 
 
 async def _resolve_token(conn: asyncpg.Connection, digest: bytes) -> TokenRecord | None:

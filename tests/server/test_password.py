@@ -16,6 +16,7 @@ from protocol.errors import BadRequest, RateLimited, Unauthorized
 from server.node import Node
 from tests.conftest import PASSWORD, unique
 from tests.nodeproc import node_process
+from tests.rowlock import holding
 from tests.server.sessions import session_ended
 
 NEW_PASSWORD = "purple lantern orbit 42"
@@ -192,3 +193,49 @@ async def test_other_sessions_on_another_node_are_closed(
             assert "t" in await on_a.call("ping")
             assert on_b.token is not None
             await _hello_fails(b.ws_url, on_b.token)
+
+
+async def test_a_login_racing_a_password_change_gets_no_token(
+        node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The login checked the old password, then stored its token after the change had
+    revoked the other tokens: a token the change never revoked (found by a review). Here
+    the login is held once its password is checked, and the test's own transaction is
+    the change in flight: the login waits for it, then answers as for a wrong password
+    and stores nothing."""
+    name = unique("race")
+    async with connect(node.ws_url) as c:
+        await c.signup(name, f"{name}@example.com", PASSWORD)
+        user = int(c.user["id"])
+    tokens = "SELECT count(*) FROM tokens WHERE user_id = $1"
+    before = await node.storage.read(lambda conn: conn.fetchval(tokens, user))
+    checked, go_on = trio.Event(), trio.Event()
+    verify = node.accounts._verify
+
+    async def held(pw_hash: str, password: str) -> bool:
+        ok = await verify(pw_hash, password)
+        checked.set()
+        await go_on.wait()
+        return ok
+
+    monkeypatch.setattr(node.accounts, "_verify", held)
+    got: list[BaseException | None] = []
+
+    async def login() -> None:
+        async with connect(node.ws_url) as other:
+            try:
+                await other.login(name, PASSWORD)
+                got.append(None)
+            except Unauthorized as exc:
+                got.append(exc)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(login)
+        with trio.fail_after(10):
+            await checked.wait()  # the old password is checked
+        async with holding(node.storage, "UPDATE users SET password_hash = $2 WHERE id = $1",
+                           user, "$argon2id$changed") as change:
+            go_on.set()
+            await change.wait_blocked()  # the login waits to store its token
+            await change.commit()
+    assert isinstance(got[0], Unauthorized)
+    assert await node.storage.read(lambda conn: conn.fetchval(tokens, user)) == before
