@@ -137,6 +137,8 @@ class Accounts:
             raise Invalid("`password` must be a string")
         if not PASSWORD_MIN <= len(value) <= PASSWORD_MAX:
             raise Invalid(f"passwords need at least {PASSWORD_MIN} characters")
+        if "\x00" in value:  # login refuses it (args.text): such an account was locked out
+            raise Invalid("`password` must not contain a NUL character")
         low = value.lower()
         if low in COMMON_PASSWORDS or low == username or len(set(value)) < 3:
             raise Invalid("this password is too common; choose another")

@@ -14,6 +14,7 @@ from typing import Any
 
 import trio
 
+from actors import args as A
 from actors.accounts import Session
 from actors.errors import Invalid, Missing, NotAllowed, Throttled
 from config import Settings
@@ -170,8 +171,9 @@ class Media:
 
     async def owned(self, session: Session, media_id: Any) -> MediaRecord:
         """A media record the caller uploaded (others' uploads are not theirs to use)."""
-        if not isinstance(media_id, int) or isinstance(media_id, bool):
-            raise Invalid("a media id must be an integer")
+        if not isinstance(media_id, int) or isinstance(media_id, bool) \
+                or not 0 < media_id <= A.BIGINT_MAX:  # past bigint reached a query
+            raise Invalid("a media id must be a positive integer")
         rec = await db.get(self.st, media_id)
         if rec is None:
             raise Missing("no such media")

@@ -12,13 +12,14 @@ from typing import Any
 import pytest
 
 from config.settings import Settings
-from protocol.client import Client
+from protocol.client import Client, connect
 from protocol.errors import BadRequest
 from server.node import Node
-from tests.conftest import make_settings
+from tests.conftest import PASSWORD, make_settings, unique
 from tests.server.test_posts import bots, expect, follow, quick_post, uid
 
-PAST_BIGINT = str(1 << 63)  # one more than PostgreSQL's bigint holds
+PAST_BIGINT_INT = 1 << 63  # one more than PostgreSQL's bigint holds
+PAST_BIGINT = str(PAST_BIGINT_INT)
 FORGED_NUMBERS = [PAST_BIGINT, "9" * 25, "٣", "+5", "5_0", "-1", " 7", ""]
 
 
@@ -68,3 +69,19 @@ async def test_forged_cursors_are_bad_requests(node: Node) -> None:
         page = await alice.call("post.list", user=uid(bob), limit=1)
         nxt = await alice.call("post.list", user=uid(bob), limit=1, cursor=page["cursor"])
         assert [p["id"] for p in nxt["posts"]] == [post["id"]]
+
+
+async def test_ids_past_bigint_and_nul_passwords_are_bad_requests(node: Node) -> None:
+    """An avatar or a post's media id past bigint reached a query (`internal`); a
+    password with a NUL was taken at signup, then refused at login (found by reviews)."""
+    async with bots(node, 1) as (alice,):
+        await expect(BadRequest, alice, "user.update", avatar=PAST_BIGINT_INT)
+        await expect(BadRequest, alice, "post.create", media=[PAST_BIGINT_INT])
+        await expect(BadRequest, alice, "post.create", media=[{"id": PAST_BIGINT_INT}])
+        await expect(BadRequest, alice, "auth.password", old_password=PASSWORD,
+                     new_password="a perfectly long\x00password")
+        assert (await alice.call("user.get"))["id"] == uid(alice)  # still serving
+    async with connect(node.ws_url) as c:
+        with pytest.raises(BadRequest):
+            name = unique("nul")
+            await c.signup(name, f"{name}@example.com", "a perfectly long\x00password")
