@@ -51,7 +51,10 @@ if TYPE_CHECKING:
 
 USERNAME_RE = re.compile(rf"^[a-z0-9._]{{1,{USERNAME_MAX}}}$")
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
-WEBSITE_RE = re.compile(r"^(https?://)?[^\s]+\.[^\s]+$")
+# [http(s)://]host.tld[:port][/path]: the host made of word characters, hyphens and dots
+# (so no other scheme, e.g. "javascript:", passes), and nothing blank or a control
+# character anywhere (a client may render it as a link).
+WEBSITE_RE = re.compile(r"^(https?://)?[\w-]+(\.[\w-]+)+(:\d{1,5})?([/?#][^\s\x00-\x1f\x7f]*)?$")
 log = logging.getLogger(__name__)
 
 
@@ -314,12 +317,12 @@ class Accounts:
         `hide_activity` hides one's activity status and others' from oneself."""
         A.only(raw, {"display_name", "bio", "website", "private", "avatar", "hide_activity"})
         changes: dict[str, Any] = {}
-        if (v := A.text(raw, "display_name", max_len=DISPLAY_NAME_MAX, required=False)) is not None:
-            changes["display_name"] = v.strip()
+        if (v := A.trimmed(raw, "display_name", max_len=DISPLAY_NAME_MAX,
+                           required=False)) is not None:
+            changes["display_name"] = v
         if (v := A.text(raw, "bio", max_len=BIO_MAX, required=False)) is not None:
             changes["bio"] = v
-        if (v := A.text(raw, "website", max_len=WEBSITE_MAX, required=False)) is not None:
-            v = v.strip()
+        if (v := A.trimmed(raw, "website", max_len=WEBSITE_MAX, required=False)) is not None:
             if v and not WEBSITE_RE.match(v):
                 raise Invalid("that does not look like a web address")
             changes["website"] = v

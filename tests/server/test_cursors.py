@@ -85,3 +85,16 @@ async def test_ids_past_bigint_and_nul_passwords_are_bad_requests(node: Node) ->
         with pytest.raises(BadRequest):
             name = unique("nul")
             await c.signup(name, f"{name}@example.com", "a perfectly long\x00password")
+
+
+async def test_profile_texts_are_trimmed_and_websites_are_web_addresses(node: Node) -> None:
+    """A display name that fits once trimmed is taken; a website must be an http(s)
+    address: "javascript:…" and control characters were accepted (found by a review)."""
+    async with bots(node, 1) as (alice,):
+        got = await alice.call("user.update", display_name=" " + "d" * 64 + " ",
+                               website=" example.com/me ")
+        assert (got["display_name"], got["website"]) == ("d" * 64, "example.com/me")
+        for bad in ("javascript:alert(1)//x.com", "javascript://x.com/%0aalert(1)",
+                    "https://x.example/\x07", "not a site"):
+            await expect(BadRequest, alice, "user.update", website=bad)
+        assert (await alice.call("user.get"))["website"] == "example.com/me"
