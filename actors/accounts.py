@@ -157,11 +157,11 @@ class Accounts:
         if not EMAIL_RE.match(email):
             raise Invalid("that does not look like an email address")
         password = self.check_password(raw.get("password"), username)
-        display = A.text(raw, "display_name", max_len=DISPLAY_NAME_MAX, required=False) or ""
+        display = A.trimmed(raw, "display_name", max_len=DISPLAY_NAME_MAX, required=False) or ""
         await self._limit([("signup-ip", ip, self.settings.signups_per_ip)])
         pw_hash = await self._hash(password)
         try:
-            user = await db.create_user(self.st, username, email, pw_hash, display.strip())
+            user = await db.create_user(self.st, username, email, pw_hash, display)
         except Duplicate as exc:
             what = "email" if "email" in exc.constraint else "username"
             raise Taken(f"that {what} is taken") from None
