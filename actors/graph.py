@@ -25,6 +25,7 @@ from actors.watch import sight_lost
 from config.limits import FEED_TIMELINE_TTL_SECONDS, USERNAME_MAX
 from storage import dm as dm_db
 from storage import graph as db
+from storage import notifications as notes_db
 from storage import timelines as tl
 from storage.errors import Unavailable
 from storage.events import EventSink, tx_events
@@ -35,6 +36,7 @@ from storage.store import Storage
 LIST_LIMIT_DEFAULT = 30
 LIST_LIMIT_MAX = 100
 log = logging.getLogger(__name__)
+REQUEST_NOTICE_LOOKBACK = 200  # a private account's latest notifications searched on a withdrawal
 
 LIST_KINDS = ("followers", "following")
 
@@ -149,6 +151,9 @@ async def _unfollow(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int
             "SELECT is_private FROM users WHERE id = $1", me)
         return removed, ({me: [rel.target_id]} if private else {})
     cancelled = await db.remove_request(conn, me, rel.target_id)
+    if cancelled:  # withdrawn: "X requested to follow you" has nothing left to answer
+        await notes_db.withdraw(conn, rel.target_id, me, "follow_request",
+                                REQUEST_NOTICE_LOOKBACK)
     unfollowed = await db.remove_follow(conn, me, rel.target_id)
     lost = {rel.target_id: [me]} if unfollowed and rel.target_private else {}
     return unfollowed or cancelled, lost

@@ -65,6 +65,18 @@ async def notify(conn: asyncpg.Connection, sink: EventSink, *, recipient_id: int
     return int(row["id"])
 
 
+async def withdraw(conn: asyncpg.Connection, recipient_id: int, actor_id: int, kind: str,
+                   lookback: int) -> int:
+    """Delete the actor's `kind` notifications among the recipient's latest `lookback`
+    (bounded): what they told of is gone (a follow request withdrawn). How many."""
+    return len(await conn.fetch(
+        """DELETE FROM notifications WHERE id IN (
+               SELECT id FROM notifications WHERE recipient_id = $1
+               ORDER BY id DESC LIMIT $4)
+             AND actor_id = $2 AND kind = $3 RETURNING id""",
+        recipient_id, actor_id, kind, lookback))
+
+
 # -- reading: aggregated pages, unread counts, marking read -------------------------------
 #
 # Groups are formed in SQL from rules the domain passes in (actors/notifications.py);
