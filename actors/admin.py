@@ -170,6 +170,8 @@ async def _remove_post(conn: asyncpg.Connection, sink: EventSink, op: Operator, 
         await posts_db.bump_posts_count(conn, head.author_id, -1)
         sink.to_channel(keys(post_id), "post.deleted", {"post": post_id})
     closed = await mod.resolve_reports(conn, "post", post_id, op.user_id, "removed")
+    # its comments went with it: reports on them have nothing left to act on
+    closed += await mod.resolve_comment_reports_of_post(conn, post_id, op.user_id, "removed")
     await mod.audit(conn, op.user_id, op.username, action, "post", post_id,
                     {"reason": reason, "author": head.author_id, "reports_closed": closed,
                      "already_removed": not removed, **_resolved_by(action)})

@@ -401,6 +401,17 @@ async def resolve_reports(conn: asyncpg.Connection, kind: str, target_id: int, a
            SELECT count(*) FROM r""", kind, target_id, admin_id, resolution)
 
 
+async def resolve_comment_reports_of_post(conn: asyncpg.Connection, post_id: int,
+                                         admin_id: int, resolution: str) -> int:
+    """Close every open report on a comment of this post (they went with it); how many."""
+    return await conn.fetchval(
+        """WITH r AS (UPDATE reports SET resolved_at = now(), resolved_by = $2, resolution = $3
+                      WHERE target_kind = 'comment' AND resolved_at IS NULL
+                        AND target_id IN (SELECT id FROM comments WHERE post_id = $1)
+                      RETURNING 1)
+           SELECT count(*) FROM r""", post_id, admin_id, resolution)
+
+
 async def target_user(conn: asyncpg.Connection, kind: str, target_id: int) -> int | None:
     """Who is behind a report target (the author, the sender, or the user itself)."""
     if kind == "user":

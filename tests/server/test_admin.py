@@ -562,6 +562,27 @@ async def test_a_reply_in_a_hidden_thread_cannot_be_reported(node: Node) -> None
         assert got["created"] is True
 
 
+async def test_removing_a_post_closes_the_reports_on_its_comments(node: Node) -> None:
+    """Its comments went with it: their reports stayed open in the queue, each to be
+    dismissed by hand (found by a review)."""
+    async with bots(node, 2) as (author, reporter), admins(node) as (admin,):
+        post = await quick_post(author, "a post")
+        spam = await author.call("comment.add", post=post["id"], text="buy now")
+        kept = await quick_post(author, "another post")
+        other = await author.call("comment.add", post=kept["id"], text="buy later")
+        for c in (spam, other):
+            await reporter.call("report.create", kind="comment", target=c["id"],
+                                reason="spam")
+        await reporter.call("report.create", kind="post", target=post["id"], reason="spam")
+        done = await admin.call("admin.remove_post", post=post["id"], reason="spam")
+        assert done["reports_closed"] == 2  # the post's and its comment's
+        assert (await admin.call("admin.reports", kind="comment", target=spam["id"]))[
+            "reports"] == []
+        [still] = (await admin.call("admin.reports", kind="comment", target=other["id"]))[
+            "reports"]
+        assert still["count"] == 1  # another post's comment is still reported
+
+
 async def test_every_admin_action_writes_exactly_one_audit_row(node: Node) -> None:
     async with bots(node, 3) as (author, reporter, target), admins(node) as (admin,):
         p1, p2, p3 = [await quick_post(author, f"audit {i}") for i in range(3)]
