@@ -157,14 +157,16 @@ async def test_comments_say_when_their_post_is_gone(node: Node) -> None:
 
 async def test_removing_a_comment_whose_post_is_gone_changes_nothing(node: Node) -> None:
     """It went with its post: admin.remove_comment is not_found and writes nothing;
-    admin.resolve with `remove` closes its reports and leaves the comment's row alone."""
+    admin.resolve with `remove` closes its reports and leaves the comment's row alone.
+    An operator's removal of the post closes its comments' reports itself."""
     async with bots(node, 3) as (author, writer, reporter), admins(node) as (admin,):
         deleted = await quick_post(author, "deleted by its author")
         removed = await quick_post(author, "removed by an operator")
         on_deleted = await writer.call("comment.add", post=deleted["id"], text="hi")
         on_removed = await writer.call("comment.add", post=removed["id"], text="spam")
-        await reporter.call("report.create", kind="comment", target=on_removed["id"],
-                            reason="spam")
+        for c in (on_deleted, on_removed):
+            await reporter.call("report.create", kind="comment", target=c["id"],
+                                reason="spam")
         await author.call("post.delete", post=deleted["id"])
         await admin.call("admin.remove_post", post=removed["id"], reason="rule 3")
         before = await audit_rows(node, uid(admin))
@@ -175,16 +177,16 @@ async def test_removing_a_comment_whose_post_is_gone_changes_nothing(node: Node)
         rows = by_id((await admin.call("admin.comments", author=uid(writer)))["comments"])
         assert {c: (rows[c]["state"], rows[c]["post_gone"], rows[c]["open_reports"])
                 for c in (on_deleted["id"], on_removed["id"])} == {
-            on_deleted["id"]: ("live", True, 0), on_removed["id"]: ("live", True, 1)}
+            on_deleted["id"]: ("live", True, 1), on_removed["id"]: ("live", True, 0)}
 
-        done = await admin.call("admin.resolve", kind="comment", target=on_removed["id"],
+        done = await admin.call("admin.resolve", kind="comment", target=on_deleted["id"],
                                 action="remove", reason="spam")
         assert done["reports_closed"] == 1
-        (row,) = (await admin.call("admin.comments", comment=on_removed["id"]))["comments"]
+        (row,) = (await admin.call("admin.comments", comment=on_deleted["id"]))["comments"]
         assert (row["state"], row["removed_at"], row["post_gone"], row["open_reports"]) == (
             "live", None, True, 0)
         (entry,) = (await admin.call("admin.audit", kind="comment",
-                                     target=on_removed["id"]))["entries"]
+                                     target=on_deleted["id"]))["entries"]
         assert entry["details"]["post_gone"] is True and entry["details"]["removed"] == 0
 
 
