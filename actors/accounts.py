@@ -214,21 +214,16 @@ class Accounts:
         return await db.revoke_token(self.st, token_digest)
 
     async def close_sessions(self, user_id: int, token_digest: bytes) -> None:
-        """Tell every node to close the connections using that token (4001). The revoke
-        is committed already: if the bus cannot carry the news, each node's periodic
-        re-check of its sessions (Node.recheck_sessions) closes them instead."""
-        try:
-            await bus.publish(self.st, [(bus.user_channel(self.st, user_id),
-                                         bus.pack("r", token_digest))])
-        except Unavailable as exc:
-            log.warning("session close not published; the re-check will close it",
-                        extra={"user": user_id, "error": str(exc)})
+        """Tell every node to close the connections using that token (4001)."""
+        await self.close_tokens(user_id, [token_digest])
 
     async def close_tokens(self, user_id: int, token_digests: list[bytes],
                            reason: str = "") -> None:
         """Tell every node to close the connections using any of these tokens (4001), with
         `reason` in their session.closed (default "logged out"): the `r` message is the
-        32-byte digest, then the reason's UTF-8."""
+        32-byte digest, then the reason's UTF-8. The revoke is committed already: if the
+        bus cannot carry the news, each node's periodic re-check of its sessions
+        (Node.recheck_sessions) closes them instead."""
         channel = bus.user_channel(self.st, user_id)
         tail = reason.encode("utf-8")
         try:

@@ -36,7 +36,6 @@ from storage.store import Storage
 LIST_LIMIT_DEFAULT = 30
 LIST_LIMIT_MAX = 100
 log = logging.getLogger(__name__)
-REQUEST_NOTICE_LOOKBACK = 200  # a private account's latest notifications searched on a withdrawal
 
 LIST_KINDS = ("followers", "following")
 
@@ -152,8 +151,7 @@ async def _unfollow(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int
         return removed, ({me: [rel.target_id]} if private else {})
     cancelled = await db.remove_request(conn, me, rel.target_id)
     if cancelled:  # withdrawn: "X requested to follow you" has nothing left to answer
-        await notes_db.withdraw(conn, rel.target_id, me, "follow_request",
-                                REQUEST_NOTICE_LOOKBACK)
+        await notes_db.withdraw(conn, rel.target_id, me, "follow_request")
     unfollowed = await db.remove_follow(conn, me, rel.target_id)
     lost = {rel.target_id: [me]} if unfollowed and rel.target_private else {}
     return unfollowed or cancelled, lost

@@ -112,6 +112,11 @@ def parse_options(raw: dict[str, Any]) -> tuple[str, str, Adjustments | None]:
     return kind, name, adjust
 
 
+def _allowed(verdict: ratelimit.Verdict) -> None:
+    if not verdict.allowed:
+        raise Throttled("too many photos processed; try again later", verdict.retry_after)
+
+
 class Media:
     def __init__(self, st: Storage, settings: Settings, store: MediaStore,
                  workers: MediaWorkers) -> None:
@@ -126,19 +131,15 @@ class Media:
         one, and so is each re-render a post or an avatar asks of an upload (another
         filter, adjustments, the avatar crop) — the same work in the node's few media
         workers, which an uncounted render let one upload buy without end."""
-        verdict = await ratelimit.hit(self.st, "upload", str(user_id),
-                                      self.settings.uploads_per_hour, 3600, photos)
-        if not verdict.allowed:
-            raise Throttled("too many photos processed; try again later", verdict.retry_after)
+        _allowed(await ratelimit.hit(self.st, "upload", str(user_id),
+                                     self.settings.uploads_per_hour, 3600, photos))
 
     async def allowance_left(self, user_id: int) -> None:
         """Refuse at once a user whose uploads are spent this hour: before their upload's
         body is received (up to `upload_max_bytes`), which counting only after it let a
         throttled user go on sending."""
-        verdict = await ratelimit.spent(self.st, "upload", str(user_id),
-                                        self.settings.uploads_per_hour)
-        if not verdict.allowed:
-            raise Throttled("too many photos processed; try again later", verdict.retry_after)
+        _allowed(await ratelimit.spent(self.st, "upload", str(user_id),
+                                       self.settings.uploads_per_hour))
 
     async def upload(self, session: Session, path: Path, options: dict[str, Any]) -> dict[str, Any]:
         kind, filter_name, adjust = parse_options(options)

@@ -730,13 +730,9 @@ class Posts:
     async def comment(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         A.only(args, {"post", "text", "reply_to", "idem"})
         post_id = self.post_arg(args)
-        text = A.text(args, "text", max_len=COMMENT_MAX + A.TRIM_SLACK, min_len=1)
-        assert text is not None
-        text = text.strip()
+        text = A.trimmed(args, "text", max_len=COMMENT_MAX)
         if not text:
             raise Invalid("`text` must not be blank")
-        if len(text) > COMMENT_MAX:
-            raise Invalid(f"`text` must be 1 to {COMMENT_MAX} characters")
         names = mentions(text)
         reply_to = A.integer(args, "reply_to", required=False)
         idem = A.text(args, "idem", max_len=IDEM_MAX, min_len=1, required=False)

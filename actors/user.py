@@ -177,13 +177,14 @@ class UserActor(Actor[UserMsg]):
             digest, reason = m.body[:TOKEN_DIGEST_BYTES], m.body[TOKEN_DIGEST_BYTES:]
             for dev in list(self.devices.values()):
                 if dev.token_hash == digest:
-                    _close_session(dev, reason.decode("utf-8", "replace") or "logged out")
+                    end_session(dev, reason.decode("utf-8", "replace") or "logged out")
         elif m.kind == "k":
             for dev in list(self.devices.values()):
-                _close_session(dev, m.body.decode("utf-8", "replace") or "session ended")
+                end_session(dev, m.body.decode("utf-8", "replace") or "session ended")
 
 
-def _close_session(dev: Device, reason: str) -> None:
+def end_session(dev: Device, reason: str) -> None:
+    """`session.closed` with `reason`, then close 4001: how every ended session ends."""
     dev.send(encode(event("session.closed", {"reason": reason})))
     dev.close(CloseCode.UNAUTHORIZED, reason)
 

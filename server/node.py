@@ -21,12 +21,11 @@ import trio
 from actors.accounts import Accounts
 from actors.media import Media
 from actors.runtime import ActorStopped, MailboxFull, Registry
-from actors.user import Attach, BusMessage, CatchUp, Detach, UserActor
+from actors.user import Attach, BusMessage, CatchUp, Detach, UserActor, end_session
 from config import Settings
 from config.limits import MEDIA_GC_INTERVAL_SECONDS
 from media.store import LocalStore
 from media.workers import MediaWorkers
-from protocol.envelope import encode, event
 from protocol.names import CloseCode
 from server.connection import Connection
 from server.gateway import Gateway, _listen
@@ -114,18 +113,15 @@ class Node:
 
     async def recheck_sessions(self) -> int:
         """One round of `_recheck_sessions`; how many connections it closed."""
-        conns = [c for c in self.gateway.connections.values()
-                 if c.session is not None and c.attached and not c.closing]
-        if not conns:
+        held = [(c, c.session.token_hash) for c in self.gateway.connections.values()
+                if c.session is not None and c.attached and not c.closing]
+        if not held:
             return 0
-        live = await db_accounts.live_tokens(self.storage,
-                                             list({c.session.token_hash for c in conns
-                                                   if c.session is not None}))
+        live = await db_accounts.live_tokens(self.storage, list({t for _, t in held}))
         closed = 0
-        for c in conns:
-            if c.session is not None and c.session.token_hash not in live and not c.closing:
-                c.send(encode(event("session.closed", {"reason": "session ended"})))
-                c.close(CloseCode.UNAUTHORIZED, "session ended")
+        for c, token in held:
+            if token not in live and not c.closing:
+                end_session(c, "session ended")
                 closed += 1
         if closed:
             log.info("sessions ended on re-check", extra={"connections": closed})

@@ -17,9 +17,10 @@ import trio
 from actors import args as A
 from actors.accounts import Accounts, Session, public_user
 from actors.errors import Invalid, NotAuthenticated, Unsupported
+from actors.user import end_session
 from config.limits import RATE_LIMITED_BEFORE_CLOSE
 from protocol import PROTOCOL_VERSION
-from protocol.envelope import Request, encode, event, reply_error, reply_ok
+from protocol.envelope import Request, encode, reply_error, reply_ok
 from protocol.errors import GlintError, RateLimited
 from protocol.names import OPS, PRE_HELLO_OPS, CloseCode
 from server.connection import Connection
@@ -164,8 +165,7 @@ class Router:
                 "conn": conn.conn_id, "error": str(exc)})
             return
         if not live and not conn.closing and conn.conn_id not in self._logging_out:
-            conn.send(encode(event("session.closed", {"reason": "session ended"})))
-            conn.close(CloseCode.UNAUTHORIZED, "session ended")
+            end_session(conn, "session ended")
 
     async def logout(self, conn: Connection, args: dict[str, Any], rid: int) -> Any:
         A.only(args, set())
@@ -181,8 +181,7 @@ class Router:
             await self.accounts.close_sessions(user_id, session.token_hash)
         # Its own token is revoked: this connection closes whatever the bus does.
         if not conn.closing:
-            conn.send(encode(event("session.closed", {"reason": "logged out"})))
-            conn.close(CloseCode.UNAUTHORIZED, "logged out")
+            end_session(conn, "logged out")
         return REPLIED
 
     async def password(self, conn: Connection, args: dict[str, Any], rid: int) -> Any:

@@ -15,6 +15,8 @@ from storage.ids import ID_EPOCH_MS, id_time_ms, make_id
 from storage.relations import Relation, relation, relations_many
 from storage.store import Storage
 
+LOOKBACK = 200  # a recipient's latest notifications searched for one (a repeat, a withdrawal)
+
 BODY_MAX = 200  # characters of a comment or caption kept with a notification
 
 
@@ -65,16 +67,16 @@ async def notify(conn: asyncpg.Connection, sink: EventSink, *, recipient_id: int
     return int(row["id"])
 
 
-async def withdraw(conn: asyncpg.Connection, recipient_id: int, actor_id: int, kind: str,
-                   lookback: int) -> int:
-    """Delete the actor's `kind` notifications among the recipient's latest `lookback`
+async def withdraw(conn: asyncpg.Connection, recipient_id: int, actor_id: int,
+                   kind: str) -> int:
+    """Delete the actor's `kind` notifications among the recipient's latest LOOKBACK
     (bounded): what they told of is gone (a follow request withdrawn). How many."""
     return len(await conn.fetch(
         """DELETE FROM notifications WHERE id IN (
                SELECT id FROM notifications WHERE recipient_id = $1
                ORDER BY id DESC LIMIT $4)
              AND actor_id = $2 AND kind = $3 RETURNING id""",
-        recipient_id, actor_id, kind, lookback))
+        recipient_id, actor_id, kind, LOOKBACK))
 
 
 # -- reading: aggregated pages, unread counts, marking read -------------------------------

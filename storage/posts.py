@@ -284,7 +284,7 @@ async def bump_counts(conn: asyncpg.Connection, post_id: int, *, likes: int = 0,
     return (row["like_count"], row["comment_count"]) if row is not None else None
 
 
-NOTIFIED_LOOKBACK = 200  # a recipient's latest notifications searched for a repeat
+NOTIFIED_LOOKBACK = notes_db.LOOKBACK  # a recipient's latest notifications searched for a repeat
 
 
 @dataclass(frozen=True)

@@ -21,13 +21,13 @@ import trio
 from actors import args as A
 from actors.admin import Admin, cluster_stats, node_channel, unpack_kick
 from actors.reports import Reports
+from actors.user import end_session
 from config.limits import (
     ADMIN_LATENCY_WINDOW,
     ADMIN_SESSIONS_RESYNC_SECONDS,
     ADMIN_STATS_INTERVAL_SECONDS,
 )
 from protocol.envelope import encode, event
-from protocol.names import CloseCode
 from server.connection import Connection
 from server.metrics import Totals, quantile
 from server.ops import Op, session_of
@@ -98,8 +98,7 @@ class Operators:
             conn = self.node.gateway.connections.get(conn_id)
             if conn is not None and conn.attached and conn.session is not None \
                     and conn.session.user_id == user_id:
-                conn.send(encode(event("session.closed", {"reason": reason})))
-                conn.close(CloseCode.UNAUTHORIZED, reason)
+                end_session(conn, reason)
         elif msg.kind == "l":
             lag = max(0.0, time.time() - float(msgpack.unpackb(msg.body)))
             self.probes.append(lag)
