@@ -572,7 +572,11 @@ def cpu_row(w: common.Window, svc: ServicesCPU | None = None) -> str:
     if svc is not None:
         extra = "".join(f", {k} {v / (w.wall or 1):.2f} cores" for k, v in svc.used.items()
                         if v is not None)
+        # the rest of ours: this process (the clients), softirq aside
+        clients = w.ours - w.cpu - sum(v for v in svc.used.values() if v is not None)
+        extra += f", bench clients {max(0.0, clients) / (w.wall or 1):.2f} cores"
     return (f"node {w.cpu:.2f}s over {w.wall:.1f}s ({f['server_cores']:.2f} cores){extra}; "
+            f"machine busy {f['machine_busy_cores']:.2f} of 2 cores, "
             f"other load on the machine {f['other_cores']:.2f} cores, "
             f"stolen by the hypervisor {f['steal_cores']:.2f}")
 
@@ -690,6 +694,7 @@ def main() -> None:
                         continue
                     svc = ServicesCPU(tmp).start()
                     w = node.window().start()
+                    threads0 = common.thread_cpu(node.pid)
                     if op.endswith("first call"):
                         if ns.explore_warmup:
                             # The first statements on each pool connection (a fresh
@@ -705,6 +710,7 @@ def main() -> None:
                                      {}, EXPLORE_WARMUP_CONCURRENCY, 0.0, True, None, "warm-up")
                             svc = ServicesCPU(tmp).start()
                             w = node.window().start()
+                            threads0 = common.thread_cpu(node.pid)
                         lat, err = trio.run(first_call_phase, node.ws_url, reader_tokens,
                                             "feed.explore", {}, ns.concurrency,
                                             ns.explore_delay, not ns.explore_precompute,
@@ -717,10 +723,16 @@ def main() -> None:
                                             ns.calls, ns.concurrency, op)
                     w.stop()
                     svc.stop()
+                    threads = common.thread_split(node.pid, threads0,
+                                                  common.thread_cpu(node.pid), w.wall or 1.0)
                     s = common.summarize(lat)
                     label = "feed.explore first call" if op.endswith("after hello") else op
+                    per_call = (f"; per call: node {w.cpu / max(len(lat), 1) * 1e3:.2f} ms CPU"
+                                + "".join(f", {k} {v / max(len(lat), 1) * 1e3:.2f} ms"
+                                          for k, v in svc.used.items() if v is not None))
                     rows += [(op, fmt(s)), ("  errors", f"{len(err)} {err[:2]}"),
-                             ("  CPU", cpu_row(w, svc)), ("  node GC", gc_row(w, label))]
+                             ("  CPU", cpu_row(w, svc) + per_call),
+                             ("  node threads", threads), ("  node GC", gc_row(w, label))]
                     figures[op] = s
                     print(f"  {op} {fmt(s)} errors {len(err)} {err[:2]}\n    node GC: "
                           f"{gc_row(w, label)}", flush=True)
