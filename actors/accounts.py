@@ -10,6 +10,7 @@ and ends every other session of the user.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import secrets
@@ -31,6 +32,7 @@ from config.limits import (
     BIO_MAX,
     DISPLAY_NAME_MAX,
     EMAIL_MAX,
+    IPV6_LIMIT_PREFIX,
     LOGIN_WINDOW_SECONDS,
     PASSWORD_CHANGE_ATTEMPTS,
     PASSWORD_HASH_CONCURRENCY,
@@ -50,12 +52,31 @@ if TYPE_CHECKING:
     from actors.media import Media
 
 USERNAME_RE = re.compile(rf"^[a-z0-9._]{{1,{USERNAME_MAX}}}$")
-EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+# No blank, control (C0, DEL, C1) or invisible formatting character (zero-width,
+# bidirectional overrides) anywhere: an address is shown to operators as written.
+_EMAIL_CHAR = r"[^@\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]"
+EMAIL_RE = re.compile(rf"^{_EMAIL_CHAR}{{1,64}}@{_EMAIL_CHAR}+\.{_EMAIL_CHAR}+$")
 # [http(s)://]host.tld[:port][/path]: the host made of word characters, hyphens and dots
 # (so no other scheme, e.g. "javascript:", passes), and nothing blank or a control
 # character anywhere (a client may render it as a link).
 WEBSITE_RE = re.compile(r"^(https?://)?[\w-]+(\.[\w-]+)+(:\d{1,5})?([/?#][^\s\x00-\x1f\x7f]*)?$")
 log = logging.getLogger(__name__)
+
+
+def ip_subject(ip: str) -> str:
+    """What a per-address limit counts: an IPv4 address (also written IPv4-mapped), or
+    an IPv6 address's /IPV6_LIMIT_PREFIX network: one IPv6 client commonly holds a
+    whole /64, and counting each address gave it an unlimited budget. Anything else
+    (a unix socket, "unknown") as given."""
+    try:
+        addr = ipaddress.ip_address(ip.strip().strip("[]"))
+    except ValueError:
+        return ip
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            return str(addr.ipv4_mapped)
+        return str(ipaddress.IPv6Network((addr, IPV6_LIMIT_PREFIX), strict=False))
+    return str(addr)
 
 
 def _common_passwords() -> frozenset[str]:
@@ -158,7 +179,7 @@ class Accounts:
             raise Invalid("that does not look like an email address")
         password = self.check_password(raw.get("password"), username)
         display = A.trimmed(raw, "display_name", max_len=DISPLAY_NAME_MAX, required=False) or ""
-        await self._limit([("signup-ip", ip, self.settings.signups_per_ip)])
+        await self._limit([("signup-ip", ip_subject(ip), self.settings.signups_per_ip)])
         pw_hash = await self._hash(password)
         try:
             user = await db.create_user(self.st, username, email, pw_hash, display)
@@ -175,7 +196,7 @@ class Accounts:
         password = A.text(raw, "password", max_len=PASSWORD_MAX, min_len=1)
         assert login is not None and password is not None
         login = login.strip().lower()
-        counted = [("login-ip", ip, self.settings.login_attempts_per_ip),
+        counted = [("login-ip", ip_subject(ip), self.settings.login_attempts_per_ip),
                    ("login-acct", login, self.settings.login_attempts_per_account)]
         await self._limit(counted)
         found = await db.find_for_login(self.st, login)

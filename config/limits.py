@@ -34,6 +34,7 @@ LOGIN_ATTEMPTS_PER_ACCOUNT = 10  # per LOGIN_WINDOW_SECONDS (setting)
 SIGNUPS_PER_IP = 20  # per LOGIN_WINDOW_SECONDS (setting)
 PASSWORD_CHANGE_ATTEMPTS = 5  # auth.password per account per LOGIN_WINDOW_SECONDS; failures count
 LOGIN_WINDOW_SECONDS = 300
+IPV6_LIMIT_PREFIX = 64  # per-address limits count an IPv6 client by its /64 network
 PASSWORD_HASH_CONCURRENCY = 4  # argon2 hashes at once, off the event loop
 
 # Event log

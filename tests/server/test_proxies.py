@@ -8,6 +8,7 @@ import httpx
 import msgpack
 from trio_websocket import open_websocket_url
 
+from actors.accounts import EMAIL_RE, ip_subject
 from server.node import open_node
 from server.proxies import client_ip
 from tests.conftest import PASSWORD, make_settings, unique
@@ -60,3 +61,53 @@ async def test_a_forged_header_from_an_untrusted_peer_changes_nothing(
     async with open_node(settings) as node, httpx.AsyncClient(base_url=node.http_url) as http:
         assert await _signup(http, "203.0.113.5") == 201
         assert await _signup(http, "203.0.113.99") == 429  # still this peer: limited
+
+
+def test_limits_count_an_ipv6_client_by_its_64_network() -> None:
+    assert ip_subject("203.0.113.5") == "203.0.113.5"
+    assert ip_subject("::ffff:203.0.113.5") == "203.0.113.5"  # IPv4-mapped: the same client
+    assert ip_subject("2001:db8:1:2::1") == ip_subject("2001:db8:1:2:ffff:ffff:ffff:ffff")
+    assert ip_subject("2001:db8:1:2::1") == "2001:db8:1:2::/64"
+    assert ip_subject("2001:db8:1:3::1") != ip_subject("2001:db8:1:2::1")
+    assert ip_subject("[2001:db8:1:2::1]") == "2001:db8:1:2::/64"
+    assert ip_subject("unknown") == "unknown"
+
+
+async def test_signup_limit_per_ipv6_network_behind_a_trusted_proxy(
+        services: tuple[str, str], tmp_path: Path) -> None:
+    """One IPv6 client holds a /64: a fresh address in it per request is the same client
+    (each address counted apart had an unlimited budget)."""
+    settings = make_settings(services, tmp_path, signups_per_ip=1, trusted_proxies=PROXY)
+    async with open_node(settings) as node, httpx.AsyncClient(base_url=node.http_url) as http:
+        assert await _signup(http, "2001:db8:1:2::1") == 201
+        assert await _signup(http, "2001:db8:1:2::2") == 429  # same /64: limited
+        assert await _signup(http, "2001:db8:1:2:abcd::9") == 429
+        assert await _signup(http, "2001:db8:1:3::1") == 201  # another network
+        assert await _signup(http, "::ffff:203.0.113.9") == 201
+        assert await _signup(http, "203.0.113.9") == 429  # the same IPv4 client
+
+
+def test_an_email_with_control_or_invisible_characters_is_refused() -> None:
+    assert EMAIL_RE.match("ann@example.com")
+    assert EMAIL_RE.match("ann.o'neil+tag@exämple.co.uk")
+    for bad in ("an\x00n@example.com", "ann@exa\x07mple.com", "ann@example.c\x7fom",
+                "ann\x85@example.com", "an\u200bn@example.com", "ann@\u202eelpmaxe.com",
+                "ann@example.com\ufeff", "an n@example.com", "ann@example"):
+        assert not EMAIL_RE.match(bad), repr(bad)
+
+
+async def test_signup_with_a_control_character_in_the_email_changes_nothing(
+        services: tuple[str, str], tmp_path: Path) -> None:
+    settings = make_settings(services, tmp_path)
+    async with open_node(settings) as node, httpx.AsyncClient(base_url=node.http_url) as http:
+        name = unique("px")
+        resp = await http.post("/api/auth/signup", json={
+            "username": name, "email": f"{name}\x1b[31m@example.com", "password": PASSWORD})
+        assert resp.status_code == 400, resp.text
+        assert resp.json()["error"]["code"] == "bad_request"
+        resp = await http.post("/api/auth/login", json={"username": name,
+                                                        "password": PASSWORD})
+        assert resp.status_code == 401  # no account was made
+        resp = await http.post("/api/auth/signup", json={
+            "username": name, "email": f"{name}@example.com", "password": PASSWORD})
+        assert resp.status_code == 201  # the node still serves, and the name is free
