@@ -365,6 +365,10 @@ async def _unlike(conn: asyncpg.Connection, sink: EventSink, viewer_id: int, pos
     if done.counts is None:
         raise Missing("no such post")
     _counts_event(sink, keys, post_id, done.counts)
+    head = await db.head(conn, post_id)
+    if head is None or not privacy.can_see_posts(
+            await relation(conn, viewer_id, head.author_id)):
+        return {"post": post_id, "liked": False}  # no count of a post one may not see
     return {"post": post_id, "liked": False, "like_count": done.counts[0]}
 
 
@@ -557,6 +561,9 @@ async def _like_comment(conn: asyncpg.Connection, sink: EventSink, viewer_id: in
     if done.like_count is None:
         raise Missing("no such comment")
     sink.stored(done.events)
+    if thread_hidden or not privacy.can_see_comment(ctx.viewer_to_comment_author):
+        # one's own like taken back from a comment one may no longer see: no count
+        return {"comment": comment_id, "liked": on}
     return {"comment": comment_id, "liked": on, "like_count": done.like_count}
 
 

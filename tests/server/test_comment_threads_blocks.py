@@ -173,7 +173,10 @@ async def test_liking_or_unliking_a_hidden_comment_is_not_found_and_changes_noth
 
         # Taking back one's own like stays allowed after a block (as for posts).
         done = await bob.call("comment.unlike", comment=liked["id"])
-        assert done == {"comment": liked["id"], "liked": False, "like_count": 0}
+        assert done == {"comment": liked["id"], "liked": False}  # no count of a hidden one
+        counts = {x["id"]: x["like_count"]
+                  for x in (await carol.call("comment.list", post=pid))["comments"]}
+        assert counts == {thread["id"]: 0, liked["id"]: 0}  # the like was taken back
         assert await error_of(bob, "comment.unlike", comment=liked["id"]) == missing
         await unhide(bob, dave, way)
         assert (await bob.call("comment.like", comment=thread["id"]))["like_count"] == 1
@@ -216,7 +219,11 @@ async def test_liking_or_unliking_a_visible_reply_in_a_hidden_thread_is_not_foun
 
         # Taking back one's own like stays allowed after a block (as for posts).
         done = await bob.call("comment.unlike", comment=liked["id"])
-        assert done == {"comment": liked["id"], "liked": False, "like_count": 0}
+        assert done == {"comment": liked["id"], "liked": False}  # no count of a hidden one
+        counts = {x["id"]: x["like_count"]
+                  for x in (await erin.call("comment.list", post=pid,
+                                            parent=thread["id"]))["comments"]}
+        assert counts == {fresh["id"]: 0, liked["id"]: 0}  # the like was taken back
         assert await error_of(bob, "comment.unlike", comment=liked["id"]) == missing
 
         # A reply by carol in a thread bob may see is likable; after an unblock so is

@@ -93,6 +93,28 @@ async def test_likes_are_idempotent_and_notify_the_author_live(node: Node) -> No
         await expect(NotFound, bob, "post.like", post=pid + 1)
 
 
+async def test_unliking_a_post_one_may_no_longer_see_works_and_tells_no_count(
+        node: Node) -> None:
+    """One's own like can always be taken back; from a post hidden since (a block, a
+    private author unfollowed), the reply leaves out the post's live like_count."""
+    async with bots(node, 4) as (alice, bob, carol, dave):
+        pid = (await quick_post(alice, "liked, then hidden"))["id"]
+        for c in (bob, carol, dave):
+            await c.call("post.like", post=pid)
+        await block(alice, bob)
+        assert await bob.call("post.unlike", post=pid) == {"post": pid, "liked": False}
+        assert await like_count(node, pid) == (2, 2)  # the like was taken back
+        await expect(NotFound, bob, "post.unlike", post=pid)  # nothing left to undo
+        assert (await carol.call("post.get", post=pid))["like_count"] == 2
+
+        await make_private(alice)
+        assert await carol.call("post.unlike", post=pid) == {"post": pid, "liked": False}
+        await follow(dave, alice)  # a private author's follower still sees the count
+        reply = await dave.call("post.unlike", post=pid)
+        assert reply == {"post": pid, "liked": False, "like_count": 0}
+        assert await like_count(node, pid) == (0, 0)
+
+
 async def test_200_concurrent_likes_then_unlikes_leave_exact_counts(node: Node) -> None:
     with trio.fail_after(30):
         async with contextlib.AsyncExitStack() as stack:

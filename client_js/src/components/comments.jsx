@@ -159,7 +159,8 @@ export function Comments({ post, me, inputRef, layout }) {
     patchComment(c, { liked_by_me: liked, like_count: Math.max(0, Number(c.like_count) + (liked ? 1 : -1)) });
     try {
       const r = await conn.call(liked ? 'comment.like' : 'comment.unlike', { comment: c.id });
-      patchComment(c, { liked_by_me: r.liked, like_count: r.like_count });
+      patchComment(c, r.like_count === undefined ? { liked_by_me: r.liked }
+        : { liked_by_me: r.liked, like_count: r.like_count });
     } catch (err) {
       patchComment(c, { liked_by_me: c.liked_by_me, like_count: c.like_count });
       toastError(err, 'comment.like');

@@ -69,7 +69,9 @@ export function usePostActions(post, patch) {
     }
     try {
       const r = await conn.call(liked ? 'post.like' : 'post.unlike', { post: post.id });
-      patch({ liked_by_me: r.liked, like_count: r.like_count });
+      // no like_count in the reply: a post one may no longer see (the optimistic count stays)
+      patch(r.like_count === undefined ? { liked_by_me: r.liked }
+        : { liked_by_me: r.liked, like_count: r.like_count });
     } catch (err) {
       patch(before);
       toastError(err, liked ? 'post.like' : 'post.unlike');
