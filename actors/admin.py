@@ -227,9 +227,12 @@ async def _suspend_for(conn: asyncpg.Connection, op: Operator, kind: str, target
     user_id = await mod.target_user(conn, kind, target_id)
     if user_id is None:
         raise Missing("no such target")
-    done = await _suspend(conn, op, user_id, reason, "admin.resolve",
-                          {"action": "suspend", "kind": kind, "target": target_id})
+    # closed first, so the audit row says how many (one transaction: a refused
+    # suspension closes nothing)
     closed = await mod.resolve_reports(conn, kind, target_id, op.user_id, "suspended")
+    done = await _suspend(conn, op, user_id, reason, "admin.resolve",
+                          {"action": "suspend", "kind": kind, "target": target_id,
+                           "reports_closed": closed})
     return {"kind": kind, "target": target_id, "action": "suspend", "user": user_id,
             "reports_closed": closed, "tokens_revoked": done["tokens_revoked"]}
 

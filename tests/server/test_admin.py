@@ -490,6 +490,10 @@ async def test_reports_dedup_visibility_queue_and_resolution(node: Node) -> None
         entries = (await admin.call("admin.audit", action="admin.resolve"))["entries"]
         assert {e["details"].get("action") for e in entries
                 if e["admin"]["id"] == uid(admin)} >= {"dismiss", "suspend"}
+        [row] = [e for e in entries if e["details"].get("action") == "suspend"
+                 and e["admin"]["id"] == uid(admin)]
+        assert row["details"]["reports_closed"] == 1  # as a dismissal's row says
+        assert row["details"]["kind"] == "user" and row["details"]["target"] == uid(author)
 
 
 async def test_report_a_message_and_the_rate_limit(node: Node) -> None:
