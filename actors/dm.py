@@ -491,11 +491,19 @@ async def _open_direct(conn: asyncpg.Connection, sink: EventSink, me_id: int,
 
 
 async def _open_group(conn: asyncpg.Connection, sink: EventSink, me_id: int, others: list[int],
-                      title: str, charge: ratelimit.Charge) -> dict[str, Any]:
+                      title: str, charge: ratelimit.Charge,
+                      idem: str | None = None) -> dict[str, Any]:
+    if idem is not None:
+        # A retry answers the group its key made (not_found once its creator left it),
+        # checked and charged nothing more; the same key racing waits here.
+        await db.lock_open_idem(conn, me_id, idem)
+        made = await db.group_by_idem(conn, me_id, idem)
+        if made is not None:
+            return await _conversation_wire(conn, made, me_id)
     for uid in others:
         privacy.require_dm_peer(await relation(conn, me_id, uid))
     await _take(charge, OPENS_REFUSED)
-    conv_id = await db.create_group(conn, me_id, title)
+    conv_id = await db.create_group(conn, me_id, title, idem)
     await db.add_member(conn, conv_id, me_id, state="inbox", role="admin")
     for uid in others:
         folder = privacy.dm_folder(await relation(conn, uid, me_id))
@@ -674,7 +682,9 @@ class DirectMessages:
 
     # -- ops --------------------------------------------------------------------------------
     async def open(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:
-        A.only(raw, {"user", "users", "title"})
+        A.only(raw, {"user", "users", "title", "idem"})
+        # 1:1: accepted and not needed (a pair has one conversation)
+        idem = A.text(raw, "idem", max_len=DM_IDEM_MAX, min_len=1, required=False)
         if ("user" in raw) == ("users" in raw):
             raise Invalid("give `user` (1:1) or `users` (a group)")
         if "user" in raw:
@@ -693,7 +703,7 @@ class DirectMessages:
             raise Invalid(f"a group needs 2 to {DM_GROUP_MAX - 1} other members")
         title = _title(raw)
         result = await tx_events(self.st, _open_group, s.user_id, others, title,
-                                 self._opens(s.user_id))
+                                 self._opens(s.user_id), idem)
         return result
 
     async def list(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:

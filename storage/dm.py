@@ -130,10 +130,24 @@ async def create_direct(conn: asyncpg.Connection, creator: int, other: int) -> t
     return int(found), False
 
 
-async def create_group(conn: asyncpg.Connection, creator: int, title: str) -> int:
+async def lock_open_idem(conn: asyncpg.Connection, creator: int, idem: str) -> None:
+    """Serialise a user's group dm.opens that carry the same idempotency key, until the
+    transaction ends (the second finds the first's group, or makes it if that failed)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 11))",
+                       f"open:{creator}:{idem}")
+
+
+async def group_by_idem(conn: asyncpg.Connection, creator: int, idem: str) -> int | None:
+    """The group this creator's dm.open with this key made."""
+    return await conn.fetchval(
+        "SELECT id FROM conversations WHERE created_by = $1 AND idem = $2", creator, idem)
+
+
+async def create_group(conn: asyncpg.Connection, creator: int, title: str,
+                       idem: str | None = None) -> int:
     return int(await conn.fetchval(
-        "INSERT INTO conversations (kind, title, created_by) VALUES ('group', $1, $2) "
-        "RETURNING id", title, creator))
+        "INSERT INTO conversations (kind, title, created_by, idem) "
+        "VALUES ('group', $1, $2, $3) RETURNING id", title, creator, idem))
 
 
 async def add_member(conn: asyncpg.Connection, conv_id: int, user_id: int, *, state: str,

@@ -251,3 +251,39 @@ async def test_adding_people_counts_as_new_conversations(
                     if c["id"] == group]
         assert sorted(m["id"] for m in listed["members"]) == sorted(
             uid(c) for c in (alice, bob, carol, dave))
+
+
+async def test_a_group_open_retried_with_its_key_makes_one_group(
+        node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A group dm.open with `idem` answers, on a retry (also racing), the group that key
+    made: no second group, no second `created` message, counted once against the
+    new-conversation limit; another key makes another group, a left group is gone."""
+    monkeypatch.setattr(actors.dm, "DM_OPENS_PER_HOUR", 3)
+    async with bots(node, 3) as (alice, bob, carol):
+        members = [uid(bob), uid(carol)]
+        first = await alice.call("dm.open", users=members, title="trip", idem="g-1")
+        again = await alice.call("dm.open", users=members, title="other", idem="g-1")
+        assert again["id"] == first["id"] and again["title"] == "trip"
+        answers: list[int] = []
+
+        async def racer() -> None:
+            answers.append((await alice.call("dm.open", users=members, idem="g-2"))["id"])
+
+        async with trio.open_nursery() as n:
+            for _ in range(4):
+                n.start_soon(racer)
+        assert len(set(answers)) == 1 and first["id"] not in answers
+        groups = [c for c in (await bob.call("dm.list", folder="requests"))["conversations"]
+                  + (await bob.call("dm.list"))["conversations"] if c["kind"] == "group"]
+        assert sorted(c["id"] for c in groups) == sorted({first["id"], answers[0]})
+        history = await bob.call("dm.history", conversation=first["id"])
+        assert [m["seq"] for m in history["messages"]] == [1]  # one `created` message
+        key = node.storage.key("rl", "dm.open", uid(alice))
+        assert int(await node.storage.redis_op(lambda r: r.get(key))) == 2
+        # a 1:1 takes the key too, and needs none
+        assert (await alice.call("dm.open", user=uid(bob), idem="g-1"))["kind"] == "direct"
+        # bad keys are bad requests; a key of a group one left answers not_found
+        assert await outcome(alice, "dm.open", users=members, idem="") == "bad_request"
+        assert await outcome(alice, "dm.open", users=members, idem="x" * 65) == "bad_request"
+        await alice.call("dm.leave", conversation=first["id"])
+        assert await error_of(alice, "dm.open", users=members, idem="g-1") == NO_CONVERSATION
