@@ -162,6 +162,27 @@ async def _explore_list(conn: asyncpg.Connection, viewer_id: int, now_ms: int,
                           tuple((a.user.id, a.mutuals) for a in accounts)), accounts
 
 
+async def _tags_seen(conn: asyncpg.Connection, viewer_id: int, tags: list[str],
+                     tag_authors: dict[str, tuple[int, ...]],
+                     rels: dict[int, Relation]) -> set[str]:
+    """Of these trending tags (in order), the first TRENDING_TAGS with a live post this
+    viewer may see (as tag.posts would show): at once when one of a tag's kept public
+    authors passes privacy.can_see_posts; the others before that cut are checked in
+    Postgres (db.tags_seen, one statement), only if there are any."""
+    sure: set[str] = set()
+    unsure: list[str] = []
+    for tag in tags:
+        if any(privacy.can_see_posts(rels[a]) for a in tag_authors.get(tag, ())):
+            sure.add(tag)
+            if len(sure) >= L.TRENDING_TAGS:
+                break
+        else:
+            unsure.append(tag)
+    if unsure:
+        sure.update(await db.tags_seen(conn, viewer_id, unsure, len(unsure)))
+    return sure
+
+
 async def _wants_list(st: Storage, viewer_id: int) -> bool:
     """A recent explorer without a cached list (one Redis round trip)."""
     assert st.redis is not None
@@ -219,14 +240,15 @@ async def _explore(st: Storage, viewer_id: int, offset: int, limit: int) -> dict
         if first:
             accounts = (fresh if fresh is not None
                         else await db.users_by_id(conn, viewer_id, found.accounts))
+        counts = await db.tag_counts_kept(conn, [t for t, _ in trend]) if trend else {}
+        tags = [t for t, _ in trend if counts.get(t)]
+        tag_authors = await db.tag_authors_kept(conn, tags) if tags else {}
         rels = await relations_many(conn, viewer_id, {r.author_id for r in page}
-                                    | {a.user.id for a in accounts})
+                                    | {a.user.id for a in accounts}
+                                    | {a for found_by in tag_authors.values() for a in found_by})
         posts = [p for p in await _posts(conn, viewer_id, page, rels, privacy.can_recommend)
                  if not p["liked_by_me"]]
-        counts = await db.tag_counts_kept(conn, [t for t, _ in trend]) if trend else {}
-        # only tags with a live post this viewer may see (as tag.posts would show)
-        seen = set(await db.tags_seen(conn, viewer_id, [t for t, _ in trend if counts.get(t)],
-                                      L.TRENDING_TAGS))
+        seen = await _tags_seen(conn, viewer_id, tags, tag_authors, rels)
     more = found.more or end < len(found.posts)
     return {
         "posts": posts,

@@ -300,9 +300,53 @@ _tag_counts: dict[str, tuple[float, int | None]] = {}
 
 
 def forget_tag_counts() -> None:
-    """Called as a post is deleted: the kept counts may include its tags (at most
-    TRENDING_COUNTS_KEPT, read again in one statement)."""
+    """Called as a post is deleted: the kept counts (and authors) may include its tags
+    (at most TRENDING_COUNTS_KEPT, read again in one statement)."""
     _tag_counts.clear()
+    _tag_authors.clear()
+
+
+# Which trending tags a viewer is shown (a tag needs a live post they may see, as
+# `_tag_seen`) was one statement per first explore page. Kept per process as the
+# counts are: up to TRENDING_AUTHORS_KEPT public, unsuspended authors of live posts
+# among each tag's newest TAG_SEEN_SCAN. A viewer is shown the tag when one of them
+# passes privacy.can_see_posts in the page's own relations read (blocks, a turn to
+# private or a suspension since count at once); a tag with none that pass is checked
+# as before (`tags_seen`). tag -> (until, authors)
+_tag_authors: dict[str, tuple[float, tuple[int, ...]]] = {}
+
+
+async def tag_authors_kept(conn: asyncpg.Connection,
+                           tags: Sequence[str]) -> dict[str, tuple[int, ...]]:
+    """Each tag's kept public authors (see `_tag_authors`); one statement for those not
+    kept within TRENDING_CACHE_SECONDS."""
+    now = time.monotonic()
+    out: dict[str, tuple[int, ...]] = {}
+    missing: list[str] = []
+    for tag in tags:
+        kept = _tag_authors.get(tag)
+        if kept is None or kept[0] <= now:
+            missing.append(tag)
+        else:
+            out[tag] = kept[1]
+    if missing:
+        rows = await conn.fetch(
+            f"""SELECT t.tag, ARRAY(
+                    SELECT a.id FROM (SELECT post_id FROM post_tags WHERE tag = t.tag
+                                      ORDER BY post_id DESC LIMIT {int(TAG_SEEN_SCAN)}) x
+                    JOIN posts p ON p.id = x.post_id AND p.deleted_at IS NULL
+                    JOIN users a ON a.id = p.author_id
+                    WHERE NOT a.is_private AND a.suspended_at IS NULL
+                    GROUP BY a.id ORDER BY max(x.post_id) DESC
+                    LIMIT {int(L.TRENDING_AUTHORS_KEPT)}) AS authors
+                FROM unnest($1::text[]) t(tag)""", missing)
+        if len(_tag_authors) + len(missing) > L.TRENDING_COUNTS_KEPT:
+            _tag_authors.clear()
+        until = time.monotonic() + L.TRENDING_CACHE_SECONDS
+        for r in rows:
+            out[r["tag"]] = authors = tuple(r["authors"])
+            _tag_authors[r["tag"]] = (until, authors)
+    return out
 
 
 async def tag_counts_kept(conn: asyncpg.Connection, tags: Sequence[str]) -> dict[str, int]:

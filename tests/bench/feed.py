@@ -72,6 +72,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -372,8 +373,8 @@ async def feed_phase(ws_url: str, tokens: dict[int, str], readers: list[int], ns
 
 async def first_call_phase(ws_url: str, tokens: list[str], op: str, args: dict[str, Any],
                            concurrency: int, delay: float = 0.0, connect_first: bool = False,
-                           node_pid: int | None = None, label: str | None = None
-                           ) -> tuple[list[float], list[str]]:
+                           node_pid: int | None = None, label: str | None = None,
+                           meters: Sequence[Any] = ()) -> tuple[list[float], list[str]]:
     """One call per user (each user its own connection), so nothing a previous call of
     the same user left behind (the explore list cache) serves it.
 
@@ -383,7 +384,9 @@ async def first_call_phase(ws_url: str, tokens: list[str], op: str, args: dict[s
     connects just before their call (`delay` after it: for a precompute from connect).
     With `node_pid`, the calls wait until that node has settled after the connects (the
     presence announcements of a burst of hellos run in the background for up to a
-    second): people connect over minutes, not 300 in half a second.
+    second): people connect over minutes, not 300 in half a second. `meters` (a
+    Window, ServicesCPU) are started once those connects are done and stopped after
+    the last call, before the closes, so CPU per call is the calls' own.
     """
     out: list[float] = []
     errors: list[str] = []
@@ -412,10 +415,14 @@ async def first_call_phase(ws_url: str, tokens: list[str], op: str, args: dict[s
                         n.start_soon(open_one, queue.pop())
             if node_pid is not None:
                 await common.node_settled(node_pid)
+        for m in meters:
+            m.start()
         ready = list(opened)
         async with trio.open_nursery() as n:
             for _ in range(concurrency):
                 n.start_soon(runner, ready)
+        for m in meters:
+            m.stop()
     finally:
         await common.close_all(opened)
     return out, errors
@@ -552,6 +559,23 @@ async def fanout_phase(node: common.NodeProc, tokens: dict[int, str], author: in
         await common.close_all(conns)
         nursery.cancel_scope.cancel()
     return rounds
+
+
+class ThreadsCPU:
+    """The node's CPU per thread over a window (common.thread_split tells them apart)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.before: dict[int, float] = {}
+        self.after: dict[int, float] = {}
+
+    def start(self) -> ThreadsCPU:
+        self.before = common.thread_cpu(self.pid)
+        return self
+
+    def stop(self) -> ThreadsCPU:
+        self.after = common.thread_cpu(self.pid)
+        return self
 
 
 class _PrintIO:
@@ -694,7 +718,7 @@ def main() -> None:
                         continue
                     svc = ServicesCPU(tmp).start()
                     w = node.window().start()
-                    threads0 = common.thread_cpu(node.pid)
+                    threads = ThreadsCPU(node.pid).start()
                     if op.endswith("first call"):
                         if ns.explore_warmup:
                             # The first statements on each pool connection (a fresh
@@ -710,29 +734,38 @@ def main() -> None:
                                      {}, EXPLORE_WARMUP_CONCURRENCY, 0.0, True, None, "warm-up")
                             svc = ServicesCPU(tmp).start()
                             w = node.window().start()
-                            threads0 = common.thread_cpu(node.pid)
+                            threads = ThreadsCPU(node.pid).start()
+                        # connected first: the calls alone are measured
+                        calls_only = not ns.explore_precompute
                         lat, err = trio.run(first_call_phase, node.ws_url, reader_tokens,
                                             "feed.explore", {}, ns.concurrency,
-                                            ns.explore_delay, not ns.explore_precompute,
-                                            None if ns.explore_precompute else node.pid, op)
+                                            ns.explore_delay, calls_only,
+                                            None if ns.explore_precompute else node.pid, op,
+                                            (w, svc, threads) if calls_only else ())
                         if ns.explore_precompute:
                             op = (f"feed.explore first call, precomputed from connect, "
                                   f"{ns.explore_delay:g} s after hello")
                     else:
                         lat, err = trio.run(op_phase, node.ws_url, reader_tokens, op, args_list,
                                             ns.calls, ns.concurrency, op)
-                    w.stop()
-                    svc.stop()
-                    threads = common.thread_split(node.pid, threads0,
-                                                  common.thread_cpu(node.pid), w.wall or 1.0)
+                    if not w.wall:  # else first_call_phase stopped them after its calls
+                        w.stop()
+                        svc.stop()
+                        threads.stop()
+                    split = common.thread_split(node.pid, threads.before, threads.after,
+                                                w.wall or 1.0)
                     s = common.summarize(lat)
                     label = "feed.explore first call" if op.endswith("after hello") else op
-                    per_call = (f"; per call: node {w.cpu / max(len(lat), 1) * 1e3:.2f} ms CPU"
+                    # a first-call phase's window holds its users' connects and closes too
+                    per_call = (("; per call (its connect and close included)"
+                                 if op.startswith("feed.explore first call, precomputed")
+                                 else "; per call")
+                                + f": node {w.cpu / max(len(lat), 1) * 1e3:.2f} ms CPU"
                                 + "".join(f", {k} {v / max(len(lat), 1) * 1e3:.2f} ms"
                                           for k, v in svc.used.items() if v is not None))
                     rows += [(op, fmt(s)), ("  errors", f"{len(err)} {err[:2]}"),
                              ("  CPU", cpu_row(w, svc) + per_call),
-                             ("  node threads", threads), ("  node GC", gc_row(w, label))]
+                             ("  node threads", split), ("  node GC", gc_row(w, label))]
                     figures[op] = s
                     print(f"  {op} {fmt(s)} errors {len(err)} {err[:2]}\n    node GC: "
                           f"{gc_row(w, label)}", flush=True)

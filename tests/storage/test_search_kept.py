@@ -1,7 +1,7 @@
 """What explore's first page keeps between calls (storage/search.py): the trending sum
 is rebuilt at most once per TRENDING_CACHE_SECONDS even when no tag was used (it
-was rebuilt on every page), and the trending tags' post counts are kept per process
-for as long."""
+was rebuilt on every page), and the trending tags' post counts and public authors are
+kept per process for as long (the authors' relations to each viewer are read live)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 from config import limits as L
 from server.node import Node
 from storage import search
-from tests.server.test_posts import bots, quick_post, sql
+from tests.server.test_posts import block, bots, follow, make_private, quick_post, sql, uid
 
 
 async def _trending(node: Node) -> list[tuple[str, float]]:
@@ -81,3 +81,32 @@ async def test_a_deleted_post_drops_its_tag_from_the_kept_counts(node: Node) -> 
         assert await node.storage.read(counts) == {tag: 1}
         await author.call("post.delete", post=pid)
         assert await node.storage.read(counts) == {tag: 0}
+
+
+async def test_kept_tag_authors_still_answer_to_each_viewers_live_relations(
+        node: Node) -> None:
+    """A trending tag is shown through its kept public authors only while one of them
+    passes the viewer's live relations: a block, a turn to private or a suspension
+    since the authors were kept hides it at once (then Postgres decides, as before)."""
+    k = f"kept{uuid.uuid4().hex[:8]}"
+    async with bots(node, 5) as (pub, other, fan, viewer, solo):
+        await follow(fan, pub)
+        await quick_post(pub, f"#{k}a")
+        await quick_post(solo, f"#{k}b")
+
+        async def trending(c: Any) -> list[str]:
+            return sorted(t["tag"] for t in (await c.call("feed.explore"))["tags"]
+                          if t["tag"].startswith(k))
+
+        assert await trending(viewer) == [f"{k}a", f"{k}b"]
+        assert search._tag_authors[f"{k}a"][1] == (uid(pub),)  # kept
+        await block(pub, viewer)
+        assert await trending(viewer) == [f"{k}b"]  # the block counts at once
+        assert await trending(other) == [f"{k}a", f"{k}b"]
+        await make_private(pub)
+        assert await trending(other) == [f"{k}b"]  # private now: strangers lose it
+        assert await trending(fan) == [f"{k}a", f"{k}b"]  # a follower keeps it
+        await sql(node, "UPDATE users SET suspended_at = now() WHERE id = $1 RETURNING id",
+                  uid(solo))
+        assert await trending(other) == []
+        assert await trending(fan) == [f"{k}a"]
