@@ -242,7 +242,9 @@ async def _explore(st: Storage, viewer_id: int, offset: int, limit: int) -> dict
                         else await db.users_by_id(conn, viewer_id, found.accounts))
         counts = await db.tag_counts_kept(conn, [t for t, _ in trend]) if trend else {}
         tags = [t for t, _ in trend if counts.get(t)]
-        tag_authors = await db.tag_authors_kept(conn, tags) if tags else {}
+        # the authors of as many tags as are shown: past them only if some are hidden
+        tag_authors = (await db.tag_authors_kept(conn, tags[:L.TRENDING_TAGS])
+                       if tags else {})
         rels = await relations_many(conn, viewer_id, {r.author_id for r in page}
                                     | {a.user.id for a in accounts}
                                     | {a for found_by in tag_authors.values() for a in found_by})

@@ -195,7 +195,7 @@ TRENDING_BUCKET_KEEP = 2000  # tags kept per hourly bucket (trimmed now and then
 TRENDING_TRIM_EVERY = 64  # on average one post in this many trims its bucket
 TRENDING_CACHE_SECONDS = 30  # the weighted sum is cached this long
 TRENDING_COUNTS_KEPT = 1_000  # trending tags whose post counts a process keeps (as long)
-TRENDING_AUTHORS_KEPT = 3  # public authors of a trending tag's newest posts kept with them
+TRENDING_AUTHORS_KEPT = 1  # public authors of a trending tag's newest posts kept with them
 
 # Operators (actors/admin.py, actors/reports.py, server/ops/admin.py, storage/nodestats.py)
 ADMIN_STATS_INTERVAL_SECONDS = 1.0  # each node publishes its snapshot (and pushes admin.stats)
