@@ -10,7 +10,6 @@ the one place for those rules.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from typing import Any, Protocol
 
@@ -33,7 +32,6 @@ log = logging.getLogger(__name__)
 
 SEARCH_KINDS = ("all", "users", "tags", "posts")
 TAG_MODES = ("top", "recent")
-_TAG = re.compile(r"^\w+$")
 
 
 class Device(Protocol):
@@ -74,13 +72,14 @@ def _kinds(args: dict[str, Any], q: str) -> frozenset[str]:
 
 
 def tag_arg(args: dict[str, Any]) -> str:
-    """A hashtag as stored: without '#', read as captions are (db.tag_text: a dotted
-    capital İ is a plain I), lower-cased, word characters only."""
+    """A hashtag as stored: without '#', read as captions are (db.tag_text: composed, a
+    dotted capital İ a plain I), lower-cased, tag characters only (db.is_tag)."""
     raw = A.text(args, "tag", max_len=HASHTAG_MAX + 1, min_len=1)
     assert raw is not None
     tag = db.tag_text(raw.strip().removeprefix("#")).lower()
-    if not tag or len(tag) > HASHTAG_MAX or not _TAG.match(tag):
-        raise Invalid(f"`tag` must be 1 to {HASHTAG_MAX} word characters")
+    if not tag or len(tag) > HASHTAG_MAX or not db.is_tag(tag):
+        raise Invalid(f"`tag` must be 1 to {HASHTAG_MAX} letters, digits, _ or combining "
+                      "marks, starting with one of the first three")
     return tag
 
 

@@ -53,9 +53,9 @@ LIST_DEFAULT = 20
 LIST_MAX = 50
 CURSOR_MAX = 64
 
-# A tag is a run of word characters after '#'; a mention a run of username characters
-# after '@'; neither counts inside a word ("a#b", "me@example.com").
-HASHTAG_RE = re.compile(r"(?<![\w&#])#(\w+)")
+# A tag is a run of word characters and combining marks after '#' (search_db.tags_in);
+# a mention a run of username characters after '@'; neither counts inside a word
+# ("a#b", "me@example.com").
 MENTION_RE = re.compile(r"(?<![\w@])@([A-Za-z0-9._]+)")
 
 Keys = Callable[[int], str]  # post id -> its bus channel
@@ -64,9 +64,9 @@ Keys = Callable[[int], str]  # post id -> its bus channel
 # -- parsing -------------------------------------------------------------------------------
 def hashtags(text: str) -> list[str]:
     """Distinct lower-cased tags in order of appearance, read as tag.get reads its
-    argument (search_db.tag_text: a dotted capital İ is a plain I, or its lower case
-    would carry a combining dot); too many or too long is Invalid."""
-    found = HASHTAG_RE.findall(search_db.tag_text(text))
+    argument (search_db.tag_text: composed (NFC), a dotted capital İ a plain I); too
+    many or too long is Invalid."""
+    found = search_db.tags_in(text)
     tags = list(dict.fromkeys(t.lower() for t in found))
     if len(tags) > HASHTAGS_MAX:
         raise Invalid(f"at most {HASHTAGS_MAX} hashtags")

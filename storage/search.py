@@ -19,6 +19,7 @@ import logging
 import random
 import re
 import time
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -84,12 +85,44 @@ class Ranked:
 
 # -- the search text --------------------------------------------------------------------
 def tag_text(text: str) -> str:
-    """Text as hashtags are read from it (captions, `tag` arguments, search text): a
-    Turkish dotted capital İ, one character or I + U+0307, is a plain I. Python
-    lower-cases 'İ' to 'i' + U+0307, a combining dot that is no word character: a tag
-    stored with it could be neither opened (tag.get takes word characters) nor found
-    (glint_fold keeps the dot). Migration 0015 re-keyed the tags stored that way."""
-    return _DOT_ABOVE.sub("", text.replace("İ", "I"))
+    """Text as hashtags are read from it (captions, `tag` arguments, search text): in
+    Unicode's composed form (NFC: an accent typed as a combining mark joins its letter),
+    and a Turkish dotted capital İ, one character or I + U+0307, is a plain I. Python
+    lower-cases 'İ' to 'i' + U+0307, a combining dot: a tag stored with it could be
+    neither opened nor found (glint_fold keeps the dot). Migration 0015 re-keyed the
+    tags stored that way."""
+    return _DOT_ABOVE.sub("", unicodedata.normalize("NFC", text).replace("İ", "I"))
+
+
+def is_tag_char(ch: str) -> bool:
+    """A character of a hashtag after its first: a word character (letter, digit, _) or
+    a combining mark (the vowel signs of Devanagari and other scripts; an accent that
+    has no composed form). Its first character is a word character."""
+    return ch == "_" or ch.isalnum() or unicodedata.category(ch)[0] == "M"
+
+
+def is_tag(text: str) -> bool:
+    """Whether the whole text is one hashtag (without its '#')."""
+    return bool(text) and (text[0] == "_" or text[0].isalnum()) and all(
+        is_tag_char(ch) for ch in text)
+
+
+def tags_in(text: str) -> list[str]:
+    """The hashtags of a text (as tag_text reads it), in order: '#' and its run of tag
+    characters, not inside a word (after a tag character, '&' or '#': "a#b", "&#38;")."""
+    text = tag_text(text)
+    out: list[str] = []
+    at = text.find("#")
+    while at != -1:
+        end = at + 1
+        before = text[at - 1] if at else ""
+        if not (before and (before in "&#" or is_tag_char(before))) and end < len(text) \
+                and (text[end] == "_" or text[end].isalnum()):
+            while end < len(text) and is_tag_char(text[end]):
+                end += 1
+            out.append(text[at + 1:end])
+        at = text.find("#", end if end > at + 1 else at + 1)
+    return out
 
 
 @dataclass(frozen=True)
@@ -119,7 +152,7 @@ async def terms(conn: asyncpg.Connection, text: str) -> Terms:
     folded = await conn.fetchval("SELECT glint_fold($1)", tag_text(text.strip()))
     words = tuple(_WORD.findall(folded))[:L.SEARCH_TOKENS_MAX]
     name = folded.strip().removeprefix("@")
-    tag = re.sub(r"\W", "", folded.strip().removeprefix("#"))
+    tag = "".join(ch for ch in folded.strip().removeprefix("#") if is_tag_char(ch))
     return Terms(folded, words, name if _USERNAME.match(name) else None, tag)
 
 

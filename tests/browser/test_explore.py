@@ -10,6 +10,7 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import DESKTOP, PHONE, Person, screenshot
 from tests.browser.steps_common import call, create_post_via_protocol, sign_up
+from tests.browser.steps_feed import open_post
 from tests.browser.steps_people import (
     grid_links,
     open_explore,
@@ -113,3 +114,24 @@ def test_search_a_hashtag_with_the_keyboard_and_open_its_page(
     open_tag(page, unique("nothing"))
     expect(page.get_by_test_id("tag-count")).to_have_text("0 posts")
     expect(page.get_by_role("heading", name="No posts yet")).to_be_visible()
+
+
+def test_a_hashtag_with_vowel_signs_links_whole_to_its_page(
+        person: Callable[..., Person]) -> None:
+    """Devanagari writes vowels as combining marks: the caption's link, the tag stored
+    and its page all hold the whole word (a mark used to end the tag), and an accent
+    typed decomposed is the composed tag."""
+    alice, bob = person(DESKTOP), person(DESKTOP)
+    sign_up(alice.page, unique("hia"))
+    sign_up(bob.page, unique("hib"))
+    k = unique("t")[-6:]
+    hindi = f"हिन्दी{k}"
+    b_post = create_post_via_protocol(bob.page, f"नमस्ते #{hindi} and #cafe\u0301{k}")
+
+    page = alice.page
+    open_post(page, str(b_post))
+    page.get_by_role("link", name=f"#café{k}").first.wait_for()
+    page.get_by_role("link", name=f"#{hindi}").first.click()
+    expect(page.get_by_role("heading", level=1, name=f"#{hindi}")).to_be_visible()
+    expect(page.get_by_test_id("tag-count")).to_have_text("1 post")
+    expect(grid_links(page, f"Top posts tagged #{hindi}")).to_have_count(1)

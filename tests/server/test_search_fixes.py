@@ -53,6 +53,29 @@ async def test_dotted_capital_i_tags_can_be_opened_and_found(node: Node) -> None
         assert await tags_of(me, f"istanbul{k}", kind="tags") == want
 
 
+async def test_tags_with_combining_marks_are_whole(node: Node) -> None:
+    """A combining mark ended a tag: Devanagari writes vowels as marks, so '#हिन्दी' was
+    stored as 'ह', and an accent typed decomposed ('e' + U+0301) cut '#café' to 'caf'.
+    Marks now belong to the tag, and a decomposed accent is composed (NFC) first."""
+    async with bots(node, 2) as (me, author):
+        k = code()
+        hindi, cafe = f"हिन्दी{k}", f"café{k}"
+        post = await quick_post(author, f"नमस्ते #{hindi} #cafe\u0301{k} #{k}x\u0301 a#{k}no")
+        assert sorted(post["tags"]) == sorted([hindi, cafe, f"{k}x\u0301"])
+        for raw, tag in ((hindi, hindi), (f"#{hindi}", hindi), (f"cafe\u0301{k}", cafe),
+                         (cafe.upper(), cafe)):
+            assert await me.call("tag.get", tag=raw) == {
+                "tag": tag, "posts": 1, "following": False}, raw
+        page = await me.call("tag.posts", tag=hindi, mode="recent")
+        assert ids(page["posts"]) == [post["id"]]
+        assert await tags_of(me, f"#हिन्दी{k}") == [{"tag": hindi, "posts": 1}]
+        assert await tags_of(me, f"#caf\u00e9{k}"[:-2]) == [{"tag": cafe, "posts": 1}]
+        # a tag starts with a letter, digit or _: a lone mark is no tag
+        with pytest.raises(BadRequest):
+            await me.call("tag.get", tag="\u093fx")
+        assert (await me.call("post.get", post=post["id"]))["tags"] == post["tags"]
+
+
 async def _tags_of_post(node: Node, post_id: int) -> list[str]:
     return list(await sql(node, "SELECT array_agg(tag ORDER BY tag) FROM post_tags"
                                 " WHERE post_id = $1", post_id) or [])

@@ -9,7 +9,7 @@ import '../styles/mention.css';
 
 const DEBOUNCE_MS = 200;
 const SUGGESTIONS = 6;
-const TOKEN_AT_CARET = /(?:^|[^\p{L}\p{N}_&#@])([#@])([\p{L}\p{N}_.]{1,30})$/u;
+const TOKEN_AT_CARET = /(?:^|[^\p{L}\p{N}\p{M}_&#@])([#@])([\p{L}\p{N}_.][\p{L}\p{N}\p{M}_.]{0,29})$/u;
 
 /** The #tag or @name being typed at `caret`: {sigil, q, start} or null. */
 export function tokenAt(text, caret) {

@@ -9,12 +9,16 @@ const MINUTE_MS = 60 * 1000;
 const now = new Observable(Date.now());
 setInterval(() => now.set(Date.now()), MINUTE_MS);
 
-const TOKEN = /([#@])([\p{L}\p{N}_.]+)/gu;
-const TAG_BEFORE = /[\p{L}\p{N}_&#]/u;
+// A tag's first character is a letter, digit or _; then combining marks count too
+// (Devanagari vowel signs, an accent with no composed form), as on the server.
+const TOKEN = /([#@])([\p{L}\p{N}_.][\p{L}\p{N}\p{M}_.]*)/gu;
+const TAG_BEFORE = /[\p{L}\p{N}\p{M}_&#]/u;
 const MENTION_BEFORE = /[\p{L}\p{N}_@]/u;
 
 /** Split text into strings and {kind: 'tag'|'mention', name, text} pieces. */
-export function tokenize(text) {
+export function tokenize(raw) {
+  // composed (NFC), as the server reads tags: a decomposed accent joins its letter
+  const text = String(raw || '').normalize('NFC');
   const out = [];
   let last = 0;
   for (const m of String(text || '').matchAll(TOKEN)) {

@@ -11,10 +11,11 @@ import { num } from '../lib/wire.js';
 import '../styles/explore.css';
 import '../styles/profile.css';
 
-const TAG = /^#?[\p{L}\p{N}_]{1,100}$/u;
+// as the server: a letter, digit or _, then those or combining marks (composed first)
+const TAG = /^#?[\p{L}\p{N}_][\p{L}\p{N}\p{M}_]{0,99}$/u;
 
 export default function Tag({ params }) {
-  const raw = params.tag || '';
+  const raw = (params.tag || '').normalize('NFC');
   const valid = TAG.test(raw);
   const tag = raw.replace(/^#/, '').toLowerCase();
   const info = useOp(valid ? 'tag.get' : 'ping', valid ? { tag } : {}, [tag]);
