@@ -82,7 +82,7 @@ def _page(rows: list[dict[str, Any]], key: str, limit: int, cursor_of: str = "id
 
 def _reason(args: dict[str, Any], *, required: bool) -> str:
     text = A.trimmed(args, "reason", max_len=ADMIN_REASON_MAX, required=required) or ""
-    if required and not text:
+    if required and A.blank(text):
         raise Invalid("`reason` must not be blank")
     return text
 
@@ -470,7 +470,7 @@ class Admin:
         op = await self.require(session)
         A.only(args, {"text", "level"})
         text = A.trimmed(args, "text", max_len=ANNOUNCEMENT_MAX) or ""
-        if not text:
+        if A.blank(text):
             raise Invalid("`text` must not be blank")
         level = _choice(args, "level", LEVELS, default="info")
         ann_id = await self.st.tx(mod.audit, op.user_id, op.username, "admin.announce", "", None,

@@ -735,7 +735,7 @@ class DirectMessages:
         idem = A.text(raw, "idem", max_len=DM_IDEM_MAX, min_len=1, required=False)
         if media_id is not None and post_id is not None:
             raise Invalid("a message carries a photo or a post, not both")
-        if media_id is None and post_id is None and not text.strip():
+        if media_id is None and post_id is None and A.blank(text):
             raise Invalid("a message needs `text`, `media` or `post`")
         charge = self._sends(s.user_id)
         if media_id is not None:
@@ -749,7 +749,7 @@ class DirectMessages:
         conv_id, seq = _conv_arg(raw), _seq_arg(raw)
         text = A.text(raw, "text", max_len=DM_TEXT_MAX, min_len=1)
         assert text is not None
-        if not text.strip():
+        if A.blank(text):
             raise Invalid("`text` must not be blank")
         charge = self._sends(s.user_id)
         return {"message": await self._write(conv_id, s.user_id, _edit, seq, text, charge)}
@@ -765,7 +765,7 @@ class DirectMessages:
         if "emoji" not in raw:
             raise Invalid("`emoji` is required (nil removes your reaction)")
         emoji = A.text(raw, "emoji", max_len=DM_EMOJI_MAX, min_len=1, required=False)
-        if emoji is not None and not emoji.strip():
+        if emoji is not None and A.blank(emoji):
             raise Invalid("`emoji` must not be blank")
         charge = self._sends(s.user_id)
         return {"message": await self._write(conv_id, s.user_id, _react, seq, emoji, charge)}

@@ -738,7 +738,7 @@ class Posts:
         A.only(args, {"post", "text", "reply_to", "idem"})
         post_id = self.post_arg(args)
         text = A.trimmed(args, "text", max_len=COMMENT_MAX)
-        if not text:
+        if not text or A.blank(text):
             raise Invalid("`text` must not be blank")
         names = mentions(text)
         reply_to = A.integer(args, "reply_to", required=False)

@@ -26,3 +26,11 @@ def test_cursor_numbers_are_ascii_digits_within_bigint() -> None:
     for bad in (str(A.BIGINT_MAX + 1), "٣", "+5", "5_0", "-1", " 7", "", "1e3"):
         with pytest.raises(Invalid):
             A.cursor_number(bad)
+
+
+def test_blank_is_nothing_to_see() -> None:
+    for empty in ("", " \n\t", "\u200b", "\u200b\u200d \u2060", "\ufeff", "\u200e\u202e",
+                  "\u3164", "\u2800\u2800", "\u115f\u1160"):
+        assert A.blank(empty), repr(empty)
+    for seen in ("x", " x ", "\u200bx", "👍", "👩\u200d💻", ".", "\u0301"):
+        assert not A.blank(seen), repr(seen)

@@ -202,6 +202,7 @@ async def test_comments_replies_lists_and_deletes(node: Node) -> None:
         # Bad input changes nothing.
         await expect(BadRequest, bob, "comment.add", post=pid, text="")
         await expect(BadRequest, bob, "comment.add", post=pid, text="   ")
+        await expect(BadRequest, bob, "comment.add", post=pid, text="\u200b\u200b \u3164")
         await expect(BadRequest, bob, "comment.add", post=pid, text="x" * 2201)
         other = await quick_post(bob, "elsewhere")
         c3 = await bob.call("comment.add", post=other["id"], text="mine")

@@ -91,6 +91,12 @@ async def test_refused_writes_leave_the_whole_allowance(
             # bad arguments
             ("dm.send", {"conversation": to_dave, "text": "  "},
              ("bad_request", "a message needs `text`, `media` or `post`")),
+            ("dm.send", {"conversation": to_dave, "text": "\u200b \u2060\u3164"},
+             ("bad_request", "a message needs `text`, `media` or `post`")),
+            ("dm.edit", {"conversation": to_dave, "seq": 1, "text": "\u200b"},
+             ("bad_request", "`text` must not be blank")),
+            ("dm.react", {"conversation": to_dave, "seq": 1, "emoji": "\u200d"},
+             ("bad_request", "`emoji` must not be blank")),
             ("dm.react", {"conversation": to_dave, "seq": 1},
              ("bad_request", "`emoji` is required (nil removes your reaction)")),
         ]
