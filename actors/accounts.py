@@ -14,6 +14,7 @@ import ipaddress
 import logging
 import re
 import secrets
+import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -52,15 +53,32 @@ if TYPE_CHECKING:
     from actors.media import Media
 
 USERNAME_RE = re.compile(rf"^[a-z0-9._]{{1,{USERNAME_MAX}}}$")
-# No blank, control (C0, DEL, C1) or invisible formatting character (zero-width,
-# bidirectional overrides) anywhere: an address is shown to operators as written.
-_EMAIL_CHAR = r"[^@\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]"
-EMAIL_RE = re.compile(rf"^{_EMAIL_CHAR}{{1,64}}@{_EMAIL_CHAR}+\.{_EMAIL_CHAR}+$")
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+# Characters no address holds: controls, invisible formatting (zero-width, soft hyphen,
+# bidirectional marks, overrides and isolates, tag characters), separators, private-use
+# and unassigned code points, and the invisible letters and selectors (Hangul fillers,
+# the combining grapheme joiner, variation selectors). An address is shown to
+# operators as written.
+_EMAIL_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"})
+_EMAIL_REFUSED_CHARS = frozenset("\u034f\u115f\u1160\u3164\uffa0")
+
+
+def email_ok(email: str) -> bool:
+    """`local@domain.tld` (local part ≤ 64) with no character an address never holds."""
+    return bool(EMAIL_RE.match(email)) and not any(
+        unicodedata.category(ch) in _EMAIL_REFUSED_CATEGORIES or ch in _EMAIL_REFUSED_CHARS
+        or 0xFE00 <= ord(ch) <= 0xFE0F or 0xE0100 <= ord(ch) <= 0xE01EF for ch in email)
 # [http(s)://]host.tld[:port][/path]: the host made of word characters, hyphens and dots
 # (so no other scheme, e.g. "javascript:", passes), and nothing blank or a control
 # character anywhere (a client may render it as a link).
 WEBSITE_RE = re.compile(r"^(https?://)?[\w-]+(\.[\w-]+)+(:\d{1,5})?([/?#][^\s\x00-\x1f\x7f]*)?$")
 log = logging.getLogger(__name__)
+
+
+# IPv6 addresses that carry an IPv4 client's address in their last 32 bits: the NAT64
+# well-known prefix (RFC 6052). Behind a NAT64 gateway or an IPv6-only load balancer,
+# a /64 would put every IPv4 client in one budget.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 
 def ip_subject(ip: str) -> str:
@@ -75,6 +93,8 @@ def ip_subject(ip: str) -> str:
     if isinstance(addr, ipaddress.IPv6Address):
         if addr.ipv4_mapped is not None:
             return str(addr.ipv4_mapped)
+        if addr in _NAT64:  # an IPv4 client, translated
+            return str(ipaddress.IPv4Address(addr.packed[-4:]))
         return str(ipaddress.IPv6Network((addr, IPV6_LIMIT_PREFIX), strict=False))
     return str(addr)
 
@@ -175,7 +195,7 @@ class Accounts:
         email = A.text(raw, "email", max_len=EMAIL_MAX)
         assert email is not None
         email = email.strip()
-        if not EMAIL_RE.match(email):
+        if not email_ok(email):
             raise Invalid("that does not look like an email address")
         password = self.check_password(raw.get("password"), username)
         display = A.trimmed(raw, "display_name", max_len=DISPLAY_NAME_MAX, required=False) or ""

@@ -32,6 +32,7 @@ from protocol.envelope import encode, event
 from storage import bus, nodestats, timelines
 from storage import moderation as mod
 from storage import posts as posts_db
+from storage import search as search_db
 from storage.events import EventSink, tx_events
 from storage.moderation import Operator
 from storage.store import Storage
@@ -427,6 +428,7 @@ class Admin:
         return done
 
     async def _after_post_removal(self, done: dict[str, Any]) -> None:
+        search_db.forget_tag_counts()  # again once committed (soft_delete forgot them before)
         if done.pop("_fresh", False):
             await timelines.enqueue_quietly(self.st, timelines.DELETE, done["post"],
                                             done["author"])

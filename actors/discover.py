@@ -31,6 +31,7 @@ from storage.store import Storage
 log = logging.getLogger(__name__)
 
 SEARCH_KINDS = ("all", "users", "tags", "posts")
+TAG_ARG_MAX = 4 * HASHTAG_MAX + 2  # a `tag` argument as sent, before it is composed
 TAG_MODES = ("top", "recent")
 
 
@@ -74,9 +75,10 @@ def _kinds(args: dict[str, Any], q: str) -> frozenset[str]:
 def tag_arg(args: dict[str, Any]) -> str:
     """A hashtag as stored: without '#', read as captions are (db.tag_text: composed, a
     dotted capital İ a plain I), lower-cased, tag characters only (db.is_tag)."""
-    raw = A.text(args, "tag", max_len=HASHTAG_MAX + 1, min_len=1)
+    # raw: room for a '#', blanks and decomposed accents (the limit is on the tag)
+    raw = A.text(args, "tag", max_len=TAG_ARG_MAX, min_len=1)
     assert raw is not None
-    tag = db.tag_text(raw.strip().removeprefix("#")).lower()
+    tag = db.tag_key(db.tag_text(raw.strip().removeprefix("#")))
     if not tag or len(tag) > HASHTAG_MAX or not db.is_tag(tag):
         raise Invalid(f"`tag` must be 1 to {HASHTAG_MAX} letters, digits, _ or combining "
                       "marks, starting with one of the first three")
@@ -207,7 +209,8 @@ async def _explore(st: Storage, viewer_id: int, offset: int, limit: int) -> dict
     trending and the viewer's cached explore list (EXPLORE_CACHE_SECONDS). What a page
     shows is checked now whatever the cache holds: privacy and relations
     (actors/privacy.py), deleted posts, posts liked since, accounts followed since; a
-    trending tag is shown only with a live post the viewer may see (db.tags_seen)."""
+    trending tag is shown only with a live post the viewer may see (_tags_seen: its kept
+    public author's live relation to the viewer, else db.tags_seen)."""
     assert st.pool is not None and st.redis is not None
     now_ms = int(time.time() * 1000)
     first = offset == 0

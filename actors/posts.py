@@ -67,7 +67,7 @@ def hashtags(text: str) -> list[str]:
     argument (search_db.tag_text: composed (NFC), a dotted capital İ a plain I); too
     many or too long is Invalid."""
     found = search_db.tags_in(text)
-    tags = list(dict.fromkeys(t.lower() for t in found))
+    tags = list(dict.fromkeys(search_db.tag_key(t) for t in found))
     if len(tags) > HASHTAGS_MAX:
         raise Invalid(f"at most {HASHTAGS_MAX} hashtags")
     if any(len(t) > HASHTAG_MAX for t in tags):
@@ -365,9 +365,8 @@ async def _unlike(conn: asyncpg.Connection, sink: EventSink, viewer_id: int, pos
     if done.counts is None:
         raise Missing("no such post")
     _counts_event(sink, keys, post_id, done.counts)
-    head = await db.head(conn, post_id)
-    if head is None or not privacy.can_see_posts(
-            await relation(conn, viewer_id, head.author_id)):
+    if done.author_id is None or not privacy.can_see_posts(
+            await relation(conn, viewer_id, done.author_id)):
         return {"post": post_id, "liked": False}  # no count of a post one may not see
     return {"post": post_id, "liked": False, "like_count": done.counts[0]}
 
@@ -686,13 +685,17 @@ class Posts:
         comments_off = A.flag(args, "comments_off", required=False)
         if caption is None and alts is None and comments_off is None:
             raise Invalid("nothing to change: give `caption`, `alts` or `comments_off`")
-        return await tx_events(self.st, _edit, session.user_id, post_id, caption, parsed, alts,
+        done = await tx_events(self.st, _edit, session.user_id, post_id, caption, parsed, alts,
                                comments_off, self.channel)
+        if parsed is not None:
+            search_db.forget_tag_counts()  # committed: the kept tags may have lost a post
+        return done
 
     async def delete(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         A.only(args, {"post"})
         done = await tx_events(self.st, _delete, session.user_id, self.post_arg(args),
                                self.channel)
+        search_db.forget_tag_counts()  # again once committed: a read in between kept them
         await timelines.enqueue_quietly(self.st, timelines.DELETE, done["post"], session.user_id)
         return done
 

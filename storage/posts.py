@@ -389,7 +389,7 @@ async def like_once(conn: asyncpg.Connection, ctx: PostContext, user_id: int, *,
 
 _UNLIKE = """
     WITH live AS (
-        SELECT like_count FROM posts WHERE id = $1 AND deleted_at IS NULL
+        SELECT like_count, author_id FROM posts WHERE id = $1 AND deleted_at IS NULL
     ), del AS (
         DELETE FROM likes WHERE post_id = $1 AND user_id = $2 AND EXISTS (SELECT 1 FROM live)
         RETURNING true
@@ -399,6 +399,7 @@ _UNLIKE = """
         RETURNING like_count, comment_count
     )
     SELECT (SELECT like_count FROM live) AS before, EXISTS (SELECT 1 FROM del) AS removed,
+           (SELECT author_id FROM live) AS author_id,
            (SELECT like_count FROM cnt) AS like_count,
            (SELECT comment_count FROM cnt) AS comment_count"""
 
@@ -409,6 +410,7 @@ class Unliked:
     removed: bool  # the like was there and is gone now
     like_count: int  # before, when nothing was removed
     counts: tuple[int, int] | None  # after removing; None if the post went meanwhile
+    author_id: int | None  # the live post's author
 
 
 async def unlike_once(conn: asyncpg.Connection, post_id: int, user_id: int) -> Unliked:
@@ -416,7 +418,8 @@ async def unlike_once(conn: asyncpg.Connection, post_id: int, user_id: int) -> U
     row = await conn.fetchrow(_UNLIKE, post_id, user_id)
     counts = ((row["like_count"], row["comment_count"])
               if row["like_count"] is not None else None)
-    return Unliked(row["before"] is not None, row["removed"], row["before"] or 0, counts)
+    return Unliked(row["before"] is not None, row["removed"], row["before"] or 0, counts,
+                   row["author_id"])
 
 
 async def save(conn: asyncpg.Connection, user_id: int, post_id: int) -> None:

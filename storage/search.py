@@ -94,6 +94,13 @@ def tag_text(text: str) -> str:
     return _DOT_ABOVE.sub("", unicodedata.normalize("NFC", text).replace("İ", "I"))
 
 
+def tag_key(tag: str) -> str:
+    """A tag (read by tag_text) as stored and looked up: lower-cased, then composed
+    again (lower-casing can leave a letter and a mark that compose: 'T' + U+0308 is
+    't' + U+0308, stored as 'ẗ' so that tag.get, which composes first, finds it)."""
+    return unicodedata.normalize("NFC", tag.lower())
+
+
 def is_tag_char(ch: str) -> bool:
     """A character of a hashtag after its first: a word character (letter, digit, _) or
     a combining mark (the vowel signs of Devanagari and other scripts; an accent that

@@ -70,6 +70,16 @@ async def test_tags_with_combining_marks_are_whole(node: Node) -> None:
         assert ids(page["posts"]) == [post["id"]]
         assert await tags_of(me, f"#हिन्दी{k}") == [{"tag": hindi, "posts": 1}]
         assert await tags_of(me, f"#caf\u00e9{k}"[:-2]) == [{"tag": cafe, "posts": 1}]
+        # lower-casing can leave a letter and a mark that compose: stored composed
+        odd = await quick_post(author, f"#T\u0308{k} #J\u030c{k}")
+        assert sorted(odd["tags"]) == sorted([f"\u1e97{k}", f"\u01f0{k}"])
+        for raw in (f"T\u0308{k}", f"\u1e97{k}", f"J\u030c{k}"):
+            assert (await me.call("tag.get", tag=raw))["posts"] == 1, raw
+        # a tag argument written decomposed may be longer than the tag it names
+        long_tag = "e\u0301" * 100
+        stored = await quick_post(author, f"#{long_tag}")
+        assert stored["tags"] == ["\u00e9" * 100]
+        assert (await me.call("tag.get", tag=long_tag))["tag"] == "\u00e9" * 100
         # a tag starts with a letter, digit or _: a lone mark is no tag
         with pytest.raises(BadRequest):
             await me.call("tag.get", tag="\u093fx")

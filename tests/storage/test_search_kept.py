@@ -110,3 +110,25 @@ async def test_kept_tag_authors_still_answer_to_each_viewers_live_relations(
                   uid(solo))
         assert await trending(other) == []
         assert await trending(fan) == [f"{k}a"]
+
+
+async def test_an_edit_taking_a_tag_off_forgets_its_kept_author(node: Node) -> None:
+    """Public P and private Q both use #k; P's caption edit takes it off. The kept author
+    (P) no longer vouches for the tag: strangers stop seeing it at once (else Q's
+    private caption word showed in their trending for up to 30 s)."""
+    k = f"edit{uuid.uuid4().hex[:8]}"
+    async with bots(node, 3) as (pub, priv, stranger):
+        await make_private(priv)
+        await quick_post(priv, f"#{k} private words")
+        post = await quick_post(pub, f"#{k}")
+
+        async def trending(c: Any) -> list[str]:
+            return [t["tag"] for t in (await c.call("feed.explore"))["tags"]
+                    if t["tag"].startswith(k)]
+
+        assert await trending(stranger) == [k]
+        assert search._tag_authors[k][1] == (uid(pub),)
+        await pub.call("post.edit", post=post["id"], caption="no tag now")
+        assert await trending(stranger) == []
+        await follow(stranger, priv)
+        assert await trending(stranger) == [k]  # Q's post, now seen: the tag is back

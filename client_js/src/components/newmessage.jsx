@@ -1,7 +1,7 @@
 // "New message": pick one person (→ their 1:1 conversation) or several (→ a new group,
 // optionally named), then open the thread.
-import { useState } from 'preact/hooks';
-import { upsertConversation } from '../lib/direct.js';
+import { useRef, useState } from 'preact/hooks';
+import { newIdem, upsertConversation } from '../lib/direct.js';
 import { errorText } from '../lib/errors.js';
 import { navigate } from '../lib/router.js';
 import { conn } from '../lib/session.js';
@@ -17,6 +17,9 @@ export function NewMessageDialog({ onClose }) {
   const [title, setTitle] = useState('');
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
+  // A group's key, kept while the same people and name are retried (a lost answer must
+  // not make a second group), new once they change.
+  const groupKey = useRef({ of: '', idem: '' });
   const toggle = (u) => setSelected((xs) => (xs.some((x) => sameId(x.id, u.id))
     ? xs.filter((x) => !sameId(x.id, u.id))
     : xs.length >= GROUP_MAX_OTHERS ? xs : [...xs, u]));
@@ -27,7 +30,13 @@ export function NewMessageDialog({ onClose }) {
     setBusy(true);
     setError(null);
     try {
-      const args = group ? { users: selected.map((u) => u.id), title: title.trim() } : { user: selected[0].id };
+      let args = { user: selected[0].id };
+      if (group) {
+        const users = selected.map((u) => u.id);
+        const of = JSON.stringify([users.map(idStr).sort(), title.trim()]);
+        if (groupKey.current.of !== of) groupKey.current = { of, idem: newIdem() };
+        args = { users, title: title.trim(), idem: groupKey.current.idem };
+      }
       const c = await conn.call('dm.open', args);
       upsertConversation(c);
       onClose();

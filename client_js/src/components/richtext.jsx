@@ -17,13 +17,12 @@ const MENTION_BEFORE = /[\p{L}\p{N}_@]/u;
 
 /** Split text into strings and {kind: 'tag'|'mention', name, text} pieces. */
 export function tokenize(raw) {
-  // composed (NFC), as the server reads tags: a decomposed accent joins its letter
-  const text = String(raw || '').normalize('NFC');
+  const text = String(raw || '');
   const out = [];
   let last = 0;
-  for (const m of String(text || '').matchAll(TOKEN)) {
+  for (const m of text.matchAll(TOKEN)) {
     const [, sigil, body] = m;
-    const before = m.index > 0 ? text[m.index - 1] : '';
+    const before = charBefore(text, m.index);
     let name;
     if (sigil === '#') {
       if (before && TAG_BEFORE.test(before)) continue;
@@ -35,11 +34,22 @@ export function tokenize(raw) {
     }
     if (!name) continue;
     if (m.index > last) out.push(text.slice(last, m.index));
-    out.push({ kind: sigil === '#' ? 'tag' : 'mention', name: name.toLowerCase(), text: sigil + name });
+    // a tag's page is its composed, lower-cased form (as the server keys it); the text
+    // stays as written
+    const key = sigil === '#' ? name.toLowerCase().normalize('NFC') : name.toLowerCase();
+    out.push({ kind: sigil === '#' ? 'tag' : 'mention', name: key, text: sigil + name });
     last = m.index + 1 + name.length;
   }
-  if (last < String(text || '').length) out.push(text.slice(last));
+  if (last < text.length) out.push(text.slice(last));
   return out;
+}
+
+/** The whole character (code point) before index `i`: a letter or mark outside the
+ * Basic Multilingual Plane is two UTF-16 units, and its second half alone is neither. */
+function charBefore(text, i) {
+  if (i <= 0) return '';
+  const unit = text.charCodeAt(i - 1);
+  return unit >= 0xdc00 && unit <= 0xdfff && i >= 2 ? text.slice(i - 2, i) : text[i - 1];
 }
 
 /** Caption or comment text with its hashtags and mentions as links. */

@@ -17,7 +17,7 @@ const TAG = /^#?[\p{L}\p{N}_][\p{L}\p{N}\p{M}_]{0,99}$/u;
 export default function Tag({ params }) {
   const raw = (params.tag || '').normalize('NFC');
   const valid = TAG.test(raw);
-  const tag = raw.replace(/^#/, '').toLowerCase();
+  const tag = raw.replace(/^#/, '').toLowerCase().normalize('NFC'); // as the server keys it
   const info = useOp(valid ? 'tag.get' : 'ping', valid ? { tag } : {}, [tag]);
   const [mode, setMode] = useState('top');
   if (!valid) {
