@@ -60,7 +60,7 @@ EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 # the combining grapheme joiner, variation selectors). An address is shown to
 # operators as written.
 _EMAIL_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"})
-_EMAIL_REFUSED_CHARS = frozenset("\u034f\u115f\u1160\u3164\uffa0")
+_EMAIL_REFUSED_CHARS = A.INVISIBLE_LETTERS | {"\u034f"}  # and the grapheme joiner
 
 
 def email_ok(email: str) -> bool:

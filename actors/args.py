@@ -35,16 +35,16 @@ def text(args: dict[str, Any], name: str, *, max_len: int, min_len: int = 0,
 
 
 TRIM_SLACK = 1000  # whitespace around a trimmed text, beyond its limit, still accepted
-# Letters that render as nothing (Hangul fillers, the blank Braille pattern): a text of
-# them is as blank as one of spaces.
-_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+# Characters that render as nothing though they are letters or symbols (Hangul fillers,
+# the blank Braille pattern): a text of them is as blank as one of spaces.
+INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 
 
 def blank(value: str) -> bool:
     """Nothing to see: only whitespace, invisible formatting characters (zero-width
     space and joiners, word joiner, byte-order mark, bidirectional marks) or letters
     that render as nothing. A message or comment of those showed as an empty bubble."""
-    return all(ch.isspace() or ch in _BLANK_LETTERS or unicodedata.category(ch) == "Cf"
+    return all(ch.isspace() or ch in INVISIBLE_LETTERS or unicodedata.category(ch) == "Cf"
                for ch in value)
 
 

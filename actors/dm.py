@@ -496,7 +496,7 @@ async def _open_group(conn: asyncpg.Connection, sink: EventSink, me_id: int, oth
     if idem is not None:
         # A retry answers the group its key made (not_found once its creator left it),
         # checked and charged nothing more; the same key racing waits here.
-        await db.lock_open_idem(conn, me_id, idem)
+        await db.lock_idem(conn, me_id, idem, scope="open")
         made = await db.group_by_idem(conn, me_id, idem)
         if made is not None:
             return await _conversation_wire(conn, made, me_id)

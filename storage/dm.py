@@ -107,11 +107,13 @@ async def direct_between(conn: asyncpg.Connection, a: int, b: int, *,
         + suffix, lo, hi)
 
 
-async def lock_idem(conn: asyncpg.Connection, sender_id: int, idem: str) -> None:
-    """Serialise a sender's sends that carry the same idempotency key, until the
-    transaction ends (whatever their conversations: the key is the sender's)."""
+async def lock_idem(conn: asyncpg.Connection, user_id: int, idem: str,
+                    scope: str = "idem") -> None:
+    """Serialise a user's writes that carry the same idempotency key in one `scope`
+    (sends: "idem", whatever their conversations, the key is the sender's; group opens:
+    "open"), until the transaction ends."""
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 11))",
-                       f"idem:{sender_id}:{idem}")
+                       f"{scope}:{user_id}:{idem}")
 
 
 async def create_direct(conn: asyncpg.Connection, creator: int, other: int) -> tuple[int, bool]:
@@ -128,13 +130,6 @@ async def create_direct(conn: asyncpg.Connection, creator: int, other: int) -> t
     found = await direct_between(conn, lo, hi)
     assert found is not None
     return int(found), False
-
-
-async def lock_open_idem(conn: asyncpg.Connection, creator: int, idem: str) -> None:
-    """Serialise a user's group dm.opens that carry the same idempotency key, until the
-    transaction ends (the second finds the first's group, or makes it if that failed)."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 11))",
-                       f"open:{creator}:{idem}")
 
 
 async def group_by_idem(conn: asyncpg.Connection, creator: int, idem: str) -> int | None:

@@ -20,8 +20,9 @@ import random
 import re
 import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import asyncpg
 import msgpack
@@ -353,23 +354,41 @@ def forget_tag_counts() -> None:
 # passes privacy.can_see_posts in the page's own relations read (blocks, a turn to
 # private or a suspension since count at once); a tag with none that pass is checked
 # as before (`tags_seen`). tag -> (until, authors)
-_tag_authors: dict[str, tuple[float, tuple[int, ...]]] = {}
+_tag_authors: dict[str, tuple[float, tuple[int, ...] | None]] = {}
+V = TypeVar("V")
+
+
+async def _kept(cache: dict[str, tuple[float, V | None]], tags: Sequence[str],
+                read: Callable[[list[str]], Awaitable[dict[str, V]]]) -> dict[str, V | None]:
+    """Each tag's value from `cache` if kept within TRENDING_CACHE_SECONDS, the others
+    from one `read` (a tag it does not answer is kept as None); at most
+    TRENDING_COUNTS_KEPT tags are kept."""
+    now = time.monotonic()
+    out: dict[str, V | None] = {}
+    missing: list[str] = []
+    for tag in tags:
+        kept = cache.get(tag)
+        if kept is None or kept[0] <= now:
+            missing.append(tag)
+        else:
+            out[tag] = kept[1]
+    if missing:
+        fresh = await read(missing)
+        if len(cache) + len(missing) > L.TRENDING_COUNTS_KEPT:
+            cache.clear()
+        until = time.monotonic() + L.TRENDING_CACHE_SECONDS
+        for tag in missing:
+            out[tag] = fresh.get(tag)
+            cache[tag] = (until, out[tag])
+    return out
 
 
 async def tag_authors_kept(conn: asyncpg.Connection,
                            tags: Sequence[str]) -> dict[str, tuple[int, ...]]:
     """Each tag's kept public authors (see `_tag_authors`); one statement for those not
     kept within TRENDING_CACHE_SECONDS."""
-    now = time.monotonic()
-    out: dict[str, tuple[int, ...]] = {}
-    missing: list[str] = []
-    for tag in tags:
-        kept = _tag_authors.get(tag)
-        if kept is None or kept[0] <= now:
-            missing.append(tag)
-        else:
-            out[tag] = kept[1]
-    if missing:
+
+    async def read(missing: list[str]) -> dict[str, tuple[int, ...]]:
         rows = await conn.fetch(
             f"""SELECT t.tag, ARRAY(
                     SELECT a.id FROM (SELECT post_id FROM post_tags WHERE tag = t.tag
@@ -380,35 +399,18 @@ async def tag_authors_kept(conn: asyncpg.Connection,
                     GROUP BY a.id ORDER BY max(x.post_id) DESC
                     LIMIT {int(L.TRENDING_AUTHORS_KEPT)}) AS authors
                 FROM unnest($1::text[]) t(tag)""", missing)
-        if len(_tag_authors) + len(missing) > L.TRENDING_COUNTS_KEPT:
-            _tag_authors.clear()
-        until = time.monotonic() + L.TRENDING_CACHE_SECONDS
-        for r in rows:
-            out[r["tag"]] = authors = tuple(r["authors"])
-            _tag_authors[r["tag"]] = (until, authors)
-    return out
+        return {r["tag"]: tuple(r["authors"]) for r in rows}
+
+    return {t: a or () for t, a in (await _kept(_tag_authors, tags, read)).items()}
 
 
 async def tag_counts_kept(conn: asyncpg.Connection, tags: Sequence[str]) -> dict[str, int]:
     """`tag_counts`, from what this process read in the last TRENDING_CACHE_SECONDS."""
-    now = time.monotonic()
-    out: dict[str, int] = {}
-    missing: list[str] = []
-    for tag in tags:
-        kept = _tag_counts.get(tag)
-        if kept is None or kept[0] <= now:
-            missing.append(tag)
-        elif kept[1] is not None:
-            out[tag] = kept[1]
-    if missing:
-        fresh = await tag_counts(conn, missing)
-        if len(_tag_counts) + len(missing) > L.TRENDING_COUNTS_KEPT:
-            _tag_counts.clear()
-        until = time.monotonic() + L.TRENDING_CACHE_SECONDS
-        for tag in missing:
-            _tag_counts[tag] = (until, fresh.get(tag))
-        out.update(fresh)
-    return out
+
+    async def read(missing: list[str]) -> dict[str, int]:
+        return await tag_counts(conn, missing)
+
+    return {t: c for t, c in (await _kept(_tag_counts, tags, read)).items() if c is not None}
 
 
 async def tag_recent(conn: asyncpg.Connection, viewer_id: int, tag: str,
