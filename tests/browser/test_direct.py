@@ -16,6 +16,7 @@ from playwright.sync_api import expect
 from tests.browser.conftest import DESKTOP, PHONE, Person, screenshot
 from tests.browser.steps_common import (
     back_online,
+    call,
     create_post_via_protocol,
     follow,
     make_photo,
@@ -313,3 +314,22 @@ def test_share_a_post_from_the_post_view(person: Callable[..., Person], tmp_path
     wait_for_message(bob.page, "for you")
     card.click()
     expect(bob.page).to_have_url(re.compile(rf"/p/{post_id}$"))
+
+
+def test_a_refused_reaction_says_why(person: Callable[..., Person]) -> None:
+    """Reacting after the other person blocked you: the message is no longer there for
+    you, and the toast says so in words (dm.react had no wording of its own)."""
+    alice, bob = person(DESKTOP), person(DESKTOP)
+    a, b = unique("alice"), unique("bob")
+    sign_up(alice.page, a)
+    sign_up(bob.page, b)
+    follow(alice.page, b)
+    follow(bob.page, a)
+    send_via_protocol(bob.page, a, "react to me")
+    open_conversation(alice.page, b)
+    wait_for_message(alice.page, "react to me")
+    call(bob.page, "block.add", username=a)
+    react_by_double_click(alice.page, "react to me")
+    toast = alice.page.get_by_role("alert").filter(
+        has_text="That message isn\u2019t available any more.")
+    expect(toast.last).to_be_visible()

@@ -40,6 +40,13 @@ const BY_OP = {
   },
   'dm.open': { forbidden: 'Unblock this account to message it.', not_found: 'That account isn\u2019t available.' },
   'dm.add': { forbidden: 'Unblock this account to add it to a group.' },
+  // dm.react: your own block in a 1:1 is forbidden; a blocker, a suspended peer, an
+  // unsent message or one from before you joined is not_found; it shares dm.send's limit
+  'dm.react': {
+    forbidden: 'Unblock this account to react to its messages.',
+    not_found: 'That message isn\u2019t available any more.',
+    rate_limited: 'You\u2019re reacting too fast. Please wait a moment and try again.',
+  },
   // dm.edit's forbidden has several causes (too late, not yours, your own block): the
   // server's message names which.
   'dm.remove': { forbidden: 'Only the group\u2019s admin can remove people.' },
