@@ -16,7 +16,6 @@ from playwright.sync_api import expect
 from tests.browser.conftest import DESKTOP, PHONE, Person, screenshot
 from tests.browser.steps_common import (
     back_online,
-    call,
     create_post_via_protocol,
     follow,
     make_photo,
@@ -27,6 +26,7 @@ from tests.browser.steps_direct import (
     conversation_row,
     edit_message,
     expect_direct_badge,
+    friends,
     leave_group,
     message,
     message_texts,
@@ -319,16 +319,11 @@ def test_share_a_post_from_the_post_view(person: Callable[..., Person], tmp_path
 def test_a_refused_reaction_says_why(person: Callable[..., Person]) -> None:
     """Reacting after the other person blocked you: the message is no longer there for
     you, and the toast says so in words (dm.react had no wording of its own)."""
-    alice, bob = person(DESKTOP), person(DESKTOP)
-    a, b = unique("alice"), unique("bob")
-    sign_up(alice.page, a)
-    sign_up(bob.page, b)
-    follow(alice.page, b)
-    follow(bob.page, a)
+    alice, bob, a, b = friends(person)
     send_via_protocol(bob.page, a, "react to me")
     open_conversation(alice.page, b)
     wait_for_message(alice.page, "react to me")
-    call(bob.page, "block.add", username=a)
+    block(bob.page, a)
     react_by_double_click(alice.page, "react to me")
     toast = alice.page.get_by_role("alert").filter(
         has_text="That message isn\u2019t available any more.")
