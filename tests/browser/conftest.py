@@ -4,10 +4,14 @@
 Needs `chromium` on PATH (or GLINT_CHROMIUM) and a built `client_js/dist` (`make web`).
 Without them these tests skip, except under CI=true, where they fail instead.
 Screenshots go to $GLINT_ARTIFACTS (default tests/browser/artifacts/, gitignored).
+Run in parallel (xdist), they use a database of their own on the shared server: the
+console and explore pages list everyone's posts, and other workers' posts keep their
+photos in those tests' own directories.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import queue
 import re
@@ -18,10 +22,13 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import asyncpg
 import pytest
 
 from server.cli import READY_LINE
@@ -73,6 +80,31 @@ def browser_ready() -> None:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"browser tests cannot run under CI: {reason}")
     pytest.skip(reason)
+
+
+BROWSER_DATABASE = "glint_browser"
+
+
+async def _create_database(url: str, name: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+        pass  # made meanwhile by another worker
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def services(services: tuple[str, str]) -> tuple[str, str]:
+    """The shared servers; under xdist, with a database of the browser tests' own."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return services
+    db, redis = services
+    with ThreadPoolExecutor(1) as pool:  # Playwright's own event loop may run here
+        pool.submit(asyncio.run, _create_database(db, BROWSER_DATABASE)).result()
+    return urlsplit(db)._replace(path=f"/{BROWSER_DATABASE}").geturl(), redis
 
 
 @dataclass(frozen=True)

@@ -699,6 +699,7 @@ async def test_across_nodes_stats_sessions_kick_announce_and_suspend(
             await expect(Unauthorized, late, "hello", token=bot.token)
 
 
+@pytest.mark.alone  # counts every audit row
 async def test_cli_grant_and_revoke_are_audited(node: Node, services: tuple[str, str],
                                                 tmp_path: Path) -> None:
     db, redis = services

@@ -130,6 +130,7 @@ async def test_migration_0015_rekeys_dotted_tags_and_merges_counts(node: Node) -
 
 
 # -- caption search: the index fallback keeps the newest matches ------------------------------
+@pytest.mark.alone  # its first pass reads the newest posts site-wide
 async def test_caption_fallback_keeps_the_newest_matches(
         node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
     """The first pass (newest posts site-wide) finds too few; the GIN read is cut short
