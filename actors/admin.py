@@ -167,7 +167,9 @@ async def _remove_post(conn: asyncpg.Connection, sink: EventSink, op: Operator, 
     if head is None or (head.deleted and strict):
         raise Missing("no such post")
     removed = not head.deleted and await posts_db.soft_delete(conn, post_id)
+    tags: list[str] = []
     if removed:
+        tags = await posts_db.tags_of(conn, post_id)
         await posts_db.bump_posts_count(conn, head.author_id, -1)
         sink.to_channel(keys(post_id), "post.deleted", {"post": post_id})
     closed = await mod.resolve_reports(conn, "post", post_id, op.user_id, "removed")
@@ -177,7 +179,7 @@ async def _remove_post(conn: asyncpg.Connection, sink: EventSink, op: Operator, 
                     {"reason": reason, "author": head.author_id, "reports_closed": closed,
                      "already_removed": not removed, **_resolved_by(action)})
     return {"post": post_id, "author": head.author_id, "removed": True,
-            "reports_closed": closed, "_fresh": removed}
+            "reports_closed": closed, "_fresh": removed, "_tags": tags}
 
 
 async def _remove_comment(conn: asyncpg.Connection, sink: EventSink, op: Operator,
@@ -429,9 +431,11 @@ class Admin:
 
     async def _after_post_removal(self, done: dict[str, Any]) -> None:
         search_db.forget_tag_counts()  # again once committed (soft_delete forgot them before)
+        tags = done.pop("_tags")
         if done.pop("_fresh", False):
             await timelines.enqueue_quietly(self.st, timelines.DELETE, done["post"],
                                             done["author"])
+            await search_db.uncount_public_tags(self.st, done["author"], done["post"], tags)
 
     async def remove_comment(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         op = await self.require(session)

@@ -302,7 +302,7 @@ async def _delete(conn: asyncpg.Connection, sink: EventSink, viewer_id: int, pos
         raise Missing("no such post")
     await db.bump_posts_count(conn, head.author_id, -1)
     sink.to_channel(keys(post_id), "post.deleted", {"post": post_id})
-    return {"post": post_id, "deleted": True}
+    return {"post": post_id, "deleted": True, "_tags": await db.tags_of(conn, post_id)}
 
 
 async def _grid(conn: asyncpg.Connection, viewer_id: int, user_id: int | None,
@@ -697,6 +697,8 @@ class Posts:
                                self.channel)
         search_db.forget_tag_counts()  # again once committed: a read in between kept them
         await timelines.enqueue_quietly(self.st, timelines.DELETE, done["post"], session.user_id)
+        await search_db.uncount_public_tags(self.st, session.user_id, done["post"],
+                                            done.pop("_tags"))
         return done
 
     async def list_posts(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:

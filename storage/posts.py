@@ -261,6 +261,12 @@ async def set_alts(conn: asyncpg.Connection, post_id: int, alts: Sequence[str]) 
         [(post_id, i, alt) for i, alt in enumerate(alts)])
 
 
+async def tags_of(conn: asyncpg.Connection, post_id: int) -> list[str]:
+    """The post's hashtags (kept when it is deleted: trending takes its uses back)."""
+    return list(await conn.fetchval(
+        "SELECT ARRAY(SELECT tag FROM post_tags WHERE post_id = $1 ORDER BY tag)", post_id))
+
+
 async def soft_delete(conn: asyncpg.Connection, post_id: int) -> bool:
     """Mark the post deleted; False if it already was (so counts move once). This
     process's feed forgets the post's head at once (timelines.forget_heads), and

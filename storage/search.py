@@ -31,7 +31,7 @@ import redis.asyncio as aioredis
 from config import limits as L
 from storage.accounts import UserRecord, user_columns, user_record
 from storage.errors import Unavailable
-from storage.ids import make_id
+from storage.ids import id_time_ms, make_id
 from storage.store import Storage
 
 log = logging.getLogger(__name__)
@@ -789,6 +789,37 @@ async def count_public_tags(st: Storage, author_id: int, tags: Sequence[str]) ->
         await st.both(_count_public, author_id, list(tags), trim)
     except Unavailable as exc:
         log.warning("trending count lost", extra={"error": str(exc)})
+
+
+async def _uncount(r: aioredis.Redis, key: str, tags: Sequence[str]) -> None:
+    async with r.pipeline(transaction=True) as pipe:  # never seen at zero or below
+        for tag in tags:
+            pipe.zincrby(key, -1, tag)
+        pipe.zremrangebyscore(key, "-inf", 0)  # also what was never counted, or trimmed
+        await pipe.execute()
+
+
+async def _uncount_public(st: Storage, author_id: int, key: str, tags: list[str]) -> None:
+    if await _public_author(st, author_id):
+        assert st.redis is not None
+        await _uncount(st.redis, key, tags)
+
+
+async def uncount_public_tags(st: Storage, author_id: int, post_id: int,
+                              tags: Sequence[str]) -> None:
+    """Take a deleted or removed post's uses back from the hourly bucket its making
+    counted them in (the hour in its id), so trending does not rank tags by posts that
+    are gone. Counted only for a public author, so taken back only from one, as now;
+    uses never counted (the author turned public since, or an edit added the tag) are
+    taken back too: at worst a tag's count drops early, never below zero. Trending's
+    cached sum follows within TRENDING_CACHE_SECONDS. Best effort, as counting."""
+    hour = trend_hour(id_time_ms(post_id) / 1000)
+    if not tags or trend_hour(time.time()) - hour >= L.TRENDING_HOURS:
+        return  # its bucket no longer counts (or is gone)
+    try:
+        await st.both(_uncount_public, author_id, st.key("trend", hour), list(tags))
+    except Unavailable as exc:
+        log.warning("trending uncount lost", extra={"error": str(exc)})
 
 
 async def count_tags(st: Storage, tags: Sequence[str]) -> None:

@@ -1,0 +1,55 @@
+"""Trending hashtags take back the uses of deleted and removed posts (storage/search.py
+`uncount_public_tags`), end to end against a real node."""
+
+from __future__ import annotations
+
+import time
+
+from protocol.errors import NotFound
+from server.node import Node
+from storage import search as db
+from tests.server.test_admin import admins
+from tests.server.test_discover import code
+from tests.server.test_posts import bots, expect, make_private, quick_post
+
+
+async def _uses(node: Node, *tags: str) -> list[float | None]:
+    """Each tag's count in this hour's bucket (None: not in it)."""
+    bucket = node.storage.key("trend", db.trend_hour(time.time()))
+    return [await node.storage.redis_op(lambda r, t=t: r.zscore(bucket, t)) for t in tags]
+
+
+async def _trending(node: Node, viewer: object, k: str) -> list[tuple[str, int]]:
+    """The viewer's trending tags of this test, after the cached sum is rebuilt."""
+    await node.storage.redis_op(lambda r: r.delete(node.storage.key("trend", "sum")))
+    tags = (await viewer.call("feed.explore"))["tags"]  # type: ignore[attr-defined]
+    return [(t["tag"], t["posts"]) for t in tags if t["tag"].startswith(k)]
+
+
+async def test_deleted_and_removed_posts_stop_counting_in_trending(node: Node) -> None:
+    async with bots(node, 3) as (me, author, private), admins(node) as (admin,):
+        k = code()
+        big, small = f"{k}big", f"{k}small"
+        posts = [await quick_post(author, f"#{big} #{small}") for _ in range(2)]
+        third = await quick_post(author, f"#{big}")
+        assert await _uses(node, big, small) == [3, 2]
+        # a private author's post is not counted, so its deletion takes nothing back
+        await make_private(private)
+        hidden = await quick_post(private, f"#{small}")
+        assert await _uses(node, small) == [2]
+        await private.call("post.delete", post=hidden["id"])
+        assert await _uses(node, small) == [2]
+
+        assert await _trending(node, me, k) == [(big, 3), (small, 2)]
+        await author.call("post.delete", post=posts[0]["id"])
+        assert await _uses(node, big, small) == [2, 1]
+        await admin.call("admin.remove_post", post=posts[1]["id"], reason="spam")
+        assert await _uses(node, big, small) == [1, None]  # no use left: out of the bucket
+        assert await _trending(node, me, k) == [(big, 1)]
+        # removing a gone post again is refused, and takes nothing back
+        await expect(NotFound, admin, "admin.remove_post", post=posts[1]["id"], reason="x")
+        await expect(NotFound, author, "post.delete", post=posts[0]["id"])
+        assert await _uses(node, big, small) == [1, None]
+        await author.call("post.delete", post=third["id"])
+        assert await _uses(node, big) == [None]
+        assert await _trending(node, me, k) == []
