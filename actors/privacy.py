@@ -165,10 +165,12 @@ def post_notice(rel_recipient_to_post_author: Relation) -> Callable[[Relation], 
 def can_see_presence(link: PresenceLink) -> bool:
     """Whether the viewer may see the target's activity status (online, last active).
 
-    Oneself: always. Anyone else: only someone the viewer shares a current
-    conversation with or follows, neither blocking the other, not suspended — and
-    only while neither hides their activity: hiding yours also hides everyone
-    else's from you (as on Instagram).
+    Oneself: always. Anyone else, as on Instagram ("accounts you follow and anyone
+    you message"): only a target who follows the viewer, or shares a current
+    conversation with them that the target has accepted (a stranger's request, even
+    an empty 1:1 they opened, shows nothing of the target until then), neither
+    blocking the other, not suspended — and only while neither hides their
+    activity: hiding yours also hides everyone else's from you.
     """
     if not link.exists:
         return False
@@ -176,7 +178,7 @@ def can_see_presence(link: PresenceLink) -> bool:
         return True
     if link.viewer_hides or link.target_hides or link.blocked or link.target_suspended:
         return False
-    return link.shares_conversation or link.following
+    return link.shares_conversation or link.target_follows
 
 
 def require_conversation_member(is_member: bool) -> None:

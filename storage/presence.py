@@ -101,8 +101,10 @@ class PresenceLink:
     target_hides: bool = False
     target_suspended: bool = False
     blocked: bool = False  # either way
-    following: bool = False  # viewer follows target
-    shares_conversation: bool = False  # both are current members of one conversation
+    target_follows: bool = False  # the target follows the viewer
+    # both are current members of one conversation the target has accepted (it is in
+    # their inbox, not their requests)
+    shares_conversation: bool = False
 
     @property
     def is_self(self) -> bool:
@@ -166,7 +168,7 @@ SELECT DISTINCT s.id AS target, p.user_id AS viewer, p.hide_activity AS viewer_h
                                          OR (b.blocker_id = s.id AND b.blocked_id = p.user_id))
            AS blocked
 FROM {users} s
-JOIN conversation_members me ON me.user_id = s.id AND me.left_at IS NULL
+JOIN conversation_members me ON me.user_id = s.id AND me.left_at IS NULL AND me.state = 'inbox'
 JOIN LATERAL (
     SELECT m.user_id, u.hide_activity FROM conversation_members m JOIN users u ON u.id = m.user_id
     WHERE m.conversation_id = me.conversation_id AND m.left_at IS NULL AND m.user_id <> s.id
@@ -435,15 +437,16 @@ def _text(v: Any) -> str:
 _LINKS = """
 SELECT u.id, u.hide_activity, u.suspended_at IS NOT NULL AS suspended,
        (extract(epoch FROM u.last_active_at) * 1000)::bigint AS last_ms,
-       EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = $1 AND f.followee_id = u.id)
-           AS following,
+       EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = u.id AND f.followee_id = $1)
+           AS target_follows,
        EXISTS (SELECT 1 FROM blocks b WHERE (b.blocker_id = $1 AND b.blocked_id = u.id)
                                          OR (b.blocker_id = u.id AND b.blocked_id = $1))
            AS blocked,
        EXISTS (SELECT 1 FROM conversation_members a
                JOIN conversation_members b ON b.conversation_id = a.conversation_id
                WHERE a.user_id = $1 AND a.left_at IS NULL
-                 AND b.user_id = u.id AND b.left_at IS NULL) AS shares
+                 AND b.user_id = u.id AND b.left_at IS NULL AND b.state = 'inbox')
+           AS shares
 FROM users u WHERE u.id = ANY($2::bigint[])
 """
 
@@ -469,7 +472,7 @@ async def statuses(st: Storage, viewer_id: int,
                 out.append((PresenceLink(viewer_id, uid, False), Status(uid, False, None)))
                 continue
             link = PresenceLink(viewer_id, uid, True, viewer_hides, r["hide_activity"],
-                                r["suspended"], r["blocked"], r["following"], r["shares"])
+                                r["suspended"], r["blocked"], r["target_follows"], r["shares"])
             out.append((link, Status(uid, bool(on), r["last_ms"])))
         return out
 

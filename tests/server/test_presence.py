@@ -105,7 +105,8 @@ async def test_peer_sees_online_and_offline_once_per_user_not_per_device(node: N
 async def test_presence_get_only_for_conversations_and_follows(node: Node) -> None:
     async with bots(node, 5) as (alice, bob, carol, dave, eve):
         await conversation(node, alice, bob, kind="direct")
-        await alice.call("follow.add", user=uid(carol))
+        await carol.call("follow.add", user=uid(alice))  # Carol lets Alice see hers
+        await alice.call("follow.add", user=uid(dave))  # following Dave shows Alice nothing
         await conversation(node, alice, eve, kind="direct")
         await eve.call("block.add", user=uid(alice))  # blocked: hidden both ways
         missing = uid(dave) + 10**12
@@ -115,14 +116,44 @@ async def test_presence_get_only_for_conversations_and_follows(node: Node) -> No
                                               uid(alice), missing]  # in order, no duplicates
         bob_i, carol_i, dave_i, eve_i, me_i, missing_i = items
         assert bob_i["online"] is True and isinstance(bob_i["last_active_at"], int)
-        assert carol_i["online"] is True  # followed
+        assert carol_i["online"] is True  # Carol follows Alice
         assert me_i["online"] is True
         for hidden in (dave_i, eve_i, missing_i):
             assert hidden["online"] is None and hidden["last_active_at"] is None, hidden
-        # Following is one-way: Carol does not follow Alice and shares no conversation.
+        # Following is one-way: Alice does not follow Carol and shares no conversation.
         [back] = await online_status(carol, uid(alice))
         assert back["online"] is None
         assert await online_status(alice) == []
+
+
+async def test_a_request_shows_nothing_of_its_recipient_until_accepted(node: Node) -> None:
+    """As on Instagram: a stranger who opens a 1:1 (empty, or with a message in the
+    recipient's requests) does not see the recipient's activity status, nor get their
+    `presence` events, until the recipient accepts."""
+    async with bots(node, 2) as (stranger, star):
+        conv = (await stranger.call("dm.open", user=uid(star)))["id"]
+        [hidden] = await online_status(stranger, uid(star))
+        assert hidden["online"] is None and hidden["last_active_at"] is None
+        await stranger.call("dm.send", conversation=conv, text="hi, big fan")
+        [hidden] = await online_status(stranger, uid(star))
+        assert hidden["online"] is None
+        [seen] = await online_status(star, uid(stranger))  # who reached out is seen
+        assert seen["online"] is True
+        # The star goes offline and comes back: the stranger is told neither; the next
+        # event they get is the star's typing marker.
+        token = star.token
+        assert token is not None
+        await star.aclose()
+        await until(node, lambda: presence_of(node).devices_of(uid(star)) == 0)
+        async with connect(node.ws_url, token=token) as back:
+            assert (await back.call("dm.typing", conversation=conv))["sent"] is True
+            name, _ = await next_of(stranger, "presence", "dm.typing")
+            assert name == "dm.typing"
+            await back.call("dm.accept", conversation=conv)
+            [shown] = await online_status(stranger, uid(star))
+            assert shown["online"] is True and isinstance(shown["last_active_at"], int)
+        gone = await next_event(stranger, "presence", user=uid(star))  # accepted: told
+        assert gone["online"] is False
 
 
 async def test_a_block_takes_back_the_status_each_already_shows(node: Node) -> None:

@@ -72,6 +72,9 @@ async def test_sigkilled_node_users_go_offline_for_their_peers(
                 alice, token = uid(first), first.token
                 group = (await first.call("dm.open", users=[uid(bob), uid(carol), uid(dave)],
                                           title="four"))["id"]
+            # In their requests (they do not follow Alice): Carol accepts, so Bob may see
+            # hers; Bob's stays his own.
+            await carol.call("dm.accept", conversation=group)
             with trio.fail_after(WAIT):  # her first device left: the clean path announces it
                 await _until(bob, _presence(alice, False))
             async with connect(two.ws_url, token=carol.token, reconnect=False), \
