@@ -22,7 +22,7 @@ import time
 import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 import msgpack
@@ -771,10 +771,12 @@ async def _public_author(st: Storage, author_id: int) -> bool:
             author_id))
 
 
-async def _count_public(st: Storage, author_id: int, tags: list[str], trim: bool) -> None:
+async def _if_public(st: Storage, author_id: int,
+                     write: Callable[..., Awaitable[None]], *args: Any) -> None:
+    """`write(redis, *args)` if the author is public and not suspended (asyncio side)."""
     if await _public_author(st, author_id):
         assert st.redis is not None
-        await count_into_bucket(st.redis, st.key("trend", trend_hour(time.time())), tags, trim)
+        await write(st.redis, *args)
 
 
 async def count_public_tags(st: Storage, author_id: int, tags: Sequence[str]) -> None:
@@ -786,7 +788,8 @@ async def count_public_tags(st: Storage, author_id: int, tags: Sequence[str]) ->
         return
     trim = random.randrange(L.TRENDING_TRIM_EVERY) == 0
     try:
-        await st.both(_count_public, author_id, list(tags), trim)
+        await st.both(_if_public, author_id, count_into_bucket,
+                      st.key("trend", trend_hour(time.time())), list(tags), trim)
     except Unavailable as exc:
         log.warning("trending count lost", extra={"error": str(exc)})
 
@@ -797,12 +800,6 @@ async def _uncount(r: aioredis.Redis, key: str, tags: Sequence[str]) -> None:
             pipe.zincrby(key, -1, tag)
         pipe.zremrangebyscore(key, "-inf", 0)  # also what was never counted, or trimmed
         await pipe.execute()
-
-
-async def _uncount_public(st: Storage, author_id: int, key: str, tags: list[str]) -> None:
-    if await _public_author(st, author_id):
-        assert st.redis is not None
-        await _uncount(st.redis, key, tags)
 
 
 async def uncount_public_tags(st: Storage, author_id: int, post_id: int,
@@ -817,7 +814,7 @@ async def uncount_public_tags(st: Storage, author_id: int, post_id: int,
     if not tags or trend_hour(time.time()) - hour >= L.TRENDING_HOURS:
         return  # its bucket no longer counts (or is gone)
     try:
-        await st.both(_uncount_public, author_id, st.key("trend", hour), list(tags))
+        await st.both(_if_public, author_id, _uncount, st.key("trend", hour), list(tags))
     except Unavailable as exc:
         log.warning("trending uncount lost", extra={"error": str(exc)})
 
