@@ -32,7 +32,7 @@ import trio
 from actors import args as A
 from actors import privacy
 from actors.accounts import Session
-from actors.errors import Invalid, Missing, NotAllowed, Taken, Throttled
+from actors.errors import DomainError, Invalid, Missing, NotAllowed, Taken, Throttled
 from actors.media import Media, media_wire, variant_urls
 from actors.runtime import Actor, Registry
 from config.limits import (
@@ -650,12 +650,21 @@ class DirectMessages:
     def _actor(self, key: Hashable) -> ConversationActor:
         return ConversationActor(key, self.st, self.idle_seconds)
 
-    async def _write(self, conv_id: int, user_id: int, fn: WriteFn, *args: Any) -> Any:
+    async def _write(self, conv_id: int, user_id: int, fn: WriteFn, *args: Any,
+                     charge: ratelimit.Charge | None = None) -> Any:
         """Hand a write to the conversation's actor (spawned on demand) and await its commit.
 
         The write carries a deadline that the actor checks before it starts and before
         it commits, so a write answered `unavailable` (no verdict in time) never lands
-        later; the grace lets a verdict reached at the deadline still arrive."""
+        later; the grace lets a verdict reached at the deadline still arrive. A
+        `charge` goes to `fn` last, and is given back if the write is refused after
+        all (`Charge.given_back_on`)."""
+        if charge is None:
+            return await self._ask(conv_id, user_id, fn, args)
+        async with charge.given_back_on(DomainError):
+            return await self._ask(conv_id, user_id, fn, (*args, charge))
+
+    async def _ask(self, conv_id: int, user_id: int, fn: WriteFn, args: tuple[Any, ...]) -> Any:
         deadline = time.monotonic() + WRITE_SECONDS
         with trio.move_on_after(WRITE_SECONDS + WRITE_GRACE_SECONDS):
             while True:
@@ -694,16 +703,20 @@ class DirectMessages:
             assert other is not None
             if other == s.user_id:
                 raise Invalid("you cannot message yourself")
-            result: dict[str, Any] = await tx_events(self.st, _open_direct, s.user_id, other,
-                                                     self._opens(s.user_id))
+            charge = self._opens(s.user_id)
+            async with charge.given_back_on(DomainError):
+                result: dict[str, Any] = await tx_events(self.st, _open_direct, s.user_id,
+                                                         other, charge)
             return result
         others = [u for u in _user_list(raw, "users", minimum=1, maximum=DM_GROUP_MAX)
                   if u != s.user_id]
         if not 2 <= len(others) <= DM_GROUP_MAX - 1:
             raise Invalid(f"a group needs 2 to {DM_GROUP_MAX - 1} other members")
         title = _title(raw)
-        result = await tx_events(self.st, _open_group, s.user_id, others, title,
-                                 self._opens(s.user_id), idem)
+        charge = self._opens(s.user_id)
+        async with charge.given_back_on(DomainError):
+            result = await tx_events(self.st, _open_group, s.user_id, others, title, charge,
+                                     idem)
         return result
 
     async def list(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:
@@ -737,11 +750,11 @@ class DirectMessages:
             raise Invalid("a message carries a photo or a post, not both")
         if media_id is None and post_id is None and A.blank(text):
             raise Invalid("a message needs `text`, `media` or `post`")
-        charge = self._sends(s.user_id)
         if media_id is not None:
             await self.media.owned(s, media_id)
         message = await self._write(conv_id, s.user_id, _send,
-                                    Outgoing(text, media_id, post_id, reply_to, idem), charge)
+                                    Outgoing(text, media_id, post_id, reply_to, idem),
+                                    charge=self._sends(s.user_id))
         return {"message": message}
 
     async def edit(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:
@@ -751,8 +764,8 @@ class DirectMessages:
         assert text is not None
         if A.blank(text):
             raise Invalid("`text` must not be blank")
-        charge = self._sends(s.user_id)
-        return {"message": await self._write(conv_id, s.user_id, _edit, seq, text, charge)}
+        return {"message": await self._write(conv_id, s.user_id, _edit, seq, text,
+                                             charge=self._sends(s.user_id))}
 
     async def unsend(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:
         A.only(raw, {"conversation", "seq"})
@@ -767,8 +780,8 @@ class DirectMessages:
         emoji = A.text(raw, "emoji", max_len=DM_EMOJI_MAX, min_len=1, required=False)
         if emoji is not None and A.blank(emoji):
             raise Invalid("`emoji` must not be blank")
-        charge = self._sends(s.user_id)
-        return {"message": await self._write(conv_id, s.user_id, _react, seq, emoji, charge)}
+        return {"message": await self._write(conv_id, s.user_id, _react, seq, emoji,
+                                             charge=self._sends(s.user_id))}
 
     async def read(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:
         A.only(raw, {"conversation", "seq"})

@@ -22,7 +22,7 @@ import trio
 from actors import args as A
 from actors import privacy
 from actors.accounts import Session, public_user
-from actors.errors import Invalid, Missing, NotAllowed, Taken, Throttled
+from actors.errors import DomainError, Invalid, Missing, NotAllowed, Taken, Throttled
 from actors.media import ADJUSTMENTS, Media, attached_wire, variant_urls
 from config.limits import (
     COMMENTS_WINDOW_SECONDS,
@@ -748,11 +748,11 @@ class Posts:
         names = mentions(text)
         reply_to = A.integer(args, "reply_to", required=False)
         idem = A.text(args, "idem", max_len=IDEM_MAX, min_len=1, required=False)
-        return await tx_events(self.st, _comment, session.user_id, post_id, text, names,
-                               reply_to, idem, self.channel,
-                               ratelimit.Charge(self.st, "comment.add", str(session.user_id),
-                                                self.st.settings.comments_per_minute,
-                                                COMMENTS_WINDOW_SECONDS))
+        charge = ratelimit.Charge(self.st, "comment.add", str(session.user_id),
+                                  self.st.settings.comments_per_minute, COMMENTS_WINDOW_SECONDS)
+        async with charge.given_back_on(DomainError):
+            return await tx_events(self.st, _comment, session.user_id, post_id, text, names,
+                                   reply_to, idem, self.channel, charge)
 
     async def uncomment(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         A.only(args, {"comment"})

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from storage.errors import Unavailable
 from storage.store import Storage
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,25 @@ class Charge:
             self._verdict = await _hit(self._st.redis, self._key, self._limit, self._window)
         return self._verdict
 
+    @contextlib.asynccontextmanager
+    async def given_back_on(self, *refusals: type[Exception]) -> AsyncIterator[None]:
+        """Around the call's transaction (trio side): if it ends in one of `refusals`
+        (raised inside it, so nothing committed) after the attempt was taken and
+        allowed, give the attempt back. That happens when a run passed every check and
+        took it, then lost a conflict, and its re-run met a check that now refuses (a
+        block landed in between): a refused call counts nothing, re-run or not. Best
+        effort: Redis unreachable leaves it counted."""
+        try:
+            yield
+        except refusals:
+            if self._verdict is not None and self._verdict.allowed:
+                self._verdict = None
+                try:
+                    await self._st.redis_op(_refund, [self._key])
+                except Unavailable as exc:
+                    log.warning("rate limit not given back", extra={"error": str(exc)})
+            raise
+
 
 async def _hit_many(r: aioredis.Redis, checks: list[tuple[str, int, int]]) -> Verdict:
     worst = Verdict(True, 0.0)
@@ -99,12 +124,11 @@ return 0
 """
 
 
+async def _refund(r: aioredis.Redis, keys: list[str]) -> None:
+    await r.eval(_REFUND, len(keys), *keys)
+
+
 async def refund(st: Storage, attempts: list[tuple[str, str]]) -> None:
     """Give back one counted attempt per (scope, subject): for limits that should count
     failures only (a successful login is not a guess)."""
-    keys = [st.key("rl", scope, subj) for scope, subj in attempts]
-
-    async def run(r: aioredis.Redis) -> None:
-        await r.eval(_REFUND, len(keys), *keys)
-
-    await st.redis_op(run)
+    await st.redis_op(_refund, [st.key("rl", scope, subj) for scope, subj in attempts])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 import pytest
 import trio
 
@@ -197,6 +198,33 @@ async def test_a_charge_taken_twice_in_one_crossing_counts_once(
     assert first == second == ratelimit.Verdict(True, 0.0)
     key = node.storage.key("rl", "dm.send", "someone")
     assert int(await node.storage.redis_op(lambda r: r.get(key))) == 1
+
+
+async def test_a_send_refused_only_when_re_run_after_a_conflict_counts_nothing(
+        node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The send's first run passes every check and takes its charge, then loses a
+    conflict; a block lands in between, and the re-run refuses. Nothing was sent, so
+    nothing stays counted (it did before: the charge is taken once per call)."""
+    take, conflicts = actors.dm._take, []
+
+    async def take_then_lose_a_conflict(charge: ratelimit.Charge, *rest: Any) -> None:
+        await take(charge, *rest)
+        if not conflicts:  # the first run only
+            conflicts.append(charge)
+            assert node.storage.pool is not None
+            async with node.storage.pool.acquire() as other:  # committed at once
+                await other.execute("INSERT INTO blocks (blocker_id, blocked_id) "
+                                    "VALUES ($1, $2)", uid(bob), uid(alice))
+            raise asyncpg.exceptions.SerializationError("a conflict, for this test")
+
+    async with bots(node, 2) as (alice, bob):
+        conv = (await alice.call("dm.open", user=uid(bob)))["id"]
+        assert await counted(node, alice) is None
+        monkeypatch.setattr(actors.dm, "_take", take_then_lose_a_conflict)
+        assert await error_of(alice, "dm.send", conversation=conv, text="hi") == NOT_FOUND
+        assert len(conflicts) == 1  # it was re-run, after the charge was taken
+        assert await counted(node, alice) == 0
+        assert (await bob.call("dm.history", conversation=conv))["messages"] == []
 
 
 async def test_refused_opens_leave_the_new_conversation_allowance(
