@@ -137,6 +137,7 @@ async def test_a_request_shows_nothing_of_its_recipient_until_accepted(node: Nod
         await stranger.call("dm.send", conversation=conv, text="hi, big fan")
         [hidden] = await online_status(stranger, uid(star))
         assert hidden["online"] is None
+        await until(node, lambda: presence_of(node).devices_of(uid(stranger)) == 1)
         [seen] = await online_status(star, uid(stranger))  # who reached out is seen
         assert seen["online"] is True
         # The star goes offline and comes back: the stranger is told neither; the next
@@ -146,6 +147,9 @@ async def test_a_request_shows_nothing_of_its_recipient_until_accepted(node: Nod
         await star.aclose()
         await until(node, lambda: presence_of(node).devices_of(uid(star)) == 0)
         async with connect(node.ws_url, token=token) as back:
+            # Its coming online is announced (to no one) before it types: the announcement
+            # is queued, and one made after the accept below rightly reaches the stranger.
+            await until(node, lambda: presence_of(node).devices_of(uid(star)) == 1)
             assert (await back.call("dm.typing", conversation=conv))["sent"] is True
             name, _ = await next_of(stranger, "presence", "dm.typing")
             assert name == "dm.typing"
