@@ -401,12 +401,18 @@ class Admin:
         return done
 
     async def hide_from_watchers(self, user_id: int) -> None:
-        """A suspended user's posts vanish live from everyone viewing them, as a removal
-        does (`post.deleted`); unsuspending shows them again on the next load."""
-        watched = await mod.watched_posts_of(self.st, user_id)
-        await bus.publish(self.st, [
-            (self.channel(p), bus.pack_event(None, encode(event("post.deleted", {"post": p}))))
-            for p in watched])
+        """A suspended user's posts and comments vanish live from everyone viewing them,
+        as a removal does (`post.deleted`, `comment.deleted`; a top-level comment takes
+        its thread's replies with it, which are hidden too); unsuspending shows them
+        again on the next load. Counts are unchanged, as for any hidden user."""
+        watched = await mod.watched_of(self.st, user_id)
+        items = [(self.channel(p), bus.pack_event(None, encode(event(
+            "post.deleted", {"post": p})))) for p in watched.posts]
+        items.extend((self.channel(c.post_id), bus.pack_event(None, encode(event(
+            "comment.deleted", {"post": c.post_id, "comment": c.comment_id,
+                                "parent": c.parent_id, "removed": c.removed}))))
+            for c in watched.comments)
+        await bus.publish(self.st, items)
 
     async def close_all(self, user_id: int) -> None:
         """Every connection of the user, on every node, closes with 4001 at once."""

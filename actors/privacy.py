@@ -131,6 +131,13 @@ def can_see_comment(rel_to_comment_author: Relation) -> bool:
     return r.exists and (r.is_self or not (r.blocked or r.target_suspended))
 
 
+def told_comment_gone(rel_to_comment_author: Relation) -> bool:
+    """Who is told a comment went (`comment.deleted`): whoever could see it were its
+    author not suspended. A suspension is what takes a user's comments off everyone's
+    screen, and that event is how it does; the blocked either way never had them."""
+    return can_see_comment(rel_to_comment_author._replace(target_suspended=False))
+
+
 def can_see_thread(rel_to_thread_author: Relation | None) -> bool:
     """A reply is hidden with its thread, whoever wrote it: its top-level comment's author
     must not be hidden (can_see_comment). None: a top-level comment, its own thread."""

@@ -283,8 +283,9 @@ class Watchers:
         frames = [(m, f) for m in batch if (f := _frame(m)) is not None]
         comments = {c for _, (name, data, _) in frames if name in COMMENT_EVENTS
                     and (c := _comment_id(name, data)) is not None}
-        # per comment: {viewer: may see it}, judged once per shape of relations
-        sees: dict[int, dict[int, bool]] = {c: {} for c in comments}
+        # per comment: {viewer: (may see it, may be told it went)}, judged once per shape
+        # of relations
+        sees: dict[int, dict[int, tuple[bool, bool]]] = {c: {} for c in comments}
         if comments:
             read: set[int] = set()
             try:
@@ -310,8 +311,10 @@ class Watchers:
                 log.warning("comment event not sent", extra={"post": post_id, "event": name})
                 continue
             may = sees[comment]
+            told = 1 if name == "comment.deleted" else 0
             to = [conn for cid, conn in watchers.items()
-                  if (v := self._viewer.get(cid)) is not None and may.get(v, False)]
+                  if (v := self._viewer.get(cid)) is not None
+                  and may.get(v, (False, False))[told]]
             if to:
                 self.fanout(to, msg.body)
 
@@ -535,9 +538,12 @@ class Watchers:
                     log.warning("unsubscribe failed", extra={"error": repr(exc)})
 
 
-def _may_see(rels: Iterable[Relation]) -> bool:
-    """A comment event, to someone standing so to the authors it hangs on."""
-    return all(privacy.can_see_comment(r) for r in rels)
+def _may_see(rels: Iterable[Relation]) -> tuple[bool, bool]:
+    """Whether someone standing so to the authors a comment hangs on may see it, and may
+    be told it went (a suspended author's comments go from screens that way)."""
+    rels = tuple(rels)
+    return (all(privacy.can_see_comment(r) for r in rels),
+            all(privacy.told_comment_gone(r) for r in rels))
 
 
 def _frame(msg: bus.Message) -> tuple[str, Any, dict[str, Any]] | None:

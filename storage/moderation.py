@@ -173,12 +173,33 @@ async def operators_among(conn: asyncpg.Connection, user_ids: list[int]) -> set[
     return {r["id"] for r in rows}
 
 
-async def watched_posts_of(st: Storage, user_id: int) -> list[int]:
-    """The user's posts that someone is watching right now, anywhere in the cluster: the
-    live watcher channels (`PUBSUB CHANNELS {ns}:p:*`, one call) that are theirs."""
+@dataclass(frozen=True)
+class WatchedComment:
+    """A live comment of a user on a post someone is watching; `removed` counts it and,
+    for a top-level comment, its live replies (a hidden thread hides them all)."""
+
+    post_id: int
+    comment_id: int
+    parent_id: int | None
+    removed: int
+
+
+@dataclass(frozen=True)
+class Watched:
+    """What of a user's is on screen somewhere right now: their watched posts, and their
+    live comments on other people's watched posts."""
+
+    posts: list[int]
+    comments: list[WatchedComment]
+
+
+async def watched_of(st: Storage, user_id: int) -> Watched:
+    """The user's posts and comments that someone is watching right now, anywhere in the
+    cluster: the live watcher channels (`PUBSUB CHANNELS {ns}:p:*`, one call), then one
+    statement each through `posts_pkey` and `comments_author`."""
     prefix = st.key("p", "")
 
-    async def run(st: Storage) -> list[int]:
+    async def run(st: Storage) -> Watched:
         assert st.pool is not None and st.redis is not None
         channels = await st.redis.pubsub_channels(prefix + "*")
         ids = []
@@ -187,11 +208,24 @@ async def watched_posts_of(st: Storage, user_id: int) -> list[int]:
             if tail.isdigit():
                 ids.append(int(tail))
         if not ids:
-            return []
+            return Watched([], [])
         async with st.pool.acquire() as conn:
-            rows = await conn.fetch("SELECT id FROM posts WHERE id = ANY($1::bigint[]) "
-                                    "AND author_id = $2", ids, user_id)
-        return [r["id"] for r in rows]
+            posts = await conn.fetch("SELECT id FROM posts WHERE id = ANY($1::bigint[]) "
+                                     "AND author_id = $2", ids, user_id)
+            own = {r["id"] for r in posts}
+            comments = await conn.fetch(
+                """SELECT c.id, c.post_id, c.parent_id,
+                          1 + CASE WHEN c.parent_id IS NULL THEN
+                              (SELECT count(*) FROM comments r
+                               WHERE r.parent_id = c.id AND r.deleted_at IS NULL)
+                              ELSE 0 END AS removed
+                   FROM comments c
+                   WHERE c.author_id = $2 AND c.post_id = ANY($1::bigint[])
+                     AND c.deleted_at IS NULL
+                   ORDER BY c.id""", [i for i in ids if i not in own], user_id)
+        return Watched([r["id"] for r in posts],
+                       [WatchedComment(r["post_id"], r["id"], r["parent_id"], r["removed"])
+                        for r in comments])
 
     return await st.both(run)
 

@@ -753,3 +753,42 @@ async def test_suspension_hides_the_users_posts_live_from_their_watchers(node: N
                 assert ev.name != "post.deleted", ev.data
                 if ev.name == "post.updated" and ev.data.get("like_count") == 1:
                     break
+
+
+async def test_suspension_takes_the_users_comments_live_off_other_posts(node: Node) -> None:
+    """Their comments and replies on posts others watch go with `comment.deleted` (a
+    top-level one with its thread's replies), counts unchanged as for any hidden user;
+    a watcher who blocked them never had those comments and is told nothing."""
+    async with bots(node, 4) as (bot, viewer, bystander, blocker), admins(node) as (admin,):
+        post = await quick_post(bystander, "fine")
+        thread = await bot.call("comment.add", post=post["id"], text="buy followers")
+        await bystander.call("comment.add", post=post["id"], text="no", reply_to=thread["id"])
+        kept = await bystander.call("comment.add", post=post["id"], text="first")
+        spam_reply = await bot.call("comment.add", post=post["id"], text="cheap likes",
+                                    reply_to=kept["id"])
+        await blocker.call("block.add", user=uid(bot))
+        for watcher in (viewer, blocker):
+            await watcher.call("post.watch", post=post["id"])
+        await admin.call("admin.suspend", user=uid(bot), reason="spam bot")
+        gone = [await next_event(viewer, "comment.deleted") for _ in range(2)]
+        assert gone == [
+            {"post": post["id"], "comment": thread["id"], "parent": None, "removed": 2},
+            {"post": post["id"], "comment": spam_reply["id"], "parent": kept["id"],
+             "removed": 1}]
+        listed = await viewer.call("comment.list", post=post["id"])
+        assert [c["id"] for c in listed["comments"]] == [kept["id"]]
+        replies = await viewer.call("comment.list", post=post["id"], parent=kept["id"])
+        assert replies["comments"] == []
+        await expect(NotFound, viewer, "comment.list", post=post["id"], parent=thread["id"])
+        # The blocker's next comment event is a new comment, not a deletion; the viewer
+        # gets it too, and nothing more was deleted.
+        new = await bystander.call("comment.add", post=post["id"], text="still here")
+        for watcher in (blocker, viewer):
+            with trio.fail_after(EVENT_WAIT):
+                async for ev in watcher.events():
+                    assert ev.name != "comment.deleted", ev.data
+                    if ev.name == "comment.added":
+                        assert ev.data["comment"]["id"] == new["id"]
+                        break
+        shown = await viewer.call("post.get", post=post["id"])
+        assert shown["comment_count"] == 5  # hidden users still count
