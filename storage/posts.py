@@ -782,12 +782,18 @@ async def add_comment_context(conn: asyncpg.Connection, viewer_id: int, post_id:
 
     A reply first holds the comment it answers and its thread (KEY SHARE, as the insert's
     foreign key would, but before the context is read): a deletion of the thread under
-    way is waited for, and then read as done (`delete_comment` takes the same rows)."""
+    way is waited for, and then read as done (`delete_comment` takes the same rows).
+
+    Then the post's row is held (as its counter's update would, but before the new id
+    is taken): comments on one post take their ids in the order they commit, so a
+    `comment.list` cursor past one comment never skips another that committed later
+    with a smaller id. Comments then posts, in that order, as `delete_comment` does."""
     if reply_to is not None:
         await conn.execute(
             """SELECT 1 FROM comments
                WHERE id = $1 OR id = (SELECT parent_id FROM comments WHERE id = $1)
                ORDER BY id FOR KEY SHARE""", reply_to)
+    await conn.execute("SELECT 1 FROM posts WHERE id = $1 FOR NO KEY UPDATE", post_id)
     rows = await conn.fetch(_ADD_CONTEXT, post_id, viewer_id, idem, reply_to, list(mentioned))
     if not rows:
         return None
