@@ -23,6 +23,11 @@ log = logging.getLogger(__name__)
 REDIS_START_SECONDS = 10.0
 REDIS_STOP_SECONDS = 10.0
 REDIS_LOAD_SECONDS = 600.0  # loading a big snapshot (a seeded 1M-post feed set) at start
+# pgserver gives `pg_ctl start -w` a fixed 10 s; a busy machine (two test processes and a
+# browser on two cores) was seen to miss it while the server did start. Asked again, it
+# finds the server running; then it is waited for until it says it is ready.
+PG_START_ATTEMPTS = 3
+PG_READY_SECONDS = 120.0
 
 
 def _quiet_imports() -> None:
@@ -51,8 +56,33 @@ class EmbeddedPostgres:
         import pgserver
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
+        for attempt in range(1, PG_START_ATTEMPTS + 1):
+            try:
+                self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
+                break
+            except subprocess.TimeoutExpired:
+                if attempt == PG_START_ATTEMPTS:
+                    raise
+                log.warning("embedded postgres slow to start; asking again",
+                            extra={"attempt": attempt})
+                # The failed handle stays registered under its data directory: drop it,
+                # or the next get_server hands it back without a server behind it.
+                pgserver.PostgresServer._instances.pop(self.data_dir.resolve(), None)
+        self._wait_ready()
         return str(self._server.get_uri())  # type: ignore[attr-defined]
+
+    def _wait_ready(self) -> None:
+        """Until postmaster.pid says `ready` (it says so at once after a normal start)."""
+        from pgserver.utils import PostmasterInfo
+
+        deadline = time.monotonic() + PG_READY_SECONDS
+        while True:
+            info = PostmasterInfo.read_from_pgdata(self.data_dir.resolve())
+            if info is not None and info.status == "ready":
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"embedded postgres not ready after {PG_READY_SECONDS} s")
+            time.sleep(0.1)  # a process start, not an event loop: nothing else to wait on
 
     def stop(self) -> None:
         if self._server is not None:
