@@ -173,8 +173,13 @@ async def _issue_token(conn: asyncpg.Connection, user_id: int, digest: bytes, tt
             user_id, while_hash) is None:
         return None
     expires = datetime.now(UTC) + timedelta(seconds=ttl)
+    # A new token takes the user's dead ones (expired or revoked) with it: every login
+    # and logout left a row behind for good, and a bot logging in often grew the table
+    # without bound. A dead token and a missing one are refused alike.
     await conn.execute(
-        "INSERT INTO tokens (hash, user_id, expires_at, client) VALUES ($1, $2, $3, $4)",
+        """WITH dead AS (DELETE FROM tokens WHERE user_id = $2
+                         AND (revoked_at IS NOT NULL OR expires_at <= now()))
+           INSERT INTO tokens (hash, user_id, expires_at, client) VALUES ($1, $2, $3, $4)""",
         digest, user_id, expires, client,
     )
     return int(expires.timestamp() * 1000)
