@@ -201,24 +201,26 @@ class Accounts:
         display = A.trimmed(raw, "display_name", max_len=DISPLAY_NAME_MAX, required=False) or ""
         await self._limit([("signup-ip", ip_subject(ip), self.settings.signups_per_ip)])
         pw_hash = await self._hash(password)
+        token = secrets.token_urlsafe(TOKEN_BYTES)
         try:
-            user = await db.create_user(self.st, username, email, pw_hash, display)
+            user, expires = await db.sign_up(self.st, username, email, pw_hash, display,
+                                             token, self.settings.token_ttl_seconds, client)
         except Duplicate as exc:
             what = "email" if "email" in exc.constraint else "username"
             raise Taken(f"that {what} is taken") from None
-        issued = await self._issue(user, client)
-        assert issued is not None  # issued unconditionally
-        return issued
+        return Issued(token, user, expires)
 
     async def login(self, raw: dict[str, Any], *, ip: str, client: str = "") -> Issued:
         A.only(raw, {"username", "password"})
         login = A.text(raw, "username", max_len=EMAIL_MAX, min_len=1)
         password = A.text(raw, "password", max_len=PASSWORD_MAX, min_len=1)
         assert login is not None and password is not None
-        login = login.strip().lower()
+        login = login.strip()
         counted = [("login-ip", ip_subject(ip), self.settings.login_attempts_per_ip),
-                   ("login-acct", login, self.settings.login_attempts_per_account)]
+                   ("login-acct", login.lower(), self.settings.login_attempts_per_account)]
         await self._limit(counted)
+        # As typed: PostgreSQL lowers it as it lowered the stored email (Python's lower()
+        # differs, "İ" -> "i̇" against "i": such an email could never log in).
         found = await db.find_for_login(self.st, login)
         if found is None:
             await self._verify(self._dummy_hash, password)  # same cost: no user enumeration
@@ -229,9 +231,14 @@ class Accounts:
         if await self.st.read(moderation.is_suspended, user.id):
             raise NotAllowed("this account is suspended")  # only with the right password
         if self._hasher.check_needs_rehash(pw_hash):
-            await db.rehash_password(self.st, user.id, pw_hash, await self._hash(password))
+            new_hash = await self._hash(password)
+            if await db.rehash_password(self.st, user.id, pw_hash, new_hash):
+                pw_hash = new_hash  # the same password, now stored so
         issued = await self._issue(user, client, while_hash=pw_hash)
-        if issued is None:  # the password changed since it was checked: no longer right
+        if issued is None:
+            if await self.st.read(moderation.is_suspended, user.id):
+                raise NotAllowed("this account is suspended")  # suspended meanwhile
+            # the password changed since it was checked: no longer right
             raise NotAuthenticated("wrong username or password")
         # Only failed attempts count: people on many devices, or many people behind one
         # address, log in again and again. Best effort (the attempt stays counted).

@@ -97,7 +97,11 @@ def create_app(node: Node) -> QuartTrio:
             raise TooLarge("request body too large")
         try:
             data = json.loads(raw or b"{}")
-        except ValueError:
+            # JSON may spell lone surrogates ("\ud800"), which are no text: argon2, Redis
+            # and PostgreSQL failed on them as `internal` (UnicodeEncodeError is a
+            # ValueError). Deep nesting ends in RecursionError.
+            json.dumps(data, ensure_ascii=False).encode()
+        except (ValueError, RecursionError):
             raise BadRequest("body must be JSON") from None
         if not isinstance(data, dict):
             raise BadRequest("body must be a JSON object")

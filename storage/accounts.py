@@ -94,6 +94,24 @@ async def create_user(st: Storage, username: str, email: str, pw_hash: str,
     return await st.tx(_create_user, username, email, pw_hash, display_name)
 
 
+async def _sign_up(conn: asyncpg.Connection, username: str, email: str, pw_hash: str,
+                   display_name: str, token_digest: bytes, ttl: int,
+                   client: str) -> tuple[UserRecord, int]:
+    user = await _create_user(conn, username, email, pw_hash, display_name)
+    expires = await _issue_token(conn, user.id, token_digest, ttl, client, None)
+    assert expires is not None  # issued unconditionally
+    return user, expires
+
+
+async def sign_up(st: Storage, username: str, email: str, pw_hash: str, display_name: str,
+                  token: str, ttl_seconds: int, client: str = "") -> tuple[UserRecord, int]:
+    """The account and its first token in one transaction (apart, a failure between
+    them left an account its maker was told had not been made): (user, expiry in ms).
+    Raises storage.errors.Duplicate as create_user does."""
+    return await st.tx(_sign_up, username, email, pw_hash, display_name,
+                       token_hash(token), ttl_seconds, client[:100])
+
+
 async def _login_lookup(conn: asyncpg.Connection, login: str) -> tuple[UserRecord, str] | None:
     row = await conn.fetchrow(
         f"""SELECT {_USER_COLS}, password_hash FROM users
@@ -113,15 +131,17 @@ async def find_for_login(st: Storage, login: str) -> tuple[UserRecord, str] | No
 
 
 async def _rehash(conn: asyncpg.Connection, user_id: int, old_hash: str,
-                  new_hash: str) -> None:
-    await conn.execute("UPDATE users SET password_hash = $3 WHERE id = $1 "
-                       "AND password_hash = $2", user_id, old_hash, new_hash)
+                  new_hash: str) -> bool:
+    return await conn.fetchval("UPDATE users SET password_hash = $3 WHERE id = $1 "
+                               "AND password_hash = $2 RETURNING true",
+                               user_id, old_hash, new_hash) is not None
 
 
-async def rehash_password(st: Storage, user_id: int, old_hash: str, new_hash: str) -> None:
+async def rehash_password(st: Storage, user_id: int, old_hash: str, new_hash: str) -> bool:
     """The same password under newer hashing parameters, unless the password changed
-    meanwhile (a login racing a change wrote the old password back)."""
-    await st.tx(_rehash, user_id, old_hash, new_hash)
+    meanwhile (a login racing a change wrote the old password back); whether it was
+    written."""
+    return await st.tx(_rehash, user_id, old_hash, new_hash)
 
 
 async def _password_hash(conn: asyncpg.Connection, user_id: int) -> str | None:
@@ -169,7 +189,8 @@ async def change_password(st: Storage, user_id: int, keep: bytes, old_hash: str,
 async def _issue_token(conn: asyncpg.Connection, user_id: int, digest: bytes, ttl: int,
                        client: str, while_hash: str | None) -> int | None:
     if while_hash is not None and await conn.fetchval(
-            "SELECT 1 FROM users WHERE id = $1 AND password_hash = $2 FOR SHARE",
+            """SELECT 1 FROM users WHERE id = $1 AND password_hash = $2
+                                       AND suspended_at IS NULL FOR SHARE""",
             user_id, while_hash) is None:
         return None
     expires = datetime.now(UTC) + timedelta(seconds=ttl)
@@ -188,10 +209,11 @@ async def _issue_token(conn: asyncpg.Connection, user_id: int, digest: bytes, tt
 async def issue_token(st: Storage, user_id: int, token: str, ttl_seconds: int,
                       client: str = "", while_hash: str | None = None) -> int | None:
     """Store the token's hash; returns its expiry in ms. With `while_hash` (the password
-    hash a login verified), only if the password is still that one, its row held
-    (FOR SHARE) until the token is in: a password change racing the login either waits
-    and then revokes the new token, or comes first and the login gets none (it got a
-    token the change had not revoked)."""
+    hash a login verified), only if the password is still that one and the user is not
+    suspended, its row held (FOR SHARE) until the token is in: a password change or a
+    suspension racing the login either waits and then revokes the new token, or comes
+    first and the login gets none (it got a token the change had not revoked, which
+    outlived the suspension)."""
     return await st.tx(_issue_token, user_id, token_hash(token), ttl_seconds, client[:100],
                        while_hash)
 
