@@ -53,6 +53,7 @@ from config.limits import (
     DM_TITLE_MAX,
 )
 from storage import dm as db
+from storage import graph as graph_db
 from storage import media as media_db
 from storage import posts as posts_db
 from storage import ratelimit
@@ -278,6 +279,10 @@ async def _send(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id: 
     if ctx.prior is not None:
         if ctx.prior[0] != conv_id:
             raise Taken("that idempotency key was used for another conversation")
+        if ctx.prior[1] <= me.joined_seq:
+            # sent before this user left and was added again: a re-added member starts
+            # afresh, and that message (with what others did to it since) is not theirs
+            raise Taken("that idempotency key was used before you rejoined")
         found = await db.message(conn, conv_id, ctx.prior[1])
         assert found is not None
         await _take(charge)  # accepted, so counted, like the first
@@ -399,7 +404,7 @@ async def _accept(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id
         # event); accepting shares it, as dm.list and dm.history now will. Across a block
         # in a 1:1 it stays kept, like any read then.
         await db.show_read(conn, conv_id, me_id)
-        await _fan_out(sink, set(lk.members), "dm.read",
+        await _fan_out(sink, set(lk.members) - {me_id}, "dm.read",
                        {"conversation": conv_id, "user": me_id, "seq": lk.me.last_read_seq})
     return _done(await _conversation_wire(conn, conv_id, me_id), lk.members)
 
@@ -420,6 +425,7 @@ async def _add(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id: i
     if len(lk.members) + len(new) > DM_GROUP_MAX:
         raise Invalid(f"a group has at most {DM_GROUP_MAX} members")
     if new:
+        await _lock_pairs(conn, me_id, new)
         for uid in new:
             if uid == me_id:
                 continue
@@ -478,8 +484,19 @@ async def _rename(conn: asyncpg.Connection, sink: EventSink, conv_id: int, me_id
 
 
 # -- transactions outside any conversation actor ------------------------------------------------
+async def _lock_pairs(conn: asyncpg.Connection, me_id: int, others: list[int]) -> None:
+    """Hold the graph's pair lock of me and each of `others` (in id order) before their
+    relations are read: a block of either way then lands wholly before this transaction
+    (read as blocked) or after it (and finds the conversation), never in between, which
+    put someone in a group with a user they had just blocked. Two such transactions
+    share at most the pair of their two adders, so they cannot deadlock."""
+    for uid in sorted(set(others) - {me_id}):
+        await graph_db.lock_pair(conn, me_id, uid)
+
+
 async def _open_direct(conn: asyncpg.Connection, sink: EventSink, me_id: int,
                        other: int, charge: ratelimit.Charge) -> dict[str, Any]:
+    await _lock_pairs(conn, me_id, [other])
     privacy.require_dm_peer(await relation(conn, me_id, other))
     conv_id, created = await db.create_direct(conn, me_id, other)
     if created:  # a new pair counts (re-opening is free); past the limit, rolled back
@@ -500,6 +517,7 @@ async def _open_group(conn: asyncpg.Connection, sink: EventSink, me_id: int, oth
         made = await db.group_by_idem(conn, me_id, idem)
         if made is not None:
             return await _conversation_wire(conn, made, me_id)
+    await _lock_pairs(conn, me_id, others)
     for uid in others:
         privacy.require_dm_peer(await relation(conn, me_id, uid))
     await _take(charge, OPENS_REFUSED)
@@ -520,7 +538,9 @@ async def _history(conn: asyncpg.Connection, conv_id: int, me_id: int, before: i
     me = members.get(me_id)
     if me is None:
         raise Missing("no such conversation")
-    found = await db.history(conn, conv_id, me.joined_seq, before, limit)
+    found = await db.history(conn, conv_id, me_id, me.joined_seq, before, limit)
+    if found is None:  # removed (or left) since the read above
+        raise Missing("no such conversation")
     more = len(found) == limit and found[-1].seq > me.joined_seq + 1
     return {"conversation": conv_id, "messages": [message_wire(m) for m in found],
             "before": found[-1].seq if more else None,
@@ -800,7 +820,7 @@ class DirectMessages:
         conv_id = _conv_arg(raw)
         users = _user_list(raw, "users", minimum=1, maximum=DM_GROUP_MAX - 1)
         result: dict[str, Any] = await self._write(conv_id, s.user_id, _add, users,
-                                                   self._opens(s.user_id))
+                                                   charge=self._opens(s.user_id))
         return result
 
     async def remove(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:

@@ -304,13 +304,24 @@ async def messages_at(conn: asyncpg.Connection,
         r, reactions.get((r["conversation_id"], r["seq"]), [])) for r in rows}
 
 
-async def history(conn: asyncpg.Connection, conv_id: int, after: int, before: int | None,
-                  limit: int) -> list[Message]:
-    """Messages with after < seq < before, newest first."""
+async def history(conn: asyncpg.Connection, conv_id: int, member: int, after: int,
+                  before: int | None, limit: int) -> list[Message] | None:
+    """Messages with after < seq < before, newest first, read in the same snapshot as
+    `member`'s membership since `after` (their joined_seq): None when that membership
+    has ended. Read apart, a removal and a message after it could both commit between
+    the two, and the removed member got that message."""
     rows = await conn.fetch(
-        f"""{_MSG} WHERE m.conversation_id = $1 AND m.seq > $2 AND m.seq < $3
-            ORDER BY m.seq DESC LIMIT $4""",
-        conv_id, after, before if before is not None else (1 << 62), limit)
+        f"""SELECT * FROM (SELECT true AS member) me
+            LEFT JOIN LATERAL ({_MSG} WHERE m.conversation_id = $1 AND m.seq > $2
+                                        AND m.seq < $3
+                                ORDER BY m.seq DESC LIMIT $4) x ON true
+            WHERE EXISTS (SELECT 1 FROM conversation_members cm
+                          WHERE cm.conversation_id = $1 AND cm.user_id = $5
+                            AND cm.left_at IS NULL AND cm.joined_seq = $2)""",
+        conv_id, after, before if before is not None else (1 << 62), limit, member)
+    if not rows:
+        return None
+    rows = [r for r in rows if r["seq"] is not None]
     reactions = await _reactions(conn, conv_id, [r["seq"] for r in rows])
     return [_message(r, reactions.get(r["seq"], [])) for r in rows]
 

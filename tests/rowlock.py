@@ -41,14 +41,15 @@ class Holder:
                     return
                 await trio.sleep(POLL_SECONDS)  # sync-ok: polling pg_stat_activity
 
-    async def wait_statement_waits(self, query_like: str) -> None:
-        """Return once a backend running a statement LIKE `query_like` waits for a lock,
-        this transaction's or one queued on it (another writer of the row, say
+    async def wait_statement_waits(self, *query_like: str) -> None:
+        """Return once a backend running a statement LIKE one of `query_like` waits for a
+        lock, this transaction's or one queued on it (another writer of the same row, say
         presence's, may be ahead of it in the row's queue)."""
         async def waiting() -> int:
             return int(await self.st.read(lambda c: c.fetchval(
                 "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND datname = current_database() AND query LIKE $1", query_like)))
+                "AND datname = current_database() AND query LIKE ANY($1::text[])",
+                list(query_like))))
 
         with trio.fail_after(WAIT_SECONDS):
             while True:

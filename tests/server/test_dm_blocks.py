@@ -433,3 +433,43 @@ async def test_accepting_a_request_across_a_block_shares_no_read(node: Node) -> 
         await bob.call("dm.read", conversation=conv, seq=2)
         assert read_of(await first(alice, "dm.read")) == (conv, b, 2)
         assert await listed_reads(alice, conv) == {b: 2}
+
+
+@pytest.mark.parametrize("how", ["add", "open"])
+async def test_a_group_add_racing_a_block_never_lands_after_it(node: Node, how: str) -> None:
+    """Adding someone (or opening a group with them) reads how they stand to you under
+    the pair's graph lock, which block.add holds: a block in flight is waited for and
+    then read. Here the test's own transaction is that block (the pair lock, the block's
+    row, and Bob's user row, which adding him takes later as his membership's key):
+    before, the add read no block, waited at Bob's row, and landed after the block was
+    answered, putting Bob in a group with the user he had just blocked."""
+    async with bots(node, 4) as (alice, bob, carol, dave):
+        a, b = uid(alice), uid(bob)
+        group = ((await alice.call("dm.open", users=[uid(carol), uid(dave)]))["id"]
+                 if how == "add" else 0)
+        got: dict[str, Any] = {}
+
+        async def adding() -> None:
+            try:
+                if how == "add":
+                    got["reply"] = await alice.call("dm.add", conversation=group, users=[b])
+                else:
+                    got["reply"] = await alice.call("dm.open", users=[b, uid(carol)])
+            except GlintError as exc:
+                got["reply"] = (exc.code.value, exc.message)
+
+        lo, hi = sorted((a, b))
+        async with (holding(node.storage, "SELECT pg_advisory_xact_lock("
+                            "hashtextextended($1, 7))", f"g:{lo}:{hi}") as blocking,
+                    trio.open_nursery() as nursery):
+            await blocking.execute("INSERT INTO blocks (blocker_id, blocked_id) "
+                                   "VALUES ($1, $2)", b, a)
+            await blocking.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", b)
+            nursery.start_soon(adding)
+            await blocking.wait_statement_waits("%pg_advisory_xact_lock%", "%event_seq%",
+                                                "%INSERT INTO conversation_members%")
+            await blocking.commit()
+
+        assert got["reply"] == NOT_FOUND
+        assert await count(node, "SELECT count(*) FROM conversation_members "
+                                 "WHERE user_id = $1 AND left_at IS NULL", b) == 0

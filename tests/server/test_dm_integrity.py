@@ -15,6 +15,7 @@ import actors.dm
 from protocol.client import Client
 from protocol.errors import BadRequest, Conflict, GlintError, NotFound
 from server.node import Node
+from storage import dm as dm_db
 from tests.fixtures import images
 from tests.server.test_dm import history, second_device
 from tests.server.test_posts import EVENT_WAIT, bots, expect, uid
@@ -111,3 +112,59 @@ async def test_a_photo_collected_before_the_send_is_not_found(
         await expect(NotFound, a, "dm.send", conversation=conv, media=rec["id"], idem="p1")
         sent = await a.call("dm.send", conversation=conv, text="and on", idem="p2")
         assert sent["message"]["seq"] == 1  # nothing was stored, the next send is first
+
+
+async def test_a_send_key_from_before_a_rejoin_is_refused_not_replayed(node: Node) -> None:
+    """A re-added member starts afresh: a retry of a key they used before leaving does
+    not hand back that earlier message (with what others did to it meanwhile)."""
+    async with bots(node, 3) as (a, b, c):
+        g = (await a.call("dm.open", users=[uid(b), uid(c)]))["id"]
+        old = (await c.call("dm.send", conversation=g, text="hi", idem="k"))["message"]
+        await c.call("dm.leave", conversation=g)
+        await b.call("dm.react", conversation=g, seq=old["seq"], emoji="🔥")
+        await a.call("dm.add", conversation=g, users=[uid(c)])
+        await expect(Conflict, c, "dm.send", conversation=g, text="hi", idem="k")
+        assert old["seq"] not in [m["seq"] for m in await history(c, g)]
+        fresh = (await c.call("dm.send", conversation=g, text="hi", idem="k2"))["message"]
+        assert fresh["seq"] > old["seq"]  # the group serves on; a new key sends
+
+
+async def test_accepting_tells_the_others_the_read_not_your_own_devices(node: Node) -> None:
+    async with bots(node, 2) as (alice, bob):  # bob does not follow alice: a request
+        conv = (await alice.call("dm.open", user=uid(bob)))["id"]
+        await alice.call("dm.send", conversation=conv, text="hello?")
+        await bob.call("dm.read", conversation=conv, seq=1)
+        async with second_device(node, bob) as phone:
+            await bob.call("dm.accept", conversation=conv)
+            assert (await alice.next_event("dm.read")).data["user"] == uid(bob)
+            # Bob's phone's next event about the conversation is Alice's next message,
+            # not a dm.read of his own position (which it never lost).
+            seq = (await alice.call("dm.send", conversation=conv, text="hi"))["message"]["seq"]
+            with trio.fail_after(EVENT_WAIT):
+                async for e in phone.events():
+                    if e.data.get("conversation") != conv:
+                        continue
+                    assert e.name != "dm.read", e.data
+                    if e.name == "dm.message" and e.data["message"]["seq"] == seq:
+                        break
+
+
+async def test_history_is_read_with_the_membership_it_checked(node: Node) -> None:
+    """dm.history reads the messages in the same snapshot as the reader's membership
+    (storage.dm.history): read apart, a removal and a message after it could both commit
+    in between, and the removed member got that message."""
+    async with bots(node, 3) as (a, b, c):
+        g = (await a.call("dm.open", users=[uid(b), uid(c)]))["id"]
+        await a.call("dm.send", conversation=g, text="before")
+
+        async def read(member: int, joined: int) -> Any:
+            async def run(conn: Any) -> Any:
+                return await dm_db.history(conn, g, member, joined, None, 50)
+            return await node.storage.tx(run)
+
+        assert "before" in [m.body for m in await read(uid(c), 0)]
+        await a.call("dm.remove", conversation=g, user=uid(c))
+        await a.call("dm.send", conversation=g, text="after c left")
+        assert await read(uid(c), 0) is None  # the membership it was asked about ended
+        assert "after c left" in [m.body for m in await read(uid(b), 0)]
+        await expect(NotFound, c, "dm.history", conversation=g)

@@ -321,3 +321,31 @@ async def test_a_group_open_retried_with_its_key_makes_one_group(
         assert await outcome(alice, "dm.open", users=members, idem="x" * 65) == "bad_request"
         await alice.call("dm.leave", conversation=first["id"])
         assert await error_of(alice, "dm.open", users=members, idem="g-1") == NO_CONVERSATION
+
+
+async def test_an_add_refused_only_when_re_run_after_a_conflict_counts_nothing(
+        node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As for a send: dm.add's new-conversation charge (dm.open's) is given back when
+    its re-run after a conflict meets a block that landed in between (it was passed on
+    as a plain argument, so nothing gave it back)."""
+    take, conflicts = actors.dm._take, []
+
+    async def take_then_lose_a_conflict(charge: ratelimit.Charge, *rest: Any) -> None:
+        await take(charge, *rest)
+        if not conflicts:
+            conflicts.append(charge)
+            assert node.storage.pool is not None
+            async with node.storage.pool.acquire() as other:
+                await other.execute("INSERT INTO blocks (blocker_id, blocked_id) "
+                                    "VALUES ($1, $2)", uid(dave), uid(alice))
+            raise asyncpg.exceptions.SerializationError("a conflict, for this test")
+
+    async with bots(node, 4) as (alice, bob, carol, dave):
+        group = (await alice.call("dm.open", users=[uid(bob), uid(carol)]))["id"]
+        key = node.storage.key("rl", "dm.open", uid(alice))
+        before = int(await node.storage.redis_op(lambda r: r.get(key)))
+        monkeypatch.setattr(actors.dm, "_take", take_then_lose_a_conflict)
+        assert await error_of(alice, "dm.add", conversation=group,
+                              users=[uid(dave)]) == NOT_FOUND
+        assert len(conflicts) == 1
+        assert int(await node.storage.redis_op(lambda r: r.get(key))) == before
