@@ -160,7 +160,10 @@ def _image_end(buf: mmap.mmap, kind: str | None) -> int | None:
 
 
 def _jpeg_end(buf: mmap.mmap, pos: int) -> int | None:
+    """Offset past the JPEG's EOI (None: not walkable). Raises ``Corrupt`` past
+    ``MEDIA_MAX_JPEG_SCANS`` scans: decoding costs a pass over the image per scan."""
     n = len(buf)
+    scans = 0
     i = pos + 2  # past SOI
     while i < n:
         if buf[i] != 0xFF:  # garbage between segments: libjpeg skips it, so do we
@@ -184,6 +187,9 @@ def _jpeg_end(buf: mmap.mmap, pos: int) -> int | None:
             return None
         i += length
         if marker == 0xDA:  # SOS: entropy-coded data runs to the next real marker
+            scans += 1
+            if scans > limits.MEDIA_MAX_JPEG_SCANS:
+                raise Corrupt(f"more than {limits.MEDIA_MAX_JPEG_SCANS} scans in one JPEG")
             found = _JPEG_MARKER.search(buf, i)
             if found is None:
                 return None

@@ -193,3 +193,21 @@ def test_bad_options_are_value_errors(write: Writer) -> None:
         process(path, max_pixels=MAX_PIXELS, filter="sepia-ish")
     with pytest.raises(ValueError, match="kind"):
         process(path, max_pixels=MAX_PIXELS, kind="banner")
+
+
+def test_a_jpeg_of_repeated_scans_is_corrupt_before_it_is_decoded(write: Writer) -> None:
+    """Each scan is a pass of the decoder over every block: a small flat progressive
+    JPEG with its last scan repeated cost ~26 ms of CPU per ~75-byte scan at 7000 x 7000
+    (hours for a 30 MB upload, on a worker that cannot be cancelled). Refused by the
+    structure walk, which costs next to nothing."""
+    data = encode(Image.new("RGB", (640, 480), (120, 130, 140)), "JPEG", progressive=True)
+    last_scan = data.rindex(b"\xff\xda")
+    scan, end = data[last_scan:-2], data[-2:]
+    assert end == b"\xff\xd9"
+    honest = data.count(b"\xff\xda")
+    assert 1 < honest <= 20  # what an encoder writes passes (test_clean_images_pass)
+    decode(data[:-2] + scan * 10 + end)  # a few extra scans: still a JPEG Pillow decodes
+    process(write("few.jpg", data[:-2] + scan * 10 + end), max_pixels=MAX_PIXELS)
+    bomb = data[:-2] + scan * 150 + end
+    with pytest.raises(Corrupt, match="scans"):
+        process(write("scans.jpg", bomb), max_pixels=MAX_PIXELS)
