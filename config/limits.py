@@ -76,6 +76,7 @@ MEDIA_MAX_TRAILER_BYTES = 64  # non-padding bytes tolerated after the end of an 
 # bytes each, so a 30 MB file of repeated scans cost hours of a media worker. Encoders
 # write 1 (baseline) or ~10 (progressive; mozjpeg's optimised scripts a few more).
 MEDIA_MAX_JPEG_SCANS = 100
+MEDIA_MAX_ICC_BYTES = 1024 * 1024  # an embedded colour profile past this is ignored (sRGB)
 MEDIA_FEED_WIDTH = 1080  # "feed" variant: at most this wide, never upscaled
 MEDIA_FEED_MIN_ASPECT = 4 / 5  # width/height: taller portraits are centre-cropped to 4:5
 MEDIA_FEED_MAX_ASPECT = 1.91  # width/height: wider landscapes are centre-cropped to 1.91:1

@@ -22,11 +22,13 @@ still gives a 1080-wide feed and a 320 avatar; so a 12 MP 4000x3000 JPEG has a
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 import tempfile
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -238,7 +240,10 @@ def _reduction(w: int, h: int, kind: str) -> float:
 def _flatten(img: Image.Image) -> Image.Image:
     """Any Pillow mode to RGB, L or CMYK (kept for its ICC profile); alpha onto white."""
     mode = img.mode
-    if mode in ("RGB", "L", "CMYK"):
+    if mode in ("RGB", "L") and "transparency" in img.info:  # a PNG's tRNS colour
+        img = img.convert("RGBA" if mode == "RGB" else "LA")
+        mode = img.mode
+    elif mode in ("RGB", "L", "CMYK"):
         return img
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):  # 16-bit greyscale PNG
         return img.convert("I").point(lambda v: v * (1 / 256)).convert("L")
@@ -266,12 +271,33 @@ def _crop_and_cap(img: Image.Image, side: int) -> Image.Image:
 _SRGB = ImageCms.createProfile("sRGB")
 
 
-@lru_cache(maxsize=16)
-def _transform(icc: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
-    """An embedded profile -> sRGB transform (None when it is sRGB already or unusable).
+_TRANSFORMS_KEPT = 16
+_transforms: OrderedDict[tuple[bytes, str], ImageCms.ImageCmsTransform | None] = OrderedDict()
+_transforms_lock = threading.Lock()  # media workers are threads
 
-    Built without LCMS's one-pixel cache so one transform is safe in several threads.
-    """
+
+def _transform(icc: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
+    """An embedded profile -> sRGB transform (None when it is sRGB already, unusable, or
+    larger than any real profile: those are treated as absent). The last few are kept
+    by the profile's digest, not its bytes: keyed by the bytes, a cache of 16 held up
+    to 16 near-body-sized profiles alive."""
+    if len(icc) > limits.MEDIA_MAX_ICC_BYTES:
+        return None
+    key = (hashlib.sha256(icc).digest(), mode)
+    with _transforms_lock:
+        if key in _transforms:
+            _transforms.move_to_end(key)
+            return _transforms[key]
+    built = _build_transform(icc, mode)
+    with _transforms_lock:
+        _transforms[key] = built
+        while len(_transforms) > _TRANSFORMS_KEPT:
+            _transforms.popitem(last=False)
+    return built
+
+
+def _build_transform(icc: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
+    """Built without LCMS's one-pixel cache so one transform is safe in several threads."""
     try:
         profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
         if "srgb" in (ImageCms.getProfileDescription(profile) or "").lower():

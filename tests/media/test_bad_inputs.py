@@ -211,3 +211,28 @@ def test_a_jpeg_of_repeated_scans_is_corrupt_before_it_is_decoded(write: Writer)
     bomb = data[:-2] + scan * 150 + end
     with pytest.raises(Corrupt, match="scans"):
         process(write("scans.jpg", bomb), max_pixels=MAX_PIXELS)
+
+
+@pytest.mark.parametrize("mode, clear", [("L", 0), ("RGB", (0, 0, 0))])
+def test_a_pngs_transparent_colour_is_flattened_on_white(write: Writer, mode: str,
+                                                         clear: object) -> None:
+    """A PNG without alpha can still name a transparent colour (tRNS): that became
+    black, not white as an alpha channel's transparency does."""
+    img = Image.new(mode, (100, 100), clear)  # type: ignore[arg-type]
+    got = process(write("t.png", encode(img, "PNG", transparency=clear)), max_pixels=MAX_PIXELS)
+    assert min(decode(got.variant("feed").data).getpixel((50, 50))) > 245
+    opaque = process(write("o.png", encode(img, "PNG")), max_pixels=MAX_PIXELS)
+    assert max(decode(opaque.variant("feed").data).getpixel((50, 50))) < 10  # black stays
+
+
+def test_a_huge_colour_profile_is_ignored_and_not_kept(write: Writer) -> None:
+    """Profiles were cached by their bytes (16 of them, each up to nearly the body
+    limit, held by every node process). One past MEDIA_MAX_ICC_BYTES is now taken as
+    absent: the photo is processed as sRGB and nothing of the profile stays."""
+    huge = random.Random(3).randbytes(pipeline.limits.MEDIA_MAX_ICC_BYTES + 1)
+    flat = Image.new("RGB", (64, 48), (200, 100, 60))
+    got = process(write("icc.webp", encode(flat, "WEBP", icc_profile=huge, lossless=True)),
+                  max_pixels=MAX_PIXELS)
+    r, _g, b = decode(got.variant("thumb").data).getpixel((10, 10))
+    assert abs(r - 200) <= 3 and abs(b - 60) <= 3
+    assert all(len(key[0]) == 32 for key in pipeline._transforms)  # digests, not profiles
