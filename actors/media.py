@@ -157,18 +157,22 @@ class Media:
 
     async def _save(self, owner_id: int, p: Processed, kind: str, filter_name: str, *,
                     attached: bool = False) -> MediaRecord:
-        variants: dict[str, dict[str, Any]] = {}
-        keys = []
-        for v in p.variants:
-            key = await self.store.put(v.data, _EXT[v.format])
-            keys.append(key)
-            entry = variants.setdefault(v.name, {"width": v.width, "height": v.height})
-            entry[v.format] = key
-        master_key = await self.store.put(p.master, "jpg")
-        return await db.insert(
-            self.st, owner_id=owner_id, kind=kind, width=p.width, height=p.height,
-            blurhash=p.blurhash, color=p.color, filter_name=filter_name, master_key=master_key,
-            variants=variants, keys=keys, attached=attached)
+        """The files, then their record, shielded from the caller's cancellation (a client
+        gone mid-upload): files written without their record were never collected, as
+        the collector works from records. Only the processing before is cancellable."""
+        with trio.CancelScope(shield=True):
+            variants: dict[str, dict[str, Any]] = {}
+            keys = []
+            for v in p.variants:
+                key = await self.store.put(v.data, _EXT[v.format])
+                keys.append(key)
+                entry = variants.setdefault(v.name, {"width": v.width, "height": v.height})
+                entry[v.format] = key
+            master_key = await self.store.put(p.master, "jpg")
+            return await db.insert(
+                self.st, owner_id=owner_id, kind=kind, width=p.width, height=p.height,
+                blurhash=p.blurhash, color=p.color, filter_name=filter_name,
+                master_key=master_key, variants=variants, keys=keys, attached=attached)
 
     async def owned(self, session: Session, media_id: Any) -> MediaRecord:
         """A media record the caller uploaded (others' uploads are not theirs to use)."""
@@ -201,17 +205,22 @@ class Media:
         if rec.kind != "avatar":
             await self.charge(session.user_id, 1)
             rec = await self.render(rec, kind="avatar", filter_name=rec.filter)
-        await db.set_avatar(self.st, session.user_id, rec.id)
+        if not await db.set_avatar(self.st, session.user_id, rec.id):
+            raise Missing("no such media")  # collected meanwhile, as if it never was
 
     async def collect(self) -> int:
         """Delete uploads never attached within the grace period, and files no one uses."""
         grace = self.settings.media_grace_seconds
         removed = 0
-        for key in await db.collect_unattached(self.st, grace):
-            path = await self.store.path(key)
-            # An identical upload racing us touches the file: keep recent ones.
-            if path is not None and time.time() - (await trio.Path(path).stat()).st_mtime < grace:
-                continue
-            await self.store.delete(key)
-            removed += 1
-        return removed
+        while True:  # batch after batch: one per interval fell behind ~25 busy uploaders
+            batch = await db.collect_unattached(self.st, grace)
+            for key in batch.orphans:
+                path = await self.store.path(key)
+                # An identical upload racing us touches the file: keep recent ones.
+                if path is not None and \
+                        time.time() - (await trio.Path(path).stat()).st_mtime < grace:
+                    continue
+                await self.store.delete(key)
+                removed += 1
+            if batch.records < db.COLLECT_BATCH:
+                return removed

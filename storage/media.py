@@ -11,6 +11,8 @@ import asyncpg
 
 from storage.store import Storage
 
+COLLECT_BATCH = 500  # unattached uploads deleted in one transaction
+
 _COLS = ("id, owner_id, kind, width, height, blurhash, color, filter, master_key, variants, "
          "attached_at IS NOT NULL AS attached")
 
@@ -84,15 +86,21 @@ async def get(st: Storage, media_id: int) -> MediaRecord | None:
     return await st.tx(_get, media_id)
 
 
-async def _set_avatar(conn: asyncpg.Connection, user_id: int, media_id: int | None) -> None:
+async def _set_avatar(conn: asyncpg.Connection, user_id: int, media_id: int | None) -> bool:
     if media_id is not None:
+        if await lock_owned(conn, media_id, user_id) is None:
+            return False  # collected since it was checked
         await conn.execute("UPDATE media SET attached_at = coalesce(attached_at, now()) "
                            "WHERE id = $1", media_id)
     await conn.execute("UPDATE users SET avatar_id = $2 WHERE id = $1", user_id, media_id)
+    return True
 
 
-async def set_avatar(st: Storage, user_id: int, media_id: int | None) -> None:
-    await st.tx(_set_avatar, user_id, media_id)
+async def set_avatar(st: Storage, user_id: int, media_id: int | None) -> bool:
+    """Whether it was set: the user's upload is checked again, its row held, in the
+    same transaction (read before and apart, an upload collected in between failed the
+    foreign key as `internal`)."""
+    return await st.tx(_set_avatar, user_id, media_id)
 
 
 async def _attach(conn: asyncpg.Connection, media_ids: Sequence[int]) -> None:
@@ -105,24 +113,32 @@ async def attach(st: Storage, media_ids: Sequence[int]) -> None:
     await st.tx(_attach, list(media_ids))
 
 
-async def _collect(conn: asyncpg.Connection, grace_seconds: int, limit: int) -> list[str]:
+@dataclass(frozen=True)
+class Collected:
+    records: int  # media rows deleted (the batch's limit: there may be more)
+    orphans: list[str]  # file keys no row uses any more
+
+
+async def _collect(conn: asyncpg.Connection, grace_seconds: int, limit: int) -> Collected:
     ids = [r["id"] for r in await conn.fetch(
         """SELECT id FROM media WHERE attached_at IS NULL
            AND created_at < now() - make_interval(secs => $1)
            ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED""", grace_seconds, limit)]
     if not ids:
-        return []
+        return Collected(0, [])
     keys = [r["key"] for r in await conn.fetch(
         "DELETE FROM media_blobs WHERE media_id = ANY($1::bigint[]) RETURNING key", ids)]
     await conn.execute("DELETE FROM media WHERE id = ANY($1::bigint[])", ids)
     orphans = await conn.fetch(
         """SELECT DISTINCT k FROM unnest($1::text[]) AS k
            WHERE NOT EXISTS (SELECT 1 FROM media_blobs b WHERE b.key = k)""", keys)
-    return [r["k"] for r in orphans]
+    return Collected(len(ids), [r["k"] for r in orphans])
 
 
-async def collect_unattached(st: Storage, grace_seconds: int, limit: int = 500) -> list[str]:
-    """Delete media never attached within the grace period; returns file keys no row uses.
+async def collect_unattached(st: Storage, grace_seconds: int,
+                             limit: int = COLLECT_BATCH) -> Collected:
+    """Delete up to `limit` media never attached within the grace period; returns how
+    many and the file keys no row uses.
 
     The caller deletes those files only if they are older than the grace period too,
     so an identical upload racing this (which touches the file) keeps its file.
