@@ -418,7 +418,8 @@ class Feed:
 
     async def home(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         A.only(args, {"mode", "cursor", "limit"})
-        mode = A.text(args, "mode", max_len=16, required=False) or "ranked"
+        mode = A.text(args, "mode", max_len=16, required=False)
+        mode = "ranked" if mode is None else mode  # only a missing mode: "" is bad
         if mode not in MODES:
             raise Invalid("`mode` is `ranked` or `chronological`")
         raw = A.text(args, "cursor", max_len=CURSOR_MAX, required=False)

@@ -107,12 +107,13 @@ async def _follow(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int |
             await sink.to_user(rel.target_id, "follow.request",
                                {"from": {"id": me, "username": who}, "at": _ms(at)})
             await notify(conn, sink, recipient_id=rel.target_id, actor_id=me,
-                         kind="follow_request", allowed=privacy.should_notify)
+                         kind="follow_request", allowed=privacy.should_notify, once=True)
         return REQUESTED, None
-    await db.remove_request(conn, me, rel.target_id)  # asked while it was private
+    if await db.remove_request(conn, me, rel.target_id):  # asked while it was private
+        await notes_db.withdraw(conn, rel.target_id, me, "follow_request")
     if await db.add_follow(conn, me, rel.target_id):
         await notify(conn, sink, recipient_id=rel.target_id, actor_id=me, kind="follow",
-                     allowed=privacy.should_notify)
+                     allowed=privacy.should_notify, once=True)
         return FOLLOWING, rel.target_id
     return FOLLOWING, None
 
@@ -124,6 +125,7 @@ async def _approve(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int 
     privacy.require_graph_target(rel, "approve")
     if not await db.remove_request(conn, rel.target_id, me):
         raise Missing("no such follow request")
+    await notes_db.withdraw(conn, me, rel.target_id, "follow_request")  # answered
     await db.add_follow(conn, rel.target_id, me)
     await notify(conn, sink, recipient_id=rel.target_id, actor_id=me, kind="follow_accepted",
                  allowed=privacy.should_notify)
@@ -136,6 +138,7 @@ async def _deny(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int | N
     privacy.require_graph_target(rel, "deny")
     if not await db.remove_request(conn, rel.target_id, me):
         raise Missing("no such follow request")
+    await notes_db.withdraw(conn, me, rel.target_id, "follow_request")  # answered
 
 
 async def _unfollow(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int | None,
@@ -146,14 +149,15 @@ async def _unfollow(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int
     privacy.require_graph_target(rel, "unfollow")
     if follower:  # remove them from my followers
         removed = await db.remove_follow(conn, rel.target_id, me)
-        private = removed and await conn.fetchval(
-            "SELECT is_private FROM users WHERE id = $1", me)
-        return removed, ({me: [rel.target_id]} if private else {})
+        return removed, ({me: [rel.target_id]} if removed else {})  # as below
     cancelled = await db.remove_request(conn, me, rel.target_id)
     if cancelled:  # withdrawn: "X requested to follow you" has nothing left to answer
         await notes_db.withdraw(conn, rel.target_id, me, "follow_request")
     unfollowed = await db.remove_follow(conn, me, rel.target_id)
-    lost = {rel.target_id: [me]} if unfollowed and rel.target_private else {}
+    # Any follow gone is a sight re-check (it keeps a public account's watchers): the
+    # privacy read above is not under the pair lock, and an account turning private
+    # meanwhile re-checked its watchers before this commit, with the follow still there.
+    lost = {rel.target_id: [me]} if unfollowed else {}
     return unfollowed or cancelled, lost
 
 
@@ -168,7 +172,12 @@ async def _block(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int | 
     # After the pair lock and before any `users` row lock (a DM write takes those after
     # the conversation's, for its events), so the two cannot deadlock.
     await dm_db.direct_between(conn, me, rel.target_id, lock=True)
-    return rel.target_id if await db.add_block(conn, me, rel.target_id) else None
+    new = await db.add_block(conn, me, rel.target_id)
+    # add_block cut the pending requests both ways: their notifications go with them
+    # (an unblock showed a request no one could approve any more)
+    await notes_db.withdraw(conn, rel.target_id, me, "follow_request")
+    await notes_db.withdraw(conn, me, rel.target_id, "follow_request")
+    return rel.target_id if new else None
 
 
 async def _unblock(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int | None,

@@ -44,12 +44,14 @@ async def notify(conn: asyncpg.Connection, sink: EventSink, *, recipient_id: int
                  kind: str, allowed: Callable[[Relation], bool], post_id: int | None = None,
                  comment_id: int | None = None, body: str = "",
                  extra: dict[str, Any] | None = None,
-                 rel: Relation | None = None) -> int | None:
+                 rel: Relation | None = None, once: bool = False) -> int | None:
     """Store and emit a notification inside the caller's transaction.
 
     `allowed` is the domain's rule (actors.privacy.should_notify) applied to the
     relation from the recipient to the actor (`rel`, read here when not given).
-    Returns the notification id, or None when the rule says no.
+    `once`: not again while the actor's notification of this kind (same post and
+    comment) is among the recipient's latest LOOKBACK (follow, unfollow, follow did
+    not notify twice). Returns the notification id, or None when none was made.
     """
     if rel is None:
         rel = await relation(conn, recipient_id, actor_id)
@@ -57,10 +59,18 @@ async def notify(conn: asyncpg.Connection, sink: EventSink, *, recipient_id: int
         return None
     row = await conn.fetchrow(
         """INSERT INTO notifications (recipient_id, actor_id, kind, post_id, comment_id, body)
-           VALUES ($1, $2, $3, $4, $5, $6)
+           SELECT $1, $2, $3, $4, $5, $6
+           WHERE NOT $7 OR NOT EXISTS (
+               SELECT 1 FROM (SELECT actor_id, kind, post_id, comment_id FROM notifications
+                              WHERE recipient_id = $1 ORDER BY id DESC LIMIT $8) n
+               WHERE n.actor_id = $2 AND n.kind = $3
+                 AND n.post_id IS NOT DISTINCT FROM $4
+                 AND n.comment_id IS NOT DISTINCT FROM $5)
            RETURNING id, (extract(epoch FROM created_at) * 1000)::bigint AS at,
                      (SELECT username FROM users WHERE id = $2) AS actor_name""",
-        recipient_id, actor_id, kind, post_id, comment_id, body[:BODY_MAX])
+        recipient_id, actor_id, kind, post_id, comment_id, body[:BODY_MAX], once, LOOKBACK)
+    if row is None:
+        return None
     await sink.to_user(recipient_id, "notification", event_data(
         id=row["id"], kind=kind, actor_id=actor_id, actor_name=row["actor_name"], at=row["at"],
         post_id=post_id, comment_id=comment_id, body=body, extra=extra))

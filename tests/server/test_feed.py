@@ -307,6 +307,7 @@ async def test_chronological_pages_without_duplicates_while_posting(node: Node) 
         assert again["caught_up_at"] == 0
         await expect(BadRequest, alice, "feed.home", limit=51)
         await expect(BadRequest, alice, "feed.home", mode="best")
+        await expect(BadRequest, alice, "feed.home", mode="")  # not taken as the default
         await expect(BadRequest, alice, "feed.home", cursor="x.1.2")
 
 

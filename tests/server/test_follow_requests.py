@@ -3,8 +3,13 @@ its sender leaves no "X requested to follow you" behind, listed or counted unrea
 
 from __future__ import annotations
 
+from typing import Any
+
+import trio
+
+from protocol.client import Client
 from server.node import Node
-from tests.server.test_posts import bots, uid
+from tests.server.test_posts import EVENT_WAIT, bots, sql, uid
 
 
 async def test_a_withdrawn_follow_request_leaves_no_notification(node: Node) -> None:
@@ -22,3 +27,65 @@ async def test_a_withdrawn_follow_request_leaves_no_notification(node: Node) -> 
         assert after["unread"] == 1
         [item] = after["items"]
         assert [a["id"] for a in item["actors"]] == [uid(liker)]
+
+
+async def requesters(node: Node, owner: Client) -> set[int]:
+    """Who the owner's follow_request notifications are from (stored: a listed group
+    shows only its first few actors)."""
+    async def run(conn: Any) -> set[int]:
+        return {r["actor_id"] for r in await conn.fetch(
+            "SELECT actor_id FROM notifications WHERE recipient_id = $1 "
+            "AND kind = 'follow_request'", uid(owner))}
+    return set(await node.storage.tx(run))
+
+
+async def test_a_request_answered_or_cut_leaves_no_notification(node: Node) -> None:
+    """Approved, denied, cut by a block either way, or turned into a follow once the
+    account went public: the request's notification goes with it (it stayed: after an
+    unblock it came back, unread, with nothing to approve)."""
+    async with bots(node, 6) as (owner, approved, denied, blocked, blocker, late):
+        await owner.call("user.update", private=True)
+        for c in (approved, denied, blocked, blocker, late):
+            await c.call("follow.add", user=uid(owner))
+        assert await requesters(node, owner) == {
+            uid(c) for c in (approved, denied, blocked, blocker, late)}
+        await owner.call("follow.approve", user=uid(approved))
+        await owner.call("follow.deny", user=uid(denied))
+        await owner.call("block.add", user=uid(blocked))
+        await owner.call("block.remove", user=uid(blocked))
+        await blocker.call("block.add", user=uid(owner))
+        await blocker.call("block.remove", user=uid(owner))
+        assert await requesters(node, owner) == {uid(late)}
+        await owner.call("user.update", private=False)
+        assert (await late.call("follow.add", user=uid(owner)))["state"] == "following"
+        page = await owner.call("notif.list")
+        assert await requesters(node, owner) == set()
+        assert "follow_request" not in {i["kind"] for i in page["items"]}
+        assert (await owner.call("follow.requests"))["items"] == []
+        follows = [a["id"] for i in page["items"] if i["kind"] == "follow" for a in i["actors"]]
+        assert follows == [uid(late)]  # "started following you" instead
+
+
+async def test_following_again_notifies_once(node: Node) -> None:
+    """follow, unfollow, follow again (or request, cancel, request) made a notification
+    and a live event each time: spam by toggling."""
+    async with bots(node, 3) as (owner, fan, asker):
+        for _ in range(3):
+            await fan.call("follow.add", user=uid(owner))
+            await fan.call("follow.remove", user=uid(owner))
+        await fan.call("follow.add", user=uid(owner))
+        page = await owner.call("notif.list")
+        [item] = [i for i in page["items"] if i["kind"] == "follow"]
+        assert [a["id"] for a in item["actors"]] == [uid(fan)] and page["unread"] == 1
+        assert await sql(node, "SELECT count(*) FROM notifications WHERE recipient_id = $1 "
+                               "AND kind = 'follow'", uid(owner)) == 1
+        # The live event came once too: the next one is a later, different notification.
+        await asker.call("follow.add", user=uid(owner))
+        got = []
+        with trio.fail_after(EVENT_WAIT):
+            while True:
+                ev = await owner.next_event("notification")
+                got.append(ev.data["actor"]["id"])
+                if ev.data["actor"]["id"] == uid(asker):
+                    break
+        assert got == [uid(fan), uid(asker)]

@@ -5,6 +5,7 @@ getting the post's events."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from protocol.errors import NotFound
 from server.node import Node, open_node
 from storage import bus
 from tests.conftest import make_settings
+from tests.rowlock import holding
 from tests.server.test_posts import (
     EVENT_WAIT,
     bots,
@@ -238,3 +240,29 @@ async def test_a_watch_whose_check_raced_a_block_fails_and_is_undone(node: Node)
             with trio.fail_after(EVENT_WAIT):
                 await failed.wait()
         assert a_post not in watchers._by_post and not watchers.watching(conn)
+
+
+async def test_an_unfollow_racing_a_turn_to_private_still_ends_the_watch(node: Node) -> None:
+    """The unfollow read the account as public (no sight lost); the account turned
+    private and re-checked its watchers while the unfollow was uncommitted (the follow
+    still there); then the unfollow committed. Each missed the other: a non-follower of a
+    private account kept getting its post's events. Now any follow gone re-checks."""
+    async with bots(node, 2) as (x, y):
+        # The follower's id first: the unfollow bumps its counter first, where the test
+        # holds it, before the owner's row (which turning private writes too).
+        fan, owner = sorted((x, y), key=uid)
+        await follow(fan, owner)
+        post = (await quick_post(owner, "soon private"))["id"]
+        await fan.call("post.watch", post=post)
+        async with (holding(node.storage, "SELECT 1 FROM users WHERE id = $1 FOR UPDATE",
+                            uid(fan)) as holder,
+                    trio.open_nursery() as nursery):
+            nursery.start_soon(functools.partial(fan.call, "follow.remove", user=uid(owner)))
+            await holder.wait_statement_waits("%following_count%")  # the follow row is gone
+            await make_private(owner)  # its re-check still sees the uncommitted follow
+            c = await owner.call("comment.add", post=post, text="after the re-check")
+            # Held behind that re-check, then sent: the fan still watched at that point.
+            assert (await next_event(fan, "comment.added"))["comment"]["id"] == c["id"]
+            await holder.commit()
+        assert (await next_event(fan, "post.deleted"))["post"] == post
+        await expect(NotFound, fan, "post.get", post=post)
