@@ -34,6 +34,7 @@ class Connection:
 
     __slots__ = (
         "addr",
+        "attach_user",
         "attached",
         "bucket",
         "client",
@@ -81,6 +82,7 @@ class Connection:
         self.close_code: int | None = None
         self.close_reason = ""
         self.session: Session | None = None
+        self.attach_user: int | None = None  # whose actor an Attach was sent to (detach)
         self.attached = False  # hello done: its user actor delivers to it
         self.host = ""  # the Host the client reached us by (to advertise http_url)
         self.client = ""  # what `hello` said the client is (for operators' session list)
@@ -138,6 +140,8 @@ class Connection:
         try:
             while self.queue and not self.dead:
                 await trio.lowlevel.wait_writable(self.sock)
+                if not self.queue or self.dead:  # an overflow emptied it meanwhile
+                    break
                 data = self.queue[0]
                 try:
                     n = self.sock.send(data)

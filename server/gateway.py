@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import trio
+from wsproto.connection import ConnectionState
 from wsproto.events import (
     AcceptConnection,
     BytesMessage,
@@ -50,6 +51,8 @@ log = logging.getLogger(__name__)
 
 WS_PATH = "/ws"
 READ_CHUNK = 65536
+EVENTS_PER_READ = 1024  # frames in one read past this: a flood, closed with 1008
+FRAGMENT_OVERHEAD = 64  # bytes charged per fragment against max_frame_bytes
 LISTEN_BACKLOG = 2048
 
 Handler = Callable[[Connection, Request], Awaitable[None]]
@@ -151,6 +154,16 @@ class Gateway:
 
     # -- one connection ---------------------------------------------------------------
     async def _run_connection(self, sock: socket.socket, addr: str) -> None:
+        """One connection's whole life. Whatever it raises stays here: an error of one
+        connection (a library's unexpected exception on hostile input, a database
+        error in one of its tasks) must never reach `serve`'s nursery, which would end
+        every other connection and the node with it. Its socket is closed either way."""
+        try:
+            await self._connection(sock, addr)
+        except Exception:
+            log.exception("connection failed", extra={"addr": addr})
+
+    async def _connection(self, sock: socket.socket, addr: str) -> None:
         async with trio.open_nursery() as nursery:
             conn = Connection(
                 sock, addr, nursery=nursery, queue_limit=self.settings.outbound_queue_bytes,
@@ -207,6 +220,10 @@ class Gateway:
             except RemoteProtocolError as exc:
                 conn._write(conn.ws.send(exc.event_hint) if exc.event_hint else b"")
                 return False
+            except UnicodeError:  # a Host header that is not IDNA (wsproto decodes it)
+                with contextlib.suppress(LocalProtocolError):
+                    conn._write(conn.ws.send(RejectConnection(status_code=400)))
+                return False
 
     def _accept(self, conn: Connection, req: Upgrade) -> bool:
         path = req.target.split("?", 1)[0]
@@ -237,14 +254,29 @@ class Gateway:
             if not data:
                 return
             conn.last_recv = trio.current_time()
+            events: list[Any] = []
             try:
                 conn.ws.receive_data(data)
-                events = list(conn.ws.events())
+                # Parsed lazily and cut at EVENTS_PER_READ: a read of 64 KiB of empty
+                # frames was ~11,000 events and ~130 ms of parsing with no checkpoint.
+                for ev in conn.ws.events():
+                    events.append(ev)
+                    if len(events) > EVENTS_PER_READ:
+                        break
             except RemoteProtocolError:
                 conn.close(CloseCode.POLICY, "websocket protocol error")
                 continue
+            if len(events) > EVENTS_PER_READ:
+                self.metrics.frame_error("flood")
+                conn.close(CloseCode.POLICY, "too many frames at once")
+                return
             for ev in events:
                 if isinstance(ev, CloseConnection):
+                    if conn.ws.state is ConnectionState.OPEN:
+                        # Not the peer's close: wsproto's word for a frame it could not
+                        # parse (unmasked, reserved bits, bad opcode, bad UTF-8 text).
+                        conn.close(CloseCode.POLICY, "websocket protocol error")
+                        return
                     if not conn.closing:
                         with contextlib.suppress(LocalProtocolError):
                             conn._write(conn.ws.send(ev.response()))
@@ -258,7 +290,9 @@ class Gateway:
                     continue
                 text = isinstance(ev, TextMessage)
                 chunk = ev.data.encode("utf-8") if isinstance(ev.data, str) else ev.data
-                size += len(chunk)
+                # Each fragment costs its bookkeeping too: empty ones grew `parts` with
+                # `size` staying 0, without bound.
+                size += len(chunk) + FRAGMENT_OVERHEAD
                 if size > limit:
                     self.metrics.frame_error("too_large")
                     conn.close(CloseCode.TOO_LARGE, f"frames are limited to {limit} bytes")

@@ -136,6 +136,7 @@ class Node:
                      reply: Callable[[int, bool], bytes]) -> None:
         """Hand a connection that said hello to its user's actor (spawned on demand)."""
         assert conn.session is not None
+        conn.attach_user = conn.session.user_id
         with trio.move_on_after(ATTACH_SECONDS):
             for _ in range(3):
                 entry = await self.registry.get_or_spawn(
@@ -155,9 +156,12 @@ class Node:
     async def detach(self, conn: Connection) -> None:
         for hook in self.disconnect_hooks:
             hook(conn)
-        if conn.session is None:
+        # By the user the Attach went to: a hello that timed out has no session left,
+        # and its Attach, still queued, may add the device after all.
+        user_id = conn.session.user_id if conn.session is not None else conn.attach_user
+        if user_id is None:
             return
-        entry = self.registry.get(conn.session.user_id)
+        entry = self.registry.get(user_id)
         if entry is None:
             return
         try:

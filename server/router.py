@@ -164,6 +164,9 @@ class Router:
             log.warning("session not re-checked after hello", extra={
                 "conn": conn.conn_id, "error": str(exc)})
             return
+        except Exception:  # any other database error: the connection's task, not the node's
+            log.exception("session not re-checked after hello", extra={"conn": conn.conn_id})
+            return
         if not live and not conn.closing and conn.conn_id not in self._logging_out:
             end_session(conn, "session ended")
 
