@@ -83,8 +83,10 @@ def _page(rows: list[dict[str, Any]], key: str, limit: int, cursor_of: str = "id
 
 def _reason(args: dict[str, Any], *, required: bool) -> str:
     text = A.trimmed(args, "reason", max_len=ADMIN_REASON_MAX, required=required) or ""
-    if required and A.blank(text):
-        raise Invalid("`reason` must not be blank")
+    if A.blank(text):  # only invisible characters: shows nothing, as none would
+        if required:
+            raise Invalid("`reason` must not be blank")
+        return ""  # an optional one takes its default, as an empty one does
     return text
 
 
@@ -167,6 +169,8 @@ async def _remove_post(conn: asyncpg.Connection, sink: EventSink, op: Operator, 
     if head is None or (head.deleted and strict):
         raise Missing("no such post")
     removed = not head.deleted and await posts_db.soft_delete(conn, post_id)
+    if strict and not removed:  # deleted meanwhile (the head was read unlocked): as gone
+        raise Missing("no such post")
     tags: list[str] = []
     if removed:
         tags = await posts_db.tags_of(conn, post_id)
@@ -197,6 +201,8 @@ async def _remove_comment(conn: asyncpg.Connection, sink: EventSink, op: Operato
                       "with it")
     gone = [] if c.deleted or post_gone else await posts_db.delete_comment(
         conn, comment_id, op.user_id)
+    if strict and not gone:  # deleted meanwhile (read unlocked above): as gone
+        raise Missing("no such comment")
     if gone:
         counts = await posts_db.bump_counts(conn, c.post_id, comments=-len(gone))
         sink.to_channel(keys(c.post_id), "comment.deleted",

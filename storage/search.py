@@ -763,18 +763,19 @@ async def count_into_bucket(r: aioredis.Redis, key: str, tags: Sequence[str],
         await pipe.execute()
 
 
-async def _public_author(st: Storage, author_id: int) -> bool:
+async def _public_author(st: Storage, author_id: int, suspended_too: bool) -> bool:
     assert st.pool is not None
     async with st.pool.acquire() as conn:
         return bool(await conn.fetchval(
-            "SELECT NOT is_private AND suspended_at IS NULL FROM users WHERE id = $1",
-            author_id))
+            "SELECT NOT is_private AND ($2 OR suspended_at IS NULL) FROM users WHERE id = $1",
+            author_id, suspended_too))
 
 
-async def _if_public(st: Storage, author_id: int,
+async def _if_public(st: Storage, author_id: int, suspended_too: bool,
                      write: Callable[..., Awaitable[None]], *args: Any) -> None:
-    """`write(redis, *args)` if the author is public and not suspended (asyncio side)."""
-    if await _public_author(st, author_id):
+    """`write(redis, *args)` if the author is public, and not suspended unless
+    `suspended_too` (asyncio side)."""
+    if await _public_author(st, author_id, suspended_too):
         assert st.redis is not None
         await write(st.redis, *args)
 
@@ -788,7 +789,7 @@ async def count_public_tags(st: Storage, author_id: int, tags: Sequence[str]) ->
         return
     trim = random.randrange(L.TRENDING_TRIM_EVERY) == 0
     try:
-        await st.both(_if_public, author_id, count_into_bucket,
+        await st.both(_if_public, author_id, False, count_into_bucket,
                       st.key("trend", trend_hour(time.time())), list(tags), trim)
     except Unavailable as exc:
         log.warning("trending count lost", extra={"error": str(exc)})
@@ -814,7 +815,10 @@ async def uncount_public_tags(st: Storage, author_id: int, post_id: int,
     if not tags or trend_hour(time.time()) - hour >= L.TRENDING_HOURS:
         return  # its bucket no longer counts (or is gone)
     try:
-        await st.both(_if_public, author_id, _uncount, st.key("trend", hour), list(tags))
+        # A suspended author's posts were counted before the suspension (a suspended
+        # user posts nothing): an operator removing them takes their uses back.
+        await st.both(_if_public, author_id, True, _uncount, st.key("trend", hour),
+                      list(tags))
     except Unavailable as exc:
         log.warning("trending uncount lost", extra={"error": str(exc)})
 

@@ -18,6 +18,7 @@ from server.node import Node
 from storage.accounts import set_admin
 from tests.conftest import PASSWORD, unique
 from tests.nodeproc import ROOT, node_process
+from tests.rowlock import holding
 from tests.server.test_feed import drained
 from tests.server.test_posts import (
     EVENT_WAIT,
@@ -792,3 +793,51 @@ async def test_suspension_takes_the_users_comments_live_off_other_posts(node: No
                         break
         shown = await viewer.call("post.get", post=post["id"])
         assert shown["comment_count"] == 5  # hidden users still count
+
+
+@pytest.mark.parametrize("kind", ["post", "comment"])
+async def test_a_removal_that_lost_a_race_is_not_found_and_not_audited(node: Node,
+                                                                      kind: str) -> None:
+    """Another removal (an operator's, or the author's delete) committed while this one
+    waited on the row: it answered `removed: true` and audited a no-op. Here the test's
+    own transaction is the other removal."""
+    async with bots(node, 1) as (author,), admins(node) as (admin,):
+        post = await quick_post(author, "contested")
+        target = post["id"]
+        table = "posts"
+        if kind == "comment":
+            target = (await author.call("comment.add", post=post["id"], text="hm"))["id"]
+            table = "comments"
+        rows = await audit_rows(node, uid(admin))
+        got: dict[str, Any] = {}
+
+        async def remove() -> None:
+            try:
+                got["reply"] = await admin.call(f"admin.remove_{kind}", reason="spam",
+                                                **{kind: target})
+            except NotFound as exc:
+                got["reply"] = exc
+
+        async with (holding(node.storage, f"UPDATE {table} SET deleted_at = now() "
+                                          "WHERE id = $1", target) as other,
+                    trio.open_nursery() as nursery):
+            nursery.start_soon(remove)
+            await other.wait_statement_waits("%UPDATE posts SET deleted_at%",
+                                             "%FROM comments WHERE id = $1 FOR UPDATE%")
+            await other.commit()
+        assert isinstance(got["reply"], NotFound), got
+        assert await audit_rows(node, uid(admin)) == rows
+
+
+async def test_an_invisible_optional_reason_takes_the_default(node: Node) -> None:
+    """An operator's reason must show something: a zero-width one was stored (and shown
+    to the user) as a blank suspension reason instead of the default."""
+    async with bots(node, 2) as (spammer, reporter), admins(node) as (admin,):
+        post = await quick_post(spammer, "spam")
+        await reporter.call("report.create", kind="post", target=post["id"], reason="spam")
+        await admin.call("admin.resolve", kind="post", target=post["id"], action="suspend",
+                         reason="\u200b\u2060")
+        assert await sql(node, "SELECT suspend_reason FROM users WHERE id = $1",
+                         uid(spammer)) == "reported"
+        await expect(BadRequest, admin, "admin.unsuspend", user=uid(spammer), reason="x" * 501)
+        await expect(BadRequest, admin, "admin.suspend", user=uid(reporter), reason="\u200b")

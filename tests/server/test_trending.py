@@ -10,7 +10,7 @@ from server.node import Node
 from storage import search as db
 from tests.server.test_admin import admins
 from tests.server.test_discover import code
-from tests.server.test_posts import bots, expect, make_private, quick_post
+from tests.server.test_posts import bots, expect, make_private, quick_post, uid
 
 
 async def _uses(node: Node, *tags: str) -> list[float | None]:
@@ -53,3 +53,17 @@ async def test_deleted_and_removed_posts_stop_counting_in_trending(node: Node) -
         await author.call("post.delete", post=third["id"])
         assert await _uses(node, big) == [None]
         assert await _trending(node, me, k) == []
+
+
+async def test_removing_a_suspended_authors_posts_takes_their_uses_back(node: Node) -> None:
+    """Suspend the spammer first, then remove their posts: the uses were counted while
+    they could post, so the removal takes them back (it checked "public and not
+    suspended", so the spam kept trending for the rest of the day)."""
+    async with bots(node, 1) as (spammer,), admins(node) as (admin,):
+        k = code()
+        spam = [await quick_post(spammer, f"#{k}crypto") for _ in range(3)]
+        assert await _uses(node, f"{k}crypto") == [3]
+        await admin.call("admin.suspend", user=uid(spammer), reason="spam")
+        for p in spam[:2]:
+            await admin.call("admin.remove_post", post=p["id"], reason="spam")
+        assert await _uses(node, f"{k}crypto") == [1]
