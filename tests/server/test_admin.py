@@ -383,8 +383,8 @@ async def test_removed_post_and_comment_disappear_live_for_watchers(node: Node) 
         seen = (await admin.call("admin.posts", author=uid(author)))["posts"]
         assert seen[0]["id"] == post["id"] and seen[0]["removed"] is True
         assert seen[0]["photos"] == 1 and seen[0]["thumbnail"]["jpeg"].startswith("/media/")
-        actions = [e["action"] for e in (await admin.call("admin.audit", limit=10))["entries"]
-                   if e["admin"]["id"] == uid(admin)]
+        actions = [e["action"] for e in (await admin.call(
+            "admin.audit", limit=10, admin=uid(admin)))["entries"]]
         assert actions[:2] == ["admin.remove_post", "admin.remove_comment"]
 
 
@@ -489,7 +489,8 @@ async def test_reports_dedup_visibility_queue_and_resolution(node: Node) -> None
                                      action="suspend", reason="harassment")
         assert suspended["user"] == uid(author) and suspended["reports_closed"] == 1
         assert await closed_code(author) == 4001
-        entries = (await admin.call("admin.audit", action="admin.resolve"))["entries"]
+        entries = (await admin.call("admin.audit", action="admin.resolve",
+                                    admin=uid(admin)))["entries"]
         assert {e["details"].get("action") for e in entries
                 if e["admin"]["id"] == uid(admin)} >= {"dismiss", "suspend"}
         [row] = [e for e in entries if e["details"].get("action") == "suspend"
