@@ -199,3 +199,30 @@ def test_posts_made_while_offline_show_in_the_pill_after_reconnect(
     cards = viewer.page.locator("article.post-card")
     expect(cards).to_have_count(2)
     expect(cards.first).to_have_attribute("data-post-id", second[0])
+
+
+def test_a_post_deleted_while_offline_leaves_the_feed_on_reconnect(
+        person: Callable[..., Person], tmp_path: Path) -> None:
+    """post.deleted is not replayed after a reconnect; the card's watch, sent again,
+    is answered not_found, and that now takes the card away (it stayed, and a tap on
+    Like said "This post isn't available any more")."""
+    viewer, author = person(PHONE), person(DESKTOP)
+    viewer.allow_console(r"ERR_FAILED")  # the blocked reconnect attempts below
+    name_a = unique("fd")
+    sign_up_via_http(author.page, name_a)
+    sign_up_via_http(viewer.page, unique("fw"))
+    follow(viewer.page, name_a)
+    photo = make_photo(tmp_path / "d.jpg", size=(500, 500), seed=21)
+    kept, doomed = seed_posts(author.page, photo, 2)
+    viewer.page.reload()
+    expect(post_card(viewer.page, doomed)).to_be_visible()
+    expect(post_card(viewer.page, kept)).to_be_visible()
+
+    viewer.page.route("**/api/info", lambda route: route.abort())
+    viewer.page.evaluate("window.__glint.conn.ws.close()")
+    expect(viewer.page.get_by_test_id("offline-banner")).to_be_visible()
+    call(author.page, "post.delete", post=doomed)
+    back_online(viewer.page)
+
+    expect(post_card(viewer.page, doomed)).to_have_count(0)
+    expect(post_card(viewer.page, kept)).to_be_visible()  # the rest of the feed stays

@@ -56,13 +56,15 @@ export function Comments({ post, me, inputRef, layout }) {
       return { items, cursor: data.cursor ?? null, loading: false, error: null };
     }), (error) => setTop((t) => ({ ...t, loading: false, error })));
   };
-  const loadReplies = (parent, cursor) => {
+  const loadReplies = (parent, cursor, fresh = false) => {
     const key = idStr(parent);
     setReplies((r) => ({ ...r, [key]: { items: [], ...r[key], loading: true } }));
     const args = { post: postId, parent, limit: PAGE };
     if (cursor) args.cursor = cursor;
     conn.call('comment.list', args).then((data) => setReplies((r) => {
-      let items = r[key]?.items || [];
+      // `fresh`: read again after a reconnect, so replies deleted meanwhile (their
+      // comment.deleted was not replayed) go: start from this page, not a merge.
+      let items = fresh ? [] : r[key]?.items || [];
       for (const c of data.comments || []) items = addUnique(items, c);
       items = [...items].sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
       return { ...r, [key]: { items, cursor: data.cursor ?? null, loaded: true, loading: false } };
@@ -77,7 +79,7 @@ export function Comments({ post, me, inputRef, layout }) {
   useEvent('conn.online', ({ first }) => {
     if (first) return;
     loadTop(null);
-    for (const key of Object.keys(replies)) if (replies[key].loaded) loadReplies(BigInt(key), null);
+    for (const key of Object.keys(replies)) if (replies[key].loaded) loadReplies(BigInt(key), null, true);
   });
 
   const insert = (c) => {

@@ -16,12 +16,21 @@ function send(op, id) {
   });
 }
 
-/** post.watch answers with the current post map: hand it to those who asked. */
+/**
+ * post.watch answers with the current post map: hand it to those who asked. A
+ * `not_found` means the post went while it was not watched (scrolled off, offline, a
+ * feed kept from before): say so as the server's post.deleted would, so its card goes.
+ */
 function watch(entry) {
-  send('post.watch', entry.id).then((post) => {
-    if (post?.id === undefined) return;
-    for (const fn of [...entry.fresh]) fn(post);
-  });
+  conn.call('post.watch', { post: entry.id }).then(
+    (post) => {
+      if (post?.id === undefined) return;
+      for (const fn of [...entry.fresh]) fn(post);
+    },
+    (err) => {
+      if (err?.code === 'not_found') conn.emit('post.deleted', { post: entry.id });
+    },
+  );
 }
 
 /**

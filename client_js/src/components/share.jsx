@@ -1,7 +1,7 @@
 // Share a post in direct messages: <ShareButton post={post} /> opens a dialog to pick
 // recent conversations and/or people, with an optional message; each gets a dm.send
 // with `post` (a person first gets their 1:1 conversation through dm.open).
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { conversationTitle, direct, newIdem, reloadDirect, upsertConversation } from '../lib/direct.js';
 import { errorText } from '../lib/errors.js';
 import { useObservable } from '../lib/hooks.js';
@@ -20,6 +20,14 @@ export function ShareDialog({ post, onClose }) {
   const [text, setText] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);
+  // One key per conversation for this share, kept across retries: a second Send after
+  // a partial failure must not post it again where it already went.
+  const idems = useRef(new Map());
+  const idemFor = (conversation) => {
+    const key = idStr(conversation);
+    if (!idems.current.has(key)) idems.current.set(key, newIdem());
+    return idems.current.get(key);
+  };
   useEffect(() => {
     if (!state.loaded) reloadDirect();
   }, []);
@@ -45,7 +53,7 @@ export function ShareDialog({ post, onClose }) {
     }
     for (const conversation of targets) {
       try {
-        const args = { conversation, post: post.id, idem: newIdem() };
+        const args = { conversation, post: post.id, idem: idemFor(conversation) };
         if (text.trim()) args.text = text;
         await conn.call('dm.send', args);
       } catch (err) {

@@ -22,20 +22,27 @@ const BODY_SHORT = 80; // characters of a comment or caption shown in a row
 const POST_KINDS = new Set(['like', 'comment', 'reply', 'mention', 'comment_like']);
 const FOLLOW_KINDS = new Set(['follow', 'follow_request', 'follow_accepted']);
 
-/** Mark everything read once the page is actually visible; the badge follows. */
+/**
+ * Mark everything read once the page is actually visible; the badge follows. Returns
+ * what undoes a wait for visibility: the screen's effect cleans it up, so a screen left
+ * (or a newer first page) never marks read later, and waits do not pile up.
+ */
 function markAllRead() {
   const run = () => conn.call('notif.read', { all: true }).then(
     (r) => unreadNotifications.set(Number(r.unread) || 0),
     () => {}, // offline: the next visit marks them
   );
-  if (document.visibilityState === 'visible') return run();
+  if (document.visibilityState === 'visible') {
+    run();
+    return () => {};
+  }
   const onVisible = () => {
     if (document.visibilityState !== 'visible') return;
     document.removeEventListener('visibilitychange', onVisible);
     run();
   };
   document.addEventListener('visibilitychange', onVisible);
-  return null;
+  return () => document.removeEventListener('visibilitychange', onVisible);
 }
 
 export default function Notifications() {
@@ -45,9 +52,7 @@ export default function Notifications() {
 
   // Mark read whenever a fresh first page has arrived.
   const first = paged.first;
-  useEffect(() => {
-    if (first) markAllRead();
-  }, [first]);
+  useEffect(() => (first ? markAllRead() : undefined), [first]);
 
   useEvent('notification', () => {
     // Seen right here: no badge while this screen is in view (marked read below).
