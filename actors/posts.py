@@ -241,13 +241,14 @@ async def _existing_post(conn: asyncpg.Connection, author_id: int,
 
 async def _create(conn: asyncpg.Connection, sink: EventSink, author_id: int, caption: str,
                   location: str, idem: str | None, items: list[tuple[int, str]],
-                  tags: list[str], names: list[str]) -> dict[str, Any]:
+                  tags: list[str], names: list[str]) -> tuple[dict[str, Any], bool]:
+    """The post, and whether this call made it (not a concurrent retry's)."""
     post_id = await db.insert(conn, author_id, caption, location, idem)
     if post_id is None:  # a concurrent retry with the same key won: its post is the answer
         assert idem is not None
         existing = await _existing_post(conn, author_id, idem)
         assert existing is not None
-        return existing
+        return existing, False
     gone = await db.claim_media(conn, author_id, items, post_id)
     if gone:
         raise Missing(f"no such media: {gone[0]}")
@@ -259,7 +260,7 @@ async def _create(conn: asyncpg.Connection, sink: EventSink, author_id: int, cap
     assert head is not None
     await _send_notices(conn, sink, author_id, head,
                         [_Notice(uid, "mention", body=caption) for uid in mentioned])
-    return await _one_post(conn, author_id, post_id)
+    return await _one_post(conn, author_id, post_id), True
 
 
 async def _get(conn: asyncpg.Connection, viewer_id: int, post_id: int) -> dict[str, Any]:
@@ -630,11 +631,13 @@ class Posts:
             if existing is not None:
                 return existing
         items = await self._prepare_media(session, specs)
-        post = await tx_events(self.st, _create, session.user_id, caption, location, idem,
-                               items, tags, names)
-        await timelines.enqueue_quietly(self.st, timelines.POST, post["id"], session.user_id)
-        # trending hashtags, counted only for a public author's post
-        await search_db.count_public_tags(self.st, session.user_id, post["tags"])
+        post, made = await tx_events(self.st, _create, session.user_id, caption, location,
+                                     idem, items, tags, names)
+        if made:  # a retry that lost the race to its first call changes nothing
+            await timelines.enqueue_quietly(self.st, timelines.POST, post["id"],
+                                            session.user_id)
+            # trending hashtags, counted only for a public author's post
+            await search_db.count_public_tags(self.st, session.user_id, post["tags"])
         return post
 
     async def _prepare_media(self, session: Session,
