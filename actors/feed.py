@@ -127,6 +127,9 @@ class Chrono:
         return f"c.{self.time_ms}.{self.post_id}.{self.seen}"
 
 
+SNAP_HEX = 12  # a ranked snapshot's id: hex digits (its first four pick its slot)
+
+
 @dataclass(frozen=True)
 class Ranked:
     snap: str
@@ -141,7 +144,8 @@ def parse_cursor(raw: str) -> Chrono | Ranked:
     if parts[0] == "c" and len(parts) == 4:
         t, pid, seen = (A.cursor_number(p) for p in parts[1:])
         return Chrono(t, pid, seen)
-    if parts[0] == "r" and len(parts) == 3 and parts[1].isascii() and parts[1].isalnum():
+    if parts[0] == "r" and len(parts) == 3 and len(parts[1]) == SNAP_HEX and \
+            all(ch in "0123456789abcdef" for ch in parts[1]):
         return Ranked(parts[1], A.cursor_number(parts[2]))
     raise Invalid("bad `cursor`")
 
@@ -361,13 +365,13 @@ async def _ranked_first(rd: _Read, limit: int, weights: Weights) -> dict[str, An
     mark = newest if newest > seen else None
     snapshot: tuple[str, str] | None = None
     if len(order) > limit:
-        snap = secrets.token_hex(6)
+        snap = secrets.token_hex(SNAP_HEX // 2)
         meta = f"{boundary if boundary is not None else -1}.{seen}." + (
             f"{floor[0]}.{floor[1]}" if floor else "-")
         # One string, not a list of 200 members: packing and parsing those in redis-py
         # cost the node ~1 ms per first page.
         snapshot = (tl.snapshot_key(rd.st, rd.viewer, snap),
-                    meta + "|" + ",".join([str(h[0]) for h in order]))
+                    snap + "|" + meta + "|" + ",".join([str(h[0]) for h in order]))
         cursor = Ranked(snap, limit).encode()
     elif floor is not None:
         cursor = Chrono(floor[0], floor[1], seen).encode()
@@ -382,9 +386,10 @@ async def _ranked_first(rd: _Read, limit: int, weights: Weights) -> dict[str, An
 async def _ranked_next(rd: _Read, cur: Ranked, limit: int) -> dict[str, Any]:
     """A later page of a ranked feed: the snapshot's next slice, each post re-checked."""
     raw = rd.snapshot  # read with the warm-up
-    if raw is None:
+    snap, _, rest = (raw or b"").decode().partition("|")
+    if snap != cur.snap:  # expired, or its slot taken by a newer first page
         raise Invalid("this feed cursor has expired: load the feed again")
-    meta_raw, _, order_raw = raw.decode().partition("|")
+    meta_raw, _, order_raw = rest.partition("|")
     b_raw, seen_raw, *floor_raw = meta_raw.split(".")
     boundary, seen = int(b_raw), int(seen_raw)
     order = order_raw.split(",")

@@ -140,6 +140,7 @@ FEED_PAGE_DEFAULT = 20
 FEED_PAGE_MAX = 50
 FEED_RANK_WINDOW = 200  # newest visible candidates ranked once per first page
 FEED_SNAPSHOT_TTL_SECONDS = 1800  # a ranked feed's order is kept this long for paging
+FEED_SNAPSHOT_SLOTS = 32  # ranked orders kept per viewer at most (a newer one may take a slot)
 FEED_AFFINITY_TTL_SECONDS = 3600  # cached viewer->author affinity counts
 FEED_HEADS_CACHE_SECONDS = 60.0  # a post's author and counts, as the feed ranks them, kept
 FEED_HEADS_CACHED = 50_000  # ...per process for this many posts at most

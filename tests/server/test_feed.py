@@ -13,7 +13,7 @@ import msgpack
 import pytest
 import trio
 
-from config import load_settings
+from config import limits, load_settings
 from protocol.client import Client, connect
 from protocol.errors import BadRequest
 from server.node import Node, open_node, open_storage
@@ -484,3 +484,23 @@ async def test_a_new_follow_brings_the_followees_posts_at_once(node: Node) -> No
         await follow(alice, bob)
         assert ids(await home(alice, mode="chronological")) == sorted([*older, hidden],
                                                                       reverse=True)
+
+
+async def test_ranked_snapshots_per_viewer_are_bounded(node: Node) -> None:
+    """Each ranked first page longer than a page stores its order for paging: one
+    viewer's first pages at the op rate left a key each (~4 KB for 30 min). Now at most
+    FEED_SNAPSHOT_SLOTS per viewer; the newest page's cursor still pages on."""
+    async with bots(node, 2) as (author, reader):
+        await follow(reader, author)
+        for i in range(3):
+            await quick_post(author, f"post {i}")
+        await drained(node)
+        for _ in range(3 * limits.FEED_SNAPSHOT_SLOTS):
+            first = await home(reader, limit=1)
+        assert first["cursor"].startswith("r.")
+        second = await home(reader, limit=1, cursor=first["cursor"])
+        assert ids(second) and ids(second) != ids(first)
+        pattern = node.storage.key("feed", "rk*", uid(reader), "*")
+        keys = await node.storage.redis_op(lambda r: r.keys(pattern))
+        assert 0 < len(keys) <= limits.FEED_SNAPSHOT_SLOTS
+        await expect(BadRequest, reader, "feed.home", cursor="r.zzzzzzzzzzzz.1")
