@@ -503,30 +503,34 @@ async def rebuild(r: aioredis.Redis, key: str, post_ids: Sequence[int], cap: int
 
 
 _BACKFILL = """
-if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
 for i = 4, #ARGV, 2 do redis.call('ZADD', KEYS[1], ARGV[i + 1], ARGV[i]) end
-redis.call('ZREMRANGEBYRANK', KEYS[1], 1, -(tonumber(ARGV[2]) + 1))
+local built = redis.call('ZSCORE', KEYS[1], ARGV[1])
+local first = 0
+if built then first = 1 end
+local n = redis.call('ZCARD', KEYS[1])
+local cap = tonumber(ARGV[2])
+if n - first > cap then redis.call('ZREMRANGEBYRANK', KEYS[1], first, n - cap - 1) end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return 1
+if built then return 1 end
+return 0
 """
 
 
 async def backfill(st: Storage, follower_id: int, followee_id: int, ttl_ms: int) -> bool:
     """A new follow: the followee's newest posts join the follower's timeline at once, as
-    on Instagram. Only a built timeline is touched (a cold one gets them when rebuilt);
-    the check and the adds are one script, so a rebuild or an eviction in between can't
-    leave a half-built timeline. Returns whether the timeline was built."""
+    on Instagram. A cold timeline gets them too, as fan-out's adds do: a rebuild under
+    way may have read the follows before this one committed, and its merge (a union)
+    keeps them; skipping cold timelines left the followee's posts out until the next
+    rebuild, days later. Returns whether the timeline was built."""
     cap = st.settings.feed_timeline_cap
     key = timeline_key(st, follower_id)
 
     async def run(st: Storage) -> bool:
         assert st.pool is not None and st.redis is not None
-        if await st.redis.zscore(key, SENTINEL) is None:
-            return False
         async with st.pool.acquire() as conn:
             post_ids = await posts_before(conn, [followee_id], None, cap)
         if not post_ids:
-            return True
+            return await st.redis.zscore(key, SENTINEL) is not None
         argv: list[Any] = [SENTINEL, cap, ttl_ms]
         for p in post_ids:
             argv += [str(p), id_time_ms(p)]
