@@ -16,10 +16,14 @@ function send(op, id) {
   });
 }
 
+/** A post that a watch found gone: for lists to drop it (not the server's post.deleted,
+ * which says it was deleted just now; a post view shows its own load's answer). */
+export const POST_GONE = 'local.post.gone';
+
 /**
  * post.watch answers with the current post map: hand it to those who asked. A
  * `not_found` means the post went while it was not watched (scrolled off, offline, a
- * feed kept from before): say so as the server's post.deleted would, so its card goes.
+ * feed kept from before): POST_GONE, so its card goes.
  */
 function watch(entry) {
   conn.call('post.watch', { post: entry.id }).then(
@@ -28,7 +32,7 @@ function watch(entry) {
       for (const fn of [...entry.fresh]) fn(post);
     },
     (err) => {
-      if (err?.code === 'not_found') conn.emit('post.deleted', { post: entry.id });
+      if (err?.code === 'not_found') conn.emit(POST_GONE, { post: entry.id });
     },
   );
 }
@@ -79,3 +83,4 @@ conn.on('conn.online', ({ first }) => {
   for (const entry of watched.values()) watch(entry);
 });
 conn.on('post.deleted', ({ post }) => forgetWatch(post));
+conn.on(POST_GONE, ({ post }) => forgetWatch(post));

@@ -5,6 +5,7 @@ import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { Link } from '../components/link.jsx';
 import { Avatar } from '../components/media.jsx';
 import { PostCard, applyUpdate } from '../components/postcard.jsx';
+import { POST_GONE } from '../components/postwatch.js';
 import { errorText } from '../lib/errors.js';
 import { useEvent } from '../lib/hooks.js';
 import { lastChange } from '../lib/router.js';
@@ -157,10 +158,12 @@ export default function Home() {
   useEvent('post.updated', (data) => setFeed((f) => ({
     ...f, posts: f.posts.map((p) => (sameId(p.id, data.post) ? applyUpdate(p, data) : p)),
   })));
-  useEvent('post.deleted', ({ post }) => {
+  const drop = ({ post }) => {
     setFeed((f) => ({ ...f, posts: f.posts.filter((p) => !sameId(p.id, post)) }));
     setFresh((xs) => xs.filter((p) => !sameId(p.id, post)));
-  });
+  };
+  useEvent('post.deleted', drop);
+  useEvent(POST_GONE, drop); // a watch found it gone (deleted while unwatched)
 
   const showFresh = () => {
     setFeed((f) => {
