@@ -161,14 +161,21 @@ def test_infinite_scroll_pages_through_the_feed_without_duplicates(
     assert sorted(shown) == sorted(ids + newer)
 
 
-def test_posts_made_while_offline_show_in_the_pill_after_reconnect(
-        person: Callable[..., Person], tmp_path: Path) -> None:
+def _follower_who_goes_offline(person: Callable[..., Person]) -> tuple[Person, Person, str]:
+    """A viewer on a phone following an author on a desktop: (viewer, author, the
+    author's name). The viewer's console may show the blocked reconnect attempts."""
     viewer, author = person(PHONE), person(DESKTOP)
-    viewer.allow_console(r"ERR_FAILED")  # the blocked reconnect attempts below
+    viewer.allow_console(r"ERR_FAILED")
     name_a = unique("fo")
     sign_up_via_http(author.page, name_a)
     sign_up_via_http(viewer.page, unique("fv"))
     follow(viewer.page, name_a)
+    return viewer, author, name_a
+
+
+def test_posts_made_while_offline_show_in_the_pill_after_reconnect(
+        person: Callable[..., Person], tmp_path: Path) -> None:
+    viewer, author, name_a = _follower_who_goes_offline(person)
     long_caption = "A long day at the sea. " * 12 + "The end"
     first = seed_posts(author.page, make_photo(tmp_path / "o.jpg", size=(500, 500), seed=11), 1,
                        caption=long_caption)
@@ -206,12 +213,7 @@ def test_a_post_deleted_while_offline_leaves_the_feed_on_reconnect(
     """post.deleted is not replayed after a reconnect; the card's watch, sent again,
     is answered not_found, and that now takes the card away (it stayed, and a tap on
     Like said "This post isn't available any more")."""
-    viewer, author = person(PHONE), person(DESKTOP)
-    viewer.allow_console(r"ERR_FAILED")  # the blocked reconnect attempts below
-    name_a = unique("fd")
-    sign_up_via_http(author.page, name_a)
-    sign_up_via_http(viewer.page, unique("fw"))
-    follow(viewer.page, name_a)
+    viewer, author, _ = _follower_who_goes_offline(person)
     photo = make_photo(tmp_path / "d.jpg", size=(500, 500), seed=21)
     kept, doomed = seed_posts(author.page, photo, 2)
     viewer.page.reload()
