@@ -6,18 +6,30 @@ import { idStr } from '../lib/wire.js';
 import { Link } from './link.jsx';
 import { Avatar, Photo } from './media.jsx';
 
-const cache = new Map(); // post id string → Promise of the post map (or null)
+const cache = new Map(); // post id string → {at, post: Promise of the post map (or null)}
+// What one session may see is not another's: signed out, forget it all. A post deleted
+// or hidden since is read again after a reconnect too (its events were not replayed).
+conn.state.subscribe((s) => {
+  if (s === 'idle') cache.clear();
+});
+conn.on('conn.online', ({ first }) => {
+  if (!first) cache.clear();
+});
+conn.on('post.deleted', ({ post }) => cache.delete(idStr(post)));
+
+const KEEP_MS = 60_000; // a post deleted or hidden since shows so within a minute
 
 function loadPost(id) {
   const key = idStr(id);
-  if (!cache.has(key)) {
-    cache.set(key, conn.call('post.get', { post: id }).then((d) => d, (err) => {
-      cache.delete(key); // not_found stays "unavailable" on screen; a retry may work later
-      if (err?.code === 'not_found') return null;
-      throw err;
-    }));
-  }
-  return cache.get(key);
+  const kept = cache.get(key);
+  if (kept && Date.now() - kept.at < KEEP_MS) return kept.post;
+  const post = conn.call('post.get', { post: id }).then((d) => d, (err) => {
+    cache.delete(key); // not_found stays "unavailable" on screen; a retry may work later
+    if (err?.code === 'not_found') return null;
+    throw err;
+  });
+  cache.set(key, { at: Date.now(), post });
+  return post;
 }
 
 export function SharedPost({ id }) {
