@@ -130,6 +130,17 @@ def cluster_stats(snaps: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 # -- transactions ------------------------------------------------------------------------------
+async def _audit(conn: asyncpg.Connection, op: Operator, action: str, kind: str,
+                 target: int | None, details: dict[str, Any]) -> int:
+    """The action's audit row, last in its transaction, once the caller is found an
+    operator still, their row held: `require` read the role before the transaction, and
+    a revoke committed in between let the action through (audited under a former
+    operator). Refused, the whole action rolls back."""
+    if not await mod.hold_operator(conn, op.user_id):
+        raise NotAllowed("operators only")
+    return await mod.audit(conn, op.user_id, op.username, action, kind, target, details)
+
+
 async def _suspend(conn: asyncpg.Connection, op: Operator, user_id: int, reason: str,
                    action: str, extra: dict[str, Any]) -> dict[str, Any]:
     target = await mod.operator(conn, user_id)
@@ -140,7 +151,7 @@ async def _suspend(conn: asyncpg.Connection, op: Operator, user_id: int, reason:
     if target.is_admin:
         raise NotAllowed("revoke this user's admin role first (glint admin revoke)")
     newly, revoked = await mod.suspend(conn, user_id, reason)
-    await mod.audit(conn, op.user_id, op.username, action, "user", user_id,
+    await _audit(conn, op, action, "user", user_id,
                     {"reason": reason, "username": target.username, "tokens_revoked": revoked,
                      "already_suspended": not newly, **extra})
     return {"user": user_id, "suspended": True, "already": not newly,
@@ -153,7 +164,7 @@ async def _unsuspend(conn: asyncpg.Connection, op: Operator, user_id: int,
     if target is None:
         raise Missing("no such user")
     changed = await mod.unsuspend(conn, user_id)
-    await mod.audit(conn, op.user_id, op.username, "admin.unsuspend", "user", user_id,
+    await _audit(conn, op, "admin.unsuspend", "user", user_id,
                     {"reason": reason, "username": target.username, "was_suspended": changed})
     return {"user": user_id, "suspended": False, "already": not changed}
 
@@ -179,7 +190,7 @@ async def _remove_post(conn: asyncpg.Connection, sink: EventSink, op: Operator, 
     closed = await mod.resolve_reports(conn, "post", post_id, op.user_id, "removed")
     # its comments went with it: reports on them have nothing left to act on
     closed += await mod.resolve_comment_reports_of_post(conn, post_id, op.user_id, "removed")
-    await mod.audit(conn, op.user_id, op.username, action, "post", post_id,
+    await _audit(conn, op, action, "post", post_id,
                     {"reason": reason, "author": head.author_id, "reports_closed": closed,
                      "already_removed": not removed, **_resolved_by(action)})
     return {"post": post_id, "author": head.author_id, "removed": True,
@@ -213,7 +224,7 @@ async def _remove_comment(conn: asyncpg.Connection, sink: EventSink, op: Operato
                             {"post": c.post_id, "like_count": counts[0],
                              "comment_count": counts[1]})
     closed = await mod.resolve_reports(conn, "comment", comment_id, op.user_id, "removed")
-    await mod.audit(conn, op.user_id, op.username, action, "comment", comment_id,
+    await _audit(conn, op, action, "comment", comment_id,
                     {"reason": reason, "author": c.author_id, "post": c.post_id,
                      "removed": len(gone), "reports_closed": closed,
                      **({"post_gone": True} if post_gone else {}), **_resolved_by(action)})
@@ -226,7 +237,7 @@ async def _dismiss(conn: asyncpg.Connection, op: Operator, kind: str, target_id:
     closed = await mod.resolve_reports(conn, kind, target_id, op.user_id, "dismissed")
     if not closed:
         raise Missing("no open reports on this target")
-    await mod.audit(conn, op.user_id, op.username, "admin.resolve", kind, target_id,
+    await _audit(conn, op, "admin.resolve", kind, target_id,
                     {"action": "dismiss", "reason": reason, "reports_closed": closed})
     return {"kind": kind, "target": target_id, "action": "dismiss", "reports_closed": closed}
 
@@ -379,7 +390,7 @@ class Admin:
                 raise Invalid("give either `user`, or `node` and `conn`")
             if await self.st.read(mod.user_row, user_id) is None:
                 raise Missing("no such user")
-            await self.st.tx(mod.audit, op.user_id, op.username, "admin.kick", "user", user_id,
+            await self.st.tx(_audit, op, "admin.kick", "user", user_id,
                              {"reason": reason, "all_sessions": True})
             await bus.publish(self.st, [(bus.user_channel(self.st, user_id),
                                          bus.pack("k", reason.encode()))])
@@ -389,7 +400,7 @@ class Admin:
         found = await nodestats.session(self.st, node, conn_id)
         if found is None:
             raise Missing("no such session")
-        await self.st.tx(mod.audit, op.user_id, op.username, "admin.kick", "user", found["user"],
+        await self.st.tx(_audit, op, "admin.kick", "user", found["user"],
                          {"reason": reason, "node": node, "conn": conn_id})
         await bus.publish(self.st, [(node_channel(self.st, node),
                                      pack_kick(conn_id, found["user"], reason))])
@@ -491,7 +502,7 @@ class Admin:
         if A.blank(text):
             raise Invalid("`text` must not be blank")
         level = _choice(args, "level", LEVELS, default="info")
-        ann_id = await self.st.tx(mod.audit, op.user_id, op.username, "admin.announce", "", None,
+        ann_id = await self.st.tx(_audit, op, "admin.announce", "", None,
                                   {"text": text, "level": level})
         data = {"id": ann_id, "text": text, "level": level, "ts": int(time.time() * 1000)}
         await bus.publish(self.st, [(bus.broadcast_channel(self.st),

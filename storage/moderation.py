@@ -46,6 +46,15 @@ async def audit(conn: asyncpg.Connection, admin_id: int | None, admin_username: 
         admin_id, admin_username, action, target_kind, target_id, json.dumps(details))
 
 
+async def hold_operator(conn: asyncpg.Connection, user_id: int) -> bool:
+    """Whether the user is an operator now (admin, not suspended), their row held (FOR
+    SHARE) until the transaction ends: a revoke or a suspension of them either waits for
+    this transaction or came first and is seen here."""
+    return await conn.fetchval(
+        "SELECT 1 FROM users WHERE id = $1 AND is_admin AND suspended_at IS NULL FOR SHARE",
+        user_id) is not None
+
+
 async def audit_page(conn: asyncpg.Connection, *, before_id: int | None, limit: int,
                      action: str | None, admin_id: int | None, target_kind: str | None,
                      target_id: int | None) -> list[dict[str, Any]]:

@@ -843,3 +843,30 @@ async def test_an_invisible_optional_reason_takes_the_default(node: Node) -> Non
                          uid(spammer)) == "reported"
         await expect(BadRequest, admin, "admin.unsuspend", user=uid(spammer), reason="x" * 501)
         await expect(BadRequest, admin, "admin.suspend", user=uid(reporter), reason="\u200b")
+
+
+async def test_a_revoke_racing_an_action_refuses_it(node: Node) -> None:
+    """The role is read before the action's transaction; a revoke committing in between
+    let the action through, audited under a former operator. The action now holds the
+    operator's row as it writes its audit row: refused, nothing changed."""
+    async with bots(node, 1) as (target,), admins(node) as (admin,):
+        rows = await audit_rows(node, uid(admin))
+        got: dict[str, Any] = {}
+
+        async def suspend() -> None:
+            try:
+                got["reply"] = await admin.call("admin.suspend", user=uid(target),
+                                                reason="spam")
+            except Forbidden as exc:
+                got["reply"] = exc
+
+        async with (holding(node.storage, "UPDATE users SET is_admin = false WHERE id = $1",
+                            uid(admin)) as revoke, trio.open_nursery() as nursery):
+            nursery.start_soon(suspend)
+            await revoke.wait_statement_waits("%is_admin AND suspended_at IS NULL FOR SHARE%")
+            await revoke.commit()
+        assert isinstance(got["reply"], Forbidden), got
+        assert await sql(node, "SELECT suspended_at IS NULL FROM users WHERE id = $1",
+                         uid(target)) is True
+        assert await audit_rows(node, uid(admin)) == rows
+        assert (await target.call("ping"))  # still signed in: nothing was done
