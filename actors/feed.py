@@ -162,6 +162,7 @@ class _Read:
     cap: int
     gone: list[int]  # ids in the timeline that are no longer live posts
     seen: int = 0  # the viewer's "seen up to" mark as this read found it
+    peek: bool = False  # a look that leaves that mark where it is (`peek` in feed.home)
     cached_affinity: dict[int, int] | None = None  # read with the warm-up (ranked first page)
     # Read with the warm-up, when the request's first timeline read is known in advance:
     celebs: list[int] | None = None
@@ -251,7 +252,7 @@ class _Read:
         r = self.st.redis
         assert r is not None
         old = self.seen
-        if update_to is not None and update_to > old:
+        if update_to is not None and update_to > old and not self.peek:
             await r.set(tl.seen_key(self.st, self.viewer), update_to, ex=FEED_SEEN_TTL_SECONDS)
         return old
 
@@ -307,11 +308,12 @@ def _page(posts: list[dict[str, Any]], cursor: str | None, caught_up_at: int | N
 
 
 async def _home(st: Storage, viewer: int, mode: str, cursor: Chrono | Ranked | None,
-                limit: int, weights: Weights) -> dict[str, Any]:
+                limit: int, weights: Weights, peek: bool) -> dict[str, Any]:
     assert st.pool is not None
     s = st.settings
     async with st.pool.acquire() as conn:
-        rd = _Read(st, conn, viewer, s.feed_celebrity_threshold, s.feed_timeline_cap, [])
+        rd = _Read(st, conn, viewer, s.feed_celebrity_threshold, s.feed_timeline_cap, [],
+                   peek=peek)
         if isinstance(cursor, Ranked):
             page, snapshot = None, tl.snapshot_key(st, viewer, cursor.snap)
         else:
@@ -362,7 +364,7 @@ async def _ranked_first(rd: _Read, limit: int, weights: Weights) -> dict[str, An
     cursor: str | None = None
     r = rd.st.redis
     assert r is not None
-    mark = newest if newest > seen else None
+    mark = newest if newest > seen and not rd.peek else None
     snapshot: tuple[str, str] | None = None
     if len(order) > limit:
         snap = secrets.token_hex(SNAP_HEX // 2)
@@ -422,7 +424,7 @@ class Feed:
         self.jobs_done = 0
 
     async def home(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
-        A.only(args, {"mode", "cursor", "limit"})
+        A.only(args, {"mode", "cursor", "limit", "peek"})
         mode = A.text(args, "mode", max_len=16, required=False)
         mode = "ranked" if mode is None else mode  # only a missing mode: "" is bad
         if mode not in MODES:
@@ -430,8 +432,9 @@ class Feed:
         raw = A.text(args, "cursor", max_len=CURSOR_MAX, required=False)
         cursor = parse_cursor(raw) if raw else None
         limit = A.integer(args, "limit", required=False, minimum=1, maximum=FEED_PAGE_MAX)
+        peek = bool(A.flag(args, "peek", required=False))
         return await self.st.both(_home, session.user_id, mode, cursor,
-                                  limit or FEED_PAGE_DEFAULT, self.weights)
+                                  limit or FEED_PAGE_DEFAULT, self.weights, peek)
 
     # -- the worker ------------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED

@@ -504,3 +504,23 @@ async def test_ranked_snapshots_per_viewer_are_bounded(node: Node) -> None:
         keys = await node.storage.redis_op(lambda r: r.keys(pattern))
         assert 0 < len(keys) <= limits.FEED_SNAPSHOT_SLOTS
         await expect(BadRequest, reader, "feed.home", cursor="r.zzzzzzzzzzzz.1")
+
+
+@pytest.mark.parametrize("mode", ["chronological", "ranked"])
+async def test_a_peek_leaves_the_seen_mark_where_it_was(node: Node, mode: str) -> None:
+    """The web's look for posts missed while offline marked them seen: a first page
+    moves the mark. `peek` shows the same page and leaves it."""
+    async with bots(node, 2) as (author, reader):
+        await follow(reader, author)
+        old = await quick_post(author, "seen")
+        await drained(node)
+        await home(reader, mode=mode)  # marks `old` seen
+        new = await quick_post(author, "not yet seen")
+        await drained(node)
+        peeked = await home(reader, mode=mode, peek=True)
+        assert ids(peeked)[:2] == [new["id"], old["id"]] and peeked["caught_up_at"] == 1
+        again = await home(reader, mode=mode)  # the real load: `new` is still new
+        assert ids(again)[:2] == [new["id"], old["id"]] and again["caught_up_at"] == 1
+        after = await home(reader, mode=mode)  # and now it has been seen
+        assert after.get("caught_up_at") == 0
+        await expect(BadRequest, reader, "feed.home", peek="yes")

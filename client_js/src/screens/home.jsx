@@ -122,7 +122,8 @@ export default function Home() {
       load(true);
       return;
     }
-    conn.call('feed.home', { mode: 'chronological', limit: PAGE }).then((data) => {
+    // peek: a hint, which must not mark those posts seen (the next real load shows them)
+    conn.call('feed.home', { mode: 'chronological', limit: PAGE, peek: true }).then((data) => {
       // Ids grow with time: "newer" means above the newest id shown (ranked is not by time).
       const newest = feed.posts.reduce((m, p) => (BigInt(p.id) > m ? BigInt(p.id) : m), 0n);
       const newer = (data.posts || []).filter((p) => BigInt(p.id) > newest);
