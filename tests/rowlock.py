@@ -15,6 +15,8 @@ from storage.store import Storage
 
 WAIT_SECONDS = 10.0
 POLL_SECONDS = 0.02  # no event says a statement is waiting on a lock: pg_stat_activity is asked
+_LOCK_WAITS = ("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+               "AND datname = current_database()")
 
 
 class Holder:
@@ -27,48 +29,28 @@ class Holder:
     async def execute(self, statement: str, *args: Any) -> None:
         await self.st.bridge.run(self.conn.execute, statement, *args)
 
-    async def blocked(self) -> int:
-        """Backends waiting for a lock this transaction holds."""
-        return int(await self.st.read(lambda c: c.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
-            self.pid)))
+    async def _until(self, query: str, *args: Any, at_least: int = 1) -> None:
+        """Poll pg_stat_activity until `query` (a count) reaches `at_least`."""
+        with trio.fail_after(WAIT_SECONDS):
+            while True:
+                if int(await self.st.read(lambda c: c.fetchval(query, *args))) >= at_least:
+                    return
+                await trio.sleep(POLL_SECONDS)  # sync-ok: polling pg_stat_activity
 
     async def wait_blocked(self) -> None:
         """Return once some backend waits for this transaction's locks."""
-        with trio.fail_after(WAIT_SECONDS):
-            while True:
-                if await self.blocked():
-                    return
-                await trio.sleep(POLL_SECONDS)  # sync-ok: polling pg_stat_activity
+        await self._until("SELECT count(*) FROM pg_stat_activity "
+                          "WHERE $1 = ANY(pg_blocking_pids(pid))", self.pid)
 
     async def wait_statement_waits(self, *query_like: str) -> None:
         """Return once a backend running a statement LIKE one of `query_like` waits for a
         lock, this transaction's or one queued on it (another writer of the same row, say
         presence's, may be ahead of it in the row's queue)."""
-        async def waiting() -> int:
-            return int(await self.st.read(lambda c: c.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND datname = current_database() AND query LIKE ANY($1::text[])",
-                list(query_like))))
-
-        with trio.fail_after(WAIT_SECONDS):
-            while True:
-                if await waiting():
-                    return
-                await trio.sleep(POLL_SECONDS)  # sync-ok: polling pg_stat_activity
+        await self._until(f"{_LOCK_WAITS} AND query LIKE ANY($1::text[])", list(query_like))
 
     async def wait_lock_waits(self, n: int) -> None:
         """Return once `n` backends of this database wait for a lock (any holder's)."""
-        async def waiting() -> int:
-            return int(await self.st.read(lambda c: c.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND datname = current_database()")))
-
-        with trio.fail_after(WAIT_SECONDS):
-            while True:
-                if await waiting() >= n:
-                    return
-                await trio.sleep(POLL_SECONDS)  # sync-ok: polling pg_stat_activity
+        await self._until(_LOCK_WAITS, at_least=n)
 
     async def commit(self) -> None:
         await self.st.bridge.run(self.tx.commit)
