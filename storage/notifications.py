@@ -40,6 +40,19 @@ def insert_cte(p: int, guard: str) -> str:
     )"""
 
 
+def repeat_sql(recipient: str, actor: str, kind: str, post: str, comment: str) -> str:
+    """SQL (from SQL expressions): whether this actor's notification of this kind, post and
+    comment is among the recipient's latest LOOKBACK (a repeat, not notified again). Only
+    those are searched, so the cost is bounded; reads group repeats anyway."""
+    return f"""EXISTS (
+        SELECT 1 FROM (SELECT actor_id, kind, post_id, comment_id FROM notifications
+                       WHERE recipient_id = {recipient} ORDER BY id DESC
+                       LIMIT {LOOKBACK}) n
+        WHERE n.actor_id = {actor} AND n.kind = {kind}
+          AND n.post_id IS NOT DISTINCT FROM {post}
+          AND n.comment_id IS NOT DISTINCT FROM {comment})"""
+
+
 async def notify(conn: asyncpg.Connection, sink: EventSink, *, recipient_id: int, actor_id: int,
                  kind: str, allowed: Callable[[Relation], bool], post_id: int | None = None,
                  comment_id: int | None = None, body: str = "",
@@ -58,17 +71,13 @@ async def notify(conn: asyncpg.Connection, sink: EventSink, *, recipient_id: int
     if not allowed(rel):
         return None
     row = await conn.fetchrow(
-        """INSERT INTO notifications (recipient_id, actor_id, kind, post_id, comment_id, body)
+        f"""INSERT INTO notifications (recipient_id, actor_id, kind, post_id, comment_id, body)
            SELECT $1, $2, $3, $4, $5, $6
-           WHERE NOT $7 OR NOT EXISTS (
-               SELECT 1 FROM (SELECT actor_id, kind, post_id, comment_id FROM notifications
-                              WHERE recipient_id = $1 ORDER BY id DESC LIMIT $8) n
-               WHERE n.actor_id = $2 AND n.kind = $3
-                 AND n.post_id IS NOT DISTINCT FROM $4
-                 AND n.comment_id IS NOT DISTINCT FROM $5)
+           WHERE NOT $7 OR NOT {repeat_sql("$1::bigint", "$2::bigint", "$3::text",
+                                             "$4::bigint", "$5::bigint")}
            RETURNING id, (extract(epoch FROM created_at) * 1000)::bigint AS at,
                      (SELECT username FROM users WHERE id = $2) AS actor_name""",
-        recipient_id, actor_id, kind, post_id, comment_id, body[:BODY_MAX], once, LOOKBACK)
+        recipient_id, actor_id, kind, post_id, comment_id, body[:BODY_MAX], once)
     if row is None:
         return None
     await sink.to_user(recipient_id, "notification", event_data(

@@ -290,9 +290,6 @@ async def bump_counts(conn: asyncpg.Connection, post_id: int, *, likes: int = 0,
     return (row["like_count"], row["comment_count"]) if row is not None else None
 
 
-NOTIFIED_LOOKBACK = notes_db.LOOKBACK  # a recipient's latest notifications searched for a repeat
-
-
 @dataclass(frozen=True)
 class PostContext:
     """What a like needs to decide, read in one statement: the post, how the viewer and
@@ -333,14 +330,8 @@ async def post_context(conn: asyncpg.Connection, viewer_id: int,
 
 def _repeat(recipient: str, actor: str, kind: str, post: str, comment: str) -> str:
     """SQL: whether this actor recently notified this recipient of this (so like, unlike,
-    like does not notify twice). Only the recipient's latest NOTIFIED_LOOKBACK
-    notifications are searched, so the cost is bounded; reads group repeats anyway."""
-    return f"""EXISTS (
-        SELECT 1 FROM (SELECT actor_id, kind, post_id, comment_id FROM notifications
-                       WHERE recipient_id = {recipient} ORDER BY id DESC
-                       LIMIT {NOTIFIED_LOOKBACK}) n
-        WHERE actor_id = {actor} AND kind = {kind} AND post_id = {post}
-          AND comment_id IS NOT DISTINCT FROM {comment})"""
+    like does not notify twice): storage.notifications.repeat_sql."""
+    return notes_db.repeat_sql(recipient, actor, kind, post, comment)
 
 
 @dataclass(frozen=True)
