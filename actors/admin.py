@@ -21,6 +21,7 @@ import msgpack
 from actors import args as A
 from actors.accounts import Session
 from actors.errors import Invalid, Missing, NotAllowed, Unsupported
+from actors.runtime import after_commit
 from config.limits import (
     ADMIN_LIST_DEFAULT,
     ADMIN_LIST_MAX,
@@ -186,6 +187,7 @@ async def _remove_post(conn: asyncpg.Connection, sink: EventSink, op: Operator, 
     if removed:
         tags = await posts_db.tags_of(conn, post_id)
         await posts_db.bump_posts_count(conn, head.author_id, -1)
+        await timelines.outbox_add(conn, timelines.DELETE, post_id, head.author_id)
         sink.to_channel(keys(post_id), "post.deleted", {"post": post_id})
     closed = await mod.resolve_reports(conn, "post", post_id, op.user_id, "removed")
     # its comments went with it: reports on them have nothing left to act on
@@ -456,9 +458,11 @@ class Admin:
         search_db.forget_tag_counts()  # again once committed (soft_delete forgot them before)
         tags = done.pop("_tags")
         if done.pop("_fresh", False):
-            await timelines.enqueue_quietly(self.st, timelines.DELETE, done["post"],
-                                            done["author"])
-            await search_db.uncount_public_tags(self.st, done["author"], done["post"], tags)
+            with after_commit():
+                await timelines.enqueue_quietly(self.st, timelines.DELETE, done["post"],
+                                                done["author"])
+                await search_db.uncount_public_tags(self.st, done["author"], done["post"],
+                                                    tags)
 
     async def remove_comment(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         op = await self.require(session)

@@ -39,7 +39,7 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +55,8 @@ from config.limits import (
     FEED_AFFINITY_TTL_SECONDS,
     FEED_CONSUMER_FORGET_SECONDS,
     FEED_JOBS_PER_READ,
+    FEED_OUTBOX_BATCH,
+    FEED_OUTBOX_SWEEP_SECONDS,
     FEED_PAGE_DEFAULT,
     FEED_PAGE_MAX,
     FEED_RANK_WINDOW,
@@ -448,6 +450,25 @@ class Feed:
                 log.info("fan-out consumers of gone nodes dropped", extra={"consumers": gone})
         except Exception as exc:  # housekeeping: the next start tries again
             log.warning("fan-out consumer clean-up failed", extra={"error": str(exc)})
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._sweep_outbox)
+            await self._work()
+
+    async def _sweep_outbox(self) -> None:
+        """Queue the fan-out jobs whose enqueue never ran (tl.sweep_outbox), every
+        FEED_OUTBOX_SWEEP_SECONDS or the outbox's own age if shorter."""
+        after = self.settings.feed_outbox_after_seconds
+        while True:
+            await trio.sleep(min(FEED_OUTBOX_SWEEP_SECONDS, after))
+            try:
+                while (found := await tl.sweep_outbox(self.st, after, FEED_OUTBOX_BATCH)):
+                    log.warning("fan-out jobs queued from the outbox", extra={"jobs": found})
+                    if found < FEED_OUTBOX_BATCH:
+                        break
+            except Exception as exc:  # the next sweep tries again
+                log.warning("fan-out outbox sweep failed", extra={"error": str(exc)})
+
+    async def _work(self) -> None:
         delay = 0.1
         claim_idle_ms = int(self.settings.feed_claim_idle_seconds * 1000)
         while True:
@@ -472,13 +493,22 @@ class Feed:
         self._progress.set()
         self._progress = trio.Event()
 
-    async def drained(self) -> None:
-        """Return once every fan-out job enqueued so far (by any node) is finished."""
+    async def until(self, check: Callable[[], Awaitable[bool]]) -> None:
+        """Return once `check()` holds, asked again at each step of the worker (a job's
+        batch, or a read that found none: at least every FEED_WORKER_BLOCK_MS)."""
         while True:
             progress = self._progress
-            if await tl.backlog(self.st) == 0:
+            if await check():
                 return
             await progress.wait()
+
+    async def drained(self) -> None:
+        """Return once every fan-out job enqueued so far (by any node) is finished."""
+
+        async def empty() -> bool:
+            return await tl.backlog(self.st) == 0
+
+        await self.until(empty)
 
     async def process(self, job: tl.Job) -> None:
         """Fan one job out, batch by batch; the job stays pending until the last one."""

@@ -24,6 +24,7 @@ from actors import privacy
 from actors.accounts import Session, public_user
 from actors.errors import DomainError, Invalid, Missing, NotAllowed, Taken, Throttled
 from actors.media import ADJUSTMENTS, Media, attached_wire, variant_urls
+from actors.runtime import after_commit
 from config.limits import (
     COMMENTS_WINDOW_SECONDS,
     LIKERS_DEFAULT,
@@ -256,6 +257,7 @@ async def _create(conn: asyncpg.Connection, sink: EventSink, author_id: int, cap
     ids = await db.user_ids(conn, names)
     mentioned = await db.set_mentions(conn, post_id, list(ids.values()))
     await db.bump_posts_count(conn, author_id, 1)
+    await timelines.outbox_add(conn, timelines.POST, post_id, author_id)
     head = await db.head(conn, post_id)
     assert head is not None
     await _send_notices(conn, sink, author_id, head,
@@ -302,6 +304,7 @@ async def _delete(conn: asyncpg.Connection, sink: EventSink, viewer_id: int, pos
     if not await db.soft_delete(conn, post_id):
         raise Missing("no such post")
     await db.bump_posts_count(conn, head.author_id, -1)
+    await timelines.outbox_add(conn, timelines.DELETE, post_id, head.author_id)
     sink.to_channel(keys(post_id), "post.deleted", {"post": post_id})
     return {"post": post_id, "deleted": True, "_tags": await db.tags_of(conn, post_id)}
 
@@ -634,10 +637,11 @@ class Posts:
         post, made = await tx_events(self.st, _create, session.user_id, caption, location,
                                      idem, items, tags, names)
         if made:  # a retry that lost the race to its first call changes nothing
-            await timelines.enqueue_quietly(self.st, timelines.POST, post["id"],
-                                            session.user_id)
-            # trending hashtags, counted only for a public author's post
-            await search_db.count_public_tags(self.st, session.user_id, post["tags"])
+            with after_commit():
+                await timelines.enqueue_quietly(self.st, timelines.POST, post["id"],
+                                                session.user_id)
+                # trending hashtags, counted only for a public author's post
+                await search_db.count_public_tags(self.st, session.user_id, post["tags"])
         return post
 
     async def _prepare_media(self, session: Session,
@@ -699,9 +703,11 @@ class Posts:
         done = await tx_events(self.st, _delete, session.user_id, self.post_arg(args),
                                self.channel)
         search_db.forget_tag_counts()  # again once committed: a read in between kept them
-        await timelines.enqueue_quietly(self.st, timelines.DELETE, done["post"], session.user_id)
-        await search_db.uncount_public_tags(self.st, session.user_id, done["post"],
-                                            done.pop("_tags"))
+        with after_commit():
+            await timelines.enqueue_quietly(self.st, timelines.DELETE, done["post"],
+                                            session.user_id)
+            await search_db.uncount_public_tags(self.st, session.user_id, done["post"],
+                                                done.pop("_tags"))
         return done
 
     async def list_posts(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:

@@ -11,17 +11,32 @@ registry and re-spawned on demand.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import trio
 
-from config.limits import MAILBOX_SIZE, RESTART_BACKOFF_INITIAL, RESTART_BACKOFF_MAX
+from config.limits import (
+    AFTER_COMMIT_SECONDS,
+    MAILBOX_SIZE,
+    RESTART_BACKOFF_INITIAL,
+    RESTART_BACKOFF_MAX,
+)
 
 log = logging.getLogger(__name__)
 
 M = TypeVar("M")
+
+
+@contextmanager
+def after_commit() -> Iterator[None]:
+    """Work a commit owes (queueing its fan-out job, counting its tags): an op runs in
+    its connection's nursery, and a client that closes its socket cancels it, commit
+    or not. Shielded from that, for at most AFTER_COMMIT_SECONDS."""
+    with trio.CancelScope(shield=True), trio.move_on_after(AFTER_COMMIT_SECONDS):
+        yield
 
 
 class MailboxFull(Exception):

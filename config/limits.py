@@ -47,6 +47,7 @@ MAILBOX_SIZE = 1024  # (setting) bounded mailbox per actor
 USER_ACTOR_IDLE_SECONDS = 30.0  # (setting) stop a user actor this long after its last device left
 RESTART_BACKOFF_INITIAL = 0.1
 RESTART_BACKOFF_MAX = 10.0
+AFTER_COMMIT_SECONDS = 5.0  # what a commit owes (its fan-out job) runs on this long, caller gone
 
 # Bus and storage
 BUS_INBOX_SIZE = 65536  # messages from Redis waiting for trio
@@ -132,6 +133,10 @@ FEED_CLAIM_IDLE_SECONDS = 30.0  # (setting) a job pending this long on a silent 
 FEED_WORKER_BLOCK_MS = 1000  # how long the worker's XREADGROUP waits for a job
 FEED_JOBS_PER_READ = 1  # jobs taken from the stream at once: one, so a job waiting behind
 # others is never this node's to age until another node claims it and both fan it out
+FEED_OUTBOX_AFTER_SECONDS = 30.0  # (setting) a job still in the outbox (Postgres) this long
+# after its commit never reached the stream (node gone, Redis down): a sweep queues it
+FEED_OUTBOX_SWEEP_SECONDS = 10.0  # how often each node sweeps the outbox (at most)
+FEED_OUTBOX_BATCH = 500  # jobs queued per sweep transaction
 FEED_CONSUMER_FORGET_SECONDS = 3600  # a fan-out consumer idle this long, nothing pending,
 # is dropped from the group when a node starts (each start is a new consumer)
 FEED_MERGE_AFTER_SKIP_DAYS = 30  # an author whose posts skipped the timelines (above the

@@ -61,6 +61,7 @@ class Settings:
     feed_fanout_batch: int = limits.FEED_FANOUT_BATCH
     feed_fanout_pause: float = limits.FEED_FANOUT_PAUSE_SECONDS
     feed_claim_idle_seconds: float = limits.FEED_CLAIM_IDLE_SECONDS
+    feed_outbox_after_seconds: float = limits.FEED_OUTBOX_AFTER_SECONDS
     feed_half_life_hours: float = limits.FEED_HALF_LIFE_HOURS
     feed_weight_recency: float = limits.FEED_WEIGHT_RECENCY
     feed_weight_engagement: float = limits.FEED_WEIGHT_ENGAGEMENT

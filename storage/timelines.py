@@ -15,7 +15,10 @@ Fan-out jobs live on a Redis Stream `{ns}:feed:jobs` read by the consumer group
 node that dies mid-job leaves it pending; another node (or the same one after a
 restart) takes it over with XAUTOCLAIM once it has been idle long enough, and
 resumes from the progress (last follower id) recorded after every step. ZADD is
-idempotent, so at-least-once processing leaves each post in a timeline once.
+idempotent, so at-least-once processing leaves each post in a timeline once. A job is
+first written to the Postgres table `feed_outbox` in its post's transaction and leaves
+it once on the stream; a sweep queues what an enqueue never did (outbox_add,
+sweep_outbox).
 
 Every function here runs on the asyncio side; each trio-facing call is one
 crossing of the bridge.
@@ -126,22 +129,69 @@ class Job:
 
 
 # -- the job stream ------------------------------------------------------------------------
+async def outbox_add(conn: asyncpg.Connection, kind: str, post_id: int, author_id: int) -> None:
+    """In the transaction of the post's making or deletion: the job, kept in Postgres
+    until it is on the stream (enqueue), so a node gone between the commit and the XADD
+    loses nothing (sweep_outbox queues it later)."""
+    await conn.execute(
+        """INSERT INTO feed_outbox (post_id, kind, author_id) VALUES ($1, $2, $3)
+           ON CONFLICT DO NOTHING""", post_id, kind, author_id)
+
+
+async def _add_jobs(r: aioredis.Redis, st: Storage,
+                    jobs: Sequence[tuple[str, int, int]]) -> None:
+    async with r.pipeline(transaction=False) as pipe:
+        for kind, post_id, author_id in jobs:
+            pipe.xadd(stream_key(st), {"k": kind, "p": str(post_id), "a": str(author_id)})
+        await pipe.execute()
+
+
 async def enqueue(st: Storage, kind: str, post_id: int, author_id: int) -> None:
-    """Trio side: add a fan-out job (one crossing). Called after the post's commit."""
+    """Trio side: add a fan-out job, then take it out of the outbox (one crossing).
+    Called after the commit that wrote it there."""
 
-    async def run(r: aioredis.Redis) -> None:
-        await r.xadd(stream_key(st), {"k": kind, "p": str(post_id), "a": str(author_id)})
+    async def run(st: Storage) -> None:
+        assert st.redis is not None and st.pool is not None
+        await _add_jobs(st.redis, st, [(kind, post_id, author_id)])
+        await st.pool.execute("DELETE FROM feed_outbox WHERE post_id = $1 AND kind = $2",
+                              post_id, kind)
 
-    await st.redis_op(run)
+    await st.both(run)
 
 
 async def enqueue_quietly(st: Storage, kind: str, post_id: int, author_id: int) -> None:
     """Enqueue, but never fail the caller's already-committed mutation: if Redis is down
-    the timelines miss this post until they are rebuilt (reads re-check Postgres)."""
+    the job waits in the outbox for a later sweep (reads re-check Postgres meanwhile)."""
     try:
         await enqueue(st, kind, post_id, author_id)
     except Unavailable as exc:
-        log.warning("feed fan-out job not enqueued", extra={"post": post_id, "error": str(exc)})
+        log.warning("feed fan-out job left in the outbox",
+                    extra={"post": post_id, "error": str(exc)})
+
+
+async def sweep_outbox(st: Storage, after_s: float, limit: int) -> int:
+    """Trio side: queue the jobs left in the outbox more than `after_s` ago (their
+    enqueue never ran: the node died, Redis was down), oldest first, at most `limit`;
+    how many. A job queued twice (its enqueue was only late) is harmless: fan-out is
+    idempotent. SKIP LOCKED: nodes sweeping at once take different jobs."""
+
+    async def run(st: Storage) -> int:
+        assert st.redis is not None and st.pool is not None
+        async with st.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                """SELECT post_id, kind, author_id FROM feed_outbox
+                   WHERE queued_at < now() - make_interval(secs => $1)
+                   ORDER BY queued_at LIMIT $2 FOR UPDATE SKIP LOCKED""", after_s, limit)
+            if rows:
+                await _add_jobs(st.redis, st,
+                                [(r["kind"], r["post_id"], r["author_id"]) for r in rows])
+                await conn.execute(
+                    """DELETE FROM feed_outbox o USING unnest($1::bigint[], $2::text[]) AS d(p, k)
+                       WHERE o.post_id = d.p AND o.kind = d.k""",
+                    [r["post_id"] for r in rows], [r["kind"] for r in rows])
+            return len(rows)
+
+    return await st.both(run)
 
 
 async def _ensure_group(r: aioredis.Redis, stream: str) -> None:
