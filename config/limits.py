@@ -133,6 +133,8 @@ FEED_CLAIM_IDLE_SECONDS = 30.0  # (setting) a job pending this long on a silent 
 FEED_WORKER_BLOCK_MS = 1000  # how long the worker's XREADGROUP waits for a job
 FEED_JOBS_PER_READ = 1  # jobs taken from the stream at once: one, so a job waiting behind
 # others is never this node's to age until another node claims it and both fan it out
+FEED_LATE_MS = 1000  # a fan-out step this long after its post was made lowers followers'
+# "seen up to" marks past the post's time (they read their feed before it reached them)
 FEED_OUTBOX_AFTER_SECONDS = 30.0  # (setting) a job still in the outbox (Postgres) this long
 # after its commit never reached the stream (node gone, Redis down): a sweep queues it
 FEED_OUTBOX_SWEEP_SECONDS = 10.0  # how often each node sweeps the outbox (at most)

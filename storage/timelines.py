@@ -53,12 +53,16 @@ POST, DELETE = "post", "delete"
 
 # One fan-out step's inserts, all in Redis: the node sends the follower ids once instead
 # of commands per follower (building those was the node's cost). ARGV[1] score, ARGV[2]
-# member, ARGV[3] cap, ARGV[4] ttl ms, ARGV[5] the timeline key prefix, ARGV[6..] user
-# ids. Each timeline keeps its newest `cap` (and the sentinel); a new key gets its
-# expiry. Two calls per follower in the common case (ZADD, ZCARD). Returns the ids done.
+# member, ARGV[3] cap, ARGV[4] ttl ms, ARGV[5] the timeline key prefix, ARGV[6] the seen
+# mark key prefix ('' when the step is not late), ARGV[7..] user ids. Each timeline keeps
+# its newest `cap` (and the sentinel); a new key gets its expiry. Two calls per follower
+# in the common case (ZADD, ZCARD). A late step also lowers a "seen up to" mark at or
+# past the post's time to just below it: the follower read their feed after the post
+# was made but before it reached them, so it must not rank as seen. Returns the ids done.
 _ADD = """
 local cap = tonumber(ARGV[3])
-for i = 6, #ARGV do
+local score = tonumber(ARGV[1])
+for i = 7, #ARGV do
   local key = ARGV[5] .. ARGV[i]
   redis.call('ZADD', key, ARGV[1], ARGV[2])
   local n = redis.call('ZCARD', key)
@@ -69,8 +73,15 @@ for i = 6, #ARGV do
     if redis.call('ZSCORE', key, '0') then first = 1 end
     if n - first > cap then redis.call('ZREMRANGEBYRANK', key, first, n - cap - 1) end
   end
+  if ARGV[6] ~= '' then
+    local seen = ARGV[6] .. ARGV[i]
+    local mark = tonumber(redis.call('GET', seen))
+    if mark and mark >= score then
+      redis.call('SET', seen, string.format('%d', score - 1), 'KEEPTTL')
+    end
+  end
 end
-return #ARGV - 5
+return #ARGV - 6
 """
 
 # ARGV[1] member, ARGV[2] the timeline key prefix, ARGV[3..] user ids: a post's removal.
@@ -382,19 +393,23 @@ async def fanout_step(st: Storage, job: Job, consumer: str, after: int, limit: i
     r = st.redis
     member, score = str(job.post_id), id_time_ms(job.post_id)
     tl_prefix = timeline_key(st, "")
+    # Late (a reclaimed job, one from the outbox, a backlog): followers may have read
+    # past the post's time meanwhile, and their seen marks are lowered (_ADD).
+    seen_prefix = seen_key(st, "") if time.time() * 1000 - score > L.FEED_LATE_MS else ""
     to = batch
     # The timelines first: if a write fails (Redis out of memory, read-only after a
     # failover), it raises here, before any feed.post or progress, and the batch is
     # done again when the job is.
     async with r.pipeline(transaction=False) as pipe:
         pipe.eval(_OWN, 1, stream_key(st), GROUP, consumer, job.entry_id)
-        users = [*extra, *batch] if into_timelines else list(extra)
-        for i in range(0, len(users), FANOUT_SCRIPT_USERS):  # Redis stays responsive
-            ids = users[i:i + FANOUT_SCRIPT_USERS]
-            if job.kind == POST:
-                pipe.eval(_ADD, 0, score, member, cap, ttl_ms, tl_prefix, *ids)
-            else:
-                pipe.eval(_REMOVE, 0, member, tl_prefix, *ids)
+        # the author (`extra`) saw their own post: their mark stays
+        for users, marks in ((extra, ""), (batch if into_timelines else [], seen_prefix)):
+            for i in range(0, len(users), FANOUT_SCRIPT_USERS):  # Redis stays responsive
+                ids = users[i:i + FANOUT_SCRIPT_USERS]
+                if job.kind == POST:
+                    pipe.eval(_ADD, 0, score, member, cap, ttl_ms, tl_prefix, marks, *ids)
+                else:
+                    pipe.eval(_REMOVE, 0, member, tl_prefix, *ids)
         if job.kind == POST and frame is not None and not into_timelines:
             # A celebrity's followers are many: only those with a live device are named.
             for uid in batch:

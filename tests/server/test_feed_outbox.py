@@ -10,6 +10,8 @@ from typing import Any
 import trio
 
 from actors import posts as posts_actor
+from config import limits
+from protocol.client import Client
 from server.node import Node, open_node
 from server.ops.feed import feed_of
 from storage import timelines as tl
@@ -20,6 +22,23 @@ from tests.server.test_feed import WAIT, drained, home, ids, in_timeline
 from tests.server.test_posts import bots, follow, quick_post, sql, uid
 
 OUTBOX_AFTER = 0.3  # seconds: the sweep's age in these tests (30 s by default)
+LATE_OUTBOX_AFTER = limits.FEED_LATE_MS / 1000 + 0.2  # a job that old is late
+
+
+async def made_without_job(node: Node, author: Client, caption: str) -> int:
+    """What a node gone right after post.create's commit leaves: the post and its
+    outbox row, no job on the stream."""
+    rec = await author.upload(images.jpeg(320, 240))
+    post, made = await tx_events(node.storage, posts_actor._create, uid(author), caption, "",
+                                 None, [(rec["id"], "")], [], [])
+    assert made
+    return int(post["id"])
+
+
+async def feed_post(c: Client, post_id: int) -> None:
+    with trio.fail_after(WAIT):
+        while (await c.next_event("feed.post")).data["post"]["id"] != post_id:
+            pass  # an earlier post's
 
 
 async def outbox(node: Node, post_id: int) -> list[str]:
@@ -36,16 +55,9 @@ async def test_jobs_left_in_the_outbox_are_fanned_out_once(
         normal = (await quick_post(bob, "queued at once"))["id"]
         assert await outbox(node, normal) == []  # on the stream: out of the outbox
         await drained(node)
-        rec = await bob.upload(images.jpeg(320, 240))
-
-        # What a node gone right after post.create's commit leaves: the post and its
-        # outbox row, no job on the stream.
-        post, made = await tx_events(node.storage, posts_actor._create, uid(bob),
-                                     "left behind", "", None, [(rec["id"], "")], [], [])
-        assert made and await outbox(node, post["id"]) == ["post"]
-        with trio.fail_after(WAIT):
-            while (await alice.next_event("feed.post")).data["post"]["id"] != post["id"]:
-                pass  # the first post's
+        post = {"id": await made_without_job(node, bob, "left behind")}
+        assert await outbox(node, post["id"]) == ["post"]
+        await feed_post(alice, post["id"])
         await drained(node)
         assert await outbox(node, post["id"]) == []
         assert await in_timeline(node, uid(alice), post["id"])
@@ -69,3 +81,30 @@ async def test_jobs_left_in_the_outbox_are_fanned_out_once(
             return int(await r.xlen(tl.stream_key(node.storage)))
 
         assert await node.storage.redis_op(stream_len) == 0  # each job once, then gone
+
+
+async def test_a_post_fanned_out_late_is_not_ranked_as_seen(
+        services: tuple[str, str], tmp_path: Path) -> None:
+    """The "seen up to" mark is a post time: a follower who read their feed after a
+    post was made but before its late fan-out reached them (their mark moved past it)
+    gets it above the caught-up line, not below it as seen."""
+    settings = make_settings(services, tmp_path, feed_outbox_after_seconds=LATE_OUTBOX_AFTER)
+    async with open_node(settings) as node, bots(node, 3) as (alice, bob, carol):
+        await follow(alice, bob)
+        await follow(alice, carol)
+        old = (await quick_post(bob, "read before"))["id"]
+        await drained(node)
+        assert ids(await home(alice)) == [old]  # the mark is at `old`
+
+        late = await made_without_job(node, bob, "late")
+        newer = (await quick_post(carol, "newer"))["id"]
+        await drained(node)
+        page = await home(alice)  # the mark moves to `newer`, past `late`
+        assert ids(page) == [newer, old] and page["caught_up_at"] == 1
+
+        await feed_post(alice, late)
+        await drained(node)
+        for mode in ("ranked", "chronological"):
+            page = await home(alice, mode=mode, peek=True)
+            assert set(ids(page)[:2]) == {late, newer} and ids(page)[2] == old, mode
+            assert page["caught_up_at"] == 2, mode
