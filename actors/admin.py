@@ -164,10 +164,12 @@ async def _unsuspend(conn: asyncpg.Connection, op: Operator, user_id: int,
     target = await mod.operator(conn, user_id)
     if target is None:
         raise Missing("no such user")
-    changed = await mod.unsuspend(conn, user_id)
+    since = await mod.unsuspend(conn, user_id)
+    changed = since is not None
+    refan = await timelines.refan_after_suspension(conn, user_id, since) if changed else []
     await _audit(conn, op, "admin.unsuspend", "user", user_id,
                     {"reason": reason, "username": target.username, "was_suspended": changed})
-    return {"user": user_id, "suspended": False, "already": not changed}
+    return {"user": user_id, "suspended": False, "already": not changed, "_refan": refan}
 
 
 def _resolved_by(action: str) -> dict[str, str]:
@@ -443,7 +445,11 @@ class Admin:
         A.only(args, {"user", "reason"})
         user_id = _id(args, "user")
         assert user_id is not None
-        return await self.st.tx(_unsuspend, op, user_id, _reason(args, required=False))
+        done = await self.st.tx(_unsuspend, op, user_id, _reason(args, required=False))
+        with after_commit():
+            await timelines.enqueue_quietly(self.st, timelines.POST, done.pop("_refan"),
+                                            user_id)
+        return done
 
     async def remove_post(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         op = await self.require(session)
@@ -459,7 +465,7 @@ class Admin:
         tags = done.pop("_tags")
         if done.pop("_fresh", False):
             with after_commit():
-                await timelines.enqueue_quietly(self.st, timelines.DELETE, done["post"],
+                await timelines.enqueue_quietly(self.st, timelines.DELETE, [done["post"]],
                                                 done["author"])
                 await search_db.uncount_public_tags(self.st, done["author"], done["post"],
                                                     tags)

@@ -638,7 +638,7 @@ class Posts:
                                      idem, items, tags, names)
         if made:  # a retry that lost the race to its first call changes nothing
             with after_commit():
-                await timelines.enqueue_quietly(self.st, timelines.POST, post["id"],
+                await timelines.enqueue_quietly(self.st, timelines.POST, [post["id"]],
                                                 session.user_id)
                 # trending hashtags, counted only for a public author's post
                 await search_db.count_public_tags(self.st, session.user_id, post["tags"])
@@ -704,7 +704,7 @@ class Posts:
                                self.channel)
         search_db.forget_tag_counts()  # again once committed: a read in between kept them
         with after_commit():
-            await timelines.enqueue_quietly(self.st, timelines.DELETE, done["post"],
+            await timelines.enqueue_quietly(self.st, timelines.DELETE, [done["post"]],
                                             session.user_id)
             await search_db.uncount_public_tags(self.st, session.user_id, done["post"],
                                                 done.pop("_tags"))

@@ -139,6 +139,9 @@ FEED_OUTBOX_AFTER_SECONDS = 30.0  # (setting) a job still in the outbox (Postgre
 # after its commit never reached the stream (node gone, Redis down): a sweep queues it
 FEED_OUTBOX_SWEEP_SECONDS = 10.0  # how often each node sweeps the outbox (at most)
 FEED_OUTBOX_BATCH = 500  # jobs queued per sweep transaction
+FEED_REFAN_SECONDS = 600  # an unsuspended author's posts made this long before the suspension
+FEED_REFAN_POSTS = 50  # (at most this many, newest) are fanned out again: theirs may have
+# stopped at the suspension
 FEED_CONSUMER_FORGET_SECONDS = 3600  # a fan-out consumer idle this long, nothing pending,
 # is dropped from the group when a node starts (each start is a new consumer)
 FEED_MERGE_AFTER_SKIP_DAYS = 30  # an author whose posts skipped the timelines (above the

@@ -167,11 +167,13 @@ async def suspend(conn: asyncpg.Connection, user_id: int, reason: str) -> tuple[
     return done is not None, revoked
 
 
-async def unsuspend(conn: asyncpg.Connection, user_id: int) -> bool:
-    done = await conn.fetchval(
-        """UPDATE users SET suspended_at = NULL, suspend_reason = ''
-           WHERE id = $1 AND suspended_at IS NOT NULL RETURNING id""", user_id)
-    return done is not None
+async def unsuspend(conn: asyncpg.Connection, user_id: int) -> int | None:
+    """Lift the suspension: when it began (ms), or None if there was none."""
+    return await conn.fetchval(
+        """UPDATE users u SET suspended_at = NULL, suspend_reason = ''
+           FROM (SELECT id, suspended_at FROM users WHERE id = $1 FOR UPDATE) old
+           WHERE u.id = old.id AND old.suspended_at IS NOT NULL
+           RETURNING (extract(epoch FROM old.suspended_at) * 1000)::bigint""", user_id)
 
 
 async def operators_among(conn: asyncpg.Connection, user_ids: list[int]) -> set[int]:

@@ -39,7 +39,7 @@ import redis.exceptions
 from config import limits as L
 from storage import bus, presence
 from storage.errors import Unavailable
-from storage.ids import ID_EPOCH_MS, id_time_ms
+from storage.ids import ID_EPOCH_MS, id_time_ms, make_id
 from storage.store import Storage
 
 log = logging.getLogger(__name__)
@@ -157,27 +157,47 @@ async def _add_jobs(r: aioredis.Redis, st: Storage,
         await pipe.execute()
 
 
-async def enqueue(st: Storage, kind: str, post_id: int, author_id: int) -> None:
-    """Trio side: add a fan-out job, then take it out of the outbox (one crossing).
-    Called after the commit that wrote it there."""
+async def enqueue(st: Storage, kind: str, post_ids: Sequence[int], author_id: int) -> None:
+    """Trio side: add these posts' fan-out jobs, then take them out of the outbox (one
+    crossing). Called after the commit that wrote them there."""
 
     async def run(st: Storage) -> None:
         assert st.redis is not None and st.pool is not None
-        await _add_jobs(st.redis, st, [(kind, post_id, author_id)])
-        await st.pool.execute("DELETE FROM feed_outbox WHERE post_id = $1 AND kind = $2",
-                              post_id, kind)
+        await _add_jobs(st.redis, st, [(kind, p, author_id) for p in post_ids])
+        await st.pool.execute(
+            "DELETE FROM feed_outbox WHERE post_id = ANY($1::bigint[]) AND kind = $2",
+            list(post_ids), kind)
 
-    await st.both(run)
+    if post_ids:
+        await st.both(run)
 
 
-async def enqueue_quietly(st: Storage, kind: str, post_id: int, author_id: int) -> None:
+async def enqueue_quietly(st: Storage, kind: str, post_ids: Sequence[int],
+                          author_id: int) -> None:
     """Enqueue, but never fail the caller's already-committed mutation: if Redis is down
-    the job waits in the outbox for a later sweep (reads re-check Postgres meanwhile)."""
+    the jobs wait in the outbox for a later sweep (reads re-check Postgres meanwhile)."""
     try:
-        await enqueue(st, kind, post_id, author_id)
+        await enqueue(st, kind, post_ids, author_id)
     except Unavailable as exc:
         log.warning("feed fan-out job left in the outbox",
-                    extra={"post": post_id, "error": str(exc)})
+                    extra={"posts": list(post_ids), "error": str(exc)})
+
+
+async def refan_after_suspension(conn: asyncpg.Connection, author_id: int,
+                                 suspended_ms: int) -> list[int]:
+    """In an unsuspension's transaction: the author's live posts made in the
+    FEED_REFAN_SECONDS before the suspension (`suspended_ms`), their POST jobs written to
+    the outbox again. A fan-out stops at a suspended author (a job that ran, or went on,
+    after the suspension left followers without the post), and warm timelines are never
+    rebuilt from Postgres."""
+    since = make_id(suspended_ms - L.FEED_REFAN_SECONDS * 1000, 0, 0)
+    rows = await conn.fetch(
+        f"""INSERT INTO feed_outbox (post_id, kind, author_id)
+            SELECT id, '{POST}', author_id FROM posts
+            WHERE author_id = $1 AND deleted_at IS NULL AND id >= $2
+            ORDER BY id DESC LIMIT {L.FEED_REFAN_POSTS:d}
+            ON CONFLICT DO NOTHING RETURNING post_id""", author_id, since)
+    return [r["post_id"] for r in rows]
 
 
 async def sweep_outbox(st: Storage, after_s: float, limit: int) -> int:

@@ -18,6 +18,7 @@ from storage import timelines as tl
 from storage.events import tx_events
 from tests.conftest import make_settings
 from tests.fixtures import images
+from tests.server.test_admin import admins
 from tests.server.test_feed import WAIT, drained, home, ids, in_timeline
 from tests.server.test_posts import bots, follow, quick_post, sql, uid
 
@@ -108,3 +109,32 @@ async def test_a_post_fanned_out_late_is_not_ranked_as_seen(
             page = await home(alice, mode=mode, peek=True)
             assert set(ids(page)[:2]) == {late, newer} and ids(page)[2] == old, mode
             assert page["caught_up_at"] == 2, mode
+
+
+async def test_unsuspending_fans_out_again_what_the_suspension_stopped(
+        services: tuple[str, str], tmp_path: Path) -> None:
+    """A fan-out stops at a suspended author; lifting the suspension fans the posts of
+    the minutes before it out again, so warm timelines get what they missed."""
+    settings = make_settings(services, tmp_path, feed_outbox_after_seconds=OUTBOX_AFTER)
+    async with open_node(settings) as node, bots(node, 2) as (alice, bob), \
+            admins(node) as (op,):
+        await follow(alice, bob)
+        before = (await quick_post(bob, "fanned out"))["id"]
+        await drained(node)
+        assert ids(await home(alice, mode="chronological")) == [before]  # warm
+        stopped = await made_without_job(node, bob, "its job runs after the suspension")
+        await op.call("admin.suspend", user=uid(bob), reason="spam")
+
+        async def swept() -> bool:
+            return await outbox(node, stopped) == [] and await tl.backlog(node.storage) == 0
+
+        with trio.fail_after(WAIT):
+            await feed_of(node).until(swept)
+        assert not await in_timeline(node, uid(alice), stopped)
+
+        await op.call("admin.unsuspend", user=uid(bob))
+        await feed_post(alice, stopped)
+        await drained(node)
+        assert await in_timeline(node, uid(alice), stopped)
+        assert ids(await home(alice, mode="chronological")) == [stopped, before]
+        assert await outbox(node, stopped) == []
