@@ -110,7 +110,7 @@ async def _follow(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int |
                          kind="follow_request", allowed=privacy.should_notify, once=True)
         return REQUESTED, None
     if await db.remove_request(conn, me, rel.target_id):  # asked while it was private
-        await notes_db.withdraw(conn, rel.target_id, me, "follow_request")
+        await notes_db.withdraw_request(conn, rel.target_id, me)
     if await db.add_follow(conn, me, rel.target_id):
         await notify(conn, sink, recipient_id=rel.target_id, actor_id=me, kind="follow",
                      allowed=privacy.should_notify, once=True)
@@ -125,7 +125,7 @@ async def _approve(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int 
     privacy.require_graph_target(rel, "approve")
     if not await db.remove_request(conn, rel.target_id, me):
         raise Missing("no such follow request")
-    await notes_db.withdraw(conn, me, rel.target_id, "follow_request")  # answered
+    await notes_db.withdraw_request(conn, me, rel.target_id)  # answered
     await db.add_follow(conn, rel.target_id, me)
     await notify(conn, sink, recipient_id=rel.target_id, actor_id=me, kind="follow_accepted",
                  allowed=privacy.should_notify)
@@ -138,7 +138,7 @@ async def _deny(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int | N
     privacy.require_graph_target(rel, "deny")
     if not await db.remove_request(conn, rel.target_id, me):
         raise Missing("no such follow request")
-    await notes_db.withdraw(conn, me, rel.target_id, "follow_request")  # answered
+    await notes_db.withdraw_request(conn, me, rel.target_id)  # answered
 
 
 async def _unfollow(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int | None,
@@ -152,7 +152,7 @@ async def _unfollow(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int
         return removed, ({me: [rel.target_id]} if removed else {})  # as below
     cancelled = await db.remove_request(conn, me, rel.target_id)
     if cancelled:  # withdrawn: "X requested to follow you" has nothing left to answer
-        await notes_db.withdraw(conn, rel.target_id, me, "follow_request")
+        await notes_db.withdraw_request(conn, rel.target_id, me)
     unfollowed = await db.remove_follow(conn, me, rel.target_id)
     # Any follow gone is a sight re-check (it keeps a public account's watchers): the
     # privacy read above is not under the pair lock, and an account turning private
@@ -175,8 +175,8 @@ async def _block(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int | 
     new = await db.add_block(conn, me, rel.target_id)
     # add_block cut the pending requests both ways: their notifications go with them
     # (an unblock showed a request no one could approve any more)
-    await notes_db.withdraw(conn, rel.target_id, me, "follow_request")
-    await notes_db.withdraw(conn, me, rel.target_id, "follow_request")
+    await notes_db.withdraw_request(conn, rel.target_id, me)
+    await notes_db.withdraw_request(conn, me, rel.target_id)
     return rel.target_id if new else None
 
 

@@ -15,7 +15,7 @@ from storage.ids import ID_EPOCH_MS, id_time_ms, make_id
 from storage.relations import Relation, relation, relations_many
 from storage.store import Storage
 
-LOOKBACK = 200  # a recipient's latest notifications searched for one (a repeat, a withdrawal)
+LOOKBACK = 200  # a recipient's latest notifications searched for a repeat
 
 BODY_MAX = 200  # characters of a comment or caption kept with a notification
 
@@ -86,16 +86,15 @@ async def notify(conn: asyncpg.Connection, sink: EventSink, *, recipient_id: int
     return int(row["id"])
 
 
-async def withdraw(conn: asyncpg.Connection, recipient_id: int, actor_id: int,
-                   kind: str) -> int:
-    """Delete the actor's `kind` notifications among the recipient's latest LOOKBACK
-    (bounded): what they told of is gone (a follow request withdrawn). How many."""
+async def withdraw_request(conn: asyncpg.Connection, owner_id: int, requester_id: int) -> int:
+    """Delete the requester's `follow_request` notifications to the owner, however old:
+    the request they told of is gone (withdrawn, answered, cut by a block). Found by the
+    partial index notifications_follow_request (migration 0018); searching only the
+    latest LOOKBACK left an older one behind on a busy account. How many."""
     return len(await conn.fetch(
-        """DELETE FROM notifications WHERE id IN (
-               SELECT id FROM notifications WHERE recipient_id = $1
-               ORDER BY id DESC LIMIT $4)
-             AND actor_id = $2 AND kind = $3 RETURNING id""",
-        recipient_id, actor_id, kind, LOOKBACK))
+        """DELETE FROM notifications
+           WHERE recipient_id = $1 AND actor_id = $2 AND kind = 'follow_request'
+           RETURNING id""", owner_id, requester_id))
 
 
 # -- reading: aggregated pages, unread counts, marking read -------------------------------

@@ -89,3 +89,30 @@ async def test_following_again_notifies_once(node: Node) -> None:
                 if ev.data["actor"]["id"] == uid(asker):
                     break
         assert got == [uid(fan), uid(asker)]
+
+
+async def bury(node: Node, owner: Client, by: Client, n: int = 250) -> None:
+    """`n` newer notifications to the owner (a busy account): more than the latest 200
+    that withdrawing a request's notification used to search."""
+    await sql(node, "INSERT INTO notifications (recipient_id, actor_id, kind) "
+                    "SELECT $1, $2, 'follow' FROM generate_series(1, $3)", uid(owner), uid(by), n)
+
+
+async def test_a_request_gone_takes_its_notification_however_many_came_after(
+        node: Node) -> None:
+    """Withdrawing only looked at the owner's latest 200 notifications: on a busy account
+    "X requested to follow you" outlived its request (cancelled, approved, denied, cut by
+    a block), and after a block came back on unblock (found by a review)."""
+    async with bots(node, 6) as (owner, fan, cancelled, approved, denied, blocked):
+        await owner.call("user.update", private=True)
+        for c in (cancelled, approved, denied, blocked):
+            await c.call("follow.add", user=uid(owner))
+        await bury(node, owner, fan)
+        await cancelled.call("follow.remove", user=uid(owner))
+        await owner.call("follow.approve", user=uid(approved))
+        await owner.call("follow.deny", user=uid(denied))
+        await owner.call("block.add", user=uid(blocked))
+        await owner.call("block.remove", user=uid(blocked))
+        assert await requesters(node, owner) == set()
+        assert await sql(node, "SELECT count(*) FROM notifications WHERE recipient_id = $1 "
+                               "AND kind = 'follow'", uid(owner)) == 250  # the rest stay
