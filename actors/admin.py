@@ -182,12 +182,12 @@ async def _remove_post(conn: asyncpg.Connection, sink: EventSink, op: Operator, 
     head = await posts_db.head(conn, post_id)
     if head is None or (head.deleted and strict):
         raise Missing("no such post")
-    removed = not head.deleted and await posts_db.soft_delete(conn, post_id)
+    gone = None if head.deleted else await posts_db.soft_delete(conn, post_id)
+    removed = gone is not None
     if strict and not removed:  # deleted meanwhile (the head was read unlocked): as gone
         raise Missing("no such post")
-    tags: list[str] = []
+    tags: list[str] = gone or []
     if removed:
-        tags = await posts_db.tags_of(conn, post_id)
         await posts_db.bump_posts_count(conn, head.author_id, -1)
         await timelines.outbox_add(conn, timelines.DELETE, post_id, head.author_id)
         sink.to_channel(keys(post_id), "post.deleted", {"post": post_id})

@@ -132,8 +132,9 @@ async def _tag_get(conn: asyncpg.Connection, tag: str) -> dict[str, Any]:
 async def _tag_posts(conn: asyncpg.Connection, viewer_id: int, tag: str, mode: str,
                      cursor: int | None, limit: int) -> dict[str, Any]:
     if mode == "recent":
-        ranked = await db.tag_recent(conn, viewer_id, tag, cursor, limit)
-        nxt = str(ranked[-1].post_id) if len(ranked) == limit else None
+        page = await db.tag_recent(conn, viewer_id, tag, cursor, limit)
+        ranked = page.posts
+        nxt = str(page.next_before) if page.next_before is not None else None
     else:
         offset = cursor or 0
         limit = min(limit, L.TAG_TOP_MAX - offset)

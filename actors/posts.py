@@ -301,12 +301,13 @@ async def _delete(conn: asyncpg.Connection, sink: EventSink, viewer_id: int, pos
                   keys: Keys) -> dict[str, Any]:
     head, rel = await _visible_post(conn, viewer_id, post_id)
     privacy.require_own_post(rel)
-    if not await db.soft_delete(conn, post_id):
+    tags = await db.soft_delete(conn, post_id)
+    if tags is None:
         raise Missing("no such post")
     await db.bump_posts_count(conn, head.author_id, -1)
     await timelines.outbox_add(conn, timelines.DELETE, post_id, head.author_id)
     sink.to_channel(keys(post_id), "post.deleted", {"post": post_id})
-    return {"post": post_id, "deleted": True, "_tags": await db.tags_of(conn, post_id)}
+    return {"post": post_id, "deleted": True, "_tags": tags}
 
 
 async def _grid(conn: asyncpg.Connection, viewer_id: int, user_id: int | None,

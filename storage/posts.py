@@ -261,21 +261,22 @@ async def set_alts(conn: asyncpg.Connection, post_id: int, alts: Sequence[str]) 
         [(post_id, i, alt) for i, alt in enumerate(alts)])
 
 
-async def tags_of(conn: asyncpg.Connection, post_id: int) -> list[str]:
-    """The post's hashtags (kept when it is deleted: trending takes its uses back)."""
-    return list(await conn.fetchval(
-        "SELECT ARRAY(SELECT tag FROM post_tags WHERE post_id = $1 ORDER BY tag)", post_id))
-
-
-async def soft_delete(conn: asyncpg.Connection, post_id: int) -> bool:
-    """Mark the post deleted; False if it already was (so counts move once). This
+async def soft_delete(conn: asyncpg.Connection, post_id: int) -> list[str] | None:
+    """Mark the post deleted and drop its hashtag rows: the tags it had (trending takes
+    their uses back), or None if it was deleted already (so counts move once). Kept, a
+    deleted post's tag rows hid a tag from search and trending behind them and made tag
+    pages walk them (their counts went with the post: glint_post_deleted). This
     process's feed forgets the post's head at once (timelines.forget_heads), and
     explore the trending tags' counts (search.forget_tag_counts)."""
     timelines.forget_heads([post_id])
     search.forget_tag_counts()
-    return await conn.fetchval(
-        "UPDATE posts SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL RETURNING id",
-        post_id) is not None
+    if await conn.fetchval(
+            "UPDATE posts SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL "
+            "RETURNING id", post_id) is None:
+        return None
+    return sorted(await conn.fetchval(
+        """WITH gone AS (DELETE FROM post_tags WHERE post_id = $1 RETURNING tag)
+           SELECT ARRAY(SELECT tag FROM gone)""", post_id))
 
 
 # -- likes and saves -------------------------------------------------------------------------

@@ -37,7 +37,6 @@ from storage.store import Storage
 log = logging.getLogger(__name__)
 
 _DAY_MS = 86_400_000
-_WORD = re.compile(r"[^\W_]+")
 _USERNAME = re.compile(r"^[a-z0-9._]+$")
 _DOT_ABOVE = re.compile("(?<=[iI])\u0307")  # a combining dot above an i: İ decomposed
 
@@ -144,7 +143,9 @@ class Terms:
         """A to_tsquery text: every word a prefix (people), or only the last (captions).
         None when no word is long enough to be worth a GIN prefix scan."""
         words = self.words
-        if not words or (all_prefix and len(words[-1]) < L.SEARCH_WORD_PREFIX_MIN):
+        if all_prefix or (words and len(words[-1]) < L.SEARCH_WORD_PREFIX_MIN):
+            # a short word as a prefix reads a huge part of the index, wherever it is
+            # ("j k rowling": 'j':* & 'k':* & ...); people are found by the others
             words = tuple(w for w in words if len(w) >= L.SEARCH_WORD_PREFIX_MIN)
         if not words:
             return None
@@ -156,9 +157,25 @@ class Terms:
         return " & ".join(parts)
 
 
+# The parser's token types whose text is a word as to_tsvector indexes it: letters and
+# digits only (so a quoted word can never break a tsquery). A hyphenated word's parts
+# are indexed beside the whole: the parts are used, so "jean-lu" finds "jean-luc".
+_WORD_TOKENS = ("asciiword", "word", "numword", "hword_asciipart", "hword_part",
+                "hword_numpart", "uint")
+
+
 async def terms(conn: asyncpg.Connection, text: str) -> Terms:
-    folded = await conn.fetchval("SELECT glint_fold($1)", tag_text(text.strip()))
-    words = tuple(_WORD.findall(folded))[:L.SEARCH_TOKENS_MAX]
+    """The search text folded as stored text is (glint_fold), and split into words by
+    PostgreSQL's own parser, the one that indexed captions and names: a split of our
+    own cut Thai and Devanagari words at their vowel signs, and found nothing."""
+    row = await conn.fetchrow(
+        """SELECT f, ARRAY(SELECT p.token FROM ts_parse('default', f) WITH ORDINALITY
+                               AS p(tokid, token, i)
+                           JOIN ts_token_type('default') t ON t.tokid = p.tokid
+                           WHERE t.alias = ANY($2::text[]) ORDER BY p.i) AS words
+           FROM glint_fold($1) AS f""", tag_text(text.strip()), list(_WORD_TOKENS))
+    folded: str = row["f"]
+    words = tuple(row["words"])[:L.SEARCH_TOKENS_MAX]
     name = folded.strip().removeprefix("@")
     tag = "".join(ch for ch in folded.strip().removeprefix("#") if is_tag_char(ch))
     return Terms(folded, words, name if _USERNAME.match(name) else None, tag)
@@ -413,33 +430,55 @@ async def tag_counts_kept(conn: asyncpg.Connection, tags: Sequence[str]) -> dict
     return {t: c for t, c in (await _kept(_tag_counts, tags, read)).items() if c is not None}
 
 
+@dataclass(frozen=True)
+class TagPage:
+    posts: list[Ranked]
+    next_before: int | None  # where the next page starts (a post id), None at the end
+
+
 async def tag_recent(conn: asyncpg.Connection, viewer_id: int, tag: str,
-                     before_id: int | None, limit: int) -> list[Ranked]:
-    """Visible live posts with the tag, newest first (the (tag, post_id) key, backwards)."""
+                     before_id: int | None, limit: int) -> TagPage:
+    """Visible live posts with the tag, newest first (the (tag, post_id) key, backwards),
+    among the next TAG_RECENT_SCAN tagged posts: a page behind many the viewer may not
+    see (a private or suspended account's, a blocker's) comes back short, with a cursor,
+    instead of walking them all."""
     rows = await conn.fetch(
-        f"""SELECT p.id, p.author_id FROM post_tags pt
-            JOIN posts p ON p.id = pt.post_id JOIN users a ON a.id = p.author_id
-            WHERE pt.tag = $2 AND ($3::bigint IS NULL OR pt.post_id < $3)
-              AND p.deleted_at IS NULL AND {_VISIBLE}
-            ORDER BY pt.post_id DESC LIMIT $4""",
+        f"""WITH x AS MATERIALIZED (
+                SELECT post_id FROM post_tags
+                WHERE tag = $2 AND ($3::bigint IS NULL OR post_id < $3)
+                ORDER BY post_id DESC LIMIT {L.TAG_RECENT_SCAN:d}),
+            v AS (
+                SELECT p.id, p.author_id FROM x
+                JOIN posts p ON p.id = x.post_id JOIN users a ON a.id = p.author_id
+                WHERE p.deleted_at IS NULL AND {_VISIBLE}
+                ORDER BY x.post_id DESC LIMIT $4)
+            SELECT id, author_id, NULL::bigint AS floor, 0::bigint AS scanned FROM v
+            UNION ALL
+            SELECT NULL, NULL, min(post_id), count(*) FROM x""",
         viewer_id, tag, before_id, limit)
-    return [Ranked(r["id"], r["author_id"]) for r in rows]
+    found = sorted((r for r in rows if r["id"] is not None), key=lambda r: -r["id"])
+    scan = next(r for r in rows if r["id"] is None)
+    posts = [Ranked(r["id"], r["author_id"]) for r in found]
+    if len(posts) == limit:
+        return TagPage(posts, posts[-1].post_id)
+    return TagPage(posts, scan["floor"] if scan["scanned"] == L.TAG_RECENT_SCAN else None)
 
 
 async def tag_top(conn: asyncpg.Connection, viewer_id: int, tag: str, now_ms: int,
                   offset: int, limit: int) -> list[Ranked]:
-    """Visible live posts with the tag from the last TAG_TOP_DAYS, by engagement
-    (likes + 2 x comments), ties newest first; only the newest TAG_TOP_SCAN are ranked."""
+    """Visible live posts among the newest TAG_TOP_SCAN tagged posts of the last
+    TAG_TOP_DAYS, by engagement (likes + 2 x comments), ties newest first (bounded:
+    hidden posts are not walked past that many)."""
     since = make_id(now_ms - L.TAG_TOP_DAYS * _DAY_MS, 0, 0)
     rows = await conn.fetch(
         f"""SELECT id, author_id, score FROM (
                 SELECT p.id, p.author_id,
                        p.like_count::bigint + 2 * p.comment_count::bigint AS score
-                FROM post_tags pt JOIN posts p ON p.id = pt.post_id
+                FROM (SELECT post_id FROM post_tags WHERE tag = $2 AND post_id >= $3
+                      ORDER BY post_id DESC LIMIT $4) x
+                JOIN posts p ON p.id = x.post_id
                 JOIN users a ON a.id = p.author_id
-                WHERE pt.tag = $2 AND pt.post_id >= $3 AND p.deleted_at IS NULL
-                  AND {_VISIBLE}
-                ORDER BY pt.post_id DESC LIMIT $4) c
+                WHERE p.deleted_at IS NULL AND {_VISIBLE}) c
             ORDER BY score DESC, id DESC OFFSET $5 LIMIT $6""",
         viewer_id, tag, since, L.TAG_TOP_SCAN, offset, limit)
     return [Ranked(r["id"], r["author_id"], float(r["score"])) for r in rows]

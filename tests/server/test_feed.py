@@ -185,7 +185,7 @@ async def test_a_feed_read_racing_a_deletion_does_not_keep_its_head(node: Node) 
         assert pool is not None
 
         async def delete_with_a_concurrent_read(conn: Any) -> None:
-            assert await posts_db.soft_delete(conn, gone)  # not committed yet
+            assert await posts_db.soft_delete(conn, gone) is not None  # not committed yet
             async with pool.acquire() as other:  # another task's feed read, meanwhile
                 found = await tl.heads_kept(other, [gone, kept])
             assert set(found) == {gone, kept}  # still live to that read
