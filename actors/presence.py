@@ -240,7 +240,8 @@ class Presence:
                 last_touch = started
             chunks = self._chunks()
             # One chunk per slot of the interval: each device is renewed once per
-            # interval (its key lives PRESENCE_TTL_HEARTBEATS intervals).
+            # interval (its key lives PRESENCE_TTL_HEARTBEATS intervals). A chunk's
+            # connections are looked up again at its turn: those gone since are skipped.
             slot = self.interval / max(1, len(chunks))
             for i, chunk in enumerate(chunks):
                 await trio.sleep_until(started + i * slot)
@@ -248,17 +249,27 @@ class Presence:
             self.refreshes += 1
             await trio.sleep_until(started + self.interval)
 
-    def _chunks(self) -> list[list[tuple[int, str]]]:
-        devices = list(self._devices.values())
-        return [devices[i:i + REFRESH_CHUNK] for i in range(0, len(devices), REFRESH_CHUNK)]
+    def _chunks(self) -> list[list[int]]:
+        """This round's connections (ids), REFRESH_CHUNK per chunk."""
+        conns = list(self._devices)
+        return [conns[i:i + REFRESH_CHUNK] for i in range(0, len(conns), REFRESH_CHUNK)]
 
-    async def _refresh_chunk(self, devices: list[tuple[int, str]], touch_active: bool) -> None:
+    async def _refresh_chunk(self, conns: list[int], touch_active: bool) -> None:
+        """Renew the devices of those of `conns` still attached (the others disconnected
+        after the round began: their keys are gone and stay gone). If this instance's
+        mark is found missing (Redis lost its data), connect every device again now,
+        rather than at the next round."""
+        devices = [d for c in conns if (d := self._devices.get(c)) is not None]
         try:
-            await db.refresh(self.st, devices, self.ttl_ms, touch_active)
+            done = await db.refresh(self.st, devices, self.ttl_ms, touch_active)
         except Unavailable as exc:
             log.warning("presence refresh failed", extra={"error": str(exc)})
+            return
         except Exception:
             log.exception("presence refresh failed")
+            return
+        if done.mark_missing:
+            await self.mark_alive()
 
     async def _sweep_loop(self) -> None:
         while True:

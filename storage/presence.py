@@ -248,29 +248,70 @@ async def apply_changes(st: Storage, changes: Sequence[Change],
     return await st.both(run)
 
 
+# KEYS[1] = a node instance's device index, KEYS[2] = its liveness mark
+# ARGV[1] = TTL in ms, ARGV[2] = the prefix of device sets (`{ns}:pres:`), then pairs of
+# user id and device.
+# Returns {1 if the mark exists else 0, {positions (1-based) of the pairs renewed}}.
+_REFRESH = """
+local renewed = {}
+for i = 3, #ARGV, 2 do
+  local uid, dev = ARGV[i], ARGV[i + 1]
+  if redis.call('SISMEMBER', KEYS[1], uid .. ':' .. dev) == 1 then
+    local set = ARGV[2] .. uid
+    redis.call('SET', set .. ':' .. dev, '1', 'PX', ARGV[1])
+    redis.call('SADD', set, dev)
+    redis.call('PEXPIRE', set, ARGV[1])
+    table.insert(renewed, (i - 1) / 2)
+  end
+end
+return {redis.call('EXISTS', KEYS[2]), renewed}
+"""
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    renewed: int  # device keys renewed
+    # a device's instance has no liveness mark: Redis lost its data, or the instance was
+    # taken for dead (and swept): its devices must be connected again
+    mark_missing: bool
+
+
 async def refresh(st: Storage, devices: Iterable[tuple[int, str]], ttl_ms: int,
-                  touch_active: bool) -> None:
-    """Keep the devices of this node's attached connections alive (one pipeline), and
-    with `touch_active` also set users.last_active_at of their users to now."""
+                  touch_active: bool) -> Refreshed:
+    """Keep the devices of this node's attached connections alive (one crossing), and
+    with `touch_active` also set users.last_active_at of their users to now.
+
+    Only a device its instance's index still lists is renewed: the caller's list may be
+    older than a disconnect applied meanwhile (or a sweep), and renewing that device
+    would bring its key back for a TTL, with no index entry (online in presence.get;
+    the user's next connect not announced). A live device whose key merely lapsed is
+    still listed, and comes back."""
     items = list(devices)
     if not items:
-        return
+        return Refreshed(0, False)
+    by_instance: dict[str, list[tuple[int, str]]] = {}
+    for user_id, device in items:
+        by_instance.setdefault(instance_of(device), []).append((user_id, device))
 
-    async def run(st: Storage) -> None:
+    async def run(st: Storage) -> Refreshed:
         assert st.redis is not None and st.pool is not None
         async with st.redis.pipeline(transaction=False) as pipe:
-            for user_id, device in items:
-                pipe.set(device_key(st, user_id, device), b"1", px=ttl_ms)
-                pipe.sadd(device_set(st, user_id), device)
-                pipe.pexpire(device_set(st, user_id), ttl_ms)
-            await pipe.execute()
-        if touch_active:
+            for instance, group in by_instance.items():
+                pipe.eval(_REFRESH, 2, node_index(st, instance), node_mark(st, instance),
+                          ttl_ms, st.key("pres", ""),
+                          *[x for user_id, device in group for x in (user_id, device)])
+            out = await pipe.execute()
+        renewed = [group[int(i) - 1] for group, (_, done) in zip(by_instance.values(), out,
+                                                                   strict=True) for i in done]
+        missing = any(int(marked) == 0 for marked, _ in out)
+        if touch_active and renewed:
             async with st.pool.acquire() as conn:
                 await conn.execute(
                     "UPDATE users SET last_active_at = now() WHERE id = ANY($1::bigint[])",
-                    sorted({u for u, _ in items}))
+                    sorted({u for u, _ in renewed}))
+        return Refreshed(len(renewed), missing)
 
-    await st.both(run)
+    return await st.both(run)
 
 
 # -- node instances: liveness and the sweep of dead ones ---------------------------------------
