@@ -281,9 +281,10 @@ async def _edit(conn: asyncpg.Connection, sink: EventSink, viewer_id: int, post_
         raise Missing("no such post")
     if alts is not None:
         await db.set_alts(conn, post_id, alts)
+    removed: list[str] = []
     if caption is not None and parsed is not None:
         tags, names = parsed
-        await db.set_tags(conn, post_id, tags)
+        removed = await db.set_tags(conn, post_id, tags)
         ids = await db.user_ids(conn, names)
         mentioned = await db.set_mentions(conn, post_id, list(ids.values()))
         # Only on the first mention in this post: taking a name out and putting it back
@@ -294,7 +295,7 @@ async def _edit(conn: asyncpg.Connection, sink: EventSink, viewer_id: int, post_
                              for uid in mentioned if uid not in told])
     found = await db.load(conn, viewer_id, [post_id])
     sink.to_channel(keys(post_id), "post.updated", _edit_event(found[post_id]))
-    return post_wire(found[post_id])
+    return {**post_wire(found[post_id]), "_tags_removed": removed}
 
 
 async def _delete(conn: asyncpg.Connection, sink: EventSink, viewer_id: int, post_id: int,
@@ -695,8 +696,13 @@ class Posts:
             raise Invalid("nothing to change: give `caption`, `alts` or `comments_off`")
         done = await tx_events(self.st, _edit, session.user_id, post_id, caption, parsed, alts,
                                comments_off, self.channel)
+        removed = done.pop("_tags_removed")
         if parsed is not None:
             search_db.forget_tag_counts()  # committed: the kept tags may have lost a post
+        if removed:  # their uses leave trending, as a deletion's do
+            with after_commit():
+                await search_db.uncount_public_tags(self.st, session.user_id, post_id,
+                                                    removed)
         return done
 
     async def delete(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:

@@ -178,7 +178,7 @@ TAG_PAGE_DEFAULT = 24
 TAG_PAGE_MAX = 50
 TAG_TOP_DAYS = 7  # tag.posts mode=top ranks engagement of posts this recent
 TAG_TOP_SCAN = 1000  # newest tagged posts in that window that are ranked (the visible of them)
-TAG_RECENT_SCAN = 1000  # tagged posts a tag.posts recent page reads at most (short past hidden ones)
+TAG_RECENT_SCAN = 1000  # tagged posts a recent tag page reads at most (short past hidden ones)
 TAG_TOP_MAX = 200  # positions of the top list a cursor may reach
 EXPLORE_DEFAULT = 24
 EXPLORE_MAX = 50  # posts per page

@@ -213,12 +213,17 @@ async def claim_media(conn: asyncpg.Connection, owner_id: int,
     return []
 
 
-async def set_tags(conn: asyncpg.Connection, post_id: int, tags: Sequence[str]) -> None:
-    await conn.execute("DELETE FROM post_tags WHERE post_id = $1", post_id)
+async def set_tags(conn: asyncpg.Connection, post_id: int, tags: Sequence[str]) -> list[str]:
+    """Replace the post's hashtags; returns the ones it no longer has."""
+    old = await conn.fetchval(
+        """WITH gone AS (DELETE FROM post_tags WHERE post_id = $1 RETURNING tag)
+           SELECT ARRAY(SELECT tag FROM gone)""", post_id)
+    removed = sorted(set(old) - set(tags))
     if tags:
         await conn.execute(
             "INSERT INTO post_tags (tag, post_id) SELECT t, $2 FROM unnest($1::text[]) AS t",
             list(tags), post_id)
+    return removed
 
 
 async def set_mentions(conn: asyncpg.Connection, post_id: int, ids: Sequence[int]) -> set[int]:

@@ -67,3 +67,18 @@ async def test_removing_a_suspended_authors_posts_takes_their_uses_back(node: No
         for p in spam[:2]:
             await admin.call("admin.remove_post", post=p["id"], reason="spam")
         assert await _uses(node, f"{k}crypto") == [1]
+
+
+async def test_a_tag_edited_out_of_a_post_stops_counting(node: Node) -> None:
+    """An edit that takes a tag out takes its use back, as a deletion does: 999 posts
+    edited out of #target after posting kept it trending for a day."""
+    async with bots(node, 2) as (me, author):
+        k = code()
+        target, kept = f"{k}target", f"{k}kept"
+        posts = [await quick_post(author, f"#{target} #{kept}") for _ in range(2)]
+        assert await _uses(node, target, kept) == [2, 2]
+        await author.call("post.edit", post=posts[0]["id"], caption=f"#{kept} only")
+        assert await _uses(node, target, kept) == [1, 2]
+        await author.call("post.edit", post=posts[0]["id"], caption=f"#{kept} again")
+        assert await _uses(node, target, kept) == [1, 2]  # nothing more to take back
+        assert await _trending(node, me, k) == [(kept, 2), (target, 1)]
