@@ -315,7 +315,7 @@ async def find_tags(conn: asyncpg.Connection, viewer_id: int, t: Terms,
         f"""WITH m AS (
                 SELECT tag, folded, post_count FROM hashtags
                 WHERE folded ~>=~ $2 AND folded ~<~ $3 AND post_count > 0
-                LIMIT {int(SEARCH_MATCH_SCAN)}),
+                ORDER BY folded USING ~<~ LIMIT {int(SEARCH_MATCH_SCAN)}),  -- the index order
             cand AS (
                 (SELECT tag, folded, post_count FROM m ORDER BY post_count DESC, tag LIMIT $4)
                 UNION
