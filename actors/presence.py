@@ -29,7 +29,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any, Protocol
 
 import trio
@@ -61,19 +62,34 @@ BATCH_MAX = 500  # changes applied in one crossing
 REFRESH_CHUNK = 200  # devices renewed in one crossing (3 Redis commands each)
 
 
-async def status_hidden(st: Storage, pairs: list[tuple[int, int]]) -> None:
-    """Tell each (viewer, target) pair's viewer that the target's activity status is no
-    longer theirs to see (a block): a `presence` event with `online` and
+async def status_hidden(st: Storage, pairs: list[tuple[int, int]],
+                        before: Sequence[db.PresenceLink] | None = None) -> None:
+    """A new block between each (viewer, target) pair: tell the viewer that the target's
+    activity status is no longer theirs to see, with a `presence` event with `online` and
     `last_active_at` nil, as `presence.get` answers it, so an "Active now" shown from
-    before goes away. Best effort: if lost, the stale status stays until the next
+    before goes away. Only to a viewer who could see it before the block: to anyone else
+    the event would itself reveal the block.
+
+    `before`: the pairs' links read in the block's transaction before it was written
+    (storage/presence.py `links_between`). Without it they are read now, the new block
+    left out; a follow the block cut is then gone, and a viewer who saw the target only
+    through it is not told. Best effort: if lost, the stale status stays until the next
     `presence.get`."""
-    items = [(bus.user_channel(st, viewer), bus.pack_event(None, encode(event(
-        "presence", {"user": target, "online": None, "last_active_at": None}))))
-        for viewer, target in pairs]
     try:
-        await bus.publish(st, items)
+        if before is None:
+            before = await db.links_before_block(st, pairs)
+        await _publish_nil(st, [link for link in before if privacy.can_see_presence(link)])
     except Unavailable as exc:
         log.warning("presence not hidden", extra={"error": str(exc)})
+
+
+async def _publish_nil(st: Storage, links: Sequence[db.PresenceLink]) -> None:
+    """To each link's viewer, a `presence` event with nil for its target."""
+    items = [(bus.user_channel(st, link.viewer_id), bus.pack_event(None, encode(event(
+        "presence", {"user": link.target_id, "online": None, "last_active_at": None}))))
+        for link in links]
+    if items:
+        await bus.publish(st, items)
 
 
 def _status_item(st: Storage, viewer_id: int, status: db.Status) -> tuple[str, bytes]:
@@ -314,19 +330,25 @@ class Presence:
     # -- ops ---------------------------------------------------------------------------------------
     async def activity_hidden(self, user_id: int, hidden: bool) -> None:
         """`hide_activity` changed (Accounts.on_activity_hidden): the user's conversation
-        peers and the user learn at once. Turned on: each peer gets nil for the user, and
-        the user nil for each peer (hiding yours hides theirs from you). Turned off: each
-        side gets the other's status where it may now see it."""
+        peers and the user learn at once. Turned on: each peer who could see the user's
+        status gets nil for the user, and the user nil for each peer whose status they
+        could see (hiding yours hides theirs from you). Turned off: each side gets the
+        other's status where it may now see it."""
         try:
             links = await db.audience(self.st, user_id)  # peer -> user
             peers = sorted({link.viewer_id for link in links})
             if not peers:
                 return
-            if hidden:
-                await status_hidden(self.st, [(p, user_id) for p in peers]
-                                    + [(user_id, p) for p in peers])
-                return
             seen = await db.statuses(self.st, user_id, [user_id, *peers])  # user -> each
+            if hidden:
+                # Only who could see a status before it was hidden is told: to a blocked
+                # co-member, or a peer who hides their own, a nil would only say that the
+                # user was active just now.
+                await _publish_nil(self.st, [
+                    link for link in [replace(link, target_hides=False) for link in links]
+                    + [replace(link, viewer_hides=False) for link, _ in seen[1:]]
+                    if privacy.can_see_presence(link)])
+                return
             me = seen[0][1]
             items = [_status_item(self.st, link.viewer_id, me) for link in links
                      if privacy.can_see_presence(link)]

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -492,6 +492,52 @@ FROM users u WHERE u.id = ANY($2::bigint[])
 """
 
 
+async def _links(conn: asyncpg.Connection, viewer_id: int, user_ids: Sequence[int]
+                 ) -> list[tuple[PresenceLink, int | None]]:
+    """For each id (in order): how the viewer stands to that user, and the user's
+    last_active_at (ms)."""
+    viewer_hides = bool(await conn.fetchval(
+        "SELECT hide_activity FROM users WHERE id = $1", viewer_id))
+    rows = {r["id"]: r for r in await conn.fetch(_LINKS, viewer_id, list(user_ids))}
+    out: list[tuple[PresenceLink, int | None]] = []
+    for uid in user_ids:
+        r = rows.get(uid)
+        if r is None:
+            out.append((PresenceLink(viewer_id, uid, False), None))
+        else:
+            out.append((PresenceLink(viewer_id, uid, True, viewer_hides, r["hide_activity"],
+                                     r["suspended"], r["blocked"], r["target_follows"],
+                                     r["shares"]), r["last_ms"]))
+    return out
+
+
+async def links_between(conn: asyncpg.Connection, a: int, b: int) -> list[PresenceLink]:
+    """How a stands to b's status and b to a's, as the caller's transaction sees them
+    (a block reads them before it is written: what the two could see of each other)."""
+    [(ab, _)] = await _links(conn, a, [b])
+    [(ba, _)] = await _links(conn, b, [a])
+    return [ab, ba]
+
+
+async def links_before_block(st: Storage, pairs: Sequence[tuple[int, int]]
+                             ) -> list[PresenceLink]:
+    """Each (viewer, target) pair's link, read once a new block between the two committed,
+    as it stood before it: blocked only if they block each other both ways (one of the
+    two blocks is older). The follows the block cut are gone, and not seen."""
+
+    async def run(conn: asyncpg.Connection) -> list[PresenceLink]:
+        out = []
+        for viewer, target in pairs:
+            [(link, _)] = await _links(conn, viewer, [target])
+            both = await conn.fetchval(
+                "SELECT count(*) = 2 FROM blocks WHERE (blocker_id = $1 AND blocked_id = $2)"
+                " OR (blocker_id = $2 AND blocked_id = $1)", viewer, target)
+            out.append(replace(link, blocked=bool(both)))
+        return out
+
+    return await st.tx(run)
+
+
 async def statuses(st: Storage, viewer_id: int,
                    user_ids: Sequence[int]) -> list[tuple[PresenceLink, Status]]:
     """For each id (in order): how the viewer stands to that user, and the user's status."""
@@ -499,23 +545,13 @@ async def statuses(st: Storage, viewer_id: int,
     async def run(st: Storage) -> list[tuple[PresenceLink, Status]]:
         assert st.redis is not None and st.pool is not None
         async with st.pool.acquire() as conn:
-            viewer_hides = bool(await conn.fetchval(
-                "SELECT hide_activity FROM users WHERE id = $1", viewer_id))
-            rows = {r["id"]: r for r in await conn.fetch(_LINKS, viewer_id, list(user_ids))}
+            links = await _links(conn, viewer_id, user_ids)
         async with st.redis.pipeline(transaction=False) as pipe:
             for uid in user_ids:
                 pipe.eval(_ALIVE, 1, device_set(st, uid), device_key(st, uid, ""))
             alive = await pipe.execute()
-        out = []
-        for uid, on in zip(user_ids, alive, strict=True):
-            r = rows.get(uid)
-            if r is None:
-                out.append((PresenceLink(viewer_id, uid, False), Status(uid, False, None)))
-                continue
-            link = PresenceLink(viewer_id, uid, True, viewer_hides, r["hide_activity"],
-                                r["suspended"], r["blocked"], r["target_follows"], r["shares"])
-            out.append((link, Status(uid, bool(on), r["last_ms"])))
-        return out
+        return [(link, Status(link.target_id, bool(on) and link.exists, last_ms))
+                for (link, last_ms), on in zip(links, alive, strict=True)]
 
     return await st.both(run)
 
