@@ -19,13 +19,19 @@ import asyncpg
 from actors import args as A
 from actors import privacy
 from actors.accounts import Session, public_user
-from actors.errors import Invalid, Missing
+from actors.errors import DomainError, Invalid, Missing, Throttled
 from actors.presence import status_hidden
 from actors.watch import sight_lost
-from config.limits import FEED_TIMELINE_TTL_SECONDS, USERNAME_MAX
+from config.limits import (
+    FEED_TIMELINE_TTL_SECONDS,
+    FOLLOW_REQUEST_RETELL_SECONDS,
+    FOLLOWS_WINDOW_SECONDS,
+    USERNAME_MAX,
+)
 from storage import dm as dm_db
 from storage import graph as db
 from storage import notifications as notes_db
+from storage import ratelimit
 from storage import timelines as tl
 from storage.errors import Unavailable
 from storage.events import EventSink, tx_events
@@ -94,20 +100,30 @@ def _limit(raw: dict[str, Any]) -> int:
 
 # -- transactions (run inside tx_events) ------------------------------------------------
 async def _follow(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int | None,
-                  name: str | None) -> tuple[str, int | None]:
+                  name: str | None, charge: ratelimit.Charge,
+                  told: notes_db.Cooldown) -> tuple[str, int | None]:
     """The new state, and the followee when this call started following them."""
     rel = await _locked_relation(conn, me, uid, name)
     privacy.require_follow(rel)
     if rel.following:
         return FOLLOWING, None
+    if rel.target_private and rel.requested:  # pending already: nothing changes
+        return REQUESTED, None
+    # A follow or a request is added below (the pair is locked): counted, per user over
+    # all connections — each tells someone, and the op limit is per connection.
+    verdict = await charge.take()
+    if not verdict.allowed:
+        raise Throttled("too many follows; slow down", verdict.retry_after)
     if rel.target_private:
         at = await db.add_request(conn, me, rel.target_id)
-        if at is not None:  # new: tell the owner (a repeat is a no-op)
+        # New: tell the owner, unless a request of theirs did within the cooling-off
+        # period (a cancel deletes its notification, so no row tells of a repeat).
+        if at is not None and await told.claim(rel.target_id, me):
             who = await conn.fetchval("SELECT username FROM users WHERE id = $1", me)
             await sink.to_user(rel.target_id, "follow.request",
                                {"from": {"id": me, "username": who}, "at": _ms(at)})
             await notify(conn, sink, recipient_id=rel.target_id, actor_id=me,
-                         kind="follow_request", allowed=privacy.should_notify, once=True)
+                         kind="follow_request", allowed=privacy.should_notify)
         return REQUESTED, None
     if await db.remove_request(conn, me, rel.target_id):  # asked while it was private
         await notes_db.withdraw_request(conn, rel.target_id, me)
@@ -232,7 +248,13 @@ class Graph:
     async def follow(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:
         """Public account: following at once; private: a pending request."""
         A.only(raw, {"user", "username"})
-        state, followed = await tx_events(self.st, _follow, s.user_id, *_target_args(raw))
+        uid, name = _target_args(raw)
+        charge = ratelimit.Charge(self.st, "follow.add", str(s.user_id),
+                                  self.st.settings.follows_per_hour, FOLLOWS_WINDOW_SECONDS)
+        told = notes_db.Cooldown(self.st, "follow_request", FOLLOW_REQUEST_RETELL_SECONDS)
+        async with charge.given_back_on(DomainError), told.released_on_failure():
+            state, followed = await tx_events(self.st, _follow, s.user_id, uid, name, charge,
+                                              told)
         if followed is not None:
             await self._backfill(s.user_id, followed)
         return {"state": state}

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable, Iterable, Sequence
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+import redis.asyncio as aioredis
 
 from config.limits import SEQUENCE_BITS, SHARD_BITS
+from storage.errors import Unavailable
 from storage.events import EventSink
 from storage.ids import ID_EPOCH_MS, id_time_ms, make_id
 from storage.relations import Relation, relation, relations_many
 from storage.store import Storage
+
+log = logging.getLogger(__name__)
 
 LOOKBACK = 200  # a recipient's latest notifications searched for a repeat
 
@@ -95,6 +101,55 @@ async def withdraw_request(conn: asyncpg.Connection, owner_id: int, requester_id
         """DELETE FROM notifications
            WHERE recipient_id = $1 AND actor_id = $2 AND kind = 'follow_request'
            RETURNING id""", owner_id, requester_id))
+
+
+class Cooldown:
+    """At most one notice of a kind per (recipient, actor) per `seconds`, by a Redis key
+    with a TTL: for a notice its stored row cannot guard. A follow request's notification
+    is deleted when the request is withdrawn, so request, cancel, request found no repeat
+    and told the owner (notification and event) every time.
+
+    Claimed on the asyncio side inside the call's transaction; the first answer holds
+    however often that is re-run after a conflict. A claim whose transaction then failed
+    told nobody, and is given back (`released_on_failure`)."""
+
+    def __init__(self, st: Storage, kind: str, seconds: int) -> None:
+        self._st = st
+        self._kind = kind
+        self._seconds = seconds
+        self._claims: dict[tuple[int, int], bool] = {}
+
+    def _key(self, recipient_id: int, actor_id: int) -> str:
+        return self._st.key("told", self._kind, recipient_id, actor_id)
+
+    async def claim(self, recipient_id: int, actor_id: int) -> bool:
+        """Whether this call may tell the recipient now (asyncio side)."""
+        pair = (recipient_id, actor_id)
+        if pair not in self._claims:
+            assert self._st.redis is not None
+            self._claims[pair] = bool(await self._st.redis.set(
+                self._key(*pair), b"1", ex=self._seconds, nx=True))
+        return self._claims[pair]
+
+    @contextlib.asynccontextmanager
+    async def released_on_failure(self) -> AsyncIterator[None]:
+        """Around the call's transaction (trio side): if it fails, its claims are given
+        back. Best effort: Redis unreachable leaves them until they expire."""
+        try:
+            yield
+        except Exception:
+            keys = [self._key(*pair) for pair, ok in self._claims.items() if ok]
+            self._claims.clear()
+            if keys:
+                try:
+                    await self._st.redis_op(_forget, keys)
+                except Unavailable as exc:
+                    log.warning("notice cooldown not given back", extra={"error": str(exc)})
+            raise
+
+
+async def _forget(r: aioredis.Redis, keys: list[str]) -> None:
+    await r.delete(*keys)
 
 
 # -- reading: aggregated pages, unread counts, marking read -------------------------------

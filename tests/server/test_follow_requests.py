@@ -116,3 +116,27 @@ async def test_a_request_gone_takes_its_notification_however_many_came_after(
         assert await requesters(node, owner) == set()
         assert await sql(node, "SELECT count(*) FROM notifications WHERE recipient_id = $1 "
                                "AND kind = 'follow'", uid(owner)) == 250  # the rest stay
+
+
+async def test_asking_again_after_withdrawing_tells_the_owner_once(node: Node) -> None:
+    """Request, cancel, request... made a `follow.request` event and a notification each
+    time: cancelling deletes the notification that the repeat check looked for (found by
+    a review). Within the cooling-off period a request made again is only listed."""
+    async with bots(node, 3) as (owner, asker, other):
+        await owner.call("user.update", private=True)
+        for _ in range(3):
+            assert (await asker.call("follow.add", user=uid(owner)))["state"] == "requested"
+            await asker.call("follow.remove", user=uid(owner))
+        await asker.call("follow.add", user=uid(owner))
+        await other.call("follow.add", user=uid(owner))  # a later, different request
+        got: dict[str, list[int]] = {"follow.request": [], "notification": []}
+        with trio.fail_after(EVENT_WAIT):
+            while [v[-1:] for v in got.values()] != [[uid(other)]] * 2:
+                ev = await owner.next_event()
+                if ev.name in got:
+                    got[ev.name].append(ev.data.get("from", ev.data.get("actor"))["id"])
+        assert got == {"follow.request": [uid(asker), uid(other)],
+                       "notification": [uid(asker), uid(other)]}
+        assert await requesters(node, owner) == {uid(other)}
+        listed = await owner.call("follow.requests")
+        assert {i["user"]["id"] for i in listed["items"]} == {uid(asker), uid(other)}
