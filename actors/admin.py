@@ -21,6 +21,7 @@ import msgpack
 from actors import args as A
 from actors.accounts import Session
 from actors.errors import Invalid, Missing, NotAllowed, Unsupported
+from actors.media import Media
 from actors.runtime import after_commit
 from config.limits import (
     ADMIN_LIST_DEFAULT,
@@ -265,8 +266,9 @@ async def _suspend_for(conn: asyncpg.Connection, op: Operator, kind: str, target
 class Admin:
     """The operator ops for one node; every method takes the caller's session and raw args."""
 
-    def __init__(self, st: Storage) -> None:
+    def __init__(self, st: Storage, media: Media) -> None:
         self.st = st
+        self.media = media
 
     async def require(self, session: Session) -> Operator:
         """The caller, if they are an admin now; else forbidden."""
@@ -469,6 +471,7 @@ class Admin:
                                                 done["author"])
                 await search_db.uncount_public_tags(self.st, done["author"], done["post"],
                                                     tags)
+                await self.media.purge_post(done["post"])
 
     async def remove_comment(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         op = await self.require(session)

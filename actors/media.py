@@ -6,6 +6,7 @@ everyone else; files are content-addressed, so identical uploads share files.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 KINDS = ("photo", "avatar")
 ADJUSTMENTS = ("brightness", "contrast", "saturation", "warmth")
 MEDIA_URL_PREFIX = "/media/"
+UPLOAD_TMP_PREFIX = "up-"  # an upload being received: <data_dir>/tmp/up-<random>
 _EXT = {"jpeg": "jpg", "webp": "webp"}
 
 
@@ -112,6 +114,16 @@ def parse_options(raw: dict[str, Any]) -> tuple[str, str, Adjustments | None]:
     return kind, name, adjust
 
 
+def _sweep_tmp(tmp_dir: Path, before: float) -> int:
+    removed = 0
+    for path in tmp_dir.glob(UPLOAD_TMP_PREFIX + "*"):
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_mtime < before:
+                path.unlink()
+                removed += 1
+    return removed
+
+
 def _allowed(verdict: ratelimit.Verdict) -> None:
     if not verdict.allowed:
         raise Throttled("too many photos processed; try again later", verdict.retry_after)
@@ -125,6 +137,18 @@ class Media:
         self.store = store
         self.workers = workers
         self.observe: Callable[[float], None] = lambda seconds: None  # the node's metrics
+
+    @property
+    def tmp_dir(self) -> Path:
+        """Where the HTTP layer receives uploads, one file per request."""
+        return self.settings.data_dir / "tmp"
+
+    async def sweep_tmp(self) -> int:
+        """Delete upload temp files untouched for UPLOAD_TMP_MAX_AGE_SECONDS. A request
+        removes its own however it ends, but not when its process is killed; a younger
+        file may be an upload in progress in another process (`--workers` share it)."""
+        before = time.time() - L.UPLOAD_TMP_MAX_AGE_SECONDS
+        return await trio.to_thread.run_sync(_sweep_tmp, self.tmp_dir, before)
 
     async def charge(self, user_id: int, photos: int) -> None:
         """Count `photos` processings against the user's `uploads_per_hour`: an upload is
@@ -208,8 +232,21 @@ class Media:
         if not await db.set_avatar(self.st, session.user_id, rec.id):
             raise Missing("no such media")  # collected meanwhile, as if it never was
 
+    async def purge_post(self, post_id: int) -> int:
+        """After a post's deletion (its owner's or an operator's): delete the files of
+        its photos that nothing else uses, so their URLs stop answering (an operator's
+        takedown of a photo left it served to anyone with the URL). How many."""
+        keys = await db.post_files_unused(self.st, post_id)
+        for key in keys:
+            await self.store.delete(key)
+        return len(keys)
+
     async def collect(self) -> int:
-        """Delete uploads never attached within the grace period, and files no one uses."""
+        """Delete uploads never attached within the grace period, and files no one uses;
+        and upload temp files left by a dead process (`sweep_tmp`)."""
+        swept = await self.sweep_tmp()
+        if swept:
+            log.info("upload temp files swept", extra={"files": swept})
         grace = self.settings.media_grace_seconds
         removed = 0
         while True:  # batch after batch: one per interval fell behind ~25 busy uploaders

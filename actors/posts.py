@@ -715,6 +715,7 @@ class Posts:
                                             session.user_id)
             await search_db.uncount_public_tags(self.st, session.user_id, done["post"],
                                                 done.pop("_tags"))
+            await self.media.purge_post(done["post"])
         return done
 
     async def list_posts(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:

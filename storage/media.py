@@ -144,3 +144,28 @@ async def collect_unattached(st: Storage, grace_seconds: int,
     so an identical upload racing this (which touches the file) keeps its file.
     """
     return await st.tx(_collect, grace_seconds, limit)
+
+
+async def _post_files_unused(conn: asyncpg.Connection, post_id: int) -> list[str]:
+    return [r["key"] for r in await conn.fetch(
+        """WITH gone AS (
+               SELECT DISTINCT pm.media_id AS id FROM post_media pm
+               WHERE pm.post_id = $1
+                 AND NOT EXISTS (SELECT 1 FROM post_media o JOIN posts p ON p.id = o.post_id
+                                 WHERE o.media_id = pm.media_id AND p.deleted_at IS NULL)
+                 AND NOT EXISTS (SELECT 1 FROM messages x
+                                 WHERE x.media_id = pm.media_id AND x.unsent_at IS NULL)
+                 AND NOT EXISTS (SELECT 1 FROM users u WHERE u.avatar_id = pm.media_id))
+           SELECT DISTINCT b.key FROM media_blobs b JOIN gone g ON g.id = b.media_id
+           WHERE NOT EXISTS (SELECT 1 FROM media_blobs o
+                             WHERE o.key = b.key AND o.media_id NOT IN (SELECT id FROM gone))""",
+        post_id)]
+
+
+async def post_files_unused(st: Storage, post_id: int) -> list[str]:
+    """The file keys of a deleted post's photos that nothing else uses: no live post,
+    unsent message or avatar uses their records, and no other record (an upload not
+    used yet, an identical picture) has the same file. Its records stay (the post's
+    rows point at them); its files go (Media.purge_post)."""
+    return await st.read(_post_files_unused, post_id)
+

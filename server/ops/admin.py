@@ -212,7 +212,7 @@ def _round(v: float | None) -> float | None:
 
 
 def ops(node: Node) -> dict[str, Op]:
-    admin = Admin(node.storage)
+    admin = Admin(node.storage, node.media)
     reports = Reports(node.storage)
     operators = Operators(node, admin)
     node.connect_hooks.append(operators.on_connect)

@@ -1,0 +1,74 @@
+"""A deleted post's photos stop being served: their files go when nothing else uses
+them (another live post, a message, an identical upload), whether the author deleted
+the post or an operator removed it."""
+
+from __future__ import annotations
+
+import io
+import random
+from typing import Any
+
+import httpx
+from PIL import Image
+
+from protocol.client import Client
+from server.node import Node
+from tests.server.test_admin import admins
+from tests.server.test_posts import bots, uid
+
+
+def picture() -> bytes:
+    """A JPEG no other test uploads (files are shared by content): random blocks."""
+    img = Image.new("RGB", (8, 6))
+    img.putdata([tuple(random.randrange(256) for _ in range(3)) for _ in range(48)])
+    out = io.BytesIO()
+    img.resize((320, 240), Image.Resampling.NEAREST).save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def urls(media: dict[str, Any]) -> list[str]:
+    return [u for v in media["variants"].values() for u in (v["jpeg"], v["webp"])]
+
+
+async def statuses(node: Node, media: dict[str, Any]) -> set[int]:
+    async with httpx.AsyncClient(base_url=node.http_url) as http:
+        return {(await http.get(u)).status_code for u in urls(media)}
+
+
+async def post_with(c: Client, *media_ids: int) -> dict[str, Any]:
+    return await c.call("post.create", media=[{"id": m} for m in media_ids])
+
+
+async def test_deleted_and_removed_posts_take_their_files_with_them(node: Node) -> None:
+    async with bots(node, 2) as (author, friend), admins(node) as (op,):
+        shared = await author.upload(picture())
+        first, second = await post_with(author, shared["id"]), await post_with(author, shared["id"])
+        media = first["media"][0]
+        assert await statuses(node, media) == {200}
+        await author.call("post.delete", post=first["id"])
+        assert await statuses(node, media) == {200}  # the second post still shows it
+        await author.call("post.delete", post=second["id"])
+        assert await statuses(node, media) == {404}
+
+        # An operator's removal: gone at once; a message with the same upload keeps it.
+        removed = await post_with(author, (await author.upload(picture()))["id"])
+        up = await author.upload(picture())
+        kept = await post_with(author, up["id"])
+        conv = (await author.call("dm.open", user=uid(friend)))["id"]
+        await author.call("dm.send", conversation=conv, media=up["id"])
+        await op.call("admin.remove_post", post=removed["id"], reason="illegal")
+        await op.call("admin.remove_post", post=kept["id"], reason="spam")
+        assert await statuses(node, removed["media"][0]) == {404}
+        assert await statuses(node, kept["media"][0]) == {200}  # the message uses it
+
+
+async def test_an_identical_upload_keeps_the_shared_files(node: Node) -> None:
+    """Files are named by their content: someone else's upload of the same picture has
+    the same files, and keeps them."""
+    async with bots(node, 2) as (a, b):
+        photo = picture()
+        mine = await post_with(a, (await a.upload(photo))["id"])
+        theirs = await b.upload(photo)  # not used yet
+        assert urls(theirs) == urls(mine["media"][0])
+        await a.call("post.delete", post=mine["id"])
+        assert await statuses(node, theirs) == {200}
