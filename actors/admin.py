@@ -22,6 +22,7 @@ from actors import args as A
 from actors.accounts import Session
 from actors.errors import Invalid, Missing, NotAllowed, Unsupported
 from actors.media import Media
+from actors.presence import suspension_hidden
 from actors.runtime import after_commit
 from config.limits import (
     ADMIN_LIST_DEFAULT,
@@ -421,6 +422,7 @@ class Admin:
         done = await self.st.tx(_suspend, op, user_id, reason, "admin.suspend", {})
         await self.close_all(user_id)
         await self.hide_from_watchers(user_id)
+        await suspension_hidden(self.st, user_id)
         return done
 
     async def hide_from_watchers(self, user_id: int) -> None:
@@ -495,6 +497,7 @@ class Admin:
             done = await self.st.tx(_suspend_for, op, kind, target, reason or "reported")
             await self.close_all(done["user"])
             await self.hide_from_watchers(done["user"])
+            await suspension_hidden(self.st, done["user"])
             return done
         if kind == "post":
             done = await self._tx(_remove_post, op, target, reason or "reported",

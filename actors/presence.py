@@ -83,6 +83,19 @@ async def status_hidden(st: Storage, pairs: list[tuple[int, int]],
         log.warning("presence not hidden", extra={"error": str(exc)})
 
 
+async def suspension_hidden(st: Storage, user_id: int) -> None:
+    """A user was suspended: their conversation peers who could see their status until
+    then get a `presence` event with nil for them. The disconnects the suspension causes
+    come after it committed, when no one may see the user any more: no "offline" goes
+    out for them, and "Active now" stayed. Best effort, as `status_hidden`."""
+    try:
+        links = await db.audience(st, user_id)  # peer -> user
+        await _publish_nil(st, [link for link in links if privacy.can_see_presence(
+            replace(link, target_suspended=False))])
+    except Unavailable as exc:
+        log.warning("suspension not announced", extra={"error": str(exc)})
+
+
 async def _publish_nil(st: Storage, links: Sequence[db.PresenceLink]) -> None:
     """To each link's viewer, a `presence` event with nil for its target."""
     items = [(bus.user_channel(st, link.viewer_id), bus.pack_event(None, encode(event(
