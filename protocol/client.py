@@ -1,11 +1,14 @@
 """The Python client for bots: one WebSocket, calls routed by id, events without gaps.
 
 A `Client` owns one socket at a time. A single reader task routes replies to the
-callers waiting on them and puts events into a bounded queue; after `hello` a
-heartbeat keeps the server from closing an idle socket. When the socket closes
-unexpectedly the client reconnects with back-off and says `hello` again with
-`resume=last_seq`, so the server replays what was missed and the stream of
-durable events continues with no gap and no duplicate.
+callers waiting on them and puts events into a bounded queue; it never waits for
+the application, so a reply is never stuck behind unread events. A durable event
+that finds the queue full is dropped unseen, and once the application has read
+the queue down, the client moves to a new socket that resumes after the last
+event queued. After `hello` a heartbeat keeps the server from closing an idle
+socket. When the socket closes unexpectedly the client reconnects with back-off
+and says `hello` again with `resume=last_seq`, so the server replays what was
+missed and the stream of durable events continues with no gap and no duplicate.
 
 Usage::
 
@@ -42,14 +45,20 @@ from protocol.envelope import CodecError, Event, decode_map, encode, request
 from protocol.errors import GlintError, Internal, Unauthorized, Unavailable, error_from_wire
 from protocol.names import CloseCode
 
-__all__ = ["Client", "ConnectionLost", "Event", "SessionClosed", "connect"]
+__all__ = ["CallTimeout", "Client", "ConnectionLost", "Event", "SessionClosed", "connect"]
 
 log = logging.getLogger(__name__)
 
-#: Events buffered for the application; when full, durable events wait (the
-#: server then sees a slow consumer and closes with 4008; we resume) and
-#: ephemeral ones are dropped, as they are worthless late.
+#: Events buffered for the application. When it is full, an ephemeral event is
+#: dropped (worthless late), and so is a durable one and every durable one after
+#: it on that socket: the reader must never wait, or replies queued behind would.
 EVENT_QUEUE_SIZE = 1024
+#: After such an overflow, once the application has read the queue down to this
+#: fraction, the client resumes on a new socket (the replay fills the room made).
+RESUME_AT_QUEUE_FRACTION = 0.25
+#: How long calls in flight on an overflowed socket may take to finish before it
+#: is replaced anyway (they then fail with ConnectionLost).
+RECYCLE_CALLS_TIMEOUT = 10.0
 #: Frames trio-websocket buffers between the socket and our reader.
 SOCKET_QUEUE_SIZE = 64
 #: Reconnect back-off: doubles from the first delay up to the cap, with jitter so
@@ -72,6 +81,10 @@ _TRANSPORT_ERRORS = (HandshakeError, ConnectionClosed, OSError, trio.BrokenResou
 
 class ConnectionLost(Unavailable):
     """The socket died (or the client was closed) before the reply arrived."""
+
+
+class CallTimeout(Unavailable, trio.TooSlowError):
+    """No reply within the call's `timeout`; the request may or may not have taken effect."""
 
 
 class SessionClosed(Unauthorized):
@@ -105,7 +118,12 @@ class _Connection:
     hello_done: trio.Event = field(default_factory=trio.Event)
     heartbeat_s: float = 0.0
     last_rx: float = field(default_factory=trio.current_time)
-    reader_blocked: bool = False
+    # A durable event found the queue full: every later one is dropped too (no gap),
+    # and the socket is replaced once the application has caught up (`drained`).
+    overflowed: bool = False
+    drained: trio.Event = field(default_factory=trio.Event)
+    recycling: bool = False  # being replaced: new calls wait for the next socket
+    idle: trio.Event = field(default_factory=trio.Event)  # set when recycling and no call left
 
     async def send(self, msg: dict[str, Any]) -> None:
         try:
@@ -121,6 +139,11 @@ class _Connection:
             waiter.resolve(outcome.Error(exc))
         self.pending.clear()
 
+    def forget(self, rid: int) -> None:
+        self.pending.pop(rid, None)
+        if self.recycling and not self.pending:
+            self.idle.set()
+
 
 class Client:
     """A Glint session over one WebSocket (re-opened transparently after drops).
@@ -133,9 +156,10 @@ class Client:
         hello_data: the last `hello` reply.
         close_code: the close code once the client is closed for good, else None.
 
-    Read `events()` if the server sends you durable events: when the queue is
-    full the reader waits (backpressure; the server may then close with 4008
-    and the client resumes), and replies queued behind it wait too.
+    Read `events()` if the server sends you durable events. When the queue is
+    full, durable events are dropped without moving `last_seq`, and once you
+    have read the queue down the client resumes on a new socket, so you still
+    get every one, in order; calls are answered meanwhile.
     """
 
     def __init__(
@@ -167,18 +191,29 @@ class Client:
         self._last_code: int | None = None
         self._retry_after = 0.0
         self._event_send, self._event_recv = trio.open_memory_channel[Event](EVENT_QUEUE_SIZE)
+        self._events = _EventStream(self)
 
     # -- public API ---------------------------------------------------------
 
-    async def call(self, op: str, /, **args: Any) -> Any:
+    # A typed CallTimeout, which trio.fail_after around the call could not give.
+    async def call(
+        self, op: str, /, *, timeout: float | None = None, **args: Any  # noqa: ASYNC109
+    ) -> Any:
         """Send one request and return the reply's `data`.
 
         Raises the `GlintError` subclass for the reply's error code, or
         `ConnectionLost` if the socket dies first. While reconnecting, a call
-        waits for the new session instead of failing.
+        waits for the new session instead of failing. With `timeout` (seconds,
+        the wait for a reconnect included), `CallTimeout` if no reply came by then.
         """
-        conn = await self._wait_ready()
-        return await self._call_on(conn, op, args)
+        if timeout is None:
+            conn = await self._wait_ready()
+            return await self._call_on(conn, op, args)
+        with trio.move_on_after(timeout):
+            conn = await self._wait_ready()
+            return await self._call_on(conn, op, args)
+        raise CallTimeout(f"no reply to `{op}` within {timeout:g} s; "
+                          "it may or may not have taken effect")
 
     async def signup(
         self, username: str, email: str, password: str, **extra: Any
@@ -244,16 +279,16 @@ class Client:
         if not self._closed.is_set():
             await self.aclose()
 
-    def events(self) -> AsyncIterator[Event]:
+    def events(self) -> _EventStream:
         """All events in arrival order; ends when the client is closed for good.
 
         There is one queue: concurrent readers share the events, each gets some.
         """
-        return self._event_recv
+        return self._events
 
     async def next_event(self, name: str | None = None) -> Event:
         """The next event (of that name: events of other names are discarded)."""
-        async for event in self._event_recv:
+        async for event in self._events:
             if name is None or event.name == name:
                 return event
         raise self._error_after_close()
@@ -297,7 +332,7 @@ class Client:
             await conn.send(request(op, rid, args))
             await waiter.done.wait()
         finally:
-            conn.pending.pop(rid, None)
+            conn.forget(rid)
         assert waiter.result is not None
         return waiter.result.unwrap()
 
@@ -359,6 +394,8 @@ class Client:
             self._connection_ended(conn)
             if self._closed.is_set():
                 return
+            if conn is not None and conn.recycling:
+                continue  # our own doing, after an overflow: resume at once
             attempt += 1
             if attempt > RECONNECT_ATTEMPTS:
                 self._finish(self._last_code or CloseCode.GOING_AWAY,
@@ -379,6 +416,7 @@ class Client:
             self._conn = conn  # not yet _ready: calls wait for the resume
             nursery.start_soon(self._read, conn)
             nursery.start_soon(self._heartbeat, conn)
+            nursery.start_soon(self._recycle_when_drained, conn)
             if self._said_hello and self.token:
                 try:
                     await self._hello_on(conn, self.token, self.last_seq)
@@ -393,7 +431,8 @@ class Client:
                     self._retry_after = exc.retry_after or 0.0
                     nursery.cancel_scope.cancel()
                     return
-            self._ready.set()
+            if not conn.recycling:
+                self._ready.set()
             ready()
 
     def _connection_ended(self, conn: _Connection | None) -> None:
@@ -409,6 +448,10 @@ class Client:
         self._last_code = code
         if self._closing:
             self._finish(CloseCode.NORMAL, ConnectionLost("client closed"))
+        elif conn.recycling:
+            if not self._reconnect:  # as if the server had found us too slow
+                self._finish(CloseCode.TOO_SLOW,
+                             ConnectionLost("event queue overflowed; resume to catch up"))
         elif code == CloseCode.UNAUTHORIZED:
             self._finish(code, SessionClosed(reason.reason if reason and reason.reason
                                              else "session closed by the server"))
@@ -435,7 +478,7 @@ class Client:
                 if "re" in msg:
                     self._route_reply(conn, msg)
                 elif isinstance(msg.get("ev"), str):
-                    await self._deliver(conn, msg)
+                    self._deliver(conn, msg)
         except (ConnectionClosed, trio.ClosedResourceError):
             pass  # the socket closed, or the client was closed for good
         finally:
@@ -460,35 +503,56 @@ class Client:
         else:
             waiter.resolve(outcome.Error(error_from_wire(msg.get("error"))))
 
-    async def _deliver(self, conn: _Connection, msg: dict[str, Any]) -> None:
+    def _deliver(self, conn: _Connection, msg: dict[str, Any]) -> None:
+        """Queue an event without waiting: the reader must go on to the replies."""
         data = msg.get("data")
         seq = msg.get("seq")
         if not isinstance(seq, int) or isinstance(seq, bool):
             seq = None
         event = Event(msg["ev"], data if isinstance(data, dict) else {}, seq)
         if seq is None:
-            try:
-                self._event_send.send_nowait(event)
-            except trio.WouldBlock:
+            if not self._queue(event):
                 self.dropped_events += 1
             return
         if self.last_seq is not None and seq <= self.last_seq:
             return  # a duplicate, e.g. replayed after a resume that overlapped
-        # Advance last_seq before the hand-off: `send` gives the event to a waiting
-        # receiver and only then yields, so the application may run (and read
-        # last_seq) before this task does. If the event is not delivered after all
-        # (cancelled, or the queue closed), undo it so a resume asks for it again.
-        previous, self.last_seq = self.last_seq, seq
-        delivered = False
-        conn.reader_blocked = True
+        if conn.overflowed or not self._queue(event):
+            # Dropped without moving last_seq (so are the ones after it, or there
+            # would be a gap): the next socket resumes from here.
+            if not conn.overflowed:
+                conn.overflowed = True
+                log.info("glint client: event queue full at seq %s; resuming once read", seq)
+            return
+        self.last_seq = seq  # before the receiver runs: `send_nowait` only schedules it
+
+    def _queue(self, event: Event) -> bool:
         try:
-            await self._event_send.send(event)
-            delivered = True
-        finally:
-            conn.reader_blocked = False
-            conn.last_rx = trio.current_time()
-            if not delivered:
-                self.last_seq = previous
+            self._event_send.send_nowait(event)
+        except trio.WouldBlock:
+            return False
+        return True
+
+    def _check_drained(self) -> None:
+        """After an overflow, note when the application has read the queue down."""
+        conn = self._conn
+        if conn is None or not conn.overflowed or conn.drained.is_set():
+            return
+        stats = self._event_send.statistics()
+        if stats.current_buffer_used <= stats.max_buffer_size * RESUME_AT_QUEUE_FRACTION:
+            conn.drained.set()
+
+    async def _recycle_when_drained(self, conn: _Connection) -> None:
+        """Replace an overflowed socket once the application has caught up; the new
+        one resumes from last_seq, so the dropped durable events come again."""
+        await conn.drained.wait()
+        conn.recycling = True
+        if self._conn is conn and self._ready.is_set() and not self._closed.is_set():
+            self._ready = trio.Event()  # new calls wait for the next socket
+        if conn.pending:  # calls in flight get their replies on this one
+            with trio.move_on_after(RECYCLE_CALLS_TIMEOUT):
+                await conn.idle.wait()
+        log.info("glint client: resuming on a new socket after an event queue overflow")
+        conn.scope.cancel()
 
     async def _heartbeat(self, conn: _Connection) -> None:
         """Ping every half interval; give up on a peer that has gone silent."""
@@ -498,7 +562,7 @@ class Client:
         while True:
             await trio.sleep(conn.heartbeat_s / 2)
             silent = trio.current_time() - conn.last_rx
-            if not conn.reader_blocked and silent > DEAD_PEER_INTERVALS * conn.heartbeat_s:
+            if silent > DEAD_PEER_INTERVALS * conn.heartbeat_s:
                 log.info("glint client: nothing heard for %.1fs, reconnecting", silent)
                 conn.scope.cancel()
                 return
@@ -523,6 +587,36 @@ class Client:
 
     def _error_after_close(self) -> GlintError:
         return self._final_error or ConnectionLost("client closed")
+
+
+class _EventStream:
+    """What `events()` returns: the event queue, as its reader sees it.
+
+    An async iterator, with `receive` and `receive_nowait` like a trio channel.
+    """
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    async def receive(self) -> Event:
+        self._client._check_drained()  # an overflow may have found the queue empty
+        event = await self._client._event_recv.receive()
+        self._client._check_drained()
+        return event
+
+    def receive_nowait(self) -> Event:
+        event = self._client._event_recv.receive_nowait()
+        self._client._check_drained()
+        return event
+
+    def __aiter__(self) -> _EventStream:
+        return self
+
+    async def __anext__(self) -> Event:
+        try:
+            return await self.receive()
+        except trio.EndOfChannel:
+            raise StopAsyncIteration from None
 
 
 @asynccontextmanager

@@ -14,9 +14,16 @@ import trio.testing
 from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, serve_websocket
 
 from protocol import client as client_module
-from protocol.client import ConnectionLost, Event, SessionClosed, connect
+from protocol.client import CallTimeout, ConnectionLost, Event, SessionClosed, connect
 from protocol.envelope import decode_map, encode, event, reply_error, reply_ok
-from protocol.errors import Conflict, Internal, NotFound, RateLimited, Unauthorized
+from protocol.errors import (
+    Conflict,
+    Internal,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+    Unavailable,
+)
 
 TIMEOUT = 5.0
 
@@ -35,6 +42,7 @@ class FakeServer:
     sockets: list[WebSocketConnection] = field(default_factory=list)
     accepted: int = 0
     gathered: list[tuple[WebSocketConnection, int, dict[str, Any]]] = field(default_factory=list)
+    held: list[tuple[WebSocketConnection, int]] = field(default_factory=list)  # "hold" calls
     _changed: trio.Event = field(default_factory=trio.Event)
 
     @property
@@ -111,6 +119,8 @@ class FakeServer:
                     await sock.send_message(encode(reply_ok(held, data)))
         elif op == "hang":
             pass
+        elif op == "hold":  # answered by `release`
+            self.held.append((ws, rid))
         elif op == "auth.logout":
             await ok()
             await ws.send_message(encode(event("session.closed", {"reason": "logout"})))
@@ -127,6 +137,11 @@ class FakeServer:
         ev = event("notification", {"n": seq}, seq)
         self.log.append(ev)
         return ev
+
+    async def release(self) -> None:
+        for ws, rid in self.held:
+            await ws.send_message(encode(reply_ok(rid, {"released": True})))
+        self.held.clear()
 
     async def close_all(self, code: int) -> None:
         for ws in list(self.sockets):
@@ -262,20 +277,60 @@ async def test_explicit_resume_replays_what_was_missed(server: FakeServer) -> No
 async def test_an_event_never_queued_is_not_counted_in_last_seq(
     server: FakeServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # With no room in the queue, the reader waits on the first durable event until
-    # someone reads it; nobody does, and the client is closed under it.
+    # With no room in the queue, the first durable event is dropped; nobody reads
+    # events, so the client stays on that socket until it is closed.
     monkeypatch.setattr(client_module, "EVENT_QUEUE_SIZE", 0)
     with trio.fail_after(TIMEOUT):
         async with connect(server.url, token="tok-a") as client:
             server.store(1)
             await server.push("notification", {"n": 1}, 1)
-            await trio.testing.wait_all_tasks_blocked()  # the reader is stuck handing it over
+            assert await client.call("echo") == {}  # answered behind the event
         # It never reached the application, so a resume from last_seq must replay it.
         assert client.last_seq == 0
         monkeypatch.undo()
         async with connect(server.url, token="tok-a", resume=client.last_seq) as again:
             assert (await again.next_event()).seq == 1
             assert again.last_seq == 1
+
+
+async def test_calls_in_flight_finish_before_an_overflowed_socket_is_replaced(
+    server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client_module, "EVENT_QUEUE_SIZE", 2)
+    held: list[Any] = []
+    with trio.fail_after(TIMEOUT):
+        async with connect(server.url, token="tok-a") as client, trio.open_nursery() as nursery:
+            for seq in (1, 2, 3):
+                server.store(seq)
+                await server.push("notification", {"n": seq}, seq)
+            assert await client.call("echo") == {}  # so all three have arrived
+            assert client.last_seq == 2  # 3 found the queue full
+
+            async def hold() -> None:
+                held.append(await client.call("hold"))
+
+            nursery.start_soon(hold)
+            await server.wait_until(lambda: bool(server.held))
+            assert [(await client.next_event()).seq for _ in range(2)] == [1, 2]
+            # Caught up: the socket is to be replaced, but not under the call in flight.
+            await trio.testing.wait_all_tasks_blocked()
+            assert server.accepted == 1 and held == []
+            await server.release()
+            assert (await client.next_event()).seq == 3  # resumed on a new socket
+            assert held == [{"released": True}]
+    assert [h["resume"] for h in server.args_of("hello")] == [None, 2]
+    assert server.accepted == 2
+
+
+async def test_a_call_with_a_timeout_raises_call_timeout(server: FakeServer) -> None:
+    with trio.fail_after(TIMEOUT):
+        async with connect(server.url, token="tok-a") as client:
+            with pytest.raises(CallTimeout) as info:
+                await client.call("hang", timeout=0.2)
+            assert isinstance(info.value, Unavailable)
+            assert isinstance(info.value, trio.TooSlowError)
+            assert await client.call("echo", x=1, timeout=TIMEOUT) == {"x": 1}  # still usable
+            assert server.args_of("echo") == [{"x": 1}]  # `timeout` is not an op argument
 
 
 async def test_resume_too_old_means_resync(server: FakeServer) -> None:

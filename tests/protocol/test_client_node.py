@@ -1,0 +1,81 @@
+"""The Python client against a real node: backpressure, limits, timeouts and closes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import trio
+
+from protocol import client as client_module
+from protocol.client import connect
+from server.node import Node, open_node
+from storage import events
+from tests.conftest import PASSWORD, make_settings, unique
+
+WAIT = 20.0
+QUEUE = client_module.EVENT_QUEUE_SIZE
+BACKLOG = QUEUE + 76  # more durable events than the client's queue holds
+
+
+async def _account(node: Node) -> tuple[int, str]:
+    name = unique("cli")
+    async with connect(node.ws_url) as c:
+        await c.signup(name, f"{name}@example.com", PASSWORD)
+        assert c.user is not None and c.token is not None
+        return c.user["id"], c.token
+
+
+async def _notify(node: Node, uid: int, numbers: range) -> None:
+    await events.append(node.storage, [(uid, "notification", {"n": n}) for n in numbers])
+
+
+@pytest.fixture
+async def roomy(services: tuple[str, str], tmp_path: Path) -> AsyncIterator[Node]:
+    """A node that keeps the whole backlog and lets a bot call as fast as it likes."""
+    settings = make_settings(services, tmp_path, event_retention=5000,
+                             ops_per_second=100_000.0, ops_burst=100_000)
+    async with open_node(settings) as n:
+        yield n
+
+
+async def test_calls_are_answered_while_nobody_reads_a_full_event_queue(roomy: Node) -> None:
+    uid, token = await _account(roomy)
+    await _notify(roomy, uid, range(1, BACKLOG + 1))
+    with trio.fail_after(WAIT):
+        async with connect(roomy.ws_url, token=token, resume=0) as c:
+            # The node writes the whole replay before it answers the next request: the
+            # reply is behind more events than the queue holds. (It used to wait there.)
+            assert "t" in await c.call("ping")
+            assert c.last_seq == QUEUE  # the rest was dropped: resumed once read
+            seqs = [(await c.next_event()).seq for _ in range(BACKLOG)]
+            assert seqs == list(range(1, BACKLOG + 1))
+            assert "t" in await c.call("ping")
+            assert c.close_code is None
+
+
+async def test_a_loop_that_calls_for_each_event_does_not_deadlock(roomy: Node) -> None:
+    uid, token = await _account(roomy)
+    await _notify(roomy, uid, range(1, BACKLOG + 1))
+    seqs: list[int | None] = []
+    with trio.fail_after(WAIT):
+        async with connect(roomy.ws_url, token=token, resume=0) as c:
+            async for ev in c.events():
+                seqs.append(ev.seq)
+                await c.call("ping")  # its reply is behind the rest of the backlog
+                if ev.seq == BACKLOG:
+                    break
+    assert seqs == list(range(1, BACKLOG + 1))
+
+
+async def test_without_reconnect_an_overflow_ends_the_client_with_4008(roomy: Node) -> None:
+    uid, token = await _account(roomy)
+    await _notify(roomy, uid, range(1, BACKLOG + 1))
+    with trio.fail_after(WAIT):
+        async with connect(roomy.ws_url, token=token, resume=0, reconnect=False) as c:
+            assert "t" in await c.call("ping")
+            # What was queued is still handed out, then the stream ends where the gap
+            # would have begun: resume from there.
+            assert [ev.seq async for ev in c.events()] == list(range(1, QUEUE + 1))
+            assert c.close_code == 4008
