@@ -64,6 +64,7 @@ _ACTIVE_CONTENT = re.compile(rb"<script[\s>/]|<\?php\s|<html[\s>]|<!doctype\s+ht
                              re.IGNORECASE)
 # A JPEG marker after entropy-coded data: 0xFF not followed by stuffing, RSTn or fill.
 _JPEG_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+_NOT_FF = re.compile(rb"[^\xff]")
 _PADDING = b"\x00\xff"
 # Boxes that may stand at the top level of a HEIF/ISO-BMFF file (ISO/IEC 14496-12, 23008-12).
 _BMFF_TOP_LEVEL = frozenset({
@@ -92,7 +93,9 @@ def check_polyglot(path: Path | str) -> None:
 
 
 def _check(buf: mmap.mmap) -> None:
-    for hit in _ZIP_SIGNATURE.finditer(buf):
+    for seen, hit in enumerate(_ZIP_SIGNATURE.finditer(buf)):
+        if seen >= limits.MEDIA_MAX_ZIP_SIGNATURES:
+            raise Corrupt("the file carries ZIP records")  # never by chance
         if _plausible_zip_record(buf, hit.start()):
             raise Corrupt("the file carries a ZIP archive")
     if _ACTIVE_CONTENT.search(buf):
@@ -136,44 +139,60 @@ def _plausible_zip_record(buf: mmap.mmap, at: int) -> bool:
     return len(name) == name_len and b"\x00" not in name
 
 
+class _Steps:
+    """The structure walk's budget (MEDIA_MIN_STRUCTURE_STEPS, one more per
+    MEDIA_BYTES_PER_STRUCTURE_STEP bytes): past it, the file is refused."""
+
+    def __init__(self, size: int) -> None:
+        self.left = max(limits.MEDIA_MIN_STRUCTURE_STEPS,
+                        size // limits.MEDIA_BYTES_PER_STRUCTURE_STEP)
+
+    def take(self) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise Corrupt("too many segments, chunks or blocks for the file's size")
+
+
 def _image_end(buf: mmap.mmap, kind: str | None) -> int | None:
     """Offset just past the image's own data, or None when it can't be walked."""
+    steps = _Steps(len(buf))
     if kind == "jpeg":
-        end = _jpeg_end(buf, 0)
+        end = _jpeg_end(buf, 0, steps)
         # MPF (multi-picture) files append further complete JPEGs: same format, keep going.
         while end is not None and buf[end : end + 3] == b"\xff\xd8\xff":
-            more = _jpeg_end(buf, end)
+            more = _jpeg_end(buf, end, steps)
             if more is None:
                 break
             end = more
         return end
     if kind == "png":
-        return _png_end(buf)
+        return _png_end(buf, steps)
     if kind == "gif":
-        return _gif_end(buf)
+        return _gif_end(buf, steps)
     if kind == "webp":
         size = int.from_bytes(buf[4:8], "little")
         return 8 + size + (size & 1)
     if kind == "heif":
-        return _bmff_end(buf)
+        return _bmff_end(buf, steps)
     return None
 
 
-def _jpeg_end(buf: mmap.mmap, pos: int) -> int | None:
+def _jpeg_end(buf: mmap.mmap, pos: int, steps: _Steps) -> int | None:
     """Offset past the JPEG's EOI (None: not walkable). Raises ``Corrupt`` past
     ``MEDIA_MAX_JPEG_SCANS`` scans: decoding costs a pass over the image per scan."""
     n = len(buf)
     scans = 0
     i = pos + 2  # past SOI
     while i < n:
+        steps.take()
         if buf[i] != 0xFF:  # garbage between segments: libjpeg skips it, so do we
             i = buf.find(b"\xff", i)
             if i < 0:
                 return None
-        while i < n and buf[i] == 0xFF:  # fill bytes
-            i += 1
-        if i >= n:
+        fill = _NOT_FF.search(buf, i)  # fill bytes (a loop over them took seconds)
+        if fill is None:
             return None
+        i = fill.start()
         marker = buf[i]
         i += 1
         if marker == 0xD9:  # EOI
@@ -197,10 +216,11 @@ def _jpeg_end(buf: mmap.mmap, pos: int) -> int | None:
     return None
 
 
-def _png_end(buf: mmap.mmap) -> int | None:
+def _png_end(buf: mmap.mmap, steps: _Steps) -> int | None:
     n = len(buf)
     i = 8
     while i + 8 <= n:
+        steps.take()
         length = int.from_bytes(buf[i : i + 4], "big")
         kind = buf[i + 4 : i + 8]
         i += 12 + length
@@ -209,13 +229,14 @@ def _png_end(buf: mmap.mmap) -> int | None:
     return None
 
 
-def _gif_end(buf: mmap.mmap) -> int | None:
+def _gif_end(buf: mmap.mmap, steps: _Steps) -> int | None:
     n = len(buf)
     if n < 13:
         return None
     packed = buf[10]
     i = 13 + (3 * (2 << (packed & 7)) if packed & 0x80 else 0)
     while i < n:
+        steps.take()
         block = buf[i]
         if block == 0x3B:  # trailer
             return i + 1
@@ -229,6 +250,7 @@ def _gif_end(buf: mmap.mmap) -> int | None:
         else:
             return None
         while i < n:  # sub-blocks, each length-prefixed, ended by a zero length
+            steps.take()
             length = buf[i]
             i += 1 + length
             if length == 0:
@@ -236,10 +258,11 @@ def _gif_end(buf: mmap.mmap) -> int | None:
     return None
 
 
-def _bmff_end(buf: mmap.mmap) -> int | None:
+def _bmff_end(buf: mmap.mmap, steps: _Steps) -> int | None:
     n = len(buf)
     i = 0
     while i + 8 <= n:
+        steps.take()
         size = int.from_bytes(buf[i : i + 4], "big")
         kind = buf[i + 4 : i + 8]
         if kind not in _BMFF_TOP_LEVEL:

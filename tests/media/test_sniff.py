@@ -166,3 +166,40 @@ def test_random_bytes_never_crash(tmp_path_factory: pytest.TempPathFactory, data
         check_polyglot(p)
     except Corrupt:
         pass
+
+
+# -- the structure walk's budget: it runs in Python, holding the GIL --------------------
+def test_a_file_of_tiny_segments_is_refused(write: Writer) -> None:
+    """Thousands of empty JPEG segments (or PNG chunks, or 1-byte GIF sub-blocks): a
+    30 MB file of them was seconds of walking per upload."""
+    jpeg = b"\xff\xd8" + b"\xff\xfe\x00\x02" * 20_000 + b"\xff\xd9"
+    with pytest.raises(Corrupt, match="too many"):
+        check_polyglot(write("segments.jpg", jpeg))
+    png = encode(scene(), "PNG")
+    iend = png.rindex(b"IEND") - 4
+    empty = struct.pack(">I", 0) + b"tEXt" + struct.pack(">I", zlib.crc32(b"tEXt"))
+    with pytest.raises(Corrupt, match="too many"):
+        check_polyglot(write("chunks.png", png[:iend] + empty * 20_000 + png[iend:]))
+    gif = encode(scene(), "GIF")
+    head = gif[:gif.index(b"\x21\xf9")] if b"\x21\xf9" in gif else gif[:-1]
+    comment = b"\x21\xfe" + b"\x01x" * 20_000 + b"\x00"  # a comment of 1-byte sub-blocks
+    with pytest.raises(Corrupt, match="too many"):
+        check_polyglot(write("blocks.gif", head + comment + b"\x3b"))
+
+
+def test_real_files_stay_within_the_budget(write: Writer) -> None:
+    """A GIF's sub-blocks are up to 255 bytes, a JPEG's fill bytes any number."""
+    check_polyglot(write("big.gif", encode(scene(1200, 900), "GIF")))
+    jpeg = encode(scene(), "JPEG")
+    filled = jpeg[:2] + b"\xff" * 1_000_000 + jpeg[2:]  # fill before the first marker
+    check_polyglot(write("filled.jpg", filled))
+
+
+def test_hundreds_of_zip_signatures_are_refused(write: Writer) -> None:
+    """Each signature is checked in Python; by chance there is one in a few hundred MB."""
+    data = encode(scene(), "PNG")
+    iend = data.rindex(b"IEND") - 4
+    text = b"tEXt" + b"Comment\0" + b"PK\x03\x04" * 300
+    chunk = struct.pack(">I", len(text) - 4) + text + struct.pack(">I", zlib.crc32(text))
+    with pytest.raises(Corrupt, match="ZIP"):
+        check_polyglot(write("sigs.png", data[:iend] + chunk + data[iend:]))
