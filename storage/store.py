@@ -109,7 +109,12 @@ class Storage:
         async def run() -> list[int]:
             assert self.pool is not None
             async with self.pool.acquire() as conn:
-                return await migrations.apply(conn)
+                applied = await migrations.apply(conn)
+                if not await migrations.text_locale_ok(conn):
+                    log.warning("the database's LC_CTYPE knows only ASCII letters: search "
+                                "matches other scripts only as typed, some not at all "
+                                "(create it with a UTF-8 locale, e.g. C.UTF-8)")
+                return applied
 
         return await self.bridge.run(run)
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+import uuid
 
+import asyncpg
+import pytest
+import trio
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -131,3 +136,39 @@ async def test_migration_0013_shows_an_inbox_read_and_keeps_a_request_read_unsho
     a, b = seen["ids"]  # type: ignore[misc]
     assert 13 in seen["applied"] and seen["again"] == []  # type: ignore[operator]
     assert seen["rows"] == {a: (7, 7), b: (6, 2)}
+
+
+async def test_a_database_that_knows_only_ascii_letters_is_told_apart(
+        services: tuple[str, str]) -> None:
+    """Search folds case and splits words with the database's LC_CTYPE: under "C" it
+    knows only ASCII letters, and a node on such a database warns (Storage.migrate)."""
+    db, _ = services
+    name = f"c_locale_{uuid.uuid4().hex[:8]}"
+    base, _, query = db.partition("?")
+    c_url = base.rsplit("/", 1)[0] + f"/{name}" + (f"?{query}" if query else "")
+
+    async def check() -> tuple[bool, bool | None]:
+        admin = await asyncpg.connect(db)
+        try:
+            ours = await migrations.text_locale_ok(admin)  # the embedded one: C.UTF-8
+            try:
+                await admin.execute(f"CREATE DATABASE {name} TEMPLATE template0 "
+                                    "ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'")
+            except asyncpg.InsufficientPrivilegeError:
+                return ours, None  # a DATABASE_URL whose role may not create databases
+            try:
+                other = await asyncpg.connect(c_url)
+                try:
+                    return ours, await migrations.text_locale_ok(other)
+                finally:
+                    await other.close()
+            finally:
+                await admin.execute(f"DROP DATABASE {name}")
+        finally:
+            await admin.close()
+
+    ours, c_locale = await trio.to_thread.run_sync(asyncio.run, check())
+    assert ours
+    if c_locale is None:
+        pytest.skip("the database role may not create databases (CREATEDB)")
+    assert c_locale is False
