@@ -61,6 +61,10 @@ RESUME_AT_QUEUE_FRACTION = 0.25
 RECYCLE_CALLS_TIMEOUT = 10.0
 #: Frames trio-websocket buffers between the socket and our reader.
 SOCKET_QUEUE_SIZE = 64
+#: The largest message accepted from the server (a larger one closes with 1009).
+#: Replies are not bound by the server's frame limit, which is for requests: a
+#: full page of dm.history with long emoji messages is ~1.6 MB.
+MAX_MESSAGE_SIZE = 16 << 20
 #: Reconnect back-off: doubles from the first delay up to the cap, with jitter so
 #: that many bots do not return to a restarted node in lock-step.
 RECONNECT_FIRST_DELAY = 0.1
@@ -169,7 +173,7 @@ class Client:
         token: str | None = None,
         client_name: str = "glint-py/0.1",
         reconnect: bool = True,
-        max_message_size: int = 1 << 20,
+        max_message_size: int = MAX_MESSAGE_SIZE,
     ) -> None:
         self.url = url
         self.token = token
@@ -627,7 +631,7 @@ async def connect(
     resume: int | None = None,
     client_name: str = "glint-py/0.1",
     reconnect: bool = True,
-    max_message_size: int = 1 << 20,
+    max_message_size: int = MAX_MESSAGE_SIZE,
 ) -> AsyncIterator[Client]:
     """Open a client on `url`; with `token`, it has said hello when this yields.
 

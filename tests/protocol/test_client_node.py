@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 import trio
 
+from config.limits import DM_HISTORY_MAX, DM_TEXT_MAX
 from protocol import client as client_module
 from protocol.client import connect
+from protocol.envelope import encode
 from server.node import Node, open_node
 from storage import events
 from tests.conftest import PASSWORD, make_settings, unique
@@ -79,3 +81,21 @@ async def test_without_reconnect_an_overflow_ends_the_client_with_4008(roomy: No
             # would have begun: resume from there.
             assert [ev.seq async for ev in c.events()] == list(range(1, QUEUE + 1))
             assert c.close_code == 4008
+
+
+async def test_a_reply_over_a_mebibyte_is_received(node: Node) -> None:
+    """A full page of dm.history with long emoji messages is ~1.6 MB."""
+    _, token_a = await _account(node)
+    b_id, token_b = await _account(node)
+    text = "\U0001F600" * DM_TEXT_MAX  # 4 bytes each in UTF-8
+    with trio.fail_after(WAIT):
+        async with connect(node.ws_url, token=token_a) as alice, \
+                connect(node.ws_url, token=token_b) as bob:
+            conv = (await alice.call("dm.open", user=b_id))["id"]
+            for i in range(DM_HISTORY_MAX):  # taking turns: each under its send limit
+                await (alice if i % 2 == 0 else bob).call("dm.send", conversation=conv,
+                                                          text=text)
+            page = await alice.call("dm.history", conversation=conv, limit=DM_HISTORY_MAX)
+            assert len(encode(page)) > 1 << 20
+            assert [m["text"] for m in page["messages"]] == [text] * DM_HISTORY_MAX
+            assert alice.close_code is None
