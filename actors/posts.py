@@ -29,6 +29,7 @@ from config.limits import (
     COMMENTS_WINDOW_SECONDS,
     LIKERS_DEFAULT,
     LIKERS_MAX,
+    LIKES_WINDOW_SECONDS,
     USERNAME_MAX,
 )
 from media.filters import FILTERS, Adjustments
@@ -336,14 +337,27 @@ async def _saved(conn: asyncpg.Connection, viewer_id: int, before: tuple[int, in
             "cursor": f"{last[2]}.{last[0]}" if last else None}
 
 
+async def _take_like(charge: ratelimit.Charge) -> None:
+    """Count a like that adds one (a refused call, or one that adds nothing, is not):
+    per user, over all posts, comments and connections — each may tell someone, and the
+    op limit is per connection. A call racing the same viewer's like of the same thing
+    may be counted and then add nothing."""
+    verdict = await charge.take()
+    if not verdict.allowed:
+        raise Throttled("too many likes; slow down", verdict.retry_after)
+
+
 async def _like(conn: asyncpg.Connection, sink: EventSink, viewer_id: int, post_id: int,
-                keys: Keys) -> dict[str, Any]:
+                keys: Keys, charge: ratelimit.Charge) -> dict[str, Any]:
     # Two statements: what the rules need (post, relations both ways), then the like,
     # counter, notification and its durable event together (storage.posts.like_once).
     ctx = await db.post_context(conn, viewer_id, post_id)
     if ctx is None or ctx.head.deleted:
         raise Missing("no such post")
     privacy.require_interaction(ctx.viewer_to_author)
+    if ctx.liked:  # liking again changes nothing
+        return {"post": post_id, "liked": True, "like_count": ctx.head.like_count}
+    await _take_like(charge)
     # The author hears of it (seeing their own post) unless should_notify says no.
     notify = (ctx.head.author_id != viewer_id
               and privacy.post_notice(Relation(ctx.head.author_id, ctx.head.author_id,
@@ -530,7 +544,7 @@ async def _comments(conn: asyncpg.Connection, viewer_id: int, post_id: int,
 
 
 async def _like_comment(conn: asyncpg.Connection, sink: EventSink, viewer_id: int,
-                        comment_id: int, on: bool) -> dict[str, Any]:
+                        comment_id: int, on: bool, charge: ratelimit.Charge) -> dict[str, Any]:
     # Two statements, as for post likes: what the rules need, then the change with its
     # counter, notification and durable event (storage.posts.comment_like_once).
     ctx = await db.comment_context(conn, viewer_id, comment_id)
@@ -555,6 +569,8 @@ async def _like_comment(conn: asyncpg.Connection, sink: EventSink, viewer_id: in
         notify = (c.author_id != viewer_id
                   and privacy.can_see_thread(ctx.comment_author_to_thread_author)
                   and privacy.post_notice(sees)(ctx.comment_author_to_viewer))
+        if not ctx.liked:  # a new like (liking again changes nothing)
+            await _take_like(charge)
     done = await db.comment_like_once(conn, ctx, viewer_id, on, notify=notify,
                                       retention=sink.retention)
     if not done.changed:
@@ -739,8 +755,18 @@ class Posts:
     async def like(self, session: Session, args: dict[str, Any], on: bool) -> dict[str, Any]:
         A.only(args, {"post", "idem"})  # likes are idempotent by nature; `idem` is accepted
         A.text(args, "idem", max_len=IDEM_MAX, required=False)
-        return await tx_events(self.st, _like if on else _unlike, session.user_id,
-                               self.post_arg(args), self.channel)
+        post_id = self.post_arg(args)
+        if not on:  # taking a like back is never limited
+            return await tx_events(self.st, _unlike, session.user_id, post_id, self.channel)
+        charge = self._likes(session)
+        async with charge.given_back_on(DomainError):
+            return await tx_events(self.st, _like, session.user_id, post_id, self.channel,
+                                   charge)
+
+    def _likes(self, session: Session) -> ratelimit.Charge:
+        """The user's allowance of likes, of posts and comments together."""
+        return ratelimit.Charge(self.st, "like", str(session.user_id),
+                                self.st.settings.likes_per_hour, LIKES_WINDOW_SECONDS)
 
     async def likers(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         """Who liked a post, the latest like first: for anyone who may see the post."""
@@ -788,5 +814,8 @@ class Posts:
                            on: bool) -> dict[str, Any]:
         A.only(args, {"comment", "idem"})
         A.text(args, "idem", max_len=IDEM_MAX, required=False)
-        return await tx_events(self.st, _like_comment, session.user_id,
-                               self.post_arg(args, "comment"), on)
+        comment_id = self.post_arg(args, "comment")
+        charge = self._likes(session)  # taken only by a new like
+        async with charge.given_back_on(DomainError):
+            return await tx_events(self.st, _like_comment, session.user_id, comment_id, on,
+                                   charge)

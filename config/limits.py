@@ -130,10 +130,13 @@ COMMENTS_WINDOW_SECONDS = 60
 DM_OPENS_WINDOW_SECONDS = 3600  # ...in this window
 DM_CONVERSATION_IDLE_SECONDS = 60.0  # a ConversationActor stops after this long without mail
 
-# Social limits (actors/graph.py): per user, over all connections (each call may notify)
+# Social limits (actors/graph.py, actors/posts.py): per user, over all connections (each
+# call may notify)
 FOLLOWS_PER_HOUR = 200  # (setting) follow.add calls that add a follow or a request
 FOLLOWS_WINDOW_SECONDS = 3600
 FOLLOW_REQUEST_RETELL_SECONDS = 86_400  # a request repeated sooner after a told one is only listed
+LIKES_PER_HOUR = 500  # (setting) post.like and comment.like calls that add a like
+LIKES_WINDOW_SECONDS = 3600
 
 # Feed (actors/feed.py, storage/timelines.py: home timelines, fan-out, ranking)
 FEED_CELEBRITY_THRESHOLD = 10_000  # (setting) authors with more followers are merged at read time

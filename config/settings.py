@@ -53,6 +53,7 @@ class Settings:
     uploads_per_hour: int = limits.UPLOADS_PER_HOUR
     comments_per_minute: int = limits.COMMENTS_PER_MINUTE
     follows_per_hour: int = limits.FOLLOWS_PER_HOUR
+    likes_per_hour: int = limits.LIKES_PER_HOUR
     session_recheck_seconds: float = limits.SESSION_RECHECK_SECONDS
     media_workers: int = limits.MEDIA_WORKERS
     media_grace_seconds: int = limits.MEDIA_GRACE_SECONDS

@@ -300,7 +300,9 @@ async def bump_counts(conn: asyncpg.Connection, post_id: int, *, likes: int = 0,
 class PostContext:
     """What a like needs to decide, read in one statement: the post, how the viewer and
     its author stand to each other both ways, the viewer's username, the transaction's
-    time and (if the author is someone else) an id for a notification."""
+    time, whether the viewer likes it already (a like then adds nothing, and is not
+    counted against the viewer's limit) and (if the author is someone else) an id for a
+    notification."""
 
     head: PostHead
     viewer_to_author: Relation
@@ -308,6 +310,7 @@ class PostContext:
     viewer_name: str
     now_ms: int
     note_id: int | None
+    liked: bool
 
 
 _CONTEXT = f"""
@@ -318,7 +321,8 @@ _CONTEXT = f"""
            {relation_columns("p.author_id", "$2::bigint", "av")},
            (SELECT username FROM users WHERE id = $2) AS viewer_name,
            {_MS.format("now()")} AS now_ms,
-           CASE WHEN p.author_id <> $2 THEN glint_next_id() END AS note_id
+           CASE WHEN p.author_id <> $2 THEN glint_next_id() END AS note_id,
+           EXISTS (SELECT 1 FROM likes l WHERE l.post_id = p.id AND l.user_id = $2) AS liked
     FROM posts p WHERE p.id = $1"""
 
 
@@ -331,7 +335,7 @@ async def post_context(conn: asyncpg.Connection, viewer_id: int,
                     row["like_count"], row["comment_count"], row["media_count"])
     return PostContext(head, relation_from(row, "va", viewer_id, head.author_id),
                        relation_from(row, "av", head.author_id, viewer_id),
-                       row["viewer_name"], row["now_ms"], row["note_id"])
+                       row["viewer_name"], row["now_ms"], row["note_id"], row["liked"])
 
 
 def _repeat(recipient: str, actor: str, kind: str, post: str, comment: str) -> str:
@@ -877,7 +881,8 @@ async def add_comment_once(conn: asyncpg.Connection, ctx: AddCommentContext, use
 class CommentContext:
     """What a comment like needs, read in one statement (see PostContext): the comment,
     its post, and the relations between the viewer, the post's and the comment's
-    authors (and, for a reply, its thread's author) that actors/privacy.py asks about."""
+    authors (and, for a reply, its thread's author) that actors/privacy.py asks about,
+    and whether the viewer likes it already."""
 
     comment: CommentHead
     like_count: int
@@ -891,6 +896,7 @@ class CommentContext:
     viewer_name: str
     now_ms: int
     note_id: int | None
+    liked: bool
 
 
 _COMMENT_CONTEXT = f"""
@@ -900,7 +906,9 @@ _COMMENT_CONTEXT = f"""
            {relation_columns("c.author_id", "t.author_id", "ct")},
            (SELECT username FROM users WHERE id = $2) AS viewer_name,
            {_MS.format("now()")} AS now_ms,
-           CASE WHEN c.author_id <> $2 THEN glint_next_id() END AS note_id
+           CASE WHEN c.author_id <> $2 THEN glint_next_id() END AS note_id,
+           EXISTS (SELECT 1 FROM comment_likes cl
+                   WHERE cl.comment_id = c.id AND cl.user_id = $2) AS liked
     {_COMMENT_AND_POST_FROM}"""
 
 
@@ -916,7 +924,7 @@ async def comment_context(conn: asyncpg.Connection, viewer_id: int,
         relation_from(row, "cv", c.author_id, viewer_id),
         (relation_from(row, "ct", c.author_id, row["t_author_id"] or 0)
          if c.parent_id is not None else None),
-        row["viewer_name"], row["now_ms"], row["note_id"])
+        row["viewer_name"], row["now_ms"], row["note_id"], row["liked"])
 
 
 _COMMENT_LIKE_NOTE_GUARD = (
