@@ -77,6 +77,10 @@ CLOSE_TIMEOUT = 2.0
 LOGOUT_CLOSE_TIMEOUT = 5.0
 #: Nothing received for this many heartbeat intervals means the peer is gone.
 DEAD_PEER_INTERVALS = 3
+#: Until `hello` tells the interval, ping this often: the server closes a socket
+#: silent for two of its intervals before hello too (by default after 50 s), and
+#: a bot may well wait that long between a refused login and the next try.
+PRE_HELLO_PING_SECONDS = 5.0
 # An upload of a large photo, processed before the reply, may take a while.
 UPLOAD_TIMEOUT = 120.0
 
@@ -559,8 +563,13 @@ class Client:
         conn.scope.cancel()
 
     async def _heartbeat(self, conn: _Connection) -> None:
-        """Ping every half interval; give up on a peer that has gone silent."""
-        await conn.hello_done.wait()
+        """Ping every half interval (before hello, every PRE_HELLO_PING_SECONDS);
+        give up on a peer that has gone silent."""
+        while not conn.hello_done.is_set():
+            with trio.move_on_after(PRE_HELLO_PING_SECONDS):
+                await conn.hello_done.wait()
+            if not conn.hello_done.is_set() and not await self._ping(conn):
+                return
         if conn.heartbeat_s <= 0:
             return
         while True:
@@ -570,10 +579,15 @@ class Client:
                 log.info("glint client: nothing heard for %.1fs, reconnecting", silent)
                 conn.scope.cancel()
                 return
-            try:
-                await conn.send(request("ping", next(self._ids)))
-            except ConnectionLost:
-                return  # the reader sees the close too
+            if not await self._ping(conn):
+                return
+
+    async def _ping(self, conn: _Connection) -> bool:
+        try:
+            await conn.send(request("ping", next(self._ids)))
+        except ConnectionLost:
+            return False  # the reader sees the close too
+        return True
 
     # -- closing ------------------------------------------------------------
 

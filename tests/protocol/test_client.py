@@ -211,14 +211,17 @@ async def test_hello_with_a_bad_token_is_unauthorized(server: FakeServer) -> Non
             pass
 
 
-async def test_heartbeat_pings_after_hello(server: FakeServer) -> None:
+async def test_heartbeat_pings_before_and_after_hello(
+    server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client_module, "PRE_HELLO_PING_SECONDS", 0.05)
     server.heartbeat_ms = 100
     with trio.fail_after(TIMEOUT):
         async with connect(server.url) as client:
-            await client.call("echo")
-            assert server.args_of("ping") == []  # no heartbeat before hello
-            await client.hello("tok-a")
             await server.wait_until(lambda: len(server.args_of("ping")) >= 2)
+            await client.hello("tok-a")
+            before = len(server.args_of("ping"))
+            await server.wait_until(lambda: len(server.args_of("ping")) >= before + 2)
 
 
 async def test_duplicate_durable_events_are_skipped(server: FakeServer) -> None:

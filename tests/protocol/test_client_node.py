@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import trio
+from trio_websocket import ConnectionClosed, open_websocket_url
 
 from config.limits import DM_HISTORY_MAX, DM_TEXT_MAX
 from protocol import client as client_module
@@ -99,3 +100,22 @@ async def test_a_reply_over_a_mebibyte_is_received(node: Node) -> None:
             assert len(encode(page)) > 1 << 20
             assert [m["text"] for m in page["messages"]] == [text] * DM_HISTORY_MAX
             assert alice.close_code is None
+
+
+async def test_a_socket_idle_before_hello_is_kept_open(
+        services: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """E.g. a bot sleeping out a login's retry_after before it tries again."""
+    monkeypatch.setattr(client_module, "PRE_HELLO_PING_SECONDS", 0.1, raising=False)
+    settings = make_settings(services, tmp_path, heartbeat_seconds=0.3)
+    async with open_node(settings) as node:
+        name = unique("idle")
+        with trio.fail_after(WAIT):
+            async with connect(node.ws_url) as c:
+                # A socket opened after the client's and silent: once the node closes it
+                # for want of a heartbeat, the client has been idle longer still.
+                async with open_websocket_url(node.ws_url) as silent:
+                    with pytest.raises(ConnectionClosed) as info:
+                        await silent.get_message()
+                    assert info.value.reason.code == 1008
+                hello = await c.signup(name, f"{name}@example.com", PASSWORD)
+                assert hello["user"]["username"] == name
