@@ -32,6 +32,7 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 
+from config.limits import TYPING_EXPIRES_MS
 from storage import bus
 from storage.relations import Relation, relation_columns, relation_from
 from storage.store import Storage
@@ -568,17 +569,31 @@ _TYPING = f"""
                   LIMIT 1) AS peer_id) p"""
 
 
+# KEYS[1] = the throttle (a start sent lately), KEYS[2] = an indicator showing (a start
+# sent and not stopped, until receivers drop it); ARGV[1] = 1 for a start, ARGV[2] = the
+# throttle's ms, ARGV[3] = the indicator's. 1: send it.
+_TYPING_GATE = """
+if ARGV[1] == '1' then
+    if not redis.call('SET', KEYS[1], '1', 'PX', ARGV[2], 'NX') then return 0 end
+    redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
+    return 1
+end
+return redis.call('DEL', KEYS[2])
+"""
+
+
 async def typing(st: Storage, user_id: int, conversation_id: int, on: bool,
                  throttle_ms: int, frame: bytes,
                  peer_rule: Callable[[Relation], None]) -> bool | None:
     """Send a typing frame to the conversation's other current members, in one crossing.
 
-    None: the user is not a current member. False: a `typing: true` was throttled
-    (one per `throttle_ms` per user and conversation). True: sent. `typing: false`
-    always goes, and lets the next `true` go at once. In a 1:1, `peer_rule` (the
-    domain's, actors/privacy.py) is first given how the user stands to the other
-    member, read in the same statement as the members: what it raises is the answer,
-    and then nothing is throttled or sent.
+    None: the user is not a current member. True: sent. False: not sent — a `typing:
+    true` within `throttle_ms` of the last one sent (per user and conversation), or a
+    `typing: false` with no indicator showing (none sent within TYPING_EXPIRES_MS, or
+    stopped already). A stop never lifts the throttle: when it did, true, false, true...
+    sent an event per call. In a 1:1, `peer_rule` (the domain's, actors/privacy.py) is
+    first given how the user stands to the other member, read in the same statement as
+    the members: what it raises is the answer, and then nothing is throttled or sent.
     """
     async def run(st: Storage) -> bool | None:
         assert st.redis is not None and st.pool is not None
@@ -591,11 +606,9 @@ async def typing(st: Storage, user_id: int, conversation_id: int, on: bool,
             peer_rule(relation_from(row, "rp", user_id, row["peer_id"]))
         key = st.key("typing", conversation_id, user_id)
         redis: aioredis.Redis = st.redis
-        if on:
-            if not await redis.set(key, b"1", px=throttle_ms, nx=True):
-                return False
-        else:
-            await redis.delete(key)
+        if not await redis.eval(_TYPING_GATE, 2, key, key + ":shown", int(on), throttle_ms,
+                                TYPING_EXPIRES_MS):
+            return False
         await bus.publish_raw(st, [(bus.user_channel(st, m), bus.pack_event(None, frame))
                                    for m in members if m != user_id])
         return True
