@@ -22,6 +22,7 @@ from werkzeug.security import safe_join
 
 from actors.accounts import Session, public_user
 from actors.errors import NotAuthenticated
+from actors.media import UPLOAD_TMP_PREFIX
 from media.store import valid_key
 from protocol import PROTOCOL_VERSION
 from protocol.errors import BadRequest, GlintError, NotFound, TooLarge, Unauthorized
@@ -191,15 +192,17 @@ def create_app(node: Node) -> QuartTrio:
         if (request.content_length or 0) > limit:
             raise TooLarge(f"uploads are limited to {limit} bytes")
         await node.media.allowance_left(sess.user_id)
-        tmp_dir = node.settings.data_dir / "tmp"
-        await trio.Path(tmp_dir).mkdir(parents=True, exist_ok=True)
-        tmp = trio.Path(tmp_dir) / f"up-{secrets.token_hex(12)}"
+        tmp_dir = trio.Path(node.media.tmp_dir)
+        await tmp_dir.mkdir(parents=True, exist_ok=True)
+        tmp = tmp_dir / f"{UPLOAD_TMP_PREFIX}{secrets.token_hex(12)}"
         try:
             await _receive_upload(tmp, limit)
             options = dict(request.args)
             return await node.media.upload(sess, Path(tmp), options), 201
         finally:
-            with contextlib.suppress(FileNotFoundError):
+            # Shielded: a client gone (quart cancels the handler) or the node stopping
+            # would otherwise skip the unlink, whose thread hop checks for cancellation.
+            with trio.CancelScope(shield=True), contextlib.suppress(FileNotFoundError):
                 await tmp.unlink()
 
     @app.get("/media/<key>")

@@ -1,0 +1,173 @@
+"""The HTTP layer at its edges (found by a review of server/http.py): what is left on
+disk, bodies that are too large, slow or of the wrong type, proxies' headers, routes
+and the Host header.
+
+Most talk raw HTTP/1.1 over a socket: a client library sends a whole body before it
+reads the answer, and these tests are about answers that come before the body ends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import trio
+
+from config import limits as L
+from server.node import Node, open_node
+from tests.conftest import PASSWORD, make_settings, unique
+from tests.fixtures import images
+
+WAIT = 10  # seconds any answer or clean-up here may take
+POLL = 0.01
+PROXY = ("127.0.0.1", "10.0.0.0/8")
+
+
+# --- raw HTTP -------------------------------------------------------------------------
+
+def _address(node: Node) -> tuple[str, int]:
+    host, port = node.http_url.removeprefix("http://").rsplit(":", 1)
+    return host, int(port)
+
+
+@asynccontextmanager
+async def _raw(node: Node, head: str, body: bytes = b"") -> AsyncIterator[trio.SocketStream]:
+    """A connection that has sent `head` (the request line and headers, `\\r\\n`-separated,
+    without the blank line) and the first `body` bytes; the rest is up to the test."""
+    host, _ = _address(node)
+    stream = await trio.open_tcp_stream(*_address(node))
+    async with stream:
+        await stream.send_all(f"{head}\r\nHost: {host}\r\n\r\n".encode() + body)
+        yield stream
+
+
+async def _reply(stream: trio.SocketStream) -> tuple[int, dict[str, str], Any]:
+    """Status, headers (lower-case names) and JSON body of the answer, within WAIT."""
+    data = b""
+    with trio.fail_after(WAIT):
+        while b"\r\n\r\n" not in data:
+            chunk = await stream.receive_some(65536)
+            assert chunk, f"closed without an answer: {data!r}"
+            data += chunk
+        head, _, rest = data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {k.strip().lower(): v.strip()
+                   for k, v in (line.split(":", 1) for line in lines[1:])}
+        while len(rest) < int(headers.get("content-length", 0)):
+            chunk = await stream.receive_some(65536)
+            assert chunk, "closed in the middle of the answer"
+            rest += chunk
+    return int(lines[0].split()[1]), headers, json.loads(rest) if rest else None
+
+
+def _chunk(data: bytes) -> bytes:
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+
+def _upload_head(token: str, length: int, query: str = "") -> str:
+    return (f"POST /api/media{query} HTTP/1.1\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Type: application/octet-stream\r\nContent-Length: {length}")
+
+
+# --- helpers --------------------------------------------------------------------------
+
+def _temp_files(node: Node) -> list[Path]:
+    tmp = node.settings.data_dir / "tmp"
+    return sorted(tmp.glob("up-*")) if tmp.is_dir() else []
+
+
+async def _until(what: Callable[[], bool]) -> None:
+    """Wait for a condition seen only on disk or in a counter (nothing to wait on)."""
+    with trio.fail_after(WAIT):
+        while True:
+            if what():
+                return
+            await trio.sleep(POLL)  # sync-ok: polling the disk or a limiter's counters
+
+
+async def _account(http: httpx.AsyncClient) -> str:
+    name = unique("hl")
+    r = await http.post("/api/auth/signup", json={
+        "username": name, "email": f"{name}@example.com", "password": PASSWORD})
+    assert r.status_code == 201, r.text
+    return r.json()["token"]
+
+
+async def _upload(http: httpx.AsyncClient, token: str) -> httpx.Response:
+    return await http.post("/api/media", content=images.jpeg(200, 200),
+                           headers={"Authorization": f"Bearer {token}"})
+
+
+async def _still_serves(node: Node, http: httpx.AsyncClient) -> None:
+    """The node keeps serving: a fresh account uploads a photo and leaves no temp file."""
+    r = await _upload(http, await _account(http))
+    assert r.status_code == 201, r.text
+    assert _temp_files(node) == []
+
+
+# --- temp files go with their request -------------------------------------------------
+
+async def test_an_upload_cut_off_halfway_leaves_no_temp_file(node: Node) -> None:
+    async with httpx.AsyncClient(base_url=node.http_url) as http:
+        token = await _account(http)
+        async with _raw(node, _upload_head(token, 1_000_000), b"\xff\xd8\xff" + b"\0" * 400_000):
+            await _until(lambda: len(_temp_files(node)) == 1)
+        # The client is gone: its temp file goes with the request.
+        await _until(lambda: _temp_files(node) == [])
+        await _still_serves(node, http)
+
+
+async def test_an_upload_dropped_while_waiting_for_a_media_worker_leaves_no_temp_file(
+        node: Node) -> None:
+    limiter = node.media.workers.limiter
+    holders = [object() for _ in range(int(limiter.total_tokens))]
+    async with httpx.AsyncClient(base_url=node.http_url) as http:
+        token = await _account(http)
+        photo = images.jpeg(300, 300)
+        for h in holders:  # every media worker busy
+            await limiter.acquire_on_behalf_of(h)
+        try:
+            async with _raw(node, _upload_head(token, len(photo)), photo):
+                await _until(lambda: limiter.statistics().tasks_waiting == 1)
+                assert len(_temp_files(node)) == 1
+            await _until(lambda: _temp_files(node) == [])
+        finally:
+            for h in holders:
+                limiter.release_on_behalf_of(h)
+        await _still_serves(node, http)
+
+
+async def test_an_upload_in_flight_at_shutdown_leaves_no_temp_file(
+        services: tuple[str, str], tmp_path: Path) -> None:
+    settings = make_settings(services, tmp_path)
+    async with open_node(settings) as node:
+        async with httpx.AsyncClient(base_url=node.http_url) as http:
+            token = await _account(http)
+        stream = await trio.open_tcp_stream(*_address(node))
+        await stream.send_all(f"{_upload_head(token, 1_000_000)}\r\nHost: x\r\n\r\n".encode()
+                              + b"\xff\xd8\xff" + b"\0" * 1000)
+        await _until(lambda: len(_temp_files(node)) == 1)
+    await stream.aclose()
+    assert not list((settings.data_dir / "tmp").glob("up-*"))
+
+
+async def test_old_upload_temp_files_are_swept_by_the_media_collector(node: Node) -> None:
+    """Left by a process killed mid-upload. Only old ones: processes started with
+    --workers share the directory, and a young file may be another's upload."""
+    tmp = node.settings.data_dir / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    old, young, other = tmp / "up-0ld", tmp / "up-y0ung", tmp / "not-an-upload"
+    for p in (old, young, other):
+        p.write_bytes(b"x")
+    long_ago = time.time() - L.UPLOAD_TMP_MAX_AGE_SECONDS - 60
+    os.utime(old, (long_ago, long_ago))
+    os.utime(other, (long_ago, long_ago))
+    await node.media.collect()
+    assert not old.exists()
+    assert young.exists() and other.exists()
