@@ -77,6 +77,9 @@ CLOSE_TIMEOUT = 2.0
 LOGOUT_CLOSE_TIMEOUT = 5.0
 #: Nothing received for this many heartbeat intervals means the peer is gone.
 DEAD_PEER_INTERVALS = 3
+#: A node answers `hello` within this, or gives up attaching it after 30 s and
+#: closes. Before hello, nothing heard for this long means the peer is gone.
+HELLO_TIMEOUT = CONNECT_TIMEOUT + 30.0
 #: Until `hello` tells the interval, ping this often: the server closes a socket
 #: silent for two of its intervals before hello too (by default after 50 s), and
 #: a bot may well wait that long between a refused login and the next try.
@@ -427,8 +430,13 @@ class Client:
             nursery.start_soon(self._recycle_when_drained, conn)
             if self._said_hello and self.token:
                 try:
-                    await self._hello_on(conn, self.token, self.last_seq)
+                    with trio.fail_after(HELLO_TIMEOUT):  # a half-open path answers nothing
+                        await self._hello_on(conn, self.token, self.last_seq)
                 except ConnectionLost:
+                    return
+                except trio.TooSlowError:
+                    log.info("glint client: no answer to the resume hello, reconnecting")
+                    nursery.cancel_scope.cancel()
                     return
                 except Unauthorized as exc:  # token revoked while we were away
                     self._finish(CloseCode.UNAUTHORIZED, SessionClosed(exc.message))
@@ -568,7 +576,14 @@ class Client:
         while not conn.hello_done.is_set():
             with trio.move_on_after(PRE_HELLO_PING_SECONDS):
                 await conn.hello_done.wait()
-            if not conn.hello_done.is_set() and not await self._ping(conn):
+            if conn.hello_done.is_set():
+                break
+            silent = trio.current_time() - conn.last_rx
+            if silent > HELLO_TIMEOUT:  # e.g. a login sent into a dead path
+                log.info("glint client: nothing heard for %.1fs before hello", silent)
+                conn.scope.cancel()
+                return
+            if not await self._ping(conn):
                 return
         if conn.heartbeat_s <= 0:
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from trio_websocket import ConnectionClosed, open_websocket_url
 
 from config.limits import DM_HISTORY_MAX, DM_TEXT_MAX
 from protocol import client as client_module
-from protocol.client import connect
+from protocol.client import ConnectionLost, connect
 from protocol.envelope import encode
 from server.node import Node, open_node
 from storage import events
@@ -32,6 +33,62 @@ async def _account(node: Node) -> tuple[int, str]:
 
 async def _notify(node: Node, uid: int, numbers: range) -> None:
     await events.append(node.storage, [(uid, "notification", {"n": n}) for n in numbers])
+
+
+@dataclass
+class Proxy:
+    """A TCP proxy in front of a node. A connection planned as a hole passes the
+    WebSocket handshake and then nothing either way: a path whose far end vanished."""
+
+    target: tuple[str, int]
+    port: int = 0
+    plan: list[bool] = field(default_factory=list)  # the next connections: hole or not
+    accepted: int = 0
+    _scopes: list[trio.CancelScope] = field(default_factory=list)
+    _changed: trio.Event = field(default_factory=trio.Event)
+
+    async def start(self, nursery: trio.Nursery) -> str:
+        listeners = await nursery.start(trio.serve_tcp, self._handle, 0)
+        self.port = listeners[0].socket.getsockname()[1]
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    async def wait_accepted(self, n: int) -> None:
+        while self.accepted < n:
+            await self._changed.wait()
+
+    def drop_all(self) -> None:
+        """End every proxied connection (the client sees its socket die)."""
+        for scope in self._scopes:
+            scope.cancel()
+
+    async def _handle(self, down: trio.SocketStream) -> None:
+        self.accepted += 1
+        self._changed.set()
+        self._changed = trio.Event()
+        hole = self.plan.pop(0) if self.plan else False
+        up = await trio.open_tcp_stream(*self.target)
+        async with down, up, trio.open_nursery() as nursery:
+            self._scopes.append(nursery.cancel_scope)
+            nursery.start_soon(self._pump, down, up, hole, nursery.cancel_scope)
+            nursery.start_soon(self._pump, up, down, hole, nursery.cancel_scope)
+
+    async def _pump(self, src: trio.SocketStream, dst: trio.SocketStream, hole: bool,
+                    scope: trio.CancelScope) -> None:
+        head = b""  # with a hole: what passed of the HTTP handshake so far
+        try:
+            while data := await src.receive_some():
+                if hole and head is not None:
+                    end = (head + data).find(b"\r\n\r\n")
+                    if end >= 0:
+                        data, head = data[:end + 4 - len(head)], None
+                    else:
+                        head += data
+                    await dst.send_all(data)
+                elif not hole:
+                    await dst.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        scope.cancel()
 
 
 @pytest.fixture
@@ -119,3 +176,36 @@ async def test_a_socket_idle_before_hello_is_kept_open(
                     assert info.value.reason.code == 1008
                 hello = await c.signup(name, f"{name}@example.com", PASSWORD)
                 assert hello["user"]["username"] == name
+
+
+async def test_a_resume_hello_that_is_never_answered_is_given_up(
+        node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(client_module, "HELLO_TIMEOUT", 1.0, raising=False)
+    monkeypatch.setattr(client_module, "CLOSE_TIMEOUT", 0.2)  # no closing handshake on a hole
+    _, token = await _account(node)
+    proxy = Proxy(("127.0.0.1", node.ws_port))
+    with trio.fail_after(WAIT):
+        async with trio.open_nursery() as nursery:
+            url = await proxy.start(nursery)
+            async with connect(url, token=token) as c:
+                proxy.plan = [True]  # the reconnect's path goes dead after the handshake
+                proxy.drop_all()
+                await proxy.wait_accepted(2)  # the call below is not for the old socket
+                assert "t" in await c.call("ping")  # on a third socket
+                assert proxy.accepted == 3 and c.close_code is None
+            nursery.cancel_scope.cancel()
+
+
+async def test_a_call_before_hello_on_a_dead_path_fails(
+        node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(client_module, "HELLO_TIMEOUT", 1.0, raising=False)
+    monkeypatch.setattr(client_module, "CLOSE_TIMEOUT", 0.2)  # no closing handshake on a hole
+    monkeypatch.setattr(client_module, "PRE_HELLO_PING_SECONDS", 0.1)
+    proxy = Proxy(("127.0.0.1", node.ws_port), plan=[True])
+    with trio.fail_after(WAIT):
+        async with trio.open_nursery() as nursery:
+            url = await proxy.start(nursery)
+            async with connect(url) as c:
+                with pytest.raises(ConnectionLost):
+                    await c.login(unique("nobody"), PASSWORD)
+            nursery.cancel_scope.cancel()
