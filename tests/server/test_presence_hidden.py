@@ -31,7 +31,7 @@ async def test_a_block_between_strangers_tells_neither(node: Node) -> None:
         to_bob = await conversation(node, carol, bob, kind="direct")
         await alice.call("block.add", user=uid(bob))
         for cid in (to_alice, to_bob):  # markers, after the block's events
-            assert (await carol.call("dm.typing", conversation=cid, typing=False))["sent"]
+            assert (await carol.call("dm.typing", conversation=cid, typing=True))["sent"]
         assert await presence_until_typing(alice, carol) == []
         assert await presence_until_typing(bob, carol) == []
 
@@ -50,7 +50,7 @@ async def test_a_block_tells_a_viewer_who_saw_through_a_follow_given_the_links_b
         hidden = await next_event(bob, "presence", user=a)
         assert hidden == {"user": a, "online": None, "last_active_at": None}
         cid = await conversation(node, carol, alice, kind="direct")
-        assert (await carol.call("dm.typing", conversation=cid, typing=False))["sent"]
+        assert (await carol.call("dm.typing", conversation=cid, typing=True))["sent"]
         assert await presence_until_typing(alice, carol) == []  # Bob followed no one
 
 
@@ -61,8 +61,8 @@ async def test_hiding_activity_tells_only_who_could_see_it(node: Node) -> None:
         cid = await conversation(node, alice, bob, carol, dave)
         await carol.call("block.add", user=uid(bob))
         await dave.call("user.update", hide_activity=True)
-        assert (await alice.call("dm.typing", conversation=cid, typing=False))["sent"]
-        assert (await dave.call("dm.typing", conversation=cid, typing=False))["sent"]
+        assert (await alice.call("dm.typing", conversation=cid, typing=True))["sent"]
+        assert (await dave.call("dm.typing", conversation=cid, typing=True))["sent"]
         for c in (bob, carol, dave):  # the set-up's own events
             await presence_until_typing(c, alice)
         await presence_until_typing(alice, dave)

@@ -19,7 +19,7 @@ async def test_a_suspended_user_is_taken_back_from_their_peers(node: Node, how: 
         b = uid(bob)
         cid = await conversation(node, alice, bob, carol)
         await carol.call("block.add", user=b)  # Carol does not see Bob: she is not told
-        assert (await alice.call("dm.typing", conversation=cid, typing=False))["sent"]
+        assert (await alice.call("dm.typing", conversation=cid, typing=True))["sent"]
         await presence_until_typing(carol, alice)
         assert [i["online"] for i in await online_status(alice, b)] == [True]
 
