@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import secrets
 import socket
 import time
@@ -17,15 +18,25 @@ from hypercorn.config import Sockets
 from hypercorn.trio.run import worker_serve
 from hypercorn.utils import wrap_app
 from quart import Response, g, request, send_from_directory
+from quart.wrappers.request import Body
 from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException, RequestTimeout
 from werkzeug.security import safe_join
 
 from actors.accounts import Session, public_user
 from actors.errors import NotAuthenticated
-from actors.media import UPLOAD_TMP_PREFIX
+from actors.media import UPLOAD_TMP_PREFIX, parse_options
+from config import limits as L
 from media.store import valid_key
 from protocol import PROTOCOL_VERSION
-from protocol.errors import BadRequest, GlintError, NotFound, TooLarge, Unauthorized
+from protocol.errors import (
+    BadRequest,
+    GlintError,
+    NotFound,
+    RateLimited,
+    TooLarge,
+    Unauthorized,
+)
 from server.errors import to_protocol
 from server.gateway import LISTEN_BACKLOG, WS_PATH
 from server.proxies import client_ip
@@ -36,6 +47,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_JSON_BYTES = 64 * 1024
+MULTIPART_SLACK_BYTES = 64 * 1024  # a multipart upload's boundaries and part headers
+UPLOAD_BUSY_RETRY_SECONDS = 1.0  # Retry-After of an upload refused for too many in flight
 MEDIA_CACHE_CONTROL = "public, max-age=31536000, immutable"
 WEB_ROOT = Path(__file__).resolve().parent.parent / "client_js"
 # The built app's file names under assets/ carry a content hash: cache them for good.
@@ -58,24 +71,53 @@ def _error(err: GlintError) -> Response:
     return resp
 
 
+class _Metered:
+    """The request body chunk by chunk, refused as it arrives: past `limit` bytes
+    (413), or when the next chunk takes longer than HTTP_BODY_IDLE_SECONDS (408).
+    Without a Content-Length (chunked) nothing else bounds a body before it is all
+    buffered, and quart's BODY_TIMEOUT never covers iterating over it."""
+
+    def __init__(self, body: Body, limit: int, too_large: str) -> None:
+        self.body, self.limit, self.too_large = body, limit, too_large
+        self.size = 0
+
+    def __aiter__(self) -> _Metered:
+        return self
+
+    async def __anext__(self) -> bytes:
+        with trio.move_on_after(L.HTTP_BODY_IDLE_SECONDS) as idle:
+            chunk = await self.body.__anext__()
+        if idle.cancelled_caught:
+            raise RequestTimeout(f"no part of the body came for {L.HTTP_BODY_IDLE_SECONDS:g} s")
+        self.size += len(chunk)
+        if self.size > self.limit:
+            raise TooLarge(self.too_large)
+        return chunk
+
+
 async def _receive_upload(tmp: trio.Path, limit: int) -> None:
     """Stream the body (raw, or multipart field `file`) to `tmp`, never past `limit` bytes."""
+    too_large = f"uploads are limited to {limit} bytes"
     if (request.mimetype or "").startswith("multipart/"):
+        # The form parser reads request.body: metered the same way, and with no deadline
+        # for the whole body (BODY_TIMEOUT's 60 s cut a slow link's upload short).
+        request.body = _Metered(request.body, limit + MULTIPART_SLACK_BYTES, too_large)  # type: ignore[assignment]
+        request.body_timeout = None
         files = await request.files
         f = files.get("file")
         if f is None:
             raise BadRequest("multipart uploads need a `file` field")
         await f.save(str(tmp))
         if (await tmp.stat()).st_size > limit:
-            raise TooLarge(f"uploads are limited to {limit} bytes")
+            raise TooLarge(too_large)
+        g.body_read = True
         return
     size = 0
     async with await trio.open_file(tmp, "wb") as out:
-        async for chunk in request.body:
+        async for chunk in _Metered(request.body, limit, too_large):
             size += len(chunk)
-            if size > limit:
-                raise TooLarge(f"uploads are limited to {limit} bytes")
             await out.write(chunk)
+    g.body_read = True
     if size == 0:
         raise BadRequest("the upload is empty")
 
@@ -88,16 +130,22 @@ def _client_ip(trusted: tuple[str, ...]) -> str:
 def create_app(node: Node) -> QuartTrio:
     app = QuartTrio(__name__, static_folder=None)
     # Quart refuses bodies past this on its own; the upload also counts while streaming.
-    app.config["MAX_CONTENT_LENGTH"] = node.settings.upload_max_bytes + 64 * 1024
+    app.config["MAX_CONTENT_LENGTH"] = node.settings.upload_max_bytes + MULTIPART_SLACK_BYTES
+    uploading: dict[int, int] = {}  # user id -> uploads in progress on this node
 
     async def body() -> dict[str, Any]:
         if (request.content_length or 0) > MAX_JSON_BYTES:
             raise TooLarge("request body too large")
-        raw = await request.get_data()
-        if len(raw) > MAX_JSON_BYTES:
-            raise TooLarge("request body too large")
+        raw = bytearray()
+        # Each chunk within HTTP_BODY_IDLE_SECONDS, and the whole as quart's get_data had it.
+        with trio.move_on_after(request.body_timeout or math.inf) as whole:
+            async for chunk in _Metered(request.body, MAX_JSON_BYTES, "request body too large"):
+                raw += chunk
+        if whole.cancelled_caught:
+            raise RequestTimeout("the body did not arrive in time")
+        g.body_read = True
         try:
-            data = json.loads(raw or b"{}")
+            data = json.loads(bytes(raw) or b"{}")
             # JSON may spell lone surrogates ("\ud800"), which are no text: argon2, Redis
             # and PostgreSQL failed on them as `internal` (UnicodeEncodeError is a
             # ValueError). Deep nesting ends in RecursionError.
@@ -116,16 +164,17 @@ def create_app(node: Node) -> QuartTrio:
 
     @app.errorhandler(Exception)
     async def on_error(exc: Exception) -> Response:
-        from werkzeug.exceptions import HTTPException
-
         if isinstance(exc, HTTPException):
+            # 408 (a body that stalled) has no code of its own: bad_request.
             status = exc.code or 400
             code = next((c for c, st in _STATUS.items() if st == status), "bad_request")
-            return Response(json.dumps({"error": {"code": code, "message": exc.description}}),
+            resp = Response(json.dumps({"error": {"code": code, "message": exc.description}}),
                             status=status, content_type="application/json")
-        resp = _error(to_protocol(exc))
-        if request.path == "/api/media":
-            # The body may be unread: don't let the next request on this connection hang.
+        else:
+            resp = _error(to_protocol(exc))
+        if request.method not in ("GET", "HEAD") and not g.get("body_read"):
+            # The body may be unread or still coming: don't let the next request on this
+            # connection wait behind it.
             resp.headers["Connection"] = "close"
         return resp
 
@@ -187,23 +236,37 @@ def create_app(node: Node) -> QuartTrio:
 
     @app.post("/api/media")
     async def upload() -> Any:
+        """Everything that can refuse an upload before its body does so first; then the
+        body goes to a temp file that goes with the request, however it ends."""
         sess = await session()
         limit = node.settings.upload_max_bytes
         if (request.content_length or 0) > limit:
             raise TooLarge(f"uploads are limited to {limit} bytes")
-        await node.media.allowance_left(sess.user_id)
-        tmp_dir = trio.Path(node.media.tmp_dir)
-        await tmp_dir.mkdir(parents=True, exist_ok=True)
-        tmp = tmp_dir / f"{UPLOAD_TMP_PREFIX}{secrets.token_hex(12)}"
+        options = dict(request.args)
+        parse_options(options)  # a bad kind, filter or adjustment
+        uid = sess.user_id
+        if uploading.get(uid, 0) >= L.UPLOADS_IN_FLIGHT_PER_USER:
+            raise RateLimited(f"at most {L.UPLOADS_IN_FLIGHT_PER_USER} uploads at once; "
+                              "wait for one to finish", retry_after=UPLOAD_BUSY_RETRY_SECONDS)
+        uploading[uid] = uploading.get(uid, 0) + 1
         try:
-            await _receive_upload(tmp, limit)
-            options = dict(request.args)
-            return await node.media.upload(sess, Path(tmp), options), 201
+            await node.media.allowance_left(uid)
+            tmp_dir = trio.Path(node.media.tmp_dir)
+            await tmp_dir.mkdir(parents=True, exist_ok=True)
+            tmp = tmp_dir / f"{UPLOAD_TMP_PREFIX}{secrets.token_hex(12)}"
+            try:
+                await _receive_upload(tmp, limit)
+                return await node.media.upload(sess, Path(tmp), options), 201
+            finally:
+                # Shielded: a client gone (quart cancels the handler) or the node stopping
+                # would otherwise skip the unlink, whose thread hop checks for cancellation.
+                with trio.CancelScope(shield=True), contextlib.suppress(FileNotFoundError):
+                    await tmp.unlink()
         finally:
-            # Shielded: a client gone (quart cancels the handler) or the node stopping
-            # would otherwise skip the unlink, whose thread hop checks for cancellation.
-            with trio.CancelScope(shield=True), contextlib.suppress(FileNotFoundError):
-                await tmp.unlink()
+            if uploading[uid] > 1:
+                uploading[uid] -= 1
+            else:
+                del uploading[uid]
 
     @app.get("/media/<key>")
     async def media_file(key: str) -> Response:

@@ -12,11 +12,12 @@ import json
 import os
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import trio
 
 from config import limits as L
@@ -171,3 +172,90 @@ async def test_old_upload_temp_files_are_swept_by_the_media_collector(node: Node
     await node.media.collect()
     assert not old.exists()
     assert young.exists() and other.exists()
+
+
+# --- JSON bodies are counted as they arrive -------------------------------------------
+
+async def test_a_chunked_json_body_is_refused_as_soon_as_it_passes_the_limit(
+        node: Node) -> None:
+    """No Content-Length: the body was buffered whole (up to upload_max_bytes) before it
+    was measured. Here it passes 64 KiB and then stalls: the answer comes at once."""
+    head = ("POST /api/auth/login HTTP/1.1\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked")
+    async with _raw(node, head, _chunk(b" " * 40_000) + _chunk(b" " * 40_000)) as s:
+        status, headers, body = await _reply(s)
+    assert status == 413 and body["error"]["code"] == "too_large"
+    assert headers.get("connection") == "close"
+    async with httpx.AsyncClient(base_url=node.http_url) as http:
+        await _still_serves(node, http)
+
+
+# --- uploads in flight, stalled bodies, options first ---------------------------------
+
+async def test_bad_upload_options_are_refused_before_the_body(node: Node) -> None:
+    async with httpx.AsyncClient(base_url=node.http_url) as http:
+        token = await _account(http)
+        for query in ("?filter=nope", "?kind=banner", "?warmth=hot"):
+            async with _raw(node, _upload_head(token, 1_000_000, query), b"\xff\xd8") as s:
+                status, _, body = await _reply(s)
+            assert status == 400 and body["error"]["code"] == "bad_request", query
+        assert _temp_files(node) == []
+        await _still_serves(node, http)
+
+
+async def test_uploads_in_flight_are_capped_per_user(node: Node) -> None:
+    cap = L.UPLOADS_IN_FLIGHT_PER_USER
+    async with httpx.AsyncClient(base_url=node.http_url) as http, AsyncExitStack() as held:
+        token = await _account(http)
+        stalled = [await held.enter_async_context(
+            _raw(node, _upload_head(token, 1_000_000), b"\xff\xd8\xff")) for _ in range(cap)]
+        await _until(lambda: len(_temp_files(node)) == cap)
+        # One more, whole and valid, is refused at once, before its body.
+        r = await _upload(http, token)
+        assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limited"
+        assert int(r.headers["retry-after"]) >= 1
+        assert len(_temp_files(node)) == cap
+        # Another user is not held back, and a place frees when an upload ends.
+        assert (await _upload(http, await _account(http))).status_code == 201
+        await stalled[0].aclose()
+        await _until(lambda: len(_temp_files(node)) == cap - 1)
+        assert (await _upload(http, token)).status_code == 201
+    await _until(lambda: _temp_files(node) == [])
+
+
+@pytest.mark.parametrize("multipart", [False, True], ids=["raw", "multipart"])
+async def test_a_stalled_upload_body_times_out(
+        node: Node, monkeypatch: pytest.MonkeyPatch, multipart: bool) -> None:
+    """The raw body's loop waited for the next chunk for ever (quart's BODY_TIMEOUT
+    covers only get_data and forms), holding a socket and a temp file; a multipart one
+    was cut at 60 s however fast it came. Now each chunk must come within
+    HTTP_BODY_IDLE_SECONDS, and the answer is 408."""
+    monkeypatch.setattr(L, "HTTP_BODY_IDLE_SECONDS", 0.5)
+    async with httpx.AsyncClient(base_url=node.http_url) as http:
+        token = await _account(http)
+        if multipart:
+            head = (f"POST /api/media HTTP/1.1\r\nAuthorization: Bearer {token}\r\n"
+                    "Content-Type: multipart/form-data; boundary=b0undary\r\n"
+                    "Content-Length: 1000000")
+            first = (b'--b0undary\r\nContent-Disposition: form-data; name="file"; '
+                     b'filename="a.jpg"\r\nContent-Type: image/jpeg\r\n\r\n\xff\xd8\xff')
+        else:
+            head, first = _upload_head(token, 1_000_000), b"\xff\xd8\xff" + b"\0" * 1000
+        async with _raw(node, head, first) as s:
+            status, headers, body = await _reply(s)
+        assert status == 408 and body["error"]["code"] == "bad_request"
+        assert headers.get("connection") == "close"
+        await _until(lambda: _temp_files(node) == [])
+        await _still_serves(node, http)
+
+
+async def test_a_stalled_json_body_times_out(
+        node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(L, "HTTP_BODY_IDLE_SECONDS", 0.5)
+    head = ("POST /api/auth/login HTTP/1.1\r\nContent-Type: application/json\r\n"
+            "Content-Length: 100")
+    async with _raw(node, head, b'{"username": ') as s:
+        status, _, body = await _reply(s)
+    assert status == 408 and body["error"]["code"] == "bad_request"
+    async with httpx.AsyncClient(base_url=node.http_url) as http:
+        await _still_serves(node, http)
