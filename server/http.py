@@ -36,6 +36,7 @@ from protocol.errors import (
     RateLimited,
     TooLarge,
     Unauthorized,
+    Unsupported,
 )
 from server.errors import to_protocol
 from server.gateway import LISTEN_BACKLOG, WS_PATH
@@ -47,6 +48,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_JSON_BYTES = 64 * 1024
+# JSON bodies must say so: the types a cross-site page may POST without a CORS preflight
+# (text/plain, forms) are refused, so no page can sign up or log in from its visitors.
+JSON_MIMETYPE = "application/json"
 MULTIPART_SLACK_BYTES = 64 * 1024  # a multipart upload's boundaries and part headers
 UPLOAD_BUSY_RETRY_SECONDS = 1.0  # Retry-After of an upload refused for too many in flight
 MEDIA_CACHE_CONTROL = "public, max-age=31536000, immutable"
@@ -134,6 +138,8 @@ def create_app(node: Node) -> QuartTrio:
     uploading: dict[int, int] = {}  # user id -> uploads in progress on this node
 
     async def body() -> dict[str, Any]:
+        if request.mimetype != JSON_MIMETYPE:
+            raise Unsupported(f"the body must be JSON, sent as Content-Type: {JSON_MIMETYPE}")
         if (request.content_length or 0) > MAX_JSON_BYTES:
             raise TooLarge("request body too large")
         raw = bytearray()

@@ -259,3 +259,32 @@ async def test_a_stalled_json_body_times_out(
     assert status == 408 and body["error"]["code"] == "bad_request"
     async with httpx.AsyncClient(base_url=node.http_url) as http:
         await _still_serves(node, http)
+
+
+# --- JSON endpoints need the JSON content type ----------------------------------------
+
+async def test_json_endpoints_need_the_json_content_type(node: Node) -> None:
+    """A cross-site page may POST text/plain without a preflight (fetch no-cors): with
+    any type accepted, every visitor's browser could sign up accounts from its own
+    address. application/json needs a preflight, which this server never grants."""
+    name = unique("ct")
+    args = {"username": name, "email": f"{name}@example.com", "password": PASSWORD}
+    async with httpx.AsyncClient(base_url=node.http_url) as http:
+        for ctype in ("text/plain", "application/x-www-form-urlencoded", None):
+            headers = {"Content-Type": ctype} if ctype else {}
+            for path in ("/api/auth/signup", "/api/auth/login"):
+                r = await http.post(path, content=json.dumps(args), headers=headers)
+                assert r.status_code == 415, (path, ctype, r.text)
+                assert r.json()["error"]["code"] == "unsupported"
+        r = await http.post("/api/auth/login", json={"username": name, "password": PASSWORD})
+        assert r.status_code == 401  # no account was made
+        r = await http.post("/api/auth/signup", content=json.dumps(args),
+                            headers={"Content-Type": "application/json; charset=utf-8"})
+        assert r.status_code == 201, r.text
+        auth = {"Authorization": f"Bearer {r.json()['token']}"}
+        r = await http.post("/api/auth/password", headers={**auth, "Content-Type": "text/plain"},
+                            content=json.dumps({"old_password": PASSWORD,
+                                                "new_password": PASSWORD + "!"}))
+        assert r.status_code == 415 and r.json()["error"]["code"] == "unsupported"
+        r = await http.post("/api/auth/login", json={"username": name, "password": PASSWORD})
+        assert r.status_code == 200  # the password is unchanged, and the node serves on
