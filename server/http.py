@@ -127,8 +127,10 @@ async def _receive_upload(tmp: trio.Path, limit: int) -> None:
 
 
 def _client_ip(trusted: tuple[str, ...]) -> str:
-    return client_ip(request.remote_addr or "unknown",
-                     request.headers.get("X-Forwarded-For"), trusted)
+    # A proxy may add its own header line rather than extend the client's: all lines
+    # in order are one list (RFC 9110), the nearest hop last.
+    forwarded = ", ".join(request.headers.getlist("X-Forwarded-For"))
+    return client_ip(request.remote_addr or "unknown", forwarded or None, trusted)
 
 
 def create_app(node: Node) -> QuartTrio:

@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgpack
 import pytest
 import trio
+from trio_websocket import open_websocket_url
 
 from config import limits as L
 from server.node import Node, open_node
@@ -288,3 +290,32 @@ async def test_json_endpoints_need_the_json_content_type(node: Node) -> None:
         assert r.status_code == 415 and r.json()["error"]["code"] == "unsupported"
         r = await http.post("/api/auth/login", json={"username": name, "password": PASSWORD})
         assert r.status_code == 200  # the password is unchanged, and the node serves on
+
+
+# --- every X-Forwarded-For line counts ------------------------------------------------
+
+async def test_every_forwarded_for_line_counts_over_http_and_websocket(
+        services: tuple[str, str], tmp_path: Path) -> None:
+    """A proxy that adds its own header line after the client's: HTTP read the first
+    line (the client's, forged) and the WebSocket the last (the nearest proxy's)."""
+    settings = make_settings(services, tmp_path, signups_per_ip=1, trusted_proxies=PROXY)
+
+    async def signup(lines: list[str]) -> int:
+        name = unique("xf")
+        r = await http.post("/api/auth/signup", headers=[("X-Forwarded-For", v) for v in lines],
+                            json={"username": name, "email": f"{name}@example.com",
+                                  "password": PASSWORD})
+        return r.status_code
+
+    async with open_node(settings) as node, httpx.AsyncClient(base_url=node.http_url) as http:
+        assert await signup(["198.51.100.1", "203.0.113.5"]) == 201
+        assert await signup(["198.51.100.2", "203.0.113.5"]) == 429  # the same client
+        # Two trusted proxies, each adding a line: the client is the first line's.
+        async with open_websocket_url(node.ws_url, extra_headers=[
+                ("X-Forwarded-For", "203.0.113.5"), ("X-Forwarded-For", "10.0.0.7")]) as ws:
+            name = unique("xf")
+            await ws.send_message(msgpack.packb({"id": 1, "op": "auth.signup", "args": {
+                "username": name, "email": f"{name}@example.com", "password": PASSWORD}}))
+            reply = msgpack.unpackb(await ws.get_message())
+            assert reply["re"] == 1 and reply["error"]["code"] == "rate_limited", reply
+        assert await signup(["203.0.113.6", "10.0.0.7"]) == 201  # the node serves on
