@@ -349,8 +349,9 @@ async def _take_like(charge: ratelimit.Charge) -> None:
 
 async def _like(conn: asyncpg.Connection, sink: EventSink, viewer_id: int, post_id: int,
                 keys: Keys, charge: ratelimit.Charge) -> dict[str, Any]:
-    # Two statements: what the rules need (post, relations both ways), then the like,
-    # counter, notification and its durable event together (storage.posts.like_once).
+    # The post's row held (so the notification's id follows commit order), what the rules
+    # need (post, relations both ways), then the like, counter, notification and its
+    # durable event together (storage.posts.like_once).
     ctx = await db.post_context(conn, viewer_id, post_id)
     if ctx is None or ctx.head.deleted:
         raise Missing("no such post")
@@ -545,8 +546,8 @@ async def _comments(conn: asyncpg.Connection, viewer_id: int, post_id: int,
 
 async def _like_comment(conn: asyncpg.Connection, sink: EventSink, viewer_id: int,
                         comment_id: int, on: bool, charge: ratelimit.Charge) -> dict[str, Any]:
-    # Two statements, as for post likes: what the rules need, then the change with its
-    # counter, notification and durable event (storage.posts.comment_like_once).
+    # As for post likes: the comment's row held, what the rules need, then the change
+    # with its counter, notification and durable event (storage.posts.comment_like_once).
     ctx = await db.comment_context(conn, viewer_id, comment_id)
     if ctx is None or ctx.comment.deleted or ctx.head.deleted:
         raise Missing("no such comment")

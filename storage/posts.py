@@ -328,6 +328,12 @@ _CONTEXT = f"""
 
 async def post_context(conn: asyncpg.Connection, viewer_id: int,
                        post_id: int) -> PostContext | None:
+    """The post's row is held first (as the like's counter update would, but before the
+    notification's id is taken): a post's like notifications take their ids in the
+    order they commit, so one that waited for the row never lands below ids its author
+    has seen meanwhile (`notif.read {before}` marked it read unseen), as for comments
+    (`add_comment_context`)."""
+    await conn.execute("SELECT 1 FROM posts WHERE id = $1 FOR NO KEY UPDATE", post_id)
     row = await conn.fetchrow(_CONTEXT, post_id, viewer_id)
     if row is None:
         return None
@@ -914,6 +920,9 @@ _COMMENT_CONTEXT = f"""
 
 async def comment_context(conn: asyncpg.Connection, viewer_id: int,
                           comment_id: int) -> CommentContext | None:
+    """The comment's row is held first, before the notification's id is taken (see
+    `post_context`)."""
+    await conn.execute("SELECT 1 FROM comments WHERE id = $1 FOR NO KEY UPDATE", comment_id)
     row = await conn.fetchrow(_COMMENT_CONTEXT, comment_id, viewer_id)
     if row is None:
         return None
