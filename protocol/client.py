@@ -42,10 +42,22 @@ from trio_websocket import (
 
 from protocol import PROTOCOL_VERSION
 from protocol.envelope import CodecError, Event, decode_map, encode, request
-from protocol.errors import GlintError, Internal, Unauthorized, Unavailable, error_from_wire
+from protocol.errors import (
+    ErrorCode,
+    GlintError,
+    Internal,
+    RateLimited,
+    TooLarge,
+    Unauthorized,
+    Unavailable,
+    error_from_wire,
+)
 from protocol.names import CloseCode
 
-__all__ = ["CallTimeout", "Client", "ConnectionLost", "Event", "SessionClosed", "connect"]
+__all__ = [
+    "CallTimeout", "Client", "ClosedRateLimited", "ClosedTooLarge", "ConnectionLost", "Event",
+    "SessionClosed", "connect",
+]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +82,10 @@ MAX_MESSAGE_SIZE = 16 << 20
 RECONNECT_FIRST_DELAY = 0.1
 RECONNECT_MAX_DELAY = 5.0
 RECONNECT_ATTEMPTS = 20
+#: After a close for too many refused requests (4029), reconnect no sooner than this.
+RATE_LIMITED_CLOSE_DELAY = 5.0
+#: What the server adds to a message's size before comparing it with `max_frame`.
+FRAME_OVERHEAD = 64
 CONNECT_TIMEOUT = 10.0
 #: Bounds the closing handshake, so that a dead peer cannot hold up a reconnect.
 CLOSE_TIMEOUT = 2.0
@@ -96,6 +112,20 @@ class ConnectionLost(Unavailable):
 
 class CallTimeout(Unavailable, trio.TooSlowError):
     """No reply within the call's `timeout`; the request may or may not have taken effect."""
+
+
+class ClosedRateLimited(ConnectionLost, RateLimited):
+    """The server closed the socket with 4029 (too many requests refused in a row)
+    before the reply; `retry_after` is how long the client waits to reconnect."""
+
+    code = ErrorCode.RATE_LIMITED
+
+
+class ClosedTooLarge(ConnectionLost, TooLarge):
+    """The socket was closed with 1009 (a message over a size limit) before the reply;
+    sending the same request again would fail the same way."""
+
+    code = ErrorCode.TOO_LARGE
 
 
 class SessionClosed(Unauthorized):
@@ -136,9 +166,9 @@ class _Connection:
     recycling: bool = False  # being replaced: new calls wait for the next socket
     idle: trio.Event = field(default_factory=trio.Event)  # set when recycling and no call left
 
-    async def send(self, msg: dict[str, Any]) -> None:
+    async def send(self, frame: bytes) -> None:
         try:
-            await self.ws.send_message(encode(msg))
+            await self.ws.send_message(frame)
         except _TRANSPORT_ERRORS as exc:
             reason = self.ws.closed
             if reason is not None and reason.code == CloseCode.UNAUTHORIZED:
@@ -337,10 +367,14 @@ class Client:
         on_reply: Callable[[dict[str, Any]], None] | None = None,
     ) -> Any:
         rid = next(self._ids)
+        frame = encode(request(op, rid, args))
+        limit = (self.hello_data or {}).get("max_frame")
+        if isinstance(limit, int) and len(frame) + FRAME_OVERHEAD > limit:
+            raise TooLarge(f"`{op}` is {len(frame)} bytes; the server takes at most {limit}")
         waiter = _Waiter(on_reply)
         conn.pending[rid] = waiter
         try:
-            await conn.send(request(op, rid, args))
+            await conn.send(frame)
             await waiter.done.wait()
         finally:
             conn.forget(rid)
@@ -462,6 +496,9 @@ class Client:
         reason = conn.ws.closed
         code = reason.code if reason is not None else 1006
         self._last_code = code
+        lost = _close_error(code)
+        if code == CloseCode.RATE_LIMITED:
+            self._retry_after = max(self._retry_after, RATE_LIMITED_CLOSE_DELAY)
         if self._closing:
             self._finish(CloseCode.NORMAL, ConnectionLost("client closed"))
         elif conn.recycling:
@@ -472,10 +509,10 @@ class Client:
             self._finish(code, SessionClosed(reason.reason if reason and reason.reason
                                              else "session closed by the server"))
         elif not (self._reconnect and self._said_hello):
-            self._finish(code, ConnectionLost(f"connection closed ({code})"))
+            self._finish(code, lost)
         else:
             log.info("glint client: connection closed (%s), reconnecting", code)
-        conn.fail_pending(self._final_error or ConnectionLost(f"connection closed ({code})"))
+        conn.fail_pending(self._final_error or lost)
 
     async def _read(self, conn: _Connection) -> None:
         """The only reader of the socket; when it ends, the connection ends."""
@@ -599,7 +636,7 @@ class Client:
 
     async def _ping(self, conn: _Connection) -> bool:
         try:
-            await conn.send(request("ping", next(self._ids)))
+            await conn.send(encode(request("ping", next(self._ids))))
         except ConnectionLost:
             return False  # the reader sees the close too
         return True
@@ -620,6 +657,16 @@ class Client:
 
     def _error_after_close(self) -> GlintError:
         return self._final_error or ConnectionLost("client closed")
+
+
+def _close_error(code: int) -> ConnectionLost:
+    """What calls in flight on a socket closed with `code` fail with."""
+    if code == CloseCode.RATE_LIMITED:
+        return ClosedRateLimited(f"connection closed ({code}): too many requests refused",
+                                 retry_after=RATE_LIMITED_CLOSE_DELAY)
+    if code == CloseCode.TOO_LARGE:
+        return ClosedTooLarge(f"connection closed ({code}): a message over the size limit")
+    return ConnectionLost(f"connection closed ({code})")
 
 
 class _EventStream:

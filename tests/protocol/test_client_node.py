@@ -14,6 +14,7 @@ from config.limits import DM_HISTORY_MAX, DM_TEXT_MAX
 from protocol import client as client_module
 from protocol.client import ConnectionLost, connect
 from protocol.envelope import encode
+from protocol.errors import GlintError, RateLimited, TooLarge
 from server.node import Node, open_node
 from storage import events
 from tests.conftest import PASSWORD, make_settings, unique
@@ -209,3 +210,51 @@ async def test_a_call_before_hello_on_a_dead_path_fails(
                 with pytest.raises(ConnectionLost):
                     await c.login(unique("nobody"), PASSWORD)
             nursery.cancel_scope.cancel()
+
+
+async def test_a_close_for_rate_limiting_is_rate_limited_and_backed_off(
+        services: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(client_module, "RATE_LIMITED_CLOSE_DELAY", 1.0, raising=False)
+    # Two tokens a socket, hardly refilled: hello takes one, the first ping the other.
+    settings = make_settings(services, tmp_path, ops_per_second=0.001, ops_burst=2)
+    async with open_node(settings) as node:
+        _, token = await _account(node)
+        errors: list[GlintError] = []
+        with trio.fail_after(WAIT):
+            async with connect(node.ws_url, token=token) as c:
+
+                async def ping() -> None:
+                    try:
+                        await c.call("ping")
+                    except GlintError as exc:
+                        errors.append(exc)
+
+                async with trio.open_nursery() as nursery:
+                    for _ in range(205):  # the 200th refusal in a row closes with 4029
+                        nursery.start_soon(ping)
+                closed_at = trio.current_time()
+                at_close = [e for e in errors if isinstance(e, ConnectionLost)]
+                assert len(at_close) == 5  # the 200th refused, unanswered, and 4 not read
+                assert all(isinstance(e, RateLimited) and e.code == "rate_limited"
+                           and e.retry_after == 1.0 for e in at_close)
+                assert "t" in await c.call("ping")  # on the next socket, which...
+                assert trio.current_time() - closed_at >= 1.0  # ...came after a pause
+                assert c.close_code is None
+
+
+async def test_a_request_over_the_frame_limit_is_refused_before_it_is_sent(
+        services: tuple[str, str], tmp_path: Path) -> None:
+    settings = make_settings(services, tmp_path, max_frame_bytes=64 * 1024)
+    async with open_node(settings) as node:
+        _, token = await _account(node)
+        with trio.fail_after(WAIT):
+            async with connect(node.ws_url, token=token) as c:
+                with pytest.raises(TooLarge) as info:
+                    await c.call("user.update", bio="x" * 70_000)
+                assert not isinstance(info.value, ConnectionLost)  # the socket lives on
+                assert "t" in await c.call("ping")
+            # Before hello the limit is not known yet: the node's close says it.
+            async with connect(node.ws_url) as fresh:
+                with pytest.raises(TooLarge):
+                    await fresh.login("x" * 70_000, PASSWORD)
+                assert fresh.close_code == 1009
