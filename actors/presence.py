@@ -31,6 +31,7 @@ import logging
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from itertools import islice
 from typing import Any, Protocol
 
 import trio
@@ -134,12 +135,21 @@ class Presence:
         self.ttl_ms = max(1, int(heartbeat_seconds * PRESENCE_TTL_HEARTBEATS * 1000))
         self.active_write_seconds = active_write_seconds
         self._devices: dict[int, tuple[int, str]] = {}  # conn_id -> (user id, device id)
-        self._send, self._recv = trio.open_memory_channel[db.Change](queue_size)
+        # Changes not yet taken by the apply task, one per device, in order. Never
+        # dropped (a dropped connect left its device out of Redis, a dropped disconnect
+        # left it indexed and unannounced): each device has one connect and one
+        # disconnect, and a disconnect cancels its connect still waiting here, so this
+        # holds at most one change per connection of the node, open or just closed.
+        self._pending: dict[str, db.Change] = {}
+        self._applying: set[str] = set()  # devices of the batch being applied
+        self._wake = trio.Event()
+        self.queue_size = queue_size  # more waiting than this is logged
+        self._crowded = False
         self.claim_ms = max(1, int(heartbeat_seconds * PRESENCE_CLAIM_HEARTBEATS * 1000))
         self.refreshes = 0  # completed refresh rounds (for tests and metrics)
         self.swept = 0  # devices of dead instances this node removed
         self.queued = 0  # changes queued
-        self.applied = 0  # changes applied (or given up on)
+        self.applied = 0  # changes applied (or given up on, or cancelled)
         self._progress = trio.Event()  # set (and renewed) whenever the above change
         self._marked = False  # the liveness mark was renewed once
 
@@ -156,18 +166,29 @@ class Presence:
     def disconnected(self, conn: Device) -> None:
         """node.disconnect_hooks: a connection ended."""
         found = self._devices.pop(conn.conn_id, None)
-        if found is not None:
+        if found is None:
+            return
+        waiting = self._pending.get(found[1])
+        if waiting is not None and waiting.online:
+            # Its connect was never applied: nothing to undo, nothing to announce.
+            del self._pending[found[1]]
+            self.applied += 1
+        else:
             self._queue(db.Change(found[0], found[1], False))
-            self._poke()
+        self._poke()
 
     def _queue(self, change: db.Change) -> None:
-        try:
-            self._send.send_nowait(change)
-            self.queued += 1
-        except trio.WouldBlock:
-            # The refresher still keeps a connected device alive, and a gone one
-            # expires with its TTL; only the announcement is lost.
-            log.warning("presence queue full; change dropped", extra={"user": change.user_id})
+        """Put a change in line for the apply task (a connect already waiting for its
+        device stands)."""
+        if change.device in self._pending:
+            return
+        self._pending[change.device] = change
+        self.queued += 1
+        self._wake.set()
+        crowded = len(self._pending) > self.queue_size
+        if crowded and not self._crowded:
+            log.warning("presence changes pile up", extra={"waiting": len(self._pending)})
+        self._crowded = crowded
 
     def _poke(self) -> None:
         self._progress.set()
@@ -211,13 +232,12 @@ class Presence:
                     log.warning("presence mark not dropped")
 
     async def _apply_loop(self) -> None:
-        async for first in self._recv:
-            batch = [first]
-            while len(batch) < BATCH_MAX:
-                try:
-                    batch.append(self._recv.receive_nowait())
-                except trio.WouldBlock:
-                    break
+        while True:
+            while not self._pending:
+                self._wake = trio.Event()
+                await self._wake.wait()
+            batch = [self._pending.pop(d) for d in list(islice(self._pending, BATCH_MAX))]
+            self._applying = {c.device for c in batch}
             try:
                 transitions = await db.apply_changes(self.st, batch, self.ttl_ms)
                 await self._announce(transitions)
@@ -226,6 +246,7 @@ class Presence:
                                                                     "changes": len(batch)})
             except Exception:  # a background chore must never take the node down
                 log.exception("presence changes failed")
+            self._applying = set()
             self.applied += len(batch)
             self._poke()
 
@@ -287,8 +308,11 @@ class Presence:
         """Renew the devices of those of `conns` still attached (the others disconnected
         after the round began: their keys are gone and stay gone). If this instance's
         mark is found missing (Redis lost its data), connect every device again now,
-        rather than at the next round."""
+        rather than at the next round; a device the index does not list, with no change
+        of its own under way (its connect failed), is connected again."""
         devices = [d for c in conns if (d := self._devices.get(c)) is not None]
+        # A change waiting or being applied may land after the refresh: not missing.
+        busy = {d for _, d in devices if d in self._pending or d in self._applying}
         try:
             done = await db.refresh(self.st, devices, self.ttl_ms, touch_active)
         except Unavailable as exc:
@@ -299,6 +323,12 @@ class Presence:
             return
         if done.mark_missing:
             await self.mark_alive()
+        for user_id, device in done.missing:
+            conn_id = int(device.rpartition(":")[2])
+            if device not in busy and self._devices.get(conn_id) == (user_id, device):
+                self._queue(db.Change(user_id, device, True))
+        if done.missing:
+            self._poke()
 
     async def _sweep_loop(self) -> None:
         while True:

@@ -272,6 +272,7 @@ return {redis.call('EXISTS', KEYS[2]), renewed}
 @dataclass(frozen=True)
 class Refreshed:
     renewed: int  # device keys renewed
+    missing: list[tuple[int, str]]  # the devices their instance's index does not list
     # a device's instance has no liveness mark: Redis lost its data, or the instance was
     # taken for dead (and swept): its devices must be connected again
     mark_missing: bool
@@ -289,7 +290,7 @@ async def refresh(st: Storage, devices: Iterable[tuple[int, str]], ttl_ms: int,
     still listed, and comes back."""
     items = list(devices)
     if not items:
-        return Refreshed(0, False)
+        return Refreshed(0, [], False)
     by_instance: dict[str, list[tuple[int, str]]] = {}
     for user_id, device in items:
         by_instance.setdefault(instance_of(device), []).append((user_id, device))
@@ -304,13 +305,14 @@ async def refresh(st: Storage, devices: Iterable[tuple[int, str]], ttl_ms: int,
             out = await pipe.execute()
         renewed = [group[int(i) - 1] for group, (_, done) in zip(by_instance.values(), out,
                                                                    strict=True) for i in done]
-        missing = any(int(marked) == 0 for marked, _ in out)
+        unmarked = any(int(marked) == 0 for marked, _ in out)
+        kept = set(renewed)
         if touch_active and renewed:
             async with st.pool.acquire() as conn:
                 await conn.execute(
                     "UPDATE users SET last_active_at = now() WHERE id = ANY($1::bigint[])",
                     sorted({u for u, _ in renewed}))
-        return Refreshed(len(renewed), missing)
+        return Refreshed(len(renewed), [d for d in items if d not in kept], unmarked)
 
     return await st.both(run)
 
