@@ -20,7 +20,7 @@ from hypercorn.utils import wrap_app
 from quart import Response, g, request, send_from_directory
 from quart.wrappers.request import Body
 from quart_trio import QuartTrio
-from werkzeug.exceptions import HTTPException, RequestTimeout
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestTimeout
 from werkzeug.security import safe_join
 
 from actors.accounts import Session, public_user
@@ -53,6 +53,9 @@ MAX_JSON_BYTES = 64 * 1024
 JSON_MIMETYPE = "application/json"
 MULTIPART_SLACK_BYTES = 64 * 1024  # a multipart upload's boundaries and part headers
 UPLOAD_BUSY_RETRY_SECONDS = 1.0  # Retry-After of an upload refused for too many in flight
+# Methods no route takes at a path land on the catch-alls, which answer 404 or 405.
+OTHER_METHODS = ["POST", "PUT", "PATCH", "DELETE"]
+ROUTED_METHODS = ("GET", *OTHER_METHODS)
 MEDIA_CACHE_CONTROL = "public, max-age=31536000, immutable"
 WEB_ROOT = Path(__file__).resolve().parent.parent / "client_js"
 # The built app's file names under assets/ carry a content hash: cache them for good.
@@ -173,11 +176,13 @@ def create_app(node: Node) -> QuartTrio:
     @app.errorhandler(Exception)
     async def on_error(exc: Exception) -> Response:
         if isinstance(exc, HTTPException):
-            # 408 (a body that stalled) has no code of its own: bad_request.
+            # 405 and 408 (a body that stalled) have no code of their own: bad_request.
             status = exc.code or 400
             code = next((c for c, st in _STATUS.items() if st == status), "bad_request")
             resp = Response(json.dumps({"error": {"code": code, "message": exc.description}}),
                             status=status, content_type="application/json")
+            if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+                resp.headers["Allow"] = ", ".join(exc.valid_methods)
         else:
             resp = _error(to_protocol(exc))
         if request.method not in ("GET", "HEAD") and not g.get("body_read"):
@@ -315,6 +320,32 @@ def create_app(node: Node) -> QuartTrio:
     async def admin_page() -> Any:
         return await _web_page("admin.html", node.settings.web_dir)
 
+    def routed(path: str) -> list[str]:
+        """The methods a route other than the catch-alls takes at `path`."""
+        adapter = app.url_map.bind("localhost")
+        methods = []
+        for method in ROUTED_METHODS:
+            try:
+                endpoint, _ = adapter.match(path, method=method)
+            except HTTPException:
+                continue
+            if endpoint not in ("static_file", "no_route"):
+                methods.append(method)
+        return [*methods, "HEAD"] if "GET" in methods else methods
+
+    def no_such_path(path: str) -> GlintError:
+        """404 for a path of the API (not a page of the app), 405 if it exists for others."""
+        if methods := routed("/" + path):
+            raise MethodNotAllowed(valid_methods=methods)
+        return NotFound("no such path")
+
+    @app.route("/<path:path>", methods=OTHER_METHODS)
+    async def no_route(path: str) -> Any:
+        """No route takes this method at this path (werkzeug tried them first)."""
+        if path.split("/", 1)[0] not in NOT_APP_PREFIXES:
+            raise MethodNotAllowed(valid_methods=["GET", "HEAD"])  # a page of the app
+        raise no_such_path(path)
+
     @app.get("/<path:path>")
     async def static_file(path: str) -> Any:
         root = _web_root(node.settings.web_dir)
@@ -327,7 +358,7 @@ def create_app(node: Node) -> QuartTrio:
             return resp
         top = path.split("/", 1)[0]
         if top in NOT_APP_PREFIXES:
-            raise NotFound("no such path")
+            raise no_such_path(path)
         if top == "admin":
             return await _web_page("admin.html", root)  # the operator console's own routes
         return await _web_page("index.html", root)  # a client-side route: the app handles it

@@ -319,3 +319,25 @@ async def test_every_forwarded_for_line_counts_over_http_and_websocket(
             reply = msgpack.unpackb(await ws.get_message())
             assert reply["re"] == 1 and reply["error"]["code"] == "rate_limited", reply
         assert await signup(["203.0.113.6", "10.0.0.7"]) == 201  # the node serves on
+
+
+# --- unknown paths 404, wrong methods 405 ---------------------------------------------
+
+async def test_unknown_paths_are_404_and_wrong_methods_405(node: Node) -> None:
+    key = "/media/" + "a" * 64 + ".jpg"
+    async with httpx.AsyncClient(base_url=node.http_url) as http:
+        for method, path, status in (
+                ("GET", "/api/media", 405), ("GET", "/api/auth/login", 405),
+                ("PUT", "/api/auth/login", 405), ("DELETE", key, 405),
+                ("POST", "/healthz", 405), ("POST", "/api/nope", 404),
+                ("GET", "/api/nope", 404), ("POST", "/media/a/b", 404),
+                ("GET", key, 404), ("POST", "/some/page", 405)):
+            r = await http.request(method, path)
+            assert r.status_code == status, (method, path, r.status_code, r.text)
+            assert r.json()["error"]["code"] in ("not_found", "bad_request"), r.text
+            if status == 405:
+                assert method not in r.headers["allow"]
+        r = await http.get("/api/media")
+        assert "POST" in r.headers["allow"]
+        r = await http.post("/api/auth/login", json={"username": "nobody", "password": "x"})
+        assert r.status_code == 401  # the real routes still answer
