@@ -129,6 +129,13 @@ async def _receive_upload(tmp: trio.Path, limit: int) -> None:
         raise BadRequest("the upload is empty")
 
 
+def host_only(host_header: str) -> str:
+    """A Host header without its port: "[::1]:8080" and "[::1]" are both "[::1]"."""
+    if host_header.endswith("]") or ":" not in host_header:
+        return host_header
+    return host_header.rsplit(":", 1)[0]
+
+
 def _client_ip(trusted: tuple[str, ...]) -> str:
     # A proxy may add its own header line rather than extend the client's: all lines
     # in order are one list (RFC 9110), the nearest hop last.
@@ -211,7 +218,7 @@ def create_app(node: Node) -> QuartTrio:
 
     @app.get("/api/info")
     async def info() -> Any:
-        host = request.host.rsplit(":", 1)[0] if request.host else node.settings.host
+        host = host_only(request.host) if request.host else node.settings.host
         ws_url = node.settings.public_ws_url or f"ws://{host}:{node.ws_port}{WS_PATH}"
         return {"ws_url": ws_url, "proto": PROTOCOL_VERSION, "server": "glint/0.1.0",
                 "node": node.name}

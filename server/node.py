@@ -29,7 +29,7 @@ from media.workers import MediaWorkers
 from protocol.names import CloseCode
 from server.connection import Connection
 from server.gateway import Gateway, _listen
-from server.http import serve_http
+from server.http import host_only, serve_http
 from server.metrics import Metrics
 from server.router import Router
 from storage import accounts as db_accounts
@@ -84,9 +84,7 @@ class Node:
         """Where a client that reached us as `host_header` finds the HTTP side."""
         if self.settings.public_http_url:
             return self.settings.public_http_url
-        host = host_header.rsplit(":", 1)[0] if host_header and not host_header.endswith("]") \
-            else host_header
-        return f"http://{host or self.settings.host}:{self.http_port}"
+        return f"http://{host_only(host_header or '') or self.settings.host}:{self.http_port}"
 
     async def _collect_media(self) -> None:
         while True:

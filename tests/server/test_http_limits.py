@@ -341,3 +341,15 @@ async def test_unknown_paths_are_404_and_wrong_methods_405(node: Node) -> None:
         assert "POST" in r.headers["allow"]
         r = await http.post("/api/auth/login", json={"username": "nobody", "password": "x"})
         assert r.status_code == 401  # the real routes still answer
+
+
+# --- /api/info with an IPv6 Host ------------------------------------------------------
+
+async def test_info_ws_url_keeps_an_ipv6_host(node: Node) -> None:
+    async with httpx.AsyncClient(base_url=node.http_url) as http:
+        for host, want in (("[::1]", "[::1]"), ("[::1]:8080", "[::1]"),
+                           ("example.com", "example.com"), ("example.com:8080", "example.com"),
+                           ("[2001:db8::5]:80", "[2001:db8::5]")):
+            r = await http.get("/api/info", headers={"Host": host})
+            assert r.json()["ws_url"] == f"ws://{want}:{node.ws_port}/ws", host
+            assert node.http_url_for(host) == f"http://{want}:{node.http_port}", host
