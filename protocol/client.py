@@ -24,6 +24,7 @@ from __future__ import annotations
 import itertools
 import logging
 import random
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -192,8 +193,12 @@ class Client:
     Attributes:
         token: the session token, once signed up, logged in or given to `hello`.
         user: the user map from the last `hello` reply.
-        last_seq: the highest durable event seq handed to the event queue (already
-            set when `events()` yields that event); `resume` uses it.
+        last_seq: the highest durable event seq put into the event queue (already
+            set when `events()` yields that event); the client's own resumes use it.
+        processed_seq: the position you have reached: every durable event up to it
+            has been handed to you by `events()` or `next_event()` (or skipped by
+            `next_event(name)`). Persist this one and pass it as `resume` after a
+            restart: events still queued when the process ended come again.
         hello_data: the last `hello` reply.
         close_code: the close code once the client is closed for good, else None.
 
@@ -216,6 +221,7 @@ class Client:
         self.token = token
         self.user: dict[str, Any] | None = None
         self.last_seq: int | None = None
+        self.processed_seq: int | None = None
         self.hello_data: dict[str, Any] | None = None
         self.close_code: int | None = None
         self.dropped_events = 0
@@ -233,6 +239,8 @@ class Client:
         self._retry_after = 0.0
         self._event_send, self._event_recv = trio.open_memory_channel[Event](EVENT_QUEUE_SIZE)
         self._events = _EventStream(self)
+        # Per queued event, in queue order: processed_seq once it has been handed out.
+        self._marks: deque[int | None] = deque()
 
     # -- public API ---------------------------------------------------------
 
@@ -396,9 +404,9 @@ class Client:
             self._said_hello = True
             seq = data.get("seq")
             if isinstance(seq, int) and (resume is None or data.get("resync")):
-                self.last_seq = seq
+                self._moved_to(seq)
             elif explicit and resume is not None:
-                self.last_seq = resume  # the caller asked for everything after it
+                self._moved_to(resume)  # the caller asked for everything after it
             beat = data.get("heartbeat_ms")
             if isinstance(beat, int | float) and beat > 0:
                 conn.heartbeat_s = beat / 1000
@@ -564,12 +572,12 @@ class Client:
             seq = None
         event = Event(msg["ev"], data if isinstance(data, dict) else {}, seq)
         if seq is None:
-            if not self._queue(event):
+            if not self._queue(event, self.last_seq):
                 self.dropped_events += 1
             return
         if self.last_seq is not None and seq <= self.last_seq:
             return  # a duplicate, e.g. replayed after a resume that overlapped
-        if conn.overflowed or not self._queue(event):
+        if conn.overflowed or not self._queue(event, seq):
             # Dropped without moving last_seq (so are the ones after it, or there
             # would be a gap): the next socket resumes from here.
             if not conn.overflowed:
@@ -578,12 +586,29 @@ class Client:
             return
         self.last_seq = seq  # before the receiver runs: `send_nowait` only schedules it
 
-    def _queue(self, event: Event) -> bool:
+    def _queue(self, event: Event, mark: int | None) -> bool:
+        """Queue an event; `mark` is what processed_seq becomes once it is handed out."""
         try:
             self._event_send.send_nowait(event)
         except trio.WouldBlock:
             return False
+        self._marks.append(mark)
         return True
+
+    def _moved_to(self, seq: int) -> None:
+        """last_seq set by a hello (fresh, resync or an explicit resume), not by an
+        event: processed_seq follows once what is queued before it has been read."""
+        self.last_seq = seq
+        if self._marks:
+            self._marks[-1] = seq
+        else:
+            self.processed_seq = seq
+
+    def _handed_out(self) -> None:
+        mark = self._marks.popleft() if self._marks else None
+        if mark is not None:
+            self.processed_seq = mark
+        self._check_drained()
 
     def _check_drained(self) -> None:
         """After an overflow, note when the application has read the queue down."""
@@ -681,12 +706,12 @@ class _EventStream:
     async def receive(self) -> Event:
         self._client._check_drained()  # an overflow may have found the queue empty
         event = await self._client._event_recv.receive()
-        self._client._check_drained()
+        self._client._handed_out()
         return event
 
     def receive_nowait(self) -> Event:
         event = self._client._event_recv.receive_nowait()
-        self._client._check_drained()
+        self._client._handed_out()
         return event
 
     def __aiter__(self) -> _EventStream:

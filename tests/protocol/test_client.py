@@ -348,6 +348,31 @@ async def test_resume_too_old_means_resync(server: FakeServer) -> None:
             assert (await client.next_event()).seq == 11  # no stale replay came first
 
 
+async def test_processed_seq_follows_reads_ephemeral_events_and_a_resync(
+    server: FakeServer,
+) -> None:
+    with trio.fail_after(TIMEOUT):
+        async with connect(server.url, token="tok-a") as client:
+            assert client.processed_seq == 0
+            for seq in (1, 2):
+                server.store(seq)
+                await server.push("notification", {"n": seq}, seq)
+            await server.push("dm.typing", {"dm": 9})
+            for seq in range(3, 11):
+                server.store(seq)  # while the client is away
+            server.oldest_seq = 5  # too far behind: the resume is a resync to 10
+            await server.close_all(4008)
+            await server.wait_until(lambda: len(server.args_of("hello")) == 2)
+            assert await client.call("echo") == {}  # so the resume has been answered
+            assert client.last_seq == 10 and client.processed_seq == 0
+            assert (await client.next_event()).seq == 1
+            assert client.processed_seq == 1
+            assert (await client.next_event("dm.typing")).data == {"dm": 9}  # skips 2
+            # Nothing is owed before 10 once the last event queued before the resync
+            # has been handed out: resuming from 2 would only resync again.
+            assert client.processed_seq == 10
+
+
 async def test_in_flight_call_fails_when_the_socket_dies(server: FakeServer) -> None:
     with trio.fail_after(TIMEOUT):
         async with connect(server.url, token="tok-a") as client:

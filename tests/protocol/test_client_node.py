@@ -258,3 +258,23 @@ async def test_a_request_over_the_frame_limit_is_refused_before_it_is_sent(
                 with pytest.raises(TooLarge):
                     await fresh.login("x" * 70_000, PASSWORD)
                 assert fresh.close_code == 1009
+
+
+async def test_processed_seq_counts_what_was_handed_out_so_a_restart_misses_nothing(
+        node: Node) -> None:
+    uid, token = await _account(node)
+    await _notify(node, uid, range(1, 6))
+    with trio.fail_after(WAIT):
+        async with connect(node.ws_url, token=token, resume=0) as c:
+            assert c.processed_seq == 0
+            assert "t" in await c.call("ping")  # answered after the whole replay
+            assert c.last_seq == 5 and c.processed_seq == 0  # queued, not yet handled
+            assert [(await c.next_event()).seq for _ in range(2)] == [1, 2]
+            assert c.processed_seq == 2
+            saved = c.processed_seq
+        # The bot restarts: what was queued but never handled comes again.
+        async with connect(node.ws_url, token=token, resume=saved) as again:
+            assert [(await again.next_event()).seq for _ in range(3)] == [3, 4, 5]
+            assert again.processed_seq == 5
+        async with connect(node.ws_url, token=token) as fresh:
+            assert fresh.processed_seq == 5  # no resume: nothing before hello's seq is owed
