@@ -37,7 +37,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SERVER_VERSION = "glint/0.1.0"
-REPLIED = object()  # a handler that wrote its own reply (hello)
+# A handler that wrote its own reply (hello, auth.logout). It must not raise once it
+# has: the router would answer the same id a second time.
+REPLIED = object()
 
 Op = Callable[[Connection, dict[str, Any], int], Awaitable[Any]]
 
@@ -180,11 +182,16 @@ class Router:
             conn.send(encode(reply_ok(rid, {})))
         finally:
             self._logging_out.discard(conn.conn_id)
-        if user_id is not None:
-            await self.accounts.close_sessions(user_id, session.token_hash)
-        # Its own token is revoked: this connection closes whatever the bus does.
-        if not conn.closing:
-            end_session(conn, "logged out")
+        try:
+            if user_id is not None:
+                await self.accounts.close_sessions(user_id, session.token_hash)
+        except Exception:  # e.g. BridgeClosed at shutdown; the re-check closes the others
+            log.exception("logout not told to the other connections", extra={
+                "conn": conn.conn_id})
+        finally:
+            # Its own token is revoked: this connection closes whatever the bus does.
+            if not conn.closing:
+                end_session(conn, "logged out")
         return REPLIED
 
     async def password(self, conn: Connection, args: dict[str, Any], rid: int) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -13,11 +14,13 @@ from trio_websocket import ConnectionClosed, open_websocket_url
 from config.limits import DM_HISTORY_MAX, DM_TEXT_MAX
 from protocol import client as client_module
 from protocol.client import ConnectionLost, connect
-from protocol.envelope import encode
+from protocol.envelope import decode_map, encode
 from protocol.errors import GlintError, RateLimited, TooLarge
 from server.node import Node, open_node
 from storage import events
+from storage.bridge import BridgeClosed
 from tests.conftest import PASSWORD, make_settings, unique
+from tests.wire import Raw
 
 WAIT = 20.0
 QUEUE = client_module.EVENT_QUEUE_SIZE
@@ -278,3 +281,25 @@ async def test_processed_seq_counts_what_was_handed_out_so_a_restart_misses_noth
             assert again.processed_seq == 5
         async with connect(node.ws_url, token=token) as fresh:
             assert fresh.processed_seq == 5  # no resume: nothing before hello's seq is owed
+
+
+async def test_logout_replies_once_and_closes_even_when_telling_other_nodes_fails(
+        node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, token = await _account(node)
+
+    async def bus_gone(user_id: int, token_digest: bytes) -> None:
+        raise BridgeClosed("the node is shutting down")
+
+    monkeypatch.setattr(node.accounts, "close_sessions", bus_gone)
+    async with open_websocket_url(node.ws_url) as ws:
+        raw = Raw(ws)
+        assert (await raw.call("hello", token=token))["ok"]
+        await raw.send_obj({"op": "auth.logout", "id": 99, "args": {}})
+        frames: list[dict[str, Any]] = []
+        with trio.fail_after(WAIT), pytest.raises(ConnectionClosed) as info:
+            while True:
+                frames.append(decode_map(await ws.get_message()))
+        assert [f for f in frames if f.get("re") == 99] == [{"re": 99, "ok": True, "data": {}}]
+        assert [f["data"] for f in frames if f.get("ev") == "session.closed"] == [
+            {"reason": "logged out"}]
+        assert info.value.reason.code == 4001
