@@ -377,12 +377,14 @@ class Accounts:
             if self.media is None:
                 raise Invalid("avatars are not available on this server")
             await self.media.set_avatar(session, raw["avatar"])
-        user = await db.update_user(self.st, session.user_id, changes)
+        changed: list[str] = []
+        user = await db.update_user(self.st, session.user_id, changes, changed)
         if user is None:
             raise Missing("no such user")
         if changes.get("is_private"):  # live watches by non-followers end
             await sight_lost(self.st, {user.id: ()})
-        if "hide_activity" in changes and self.on_activity_hidden is not None:
+        # only a real change: hiding again sent a nil that told peers "active just now"
+        if "hide_activity" in changed and self.on_activity_hidden is not None:
             await self.on_activity_hidden(user.id, changes["hide_activity"])
         return public_user(user, me=True)
 

@@ -31,11 +31,13 @@ from config.limits import (
 from storage import dm as dm_db
 from storage import graph as db
 from storage import notifications as notes_db
+from storage import presence as presence_db
 from storage import ratelimit
 from storage import timelines as tl
 from storage.errors import Unavailable
 from storage.events import EventSink, tx_events
 from storage.notifications import notify
+from storage.presence import PresenceLink
 from storage.relations import Relation, relation
 from storage.store import Storage
 
@@ -178,8 +180,10 @@ async def _unfollow(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int
 
 
 async def _block(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int | None,
-                 name: str | None) -> int | None:
-    """The blocked user when the block is new."""
+                 name: str | None) -> tuple[int, list[PresenceLink]] | None:
+    """The blocked user when the block is new, and how each of the two could see the
+    other's activity status before it (the follows it cuts included: read after, a
+    viewer who saw the other only through one was never told)."""
     rel = await _locked_relation(conn, me, uid, name)
     privacy.require_block_target(rel)
     # A write to the pair's 1:1 (send, edit, react, read) checks for a block under its
@@ -188,12 +192,13 @@ async def _block(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int | 
     # After the pair lock and before any `users` row lock (a DM write takes those after
     # the conversation's, for its events), so the two cannot deadlock.
     await dm_db.direct_between(conn, me, rel.target_id, lock=True)
+    before = await presence_db.links_between(conn, me, rel.target_id)
     new = await db.add_block(conn, me, rel.target_id)
     # add_block cut the pending requests both ways: their notifications go with them
     # (an unblock showed a request no one could approve any more)
     await notes_db.withdraw_request(conn, rel.target_id, me)
     await notes_db.withdraw_request(conn, me, rel.target_id)
-    return rel.target_id if new else None
+    return (rel.target_id, before) if new else None
 
 
 async def _unblock(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int | None,
@@ -295,11 +300,13 @@ class Graph:
         if not on:
             changed = await tx_events(self.st, _unblock, s.user_id, *_target_args(raw))
             return {"blocked": False, "changed": changed}
-        blocked = await tx_events(self.st, _block, s.user_id, *_target_args(raw))
-        if blocked is not None:
+        done = await tx_events(self.st, _block, s.user_id, *_target_args(raw))
+        if done is not None:
+            blocked, before = done
             await sight_lost(self.st, {s.user_id: [blocked], blocked: [s.user_id]})
-            await status_hidden(self.st, [(s.user_id, blocked), (blocked, s.user_id)])
-        return {"blocked": True, "changed": blocked is not None}
+            await status_hidden(self.st, [(s.user_id, blocked), (blocked, s.user_id)],
+                                before=before)
+        return {"blocked": True, "changed": done is not None}
 
     async def mute(self, s: Session, raw: dict[str, Any], on: bool) -> dict[str, Any]:
         A.only(raw, {"user", "username"})

@@ -428,7 +428,7 @@ async def _idem_comment(conn: asyncpg.Connection, author_id: int,
 async def _comment(conn: asyncpg.Connection, sink: EventSink, viewer_id: int, post_id: int,
                    text: str, names: list[str], reply_to: int | None, idem: str | None,
                    keys: Keys, charge: ratelimit.Charge) -> dict[str, Any]:
-    # Two statements, as for likes: what the rules need (a comment made with the same key,
+    # Two statements: what the rules need (a comment made with the same key,
     # the post, the comment replied to, every relation asked about below), then the
     # comment, counter, notifications and their durable events (storage.posts.add_comment_once).
     ctx = await db.add_comment_context(conn, viewer_id, post_id, reply_to, idem, names)

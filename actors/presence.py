@@ -432,8 +432,8 @@ class Presence:
     async def typing(self, session: Session, raw: dict[str, Any]) -> dict[str, Any]:
         """dm.typing {conversation, typing?=true} -> {sent, expires_in_ms}.
 
-        `sent` is false when the indicator was throttled (it is still showing).
-        """
+        `sent` is false when a start was throttled (the indicator is still showing), or
+        a stop found nothing showing."""
         A.only(raw, {"conversation", "typing"})
         conversation = A.integer(raw, "conversation", minimum=1)
         on = A.flag(raw, "typing", required=False)

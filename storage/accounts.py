@@ -303,22 +303,31 @@ async def get_profile(st: Storage, viewer_id: int, *, user_id: int | None = None
 _UPDATABLE = {"display_name", "bio", "website", "is_private", "hide_activity"}
 
 
-async def _update_user(conn: asyncpg.Connection, user_id: int,
-                       changes: dict[str, Any]) -> UserRecord | None:
+async def _update_user(conn: asyncpg.Connection, user_id: int, changes: dict[str, Any],
+                       changed: list[str] | None = None) -> UserRecord | None:
     cols = [c for c in changes if c in _UPDATABLE]
     if not cols:
         return await _get_user(conn, user_id, None)
+    before = await conn.fetchrow(
+        f"SELECT {', '.join(cols)} FROM users WHERE id = $1 FOR UPDATE", user_id)
+    if before is None:
+        return None
     sets = ", ".join(f"{c} = ${i + 2}" for i, c in enumerate(cols))
     row = await conn.fetchrow(
         f"UPDATE users SET {sets} WHERE id = $1 RETURNING {_USER_COLS}",
         user_id, *(changes[c] for c in cols),
     )
+    if changed is not None:
+        changed.extend(c for c in cols if before[c] != changes[c])
     return _user(row)
 
 
-async def update_user(st: Storage, user_id: int, changes: dict[str, Any]) -> UserRecord | None:
-    """Update whitelisted profile columns (names are never taken from input)."""
-    return await st.tx(_update_user, user_id, changes)
+async def update_user(st: Storage, user_id: int, changes: dict[str, Any],
+                      changed: list[str] | None = None) -> UserRecord | None:
+    """Update whitelisted profile columns (names are never taken from input); the
+    columns whose value this changed are added to `changed` (setting a flag to what it
+    was is no change: nobody is told of it)."""
+    return await st.tx(_update_user, user_id, changes, changed)
 
 
 async def _set_admin(conn: asyncpg.Connection, username: str, flag: bool) -> bool:

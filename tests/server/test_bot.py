@@ -102,7 +102,8 @@ async def test_http_signup_login_logout(node: Node) -> None:
         token = r.json()["token"]
         r = await http.post("/api/auth/login", json={"username": name, "password": "nope nope"})
         assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
-        r = await http.post("/api/auth/signup", content=b"\xff not json")
+        r = await http.post("/api/auth/signup", content=b"\xff not json",
+                            headers={"Content-Type": "application/json"})
         assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request"
         async with connect(node.ws_url, token=token) as c:
             assert (await c.call("user.get"))["username"] == name

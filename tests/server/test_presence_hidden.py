@@ -54,6 +54,18 @@ async def test_a_block_tells_a_viewer_who_saw_through_a_follow_given_the_links_b
         assert await presence_until_typing(alice, carol) == []  # Bob followed no one
 
 
+async def test_a_block_tells_the_viewer_who_saw_through_the_follow_it_cuts(
+        node: Node) -> None:
+    """block.add reads the links in its transaction, before the block cuts the follow."""
+    async with bots(node, 2) as (alice, bob):
+        a, b = uid(alice), uid(bob)
+        await alice.call("follow.add", user=b)
+        assert [i["online"] for i in await online_status(bob, a)] == [True]
+        await alice.call("block.add", user=b)
+        hidden = await next_event(bob, "presence", user=a)
+        assert hidden == {"user": a, "online": None, "last_active_at": None}
+
+
 async def test_hiding_activity_tells_only_who_could_see_it(node: Node) -> None:
     """Carol blocked Bob and Dave hides his own: when Bob hides his, only Alice is told,
     and Bob is told only of Alice."""
@@ -74,3 +86,16 @@ async def test_hiding_activity_tells_only_who_could_see_it(node: Node) -> None:
         assert await presence_until_typing(carol, alice) == []
         assert await presence_until_typing(dave, alice) == []
         assert await presence_until_typing(bob, alice) == [(uid(alice), None)]
+
+
+async def test_hiding_again_tells_no_one(node: Node) -> None:
+    """Setting hide_activity to what it already is changes nothing: a nil for it told
+    peers the user had been active just now."""
+    async with bots(node, 2) as (alice, bob):
+        cid = await conversation(node, alice, bob, kind="direct")
+        await bob.call("user.update", hide_activity=True)
+        assert (await bob.call("dm.typing", conversation=cid, typing=True))["sent"]
+        assert await presence_until_typing(alice, bob) == [(uid(bob), None)]
+        await bob.call("user.update", hide_activity=True, bio="same flag")
+        assert (await bob.call("dm.typing", conversation=cid, typing=False))["sent"]
+        assert await presence_until_typing(alice, bob) == []
