@@ -44,13 +44,18 @@ from trio_websocket import (
 from protocol import PROTOCOL_VERSION
 from protocol.envelope import CodecError, Event, decode_map, encode, request
 from protocol.errors import (
+    BadRequest,
+    Conflict,
     ErrorCode,
+    Forbidden,
     GlintError,
     Internal,
+    NotFound,
     RateLimited,
     TooLarge,
     Unauthorized,
     Unavailable,
+    Unsupported,
     error_from_wire,
 )
 from protocol.names import CloseCode
@@ -103,6 +108,13 @@ HELLO_TIMEOUT = CONNECT_TIMEOUT + 30.0
 PRE_HELLO_PING_SECONDS = 5.0
 # An upload of a large photo, processed before the reply, may take a while.
 UPLOAD_TIMEOUT = 120.0
+
+#: An HTTP error without a Glint error map (a proxy's page: 413, 502, ...), by status.
+_HTTP_ERRORS: dict[int, type[GlintError]] = {
+    400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound, 408: Unavailable,
+    409: Conflict, 413: TooLarge, 415: Unsupported, 429: RateLimited, 500: Internal,
+    501: Unsupported, 502: Unavailable, 503: Unavailable, 504: Unavailable,
+}
 
 _TRANSPORT_ERRORS = (HandshakeError, ConnectionClosed, OSError, trio.BrokenResourceError)
 
@@ -313,7 +325,8 @@ class Client:
         except ValueError:
             body = {}
         if r.status_code >= 400:
-            raise error_from_wire(body.get("error") if isinstance(body, dict) else None)
+            error = body.get("error") if isinstance(body, dict) else None
+            raise error_from_wire(error) if isinstance(error, dict) else _http_error(r)
         return body  # type: ignore[no-any-return]
 
     async def logout(self) -> None:
@@ -682,6 +695,18 @@ class Client:
 
     def _error_after_close(self) -> GlintError:
         return self._final_error or ConnectionLost("client closed")
+
+
+def _http_error(r: httpx.Response) -> GlintError:
+    """An HTTP error whose body is not ours: typed by its status."""
+    status = r.status_code
+    cls = _HTTP_ERRORS.get(status) or (BadRequest if status < 500 else Internal)
+    try:
+        retry: float | None = float(r.headers["Retry-After"])
+    except (KeyError, ValueError):  # absent, or an HTTP date
+        retry = None
+    return cls(f"HTTP {status} {r.reason_phrase} from {r.url} (not a Glint reply)",
+               retry_after=retry)
 
 
 def _close_error(code: int) -> ConnectionLost:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,11 +16,12 @@ from config.limits import DM_HISTORY_MAX, DM_TEXT_MAX
 from protocol import client as client_module
 from protocol.client import ConnectionLost, connect
 from protocol.envelope import decode_map, encode
-from protocol.errors import GlintError, RateLimited, TooLarge
+from protocol.errors import GlintError, Internal, RateLimited, TooLarge, Unavailable
 from server.node import Node, open_node
 from storage import events
 from storage.bridge import BridgeClosed
 from tests.conftest import PASSWORD, make_settings, unique
+from tests.fixtures import images
 from tests.wire import Raw
 
 WAIT = 20.0
@@ -303,3 +305,58 @@ async def test_logout_replies_once_and_closes_even_when_telling_other_nodes_fail
         assert [f["data"] for f in frames if f.get("ev") == "session.closed"] == [
             {"reason": "logged out"}]
         assert info.value.reason.code == 4001
+
+
+@dataclass
+class ErrorPages:
+    """An HTTP server answering every request with the next of `pages`: (status line,
+    extra headers), an HTML body, as a proxy in front of a node does when it fails."""
+
+    pages: list[tuple[str, str]]
+    port: int = 0
+
+    async def start(self, nursery: trio.Nursery) -> str:
+        listeners = await nursery.start(trio.serve_tcp, self._handle, 0)
+        self.port = listeners[0].socket.getsockname()[1]
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _handle(self, stream: trio.SocketStream) -> None:
+        async with stream:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += await stream.receive_some()
+            head, _, body = data.partition(b"\r\n\r\n")
+            found = re.search(rb"(?i)content-length:\s*(\d+)", head)
+            length = int(found.group(1)) if found else 0
+            while len(body) < length:
+                body += await stream.receive_some()
+            status, extra = self.pages.pop(0)
+            page = f"<html><body><h1>{status}</h1></body></html>".encode()
+            await stream.send_all(
+                f"HTTP/1.1 {status}\r\nContent-Type: text/html\r\n{extra}"
+                f"Content-Length: {len(page)}\r\nConnection: close\r\n\r\n".encode() + page)
+
+
+async def test_upload_errors_without_an_error_map_are_typed_by_http_status(
+        services: tuple[str, str], tmp_path: Path) -> None:
+    pages = ErrorPages([("413 Request Entity Too Large", ""), ("502 Bad Gateway", ""),
+                        ("429 Too Many Requests", "Retry-After: 30\r\n"),
+                        ("500 Internal Server Error", "")])
+    with trio.fail_after(WAIT):
+        async with trio.open_nursery() as nursery:
+            base = await pages.start(nursery)
+            settings = make_settings(services, tmp_path, public_http_url=base)
+            async with open_node(settings) as node:
+                _, token = await _account(node)
+                async with connect(node.ws_url, token=token) as c:
+                    with pytest.raises(TooLarge):
+                        await c.upload(images.jpeg(64, 48))
+                    with pytest.raises(Unavailable) as unavailable:
+                        await c.upload(images.jpeg(64, 48))
+                    assert not isinstance(unavailable.value, ConnectionLost)
+                    with pytest.raises(RateLimited) as limited:
+                        await c.upload(images.jpeg(64, 48))
+                    assert limited.value.retry_after == 30.0
+                    with pytest.raises(Internal):
+                        await c.upload(images.jpeg(64, 48))
+            nursery.cancel_scope.cancel()
