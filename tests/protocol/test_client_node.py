@@ -360,3 +360,12 @@ async def test_upload_errors_without_an_error_map_are_typed_by_http_status(
                     with pytest.raises(Internal):
                         await c.upload(images.jpeg(64, 48))
             nursery.cancel_scope.cancel()
+
+
+async def test_http_url_follows_the_host_the_client_reached(node: Node) -> None:
+    """As protocol.md says of hello's http_url when public_http_url is unset."""
+    _, token = await _account(node)
+    with trio.fail_after(WAIT):
+        async with connect(f"ws://localhost:{node.ws_port}/ws", token=token) as c:
+            assert c.hello_data is not None
+            assert c.hello_data["http_url"] == f"http://localhost:{node.http_port}"
