@@ -254,7 +254,7 @@ async def _create(conn: asyncpg.Connection, sink: EventSink, author_id: int, cap
     gone = await db.claim_media(conn, author_id, items, post_id)
     if gone:
         raise Missing(f"no such media: {gone[0]}")
-    await db.set_tags(conn, post_id, tags)
+    await db.set_tags(conn, post_id, tags, counted=True)
     ids = await db.user_ids(conn, names)
     mentioned = await db.set_mentions(conn, post_id, list(ids.values()))
     await db.bump_posts_count(conn, author_id, 1)
@@ -285,7 +285,7 @@ async def _edit(conn: asyncpg.Connection, sink: EventSink, viewer_id: int, post_
     removed: list[str] = []
     if caption is not None and parsed is not None:
         tags, names = parsed
-        removed = await db.set_tags(conn, post_id, tags)
+        removed = await db.set_tags(conn, post_id, tags, counted=False)
         ids = await db.user_ids(conn, names)
         mentioned = await db.set_mentions(conn, post_id, list(ids.values()))
         # Only on the first mention in this post: taking a name out and putting it back

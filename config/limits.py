@@ -80,16 +80,16 @@ MEDIA_MAX_TRAILER_BYTES = 64  # non-padding bytes tolerated after the end of an 
 # bytes each, so a 30 MB file of repeated scans cost hours of a media worker. Encoders
 # write 1 (baseline) or ~10 (progressive; mozjpeg's optimised scripts a few more).
 MEDIA_MAX_JPEG_SCANS = 100
-MEDIA_MAX_ICC_BYTES = 1024 * 1024  # an embedded colour profile past this is ignored (sRGB)
-MEDIA_FEED_WIDTH = 1080  # "feed" variant: at most this wide, never upscaled
-MEDIA_FEED_MIN_ASPECT = 4 / 5  # width/height: taller portraits are centre-cropped to 4:5
 # The structure walk before decoding (media/sniff.py) runs in Python, holding the GIL:
 # segments, chunks and blocks walked per file at most max(MIN, size / BYTES_PER) (a real
 # GIF's sub-blocks are 255 bytes; 1-byte ones made a 30 MB file seconds of walking), and
 # ZIP signatures looked at (by chance, one in a few hundred MB of image data).
-MEDIA_MIN_STRUCTURE_STEPS = 10_000
+MEDIA_MIN_STRUCTURE_STEPS = 50_000  # a small GIF of thousands of tiny frames stays within
 MEDIA_BYTES_PER_STRUCTURE_STEP = 128
 MEDIA_MAX_ZIP_SIGNATURES = 256
+MEDIA_MAX_ICC_BYTES = 1024 * 1024  # an embedded colour profile past this is ignored (sRGB)
+MEDIA_FEED_WIDTH = 1080  # "feed" variant: at most this wide, never upscaled
+MEDIA_FEED_MIN_ASPECT = 4 / 5  # width/height: taller portraits are centre-cropped to 4:5
 MEDIA_FEED_MAX_ASPECT = 1.91  # width/height: wider landscapes are centre-cropped to 1.91:1
 MEDIA_VARIANT_WIDTHS = (640, 320)  # narrower copies of the feed variant, named by width
 MEDIA_THUMB_SIDE = 150  # "thumb": centre square

@@ -213,17 +213,21 @@ async def claim_media(conn: asyncpg.Connection, owner_id: int,
     return []
 
 
-async def set_tags(conn: asyncpg.Connection, post_id: int, tags: Sequence[str]) -> list[str]:
-    """Replace the post's hashtags; returns the ones it no longer has."""
-    old = await conn.fetchval(
-        """WITH gone AS (DELETE FROM post_tags WHERE post_id = $1 RETURNING tag)
-           SELECT ARRAY(SELECT tag FROM gone)""", post_id)
-    removed = sorted(set(old) - set(tags))
+async def set_tags(conn: asyncpg.Connection, post_id: int, tags: Sequence[str], *,
+                   counted: bool) -> list[str]:
+    """Make the post's hashtags `tags`: the ones it no longer has go, new ones come
+    (`counted`: in trending, as at the post's making; an edit's are not). Returns the
+    tags gone that trending had counted (to take back)."""
+    gone = await conn.fetchval(
+        """WITH gone AS (DELETE FROM post_tags WHERE post_id = $1 AND tag <> ALL($2::text[])
+                         RETURNING tag, counted)
+           SELECT ARRAY(SELECT tag FROM gone WHERE counted)""", post_id, list(tags))
     if tags:
         await conn.execute(
-            "INSERT INTO post_tags (tag, post_id) SELECT t, $2 FROM unnest($1::text[]) AS t",
-            list(tags), post_id)
-    return removed
+            """INSERT INTO post_tags (tag, post_id, counted)
+               SELECT t, $2, $3 FROM unnest($1::text[]) AS t ON CONFLICT DO NOTHING""",
+            list(tags), post_id, counted)
+    return sorted(gone)
 
 
 async def set_mentions(conn: asyncpg.Connection, post_id: int, ids: Sequence[int]) -> set[int]:
@@ -267,12 +271,13 @@ async def set_alts(conn: asyncpg.Connection, post_id: int, alts: Sequence[str]) 
 
 
 async def soft_delete(conn: asyncpg.Connection, post_id: int) -> list[str] | None:
-    """Mark the post deleted and drop its hashtag rows: the tags it had (trending takes
-    their uses back), or None if it was deleted already (so counts move once). Kept, a
-    deleted post's tag rows hid a tag from search and trending behind them and made tag
-    pages walk them (their counts went with the post: glint_post_deleted). This
-    process's feed forgets the post's head at once (timelines.forget_heads), and
-    explore the trending tags' counts (search.forget_tag_counts)."""
+    """Mark the post deleted and drop its hashtag rows: the tags it had that trending
+    counted (it takes their uses back), or None if it was deleted already (so counts
+    move once). Kept, a deleted post's tag rows hid a tag from search and trending
+    behind them and made tag pages walk them (their counts went with the post:
+    glint_post_deleted). This process's feed forgets the post's head at once
+    (timelines.forget_heads), and explore the trending tags' counts
+    (search.forget_tag_counts)."""
     timelines.forget_heads([post_id])
     search.forget_tag_counts()
     if await conn.fetchval(
@@ -280,8 +285,8 @@ async def soft_delete(conn: asyncpg.Connection, post_id: int) -> list[str] | Non
             "RETURNING id", post_id) is None:
         return None
     return sorted(await conn.fetchval(
-        """WITH gone AS (DELETE FROM post_tags WHERE post_id = $1 RETURNING tag)
-           SELECT ARRAY(SELECT tag FROM gone)""", post_id))
+        """WITH gone AS (DELETE FROM post_tags WHERE post_id = $1 RETURNING tag, counted)
+           SELECT ARRAY(SELECT tag FROM gone WHERE counted)""", post_id))
 
 
 # -- likes and saves -------------------------------------------------------------------------

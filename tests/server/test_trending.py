@@ -82,3 +82,14 @@ async def test_a_tag_edited_out_of_a_post_stops_counting(node: Node) -> None:
         await author.call("post.edit", post=posts[0]["id"], caption=f"#{kept} again")
         assert await _uses(node, target, kept) == [1, 2]  # nothing more to take back
         assert await _trending(node, me, k) == [(kept, 2), (target, 1)]
+        # Putting it back is not counted, so taking it out again takes nothing back:
+        # toggling a tag by edits cannot wear down other posts' uses of it.
+        for _ in range(3):
+            await author.call("post.edit", post=posts[0]["id"], caption=f"#{target}")
+            await author.call("post.edit", post=posts[0]["id"], caption="none")
+        assert await _uses(node, target, kept) == [1, 1]
+        await author.call("post.delete", post=posts[0]["id"])  # its tags now: none
+        assert await _uses(node, target, kept) == [1, 1]
+        await author.call("post.edit", post=posts[1]["id"], caption=f"#{target}")
+        await author.call("post.delete", post=posts[1]["id"])  # #target, counted once
+        assert await _uses(node, target, kept) == [None, None]
