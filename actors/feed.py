@@ -57,6 +57,7 @@ from config.limits import (
     FEED_JOBS_PER_READ,
     FEED_OUTBOX_BATCH,
     FEED_OUTBOX_SWEEP_SECONDS,
+    FEED_OUTBOX_SWEEP_TIMEOUT_SECONDS,
     FEED_PAGE_DEFAULT,
     FEED_PAGE_MAX,
     FEED_RANK_WINDOW,
@@ -461,12 +462,16 @@ class Feed:
         while True:
             await trio.sleep(min(FEED_OUTBOX_SWEEP_SECONDS, after))
             try:
-                while (found := await tl.sweep_outbox(self.st, after, FEED_OUTBOX_BATCH)):
-                    log.warning("fan-out jobs queued from the outbox", extra={"jobs": found})
-                    if found < FEED_OUTBOX_BATCH:
-                        break
-            except Exception as exc:  # the next sweep tries again
-                log.warning("fan-out outbox sweep failed", extra={"error": str(exc)})
+                # Bounded: a sweep holds its rows' locks while it talks to Redis (a
+                # half-open connection would have held them, and this loop, for hours).
+                with trio.fail_after(FEED_OUTBOX_SWEEP_TIMEOUT_SECONDS):
+                    while (found := await tl.sweep_outbox(self.st, after, FEED_OUTBOX_BATCH)):
+                        log.warning("fan-out jobs queued from the outbox",
+                                    extra={"jobs": found})
+                        if found < FEED_OUTBOX_BATCH:
+                            break
+            except Exception as exc:  # the next sweep tries again (rolled back if cut)
+                log.warning("fan-out outbox sweep failed", extra={"error": repr(exc)})
 
     async def _work(self) -> None:
         delay = 0.1
@@ -512,7 +517,7 @@ class Feed:
 
     async def process(self, job: tl.Job) -> None:
         """Fan one job out, batch by batch; the job stays pending until the last one."""
-        if job.kind in (tl.POST, tl.DELETE):
+        if job.kind in (*tl.ADDS, tl.DELETE):
             async def load(conn: asyncpg.Connection) -> dict[str, Any] | None:
                 # as nobody: a suspended author's posts are hidden but to themselves
                 found = await posts_db.load(conn, NOBODY, [job.post_id])
@@ -532,11 +537,13 @@ class Feed:
     async def _steps(self, job: tl.Job, start: tl.JobStart) -> None:
         s = self.settings
         frame = None
-        if start.post is not None:
+        if start.post is not None and job.kind == tl.POST:  # a REFAN tells no one
             post = {**start.post, "liked_by_me": False, "saved_by_me": False}
             frame = encode(event("feed.post", {"post": post}))
         into = start.followers <= s.feed_celebrity_threshold
         after: int | None = start.resume_after
+        if job.kind == tl.REFAN and not into:
+            return  # a celebrity's posts are merged at read: nothing to add, no one to tell
         if job.kind == tl.DELETE and not into:
             # A celebrity's posts never entered its followers' timelines: only its own
             # timeline has the post (walking millions of followers would do nothing).

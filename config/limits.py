@@ -157,6 +157,7 @@ FEED_OUTBOX_AFTER_SECONDS = 30.0  # (setting) a job still in the outbox (Postgre
 # after its commit never reached the stream (node gone, Redis down): a sweep queues it
 FEED_OUTBOX_SWEEP_SECONDS = 10.0  # how often each node sweeps the outbox (at most)
 FEED_OUTBOX_BATCH = 500  # jobs queued per sweep transaction
+FEED_OUTBOX_SWEEP_TIMEOUT_SECONDS = 10.0  # a sweep cut past this rolls back (rows unlocked)
 FEED_REFAN_SECONDS = 600  # an unsuspended author's posts made this long before the suspension
 FEED_REFAN_POSTS = 50  # (at most this many, newest) are fanned out again: theirs may have
 # stopped at the suspension

@@ -50,6 +50,8 @@ GROUP = "fanout"
 FANOUT_SCRIPT_USERS = 500
 SENTINEL = "0"  # member marking a timeline built from Postgres
 POST, DELETE = "post", "delete"
+REFAN = "refan"  # a post fanned out again (admin.unsuspend): into timelines, no feed.post
+ADDS = (POST, REFAN)  # the jobs that add their post
 
 # One fan-out step's inserts, all in Redis: the node sends the follower ids once instead
 # of commands per follower (building those was the node's cost). ARGV[1] score, ARGV[2]
@@ -57,14 +59,15 @@ POST, DELETE = "post", "delete"
 # mark key prefix ('' when the step is not late), ARGV[7..] user ids. Each timeline keeps
 # its newest `cap` (and the sentinel); a new key gets its expiry. Two calls per follower
 # in the common case (ZADD, ZCARD). A late step also lowers a "seen up to" mark at or
-# past the post's time to just below it: the follower read their feed after the post
-# was made but before it reached them, so it must not rank as seen. Returns the ids done.
+# past the post's time to just below it where the post is new to the timeline: the
+# follower read their feed after the post was made but before it reached them, so it
+# must not rank as seen. Returns the ids done.
 _ADD = """
 local cap = tonumber(ARGV[3])
 local score = tonumber(ARGV[1])
 for i = 7, #ARGV do
   local key = ARGV[5] .. ARGV[i]
-  redis.call('ZADD', key, ARGV[1], ARGV[2])
+  local added = redis.call('ZADD', key, ARGV[1], ARGV[2])
   local n = redis.call('ZCARD', key)
   if n == 1 then
     redis.call('PEXPIRE', key, ARGV[4])  -- new (every other writer sets an expiry)
@@ -73,7 +76,9 @@ for i = 7, #ARGV do
     if redis.call('ZSCORE', key, '0') then first = 1 end
     if n - first > cap then redis.call('ZREMRANGEBYRANK', key, first, n - cap - 1) end
   end
-  if ARGV[6] ~= '' then
+  -- only a post new to this timeline, and kept by the cap: one it held already was
+  -- there to be read (a job run twice, a timeline rebuilt from Postgres)
+  if ARGV[6] ~= '' and added == 1 and redis.call('ZSCORE', key, ARGV[2]) then
     local seen = ARGV[6] .. ARGV[i]
     local mark = tonumber(redis.call('GET', seen))
     if mark and mark >= score then
@@ -145,8 +150,9 @@ async def outbox_add(conn: asyncpg.Connection, kind: str, post_id: int, author_i
     until it is on the stream (enqueue), so a node gone between the commit and the XADD
     loses nothing (sweep_outbox queues it later)."""
     await conn.execute(
-        """INSERT INTO feed_outbox (post_id, kind, author_id) VALUES ($1, $2, $3)
-           ON CONFLICT DO NOTHING""", post_id, kind, author_id)
+        """INSERT INTO feed_outbox (post_id, kind, author_id, queued_at)
+           VALUES ($1, $2, $3, clock_timestamp()) ON CONFLICT DO NOTHING""",
+        post_id, kind, author_id)
 
 
 async def _add_jobs(r: aioredis.Redis, st: Storage,
@@ -186,14 +192,14 @@ async def enqueue_quietly(st: Storage, kind: str, post_ids: Sequence[int],
 async def refan_after_suspension(conn: asyncpg.Connection, author_id: int,
                                  suspended_ms: int) -> list[int]:
     """In an unsuspension's transaction: the author's live posts made in the
-    FEED_REFAN_SECONDS before the suspension (`suspended_ms`), their POST jobs written to
-    the outbox again. A fan-out stops at a suspended author (a job that ran, or went on,
-    after the suspension left followers without the post), and warm timelines are never
-    rebuilt from Postgres."""
+    FEED_REFAN_SECONDS before the suspension (`suspended_ms`), their REFAN jobs written
+    to the outbox (into timelines again, no feed.post). A fan-out stops at a suspended
+    author (a job that ran, or went on, after the suspension left followers without the
+    post), and warm timelines are never rebuilt from Postgres."""
     since = make_id(suspended_ms - L.FEED_REFAN_SECONDS * 1000, 0, 0)
     rows = await conn.fetch(
-        f"""INSERT INTO feed_outbox (post_id, kind, author_id)
-            SELECT id, '{POST}', author_id FROM posts
+        f"""INSERT INTO feed_outbox (post_id, kind, author_id, queued_at)
+            SELECT id, '{REFAN}', author_id, clock_timestamp() FROM posts
             WHERE author_id = $1 AND deleted_at IS NULL AND id >= $2
             ORDER BY id DESC LIMIT {L.FEED_REFAN_POSTS:d}
             ON CONFLICT DO NOTHING RETURNING post_id""", author_id, since)
@@ -350,7 +356,7 @@ async def start_job(st: Storage, job: Job, load: Any, threshold: int) -> JobStar
     does not hide from warm timelines the posts only Postgres holds."""
     assert st.pool is not None and st.redis is not None
     async with st.pool.acquire() as conn:
-        post = await load(conn) if job.kind == POST else None
+        post = await load(conn) if job.kind in ADDS else None
         followers = await _followers_count(conn, job.author_id)
         if post is not None and followers > threshold:
             await conn.execute("UPDATE users SET fanout_skipped_at = now() WHERE id = $1",
@@ -377,7 +383,7 @@ async def _batch(conn: asyncpg.Connection, job: Job, after: int,
                                           WHERE m.muter_id = f.follower_id
                                             AND m.muted_id = $1)
                         ORDER BY f.follower_id LIMIT $3) AS batch""",
-        job.author_id, after, limit, job.post_id if job.kind == POST else None)
+        job.author_id, after, limit, job.post_id if job.kind in ADDS else None)
     return bool(row["live"]), list(row["batch"])
 
 
@@ -426,7 +432,7 @@ async def fanout_step(st: Storage, job: Job, consumer: str, after: int, limit: i
         for users, marks in ((extra, ""), (batch if into_timelines else [], seen_prefix)):
             for i in range(0, len(users), FANOUT_SCRIPT_USERS):  # Redis stays responsive
                 ids = users[i:i + FANOUT_SCRIPT_USERS]
-                if job.kind == POST:
+                if job.kind in ADDS:
                     pipe.eval(_ADD, 0, score, member, cap, ttl_ms, tl_prefix, marks, *ids)
                 else:
                     pipe.eval(_REMOVE, 0, member, tl_prefix, *ids)
