@@ -451,7 +451,7 @@ class Admin:
         assert user_id is not None
         done = await self.st.tx(_unsuspend, op, user_id, _reason(args, required=False))
         with after_commit():
-            await timelines.enqueue_quietly(self.st, timelines.POST, done.pop("_refan"),
+            await timelines.enqueue_quietly(self.st, timelines.REFAN, done.pop("_refan"),
                                             user_id)
         return done
 
@@ -469,11 +469,11 @@ class Admin:
         tags = done.pop("_tags")
         if done.pop("_fresh", False):
             with after_commit():
+                await self.media.purge_post(done["post"])  # first: Postgres and disk only
                 await timelines.enqueue_quietly(self.st, timelines.DELETE, [done["post"]],
                                                 done["author"])
                 await search_db.uncount_public_tags(self.st, done["author"], done["post"],
                                                     tags)
-                await self.media.purge_post(done["post"])
 
     async def remove_comment(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         op = await self.require(session)

@@ -26,6 +26,7 @@ from media.store import MediaStore
 from media.workers import MediaWorkers
 from storage import media as db
 from storage import ratelimit
+from storage.errors import Unavailable
 from storage.media import MediaRecord
 from storage.posts import PostMedia
 from storage.store import Storage
@@ -236,9 +237,14 @@ class Media:
         """After a post's deletion (its owner's or an operator's): delete the files of
         its photos that nothing else uses, so their URLs stop answering (an operator's
         takedown of a photo left it served to anyone with the URL). How many."""
-        keys = await db.post_files_unused(self.st, post_id)
-        for key in keys:
-            await self.store.delete(key)
+        try:
+            keys = await db.purge_post_files(self.st, post_id)
+            for key in keys:
+                await self.store.delete(key)
+        except (Unavailable, OSError) as exc:  # the deletion stands: only logged
+            log.warning("deleted post's files not purged",
+                        extra={"post": post_id, "error": repr(exc)})
+            return 0
         return len(keys)
 
     async def collect(self) -> int:

@@ -728,11 +728,11 @@ class Posts:
                                self.channel)
         search_db.forget_tag_counts()  # again once committed: a read in between kept them
         with after_commit():
+            await self.media.purge_post(done["post"])  # first: Postgres and disk only
             await timelines.enqueue_quietly(self.st, timelines.DELETE, [done["post"]],
                                             session.user_id)
             await search_db.uncount_public_tags(self.st, session.user_id, done["post"],
                                                 done.pop("_tags"))
-            await self.media.purge_post(done["post"])
         return done
 
     async def list_posts(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:

@@ -69,7 +69,8 @@ async def insert(st: Storage, *, owner_id: int, kind: str, width: int, height: i
 
 
 async def _get(conn: asyncpg.Connection, media_id: int) -> MediaRecord | None:
-    return _record(await conn.fetchrow(f"SELECT {_COLS} FROM media WHERE id = $1", media_id))
+    return _record(await conn.fetchrow(
+        f"SELECT {_COLS} FROM media WHERE id = $1 AND purged_at IS NULL", media_id))
 
 
 async def lock_owned(conn: asyncpg.Connection, media_id: int,
@@ -78,8 +79,8 @@ async def lock_owned(conn: asyncpg.Connection, media_id: int,
     unattached uploads (`_collect`) skips held rows, so it cannot delete it between this
     check and the attach."""
     return _record(await conn.fetchrow(
-        f"SELECT {_COLS} FROM media WHERE id = $1 AND owner_id = $2 FOR UPDATE",
-        media_id, owner_id))
+        f"""SELECT {_COLS} FROM media WHERE id = $1 AND owner_id = $2 AND purged_at IS NULL
+            FOR UPDATE""", media_id, owner_id))
 
 
 async def get(st: Storage, media_id: int) -> MediaRecord | None:
@@ -146,26 +147,36 @@ async def collect_unattached(st: Storage, grace_seconds: int,
     return await st.tx(_collect, grace_seconds, limit)
 
 
-async def _post_files_unused(conn: asyncpg.Connection, post_id: int) -> list[str]:
+async def _purge_post_files(conn: asyncpg.Connection, post_id: int) -> list[str]:
+    # The post's records held (post.create's claim and dm.send's take them shared or
+    # held too: either they come first, and their use keeps the files, or they find the
+    # record purged and refuse it), in id order as those take them.
+    ids = [r["id"] for r in await conn.fetch(
+        """SELECT id FROM media WHERE purged_at IS NULL
+             AND id IN (SELECT media_id FROM post_media WHERE post_id = $1)
+           ORDER BY id FOR UPDATE""", post_id)]
+    if not ids:
+        return []
+    gone = [r["id"] for r in await conn.fetch(
+        """SELECT m AS id FROM unnest($1::bigint[]) AS m
+           WHERE NOT EXISTS (SELECT 1 FROM post_media o JOIN posts p ON p.id = o.post_id
+                             WHERE o.media_id = m AND p.deleted_at IS NULL)
+             AND NOT EXISTS (SELECT 1 FROM messages x
+                             WHERE x.media_id = m AND x.unsent_at IS NULL)
+             AND NOT EXISTS (SELECT 1 FROM users u WHERE u.avatar_id = m)""", ids)]
+    if not gone:
+        return []
+    await conn.execute("UPDATE media SET purged_at = now() WHERE id = ANY($1::bigint[])", gone)
     return [r["key"] for r in await conn.fetch(
-        """WITH gone AS (
-               SELECT DISTINCT pm.media_id AS id FROM post_media pm
-               WHERE pm.post_id = $1
-                 AND NOT EXISTS (SELECT 1 FROM post_media o JOIN posts p ON p.id = o.post_id
-                                 WHERE o.media_id = pm.media_id AND p.deleted_at IS NULL)
-                 AND NOT EXISTS (SELECT 1 FROM messages x
-                                 WHERE x.media_id = pm.media_id AND x.unsent_at IS NULL)
-                 AND NOT EXISTS (SELECT 1 FROM users u WHERE u.avatar_id = pm.media_id))
-           SELECT DISTINCT b.key FROM media_blobs b JOIN gone g ON g.id = b.media_id
-           WHERE NOT EXISTS (SELECT 1 FROM media_blobs o
-                             WHERE o.key = b.key AND o.media_id NOT IN (SELECT id FROM gone))""",
-        post_id)]
+        """SELECT DISTINCT b.key FROM media_blobs b WHERE b.media_id = ANY($1::bigint[])
+             AND NOT EXISTS (SELECT 1 FROM media_blobs o
+                             WHERE o.key = b.key AND o.media_id <> ALL($1::bigint[]))""",
+        gone)]
 
 
-async def post_files_unused(st: Storage, post_id: int) -> list[str]:
-    """The file keys of a deleted post's photos that nothing else uses: no live post,
-    unsent message or avatar uses their records, and no other record (an upload not
-    used yet, an identical picture) has the same file. Its records stay (the post's
-    rows point at them); its files go (Media.purge_post)."""
-    return await st.read(_post_files_unused, post_id)
-
+async def purge_post_files(st: Storage, post_id: int) -> list[str]:
+    """A deleted post's photo records that nothing else uses (no live post, unsent
+    message or avatar), marked purged, and their file keys that no other record (an
+    upload not used yet, an identical picture) shares: the files to delete. The
+    records stay (the post's rows point at them) but are no one's to use any more."""
+    return await st.tx(_purge_post_files, post_id)

@@ -56,9 +56,9 @@ async def apply(conn: asyncpg.Connection) -> list[int]:
 
 async def text_locale_ok(conn: asyncpg.Connection) -> bool:
     """Whether the database reads non-ASCII text as letters: lower() and the text-search
-    parser follow its LC_CTYPE, and under "C" they know only ASCII (search then finds
-    "Москва" only as typed, and a Thai word not at all). pgserver's databases are
-    C.UTF-8; a database given by DATABASE_URL may not be."""
+    parser follow its LC_CTYPE, and under "C" lower() knows only ASCII (search then
+    finds "Москва" only as typed) and non-ASCII punctuation joins the words next to it.
+    pgserver's databases are C.UTF-8; a database given by DATABASE_URL may not be."""
     return bool(await conn.fetchval(
         """SELECT lower('ÉЖ') = 'éж' AND EXISTS (
                SELECT 1 FROM ts_parse('default', 'жук') p

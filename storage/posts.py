@@ -202,6 +202,7 @@ async def claim_media(conn: asyncpg.Connection, owner_id: int,
     ids = list(dict.fromkeys(m for m, _ in items))
     rows = await conn.fetch(
         """SELECT id FROM media WHERE id = ANY($1::bigint[]) AND owner_id = $2
+             AND purged_at IS NULL
            ORDER BY id FOR SHARE""", ids, owner_id)
     missing = set(ids) - {r["id"] for r in rows}
     if missing:

@@ -12,9 +12,10 @@ import httpx
 from PIL import Image
 
 from protocol.client import Client
+from protocol.errors import NotFound
 from server.node import Node
 from tests.server.test_admin import admins
-from tests.server.test_posts import bots, uid
+from tests.server.test_posts import bots, expect, uid
 
 
 def picture() -> bytes:
@@ -49,12 +50,17 @@ async def test_deleted_and_removed_posts_take_their_files_with_them(node: Node) 
         assert await statuses(node, media) == {200}  # the second post still shows it
         await author.call("post.delete", post=second["id"])
         assert await statuses(node, media) == {404}
+        # The upload is no one's to use any more: a post or a message of it would show
+        # nothing but broken images.
+        conv = (await author.call("dm.open", user=uid(friend)))["id"]
+        await expect(NotFound, author, "post.create", media=[{"id": shared["id"]}])
+        await expect(NotFound, author, "dm.send", conversation=conv, media=shared["id"])
+        await expect(NotFound, author, "user.update", avatar=shared["id"])
 
         # An operator's removal: gone at once; a message with the same upload keeps it.
         removed = await post_with(author, (await author.upload(picture()))["id"])
         up = await author.upload(picture())
         kept = await post_with(author, up["id"])
-        conv = (await author.call("dm.open", user=uid(friend)))["id"]
         await author.call("dm.send", conversation=conv, media=up["id"])
         await op.call("admin.remove_post", post=removed["id"], reason="illegal")
         await op.call("admin.remove_post", post=kept["id"], reason="spam")
