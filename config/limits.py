@@ -113,6 +113,9 @@ PRESENCE_SWEEP_CHUNK = 200  # devices of a dead node instance removed per crossi
 PRESENCE_CLAIM_HEARTBEATS = 4.0  # a claim on a dead instance lapses this many heartbeats unrenewed
 TYPING_THROTTLE_SECONDS = 2.0  # at most one dm.typing event per (user, conversation) per this
 TYPING_EXPIRES_MS = 6_000  # receivers drop a typing indicator not renewed within this
+TYPING_RESTARTS = 5  # starts after a stop sent within the throttle, per (user, conversation)
+TYPING_RESTART_WINDOW_MS = 10_000  # ...in this window: typing on after sending goes out at
+# once, and true, false, true... sends at most this many pairs more per window
 
 # Direct messages
 DM_TEXT_MAX = 4000  # characters of one message

@@ -292,8 +292,10 @@ class Gateway:
                 text = isinstance(ev, TextMessage)
                 chunk = ev.data.encode("utf-8") if isinstance(ev.data, str) else ev.data
                 # Each fragment costs its bookkeeping too: empty ones grew `parts` with
-                # `size` staying 0, without bound.
-                size += len(chunk) + FRAGMENT_OVERHEAD
+                # `size` staying 0, without bound. Charged when a frame ends: a frame
+                # that arrives over several reads is one fragment (charged per read, a
+                # large request just under the limit was closed with 1009).
+                size += len(chunk) + (FRAGMENT_OVERHEAD if ev.frame_finished else 0)
                 if size > limit:
                     self.metrics.frame_error("too_large")
                     conn.close(CloseCode.TOO_LARGE, f"frames are limited to {limit} bytes")

@@ -32,7 +32,7 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 
-from config.limits import TYPING_EXPIRES_MS
+from config.limits import TYPING_EXPIRES_MS, TYPING_RESTART_WINDOW_MS, TYPING_RESTARTS
 from storage import bus
 from storage.relations import Relation, relation_columns, relation_from
 from storage.store import Storage
@@ -572,11 +572,20 @@ _TYPING = f"""
 
 
 # KEYS[1] = the throttle (a start sent lately), KEYS[2] = an indicator showing (a start
-# sent and not stopped, until receivers drop it); ARGV[1] = 1 for a start, ARGV[2] = the
-# throttle's ms, ARGV[3] = the indicator's. 1: send it.
+# sent and not stopped, until receivers drop it), KEYS[3] = restarts counted in their
+# window; ARGV[1] = 1 for a start, ARGV[2] = the throttle's ms, ARGV[3] = the
+# indicator's, ARGV[4] = the restart window's ms, ARGV[5] = restarts allowed in it.
+# 1: send it. A start within the throttle goes out only when nothing is showing (typing
+# again after sending a message) and the restart budget allows.
 _TYPING_GATE = """
 if ARGV[1] == '1' then
-    if not redis.call('SET', KEYS[1], '1', 'PX', ARGV[2], 'NX') then return 0 end
+    if not redis.call('SET', KEYS[1], '1', 'PX', ARGV[2], 'NX') then
+        if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+        local n = redis.call('INCR', KEYS[3])
+        if n == 1 then redis.call('PEXPIRE', KEYS[3], ARGV[4]) end
+        if n > tonumber(ARGV[5]) then return 0 end
+        redis.call('SET', KEYS[1], '1', 'PX', ARGV[2])
+    end
     redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
     return 1
 end
@@ -590,12 +599,15 @@ async def typing(st: Storage, user_id: int, conversation_id: int, on: bool,
     """Send a typing frame to the conversation's other current members, in one crossing.
 
     None: the user is not a current member. True: sent. False: not sent — a `typing:
-    true` within `throttle_ms` of the last one sent (per user and conversation), or a
+    true` within `throttle_ms` of the last one sent (per user and conversation) while
+    one is showing, or past TYPING_RESTARTS restarts in TYPING_RESTART_WINDOW_MS; or a
     `typing: false` with no indicator showing (none sent within TYPING_EXPIRES_MS, or
     stopped already). A stop never lifts the throttle: when it did, true, false, true...
-    sent an event per call. In a 1:1, `peer_rule` (the domain's, actors/privacy.py) is
-    first given how the user stands to the other member, read in the same statement as
-    the members: what it raises is the answer, and then nothing is throttled or sent.
+    sent an event per call; a start after a stop (typing again after sending) still
+    goes out at once, within the restart budget. In a 1:1, `peer_rule` (the domain's,
+    actors/privacy.py) is first given how the user stands to the other member, read in
+    the same statement as the members: what it raises is the answer, and then nothing
+    is throttled or sent.
     """
     async def run(st: Storage) -> bool | None:
         assert st.redis is not None and st.pool is not None
@@ -608,8 +620,9 @@ async def typing(st: Storage, user_id: int, conversation_id: int, on: bool,
             peer_rule(relation_from(row, "rp", user_id, row["peer_id"]))
         key = st.key("typing", conversation_id, user_id)
         redis: aioredis.Redis = st.redis
-        if not await redis.eval(_TYPING_GATE, 2, key, key + ":shown", int(on), throttle_ms,
-                                TYPING_EXPIRES_MS):
+        if not await redis.eval(_TYPING_GATE, 3, key, key + ":shown", key + ":restarts",
+                                int(on), throttle_ms, TYPING_EXPIRES_MS,
+                                TYPING_RESTART_WINDOW_MS, TYPING_RESTARTS):
             return False
         await bus.publish_raw(st, [(bus.user_channel(st, m), bus.pack_event(None, frame))
                                    for m in members if m != user_id])

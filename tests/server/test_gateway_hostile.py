@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import socket
 
+import msgpack
 import pytest
 import trio
 import trio.testing
 from wsproto import ConnectionType, WSConnection
-from wsproto.events import AcceptConnection, CloseConnection, Request
+from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Request
 
+from protocol.envelope import encode, request
 from server.connection import Connection
 from server.node import Node
 from tests.server.test_garbage import bystander, still_fine
@@ -128,3 +130,22 @@ async def test_an_overflow_while_draining_ends_only_that_connection() -> None:
         a.close()
         b.close()
 
+
+
+async def test_a_large_frame_read_in_pieces_is_one_fragment(node: Node) -> None:
+    """A single frame just under max_frame arrives over many socket reads: its per-
+    fragment cost was charged per read, and it was closed with 1009."""
+    limit = node.settings.max_frame_bytes
+    body = encode(request("search", 7, {"q": "x" * (limit - 200)}))
+    assert limit - 300 < len(body) <= limit - 64  # one fragment's cost still fits
+    stream, ws = await _upgraded(node)
+    async with stream:
+        await stream.send_all(ws.send(BytesMessage(data=body)))
+        with trio.fail_after(WAIT):
+            while True:
+                got = await _read_until(stream, ws, BytesMessage)
+                assert isinstance(got, BytesMessage), got  # answered, not closed
+                reply = msgpack.unpackb(got.data, raw=False)
+                if reply.get("re") == 7:
+                    break
+        assert reply["error"]["code"] == "unauthorized"  # no hello yet: an answer
