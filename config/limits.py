@@ -67,7 +67,7 @@ UPLOADS_PER_HOUR = 120  # (setting) per user
 MEDIA_WORKERS = 2  # (setting) photos processed at once, in worker threads
 MEDIA_GRACE_SECONDS = 24 * 3600  # (setting) unattached uploads are deleted after this
 MEDIA_GC_INTERVAL_SECONDS = 600
-UPLOADS_IN_FLIGHT_PER_USER = 4  # uploads one user may have in progress on one node; more: 429
+UPLOADS_IN_FLIGHT_PER_USER = 10  # uploads in progress per user per node (a carousel's 10 at once)
 UPLOAD_TMP_MAX_AGE_SECONDS = 3600  # var/tmp/up-* untouched this long: a dead process's, swept
 HTTP_BODY_IDLE_SECONDS = 30.0  # a request body that sends nothing for this long gets 408
 

@@ -108,9 +108,12 @@ async def _receive_upload(tmp: trio.Path, limit: int) -> None:
     if (request.mimetype or "").startswith("multipart/"):
         # The form parser reads request.body: metered the same way, and with no deadline
         # for the whole body (BODY_TIMEOUT's 60 s cut a slow link's upload short).
-        request.body = _Metered(request.body, limit + MULTIPART_SLACK_BYTES, too_large)  # type: ignore[assignment]
-        request.body_timeout = None
-        files = await request.files
+        # The parser is given the metered body; request.body itself stays (the server
+        # goes on appending to it as parts arrive: a stand-in there raised, mid-upload).
+        parser = request.make_form_data_parser()
+        _, files = await parser.parse(
+            _Metered(request.body, limit + MULTIPART_SLACK_BYTES, too_large),  # type: ignore[arg-type]
+            request.mimetype, request.content_length, request.mimetype_params)
         f = files.get("file")
         if f is None:
             raise BadRequest("multipart uploads need a `file` field")

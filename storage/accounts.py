@@ -309,7 +309,7 @@ async def _update_user(conn: asyncpg.Connection, user_id: int, changes: dict[str
     if not cols:
         return await _get_user(conn, user_id, None)
     before = await conn.fetchrow(
-        f"SELECT {', '.join(cols)} FROM users WHERE id = $1 FOR UPDATE", user_id)
+        f"SELECT {', '.join(cols)} FROM users WHERE id = $1 FOR NO KEY UPDATE", user_id)
     if before is None:
         return None
     sets = ", ".join(f"{c} = ${i + 2}" for i, c in enumerate(cols))
