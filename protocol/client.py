@@ -106,6 +106,7 @@ HELLO_TIMEOUT = CONNECT_TIMEOUT + 30.0
 #: silent for two of its intervals before hello too (by default after 50 s), and
 #: a bot may well wait that long between a refused login and the next try.
 PRE_HELLO_PING_SECONDS = 5.0
+PRE_HELLO_CALL_SILENCE = 300.0  # ...and with a call in flight before hello (a login queued)
 # An upload of a large photo, processed before the reply, may take a while.
 UPLOAD_TIMEOUT = 120.0
 
@@ -654,7 +655,10 @@ class Client:
             if conn.hello_done.is_set():
                 break
             silent = trio.current_time() - conn.last_rx
-            if silent > HELLO_TIMEOUT:  # e.g. a login sent into a dead path
+            # A call in flight (a login) may be answered late: the server reads nothing
+            # else of this socket meanwhile, pings included (logins queue for argon2).
+            limit = PRE_HELLO_CALL_SILENCE if conn.pending else HELLO_TIMEOUT
+            if silent > limit:  # e.g. a login sent into a dead path
                 log.info("glint client: nothing heard for %.1fs before hello", silent)
                 conn.scope.cancel()
                 return
@@ -747,6 +751,23 @@ class _EventStream:
             return await self.receive()
         except trio.EndOfChannel:
             raise StopAsyncIteration from None
+
+    # What bots used of the trio channel `events()` returned before: passed through.
+    def statistics(self) -> Any:
+        return self._client._event_recv.statistics()
+
+    def clone(self) -> _EventStream:
+        return _EventStream(self._client)
+
+    async def aclose(self) -> None:
+        """A reader done with the queue (the client still owns it: nothing closes)."""
+        await trio.lowlevel.checkpoint()
+
+    async def __aenter__(self) -> _EventStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
 
 @asynccontextmanager

@@ -204,7 +204,10 @@ async def test_a_resume_hello_that_is_never_answered_is_given_up(
 
 async def test_a_call_before_hello_on_a_dead_path_fails(
         node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(client_module, "HELLO_TIMEOUT", 1.0, raising=False)
+    """A login in flight waits longer (PRE_HELLO_CALL_SILENCE: the server reads nothing
+    else of the socket while logins queue for argon2), but not for ever."""
+    monkeypatch.setattr(client_module, "HELLO_TIMEOUT", 0.5, raising=False)
+    monkeypatch.setattr(client_module, "PRE_HELLO_CALL_SILENCE", 1.0, raising=False)
     monkeypatch.setattr(client_module, "CLOSE_TIMEOUT", 0.2)  # no closing handshake on a hole
     monkeypatch.setattr(client_module, "PRE_HELLO_PING_SECONDS", 0.1)
     proxy = Proxy(("127.0.0.1", node.ws_port), plan=[True])
@@ -369,3 +372,18 @@ async def test_http_url_follows_the_host_the_client_reached(node: Node) -> None:
         async with connect(f"ws://localhost:{node.ws_port}/ws", token=token) as c:
             assert c.hello_data is not None
             assert c.hello_data["http_url"] == f"http://localhost:{node.http_port}"
+
+
+async def test_events_is_still_used_as_the_channel_it_was(node: Node) -> None:
+    """events() returned the trio channel before: `async with`, statistics() and
+    clone() still work on what it returns now, and leaving the block closes nothing."""
+    async with connect(node.ws_url) as c:
+        name = unique("ev")
+        await c.signup(name, f"{name}@example.com", PASSWORD)
+        async with c.events() as ch:
+            assert ch.statistics().current_buffer_used >= 0
+            assert ch.clone() is not ch
+        await c.call("user.update", bio="still reading")
+        assert "t" in await c.call("ping")
+        with pytest.raises(trio.WouldBlock):  # open and empty, not closed
+            c.events().receive_nowait()
