@@ -141,6 +141,10 @@ class Presence:
         # disconnect, and a disconnect cancels its connect still waiting here, so this
         # holds at most one change per connection of the node, open or just closed.
         self._pending: dict[str, db.Change] = {}
+        # Devices whose waiting change is their first connect (never applied): a
+        # disconnect cancels it. A connect queued again for a device already applied
+        # (the mark was found gone) is not cancelled but turned into its disconnect.
+        self._fresh: set[str] = set()
         self._applying: set[str] = set()  # devices of the batch being applied
         self._wake = trio.Event()
         self.queue_size = queue_size  # more waiting than this is logged
@@ -160,6 +164,7 @@ class Presence:
             return  # it ended while attaching; its disconnect has already passed
         device = f"{self.instance}:{conn.conn_id}"
         self._devices[conn.conn_id] = (conn.session.user_id, device)
+        self._fresh.add(device)
         self._queue(db.Change(conn.session.user_id, device, True))
         self._poke()
 
@@ -169,10 +174,15 @@ class Presence:
         if found is None:
             return
         waiting = self._pending.get(found[1])
-        if waiting is not None and waiting.online:
+        if waiting is not None and waiting.online and found[1] in self._fresh:
             # Its connect was never applied: nothing to undo, nothing to announce.
             del self._pending[found[1]]
+            self._fresh.discard(found[1])
             self.applied += 1
+        elif waiting is not None and waiting.online:
+            # A connect again of a device applied before (still indexed, its key maybe
+            # alive): its disconnect takes that place, so it is undone and announced.
+            self._pending[found[1]] = db.Change(found[0], found[1], False)
         else:
             self._queue(db.Change(found[0], found[1], False))
         self._poke()
@@ -237,6 +247,7 @@ class Presence:
                 self._wake = trio.Event()
                 await self._wake.wait()
             batch = [self._pending.pop(d) for d in list(islice(self._pending, BATCH_MAX))]
+            self._fresh.difference_update(c.device for c in batch)
             self._applying = {c.device for c in batch}
             try:
                 transitions = await db.apply_changes(self.st, batch, self.ttl_ms)

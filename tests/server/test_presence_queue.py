@@ -134,3 +134,28 @@ async def test_a_connected_device_left_out_of_the_index_is_connected_at_its_refr
 
             assert await st.redis_op(alive) == 1
             nursery.cancel_scope.cancel()
+
+
+async def test_a_device_gone_while_its_connect_is_queued_again_is_disconnected(
+        node: Node) -> None:
+    """The mark found gone (a stall) queues every device's connect again, though their
+    index entries and keys may have lived on: a device that leaves before that connect
+    is applied must be disconnected, not have the connect cancelled as if it had never
+    been applied (its index entry stayed, and no offline went out)."""
+    st = node.storage
+    async with applying(st) as p:
+        [c] = conns(1)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(p._apply_loop)
+            p.connected(c)
+            await idle(p)
+            nursery.cancel_scope.cancel()
+        assert await indexed(st, p) == members([c], p)
+        await st.redis_op(lambda r: r.delete(pdb.node_mark(st, p.instance)))  # lapsed
+        await p.mark_alive()  # queues the connect again; nothing applies it yet
+        p.disconnected(c)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(p._apply_loop)
+            await idle(p)
+            nursery.cancel_scope.cancel()
+        assert await indexed(st, p) == set()
