@@ -32,9 +32,10 @@ M = TypeVar("M")
 
 @contextmanager
 def after_commit() -> Iterator[None]:
-    """Work a commit owes (queueing its fan-out job, counting its tags): an op runs in
-    its connection's nursery, and a client that closes its socket cancels it, commit
-    or not. Shielded from that, for at most AFTER_COMMIT_SECONDS."""
+    """Work a commit owes (queueing its fan-out job, counting its tags): an op is
+    cancelled with its connection (an operator's kick, an outbound overflow, a peer
+    found dead, the node shutting down), commit or not. Shielded from that, for at
+    most AFTER_COMMIT_SECONDS."""
     with trio.CancelScope(shield=True), trio.move_on_after(AFTER_COMMIT_SECONDS):
         yield
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
+import trio
 
 from config.limits import SEQUENCE_BITS, SHARD_BITS
 from storage.errors import Unavailable
@@ -20,6 +21,7 @@ from storage.relations import Relation, relation, relations_many
 from storage.store import Storage
 
 log = logging.getLogger(__name__)
+RELEASE_SECONDS = 2.0  # a cancelled call's cooldown claims are given back within this
 
 LOOKBACK = 200  # a recipient's latest notifications searched for a repeat
 
@@ -133,18 +135,22 @@ class Cooldown:
 
     @contextlib.asynccontextmanager
     async def released_on_failure(self) -> AsyncIterator[None]:
-        """Around the call's transaction (trio side): if it fails, its claims are given
-        back. Best effort: Redis unreachable leaves them until they expire."""
+        """Around the call's transaction (trio side): if it fails, or is cancelled (the
+        connection closed: its transaction is rolled back), its claims are given back,
+        shielded (a claim kept would keep the owner from being told for the cooldown's
+        whole time). Best effort: Redis unreachable leaves them until they expire."""
         try:
             yield
-        except Exception:
+        except BaseException:
             keys = [self._key(*pair) for pair, ok in self._claims.items() if ok]
             self._claims.clear()
             if keys:
-                try:
-                    await self._st.redis_op(_forget, keys)
-                except Unavailable as exc:
-                    log.warning("notice cooldown not given back", extra={"error": str(exc)})
+                with trio.CancelScope(shield=True), trio.move_on_after(RELEASE_SECONDS):
+                    try:
+                        await self._st.redis_op(_forget, keys)
+                    except Unavailable as exc:
+                        log.warning("notice cooldown not given back",
+                                    extra={"error": str(exc)})
             raise
 
 

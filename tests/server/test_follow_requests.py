@@ -3,12 +3,14 @@ its sender leaves no "X requested to follow you" behind, listed or counted unrea
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import trio
 
 from protocol.client import Client
 from server.node import Node
+from storage import notifications as notes_db
 from tests.server.test_posts import EVENT_WAIT, bots, sql, uid
 
 
@@ -140,3 +142,23 @@ async def test_asking_again_after_withdrawing_tells_the_owner_once(node: Node) -
         assert await requesters(node, owner) == {uid(other)}
         listed = await owner.call("follow.requests")
         assert {i["user"]["id"] for i in listed["items"]} == {uid(asker), uid(other)}
+
+
+async def test_a_cancelled_request_gives_its_cooling_off_claim_back(node: Node) -> None:
+    """The claim is taken inside the request's transaction; a call cancelled before it
+    committed (a node shutting down rolls it back) gave it back only on an error, and
+    the owner was not told of the next request for a day."""
+    owner, asker = random.randrange(1 << 40), random.randrange(1 << 40)
+
+    def cooldown() -> notes_db.Cooldown:
+        return notes_db.Cooldown(node.storage, "follow_request", 3600)
+
+    told = cooldown()
+    with trio.CancelScope() as scope:
+        async with told.released_on_failure():
+            assert await node.storage.both(lambda st: told.claim(owner, asker))
+            scope.cancel()
+            await trio.sleep_forever()
+    assert scope.cancelled_caught
+    again = cooldown()  # the next request's call
+    assert await node.storage.both(lambda st: again.claim(owner, asker))
