@@ -18,27 +18,15 @@ from protocol.client import ConnectionLost, connect
 from protocol.envelope import decode_map, encode
 from protocol.errors import GlintError, Internal, RateLimited, TooLarge, Unavailable
 from server.node import Node, open_node
-from storage import events
 from storage.bridge import BridgeClosed
 from tests.conftest import PASSWORD, make_settings, unique
 from tests.fixtures import images
+from tests.server.test_resume import _account, _notify
 from tests.wire import Raw
 
 WAIT = 20.0
 QUEUE = client_module.EVENT_QUEUE_SIZE
 BACKLOG = QUEUE + 76  # more durable events than the client's queue holds
-
-
-async def _account(node: Node) -> tuple[int, str]:
-    name = unique("cli")
-    async with connect(node.ws_url) as c:
-        await c.signup(name, f"{name}@example.com", PASSWORD)
-        assert c.user is not None and c.token is not None
-        return c.user["id"], c.token
-
-
-async def _notify(node: Node, uid: int, numbers: range) -> None:
-    await events.append(node.storage, [(uid, "notification", {"n": n}) for n in numbers])
 
 
 @dataclass
