@@ -22,6 +22,7 @@ from actors import args as A
 from actors.accounts import Session
 from actors.errors import Invalid, Missing, NotAllowed, Unsupported
 from actors.media import Media
+from actors.posts import after_post_deleted
 from actors.presence import suspension_hidden
 from actors.runtime import after_commit
 from config.limits import (
@@ -190,8 +191,6 @@ async def _remove_post(conn: asyncpg.Connection, sink: EventSink, op: Operator, 
         raise Missing("no such post")
     tags: list[str] = gone or []
     if removed:
-        await posts_db.bump_posts_count(conn, head.author_id, -1)
-        await timelines.outbox_add(conn, timelines.DELETE, post_id, head.author_id)
         sink.to_channel(keys(post_id), "post.deleted", {"post": post_id})
     closed = await mod.resolve_reports(conn, "post", post_id, op.user_id, "removed")
     # its comments went with it: reports on them have nothing left to act on
@@ -465,15 +464,11 @@ class Admin:
         return done
 
     async def _after_post_removal(self, done: dict[str, Any]) -> None:
-        search_db.forget_tag_counts()  # again once committed (soft_delete forgot them before)
         tags = done.pop("_tags")
         if done.pop("_fresh", False):
-            with after_commit():
-                await self.media.purge_post(done["post"])  # first: Postgres and disk only
-                await timelines.enqueue_quietly(self.st, timelines.DELETE, [done["post"]],
-                                                done["author"])
-                await search_db.uncount_public_tags(self.st, done["author"], done["post"],
-                                                    tags)
+            await after_post_deleted(self.st, self.media, done["post"], done["author"], tags)
+        else:
+            search_db.forget_tag_counts()  # again once committed (soft_delete forgot them)
 
     async def remove_comment(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         op = await self.require(session)

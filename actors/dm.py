@@ -30,9 +30,9 @@ import asyncpg
 import trio
 
 from actors import args as A
-from actors import privacy
+from actors import charges, privacy
 from actors.accounts import Session
-from actors.errors import DomainError, Invalid, Missing, NotAllowed, Taken, Throttled
+from actors.errors import DomainError, Invalid, Missing, NotAllowed, Taken
 from actors.media import Media, media_wire, variant_urls
 from actors.runtime import Actor, Registry
 from config.limits import (
@@ -235,9 +235,7 @@ async def _take(charge: ratelimit.Charge,
     limit: called in its transaction once every check passed, so a refusal counts
     nothing (and a blocker, a suspended peer and a missing one look alike here too),
     while past the limit the transaction rolls back with nothing changed."""
-    verdict = await charge.take()
-    if not verdict.allowed:
-        raise Throttled(message, verdict.retry_after)
+    await charges.take(charge, message)
 
 
 OPENS_REFUSED = "too many new conversations; try again later"

@@ -17,9 +17,9 @@ from typing import Any
 import asyncpg
 
 from actors import args as A
-from actors import privacy
+from actors import charges, privacy
 from actors.accounts import Session, public_user
-from actors.errors import DomainError, Invalid, Missing, Throttled
+from actors.errors import DomainError, Invalid, Missing
 from actors.presence import status_hidden
 from actors.watch import sight_lost
 from config.limits import (
@@ -113,9 +113,7 @@ async def _follow(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int |
         return REQUESTED, None
     # A follow or a request is added below (the pair is locked): counted, per user over
     # all connections — each tells someone, and the op limit is per connection.
-    verdict = await charge.take()
-    if not verdict.allowed:
-        raise Throttled("too many follows; slow down", verdict.retry_after)
+    await charges.take(charge, "too many follows; slow down")
     if rel.target_private:
         at = await db.add_request(conn, me, rel.target_id)
         # New: tell the owner, unless a request of theirs did within the cooling-off
@@ -304,8 +302,7 @@ class Graph:
         if done is not None:
             blocked, before = done
             await sight_lost(self.st, {s.user_id: [blocked], blocked: [s.user_id]})
-            await status_hidden(self.st, [(s.user_id, blocked), (blocked, s.user_id)],
-                                before=before)
+            await status_hidden(self.st, before)
         return {"blocked": True, "changed": done is not None}
 
     async def mute(self, s: Session, raw: dict[str, Any], on: bool) -> dict[str, Any]:

@@ -20,9 +20,9 @@ import asyncpg
 import trio
 
 from actors import args as A
-from actors import privacy
+from actors import charges, privacy
 from actors.accounts import Session, public_user
-from actors.errors import DomainError, Invalid, Missing, NotAllowed, Taken, Throttled
+from actors.errors import DomainError, Invalid, Missing, NotAllowed, Taken
 from actors.media import ADJUSTMENTS, Media, attached_wire, variant_urls
 from actors.runtime import after_commit
 from config.limits import (
@@ -254,7 +254,7 @@ async def _create(conn: asyncpg.Connection, sink: EventSink, author_id: int, cap
     gone = await db.claim_media(conn, author_id, items, post_id)
     if gone:
         raise Missing(f"no such media: {gone[0]}")
-    await db.set_tags(conn, post_id, tags, counted=True)
+    await db.add_tags(conn, post_id, tags, counted=True)
     ids = await db.user_ids(conn, names)
     mentioned = await db.set_mentions(conn, post_id, list(ids.values()))
     await db.bump_posts_count(conn, author_id, 1)
@@ -285,7 +285,8 @@ async def _edit(conn: asyncpg.Connection, sink: EventSink, viewer_id: int, post_
     removed: list[str] = []
     if caption is not None and parsed is not None:
         tags, names = parsed
-        removed = await db.set_tags(conn, post_id, tags, counted=False)
+        removed = await db.drop_tags(conn, post_id, tags)
+        await db.add_tags(conn, post_id, tags, counted=False)
         ids = await db.user_ids(conn, names)
         mentioned = await db.set_mentions(conn, post_id, list(ids.values()))
         # Only on the first mention in this post: taking a name out and putting it back
@@ -301,13 +302,11 @@ async def _edit(conn: asyncpg.Connection, sink: EventSink, viewer_id: int, post_
 
 async def _delete(conn: asyncpg.Connection, sink: EventSink, viewer_id: int, post_id: int,
                   keys: Keys) -> dict[str, Any]:
-    head, rel = await _visible_post(conn, viewer_id, post_id)
+    _, rel = await _visible_post(conn, viewer_id, post_id)
     privacy.require_own_post(rel)
     tags = await db.soft_delete(conn, post_id)
     if tags is None:
         raise Missing("no such post")
-    await db.bump_posts_count(conn, head.author_id, -1)
-    await timelines.outbox_add(conn, timelines.DELETE, post_id, head.author_id)
     sink.to_channel(keys(post_id), "post.deleted", {"post": post_id})
     return {"post": post_id, "deleted": True, "_tags": tags}
 
@@ -342,9 +341,7 @@ async def _take_like(charge: ratelimit.Charge) -> None:
     per user, over all posts, comments and connections — each may tell someone, and the
     op limit is per connection. A call racing the same viewer's like of the same thing
     may be counted and then add nothing."""
-    verdict = await charge.take()
-    if not verdict.allowed:
-        raise Throttled("too many likes; slow down", verdict.retry_after)
+    await charges.take(charge, "too many likes; slow down")
 
 
 async def _like(conn: asyncpg.Connection, sink: EventSink, viewer_id: int, post_id: int,
@@ -478,9 +475,7 @@ async def _comment(conn: asyncpg.Connection, sink: EventSink, viewer_id: int, po
             notices.append((uid, kinds[uid]))
     # Counted once every check passed (a refused or repeated call is not): per user,
     # over all posts and connections — the op limit is per connection.
-    verdict = await charge.take()
-    if not verdict.allowed:
-        raise Throttled("too many comments; slow down", verdict.retry_after)
+    await charges.take(charge, "too many comments; slow down")
     done = await db.add_comment_once(conn, ctx, viewer_id, post_id,
                                      parent.id if parent else None, text, idem, notices,
                                      retention=sink.retention)
@@ -623,6 +618,19 @@ async def _likers(conn: asyncpg.Connection, viewer_id: int, post_id: int,
             "cursor": page.next.encode() if page.next else None}
 
 
+async def after_post_deleted(st: Storage, media: Media, post_id: int, author_id: int,
+                             tags: list[str]) -> None:
+    """What a post's deletion (its author's, or an operator's removal) owes once it
+    committed: explore's kept tag counts forgotten again (a read in between kept them),
+    its files purged (first: Postgres and disk only), its fan-out `delete` job queued
+    (else the outbox sweep does), its trending uses taken back."""
+    search_db.forget_tag_counts()
+    with after_commit():
+        await media.purge_post(post_id)
+        await timelines.enqueue_quietly(st, timelines.DELETE, [post_id], author_id)
+        await search_db.uncount_public_tags(st, author_id, post_id, tags)
+
+
 # -- the service -------------------------------------------------------------------------------
 class Posts:
     """Post and comment ops for one node; every method takes the caller's session and raw args."""
@@ -726,13 +734,8 @@ class Posts:
         A.only(args, {"post"})
         done = await tx_events(self.st, _delete, session.user_id, self.post_arg(args),
                                self.channel)
-        search_db.forget_tag_counts()  # again once committed: a read in between kept them
-        with after_commit():
-            await self.media.purge_post(done["post"])  # first: Postgres and disk only
-            await timelines.enqueue_quietly(self.st, timelines.DELETE, [done["post"]],
-                                            session.user_id)
-            await search_db.uncount_public_tags(self.st, session.user_id, done["post"],
-                                                done.pop("_tags"))
+        await after_post_deleted(self.st, self.media, done["post"], session.user_id,
+                                 done.pop("_tags"))
         return done
 
     async def list_posts(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:

@@ -63,22 +63,16 @@ BATCH_MAX = 500  # changes applied in one crossing
 REFRESH_CHUNK = 200  # devices renewed in one crossing (3 Redis commands each)
 
 
-async def status_hidden(st: Storage, pairs: list[tuple[int, int]],
-                        before: Sequence[db.PresenceLink] | None = None) -> None:
-    """A new block between each (viewer, target) pair: tell the viewer that the target's
-    activity status is no longer theirs to see, with a `presence` event with `online` and
+async def status_hidden(st: Storage, before: Sequence[db.PresenceLink]) -> None:
+    """A new block between two users: tell each viewer that the target's activity status
+    is no longer theirs to see, with a `presence` event with `online` and
     `last_active_at` nil, as `presence.get` answers it, so an "Active now" shown from
-    before goes away. Only to a viewer who could see it before the block: to anyone else
-    the event would itself reveal the block.
-
-    `before`: the pairs' links read in the block's transaction before it was written
-    (storage/presence.py `links_between`). Without it they are read now, the new block
-    left out; a follow the block cut is then gone, and a viewer who saw the target only
-    through it is not told. Best effort: if lost, the stale status stays until the next
-    `presence.get`."""
+    before goes away. Only to a viewer who could see it before the block (`before`: the
+    two links, read in the block's transaction before it was written, the follows it
+    cuts included, storage/presence.py `links_between`): to anyone else the event would
+    itself reveal the block. Best effort: if lost, the stale status stays until the
+    next `presence.get`."""
     try:
-        if before is None:
-            before = await db.links_before_block(st, pairs)
         await _publish_nil(st, [link for link in before if privacy.can_see_presence(link)])
     except Unavailable as exc:
         log.warning("presence not hidden", extra={"error": str(exc)})

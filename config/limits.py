@@ -106,7 +106,7 @@ MEDIA_RECORDS_CACHED = 4_000  # parsed media records and URL maps kept per proce
 # Presence (actors/presence.py: online devices, activity status, typing)
 PRESENCE_TTL_HEARTBEATS = 2.0  # a device key lives this many heartbeat intervals unrefreshed
 PRESENCE_ACTIVE_WRITE_SECONDS = 60.0  # users.last_active_at of online users is written this often
-PRESENCE_QUEUE_SIZE = 10_000  # connects/disconnects waiting for the presence task
+PRESENCE_QUEUE_SIZE = 10_000  # changes waiting for the presence task past which a pile-up is logged
 PRESENCE_GET_MAX = 100  # users per presence.get
 PRESENCE_SWEEP_JITTER = 0.2  # nodes look for dead node instances every heartbeat ± this fraction
 PRESENCE_SWEEP_CHUNK = 200  # devices of a dead node instance removed per crossing

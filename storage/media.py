@@ -169,8 +169,9 @@ async def _purge_post_files(conn: asyncpg.Connection, post_id: int) -> list[str]
     await conn.execute("UPDATE media SET purged_at = now() WHERE id = ANY($1::bigint[])", gone)
     return [r["key"] for r in await conn.fetch(
         """SELECT DISTINCT b.key FROM media_blobs b WHERE b.media_id = ANY($1::bigint[])
-             AND NOT EXISTS (SELECT 1 FROM media_blobs o
-                             WHERE o.key = b.key AND o.media_id <> ALL($1::bigint[]))""",
+             AND NOT EXISTS (SELECT 1 FROM media_blobs o JOIN media m ON m.id = o.media_id
+                             WHERE o.key = b.key AND o.media_id <> ALL($1::bigint[])
+                               AND m.purged_at IS NULL)""",
         gone)]
 
 

@@ -214,21 +214,25 @@ async def claim_media(conn: asyncpg.Connection, owner_id: int,
     return []
 
 
-async def set_tags(conn: asyncpg.Connection, post_id: int, tags: Sequence[str], *,
-                   counted: bool) -> list[str]:
-    """Make the post's hashtags `tags`: the ones it no longer has go, new ones come
-    (`counted`: in trending, as at the post's making; an edit's are not). Returns the
-    tags gone that trending had counted (to take back)."""
-    gone = await conn.fetchval(
+async def drop_tags(conn: asyncpg.Connection, post_id: int,
+                    keep: Sequence[str] = ()) -> list[str]:
+    """Delete the post's hashtag rows but `keep`'s; returns the tags gone that trending
+    had counted (to take back)."""
+    return sorted(await conn.fetchval(
         """WITH gone AS (DELETE FROM post_tags WHERE post_id = $1 AND tag <> ALL($2::text[])
                          RETURNING tag, counted)
-           SELECT ARRAY(SELECT tag FROM gone WHERE counted)""", post_id, list(tags))
+           SELECT ARRAY(SELECT tag FROM gone WHERE counted)""", post_id, list(keep)))
+
+
+async def add_tags(conn: asyncpg.Connection, post_id: int, tags: Sequence[str], *,
+                   counted: bool) -> None:
+    """Give the post these hashtags (those it has stay as they are); `counted`: in
+    trending, as at the post's making (an edit's are not)."""
     if tags:
         await conn.execute(
             """INSERT INTO post_tags (tag, post_id, counted)
                SELECT t, $2, $3 FROM unnest($1::text[]) AS t ON CONFLICT DO NOTHING""",
             list(tags), post_id, counted)
-    return sorted(gone)
 
 
 async def set_mentions(conn: asyncpg.Connection, post_id: int, ids: Sequence[int]) -> set[int]:
@@ -272,22 +276,24 @@ async def set_alts(conn: asyncpg.Connection, post_id: int, alts: Sequence[str]) 
 
 
 async def soft_delete(conn: asyncpg.Connection, post_id: int) -> list[str] | None:
-    """Mark the post deleted and drop its hashtag rows: the tags it had that trending
-    counted (it takes their uses back), or None if it was deleted already (so counts
-    move once). Kept, a deleted post's tag rows hid a tag from search and trending
-    behind them and made tag pages walk them (their counts went with the post:
-    glint_post_deleted). This process's feed forgets the post's head at once
-    (timelines.forget_heads), and explore the trending tags' counts
+    """Mark the post deleted, with what goes with it in the same transaction: its
+    author's post count, its fan-out `delete` job (timelines.outbox_add) and its hashtag
+    rows. Returns the tags it had that trending counted (to take back), or None if it
+    was deleted already (so counts move once). Kept, a deleted post's tag rows hid a
+    tag from search and trending behind them and made tag pages walk them (their counts
+    went with the post: glint_post_deleted). This process's feed forgets the post's
+    head at once (timelines.forget_heads), and explore the trending tags' counts
     (search.forget_tag_counts)."""
     timelines.forget_heads([post_id])
     search.forget_tag_counts()
-    if await conn.fetchval(
-            "UPDATE posts SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL "
-            "RETURNING id", post_id) is None:
+    author_id = await conn.fetchval(
+        "UPDATE posts SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL "
+        "RETURNING author_id", post_id)
+    if author_id is None:
         return None
-    return sorted(await conn.fetchval(
-        """WITH gone AS (DELETE FROM post_tags WHERE post_id = $1 RETURNING tag, counted)
-           SELECT ARRAY(SELECT tag FROM gone WHERE counted)""", post_id))
+    await bump_posts_count(conn, author_id, -1)
+    await timelines.outbox_add(conn, timelines.DELETE, post_id, author_id)
+    return await drop_tags(conn, post_id)
 
 
 # -- likes and saves -------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -520,25 +520,6 @@ async def links_between(conn: asyncpg.Connection, a: int, b: int) -> list[Presen
     [(ab, _)] = await _links(conn, a, [b])
     [(ba, _)] = await _links(conn, b, [a])
     return [ab, ba]
-
-
-async def links_before_block(st: Storage, pairs: Sequence[tuple[int, int]]
-                             ) -> list[PresenceLink]:
-    """Each (viewer, target) pair's link, read once a new block between the two committed,
-    as it stood before it: blocked only if they block each other both ways (one of the
-    two blocks is older). The follows the block cut are gone, and not seen."""
-
-    async def run(conn: asyncpg.Connection) -> list[PresenceLink]:
-        out = []
-        for viewer, target in pairs:
-            [(link, _)] = await _links(conn, viewer, [target])
-            both = await conn.fetchval(
-                "SELECT count(*) = 2 FROM blocks WHERE (blocker_id = $1 AND blocked_id = $2)"
-                " OR (blocker_id = $2 AND blocked_id = $1)", viewer, target)
-            out.append(replace(link, blocked=bool(both)))
-        return out
-
-    return await st.tx(run)
 
 
 async def statuses(st: Storage, viewer_id: int,

@@ -42,7 +42,8 @@ async def post_with(c: Client, *media_ids: int) -> dict[str, Any]:
 
 async def test_deleted_and_removed_posts_take_their_files_with_them(node: Node) -> None:
     async with bots(node, 2) as (author, friend), admins(node) as (op,):
-        shared = await author.upload(picture())
+        photo = picture()
+        shared = await author.upload(photo)
         first, second = await post_with(author, shared["id"]), await post_with(author, shared["id"])
         media = first["media"][0]
         assert await statuses(node, media) == {200}
@@ -56,6 +57,13 @@ async def test_deleted_and_removed_posts_take_their_files_with_them(node: Node) 
         await expect(NotFound, author, "post.create", media=[{"id": shared["id"]}])
         await expect(NotFound, author, "dm.send", conversation=conv, media=shared["id"])
         await expect(NotFound, author, "user.update", avatar=shared["id"])
+        # The same picture uploaded again is served again, and goes with its own post:
+        # the purged record's file rows do not count as a use.
+        again = await post_with(author, (await author.upload(photo))["id"])
+        assert urls(again["media"][0]) == urls(media)
+        assert await statuses(node, media) == {200}
+        await author.call("post.delete", post=again["id"])
+        assert await statuses(node, media) == {404}
 
         # An operator's removal: gone at once; a message with the same upload keeps it.
         removed = await post_with(author, (await author.upload(picture()))["id"])

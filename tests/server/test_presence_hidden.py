@@ -46,7 +46,7 @@ async def test_a_block_tells_a_viewer_who_saw_through_a_follow_given_the_links_b
         assert [i["online"] for i in await online_status(bob, a)] == [True]
         before = await node.storage.tx(lambda conn: pdb.links_between(conn, a, b))
         await alice.call("block.add", user=b)
-        await status_hidden(node.storage, [(a, b), (b, a)], before=before)
+        await status_hidden(node.storage, before)
         hidden = await next_event(bob, "presence", user=a)
         assert hidden == {"user": a, "online": None, "last_active_at": None}
         cid = await conversation(node, carol, alice, kind="direct")
