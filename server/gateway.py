@@ -238,9 +238,9 @@ class Gateway:
             conn._write(conn.ws.send(RejectConnection(status_code=403)))
             return False
         conn.host = req.host
-        forwarded = ", ".join(v.decode("latin-1") for k, v in req.extra_headers
-                              if k.lower() == b"x-forwarded-for")  # every line, in order
-        conn.ip = client_ip(conn.ip, forwarded or None, self.settings.trusted_proxies)
+        forwarded = [v.decode("latin-1") for k, v in req.extra_headers
+                     if k.lower() == b"x-forwarded-for"]
+        conn.ip = client_ip(conn.ip, forwarded, self.settings.trusted_proxies)
         conn._write(conn.ws.send(AcceptConnection()))
         conn.last_recv = trio.current_time()
         return True

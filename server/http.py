@@ -140,10 +140,8 @@ def host_only(host_header: str) -> str:
 
 
 def _client_ip(trusted: tuple[str, ...]) -> str:
-    # A proxy may add its own header line rather than extend the client's: all lines
-    # in order are one list (RFC 9110), the nearest hop last.
-    forwarded = ", ".join(request.headers.getlist("X-Forwarded-For"))
-    return client_ip(request.remote_addr or "unknown", forwarded or None, trusted)
+    return client_ip(request.remote_addr or "unknown",
+                     request.headers.getlist("X-Forwarded-For"), trusted)
 
 
 def create_app(node: Node) -> QuartTrio:

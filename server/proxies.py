@@ -29,14 +29,17 @@ def _trusted(addr: str, nets: Iterable[Network]) -> bool:
     return any(ip in net for net in nets)
 
 
-def client_ip(peer: str, forwarded_for: str | None, trusted: tuple[str, ...]) -> str:
+def client_ip(peer: str, forwarded_for: Iterable[str], trusted: tuple[str, ...]) -> str:
     """The peer, or — when the peer is a trusted proxy — the right-most address in
     X-Forwarded-For that is not itself a trusted proxy (the one the first trusted hop
-    saw). A malformed entry stops the walk there: it is returned as the peer would be."""
+    saw). `forwarded_for` is every X-Forwarded-For header line, in order: a proxy may
+    add its own line rather than extend the client's, and all of them are one list
+    (RFC 9110), the nearest hop last. A malformed entry stops the walk there: it is
+    returned as the peer would be."""
     nets = networks(trusted)
-    if not forwarded_for or not nets or not _trusted(peer, nets):
+    hops = [h.strip() for line in forwarded_for for h in line.split(",") if h.strip()]
+    if not hops or not nets or not _trusted(peer, nets):
         return peer
-    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
     for hop in reversed(hops):
         if not _trusted(hop, nets):
             try:

@@ -17,16 +17,18 @@ PROXY = ("127.0.0.1", "10.0.0.0/8")
 
 
 def test_only_a_trusted_peer_may_name_the_client() -> None:
-    assert client_ip("198.51.100.7", "203.0.113.5", PROXY) == "198.51.100.7"  # not a proxy
-    assert client_ip("127.0.0.1", "203.0.113.5", PROXY) == "203.0.113.5"
-    assert client_ip("127.0.0.1", None, PROXY) == "127.0.0.1"
-    assert client_ip("127.0.0.1", "203.0.113.5", ()) == "127.0.0.1"  # nothing trusted
+    assert client_ip("198.51.100.7", ["203.0.113.5"], PROXY) == "198.51.100.7"  # not a proxy
+    assert client_ip("127.0.0.1", ["203.0.113.5"], PROXY) == "203.0.113.5"
+    assert client_ip("127.0.0.1", [], PROXY) == "127.0.0.1"
+    assert client_ip("127.0.0.1", ["203.0.113.5"], ()) == "127.0.0.1"  # nothing trusted
     # The right-most untrusted hop: what the client wrote itself further left is ignored.
-    assert client_ip("127.0.0.1", "1.2.3.4, 203.0.113.5, 10.1.2.3", PROXY) == "203.0.113.5"
-    assert client_ip("127.0.0.1", "garbage, 203.0.113.5", PROXY) == "203.0.113.5"
-    assert client_ip("127.0.0.1", "203.0.113.5, not-an-ip", PROXY) == "127.0.0.1"
-    assert client_ip("127.0.0.1", "2001:db8::1", PROXY) == "2001:db8::1"
-    assert client_ip("127.0.0.1", "10.0.0.1, 10.0.0.2", PROXY) == "10.0.0.1"  # all proxies
+    assert client_ip("127.0.0.1", ["1.2.3.4, 203.0.113.5, 10.1.2.3"], PROXY) == "203.0.113.5"
+    assert client_ip("127.0.0.1", ["garbage, 203.0.113.5"], PROXY) == "203.0.113.5"
+    assert client_ip("127.0.0.1", ["203.0.113.5, not-an-ip"], PROXY) == "127.0.0.1"
+    assert client_ip("127.0.0.1", ["2001:db8::1"], PROXY) == "2001:db8::1"
+    assert client_ip("127.0.0.1", ["10.0.0.1, 10.0.0.2"], PROXY) == "10.0.0.1"  # all proxies
+    # every header line counts, in order (a proxy that adds its own line)
+    assert client_ip("127.0.0.1", ["1.2.3.4", "203.0.113.5, 10.1.2.3"], PROXY) == "203.0.113.5"
 
 
 async def _signup(http: httpx.AsyncClient, forwarded_for: str) -> int:
