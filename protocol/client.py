@@ -328,7 +328,11 @@ class Client:
         if r.status_code >= 400:
             error = body.get("error") if isinstance(body, dict) else None
             raise error_from_wire(error) if isinstance(error, dict) else _http_error(r)
-        return body  # type: ignore[no-any-return]
+        if not isinstance(body, dict) or "id" not in body:
+            # not our reply (a proxy's page, say): the upload may not have been stored
+            raise Internal(f"upload: unexpected {r.status_code} reply "
+                           f"({r.headers.get('content-type', 'no content type')})")
+        return body
 
     async def logout(self) -> None:
         """Revoke the token; returns once the server has closed the session."""

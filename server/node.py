@@ -73,18 +73,24 @@ class Node:
     shutdown_hooks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @property
+    def url_host(self) -> str:
+        """The bind host as a URL writes it: an IPv6 address in brackets."""
+        host = self.settings.host
+        return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+    @property
     def http_url(self) -> str:
-        return f"http://{self.settings.host}:{self.http_port}"
+        return f"http://{self.url_host}:{self.http_port}"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://{self.settings.host}:{self.ws_port}/ws"
+        return f"ws://{self.url_host}:{self.ws_port}/ws"
 
     def http_url_for(self, host_header: str) -> str:
         """Where a client that reached us as `host_header` finds the HTTP side."""
         if self.settings.public_http_url:
             return self.settings.public_http_url
-        return f"http://{host_only(host_header or '') or self.settings.host}:{self.http_port}"
+        return f"http://{host_only(host_header or '') or self.url_host}:{self.http_port}"
 
     async def _collect_media(self) -> None:
         while True:

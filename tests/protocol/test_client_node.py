@@ -332,7 +332,7 @@ async def test_upload_errors_without_an_error_map_are_typed_by_http_status(
         services: tuple[str, str], tmp_path: Path) -> None:
     pages = ErrorPages([("413 Request Entity Too Large", ""), ("502 Bad Gateway", ""),
                         ("429 Too Many Requests", "Retry-After: 30\r\n"),
-                        ("500 Internal Server Error", "")])
+                        ("500 Internal Server Error", ""), ("200 OK", "")])
     with trio.fail_after(WAIT):
         async with trio.open_nursery() as nursery:
             base = await pages.start(nursery)
@@ -349,6 +349,8 @@ async def test_upload_errors_without_an_error_map_are_typed_by_http_status(
                         await c.upload(images.jpeg(64, 48))
                     assert limited.value.retry_after == 30.0
                     with pytest.raises(Internal):
+                        await c.upload(images.jpeg(64, 48))
+                    with pytest.raises(Internal):  # a 200 that is not our reply
                         await c.upload(images.jpeg(64, 48))
             nursery.cancel_scope.cancel()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -384,3 +385,26 @@ async def test_a_multipart_upload_whose_body_comes_after_the_handler_started(
         assert status == 201, reply
         assert reply["width"] == 1080
         await _still_serves(node, http)
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this machine")
+async def test_a_node_bound_to_an_ipv6_address_gives_usable_urls(
+        services: tuple[str, str], tmp_path: Path) -> None:
+    """http_url and ws_url put an IPv6 bind host in brackets (they were unusable)."""
+    async with open_node(make_settings(services, tmp_path, host="::1")) as node:
+        assert node.http_url == f"http://[::1]:{node.http_port}"
+        async with httpx.AsyncClient(base_url=node.http_url) as http:
+            r = await http.get("/api/info")
+        assert r.json()["ws_url"] == node.ws_url == f"ws://[::1]:{node.ws_port}/ws"
+        async with open_websocket_url(node.ws_url) as ws:
+            await ws.send_message(msgpack.packb({"op": "ping", "id": 1}))
+            assert msgpack.unpackb(await ws.get_message())["re"] == 1
