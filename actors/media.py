@@ -187,17 +187,24 @@ class Media:
         the collector works from records. Only the processing before is cancellable."""
         with trio.CancelScope(shield=True):
             variants: dict[str, dict[str, Any]] = {}
-            keys = []
+            files: dict[str, tuple[bytes, str]] = {}  # key -> (bytes, extension)
             for v in p.variants:
                 key = await self.store.put(v.data, _EXT[v.format])
-                keys.append(key)
+                files[key] = (v.data, _EXT[v.format])
                 entry = variants.setdefault(v.name, {"width": v.width, "height": v.height})
                 entry[v.format] = key
             master_key = await self.store.put(p.master, "jpg")
-            return await db.insert(
+            files[master_key] = (p.master, "jpg")
+            rec = await db.insert(
                 self.st, owner_id=owner_id, kind=kind, width=p.width, height=p.height,
                 blurhash=p.blurhash, color=p.color, filter_name=filter_name,
-                master_key=master_key, variants=variants, keys=keys, attached=attached)
+                master_key=master_key, variants=variants, keys=list(files), attached=attached)
+            # A purge of identical files (a deleted post's) may have deleted them before
+            # the record committed: put back what is missing (db._lock_keys).
+            for key, (data, ext) in files.items():
+                if not await self.store.exists(key):
+                    await self.store.put(data, ext)
+            return rec
 
     async def owned(self, session: Session, media_id: Any) -> MediaRecord:
         """A media record the caller uploaded (others' uploads are not theirs to use)."""
@@ -236,16 +243,24 @@ class Media:
     async def purge_post(self, post_id: int) -> int:
         """After a post's deletion (its owner's or an operator's): delete the files of
         its photos that nothing else uses, so their URLs stop answering (an operator's
-        takedown of a photo left it served to anyone with the URL). How many."""
+        takedown of a photo left it served to anyone with the URL). How many. A purge
+        that fails stays queued for `collect` (only logged here: the deletion stands)."""
         try:
-            keys = await db.purge_post_files(self.st, post_id)
-            for key in keys:
-                await self.store.delete(key)
-        except (Unavailable, OSError) as exc:  # the deletion stands: only logged
-            log.warning("deleted post's files not purged",
+            keys = await db.purge_post(self.st, post_id, self.store.delete_now)
+        except (Unavailable, OSError) as exc:
+            log.warning("deleted post's files not purged yet",
                         extra={"post": post_id, "error": repr(exc)})
             return 0
-        return len(keys)
+        return len(keys or ())
+
+    async def purge_due(self) -> int:
+        """The purges queued more than MEDIA_PURGE_RETRY_SECONDS ago and never done (a
+        node gone mid-way, a disk error), done again; how many files deleted."""
+        done = 0
+        for post_id in await db.purges_due(self.st, L.MEDIA_PURGE_RETRY_SECONDS,
+                                           L.MEDIA_PURGE_BATCH):
+            done += await self.purge_post(post_id)
+        return done
 
     async def collect(self) -> int:
         """Delete uploads never attached within the grace period, and files no one uses;
@@ -253,6 +268,9 @@ class Media:
         swept = await self.sweep_tmp()
         if swept:
             log.info("upload temp files swept", extra={"files": swept})
+        purged = await self.purge_due()
+        if purged:
+            log.info("deleted posts' files purged late", extra={"files": purged})
         grace = self.settings.media_grace_seconds
         removed = 0
         while True:  # batch after batch: one per interval fell behind ~25 busy uploaders

@@ -52,6 +52,11 @@ class MediaStore(Protocol):
         """Remove the key's bytes if present. An invalid key is a ``ValueError``."""
         ...
 
+    def delete_now(self, key: str) -> None:
+        """``delete``, blocking, on the calling thread (never trio's): a purge deletes
+        files inside the database transaction that holds their keys."""
+        ...
+
     async def exists(self, key: str) -> bool:
         """Whether the key is stored (False for an invalid key)."""
         ...
@@ -113,5 +118,7 @@ class LocalStore(MediaStore):
         return await self.path(key) is not None
 
     async def delete(self, key: str) -> None:
-        p = self.file_for(key)
-        await trio.to_thread.run_sync(lambda: p.unlink(missing_ok=True))
+        await trio.to_thread.run_sync(self.delete_now, key)
+
+    def delete_now(self, key: str) -> None:
+        self.file_for(key).unlink(missing_ok=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,9 +54,11 @@ async def _insert(conn: asyncpg.Connection, owner_id: int, kind: str, width: int
         json.dumps(variants), attached)
     rec = _record(row)
     assert rec is not None
+    blobs = sorted({*keys, master_key})
+    await _lock_keys(conn, blobs)  # a purge deleting these files finishes first
     await conn.executemany(
         "INSERT INTO media_blobs (media_id, key) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        [(rec.id, k) for k in {*keys, master_key}])
+        [(rec.id, k) for k in blobs])
     return rec
 
 
@@ -64,6 +66,9 @@ async def insert(st: Storage, *, owner_id: int, kind: str, width: int, height: i
                  blurhash: str, color: str, filter_name: str, master_key: str,
                  variants: dict[str, Any], keys: Sequence[str],
                  attached: bool = False) -> MediaRecord:
+    """The record of files just put in the store. A purge may have deleted identical
+    files meanwhile (files are named by their content): the caller puts back any that
+    are missing once this returns (`_lock_keys` says why that is enough)."""
     return await st.tx(_insert, owner_id, kind, width, height, blurhash, color, filter_name,
                        master_key, variants, list(keys), attached)
 
@@ -147,7 +152,32 @@ async def collect_unattached(st: Storage, grace_seconds: int,
     return await st.tx(_collect, grace_seconds, limit)
 
 
-async def _purge_post_files(conn: asyncpg.Connection, post_id: int) -> list[str]:
+# -- purges ------------------------------------------------------------------------------
+_KEY_LOCK_SEED = 13  # hashtextextended seed of a file key's advisory lock (graph: 7, dm: 11)
+
+
+async def _lock_keys(conn: asyncpg.Connection, keys: Sequence[str]) -> None:
+    """Hold these file keys until the transaction ends, in key order (no deadlock). A
+    purge holds its keys from its check that nothing uses a file to that file's
+    deletion; a new record of the same files takes them before writing its file rows.
+    So either the record commits first and the purge keeps the file, or the purge
+    deleted it and the uploader, once its record committed, puts the bytes back."""
+    await conn.execute(
+        f"""SELECT pg_advisory_xact_lock(hashtextextended(k, {_KEY_LOCK_SEED}))
+            FROM (SELECT DISTINCT unnest($1::text[]) AS k ORDER BY 1) x""", list(keys))
+
+
+async def queue_purge(conn: asyncpg.Connection, post_id: int) -> None:
+    """In a post's deletion: its photos are to purge (`purge_post`), then or later."""
+    await conn.execute(
+        "INSERT INTO media_purges (post_id) VALUES ($1) ON CONFLICT DO NOTHING", post_id)
+
+
+async def _purge_post(conn: asyncpg.Connection, post_id: int,
+                      unlink: Callable[[str], None]) -> list[str] | None:
+    if await conn.fetchval("SELECT 1 FROM media_purges WHERE post_id = $1 "
+                           "FOR UPDATE SKIP LOCKED", post_id) is None:
+        return None  # purged already, or another node's purge of it is under way
     # The post's records held (post.create's claim and dm.send's take them shared or
     # held too: either they come first, and their use keeps the files, or they find the
     # record purged and refuse it), in id order as those take them.
@@ -155,8 +185,6 @@ async def _purge_post_files(conn: asyncpg.Connection, post_id: int) -> list[str]
         """SELECT id FROM media WHERE purged_at IS NULL
              AND id IN (SELECT media_id FROM post_media WHERE post_id = $1)
            ORDER BY id FOR UPDATE""", post_id)]
-    if not ids:
-        return []
     gone = [r["id"] for r in await conn.fetch(
         """SELECT m AS id FROM unnest($1::bigint[]) AS m
            WHERE NOT EXISTS (SELECT 1 FROM post_media o JOIN posts p ON p.id = o.post_id
@@ -164,20 +192,45 @@ async def _purge_post_files(conn: asyncpg.Connection, post_id: int) -> list[str]
              AND NOT EXISTS (SELECT 1 FROM messages x
                              WHERE x.media_id = m AND x.unsent_at IS NULL)
              AND NOT EXISTS (SELECT 1 FROM users u WHERE u.avatar_id = m)""", ids)]
-    if not gone:
-        return []
-    await conn.execute("UPDATE media SET purged_at = now() WHERE id = ANY($1::bigint[])", gone)
-    return [r["key"] for r in await conn.fetch(
-        """SELECT DISTINCT b.key FROM media_blobs b WHERE b.media_id = ANY($1::bigint[])
-             AND NOT EXISTS (SELECT 1 FROM media_blobs o JOIN media m ON m.id = o.media_id
-                             WHERE o.key = b.key AND o.media_id <> ALL($1::bigint[])
-                               AND m.purged_at IS NULL)""",
-        gone)]
+    doomed: list[str] = []
+    if gone:
+        await conn.execute("UPDATE media SET purged_at = now() WHERE id = ANY($1::bigint[])",
+                           gone)
+        # A purged record is no one's use of its files any more: its file rows go.
+        keys = [r["key"] for r in await conn.fetch(
+            "DELETE FROM media_blobs WHERE media_id = ANY($1::bigint[]) RETURNING key", gone)]
+        await _lock_keys(conn, keys)
+        # Files another record still uses (an upload not used yet, an identical
+        # picture) stay; rows of records purged before 0023 kept their file rows.
+        doomed = [r["k"] for r in await conn.fetch(
+            """SELECT DISTINCT k FROM unnest($1::text[]) AS k
+               WHERE NOT EXISTS (SELECT 1 FROM media_blobs o JOIN media m ON m.id = o.media_id
+                                 WHERE o.key = k AND m.purged_at IS NULL)""", keys)]
+        for key in doomed:  # on this thread, the keys held: see _lock_keys
+            unlink(key)  # an OSError rolls the purge back: the collector tries again
+    await conn.execute("DELETE FROM media_purges WHERE post_id = $1", post_id)
+    return doomed
 
 
-async def purge_post_files(st: Storage, post_id: int) -> list[str]:
-    """A deleted post's photo records that nothing else uses (no live post, unsent
-    message or avatar), marked purged, and their file keys that no other record (an
-    upload not used yet, an identical picture) shares: the files to delete. The
-    records stay (the post's rows point at them) but are no one's to use any more."""
-    return await st.tx(_purge_post_files, post_id)
+async def purge_post(st: Storage, post_id: int,
+                     unlink: Callable[[str], None]) -> list[str] | None:
+    """Purge a deleted post's photos (queued by `queue_purge` in its deletion): the
+    records that nothing else uses (no live post, unsent message or avatar) are marked
+    purged, and their files that no other record (an upload not used yet, an identical
+    picture) uses are deleted with `unlink` (a blocking call, made on the storage
+    thread), in one transaction. Returns the keys deleted, or None if the post had no
+    purge waiting (done, or under way elsewhere). The records stay (the post's rows
+    point at them) but are no one's to use any more."""
+    return await st.tx(_purge_post, post_id, unlink)
+
+
+async def purges_due(st: Storage, after_seconds: float, limit: int) -> list[int]:
+    """Posts whose purge was queued more than `after_seconds` ago and never done (the
+    node went away before it, or it failed): the collector does them again."""
+    async def due(conn: asyncpg.Connection) -> list[int]:
+        return [r["post_id"] for r in await conn.fetch(
+            """SELECT post_id FROM media_purges
+               WHERE queued_at < now() - make_interval(secs => $1)
+               ORDER BY queued_at LIMIT $2""", after_seconds, limit)]
+
+    return await st.read(due)

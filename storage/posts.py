@@ -277,12 +277,13 @@ async def set_alts(conn: asyncpg.Connection, post_id: int, alts: Sequence[str]) 
 
 async def soft_delete(conn: asyncpg.Connection, post_id: int) -> list[str] | None:
     """Mark the post deleted, with what goes with it in the same transaction: its
-    author's post count, its fan-out `delete` job (timelines.outbox_add) and its hashtag
-    rows. Returns the tags it had that trending counted (to take back), or None if it
-    was deleted already (so counts move once). Kept, a deleted post's tag rows hid a
-    tag from search and trending behind them and made tag pages walk them (their counts
-    went with the post: glint_post_deleted). This process's feed forgets the post's
-    head at once (timelines.forget_heads), and explore the trending tags' counts
+    author's post count, its fan-out `delete` job (timelines.outbox_add), its photos'
+    purge (media.queue_purge) and its hashtag rows. Returns the tags it had that
+    trending counted (to take back), or None if it was deleted already (so counts move
+    once). Kept, a deleted post's tag rows hid a tag from search and trending behind
+    them and made tag pages walk them (their counts went with the post:
+    glint_post_deleted). This process's feed forgets the post's head at once
+    (timelines.forget_heads), and explore the trending tags' counts
     (search.forget_tag_counts)."""
     timelines.forget_heads([post_id])
     search.forget_tag_counts()
@@ -293,6 +294,7 @@ async def soft_delete(conn: asyncpg.Connection, post_id: int) -> list[str] | Non
         return None
     await bump_posts_count(conn, author_id, -1)
     await timelines.outbox_add(conn, timelines.DELETE, post_id, author_id)
+    await media_db.queue_purge(conn, post_id)
     return await drop_tags(conn, post_id)
 
 

@@ -1,6 +1,7 @@
 """A deleted post's photos stop being served: their files go when nothing else uses
 them (another live post, a message, an identical upload), whether the author deleted
-the post or an operator removed it."""
+the post or an operator removed it; a purge that failed is done again by the
+collector, and an identical upload racing a purge keeps its files."""
 
 from __future__ import annotations
 
@@ -9,13 +10,17 @@ import random
 from typing import Any
 
 import httpx
+import pytest
+import trio
 from PIL import Image
 
 from protocol.client import Client
 from protocol.errors import NotFound
 from server.node import Node
+from storage import media as media_db
+from tests.rowlock import holding
 from tests.server.test_admin import admins
-from tests.server.test_posts import bots, expect, uid
+from tests.server.test_posts import bots, expect, sql, uid
 
 
 def picture() -> bytes:
@@ -86,3 +91,62 @@ async def test_an_identical_upload_keeps_the_shared_files(node: Node) -> None:
         assert urls(theirs) == urls(mine["media"][0])
         await a.call("post.delete", post=mine["id"])
         assert await statuses(node, theirs) == {200}
+
+
+def keys_of(media: dict[str, Any]) -> list[str]:
+    return [u.rsplit("/", 1)[1] for u in urls(media)]
+
+
+async def test_a_purge_that_failed_is_done_again_by_the_collector(
+        node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The disk refuses the first purge (or the node goes away before it): the post
+    stays deleted, its purge stays queued, and the collector deletes the files later
+    (before, they stayed served for good)."""
+    real = node.media.store.delete_now
+
+    def refuse(key: str) -> None:
+        raise PermissionError(f"read-only disk: {key}")
+
+    async with bots(node, 1) as (author,):
+        post = await post_with(author, (await author.upload(picture()))["id"])
+        media = post["media"][0]
+        monkeypatch.setattr(node.media.store, "delete_now", refuse)
+        await author.call("post.delete", post=post["id"])
+        await expect(NotFound, author, "post.get", post=post["id"])  # the deletion stands
+        assert await statuses(node, media) == {200}
+        monkeypatch.setattr(node.media.store, "delete_now", real)
+        assert await node.media.collect() == 0  # not due yet: a purge may be under way
+        assert await statuses(node, media) == {200}
+        await sql(node, "UPDATE media_purges SET queued_at = now() - interval '1 hour' "
+                        "WHERE post_id = $1 RETURNING post_id", post["id"])
+        await node.media.collect()
+        assert await statuses(node, media) == {404}
+        assert await sql(node, "SELECT count(*) FROM media_purges WHERE post_id = $1",
+                         post["id"]) == 0
+
+
+async def test_an_identical_upload_racing_a_purge_keeps_its_files(node: Node) -> None:
+    """A purge holds the files' keys from its check that nothing uses them until it
+    deleted them: an identical upload finishing meanwhile waits, then puts back the
+    files the purge deleted (before, its record pointed at files gone)."""
+    photo = picture()
+    async with bots(node, 2) as (a, b):
+        mine = (await post_with(a, (await a.upload(photo))["id"]))["media"][0]
+        keys = keys_of(mine)
+        done: list[dict[str, Any]] = []
+
+        async def upload_again() -> None:
+            done.append(await b.upload(photo))
+
+        with trio.fail_after(20):
+            async with holding(  # what a purge of these files holds while it deletes them
+                    node.storage, "SELECT pg_advisory_xact_lock(hashtextextended(k, "
+                    f"{media_db._KEY_LOCK_SEED})) FROM unnest($1::text[]) AS k", keys) as purge, \
+                    trio.open_nursery() as nursery:
+                nursery.start_soon(upload_again)
+                await purge.wait_blocked()  # the upload's record waits for the purge
+                for key in keys:
+                    await node.media.store.delete(key)
+                await purge.commit()
+        assert keys_of(done[0]) == keys
+        assert await statuses(node, done[0]) == {200}
