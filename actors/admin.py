@@ -10,7 +10,6 @@ row in the same transaction as the change; its bus messages (closing sessions,
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -47,7 +46,11 @@ LEVELS = ("info", "warning", "critical")
 NODE_NAME_MAX = 200
 SUSPENDED_REASON = "account suspended"
 Keys = Callable[[int], str]  # post id -> its watchers' bus channel
-_SESSION_CURSOR = re.compile(r"^(\d{1,20}):(\d{1,20}):(.{1,200})$")
+# The kinds of the lists' cursors (A.make_cursor), by the list's reply key: each list
+# refuses the others' (a user id read as a post id paged from anywhere).
+LIST_CURSORS = {"sessions": "as", "users": "au", "posts": "ap", "comments": "ac",
+                "reports": "ar", "entries": "aa"}
+SESSION_CURSOR_MAX = 260  # since, conn and a node's name (NODE_NAME_MAX)
 
 
 def node_channel(st: Storage, node: str) -> str:
@@ -73,16 +76,16 @@ def _limit(args: dict[str, Any]) -> int:
     return ADMIN_LIST_DEFAULT if n is None else n
 
 
-def _before(args: dict[str, Any]) -> int | None:
-    cur = A.text(args, "cursor", max_len=20, min_len=1, required=False)
-    if cur is None:
-        return None
-    return A.cursor_number(cur)
+def _before(args: dict[str, Any], key: str) -> int | None:
+    """The id a cursor of the list answered under `key` (`_page`) pages below."""
+    cur = A.cursor(args, LIST_CURSORS[key], 1)
+    return cur[0] if cur else None
 
 
 def _page(rows: list[dict[str, Any]], key: str, limit: int, cursor_of: str = "id"
           ) -> dict[str, Any]:
-    return {key: rows, "cursor": str(rows[-1][cursor_of]) if len(rows) == limit else None}
+    return {key: rows, "cursor": (A.make_cursor(LIST_CURSORS[key], rows[-1][cursor_of])
+                                  if len(rows) == limit else None)}
 
 
 def _reason(args: dict[str, Any], *, required: bool) -> str:
@@ -294,13 +297,11 @@ class Admin:
         user_id = _id(args, "user", required=False)
         node = A.text(args, "node", max_len=NODE_NAME_MAX, min_len=1, required=False)
         limit = _limit(args)
-        cur = A.text(args, "cursor", max_len=260, min_len=1, required=False)
+        cur = A.cursor_fields(args, {LIST_CURSORS["sessions"]: 3}, max_len=SESSION_CURSOR_MAX)
         after: tuple[int, str, int] | None = None
         if cur is not None:
-            m = _SESSION_CURSOR.match(cur)
-            if m is None:
-                raise Invalid("bad `cursor`")
-            after = (-A.cursor_number(m.group(1)), m.group(3), A.cursor_number(m.group(2)))
+            since, conn, node_name = cur[1]
+            after = (-A.cursor_number(since), node_name, A.cursor_number(conn))
         prefix = q.strip().lower() if q else None
         rows = [s for s in await nodestats.sessions(self.st)
                 if (prefix is None or str(s["username"]).startswith(prefix))
@@ -314,8 +315,8 @@ class Admin:
                 "user": {"id": s["user"], "username": s["username"]},
                 "client": s.get("client", ""), "ip": s.get("ip", ""), "since": s["since"]}
                for s in page]
-        cursor = (f"{page[-1]['since']}:{page[-1]['conn']}:{page[-1]['node']}"
-                  if len(rows) > limit else None)
+        cursor = (A.make_cursor(LIST_CURSORS["sessions"], page[-1]["since"], page[-1]["conn"],
+                                page[-1]["node"]) if len(rows) > limit else None)
         return {"sessions": out, "cursor": cursor}
 
     async def users(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
@@ -327,7 +328,7 @@ class Admin:
         limit = _limit(args)
         rows = await self.st.read(lambda c: mod.users_page(
             c, user_id=user_id, prefix=q.strip() if q else None, suspended=suspended,
-            before_id=_before(args), limit=limit))
+            before_id=_before(args, "users"), limit=limit))
         return _page(rows, "users", limit)
 
     async def posts(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
@@ -339,7 +340,7 @@ class Admin:
         author = _id(args, "author", required=False)
         limit = _limit(args)
         rows = await self.st.read(lambda c: mod.posts_page(
-            c, post_id=post_id, author_id=author, before_id=_before(args), limit=limit))
+            c, post_id=post_id, author_id=author, before_id=_before(args, "posts"), limit=limit))
         for r in rows:
             first = r.pop("first")
             r["thumbnail"] = (variant_urls(first).get("thumb") if first else None)
@@ -354,7 +355,7 @@ class Admin:
         limit = _limit(args)
         rows = await self.st.read(lambda c: mod.comments_page(
             c, comment_id=comment_id, post_id=post_id, author_id=author,
-            before_id=_before(args), limit=limit))
+            before_id=_before(args, "comments"), limit=limit))
         return _page(rows, "comments", limit)
 
     async def reports(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
@@ -364,7 +365,7 @@ class Admin:
         target = _id(args, "target", required=False)
         limit = _limit(args)
         rows = await self.st.read(lambda c: mod.report_groups(
-            c, kind=kind, target_id=target, before_id=_before(args), limit=limit))
+            c, kind=kind, target_id=target, before_id=_before(args, "reports"), limit=limit))
         page = _page(rows, "reports", limit, "last_id")
         for r in rows:
             r.pop("last_id")
@@ -379,7 +380,7 @@ class Admin:
         target = _id(args, "target", required=False)
         limit = _limit(args)
         rows = await self.st.read(lambda c: mod.audit_page(
-            c, before_id=_before(args), limit=limit, action=action, admin_id=admin_id,
+            c, before_id=_before(args, "entries"), limit=limit, action=action, admin_id=admin_id,
             target_kind=kind, target_id=target))
         return _page(rows, "entries", limit)
 

@@ -61,6 +61,43 @@ def trimmed(args: dict[str, Any], name: str, *, max_len: int, min_len: int = 0,
     return value
 
 
+CURSOR_MAX = 80  # characters of a cursor: its kind and a few numbers
+FOREIGN_CURSOR = ("`cursor` was not given out by this list: pass a cursor back to the op "
+                  "that returned it, with the same `mode`, `kind` or folder")
+
+
+def make_cursor(kind: str, *fields: int | str) -> str:
+    """A cursor to give out: `kind.field.field…`. The kind names the list (op and mode)
+    it pages, so that `cursor_fields` refuses it anywhere else; each list has its own."""
+    return ".".join([kind, *map(str, fields)])
+
+
+def cursor_fields(args: dict[str, Any], kinds: dict[str, int], *,
+                  max_len: int = CURSOR_MAX) -> tuple[str, list[str]] | None:
+    """The kind and fields (as text) of the `cursor` argument, None when it is absent or
+    "" (the first page). `kinds` maps each kind this list gives out to its number of
+    fields; the last field may hold dots (a node's name). A cursor of another kind (another
+    op's, or this op's in another mode: a post id read as a ranking's offset gave a silent
+    empty end), or malformed, is `Invalid` before anything is read."""
+    raw = text(args, "cursor", max_len=max_len, required=False)
+    if not raw:
+        return None
+    kind, _, rest = raw.partition(".")
+    count = kinds.get(kind)
+    if count is None:
+        raise Invalid(FOREIGN_CURSOR)
+    fields = rest.split(".", count - 1)
+    if len(fields) != count or not all(fields):
+        raise Invalid("bad `cursor`")
+    return kind, fields
+
+
+def cursor(args: dict[str, Any], kind: str, count: int) -> list[int] | None:
+    """The `count` numbers of a cursor of `kind` (see `cursor_fields`), None for none."""
+    found = cursor_fields(args, {kind: count})
+    return None if found is None else [cursor_number(f) for f in found[1]]
+
+
 def cursor_number(part: str) -> int:
     """One number of an opaque cursor: ASCII digits within bigint, else `Invalid`.
     (`int()` takes "٣", "+5" and "5_0", and a number past bigint reached a query as an

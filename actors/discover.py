@@ -21,7 +21,7 @@ from actors import args as A
 from actors import privacy
 from actors.accounts import Session, public_user
 from actors.errors import Invalid
-from actors.posts import HASHTAG_MAX, _cursor, post_wire
+from actors.posts import HASHTAG_MAX, post_wire
 from config import limits as L
 from storage import posts as posts_db
 from storage import search as db
@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 SEARCH_KINDS = ("all", "users", "tags", "posts")
 TAG_ARG_MAX = 4 * HASHTAG_MAX + 2  # a `tag` argument as sent, before it is composed
 TAG_MODES = ("top", "recent")
+# The kinds of the lists' cursors (A.make_cursor): a recent page's post id is no top
+# offset, and neither is an explore offset.
+TAG_CURSORS = {"top": "tt", "recent": "tr"}
+EXPLORE_CURSOR = "x"
 
 
 class Device(Protocol):
@@ -134,14 +138,16 @@ async def _tag_posts(conn: asyncpg.Connection, viewer_id: int, tag: str, mode: s
     if mode == "recent":
         page = await db.tag_recent(conn, viewer_id, tag, cursor, limit)
         ranked = page.posts
-        nxt = str(page.next_before) if page.next_before is not None else None
+        nxt = (A.make_cursor(TAG_CURSORS[mode], page.next_before)
+               if page.next_before is not None else None)
     else:
         offset = cursor or 0
         limit = min(limit, L.TAG_TOP_MAX - offset)
         ranked = (await db.tag_top(conn, viewer_id, tag, int(time.time() * 1000), offset,
                                    limit) if limit > 0 else [])
         end = offset + len(ranked)
-        nxt = str(end) if ranked and len(ranked) == limit and end < L.TAG_TOP_MAX else None
+        nxt = (A.make_cursor(TAG_CURSORS[mode], end)
+               if ranked and len(ranked) == limit and end < L.TAG_TOP_MAX else None)
     rels = await relations_many(conn, viewer_id, {r.author_id for r in ranked})
     return {"tag": tag, "mode": mode, "cursor": nxt,
             "posts": await _posts(conn, viewer_id, ranked, rels, privacy.can_see_posts)}
@@ -261,7 +267,8 @@ async def _explore(st: Storage, viewer_id: int, offset: int, limit: int) -> dict
                      if privacy.can_suggest(rels[a.user.id])],
         "tags": [{"tag": t, "posts": counts[t], "score": round(s, 3)} for t, s in trend
                  if t in seen][:L.TRENDING_TAGS],
-        "cursor": str(end) if more and end < L.EXPLORE_DEPTH else None,
+        "cursor": (A.make_cursor(EXPLORE_CURSOR, end) if more and end < L.EXPLORE_DEPTH
+                   else None),
     }
 
 
@@ -431,14 +438,14 @@ class Discover:
         mode = "top" if mode is None else mode  # "" is a bad mode, not the default
         if mode not in TAG_MODES:
             raise Invalid("`mode` must be \"top\" or \"recent\"")
-        cur = _cursor(args, 1)
+        cur = A.cursor(args, TAG_CURSORS[mode], 1)
         return await self.st.tx(_tag_posts, session.user_id, tag, mode,
                                 cur[0] if cur else None,
                                 _limit(args, L.TAG_PAGE_DEFAULT, L.TAG_PAGE_MAX))
 
     async def explore(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         A.only(args, {"cursor", "limit"})
-        cur = _cursor(args, 1)
+        cur = A.cursor(args, EXPLORE_CURSOR, 1)
         offset = cur[0] if cur else 0
         limit = _limit(args, L.EXPLORE_DEFAULT, L.EXPLORE_MAX)
         if offset >= L.EXPLORE_DEPTH:

@@ -66,6 +66,9 @@ from storage.store import Storage
 WRITE_SECONDS = 30.0  # a write not committed within this is rolled back and fails
 WRITE_GRACE_SECONDS = 2.0  # the writer waits this much longer for the actor's verdict
 FOLDERS = {"inbox": "inbox", "requests": "request"}
+# The kinds of dm.list's cursors by folder state (A.make_cursor): each folder refuses
+# the other's.
+LIST_CURSORS = {"inbox": "di", "request": "dq"}
 
 
 # -- wire maps ---------------------------------------------------------------------------------
@@ -550,7 +553,8 @@ async def _list(conn: asyncpg.Connection, me_id: int, state: str,
     listed = await db.list_for(conn, me_id, state, cursor, limit)
     last = listed[-1].conversation if len(listed) == limit else None
     return {"conversations": await _conversation_wires(conn, me_id, listed),
-            "cursor": f"{last.last_at_us}.{last.id}" if last else None}
+            "cursor": (A.make_cursor(LIST_CURSORS[state], last.last_at_us, last.id) if last
+                       else None)}
 
 
 async def _member_ids(conn: asyncpg.Connection, conv_id: int) -> frozenset[int]:
@@ -646,17 +650,6 @@ def _title(raw: dict[str, Any], *, required: bool = False) -> str:
     return A.trimmed(raw, "title", max_len=DM_TITLE_MAX, required=required) or ""
 
 
-def _cursor(raw: dict[str, Any]) -> tuple[int, int] | None:
-    text = A.text(raw, "cursor", max_len=64, required=False)
-    if not text:
-        return None
-    parts = text.split(".")
-    if len(parts) != 2:
-        raise Invalid("bad `cursor`")
-    us, cid = (A.cursor_number(p) for p in parts)
-    return us, cid
-
-
 class DirectMessages:
     def __init__(self, st: Storage, registry: Registry, media: Media, *,
                  idle_seconds: float = DM_CONVERSATION_IDLE_SECONDS) -> None:
@@ -743,8 +736,11 @@ class DirectMessages:
         if folder not in FOLDERS:
             raise Invalid("`folder` is inbox or requests")
         limit = A.integer(raw, "limit", required=False, minimum=1, maximum=DM_LIST_MAX)
+        state = FOLDERS[folder]
+        cur = A.cursor(raw, LIST_CURSORS[state], 2)
         result: dict[str, Any] = await self.st.tx(
-            _list, s.user_id, FOLDERS[folder], _cursor(raw), limit or DM_LIST_DEFAULT)
+            _list, s.user_id, state, (cur[0], cur[1]) if cur else None,
+            limit or DM_LIST_DEFAULT)
         return result
 
     async def history(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:

@@ -77,7 +77,6 @@ from storage.store import Storage
 log = logging.getLogger(__name__)
 
 MODES = ("ranked", "chronological")
-CURSOR_MAX = 80
 WORKER_BACKOFF_MAX = 5.0
 NOBODY = 0  # the viewer a fan-out job loads its post as: no user has this id
 
@@ -118,16 +117,26 @@ def rank_all(w: Weights, now_ms: int, heads: Sequence[tl.Head],
 
 
 # -- cursors (opaque to clients) -------------------------------------------------------------
+# Their kinds (A.cursor_fields): a chronological feed's, a ranked feed's snapshot, and the
+# chronological rest of a ranked feed below its snapshot. Each mode takes only its own.
+CHRONO_CURSOR, RANKED_CURSOR, RANKED_TAIL_CURSOR = "c", "r", "rc"
+CURSOR_KINDS = {"chronological": {CHRONO_CURSOR: 3},
+                "ranked": {RANKED_CURSOR: 2, RANKED_TAIL_CURSOR: 3}}
+
+
 @dataclass(frozen=True)
 class Chrono:
-    """Below (time, id); `seen` is the viewer's mark when the feed was first loaded."""
+    """Below (time, id); `seen` is the viewer's mark when the feed was first loaded;
+    `tail`: the rest of a ranked feed, past its snapshot."""
 
     time_ms: int
     post_id: int
     seen: int
+    tail: bool = False
 
     def encode(self) -> str:
-        return f"c.{self.time_ms}.{self.post_id}.{self.seen}"
+        return A.make_cursor(RANKED_TAIL_CURSOR if self.tail else CHRONO_CURSOR,
+                             self.time_ms, self.post_id, self.seen)
 
 
 SNAP_HEX = 12  # a ranked snapshot's id: hex digits (its first four pick its slot)
@@ -139,18 +148,24 @@ class Ranked:
     offset: int
 
     def encode(self) -> str:
-        return f"r.{self.snap}.{self.offset}"
+        return A.make_cursor(RANKED_CURSOR, self.snap, self.offset)
 
 
-def parse_cursor(raw: str) -> Chrono | Ranked:
-    parts = raw.split(".")
-    if parts[0] == "c" and len(parts) == 4:
-        t, pid, seen = (A.cursor_number(p) for p in parts[1:])
-        return Chrono(t, pid, seen)
-    if parts[0] == "r" and len(parts) == 3 and len(parts[1]) == SNAP_HEX and \
-            all(ch in "0123456789abcdef" for ch in parts[1]):
-        return Ranked(parts[1], A.cursor_number(parts[2]))
-    raise Invalid("bad `cursor`")
+def parse_cursor(args: dict[str, Any], mode: str) -> Chrono | Ranked | None:
+    """The `cursor` argument, None for none: one of `mode`'s kinds, else `Invalid` (a
+    ranked cursor was taken in chronological mode, and the reverse: the cursor's kind
+    won)."""
+    found = A.cursor_fields(args, CURSOR_KINDS[mode])
+    if found is None:
+        return None
+    kind, fields = found
+    if kind == RANKED_CURSOR:
+        snap, offset = fields
+        if len(snap) != SNAP_HEX or not all(ch in "0123456789abcdef" for ch in snap):
+            raise Invalid("bad `cursor`")
+        return Ranked(snap, A.cursor_number(offset))
+    t, pid, seen = (A.cursor_number(f) for f in fields)
+    return Chrono(t, pid, seen, tail=kind == RANKED_TAIL_CURSOR)
 
 
 # -- the read (asyncio side, one crossing) -----------------------------------------------------
@@ -329,9 +344,9 @@ async def _home(st: Storage, viewer: int, mode: str, cursor: Chrono | Ranked | N
                 return await _ranked_next(rd, cursor, limit)
             if isinstance(cursor, Chrono):
                 return await _chrono(rd, (cursor.time_ms, cursor.post_id), cursor.seen, limit,
-                                     first=False)
+                                     first=False, tail=cursor.tail)
             if mode == "chronological":
-                return await _chrono(rd, None, 0, limit, first=True)
+                return await _chrono(rd, None, 0, limit, first=True, tail=False)
             return await _ranked_first(rd, limit, weights)
         finally:
             await rd.forget_gone()
@@ -342,14 +357,14 @@ def _first_seen(heads: Sequence[tl.Head], seen: int) -> int | None:
 
 
 async def _chrono(rd: _Read, before: tuple[int, int] | None, seen: int, limit: int,
-                  first: bool) -> dict[str, Any]:
+                  first: bool, tail: bool) -> dict[str, Any]:
     heads, nxt = await rd.newest(before, limit)
     if first:
         seen = await rd.seen_mark(heads[0].time_ms if heads else None)
     # The caught-up line is in this page only if the page starts above the mark.
     above = before is None or before[0] > seen
     caught = _first_seen(heads, seen) if above and seen else None
-    cursor = Chrono(nxt[0], nxt[1], seen).encode() if nxt else None
+    cursor = Chrono(nxt[0], nxt[1], seen, tail).encode() if nxt else None
     return _page(await rd.hydrate(heads), cursor, caught, heads)
 
 
@@ -379,7 +394,7 @@ async def _ranked_first(rd: _Read, limit: int, weights: Weights) -> dict[str, An
                     snap + "|" + meta + "|" + ",".join([str(h[0]) for h in order]))
         cursor = Ranked(snap, limit).encode()
     elif floor is not None:
-        cursor = Chrono(floor[0], floor[1], seen).encode()
+        cursor = Chrono(floor[0], floor[1], seen, tail=True).encode()
     caught = boundary if boundary is not None and boundary < len(page) else None
     writes = ([tl.write_marks(r, tl.seen_key(rd.st, rd.viewer), mark, FEED_SEEN_TTL_SECONDS,
                               snapshot, FEED_SNAPSHOT_TTL_SECONDS)]
@@ -408,7 +423,7 @@ async def _ranked_next(rd: _Read, cur: Ranked, limit: int) -> dict[str, Any]:
     if ids and end < len(order):
         cursor: str | None = Ranked(cur.snap, end).encode()
     elif floor_raw and floor_raw[0] != "-":
-        cursor = Chrono(int(floor_raw[0]), int(floor_raw[1]), seen).encode()
+        cursor = Chrono(int(floor_raw[0]), int(floor_raw[1]), seen, tail=True).encode()
     else:
         cursor = None
     return _page(await rd.hydrate(page), cursor, caught, page)
@@ -432,8 +447,7 @@ class Feed:
         mode = "ranked" if mode is None else mode  # only a missing mode: "" is bad
         if mode not in MODES:
             raise Invalid("`mode` is `ranked` or `chronological`")
-        raw = A.text(args, "cursor", max_len=CURSOR_MAX, required=False)
-        cursor = parse_cursor(raw) if raw else None
+        cursor = parse_cursor(args, mode)
         limit = A.integer(args, "limit", required=False, minimum=1, maximum=FEED_PAGE_MAX)
         peek = bool(A.flag(args, "peek", required=False))
         return await self.st.both(_home, session.user_id, mode, cursor,

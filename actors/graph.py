@@ -46,6 +46,9 @@ LIST_LIMIT_MAX = 100
 log = logging.getLogger(__name__)
 
 LIST_KINDS = ("followers", "following")
+# The kinds of the lists' cursors (A.make_cursor): each list refuses the others'.
+LIST_CURSORS = {"followers": "fr", "following": "fg"}
+REQUESTS_CURSOR = "rq"
 
 FOLLOWING = "following"
 REQUESTED = "requested"
@@ -85,14 +88,20 @@ async def _locked_relation(conn: asyncpg.Connection, me: int, uid: int | None,
     return await relation(conn, me, target)
 
 
-def _cursor(raw: dict[str, Any]) -> db.Cursor | None:
-    text = A.text(raw, "cursor", max_len=60, required=False)
-    if text is None or text == "":
+def position_cursor(raw: dict[str, Any], kind: str) -> db.Cursor | None:
+    """The (time, user) position of a `kind` cursor (`position_wire`), None for none;
+    another list's, malformed or out of range is `Invalid` (A.cursor_fields)."""
+    numbers = A.cursor(raw, kind, 2)
+    if numbers is None:
         return None
-    cur = db.Cursor.decode(text)
+    cur = db.Cursor.of(*numbers)
     if cur is None:
-        raise Invalid("`cursor` is not one this server gave out")
+        raise Invalid("bad `cursor`")
     return cur
+
+
+def position_wire(kind: str, cur: db.Cursor | None) -> str | None:
+    return A.make_cursor(kind, cur.at_us, cur.user_id) if cur else None
 
 
 def _limit(raw: dict[str, Any]) -> int:
@@ -238,8 +247,8 @@ def _listed_user(item: db.Listed, me: int) -> dict[str, Any]:
     return out
 
 
-def _page_reply(page: db.Page, items: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"items": items, "cursor": page.next.encode() if page.next else None}
+def _page_reply(page: db.Page, kind: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"items": items, "cursor": position_wire(kind, page.next)}
 
 
 class Graph:
@@ -315,9 +324,11 @@ class Graph:
     async def requests(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:
         """Pending requests to me, newest first."""
         A.only(raw, {"cursor", "limit"})
-        page = await self.st.tx(_requests, s.user_id, _cursor(raw), _limit(raw))
-        return _page_reply(page, [{"user": _listed_user(i, s.user_id), "at": _ms(i.at)}
-                                  for i in page.items])
+        page = await self.st.tx(_requests, s.user_id, position_cursor(raw, REQUESTS_CURSOR),
+                                _limit(raw))
+        return _page_reply(page, REQUESTS_CURSOR,
+                           [{"user": _listed_user(i, s.user_id), "at": _ms(i.at)}
+                            for i in page.items])
 
     async def list_users(self, s: Session, raw: dict[str, Any]) -> dict[str, Any]:
         """Followers or following of a user, newest first; private lists need a follow."""
@@ -326,5 +337,7 @@ class Graph:
         kind = A.text(raw, "kind", max_len=20)
         if kind not in LIST_KINDS:
             raise Invalid("`kind` must be \"followers\" or \"following\"")
-        page = await self.st.tx(_list, s.user_id, uid, name, kind, _cursor(raw), _limit(raw))
-        return _page_reply(page, [_listed_user(i, s.user_id) for i in page.items])
+        page = await self.st.tx(_list, s.user_id, uid, name, kind,
+                                position_cursor(raw, LIST_CURSORS[kind]), _limit(raw))
+        return _page_reply(page, LIST_CURSORS[kind],
+                           [_listed_user(i, s.user_id) for i in page.items])

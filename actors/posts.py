@@ -23,6 +23,7 @@ from actors import args as A
 from actors import charges, privacy
 from actors.accounts import Session, public_user
 from actors.errors import DomainError, Invalid, Missing, NotAllowed, Taken
+from actors.graph import position_cursor, position_wire
 from actors.media import ADJUSTMENTS, Media, attached_wire, variant_urls
 from actors.runtime import after_commit
 from config.limits import (
@@ -53,7 +54,8 @@ MEDIA_PER_POST = 10
 COMMENT_MAX = 2200
 LIST_DEFAULT = 20
 LIST_MAX = 50
-CURSOR_MAX = 64
+# The kinds of the lists' cursors (A.make_cursor): each list refuses the others'.
+GRID_CURSOR, SAVED_CURSOR, COMMENTS_CURSOR, LIKERS_CURSOR = "g", "s", "cm", "lk"
 
 # A tag is a run of word characters and combining marks after '#' (search_db.tags_in);
 # a mention a run of username characters after '@'; neither counts inside a word
@@ -136,17 +138,6 @@ def _media_spec(item: Any) -> MediaSpec:
 def _limit(args: dict[str, Any]) -> int:
     value = A.integer(args, "limit", required=False, minimum=1, maximum=LIST_MAX)
     return LIST_DEFAULT if value is None else value
-
-
-def _cursor(args: dict[str, Any], parts: int) -> list[int] | None:
-    """Cursors are opaque strings to clients; here: `parts` integers joined by '.'."""
-    raw = A.text(args, "cursor", max_len=CURSOR_MAX, required=False)
-    if not raw:
-        return None
-    values = [A.cursor_number(p) for p in raw.split(".")]
-    if len(values) != parts:
-        raise Invalid("bad `cursor`")
-    return values
 
 
 # -- wire maps -------------------------------------------------------------------------------
@@ -322,7 +313,7 @@ async def _grid(conn: asyncpg.Connection, viewer_id: int, user_id: int | None,
     ids = await db.grid(conn, user_id, before, limit)
     found = await db.load(conn, viewer_id, ids)
     return {"posts": [post_wire(found[i]) for i in ids if i in found],
-            "cursor": str(ids[-1]) if len(ids) == limit else None}
+            "cursor": A.make_cursor(GRID_CURSOR, ids[-1]) if len(ids) == limit else None}
 
 
 async def _saved(conn: asyncpg.Connection, viewer_id: int, before: tuple[int, int] | None,
@@ -333,7 +324,7 @@ async def _saved(conn: asyncpg.Connection, viewer_id: int, before: tuple[int, in
     found = await db.load(conn, viewer_id, ids)
     last = rows[-1] if len(rows) == limit else None
     return {"posts": [post_wire(found[i]) for i in ids if i in found],
-            "cursor": f"{last[2]}.{last[0]}" if last else None}
+            "cursor": A.make_cursor(SAVED_CURSOR, last[2], last[0]) if last else None}
 
 
 async def _take_like(charge: ratelimit.Charge) -> None:
@@ -536,7 +527,8 @@ async def _comments(conn: asyncpg.Connection, viewer_id: int, post_id: int,
     ids = [cid for cid, author_id in rows if privacy.can_see_comment(rels[author_id])]
     found = await db.load_comments(conn, viewer_id, ids)
     return {"comments": [comment_wire(found[i]) for i in ids if i in found],
-            "cursor": str(rows[-1][0]) if len(rows) == limit else None}
+            "cursor": (A.make_cursor(COMMENTS_CURSOR, rows[-1][0]) if len(rows) == limit
+                       else None)}
 
 
 async def _like_comment(conn: asyncpg.Connection, sink: EventSink, viewer_id: int,
@@ -585,16 +577,6 @@ async def _like_comment(conn: asyncpg.Connection, sink: EventSink, viewer_id: in
 
 
 # -- who liked a post ---------------------------------------------------------------------------
-def _likers_cursor(args: dict[str, Any]) -> Cursor | None:
-    raw = A.text(args, "cursor", max_len=CURSOR_MAX, required=False)
-    if not raw:
-        return None
-    cur = Cursor.decode(raw)
-    if cur is None:
-        raise Invalid("`cursor` is not one this server gave out")
-    return cur
-
-
 def _liker_wire(liker: db.Liker, viewer_id: int) -> dict[str, Any]:
     """A user map as in follow.list: how the viewer stands to them, but for oneself."""
     out = public_user(liker.user)
@@ -615,7 +597,7 @@ async def _likers(conn: asyncpg.Connection, viewer_id: int, post_id: int,
     page = await db.likers(conn, viewer_id, post_id, after, limit)
     return {"users": [_liker_wire(x, viewer_id) for x in page.likers
                       if privacy.can_list_user(x.viewer_to_liker)],
-            "cursor": page.next.encode() if page.next else None}
+            "cursor": position_wire(LIKERS_CURSOR, page.next)}
 
 
 async def after_post_deleted(st: Storage, media: Media, post_id: int, author_id: int,
@@ -744,14 +726,14 @@ class Posts:
         if A.flag(args, "saved", required=False):
             if args.get("user") is not None or args.get("username") is not None:
                 raise Invalid("`saved` lists your own saved posts: no `user` with it")
-            cur = _cursor(args, 2)
+            cur = A.cursor(args, SAVED_CURSOR, 2)
             return await self.st.tx(_saved, session.user_id,
                                     (cur[0], cur[1]) if cur else None, limit)
         user_id = A.integer(args, "user", required=False)
         username = A.text(args, "username", max_len=USERNAME_MAX, min_len=1, required=False)
         if user_id is None and username is None:
             user_id = session.user_id
-        cur = _cursor(args, 1)
+        cur = A.cursor(args, GRID_CURSOR, 1)
         return await self.st.tx(_grid, session.user_id, user_id,
                                 username.lower() if username else None,
                                 cur[0] if cur else None, limit)
@@ -777,7 +759,8 @@ class Posts:
         A.only(args, {"post", "cursor", "limit"})
         post_id = self.post_arg(args)
         limit = A.integer(args, "limit", required=False, minimum=1, maximum=LIKERS_MAX)
-        return await self.st.tx(_likers, session.user_id, post_id, _likers_cursor(args),
+        return await self.st.tx(_likers, session.user_id, post_id,
+                                position_cursor(args, LIKERS_CURSOR),
                                 LIKERS_DEFAULT if limit is None else limit)
 
     async def save(self, session: Session, args: dict[str, Any], on: bool) -> dict[str, Any]:
@@ -810,7 +793,7 @@ class Posts:
         A.only(args, {"post", "parent", "cursor", "limit"})
         post_id = self.post_arg(args)
         parent = A.integer(args, "parent", required=False)
-        cur = _cursor(args, 1)
+        cur = A.cursor(args, COMMENTS_CURSOR, 1)
         return await self.st.tx(_comments, session.user_id, post_id, parent,
                                 cur[0] if cur else None, _limit(args))
 

@@ -31,25 +31,19 @@ _MAX_ID = (1 << 63) - 1
 class Cursor:
     """A position in a newest-first list: the last item's time (µs) and user id.
 
-    On the wire it is an opaque string `"<µs>.<id>"`; clients pass back what they got.
+    On the wire the actors write it into an opaque cursor of their list's kind
+    (actors/args.py `make_cursor`); clients pass back what they got.
     """
 
     at_us: int
     user_id: int
 
-    def encode(self) -> str:
-        return f"{self.at_us}.{self.user_id}"
-
     @classmethod
-    def decode(cls, raw: str) -> Cursor | None:
-        """None when `raw` is not a cursor this module made."""
-        at, sep, uid = raw.partition(".")
-        if not (sep and raw.isascii() and at.isdigit() and uid.isdigit() and len(raw) <= 60):
+    def of(cls, at_us: int, user_id: int) -> Cursor | None:
+        """None when the numbers are past what a position holds (a time after 9999)."""
+        if not (0 <= at_us <= _MAX_US and 0 <= user_id <= _MAX_ID):
             return None
-        cur = cls(int(at), int(uid))
-        if cur.at_us > _MAX_US or cur.user_id > _MAX_ID:
-            return None
-        return cur
+        return cls(at_us, user_id)
 
     @property
     def at(self) -> datetime:

@@ -1,6 +1,6 @@
 """Typed reads of op arguments (actors/args.py): texts are trimmed before their limits
 are checked (a caption that fits was refused for the newline a client put after it),
-and cursor numbers are ASCII digits within bigint."""
+cursor numbers are ASCII digits within bigint, and a cursor carries its list's kind."""
 
 from __future__ import annotations
 
@@ -26,6 +26,22 @@ def test_cursor_numbers_are_ascii_digits_within_bigint() -> None:
     for bad in (str(A.BIGINT_MAX + 1), "٣", "+5", "5_0", "-1", " 7", "", "1e3"):
         with pytest.raises(Invalid):
             A.cursor_number(bad)
+
+
+def test_a_cursor_is_read_only_as_a_kind_its_list_gave_out() -> None:
+    """A cursor carries its list's kind: another kind, a bare number or a wrong count of
+    fields is `Invalid` (they were read as whatever numbers they held)."""
+    made = A.make_cursor("tr", 42)
+    assert made == "tr.42" and A.cursor({"cursor": made}, "tr", 1) == [42]
+    assert A.cursor({}, "tr", 1) is None and A.cursor({"cursor": ""}, "tr", 1) is None
+    node = A.make_cursor("as", 7, 3, "node.a:1")  # a text last field may hold dots
+    assert A.cursor_fields({"cursor": node}, {"as": 3}) == ("as", ["7", "3", "node.a:1"])
+    assert A.cursor_fields({"cursor": "rc.1.2.3"}, {"r": 2, "rc": 3}) == ("rc", ["1", "2", "3"])
+    for bad in ("tt.42", "42", "tr", "tr.", "tr.4.2", "tr.-1", "TR.42", ".42", "x" * 81):
+        with pytest.raises(Invalid):
+            A.cursor({"cursor": bad}, "tr", 1)
+    with pytest.raises(Invalid):
+        A.cursor({"cursor": 42}, "tr", 1)
 
 
 def test_blank_is_nothing_to_see() -> None:
