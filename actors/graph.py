@@ -49,6 +49,7 @@ LIST_KINDS = ("followers", "following")
 # The kinds of the lists' cursors (A.make_cursor): each list refuses the others'.
 LIST_CURSORS = {"followers": "fr", "following": "fg"}
 REQUESTS_CURSOR = "rq"
+OWN_LIST_CURSORS = {"blocked": "bl", "muted": "mu"}  # block.list, mute.list
 
 FOLLOWING = "following"
 REQUESTED = "requested"
@@ -341,3 +342,12 @@ class Graph:
                                 position_cursor(raw, LIST_CURSORS[kind]), _limit(raw))
         return _page_reply(page, LIST_CURSORS[kind],
                            [_listed_user(i, s.user_id) for i in page.items])
+
+    async def own_list(self, s: Session, raw: dict[str, Any], kind: str) -> dict[str, Any]:
+        """`block.list` / `mute.list`: the users I blocked or muted, newest first (the
+        web's settings list them, to be unblocked or unmuted)."""
+        A.only(raw, {"cursor", "limit"})
+        cursor_kind = OWN_LIST_CURSORS[kind]
+        page = await self.st.read(db.own_page, kind, s.user_id,
+                                  position_cursor(raw, cursor_kind), _limit(raw))
+        return _page_reply(page, cursor_kind, [_listed_user(i, s.user_id) for i in page.items])

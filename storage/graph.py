@@ -202,6 +202,11 @@ async def page(conn: asyncpg.Connection, kind: str, owner_id: int, viewer_id: in
             ORDER BY r.created_at DESC, r.{listed} DESC
             LIMIT $3""",
         *args)
+    return _page_of(rows, limit)
+
+
+def _page_of(rows: list[asyncpg.Record], limit: int) -> Page:
+    """A page of `limit` from `limit + 1` rows (one more tells a next page exists)."""
     items = []
     for row in rows[:limit]:
         user = user_record(row)
@@ -211,3 +216,39 @@ async def page(conn: asyncpg.Connection, kind: str, owner_id: int, viewer_id: in
     nxt = (Cursor.after(items[-1].at, items[-1].user.id)
            if len(rows) > limit and items else None)
     return Page(items, nxt)
+
+# (table, column holding the listed user, column holding the list's owner)
+_OWN_LISTS = {"blocked": ("blocks", "blocked_id", "blocker_id"),
+              "muted": ("mutes", "muted_id", "muter_id")}
+
+
+async def own_page(conn: asyncpg.Connection, kind: str, owner_id: int, after: Cursor | None,
+                   limit: int) -> Page:
+    """One page of the users the owner blocked or muted, newest first, without suspended
+    users. Unlike the other lists a blocked user is listed (to be unblocked); in the
+    muted list, those blocked either way are left out, as everywhere else."""
+    table, listed, owner = _OWN_LISTS[kind]
+    args: list[Any] = [owner_id, limit + 1]
+    where = ""
+    if after is not None:
+        args += [after.at, after.user_id]
+        where = f"AND (r.created_at, r.{listed}) < ($3, $4)"
+    hidden = "" if kind == "blocked" else """
+              AND NOT EXISTS (SELECT 1 FROM blocks b
+                              WHERE (b.blocker_id = $1 AND b.blocked_id = u.id)
+                                 OR (b.blocker_id = u.id AND b.blocked_id = $1))"""
+    rows = await conn.fetch(
+        f"""SELECT {user_columns("u")}, r.created_at AS listed_at,
+               EXISTS (SELECT 1 FROM follows
+                       WHERE follower_id = $1 AND followee_id = u.id) AS followed_by_me,
+               EXISTS (SELECT 1 FROM follows
+                       WHERE follower_id = u.id AND followee_id = $1) AS follows_me,
+               EXISTS (SELECT 1 FROM follow_requests
+                       WHERE requester_id = $1 AND target_id = u.id) AS requested
+            FROM {table} r JOIN users u ON u.id = r.{listed}
+            WHERE r.{owner} = $1 AND u.suspended_at IS NULL {hidden}
+              {where}
+            ORDER BY r.created_at DESC, r.{listed} DESC
+            LIMIT $2""",
+        *args)
+    return _page_of(rows, limit)

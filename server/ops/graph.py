@@ -39,6 +39,12 @@ def ops(node: Node) -> dict[str, Op]:
     async def block_remove(conn: Connection, args: dict[str, Any], rid: int) -> Any:
         return await graph.block(session_of(conn), args, False)
 
+    async def block_list(conn: Connection, args: dict[str, Any], rid: int) -> Any:
+        return await graph.own_list(session_of(conn), args, "blocked")
+
+    async def mute_list(conn: Connection, args: dict[str, Any], rid: int) -> Any:
+        return await graph.own_list(session_of(conn), args, "muted")
+
     async def mute_add(conn: Connection, args: dict[str, Any], rid: int) -> Any:
         return await graph.mute(session_of(conn), args, True)
 
@@ -54,6 +60,8 @@ def ops(node: Node) -> dict[str, Op]:
         "follow.list": follow_list,
         "block.add": block_add,
         "block.remove": block_remove,
+        "block.list": block_list,
         "mute.add": mute_add,
         "mute.remove": mute_remove,
+        "mute.list": mute_list,
     }
