@@ -170,18 +170,22 @@ def _check_options(kind: str, filter: str, adjust: Adjustments | None) -> None:
 # --- decoding the upload --------------------------------------------------------------------
 
 def _normalise(path: Path, fmt: str, max_pixels: int) -> Image.Image:
-    """Decode the upload into the unfiltered master image: RGB, sRGB, upright, no info."""
+    """Decode the upload into the unfiltered master image: RGB, sRGB, upright, no info.
+
+    Every refusal for size states our limit: Pillow's own bomb check (at open, for a
+    header of more than twice its MAX_IMAGE_PIXELS) answered with its limit of
+    178,956,970 pixels, which is not the one an uploader can go by."""
+    limit = min(max_pixels, Image.MAX_IMAGE_PIXELS or max_pixels)
     try:
         src = Image.open(path, formats=_PILLOW_FORMATS[fmt])
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise TooLarge(f"too many pixels: {e}") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise TooLarge(f"the header declares more than {limit:,} pixels") from None
     except Exception as e:  # any failure to parse an untrusted header
         raise Corrupt(f"cannot read the {fmt} header: {e}") from None
     with src:
         w, h = src.size
         if w < 1 or h < 1:
             raise Corrupt(f"invalid dimensions {w}x{h}")
-        limit = min(max_pixels, Image.MAX_IMAGE_PIXELS or max_pixels)
         if w * h > limit:
             raise TooLarge(f"{w}x{h} is {w * h:,} pixels, more than {limit:,}")
         if max(w, h) / min(w, h) > limits.MEDIA_MAX_ASPECT:
@@ -194,8 +198,8 @@ def _normalise(path: Path, fmt: str, max_pixels: int) -> Image.Image:
             orientation = _orientation(src)  # PNG may keep its EXIF after the pixels
             img = _flatten(src)
             icc = src.info.get("icc_profile")
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-            raise TooLarge(f"too many pixels: {e}") from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise TooLarge(f"too many pixels to decode, more than {limit:,}") from None
         except MemoryError:
             raise TooLarge("not enough memory to decode the image") from None
         except Exception as e:  # truncated or undecodable data

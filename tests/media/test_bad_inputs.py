@@ -88,6 +88,24 @@ def test_pillow_bomb_limit_also_applies(write: Writer, monkeypatch: pytest.Monke
         process(write("a.png", encode(scene(300, 200), "PNG")), max_pixels=MAX_PIXELS)
 
 
+@pytest.mark.parametrize("size", [(30_000, 30_000), (100_000, 100_000), (8000, 7500)])
+def test_too_many_pixels_states_our_limit(write: Writer, size: tuple[int, int]) -> None:
+    """A header past twice Pillow's MAX_IMAGE_PIXELS was refused by Pillow's own check,
+    with its message ("exceeds limit of 178956970 pixels, could be decompression bomb
+    DOS attack"), not the limit an uploader can go by."""
+    with pytest.raises(TooLarge, match=f"more than {MAX_PIXELS:,}") as got:
+        process(write("big.png", png_header_only(*size)), max_pixels=MAX_PIXELS)
+    assert "178956970" not in got.value.message and "DOS" not in got.value.message
+
+
+def test_a_lower_pillow_limit_is_the_one_stated(write: Writer,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)
+    for size in ((150, 100), (1000, 1000)):  # over it, and over twice it (Pillow's error)
+        with pytest.raises(TooLarge, match=r"more than 10,000( pixels)?$"):
+            process(write("a.png", png_header_only(*size)), max_pixels=MAX_PIXELS)
+
+
 @pytest.mark.parametrize("size", [(1, 100_000), (100_000, 1), (2100, 100)])
 def test_absurd_proportions_are_corrupt(write: Writer, size: tuple[int, int]) -> None:
     with pytest.raises(Corrupt, match="proportions"):
