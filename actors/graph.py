@@ -152,7 +152,11 @@ async def _approve(conn: asyncpg.Connection, sink: EventSink, me: int, uid: int 
     if not await db.remove_request(conn, rel.target_id, me):
         raise Missing("no such follow request")
     await notes_db.withdraw_request(conn, me, rel.target_id)  # answered
-    await db.add_follow(conn, rel.target_id, me)
+    if await db.add_follow(conn, rel.target_id, me):
+        # The request's notification gives way to "started following you" (with its
+        # Follow back), as Instagram leaves it: read already, as the owner just acted.
+        await notify(conn, sink, recipient_id=me, actor_id=rel.target_id, kind="follow",
+                     allowed=privacy.should_notify, once=True, read=True)
     await notify(conn, sink, recipient_id=rel.target_id, actor_id=me, kind="follow_accepted",
                  allowed=privacy.should_notify)
     return rel.target_id

@@ -65,29 +65,35 @@ async def notify(conn: asyncpg.Connection, sink: EventSink, *, recipient_id: int
                  kind: str, allowed: Callable[[Relation], bool], post_id: int | None = None,
                  comment_id: int | None = None, body: str = "",
                  extra: dict[str, Any] | None = None,
-                 rel: Relation | None = None, once: bool = False) -> int | None:
+                 rel: Relation | None = None, once: bool = False,
+                 read: bool = False) -> int | None:
     """Store and emit a notification inside the caller's transaction.
 
     `allowed` is the domain's rule (actors.privacy.should_notify) applied to the
     relation from the recipient to the actor (`rel`, read here when not given).
     `once`: not again while the actor's notification of this kind (same post and
     comment) is among the recipient's latest LOOKBACK (follow, unfollow, follow did
-    not notify twice). Returns the notification id, or None when none was made.
+    not notify twice). `read`: stored read and not sent (what the recipient's own
+    action made: approving a request leaves "started following you" in their list).
+    Returns the notification id, or None when none was made.
     """
     if rel is None:
         rel = await relation(conn, recipient_id, actor_id)
     if not allowed(rel):
         return None
     row = await conn.fetchrow(
-        f"""INSERT INTO notifications (recipient_id, actor_id, kind, post_id, comment_id, body)
-           SELECT $1, $2, $3, $4, $5, $6
+        f"""INSERT INTO notifications (recipient_id, actor_id, kind, post_id, comment_id, body,
+                                       read_at)
+           SELECT $1, $2, $3, $4, $5, $6, CASE WHEN $8 THEN now() END
            WHERE NOT $7 OR NOT {repeat_sql("$1::bigint", "$2::bigint", "$3::text",
                                              "$4::bigint", "$5::bigint")}
            RETURNING id, (extract(epoch FROM created_at) * 1000)::bigint AS at,
                      (SELECT username FROM users WHERE id = $2) AS actor_name""",
-        recipient_id, actor_id, kind, post_id, comment_id, body[:BODY_MAX], once)
+        recipient_id, actor_id, kind, post_id, comment_id, body[:BODY_MAX], once, read)
     if row is None:
         return None
+    if read:
+        return int(row["id"])
     await sink.to_user(recipient_id, "notification", event_data(
         id=row["id"], kind=kind, actor_id=actor_id, actor_name=row["actor_name"], at=row["at"],
         post_id=post_id, comment_id=comment_id, body=body, extra=extra))

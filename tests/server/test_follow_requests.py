@@ -65,7 +65,7 @@ async def test_a_request_answered_or_cut_leaves_no_notification(node: Node) -> N
         assert "follow_request" not in {i["kind"] for i in page["items"]}
         assert (await owner.call("follow.requests"))["items"] == []
         follows = [a["id"] for i in page["items"] if i["kind"] == "follow" for a in i["actors"]]
-        assert follows == [uid(late)]  # "started following you" instead
+        assert follows == [uid(late), uid(approved)]  # "started following you" instead
 
 
 async def test_following_again_notifies_once(node: Node) -> None:
@@ -117,7 +117,8 @@ async def test_a_request_gone_takes_its_notification_however_many_came_after(
         await owner.call("block.remove", user=uid(blocked))
         assert await requesters(node, owner) == set()
         assert await sql(node, "SELECT count(*) FROM notifications WHERE recipient_id = $1 "
-                               "AND kind = 'follow'", uid(owner)) == 250  # the rest stay
+                               "AND kind = 'follow' AND actor_id = $2", uid(owner),
+                         uid(fan)) == 250  # the rest stay
 
 
 async def test_asking_again_after_withdrawing_tells_the_owner_once(node: Node) -> None:
@@ -162,3 +163,26 @@ async def test_a_cancelled_request_gives_its_cooling_off_claim_back(node: Node) 
     assert scope.cancelled_caught
     again = cooldown()  # the next request's call
     assert await node.storage.both(lambda st: again.claim(owner, asker))
+
+
+async def test_an_approved_request_leaves_started_following_you_read(node: Node) -> None:
+    """As Instagram does: once approved, "X requested to follow you" gives way to "X
+    started following you" (with its Follow back) in the owner's list, already read and
+    sent to no device (the owner just acted). Before, nothing was left of it."""
+    async with bots(node, 3) as (owner, asker, later):
+        await owner.call("user.update", private=True)
+        await asker.call("follow.add", user=uid(owner))
+        assert (await owner.call("notif.list"))["unread"] == 1
+        await owner.call("follow.approve", user=uid(asker))
+        page = await owner.call("notif.list")
+        [item] = page["items"]
+        assert item["kind"] == "follow" and [a["id"] for a in item["actors"]] == [uid(asker)]
+        assert item["read"] is True and page["unread"] == 0
+        # No live notification of it: the next one the owner's device gets is later's.
+        await later.call("follow.add", user=uid(owner))
+        with trio.fail_after(EVENT_WAIT):
+            while True:
+                ev = await owner.next_event("notification")
+                assert ev.data["kind"] == "follow_request" or ev.data["actor"]["id"] != uid(asker)
+                if ev.data["actor"]["id"] == uid(later):
+                    break
