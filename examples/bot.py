@@ -1,14 +1,16 @@
 """A minimal Glint bot: sign up (or log in), set a bio, then print every event.
 
-Run a node, then:
+Run a node (`make run`), then:
 
-    python examples/bot.py ws://127.0.0.1:8081/ws --username bob --password secret123
+    python examples/bot.py ws://127.0.0.1:8081/ws --username bob --password 'a decent passphrase'
 
-It signs up as `bob` (logging in instead if the name is taken), says hello,
-prints its profile, sets its bio with `user.update`, and prints each event it
-receives until interrupted (Ctrl-C) or until the session is closed (logout
-elsewhere revokes the token: close 4001). Drops are survived: the client
-reconnects and resumes, so no durable event is missed or printed twice.
+It signs up as `bob` (logging in instead if that account exists: the bot was run
+before), says hello, prints its profile, sets its bio with `user.update`, and
+prints each event it receives until interrupted (Ctrl-C) or until its session
+ends (a password change elsewhere, or an operator's kick, revokes its token:
+close 4001). Drops are survived: the client reconnects and resumes, so no
+durable event is missed or printed twice. A refused sign-up (a password the
+server finds too short or too common) prints the server's reason and exits 1.
 """
 
 from __future__ import annotations
@@ -24,14 +26,15 @@ import trio
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
 from protocol.client import Client, connect
-from protocol.errors import Conflict
+from protocol.errors import Conflict, GlintError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("url", help="WebSocket URL, e.g. ws://127.0.0.1:8081/ws")
     parser.add_argument("--username", required=True)
-    parser.add_argument("--password", required=True)
+    parser.add_argument("--password", required=True,
+                        help="at least 8 characters and not a common password")
     parser.add_argument("--email", help="for sign-up; default <username>@example.com")
     parser.add_argument("--bio", default="I am a Glint bot.")
     return parser.parse_args(argv)
@@ -67,3 +70,5 @@ if __name__ == "__main__":
         trio.run(main, parse_args())
     except KeyboardInterrupt:
         pass
+    except GlintError as e:  # e.g. a refused password: the reason, not a traceback
+        sys.exit(f"{e.code.value}: {e.message}")
