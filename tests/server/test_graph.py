@@ -299,10 +299,13 @@ async def test_bad_arguments_change_nothing(node: Node) -> None:
             ("follow.list", {"user": bob.id, "kind": "followers", "limit": 101}),
             ("follow.list", {"user": bob.id, "kind": "followers", "cursor": "nope"}),
             ("follow.list", {"user": bob.id, "kind": "followers", "cursor": 7}),
-            ("follow.requests", {"cursor": "1.x"}),
-            ("follow.requests", {"cursor": "9" * 30 + ".1"}),
-            ("follow.requests", {"cursor": "1." + "9" * 25}),
-            ("follow.requests", {"cursor": "1.²"}),
+            ("follow.requests", {"cursor": "rq.1.x"}),
+            ("follow.requests", {"cursor": "rq." + "9" * 30 + ".1"}),
+            ("follow.requests", {"cursor": "rq.1." + "9" * 25}),
+            ("follow.requests", {"cursor": "rq.1.²"}),
+            ("follow.requests", {"cursor": "rq.1.2.3"}),
+            ("follow.requests", {"cursor": "rq.300000000000000000.1"}),  # past year 9999
+            ("follow.requests", {"cursor": "1.2"}),  # no kind
             ("follow.requests", {"limit": "10"}),
         ]
         for op, args in bad:
