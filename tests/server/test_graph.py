@@ -294,6 +294,7 @@ async def test_bad_arguments_change_nothing(node: Node) -> None:
             ("block.add", {"user": 1.5}),
             ("mute.add", {}),
             ("follow.list", {"user": bob.id}),
+            ("follow.list", {"kind": "followers"}),  # no default user, unlike post.list
             ("follow.list", {"user": bob.id, "kind": "friends"}),
             ("follow.list", {"user": bob.id, "kind": "followers", "limit": 0}),
             ("follow.list", {"user": bob.id, "kind": "followers", "limit": 101}),
