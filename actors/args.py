@@ -20,17 +20,34 @@ def _get(args: dict[str, Any], name: str, required: bool) -> Any:
     return value
 
 
-def text(args: dict[str, Any], name: str, *, max_len: int, min_len: int = 0,
-         required: bool = True) -> str | None:
+def _bad_length(name: str, min_len: int, max_len: int) -> Invalid:
+    """The bounds as they are: "at most N" without a minimum ("must be 0 to N
+    characters" was what a too long comment, message or like's `idem` got)."""
+    if min_len <= 0:
+        return Invalid(f"`{name}` must be at most {max_len} characters")
+    return Invalid(f"`{name}` must be {min_len} to {max_len} characters")
+
+
+def _string(args: dict[str, Any], name: str, required: bool) -> str | None:
     value = _get(args, name, required)
-    if value is None:
-        return None
-    if not isinstance(value, str):
+    if value is not None and not isinstance(value, str):
         raise Invalid(f"`{name}` must be a string")
-    if not min_len <= len(value) <= max_len:
-        raise Invalid(f"`{name}` must be {min_len} to {max_len} characters")
+    return value
+
+
+def _refuse_nul(name: str, value: str) -> None:
     if "\x00" in value:  # Postgres text cannot hold it: refuse it here, not as `internal`
         raise Invalid(f"`{name}` must not contain a NUL character")
+
+
+def text(args: dict[str, Any], name: str, *, max_len: int, min_len: int = 0,
+         required: bool = True) -> str | None:
+    value = _string(args, name, required)
+    if value is None:
+        return None
+    if not min_len <= len(value) <= max_len:
+        raise _bad_length(name, min_len, max_len)
+    _refuse_nul(name, value)
     return value
 
 
@@ -51,13 +68,19 @@ def blank(value: str) -> bool:
 def trimmed(args: dict[str, Any], name: str, *, max_len: int, min_len: int = 0,
             required: bool = True) -> str | None:
     """A text without its surrounding whitespace, its limits checked after trimming (a
-    caption that fits was refused for the newline a client added after it)."""
-    value = text(args, name, max_len=max_len + TRIM_SLACK, required=required)
+    caption that fits was refused for the newline a client added after it). With a
+    minimum, nothing left after trimming is "blank"."""
+    value = _string(args, name, required)
     if value is None:
         return None
+    if len(value) > max_len + TRIM_SLACK:  # its own bounds in the message, not the slack
+        raise _bad_length(name, min_len, max_len)
+    _refuse_nul(name, value)
     value = value.strip()
+    if min_len > 0 and not value:
+        raise Invalid(f"`{name}` must not be blank")
     if not min_len <= len(value) <= max_len:
-        raise Invalid(f"`{name}` must be {min_len} to {max_len} characters")
+        raise _bad_length(name, min_len, max_len)
     return value
 
 

@@ -772,7 +772,7 @@ class Posts:
     async def comment(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         A.only(args, {"post", "text", "reply_to", "idem"})
         post_id = self.post_arg(args)
-        text = A.trimmed(args, "text", max_len=COMMENT_MAX)
+        text = A.trimmed(args, "text", max_len=COMMENT_MAX, min_len=1)
         if not text or A.blank(text):
             raise Invalid("`text` must not be blank")
         names = mentions(text)

@@ -20,6 +20,26 @@ def test_trimmed_checks_the_limit_after_trimming() -> None:
         A.trimmed({"t": "   "}, "t", max_len=10, min_len=1)
 
 
+def test_length_messages_state_the_real_bounds() -> None:
+    """"must be 0 to N characters" read as if nothing were fine, and a trimmed text past
+    its slack was told the slack's bound."""
+    cases = [(lambda: A.text({"t": "x" * 11}, "t", max_len=10),
+              "`t` must be at most 10 characters"),
+             (lambda: A.text({"t": ""}, "t", max_len=10, min_len=1),
+              "`t` must be 1 to 10 characters"),
+             (lambda: A.trimmed({"t": "x" * 11}, "t", max_len=10, min_len=1),
+              "`t` must be 1 to 10 characters"),
+             (lambda: A.trimmed({"t": "x" * (A.TRIM_SLACK + 11)}, "t", max_len=10),
+              "`t` must be at most 10 characters"),
+             (lambda: A.trimmed({"t": " \n "}, "t", max_len=10, min_len=1),
+              "`t` must not be blank")]
+    for call, message in cases:
+        with pytest.raises(Invalid) as got:
+            call()
+        assert got.value.message == message
+    assert A.trimmed({"t": " \n "}, "t", max_len=10) == ""  # no minimum: empty is fine
+
+
 def test_cursor_numbers_are_ascii_digits_within_bigint() -> None:
     assert A.cursor_number("0") == 0
     assert A.cursor_number(str(A.BIGINT_MAX)) == A.BIGINT_MAX

@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 import trio
 
 from protocol.client import Client, connect
@@ -265,6 +266,30 @@ async def test_save_unsave_and_saved_list(node: Node) -> None:
         kept = await quick_post(alice, "k", idem="spent")
         await alice.call("post.delete", post=kept["id"])
         await expect(Conflict, alice, "post.create", media=[p1["media"][0]["id"]], idem="spent")
+
+
+async def test_length_refusals_state_the_real_bounds(node: Node) -> None:
+    """A too long comment, message or like's `idem` was told "must be 0 to N
+    characters" (a comment's minimum is 1; the others have none), and a comment past its
+    trimming slack was told the slack's bound (3200)."""
+    async with bots(node, 2) as (alice, bob):
+        post = await quick_post(alice, "bounds")
+        conv = (await alice.call("dm.open", user=uid(bob)))["id"]
+        for op, args, message in [
+                ("comment.add", {"post": post["id"], "text": "x" * 2201},
+                 "`text` must be 1 to 2200 characters"),
+                ("comment.add", {"post": post["id"], "text": "x" * 3300},
+                 "`text` must be 1 to 2200 characters"),
+                ("comment.add", {"post": post["id"], "text": " \n "}, "`text` must not be blank"),
+                ("comment.add", {"post": post["id"], "text": "ok", "idem": ""},
+                 "`idem` must be 1 to 64 characters"),
+                ("dm.send", {"conversation": conv, "text": "x" * 4001},
+                 "`text` must be at most 4000 characters"),
+                ("post.like", {"post": post["id"], "idem": "x" * 65},
+                 "`idem` must be at most 64 characters")]:
+            with pytest.raises(BadRequest) as got:
+                await alice.call(op, **args)
+            assert got.value.message == message, (op, args)
 
 
 async def test_texts_are_trimmed_before_their_limits(node: Node) -> None:
