@@ -27,6 +27,7 @@ import io
 import math
 import tempfile
 import threading
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,19 @@ except ImportError:  # pragma: no cover - depends on the environment
 else:
     pillow_heif.register_heif_opener(depth_images=False, aux_images=False)
     HEIF_SUPPORTED = True
+
+
+
+def refuse_bomb_warnings() -> None:
+    """Pillow only warns of an image past its MAX_IMAGE_PIXELS (a line on stderr,
+    outside the JSON log, per upload) and raises past twice that: make the warning an
+    error too, refused with our limit's message (`_normalise`) like the rest. A process
+    filter (idempotent), set at import and again by each MediaWorkers: a
+    `warnings.catch_warnings` block around an import (pytest's collection) undoes it."""
+    warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
+
+
+refuse_bomb_warnings()
 
 KINDS = ("photo", "avatar")
 ACCEPTED = ("jpeg", "png", "webp", "gif", "heif")

@@ -26,6 +26,7 @@ class MediaWorkers:
             raise ValueError("need at least one media worker")
         self.limiter = trio.CapacityLimiter(n)
         self.max_pixels = max_pixels
+        pipeline.refuse_bomb_warnings()
 
     async def process(self, path: Path, **kw: Any) -> Processed:
         """``pipeline.process`` in a worker thread; ``max_pixels`` defaults to ours."""

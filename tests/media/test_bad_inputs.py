@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import random
 import struct
+import warnings
 import zipfile
 import zlib
 
@@ -14,6 +15,7 @@ from PIL import Image
 from media import pipeline
 from media.errors import Corrupt, MediaError, TooLarge, Unsupported
 from media.pipeline import process
+from media.workers import MediaWorkers
 from tests.media.conftest import MAX_PIXELS, PHOTOS, Writer, decode, encode, scene, shared
 
 
@@ -254,3 +256,15 @@ def test_a_huge_colour_profile_is_ignored_and_not_kept(write: Writer) -> None:
     r, _g, b = decode(got.variant("thumb").data).getpixel((10, 10))
     assert abs(r - 200) <= 3 and abs(b - 60) <= 3
     assert all(len(key[0]) == 32 for key in pipeline._transforms)  # digests, not profiles
+
+
+def test_pillows_bomb_warning_is_a_refusal_not_a_warning(write: Writer) -> None:
+    """Between Pillow's MAX_IMAGE_PIXELS and twice that it only warned: a line on
+    stderr, outside the JSON log, for each such upload (seen in the walkthrough with
+    a 108-megapixel PNG). Now it is refused like any other size, and nothing warns."""
+    size = (10_000, Image.MAX_IMAGE_PIXELS // 10_000 + 100)  # just past Pillow's limit
+    with warnings.catch_warnings(record=True) as caught:
+        MediaWorkers(1)  # as a node's start does
+        with pytest.raises(TooLarge, match="more than"):
+            process(write("big.png", png_header_only(*size)), max_pixels=10**12)
+    assert not [w for w in caught if issubclass(w.category, Image.DecompressionBombWarning)]
