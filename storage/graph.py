@@ -179,43 +179,8 @@ async def page(conn: asyncpg.Connection, kind: str, owner_id: int, viewer_id: in
                after: Cursor | None, limit: int) -> Page:
     """One page of a list, newest first, without suspended users or anyone who has
     blocked the viewer or been blocked by them."""
-    table, listed, owner = _LISTS[kind]
-    args: list[Any] = [owner_id, viewer_id, limit + 1]
-    where = ""
-    if after is not None:
-        args += [after.at, after.user_id]
-        where = f"AND (r.created_at, r.{listed}) < ($4, $5)"
-    rows = await conn.fetch(
-        f"""SELECT {user_columns("u")}, r.created_at AS listed_at,
-               EXISTS (SELECT 1 FROM follows
-                       WHERE follower_id = $2 AND followee_id = u.id) AS followed_by_me,
-               EXISTS (SELECT 1 FROM follows
-                       WHERE follower_id = u.id AND followee_id = $2) AS follows_me,
-               EXISTS (SELECT 1 FROM follow_requests
-                       WHERE requester_id = $2 AND target_id = u.id) AS requested
-            FROM {table} r JOIN users u ON u.id = r.{listed}
-            WHERE r.{owner} = $1 AND u.suspended_at IS NULL
-              AND NOT EXISTS (SELECT 1 FROM blocks b
-                              WHERE (b.blocker_id = $2 AND b.blocked_id = u.id)
-                                 OR (b.blocker_id = u.id AND b.blocked_id = $2))
-              {where}
-            ORDER BY r.created_at DESC, r.{listed} DESC
-            LIMIT $3""",
-        *args)
-    return _page_of(rows, limit)
+    return await _page(conn, _LISTS[kind], owner_id, viewer_id, after, limit, hidden=True)
 
-
-def _page_of(rows: list[asyncpg.Record], limit: int) -> Page:
-    """A page of `limit` from `limit + 1` rows (one more tells a next page exists)."""
-    items = []
-    for row in rows[:limit]:
-        user = user_record(row)
-        assert user is not None
-        items.append(Listed(user, row["listed_at"], row["followed_by_me"], row["follows_me"],
-                            row["requested"]))
-    nxt = (Cursor.after(items[-1].at, items[-1].user.id)
-           if len(rows) > limit and items else None)
-    return Page(items, nxt)
 
 # (table, column holding the listed user, column holding the list's owner)
 _OWN_LISTS = {"blocked": ("blocks", "blocked_id", "blocker_id"),
@@ -227,28 +192,45 @@ async def own_page(conn: asyncpg.Connection, kind: str, owner_id: int, after: Cu
     """One page of the users the owner blocked or muted, newest first, without suspended
     users. Unlike the other lists a blocked user is listed (to be unblocked); in the
     muted list, those blocked either way are left out, as everywhere else."""
-    table, listed, owner = _OWN_LISTS[kind]
-    args: list[Any] = [owner_id, limit + 1]
+    return await _page(conn, _OWN_LISTS[kind], owner_id, owner_id, after, limit,
+                       hidden=kind != "blocked")
+
+
+async def _page(conn: asyncpg.Connection, source: tuple[str, str, str], owner_id: int,
+                viewer_id: int, after: Cursor | None, limit: int, *, hidden: bool) -> Page:
+    """`limit` users of a list (`source`: its table and columns), newest first, with how
+    the viewer stands to each; `hidden`: leave out those blocked either way."""
+    table, listed, owner = source
+    args: list[Any] = [owner_id, viewer_id, limit + 1]
     where = ""
     if after is not None:
         args += [after.at, after.user_id]
-        where = f"AND (r.created_at, r.{listed}) < ($3, $4)"
-    hidden = "" if kind == "blocked" else """
+        where = f"AND (r.created_at, r.{listed}) < ($4, $5)"
+    if hidden:
+        where += """
               AND NOT EXISTS (SELECT 1 FROM blocks b
-                              WHERE (b.blocker_id = $1 AND b.blocked_id = u.id)
-                                 OR (b.blocker_id = u.id AND b.blocked_id = $1))"""
+                              WHERE (b.blocker_id = $2 AND b.blocked_id = u.id)
+                                 OR (b.blocker_id = u.id AND b.blocked_id = $2))"""
     rows = await conn.fetch(
         f"""SELECT {user_columns("u")}, r.created_at AS listed_at,
                EXISTS (SELECT 1 FROM follows
-                       WHERE follower_id = $1 AND followee_id = u.id) AS followed_by_me,
+                       WHERE follower_id = $2 AND followee_id = u.id) AS followed_by_me,
                EXISTS (SELECT 1 FROM follows
-                       WHERE follower_id = u.id AND followee_id = $1) AS follows_me,
+                       WHERE follower_id = u.id AND followee_id = $2) AS follows_me,
                EXISTS (SELECT 1 FROM follow_requests
-                       WHERE requester_id = $1 AND target_id = u.id) AS requested
+                       WHERE requester_id = $2 AND target_id = u.id) AS requested
             FROM {table} r JOIN users u ON u.id = r.{listed}
-            WHERE r.{owner} = $1 AND u.suspended_at IS NULL {hidden}
+            WHERE r.{owner} = $1 AND u.suspended_at IS NULL
               {where}
             ORDER BY r.created_at DESC, r.{listed} DESC
-            LIMIT $2""",
+            LIMIT $3""",
         *args)
-    return _page_of(rows, limit)
+    items = []
+    for row in rows[:limit]:
+        user = user_record(row)
+        assert user is not None
+        items.append(Listed(user, row["listed_at"], row["followed_by_me"], row["follows_me"],
+                            row["requested"]))
+    nxt = (Cursor.after(items[-1].at, items[-1].user.id)
+           if len(rows) > limit and items else None)
+    return Page(items, nxt)
