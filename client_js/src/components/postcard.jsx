@@ -54,51 +54,91 @@ export function plural(n, one, many = `${one}s`) {
 }
 
 /**
+ * Keeps one on/off state of a post (liked, saved) in step with the server. Returns
+ * `set(on)`, which shows it at once (`show(on)`), sends the latest wish, and sends
+ * again if it changed while one was on its way. Offline, the wish waits for the reconnect (a
+ * `patient` call: likes and saves are idempotent, so one sent twice after a dropped
+ * answer does no harm), as Instagram keeps a like made offline and syncs it later.
+ * Only a refusal (or no answer once sent) puts back what the server last agreed to,
+ * and says why.
+ */
+function useSyncedToggle({ ops, current, show, done, fail }) {
+  const s = useRef({ busy: false, want: null, agreed: null });
+  return async (on) => {
+    const st = s.current;
+    if (!st.busy) st.agreed = current();
+    show(on);
+    st.want = on;
+    if (st.busy) return; // the loop below sends it when the call on its way is answered
+    st.busy = true;
+    let op = ops[on ? 0 : 1];
+    try {
+      for (let sent = null; st.want !== sent;) {
+        sent = st.want;
+        op = ops[sent ? 0 : 1];
+        let r;
+        try {
+          r = await conn.call(op, { post: current().id }, { patient: true });
+        } catch (err) {
+          if (err?.code !== 'connection_lost') throw err;
+          sent = null; // the socket went with it: send it again after the reconnect
+          continue;
+        }
+        if (st.want === sent) done(r);
+      }
+    } catch (err) {
+      fail(st.agreed);
+      toastError(err, op);
+    } finally {
+      st.busy = false;
+      st.want = null;
+    }
+  };
+}
+
+/**
  * Like, unlike and save a post, optimistically: `patch(fields)` updates the caller's
  * copy at once, the server's answer corrects it, an error puts it back and says why.
  */
 export function usePostActions(post, patch) {
-  const busy = useRef({});
   const [burst, setBurst] = useState(0);
-  const setLiked = async (liked) => {
-    if (busy.current.like) return;
-    busy.current.like = true;
-    const before = { liked_by_me: post.liked_by_me, like_count: post.like_count };
-    if (Boolean(post.liked_by_me) !== liked) {
-      patch({ liked_by_me: liked, like_count: Math.max(0, Number(post.like_count) + (liked ? 1 : -1)) });
-    }
-    try {
-      const r = await conn.call(liked ? 'post.like' : 'post.unlike', { post: post.id });
-      // no like_count in the reply: a post one may no longer see (the optimistic count stays)
-      patch(r.like_count === undefined ? { liked_by_me: r.liked }
-        : { liked_by_me: r.liked, like_count: r.like_count });
-    } catch (err) {
-      patch(before);
-      toastError(err, liked ? 'post.like' : 'post.unlike');
-    } finally {
-      busy.current.like = false;
-    }
-  };
-  const setSaved = async (saved) => {
-    const before = post.saved_by_me;
-    patch({ saved_by_me: saved });
-    try {
-      const r = await conn.call(saved ? 'post.save' : 'post.unsave', { post: post.id });
-      patch({ saved_by_me: r.saved });
-    } catch (err) {
-      patch({ saved_by_me: before });
-      toastError(err, 'post.save');
-    }
-  };
+  const latest = useRef(post);
+  latest.current = post;
+  const current = () => latest.current;
+  const setLiked = useSyncedToggle({
+    ops: ['post.like', 'post.unlike'],
+    current: () => ({ id: current().id, liked_by_me: current().liked_by_me, like_count: current().like_count }),
+    show: (liked) => {
+      const p = current();
+      if (Boolean(p.liked_by_me) === liked) return;
+      const like_count = Math.max(0, Number(p.like_count) + (liked ? 1 : -1));
+      latest.current = { ...p, liked_by_me: liked, like_count }; // a second tap before the redraw counts from here
+      patch({ liked_by_me: liked, like_count });
+    },
+    // no like_count in the reply: a post one may no longer see (the optimistic count stays)
+    done: (r) => patch(r.like_count === undefined ? { liked_by_me: r.liked }
+      : { liked_by_me: r.liked, like_count: r.like_count }),
+    fail: (agreed) => patch({ liked_by_me: agreed.liked_by_me, like_count: agreed.like_count }),
+  });
+  const setSaved = useSyncedToggle({
+    ops: ['post.save', 'post.unsave'],
+    current: () => ({ id: current().id, saved_by_me: current().saved_by_me }),
+    show: (saved) => {
+      latest.current = { ...current(), saved_by_me: saved };
+      patch({ saved_by_me: saved });
+    },
+    done: (r) => patch({ saved_by_me: r.saved }),
+    fail: (agreed) => patch({ saved_by_me: agreed.saved_by_me }),
+  });
   return {
     burst,
-    toggleLike: () => setLiked(!post.liked_by_me),
+    toggleLike: () => setLiked(!current().liked_by_me),
     /** Double tap: always a like (never takes it back), with the heart animation. */
     doubleTapLike: () => {
       setBurst((b) => b + 1);
-      if (!post.liked_by_me) setLiked(true);
+      if (!current().liked_by_me) setLiked(true);
     },
-    toggleSave: () => setSaved(!post.saved_by_me),
+    toggleSave: () => setSaved(!current().saved_by_me),
   };
 }
 

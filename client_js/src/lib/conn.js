@@ -6,7 +6,10 @@
 // reconnects after any drop with exponential back-off and jitter. Durable events
 // (those with a `seq`) are handed out at most once: anything at or below the last
 // seq is a duplicate from an overlapping replay and is dropped. Calls made while
-// offline wait for the next `hello` (or fail after `callTimeoutMs`).
+// offline wait for the next `hello` (or fail after `callTimeoutMs`; a `patient` call
+// waits for it as long as it takes). The browser's `offline` event ends the socket at
+// once: a link that is gone answers no ping, and waiting for the ping deadline left
+// the app looking online, its calls hanging, for up to a minute.
 import { decode, encode, num } from './wire.js';
 
 export const CLIENT_NAME = 'glint-web/0.1';
@@ -82,7 +85,9 @@ export class Connection {
     this.minDelay = 0;
     this.generation = 0; // bumped by stop(): a connect() begun before it gives up
     this.onBrowserOnline = () => this.retryNow();
+    this.onBrowserOffline = () => this.dropDeadLink();
     window.addEventListener('online', this.onBrowserOnline);
+    window.addEventListener('offline', this.onBrowserOffline);
   }
 
   /** Connect (if there is a token) and keep connected until stop(). */
@@ -114,22 +119,42 @@ export class Connection {
   }
 
   /**
+   * The browser says the network is gone: the socket is dead even if it does not know
+   * yet. Drop it now (its calls fail with `connection_lost`, new ones wait for the
+   * reconnect), show offline, and retry with back-off until the `online` event.
+   */
+  dropDeadLink() {
+    if (!this.running || !this.ws) return;
+    this.teardown(4000, 'browser offline');
+    this.scheduleRetry();
+  }
+
+  /**
    * Call an op. Resolves with the reply's `data`; rejects with a GlintError whose
    * `code` is the protocol error code (or `connection_lost` / `timeout`, client-side).
+   * `patient`: while offline, wait for the connection however long it takes (the
+   * timeout starts when the call is sent); for idempotent changes the user expects to
+   * stick, such as a like (while waiting, only stop() at logout fails them).
    */
-  call(op, args = {}, { timeoutMs = this.callTimeoutMs } = {}) {
+  call(op, args = {}, { timeoutMs = this.callTimeoutMs, patient = false } = {}) {
     return new Promise((resolve, reject) => {
-      const entry = { op, args, resolve, reject };
-      entry.timer = setTimeout(() => {
-        this.waiting = this.waiting.filter((w) => w !== entry);
-        reject(new GlintError('timeout', `no answer to ${op}`));
-      }, timeoutMs);
+      const entry = { op, args, resolve, reject, timeoutMs, patient, timer: null };
+      if (!patient) this.startDeadline(entry);
       if (this.state.get() === 'online') this.send(entry);
       else if (!this.running) {
         clearTimeout(entry.timer);
         reject(new GlintError('unauthorized', 'not signed in'));
       } else this.waiting.push(entry);
     });
+  }
+
+  startDeadline(entry) {
+    if (entry.timer !== null) return;
+    entry.timer = setTimeout(() => {
+      this.waiting = this.waiting.filter((w) => w !== entry);
+      for (const [id, e] of this.inflight) if (e === entry) this.inflight.delete(id);
+      entry.reject(new GlintError('timeout', `no answer to ${entry.op}`));
+    }, entry.timeoutMs);
   }
 
   /** Subscribe to an event by name, or '*' for all; returns the unsubscribe function. */
@@ -163,6 +188,7 @@ export class Connection {
       this.waiting.push(entry);
       return;
     }
+    this.startDeadline(entry);
     const id = this.nextId++;
     this.inflight.set(id, entry);
     try {
