@@ -2,6 +2,7 @@
 // `auth: true` screens need a session (logged-out visitors go to /login?next=...);
 // `guest: true` screens are for logged-out visitors (signed-in ones go home).
 // `title` is the document title (a string, or a function of the params); `label` is read by screen readers on navigation.
+import AccountLists from './screens/blocked.jsx';
 import Compose from './screens/compose.jsx';
 import Conversation from './screens/conversation.jsx';
 import Direct from './screens/direct.jsx';
@@ -31,5 +32,7 @@ export const routes = [
   { path: '/direct/:id', screen: Conversation, auth: true, title: 'Conversation' },
   { path: '/new', screen: Compose, auth: true, title: 'New post' },
   { path: '/settings', screen: Settings, auth: true, title: 'Edit profile' },
+  { path: '/settings/:list', screen: AccountLists, auth: true,
+    title: (p) => ({ blocked: 'Blocked accounts', muted: 'Muted accounts' })[p.list] || 'Not found' },
   { path: '*', screen: NotFound, title: 'Not found' },
 ];

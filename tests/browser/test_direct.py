@@ -194,7 +194,9 @@ def test_blocked_send_is_explained(person: Callable[..., Person]) -> None:
     open_thread_from_inbox(alice.page, b)
     wait_for_message(alice.page, "first")
     refused = submit_message(alice.page, "sorry, wrong button")
-    expect(refused.get_by_role("alert")).to_contain_text("Unblock this account to message it.")
+    expect(refused.get_by_role("alert")).to_contain_text(
+        "You blocked this account. To message it, unblock it under Settings and activity"
+        " \u2192 Blocked accounts.")
     expect(message(alice.page, "sorry, wrong button")).to_have_count(0)
 
 

@@ -72,18 +72,21 @@ def test_search_by_accentless_prefix_then_follow_and_unfollow(
     expect(page.get_by_role("button", name="Follow", exact=True)).to_be_visible()
     assert follower_count(page) == 0
 
-    # Mute, then block from the menu: the profile is gone for alice.
+    # Mute, then block from the menu: alice stays on the page, which says she blocked
+    # zoe (and offers Unblock) instead of showing her profile; so does opening it again.
     page.get_by_role("button", name="More options").click()
     page.get_by_role("dialog", name=z_name).get_by_role("button", name="Mute").click()
     expect(page.get_by_role("status").filter(has_text=f"Muted {z_name}")).to_be_visible()
     page.get_by_role("button", name="More options").click()
     page.get_by_role("dialog", name=z_name).get_by_role("button", name="Block").click()
     page.get_by_role("dialog", name=f"Block {z_name}?").get_by_role("button", name="Block").click()
-    expect(page).to_have_title("Home · Glint")
-    open_path = f"/u/{z_name}"
-    page.evaluate("(p) => window.__glint.navigate(p)", open_path)
-    expect(page.get_by_role("heading", name=re.compile(r"^Sorry, this page isn.t available"))
-           ).to_be_visible()
+    blocked = page.get_by_test_id("blocked-profile")
+    expect(blocked).to_contain_text(f"You blocked {z_name}.")
+    expect(page).to_have_title(f"@{z_name} · Glint")
+    page.evaluate("(p) => window.__glint.navigate(p)", "/")
+    page.evaluate("(p) => window.__glint.navigate(p)", f"/u/{z_name}")
+    expect(blocked.get_by_role("button", name="Unblock")).to_be_visible()
+    expect(page.get_by_role("button", name="Follow", exact=True)).to_have_count(0)
 
 
 def test_private_account_request_is_approved_live(person: Callable[..., Person]) -> None:

@@ -21,7 +21,9 @@ const WORDS = {
   network: 'Can\u2019t reach Glint. Check your internet connection.',
 };
 
-// Per-op overrides where the generic words would mislead.
+// Per-op overrides where the generic words would mislead. "Settings and activity" is
+// the own profile's ☰ menu, which lists Blocked accounts (/settings/blocked), as does
+// Settings (Edit profile).
 const BY_OP = {
   'auth.login': { unauthorized: 'Wrong username or password.' },
   'auth.signup': {},
@@ -35,15 +37,15 @@ const BY_OP = {
     bad_request: 'That photo couldn\u2019t be read. Please choose another.',
   },
   'dm.send': {
-    forbidden: 'Unblock this account to message it.',
+    forbidden: 'You blocked this account. To message it, unblock it under Settings and activity \u2192 Blocked accounts.',
     not_found: 'This conversation, or what you\u2019re sharing, isn\u2019t available any more.',
   },
-  'dm.open': { forbidden: 'Unblock this account to message it.', not_found: 'That account isn\u2019t available.' },
-  'dm.add': { forbidden: 'Unblock this account to add it to a group.' },
+  'dm.open': { forbidden: 'You blocked this account. To message it, unblock it under Settings and activity \u2192 Blocked accounts.', not_found: 'That account isn\u2019t available.' },
+  'dm.add': { forbidden: 'You blocked this account. To add it to a group, unblock it under Settings and activity \u2192 Blocked accounts.' },
   // dm.react: your own block in a 1:1 is forbidden; a blocker, a suspended peer, an
   // unsent message or one from before you joined is not_found; it shares dm.send's limit
   'dm.react': {
-    forbidden: 'Unblock this account to react to its messages.',
+    forbidden: 'You blocked this account. To react to its messages, unblock it under Settings and activity \u2192 Blocked accounts.',
     not_found: 'That message isn\u2019t available any more.',
     rate_limited: 'You\u2019re reacting too fast. Please wait a moment and try again.',
   },
@@ -51,6 +53,8 @@ const BY_OP = {
   // server's message names which.
   'dm.remove': { forbidden: 'Only the group\u2019s admin can remove people.' },
   'follow.add': { not_found: 'That account isn\u2019t available.' },
+  'block.remove': { not_found: 'That account doesn\u2019t exist any more.' },
+  'mute.add': { not_found: 'That account isn\u2019t available.' },
   'follow.approve': { not_found: 'That request isn\u2019t pending any more.' },
   'follow.deny': { not_found: 'That request isn\u2019t pending any more.' },
   'follow.list': { forbidden: 'This account is private.' },

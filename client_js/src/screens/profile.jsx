@@ -1,8 +1,11 @@
 // A profile (/u/:username): header (avatar, names, counts, bio), the follow button
 // driven by user.get's relation flags, block / mute, the posts grid (and, on your
 // own profile, saved posts and pending follow requests, live). Your own profile has
-// the ☰ "Settings and activity" sheet (Edit profile, Saved, Log out): on a phone the
-// tab bar has no Log out, and this is where Instagram keeps it.
+// the ☰ "Settings and activity" sheet (Edit profile, Saved, Blocked and Muted
+// accounts, Log out): on a phone the
+// tab bar has no Log out, and this is where Instagram keeps it. Blocking someone
+// leaves you on their page, which then says so and offers Unblock (as does the page
+// of anyone you blocked: user.get answers not_found, block.list tells why).
 import { useEffect, useState } from 'preact/hooks';
 import { BackBar } from '../components/backbar.jsx';
 import { ReportDialog } from '../components/report.jsx';
@@ -18,7 +21,6 @@ import { FollowListDialog, FollowRequests } from '../components/usersheet.jsx';
 import { errorText } from '../lib/errors.js';
 import { useEvent, useObservable, useOp } from '../lib/hooks.js';
 import { usePaged } from '../lib/paged.js';
-import { navigate } from '../lib/router.js';
 import { conn, logout, me } from '../lib/session.js';
 import { toast, toastError } from '../lib/toast.js';
 import { num, sameId } from '../lib/wire.js';
@@ -45,6 +47,11 @@ export default function Profile({ params }) {
   useEffect(() => setUser(valid && data?.username ? data : null), [data, valid]);
   const mine = useObservable(me);
   const [tab, setTab] = useState('posts'); // your own profile's Posts / Saved
+  const [blocked, setBlocked] = useState(null); // {id, username} just blocked here
+  const unblocked = () => {
+    setBlocked(null);
+    reload();
+  };
   useEvent('notification', (n) => {
     // A follow request approved while we look: the grid opens.
     if (n.kind === 'follow_accepted' && user && sameId(n.actor?.id, user.id)) reload();
@@ -55,7 +62,9 @@ export default function Profile({ params }) {
     if (n.kind === 'follow' || n.kind === 'follow_accepted') reload();
   });
 
-  if (!valid || error?.code === 'not_found' || error?.code === 'bad_request') return <NotFound />;
+  if (blocked) return <BlockedProfile user={blocked} onUnblocked={unblocked} />;
+  if (valid && error?.code === 'not_found') return <HiddenProfile username={username} onUnblocked={unblocked} />;
+  if (!valid || error?.code === 'bad_request') return <NotFound />;
   if (error) {
     return (
       <section class="screen" aria-labelledby="screen-title">
@@ -79,7 +88,8 @@ export default function Profile({ params }) {
   return (
     <section class="screen profile" aria-labelledby="screen-title">
       {!self && <BackBar title={user.username} />}
-      <ProfileHeader user={user} self={self} canSee={canSee} setUser={setUser} showSaved={() => setTab('saved')} />
+      <ProfileHeader user={user} self={self} canSee={canSee} setUser={setUser} showSaved={() => setTab('saved')}
+        onBlocked={() => setBlocked({ id: user.id, username: user.username })} />
       {self && <FollowRequests compact onApproved={reload} />}
       {canSee ? <ProfileTabs user={user} self={self} tab={tab} setTab={setTab} /> : (
         <div class="empty-state profile-private">
@@ -103,7 +113,73 @@ function NotFound() {
   );
 }
 
-function ProfileHeader({ user, self, canSee, setUser, showSaved }) {
+/** How many of your blocked accounts a hidden profile is looked up among (pages of 100). */
+const BLOCKED_PAGES = 3;
+
+/** Is `username` someone you blocked? Their user map from block.list, or null. */
+async function findBlocked(username) {
+  const want = username.toLowerCase();
+  let cursor;
+  for (let i = 0; i < BLOCKED_PAGES; i++) {
+    const page = await conn.call('block.list', cursor ? { limit: 100, cursor } : { limit: 100 });
+    const hit = (page.items || []).find((u) => String(u.username).toLowerCase() === want);
+    if (hit) return hit;
+    cursor = page.cursor;
+    if (!cursor) break;
+  }
+  return null;
+}
+
+/** user.get said not_found: the page of someone you blocked, or "isn't available". */
+function HiddenProfile({ username, onUnblocked }) {
+  const [found, setFound] = useState(undefined); // undefined: still looking
+  useEffect(() => {
+    let live = true;
+    findBlocked(username).then((u) => live && setFound(u), () => live && setFound(null));
+    return () => {
+      live = false;
+    };
+  }, [username]);
+  if (found === undefined) {
+    return (
+      <section class="screen" aria-labelledby="screen-title" aria-busy="true">
+        <h1 id="screen-title" class="visually-hidden">{username}</h1>
+        <div class="profile-skeleton" />
+      </section>
+    );
+  }
+  return found ? <BlockedProfile user={found} onUnblocked={onUnblocked} /> : <NotFound />;
+}
+
+/** The page of someone you blocked: says so, with Unblock (block.remove). */
+function BlockedProfile({ user, onUnblocked }) {
+  const [busy, setBusy] = useState(false);
+  const unblock = async () => {
+    setBusy(true);
+    try {
+      await conn.call('block.remove', { user: user.id });
+      toast(`Unblocked ${user.username}.`);
+      onUnblocked();
+    } catch (err) {
+      toastError(err, 'block.remove');
+      setBusy(false);
+    }
+  };
+  return (
+    <section class="screen profile" aria-labelledby="screen-title">
+      <BackBar title={user.username} />
+      <div class="empty-state profile-blocked" data-testid="blocked-profile">
+        <h1 id="screen-title">{user.username}</h1>
+        <p role="status">You blocked {user.username}.</p>
+        <p>They can’t find your profile or posts, or message you. Glint didn’t tell them.</p>
+        <p><button type="button" class="button primary" disabled={busy} onClick={unblock}>Unblock</button></p>
+        <p><Link href="/settings/blocked">Blocked accounts</Link></p>
+      </div>
+    </section>
+  );
+}
+
+function ProfileHeader({ user, self, canSee, setUser, showSaved, onBlocked }) {
   const [list, setList] = useState(null); // 'followers' | 'following'
   const [menu, setMenu] = useState(false);
   const website = user.website && (/^https?:\/\//i.test(user.website) ? user.website : `https://${user.website}`);
@@ -155,7 +231,7 @@ function ProfileHeader({ user, self, canSee, setUser, showSaved }) {
       </div>
       {list && <FollowListDialog username={user.username} kind={list} onClose={() => setList(null)} />}
       {menu && (self ? <SelfMenu showSaved={showSaved} onClose={() => setMenu(false)} />
-        : <ProfileMenu user={user} setUser={setUser} onClose={() => setMenu(false)} />)}
+        : <ProfileMenu user={user} setUser={setUser} onBlocked={onBlocked} onClose={() => setMenu(false)} />)}
     </header>
   );
 }
@@ -167,13 +243,15 @@ function SelfMenu({ showSaved, onClose }) {
       <ul class="dialog-menu">
         <li><Link href="/settings" class="button" onClick={onClose}>Edit profile</Link></li>
         <li><button type="button" class="button" onClick={() => { onClose(); showSaved(); }}>Saved</button></li>
+        <li><Link href="/settings/blocked" class="button" onClick={onClose}>Blocked accounts</Link></li>
+        <li><Link href="/settings/muted" class="button" onClick={onClose}>Muted accounts</Link></li>
         <li class="dialog-menu-end"><button type="button" class="button danger" onClick={() => logout()}>Log out</button></li>
       </ul>
     </Dialog>
   );
 }
 
-function ProfileMenu({ user, setUser, onClose }) {
+function ProfileMenu({ user, setUser, onBlocked, onClose }) {
   const [confirmBlock, setConfirmBlock] = useState(false);
   const [report, setReport] = useState(false);
   const mute = async () => {
@@ -192,7 +270,7 @@ function ProfileMenu({ user, setUser, onClose }) {
       await conn.call('block.add', { user: user.id });
       toast(`Blocked ${user.username}.`);
       onClose();
-      navigate('/');
+      onBlocked();
     } catch (err) {
       toastError(err, 'block.add');
     }
@@ -200,7 +278,7 @@ function ProfileMenu({ user, setUser, onClose }) {
   if (report) return <ReportDialog kind="user" target={user.id} what={`@${user.username}`} onClose={onClose} />;
   if (confirmBlock) {
     return <Confirm title={`Block ${user.username}?`}
-      text="They won’t be able to find your profile or posts. Follows between you are removed. Glint won’t tell them."
+      text="They won’t be able to find your profile or posts. Follows between you are removed. Glint won’t tell them. You can unblock them from their profile or Settings."
       action="Block" onConfirm={block} onClose={onClose} />;
   }
   return (

@@ -3,7 +3,8 @@
 // they are flipped. All through user.update; `me` is refreshed with the reply.
 // Change password (auth.password: the current one, the new one twice; the other
 // devices are logged out, this tab and others sharing its token stay signed in).
-// Log out is here too (as it is in the own profile's ☰ menu on a phone).
+// Blocked and muted accounts are lists of their own (/settings/blocked, /settings/muted),
+// linked from Privacy. Log out is here too (as it is in the own profile's ☰ menu on a phone).
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { Link } from '../components/link.jsx';
 import { Avatar } from '../components/media.jsx';
@@ -204,6 +205,10 @@ function Switches({ user, onSaved }) {
           hint="Nobody sees when you’re online, and you don’t see anyone’s activity status."
           onChange={update('hide_activity', (v) => (v ? 'Activity status hidden.' : 'Activity status shown.'))} />
       )}
+      <ul class="settings-links">
+        <li><Link href="/settings/blocked">Blocked accounts</Link></li>
+        <li><Link href="/settings/muted">Muted accounts</Link></li>
+      </ul>
     </section>
   );
 }
