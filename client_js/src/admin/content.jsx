@@ -23,13 +23,23 @@ async function userIdOf(name) {
   return hit.id;
 }
 
-/** The first photo's `thumb` variant ({width, height, jpeg, webp}); decorative here. */
-function Thumb({ t }) {
-  if (typeof t !== 'object' || !t.jpeg) return null;
+/**
+ * The first photo's `thumb` variant ({width, height, jpeg, webp}); decorative here. A
+ * deleted or removed post's photo files are deleted with it: a placeholder then, and its
+ * media is never asked for (it would be a 404). One that fails anyway (a post taken
+ * down since the list was read) turns into the placeholder too.
+ */
+function Thumb({ t, gone }) {
+  const [broken, setBroken] = useState(false);
+  if (gone || broken) {
+    return <span class="admin-thumb admin-thumb-gone" data-testid="thumb-gone" role="img" aria-label="Photos deleted" />;
+  }
+  if (typeof t !== 'object' || !t?.jpeg) return null;
   return (
     <picture>
       {t.webp && <source type="image/webp" srcSet={t.webp} />}
-      <img src={t.jpeg} width={num(t.width)} height={num(t.height)} alt="" class="admin-thumb" loading="lazy" />
+      <img src={t.jpeg} width={num(t.width)} height={num(t.height)} alt="" class="admin-thumb" loading="lazy"
+        onError={() => setBroken(true)} />
     </picture>
   );
 }
@@ -214,7 +224,7 @@ export function Content() {
               {list.items.map((x) => (
                 <tr key={idStr(x.id)} data-id={idStr(x.id)}>
                   <th scope="row">
-                    {kind === 'posts' && x.thumbnail && <Thumb t={x.thumbnail} />}
+                    {kind === 'posts' && (x.removed || x.thumbnail) && <Thumb key={x.removed ? 'gone' : 'live'} t={x.thumbnail} gone={x.removed} />}
                     <span class="admin-id">{idStr(x.id)}</span>
                   </th>
                   {kind === 'comments' && <td class="admin-id">{idStr(x.post)}</td>}
