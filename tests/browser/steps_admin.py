@@ -281,15 +281,20 @@ class Bot:
 
 
 def kick_session(page: Page, username: str) -> None:
-    """Sessions → search → Kick (one session of that user), confirmed."""
+    """Sessions → search → Kick (one session of that user), confirmed. The kicked
+    session leaves the list as the outcome shows (it stayed until the next Search)."""
     go_to(page, "Sessions")
     page.get_by_label("Username starts with").fill(username)
     page.get_by_role("search", name="Search sessions").get_by_role("button", name="Search").click()
     row = page.locator(f"tr[data-user='{username}']").first
     expect(row).to_be_visible()
+    cells = ("(rows) => rows.map((r) => [...r.querySelectorAll('td')].slice(0, 2)"
+             ".map((c) => c.textContent))")
+    kicked = row.evaluate(f"(r) => ({cells})([r])[0]")  # [node, conn]
     row.get_by_role("button", name=f"Kick @{username} (", exact=False).click()
     confirm(page, "Kick", "test kick")
     expect(page.get_by_test_id("sessions-outcome")).to_contain_text(f"Kicked @{username}")
+    assert kicked not in page.locator(f"tr[data-user='{username}']").evaluate_all(cells)
 
 
 def report_row(page: Page, target: int) -> Locator:

@@ -1,8 +1,9 @@
-// Connected sessions on every node; kick one (or all of a user's).
+// Connected sessions on every node; kick one (or all of a user's): a kicked session
+// leaves the list when the kick succeeds.
 import { useEffect, useState } from 'preact/hooks';
 import { useObservable } from '../lib/hooks.js';
 import { conn } from '../lib/session.js';
-import { idStr, num } from '../lib/wire.js';
+import { idStr, num, sameId } from '../lib/wire.js';
 import { ask } from './confirm.jsx';
 import { fmtTime, isoTime } from './format.js';
 import { ListState, LoadMore, Outcome, SearchForm, usePaged } from './lists.jsx';
@@ -10,11 +11,17 @@ import { stats } from './store.js';
 
 /** Sessions show up (and go) within about a second: refresh at that pace. */
 const REFRESH_MS = 2000;
+/** How long a kicked session is kept off the list: the server lists a connection until
+ * its node has closed it, so a refresh right after the kick could bring it back. */
+const KICKED_HIDE_MS = 30000;
+
+const sessionKey = (s) => `${s.node}:${num(s.conn)}`;
 
 export function Sessions() {
   const [q, setQ] = useState('');
   const [node, setNode] = useState('');
   const [outcome, setOutcome] = useState(null);
+  const [kicked, setKicked] = useState(() => new Map()); // session key → when it was kicked
   const nodes = (useObservable(stats)?.nodes || []).map((n) => n.node);
   const args = { limit: 100 };
   if (q) args.q = q;
@@ -38,12 +45,21 @@ export function Sessions() {
     try {
       await conn.call('admin.kick', a);
       setOutcome({ ok: all ? `Kicked every session of ${who}.` : `Kicked ${who} (${s.node} #${num(s.conn)}).` });
+      // Off the list now (all of the user's listed ones for Kick all), not at the next Search.
+      const now = Date.now();
+      const gone = all ? list.items.filter((x) => sameId(x.user.id, s.user.id)) : [s];
+      setKicked((m) => new Map([...[...m].filter(([, at]) => now - at < KICKED_HIDE_MS),
+        ...gone.map((x) => [sessionKey(x), now])]));
+      list.setItems((xs) => xs.filter((x) => !gone.some((g) => sessionKey(g) === sessionKey(x))));
       list.reload();
     } catch (error) {
       setOutcome({ error, op: 'admin.kick' });
     }
   };
 
+  const now = Date.now();
+  const shown = list.items.filter((x) => !(now - (kicked.get(sessionKey(x)) ?? -Infinity) < KICKED_HIDE_MS));
+  const shownList = { ...list, items: shown };
   return (
     <section aria-labelledby="sessions-title" class="admin-section">
       <h2 id="sessions-title">Connected sessions</h2>
@@ -57,8 +73,8 @@ export function Sessions() {
         </label>
       </SearchForm>
       <Outcome value={outcome} testid="sessions-outcome" />
-      <ListState list={list} op="admin.sessions" empty={q ? 'Nobody by that name is connected.' : 'Nobody is connected.'} />
-      {list.items.length > 0 && (
+      <ListState list={shownList} op="admin.sessions" empty={q ? 'Nobody by that name is connected.' : 'Nobody is connected.'} />
+      {shown.length > 0 && (
         <div class="admin-table-wrap">
           <table class="admin-table">
             <caption class="visually-hidden">Connected sessions, newest first</caption>
@@ -70,8 +86,8 @@ export function Sessions() {
               </tr>
             </thead>
             <tbody>
-              {list.items.map((s) => (
-                <tr key={`${s.node}:${num(s.conn)}`} data-user={s.user.username}>
+              {shown.map((s) => (
+                <tr key={sessionKey(s)} data-user={s.user.username} data-session={sessionKey(s)}>
                   <th scope="row">@{s.user.username} <span class="muted admin-id">{idStr(s.user.id)}</span></th>
                   <td>{s.node}</td>
                   <td class="num">{num(s.conn)}</td>
