@@ -108,3 +108,31 @@ def test_badge_counts_a_missed_notification_once_after_a_reconnect(
     assert call(page, "notif.list", limit=1)["unread"] == 1
     call(alice.page, "follow.add", username=b_name)
     expect_notification_badge(page, 2)
+
+
+def test_a_withdrawn_request_leaves_when_answered(person: Callable[..., Person]) -> None:
+    """A withdrawn follow request sends no event (docs/protocol.md, follow.request): the
+    open page still lists it, but Confirm then finds it gone and takes it (and its
+    notification) away at once, instead of keeping a request that cannot be answered."""
+    owner, asker = person(DESKTOP), person(PHONE)
+    o_name, a_name = unique("wo"), unique("wa")
+    sign_up(owner.page, o_name)
+    sign_up(asker.page, a_name)
+    call(owner.page, "user.update", private=True)
+    open_notifications(owner.page)
+    call(asker.page, "follow.add", username=o_name)
+    requests = owner.page.get_by_role("list", name="Follow requests")
+    confirm = requests.get_by_role("button", name=f"Confirm {a_name}")
+    expect(confirm).to_be_visible()
+    asked = notification_item(owner.page, f"{a_name} requested to follow you")
+    expect(asked).to_have_count(1)
+
+    call(asker.page, "follow.remove", username=o_name)  # withdrawn: no event
+    confirm.click()
+    expect(owner.page.locator(".toasts").get_by_role("alert")).to_have_text(
+        re.compile("That request isn\u2019t pending any more."))
+    expect(confirm).to_have_count(0)
+    expect(asked).to_have_count(0)
+    relation = call(asker.page, "user.get", username=o_name)
+    assert relation["followed_by_me"] is False and relation["requested"] is False  # type: ignore[index]
+

@@ -1,8 +1,10 @@
 // People lists: a row per user (avatar, username, display name, follow button), the
 // followers / following dialog (follow.list) and the follow requests list
-// (follow.requests, approve / deny, live with the `follow.request` event).
+// (follow.requests, approve / deny, live with the `follow.request` event; a withdrawn
+// request sends none, so the list is read again on other notifications and when the
+// page comes back into view, and a request found gone on Confirm / Delete leaves).
 import { useEffect, useState } from 'preact/hooks';
-import { useEvent } from '../lib/hooks.js';
+import { useEvent, useOnVisible } from '../lib/hooks.js';
 import { usePaged } from '../lib/paged.js';
 import { conn, me } from '../lib/session.js';
 import { toast, toastError } from '../lib/toast.js';
@@ -62,13 +64,17 @@ export function FollowListDialog({ username, kind, onClose }) {
 
 /**
  * Pending follow requests to you, with Confirm / Delete. Reloads on the live
- * `follow.request` event; `onCount(n)` reports how many are shown, `onApproved(user)`
- * each approval (a new follower).
+ * `follow.request` event, on any notification and when the page comes back into view
+ * (a withdrawn request sends no event); `onCount(n)` reports how many are shown,
+ * `onApproved(user)` each approval (a new follower), `onChange()` a request found
+ * withdrawn (its notification went with it).
  */
-export function FollowRequests({ onCount, onApproved, compact = false }) {
+export function FollowRequests({ onCount, onApproved, onChange, compact = false }) {
   const paged = usePaged('follow.requests', { limit: 30 }, [], 'items', { keyOf: (x) => idStr(x.user.id) });
   useEvent('follow.request', () => paged.reload());
-  const [done, setDone] = useState({}); // user id → 'approved' | 'denied'
+  useEvent('notification', () => paged.reload());
+  useOnVisible(() => paged.reload());
+  const [done, setDone] = useState({}); // user id → 'approved' | 'denied' | 'gone'
   const act = async (user, op) => {
     try {
       await conn.call(op, { user: user.id });
@@ -79,19 +85,24 @@ export function FollowRequests({ onCount, onApproved, compact = false }) {
       }
     } catch (err) {
       toastError(err, op);
+      if (err?.code === 'not_found') { // withdrawn meanwhile: nothing left to answer
+        setDone((d) => ({ ...d, [idStr(user.id)]: 'gone' }));
+        onChange?.();
+      }
     }
   };
-  const pending = paged.items.filter((x) => !done[idStr(x.user.id)]);
+  const items = paged.items.filter((x) => done[idStr(x.user.id)] !== 'gone');
+  const pending = items.filter((x) => !done[idStr(x.user.id)]);
   const count = paged.loading && !paged.items.length ? null : pending.length;
   useEffect(() => onCount?.(count), [count]); // eslint-disable-line react-hooks/exhaustive-deps
-  if (compact && !paged.items.length) return null;
+  if (compact && !items.length) return null;
   return (
     <section class="requests" aria-labelledby="requests-title">
       <h2 id="requests-title" class={compact ? 'requests-title small' : 'requests-title'}>
         Follow requests{pending.length ? ` (${pending.length})` : ''}</h2>
-      {!paged.loading && !paged.items.length && <p class="muted">No pending requests.</p>}
+      {!paged.loading && !items.length && <p class="muted">No pending requests.</p>}
       <ul class="user-list" aria-label="Follow requests">
-        {paged.items.map(({ user }) => {
+        {items.map(({ user }) => {
           const state = done[idStr(user.id)];
           return (
             <UserRow key={idStr(user.id)} user={user}>

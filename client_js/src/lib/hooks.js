@@ -23,6 +23,20 @@ export function useEvent(name, fn) {
 }
 
 /**
+ * Run `fn` each time the page comes back into view (another tab or app was in front):
+ * what has no live event (a withdrawn follow request) is read again then.
+ */
+export function useOnVisible(fn) {
+  const ref = useRef(fn);
+  ref.current = fn;
+  useEffect(() => {
+    const onChange = () => document.visibilityState === 'visible' && ref.current();
+    document.addEventListener('visibilitychange', onChange);
+    return () => document.removeEventListener('visibilitychange', onChange);
+  }, []);
+}
+
+/**
  * Call an op when the component mounts and whenever `deps` change; also again after
  * a reconnect that could not resume (`resync`). Returns {data, error, loading, reload}.
  * A stale answer (deps changed meanwhile) is dropped.

@@ -38,6 +38,11 @@ conn.on('notification', (n) => {
   if (id !== null && countedUpTo !== null && id <= countedUpTo) return;
   unreadNotifications.set(unreadNotifications.get() + 1);
 });
+// Some notifications go without an event (a follow request withdrawn): count again
+// when the page comes back into view.
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible' && conn.state.get() === 'online') refreshUnreadNotifications();
+});
 conn.state.subscribe((s) => {
   if (s === 'idle') {
     countedUpTo = null;

@@ -1,7 +1,10 @@
 // Notifications (/notifications): follow requests on top, then notif.list's groups
 // ("ana and 3 others liked your post") with avatars, post thumbnails and follow-back
 // buttons. Seen = read: everything is marked read (notif.read) while the screen is
-// visible, which also clears the nav badge; new ones arrive live.
+// visible, which also clears the nav badge; new ones arrive live. A withdrawn follow
+// request sends no event (docs/protocol.md, follow.request): the list and the
+// requests are read again whenever the page comes back into view, and a request
+// found gone on Confirm / Delete leaves at once.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { FollowButton } from '../components/followbutton.jsx';
 import { Link } from '../components/link.jsx';
@@ -11,7 +14,7 @@ import { TimeAgo } from '../components/richtext.jsx';
 import { FollowRequests } from '../components/usersheet.jsx';
 import { unreadNotifications } from '../lib/badges.js';
 import { errorText } from '../lib/errors.js';
-import { useEvent, useOp } from '../lib/hooks.js';
+import { useEvent, useOnVisible, useOp } from '../lib/hooks.js';
 import { usePaged } from '../lib/paged.js';
 import { conn } from '../lib/session.js';
 import { idStr, num } from '../lib/wire.js';
@@ -61,6 +64,7 @@ export default function Notifications() {
     timer.current = setTimeout(() => paged.reload(), LIVE_RELOAD_MS);
   });
   useEffect(() => () => clearTimeout(timer.current), []);
+  useOnVisible(() => paged.reload());
 
   // Thumbnails: fetch each post once.
   useEffect(() => {
@@ -79,7 +83,7 @@ export default function Notifications() {
   return (
     <section class="screen notifications" aria-labelledby="screen-title">
       <h1 id="screen-title">Notifications</h1>
-      <FollowRequests compact />
+      <FollowRequests compact onChange={() => paged.reload()} />
       {paged.error && !paged.items.length && <p class="form-error" role="alert">{errorText(paged.error, 'notif.list')}</p>}
       {!paged.loading && !paged.error && !paged.items.length && (
         <div class="empty-state"><h2>Activity on your posts</h2>
