@@ -66,7 +66,7 @@ def test_explore_suggests_and_recommends_but_never_your_own(
     # Bob is suggested (alice follows cy, who follows bob), with a working Follow button.
     suggested = page.get_by_role("region", name="Suggested for you")
     row = suggested.get_by_role("listitem").filter(has_text=b_name)
-    expect(row).to_contain_text("Followed by 1 you follow")
+    expect(row).to_contain_text("Followed by 1 person you follow")
     row.get_by_role("button", name=f"Follow {b_name}").click()
     expect(row.get_by_role("button", name="Following", exact=True)).to_be_visible()
     page.evaluate("window.scrollTo(0, 0)")

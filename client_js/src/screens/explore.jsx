@@ -9,6 +9,16 @@ import { errorText } from '../lib/errors.js';
 import { idStr, num } from '../lib/wire.js';
 import '../styles/explore.css';
 
+/**
+ * Why an account is suggested. feed.explore gives how many of the people you follow
+ * follow it (`mutuals`), not who: a count then ("Followed by 2 people you follow").
+ */
+function suggestionNote(u) {
+  const n = num(u.mutuals) || 0;
+  if (n <= 0) return 'Popular on Glint';
+  return `Followed by ${n === 1 ? '1 person' : `${n.toLocaleString('en')} people`} you follow`;
+}
+
 export default function Explore() {
   const paged = usePaged('feed.explore', { limit: 24 }, [], 'posts');
   const accounts = paged.first?.accounts || [];
@@ -36,7 +46,7 @@ export default function Explore() {
           <ul class="user-list">
             {accounts.slice(0, 5).map((u) => (
               <FollowRow key={idStr(u.id)} user={u}
-                note={num(u.mutuals) > 0 ? `Followed by ${num(u.mutuals)} you follow` : 'Popular on Glint'} />
+                note={suggestionNote(u)} />
             ))}
           </ul>
         </section>

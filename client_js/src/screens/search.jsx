@@ -31,6 +31,11 @@ function writeRecent(list) {
   }
 }
 
+/** "1 person", "2 people". */
+function count(n, one, many) {
+  return `${n.toLocaleString('en')} ${n === 1 ? one : many}`;
+}
+
 export default function Search({ query }) {
   const [q, setQ] = useState(query?.get('q') || '');
   const [result, setResult] = useState(null); // {q, users, tags}
@@ -107,7 +112,7 @@ export default function Search({ query }) {
           aria-describedby="search-status" />
       </div>
       <p id="search-status" class="visually-hidden" role="status">
-        {showing ? `${result.users.length} people, ${result.tags.length} hashtags` : ''}</p>
+        {showing ? `${count(result.users.length, 'person', 'people')}, ${count(result.tags.length, 'hashtag', 'hashtags')}` : ''}</p>
       {error && <p class="form-error" role="alert">{errorText(error, 'search')}</p>}
       <div ref={listRef} onKeyDown={onListKey}>
         {!text && recent.length > 0 && (
