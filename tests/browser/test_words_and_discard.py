@@ -1,15 +1,21 @@
-"""Small words: search counts "1 person" / "1 hashtag"."""
+"""Small words: search counts "1 person" / "1 hashtag"; times read "3d", "4w", then a
+date, in lower case on the post view as on the feed card ("1M" read as months)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import DESKTOP, Person
 from tests.browser.steps_common import create_post_via_protocol, go, sign_up_via_http
+from tests.browser.steps_feed import post_card
 from tests.conftest import unique
+
+#: A date as the short form shows it past four weeks: "Nov 3", or "Nov 3, 2025".
+SHORT_DATE = re.compile(r"^[A-Z][a-z]{2} \d{1,2}(, \d{4})?$")
 
 
 def test_search_counts_in_the_singular(person: Callable[..., Person]) -> None:
@@ -28,3 +34,37 @@ def test_search_counts_in_the_singular(person: Callable[..., Person]) -> None:
     page.get_by_label("Search people and hashtags").fill(f"#{tag}")
     expect(page.get_by_role("list", name="Hashtags").get_by_role("link")).to_have_count(1)
     expect(status).to_have_text(re.compile(r", 1 hashtag$"))
+
+
+def _time_on_post_view(page: Page) -> str:
+    """The post view's time as the reader sees it (innerText applies CSS case)."""
+    return page.locator("article.post-view time").last.inner_text()
+
+
+def test_times_read_like_instagram_on_card_and_post(person: Callable[..., Person]) -> None:
+    viewer, author = person(DESKTOP), person(DESKTOP)
+    a_name = unique("tma")
+    sign_up_via_http(author.page, a_name)
+    sign_up_via_http(viewer.page, unique("tmv"))
+    post = create_post_via_protocol(author.page, "a while ago")
+    page = viewer.page
+    page.evaluate("(u) => window.__glint.conn.call('follow.add', {username: u})", a_name)
+
+    # Three days on (the page's clock moved; timers keep running).
+    page.clock.set_fixed_time(datetime.now() + timedelta(days=3, minutes=1))
+    page.reload()
+    card = post_card(page, post)
+    expect(card.locator(".post-time time")).to_have_text("3d", use_inner_text=True)
+    card.locator(".post-time").click()
+    expect(page.locator("article.post-view")).to_be_visible()
+    expect(page.locator("article.post-view time").last).to_have_text("3d", use_inner_text=True)
+    assert _time_on_post_view(page) == "3d"  # not "3D"
+
+    # Four weeks, then a date.
+    page.clock.set_fixed_time(datetime.now() + timedelta(days=29))
+    page.reload()
+    expect(page.locator("article.post-view time").last).to_have_text("4w", use_inner_text=True)
+    page.clock.set_fixed_time(datetime.now() + timedelta(days=40))
+    page.reload()
+    expect(page.locator("article.post-view time").last).to_have_text(
+        SHORT_DATE, use_inner_text=True)

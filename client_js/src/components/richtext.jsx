@@ -6,6 +6,8 @@ import { Link } from './link.jsx';
 
 /** The time, updated every minute, so "5m" turns into "6m" on screen (one timer for all). */
 const MINUTE_MS = 60 * 1000;
+/** Weeks are counted up to this many ("4w"); older times are dates. */
+const WEEKS_SHOWN = 4;
 const now = new Observable(Date.now());
 setInterval(() => now.set(Date.now()), MINUTE_MS);
 
@@ -65,10 +67,12 @@ export function RichText({ text }) {
 }
 
 const UNITS = [
-  [60, 's', 'second'], [60, 'm', 'minute'], [24, 'h', 'hour'], [7, 'd', 'day'], [Infinity, 'w', 'week'],
+  [60, 's', 'second'], [60, 'm', 'minute'], [24, 'h', 'hour'], [7, 'd', 'day'], [WEEKS_SHOWN + 1, 'w', 'week'],
 ];
 
-/** "5m", "3h", "2d" (and the long form for screen readers) for a time in ms. */
+/** Instagram's forms: "now", "12s", "5m", "3h", "2d", "4w", then the date ("Nov 3", with
+ * the year when it is not this year's), in lower case everywhere (the feed card, the
+ * post, comments, notifications); the long form is for screen readers. */
 export function ago(ms, now = Date.now()) {
   let v = Math.max(0, Math.floor((now - ms) / 1000));
   if (v < 10) return { short: 'now', long: 'just now' };
@@ -76,7 +80,10 @@ export function ago(ms, now = Date.now()) {
     if (v < size) return { short: `${v}${s}`, long: `${v} ${word}${v === 1 ? '' : 's'} ago` };
     v = Math.floor(v / size);
   }
-  return { short: '', long: '' };
+  const d = new Date(ms);
+  const opts = { month: 'short', day: 'numeric' };
+  if (d.getFullYear() !== new Date(now).getFullYear()) opts.year = 'numeric';
+  return { short: d.toLocaleDateString('en', opts), long: d.toLocaleDateString('en', { ...opts, month: 'long' }) };
 }
 
 /** A <time> element saying how long ago `at` (ms, Number or BigInt) was. */
