@@ -1,17 +1,19 @@
-"""Small words: search counts "1 person" / "1 hashtag"; times read "3d", "4w", then a
-date, in lower case on the post view as on the feed card ("1M" read as months)."""
+"""Small words and a safety net: search counts "1 person" / "1 hashtag"; times read
+"3d", "4w", then a date, in lower case on the post view as on the feed card ("1M" read
+as months); leaving the composer with photos or a caption asks "Discard post?"."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import DESKTOP, Person
-from tests.browser.steps_common import create_post_via_protocol, go, sign_up_via_http
-from tests.browser.steps_feed import post_card
+from tests.browser.conftest import DESKTOP, PHONE, Person
+from tests.browser.steps_common import create_post_via_protocol, go, make_photo, sign_up_via_http
+from tests.browser.steps_feed import open_composer, post_card
 from tests.conftest import unique
 
 #: A date as the short form shows it past four weeks: "Nov 3", or "Nov 3, 2025".
@@ -68,3 +70,45 @@ def test_times_read_like_instagram_on_card_and_post(person: Callable[..., Person
     page.reload()
     expect(page.locator("article.post-view time").last).to_have_text(
         SHORT_DATE, use_inner_text=True)
+
+
+def test_leaving_the_composer_asks_to_discard(person: Callable[..., Person],
+                                             tmp_path: Path) -> None:
+    page = person(PHONE).page
+    sign_up_via_http(page, unique("dis"))
+    nav = page.get_by_role("navigation", name="Main")
+
+    # Nothing in it: leaving asks nothing.
+    open_composer(page)
+    nav.get_by_role("link", name="Explore").click()
+    expect(page).to_have_title("Explore · Glint")
+
+    # A photo: the Home tab asks first; Cancel keeps the photo.
+    open_composer(page)
+    page.get_by_label("Choose photos").set_input_files(str(make_photo(tmp_path / "d.jpg", seed=4)))
+    expect(page.get_by_role("button", name="Edit photo 1")).to_be_visible()
+    nav.get_by_role("link", name="Home").click()
+    ask = page.get_by_role("dialog", name="Discard post?")
+    expect(ask).to_be_visible()
+    ask.get_by_role("button", name="Cancel").click()
+    expect(ask).to_have_count(0)
+    expect(page).to_have_title("New post · Glint")
+    expect(page.get_by_role("button", name="Edit photo 1")).to_be_visible()
+
+    # The browser's Back asks too; Discard goes where Back was going.
+    page.go_back()
+    expect(ask).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/new$"))
+    ask.get_by_role("button", name="Discard").click()
+    expect(page).to_have_title("Explore · Glint")
+
+    # A caption left after its photo was removed: asked as well; Discard follows the link.
+    open_composer(page)
+    page.get_by_label("Choose photos").set_input_files(str(make_photo(tmp_path / "e.jpg", seed=5)))
+    page.get_by_label("Caption").fill("half a thought")
+    page.get_by_role("button", name="Remove photo 1").click()
+    expect(page.get_by_test_id("drop-zone")).to_be_visible()
+    nav.get_by_role("link", name="Search").click()
+    expect(ask).to_be_visible()
+    ask.get_by_role("button", name="Discard").click()
+    expect(page).to_have_title("Search · Glint")

@@ -11,9 +11,32 @@ function read() {
 /** How the location last changed: 'push', 'replace' or 'pop' (back/forward), e.g. to restore a screen. */
 export let lastChange = 'push';
 
+/**
+ * A screen with unsaved work (the composer) may hold navigation: `guard(to)` is asked
+ * before each in-app navigation and Back/Forward, and returns true to keep the page
+ * (it then asks the user, and calls `leave(to)` if they choose to go). One at a time;
+ * `holdNavigation` returns the function that lets go. Redirects (`replace`) pass.
+ */
+let guard = null;
+
+export function holdNavigation(fn) {
+  guard = fn;
+  return () => {
+    if (guard === fn) guard = null;
+  };
+}
+
+/** Go to `to` past the guard (the user said Discard). */
+export function leave(to, { back = false } = {}) {
+  guard = null;
+  if (back) history.back();
+  else navigate(to);
+}
+
 /** Go to an app URL (e.g. `/p/123`). `replace` swaps the history entry. */
 export function navigate(to, { replace = false } = {}) {
   if (to === window.location.pathname + window.location.search) return;
+  if (!replace && guard?.(to, { back: false })) return; // a replace is a redirect (signed out): never held
   lastChange = replace ? 'replace' : 'push';
   if (replace) history.replaceState(history.state, '', to);
   else history.pushState({ depth: inAppDepth() + 1 }, '', to);
@@ -32,6 +55,15 @@ export function canGoBack() {
 }
 
 window.addEventListener('popstate', () => {
+  const to = window.location.pathname + window.location.search;
+  if (guard?.(to, { back: true })) {
+    // Back (or Forward) away from held work: the page stays, its entry is put back on
+    // top; `leave(to, {back: true})` then goes back once more, to `to`.
+    const here = location_.get();
+    const q = String(here.query);
+    history.pushState({ depth: inAppDepth() + 1 }, '', q ? `${here.path}?${q}` : here.path);
+    return;
+  }
   lastChange = 'pop';
   location_.set(read());
 });

@@ -1,13 +1,15 @@
 // New post (/new): pick photos (file picker or drag and drop), crop ratio, a filter per
 // photo (previewed with CSS approximations; the server applies the real one at upload),
 // alt text, a caption with #/@ suggestions, then upload with progress and post.create
-// with an idempotency key (a retry after a lost answer cannot post twice).
+// with an idempotency key (a retry after a lost answer cannot post twice). Leaving
+// with photos or words in it (a link, Back) asks "Discard post?" first, as Instagram does.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { MentionTextarea } from '../components/autocomplete.jsx';
+import { Confirm } from '../components/dialog.jsx';
 import { newIdem } from '../components/comments.jsx';
 import { errorText } from '../lib/errors.js';
 import { uploadMedia } from '../lib/media.js';
-import { navigate } from '../lib/router.js';
+import { holdNavigation, leave } from '../lib/router.js';
 import { conn } from '../lib/session.js';
 import { toast } from '../lib/toast.js';
 import { idStr } from '../lib/wire.js';
@@ -111,6 +113,7 @@ export default function Compose() {
   const [notice, setNotice] = useState(null);
   const [progress, setProgress] = useState(null); // {value 0..1, text}
   const [dragging, setDragging] = useState(false);
+  const [leaving, setLeaving] = useState(null); // {to, back}: asking "Discard post?"
   const fileInput = useRef(null);
   const idem = useRef(newIdem());
   const uploads = useRef(null); // AbortController of the uploads under way
@@ -118,6 +121,13 @@ export default function Compose() {
   const photosRef = useRef(photos);
   photosRef.current = photos;
   const busy = progress !== null;
+  const dirty = useRef(false);
+  dirty.current = photos.length > 0 || caption.trim() !== '' || location.trim() !== '';
+  useEffect(() => holdNavigation((to, how) => {
+    if (!dirty.current) return false;
+    setLeaving({ to, back: how.back });
+    return true;
+  }), []);
 
   useEffect(() => () => {
     // Leaving the composer cancels what is under way: no post is made after that.
@@ -191,7 +201,7 @@ export default function Compose() {
         media: items, caption: caption.trim(), location: location.trim() || undefined, idem: idem.current,
       });
       toast('Your post was shared.');
-      navigate(`/p/${idStr(post.id)}`);
+      leave(`/p/${idStr(post.id)}`);
     } catch (err) {
       setProgress(null);
       setError(errorText(err, 'post.create'));
@@ -210,6 +220,10 @@ export default function Compose() {
   };
 
   const photo = photos[current];
+  const discard = leaving && (
+    <Confirm title="Discard post?" text="If you leave, your photos and edits won’t be saved." action="Discard"
+      onConfirm={() => leave(leaving.to, { back: leaving.back })} onClose={() => setLeaving(null)} />
+  );
   return (
     <section class={`screen compose${dragging ? ' dragging' : ''}`} aria-labelledby="screen-title"
       onDragOver={onDragOver} onDragLeave={(e) => e.currentTarget === e.target && setDragging(false)} onDrop={onDrop}>
@@ -222,6 +236,7 @@ export default function Compose() {
         onChange={(e) => { add(e.currentTarget.files); e.currentTarget.value = ''; }} />
 
       {notice && <p class="notice" role="status">{notice}</p>}
+      {discard}
 
       {photos.length === 0 ? (
         <div class="compose-drop" data-testid="drop-zone">
