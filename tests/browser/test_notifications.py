@@ -136,3 +136,24 @@ def test_a_withdrawn_request_leaves_when_answered(person: Callable[..., Person])
     relation = call(asker.page, "user.get", username=o_name)
     assert relation["followed_by_me"] is False and relation["requested"] is False  # type: ignore[index]
 
+
+def test_tapping_a_rows_text_opens_what_it_is_about(person: Callable[..., Person]) -> None:
+    bob, alice = person(PHONE), person(DESKTOP)
+    b_name, a_name = unique("tb"), unique("ta")
+    sign_up(bob.page, b_name)
+    sign_up(alice.page, a_name)
+    post = create_post_via_protocol(bob.page, "tap the words")
+    call(alice.page, "post.like", post=post)
+    call(alice.page, "follow.add", username=b_name)
+    page = bob.page
+    open_notifications(page)
+
+    # The verb, not a link: the post for a like, the profile for a follow.
+    liked = notification_item(page, f"{a_name} liked your post")
+    liked.get_by_text("liked your post").click()
+    expect(page).to_have_url(re.compile(rf"/p/{post}$"))
+    page.go_back()
+    followed = notification_item(page, f"{a_name} started following you")
+    followed.get_by_text("started following you").click()
+    expect(page).to_have_url(re.compile(rf"/u/{a_name}$"))
+    expect(page.get_by_role("heading", level=1, name=a_name)).to_be_visible()

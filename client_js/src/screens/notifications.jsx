@@ -1,10 +1,11 @@
 // Notifications (/notifications): follow requests on top, then notif.list's groups
 // ("ana and 3 others liked your post") with avatars, post thumbnails and follow-back
 // buttons. Seen = read: everything is marked read (notif.read) while the screen is
-// visible, which also clears the nav badge; new ones arrive live. A withdrawn follow
-// request sends no event (docs/protocol.md, follow.request): the list and the
-// requests are read again whenever the page comes back into view, and a request
-// found gone on Confirm / Delete leaves at once.
+// visible, which also clears the nav badge; new ones arrive live. A tap on a row's
+// text opens what it is about (the post; the profile for follows), as on Instagram.
+// A withdrawn follow request sends no event (docs/protocol.md, follow.request): the
+// list and the requests are read again whenever the page comes back into view, and a
+// request found gone on Confirm / Delete leaves at once.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { FollowButton } from '../components/followbutton.jsx';
 import { Link } from '../components/link.jsx';
@@ -16,6 +17,7 @@ import { unreadNotifications } from '../lib/badges.js';
 import { errorText } from '../lib/errors.js';
 import { useEvent, useOnVisible, useOp } from '../lib/hooks.js';
 import { usePaged } from '../lib/paged.js';
+import { navigate } from '../lib/router.js';
 import { conn } from '../lib/session.js';
 import { idStr, num } from '../lib/wire.js';
 import '../styles/notifications.css';
@@ -109,11 +111,11 @@ function NotifText({ n }) {
   let m;
   let i = 0;
   while ((m = re.exec(text)) !== null) {
-    if (m.index > last) parts.push(text.slice(last, m.index));
+    if (m.index > last) parts.push(<span key={i++}>{text.slice(last, m.index)}</span>);
     parts.push(<Link key={i++} href={`/u/${encodeURIComponent(m[1])}`} class="notif-name">{m[1]}</Link>);
     last = m.index + m[1].length;
   }
-  parts.push(text.slice(last));
+  parts.push(<span key={i++}>{text.slice(last)}</span>);
   return <span>{parts}</span>;
 }
 
@@ -124,8 +126,16 @@ function NotifItem({ n, post }) {
   // A long caption or comment is cut (the whole of it is on the post): rows stay a few lines.
   const body = [...full].length > BODY_SHORT ? `${[...full].slice(0, BODY_SHORT).join('').trimEnd()}\u2026` : full;
   const postHref = n.post ? `/p/${idStr(n.post)}` : null;
+  const about = POST_KINDS.has(n.kind) ? postHref
+    : (FOLLOW_KINDS.has(n.kind) && lead ? `/u/${encodeURIComponent(lead.username)}` : null);
+  // The text opens what the row is about; its links (names) and buttons keep their own
+  // targets. Keyboards have those links (a name, "View post").
+  const open = (ev) => {
+    if (!about || ev.button !== 0 || ev.target.closest('a, button')) return;
+    navigate(about);
+  };
   return (
-    <li class={`notif${n.read ? '' : ' unread'}`} data-kind={n.kind}>
+    <li class={`notif${n.read ? '' : ' unread'}${about ? ' opens' : ''}`} data-kind={n.kind} data-href={about || undefined}>
       <span class={`notif-avatars${actors.length > 1 ? ' stacked' : ''}`}>
         {actors.slice(0, 2).map((a) => (
           <Link key={idStr(a.id)} href={`/u/${encodeURIComponent(a.username)}`} aria-hidden="true" tabIndex={-1}>
@@ -133,7 +143,7 @@ function NotifItem({ n, post }) {
           </Link>
         ))}
       </span>
-      <p class="notif-text">
+      <p class="notif-text" onClick={open}>
         <NotifText n={n} />
         {body && <span class="notif-body">: {body}</span>}
         {' '}<TimeAgo at={num(n.latest_at)} class="muted" />
