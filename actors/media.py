@@ -268,9 +268,12 @@ class Media:
         swept = await self.sweep_tmp()
         if swept:
             log.info("upload temp files swept", extra={"files": swept})
-        purged = await self.purge_due()
-        if purged:
-            log.info("deleted posts' files purged late", extra={"files": purged})
+        try:  # on its own: the uploads below are collected whatever happens here
+            purged = await self.purge_due()
+            if purged:
+                log.info("deleted posts' files purged late", extra={"files": purged})
+        except Exception:
+            log.exception("late purges failed; will retry")
         grace = self.settings.media_grace_seconds
         removed = 0
         while True:  # batch after batch: one per interval fell behind ~25 busy uploaders

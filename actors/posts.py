@@ -604,13 +604,14 @@ async def after_post_deleted(st: Storage, media: Media, post_id: int, author_id:
                              tags: list[str]) -> None:
     """What a post's deletion (its author's, or an operator's removal) owes once it
     committed: explore's kept tag counts forgotten again (a read in between kept them),
-    its files purged (first: Postgres and disk only), its fan-out `delete` job queued
-    (else the outbox sweep does), its trending uses taken back."""
+    its fan-out `delete` job queued (else the outbox sweep does), its trending uses
+    taken back, its files purged (last: queued with the deletion, a purge cut short by
+    the time limit is done again by the collector; the rest has no such second try)."""
     search_db.forget_tag_counts()
     with after_commit():
-        await media.purge_post(post_id)
         await timelines.enqueue_quietly(st, timelines.DELETE, [post_id], author_id)
         await search_db.uncount_public_tags(st, author_id, post_id, tags)
+        await media.purge_post(post_id)
 
 
 # -- the service -------------------------------------------------------------------------------

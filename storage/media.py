@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -173,11 +174,16 @@ async def queue_purge(conn: asyncpg.Connection, post_id: int) -> None:
         "INSERT INTO media_purges (post_id) VALUES ($1) ON CONFLICT DO NOTHING", post_id)
 
 
-async def _purge_post(conn: asyncpg.Connection, post_id: int,
-                      unlink: Callable[[str], None]) -> list[str] | None:
-    if await conn.fetchval("SELECT 1 FROM media_purges WHERE post_id = $1 "
-                           "FOR UPDATE SKIP LOCKED", post_id) is None:
-        return None  # purged already, or another node's purge of it is under way
+async def _mark_purged(conn: asyncpg.Connection, post_id: int) -> bool:
+    """A purge's first transaction: the records that nothing else uses marked purged,
+    their file rows deleted, and the keys those had kept on the queued row. Whether the
+    second one is due (False: purged already, or another node's purge is under way)."""
+    row = await conn.fetchrow("SELECT keys FROM media_purges WHERE post_id = $1 "
+                              "FOR UPDATE SKIP LOCKED", post_id)
+    if row is None:
+        return False
+    if row["keys"] is not None:
+        return True  # marked by an earlier try: its files are what is left
     # The post's records held (post.create's claim and dm.send's take them shared or
     # held too: either they come first, and their use keeps the files, or they find the
     # record purged and refuse it), in id order as those take them.
@@ -192,45 +198,63 @@ async def _purge_post(conn: asyncpg.Connection, post_id: int,
              AND NOT EXISTS (SELECT 1 FROM messages x
                              WHERE x.media_id = m AND x.unsent_at IS NULL)
              AND NOT EXISTS (SELECT 1 FROM users u WHERE u.avatar_id = m)""", ids)]
-    doomed: list[str] = []
+    keys: list[str] = []
     if gone:
         await conn.execute("UPDATE media SET purged_at = now() WHERE id = ANY($1::bigint[])",
                            gone)
         # A purged record is no one's use of its files any more: its file rows go.
-        keys = [r["key"] for r in await conn.fetch(
-            "DELETE FROM media_blobs WHERE media_id = ANY($1::bigint[]) RETURNING key", gone)]
-        await _lock_keys(conn, keys)
-        # Files another record still uses (an upload not used yet, an identical
-        # picture) stay; rows of records purged before 0023 kept their file rows.
-        doomed = [r["k"] for r in await conn.fetch(
-            """SELECT DISTINCT k FROM unnest($1::text[]) AS k
-               WHERE NOT EXISTS (SELECT 1 FROM media_blobs o JOIN media m ON m.id = o.media_id
-                                 WHERE o.key = k AND m.purged_at IS NULL)""", keys)]
-        for key in doomed:  # on this thread, the keys held: see _lock_keys
-            unlink(key)  # an OSError rolls the purge back: the collector tries again
+        keys = sorted({r["key"] for r in await conn.fetch(
+            "DELETE FROM media_blobs WHERE media_id = ANY($1::bigint[]) RETURNING key",
+            gone)})
+    await conn.execute("UPDATE media_purges SET keys = $2 WHERE post_id = $1", post_id, keys)
+    return True
+
+
+async def _delete_files(conn: asyncpg.Connection, post_id: int,
+                        unlink: Callable[[str], None]) -> list[str] | None:
+    """A purge's second transaction: the kept keys held (`_lock_keys`), the files that
+    no other record uses (an upload not used yet, an identical picture; rows of records
+    purged before 0023 kept their file rows) deleted, then the queued row."""
+    row = await conn.fetchrow("SELECT keys FROM media_purges WHERE post_id = $1 "
+                              "AND keys IS NOT NULL FOR UPDATE SKIP LOCKED", post_id)
+    if row is None:
+        return None
+    await _lock_keys(conn, row["keys"])
+    doomed = [r["k"] for r in await conn.fetch(
+        """SELECT k FROM unnest($1::text[]) AS k
+           WHERE NOT EXISTS (SELECT 1 FROM media_blobs o JOIN media m ON m.id = o.media_id
+                             WHERE o.key = k AND m.purged_at IS NULL)""", row["keys"])]
+    for key in doomed:  # in a worker thread (a stalled disk must not hold this loop)
+        await asyncio.to_thread(unlink, key)  # an OSError rolls back: retried later
     await conn.execute("DELETE FROM media_purges WHERE post_id = $1", post_id)
     return doomed
 
 
 async def purge_post(st: Storage, post_id: int,
                      unlink: Callable[[str], None]) -> list[str] | None:
-    """Purge a deleted post's photos (queued by `queue_purge` in its deletion): the
-    records that nothing else uses (no live post, unsent message or avatar) are marked
-    purged, and their files that no other record (an upload not used yet, an identical
-    picture) uses are deleted with `unlink` (a blocking call, made on the storage
-    thread), in one transaction. Returns the keys deleted, or None if the post had no
-    purge waiting (done, or under way elsewhere). The records stay (the post's rows
-    point at them) but are no one's to use any more."""
-    return await st.tx(_purge_post, post_id, unlink)
+    """Purge a deleted post's photos (queued by `queue_purge` in its deletion), in two
+    transactions: the records that nothing else uses (no live post, unsent message or
+    avatar) are marked purged and committed first, so none of them can be used again
+    whatever happens to the second, which deletes with `unlink` (blocking: run in a
+    thread) their files that no other record uses, the keys held meanwhile. Returns the
+    keys deleted, or None if the post had no purge waiting (done, or under way
+    elsewhere). The records stay (the post's rows point at them), no one's to use."""
+    if not await st.tx(_mark_purged, post_id):
+        return None
+    return await st.tx(_delete_files, post_id, unlink)
 
 
 async def purges_due(st: Storage, after_seconds: float, limit: int) -> list[int]:
     """Posts whose purge was queued more than `after_seconds` ago and never done (the
-    node went away before it, or it failed): the collector does them again."""
+    node went away before it, or it failed), taken for another try: their time is
+    renewed, so purges that keep failing go behind the others instead of holding the
+    head of the queue."""
     async def due(conn: asyncpg.Connection) -> list[int]:
         return [r["post_id"] for r in await conn.fetch(
-            """SELECT post_id FROM media_purges
-               WHERE queued_at < now() - make_interval(secs => $1)
-               ORDER BY queued_at LIMIT $2""", after_seconds, limit)]
+            """UPDATE media_purges SET queued_at = now() WHERE post_id IN (
+                   SELECT post_id FROM media_purges
+                   WHERE queued_at < now() - make_interval(secs => $1)
+                   ORDER BY queued_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+               RETURNING post_id""", after_seconds, limit)]
 
-    return await st.read(due)
+    return await st.tx(due)

@@ -108,12 +108,16 @@ async def test_a_purge_that_failed_is_done_again_by_the_collector(
         raise PermissionError(f"read-only disk: {key}")
 
     async with bots(node, 1) as (author,):
-        post = await post_with(author, (await author.upload(picture()))["id"])
+        upload = await author.upload(picture())
+        post = await post_with(author, upload["id"])
         media = post["media"][0]
         monkeypatch.setattr(node.media.store, "delete_now", refuse)
         await author.call("post.delete", post=post["id"])
         await expect(NotFound, author, "post.get", post=post["id"])  # the deletion stands
         assert await statuses(node, media) == {200}
+        # The records were purged before any file went: the upload cannot be used again
+        # (a post of it would keep, after the retry, nothing but broken images).
+        await expect(NotFound, author, "post.create", media=[{"id": upload["id"]}])
         monkeypatch.setattr(node.media.store, "delete_now", real)
         assert await node.media.collect() == 0  # not due yet: a purge may be under way
         assert await statuses(node, media) == {200}
