@@ -190,16 +190,19 @@ _OWN_LISTS = {"blocked": ("blocks", "blocked_id", "blocker_id"),
 async def own_page(conn: asyncpg.Connection, kind: str, owner_id: int, after: Cursor | None,
                    limit: int) -> Page:
     """One page of the users the owner blocked or muted, newest first, without suspended
-    users. Unlike the other lists a blocked user is listed (to be unblocked); in the
-    muted list, those blocked either way are left out, as everywhere else."""
+    users. Unlike the other lists a blocked user is listed (to be unblocked), unless
+    they blocked the owner too (their profile is hidden: the list would show it); in
+    the muted list, those blocked either way are left out, as everywhere else."""
     return await _page(conn, _OWN_LISTS[kind], owner_id, owner_id, after, limit,
-                       hidden=kind != "blocked")
+                       hidden=kind != "blocked", hidden_by_them=True)
 
 
 async def _page(conn: asyncpg.Connection, source: tuple[str, str, str], owner_id: int,
-                viewer_id: int, after: Cursor | None, limit: int, *, hidden: bool) -> Page:
+                viewer_id: int, after: Cursor | None, limit: int, *, hidden: bool,
+                hidden_by_them: bool = False) -> Page:
     """`limit` users of a list (`source`: its table and columns), newest first, with how
-    the viewer stands to each; `hidden`: leave out those blocked either way."""
+    the viewer stands to each; `hidden`: leave out those blocked either way;
+    `hidden_by_them`: those who blocked the viewer (a block either way hides a profile)."""
     table, listed, owner = source
     args: list[Any] = [owner_id, viewer_id, limit + 1]
     where = ""
@@ -211,6 +214,10 @@ async def _page(conn: asyncpg.Connection, source: tuple[str, str, str], owner_id
               AND NOT EXISTS (SELECT 1 FROM blocks b
                               WHERE (b.blocker_id = $2 AND b.blocked_id = u.id)
                                  OR (b.blocker_id = u.id AND b.blocked_id = $2))"""
+    elif hidden_by_them:
+        where += """
+              AND NOT EXISTS (SELECT 1 FROM blocks b
+                              WHERE b.blocker_id = u.id AND b.blocked_id = $2)"""
     rows = await conn.fetch(
         f"""SELECT {user_columns("u")}, r.created_at AS listed_at,
                EXISTS (SELECT 1 FROM follows

@@ -1,4 +1,5 @@
-"""Notification rows; each is also a durable `notification` event in the recipient's log."""
+"""Notification rows; each is also a durable `notification` event in the recipient's log
+(but those stored read: `notify(read=True)`)."""
 
 from __future__ import annotations
 

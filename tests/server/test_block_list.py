@@ -46,6 +46,11 @@ async def test_block_list_names_whom_you_blocked_newest_first_and_unblock_works(
                   uid(a))
         assert await names(me, "block.list") == [uname(c)]
         assert await names(a, "block.list") == []  # the blocked side has nothing listed
+        # Blocked both ways (block.add refuses it, a race could make it): c's profile is
+        # hidden from me, so my list does not show it either.
+        await sql(node, "INSERT INTO blocks (blocker_id, blocked_id) VALUES ($1, $2) "
+                        "RETURNING 1", uid(c), uid(me))
+        assert await names(me, "block.list") == []
 
 
 async def test_mute_list_names_whom_you_muted_but_not_the_hidden(node: Node) -> None:
