@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from playwright.sync_api import expect
+from playwright.sync_api import Locator, expect
 
 from tests.browser.conftest import DESKTOP, PHONE, Person, screenshot
 from tests.browser.steps_common import back_online, call, create_post_via_protocol, sign_up
@@ -70,9 +70,12 @@ def test_live_badge_grouped_items_and_mark_read(person: Callable[..., Person]) -
     expect(page).to_have_url(re.compile(rf"/u/{a_name}$"))
 
 
-def test_follow_requests_are_on_top_of_notifications(person: Callable[..., Person]) -> None:
+def asked_to_follow(person: Callable[..., Person], prefix: str
+                    ) -> tuple[Person, Person, str, str, Locator]:
+    """A private owner on their notifications page and an asker whose follow request
+    has just shown there; (owner, asker, their names, the requests list)."""
     owner, asker = person(DESKTOP), person(PHONE)
-    o_name, a_name = unique("po"), unique("pa")
+    o_name, a_name = unique(f"{prefix}o"), unique(f"{prefix}a")
     sign_up(owner.page, o_name)
     sign_up(asker.page, a_name)
     call(owner.page, "user.update", private=True)
@@ -81,6 +84,11 @@ def test_follow_requests_are_on_top_of_notifications(person: Callable[..., Perso
     requests = owner.page.get_by_role("list", name="Follow requests")
     expect(requests.get_by_role("button", name=f"Confirm {a_name}")).to_be_visible()
     expect(notification_item(owner.page, f"{a_name} requested to follow you")).to_have_count(1)
+    return owner, asker, o_name, a_name, requests
+
+
+def test_follow_requests_are_on_top_of_notifications(person: Callable[..., Person]) -> None:
+    _, asker, o_name, a_name, requests = asked_to_follow(person, "p")
     requests.get_by_role("button", name=f"Delete request from {a_name}").click()
     expect(requests).to_contain_text("Removed")
     relation = call(asker.page, "user.get", username=o_name)
@@ -114,18 +122,9 @@ def test_a_withdrawn_request_leaves_when_answered(person: Callable[..., Person])
     """A withdrawn follow request sends no event (docs/protocol.md, follow.request): the
     open page still lists it, but Confirm then finds it gone and takes it (and its
     notification) away at once, instead of keeping a request that cannot be answered."""
-    owner, asker = person(DESKTOP), person(PHONE)
-    o_name, a_name = unique("wo"), unique("wa")
-    sign_up(owner.page, o_name)
-    sign_up(asker.page, a_name)
-    call(owner.page, "user.update", private=True)
-    open_notifications(owner.page)
-    call(asker.page, "follow.add", username=o_name)
-    requests = owner.page.get_by_role("list", name="Follow requests")
+    owner, asker, o_name, a_name, requests = asked_to_follow(person, "w")
     confirm = requests.get_by_role("button", name=f"Confirm {a_name}")
-    expect(confirm).to_be_visible()
     asked = notification_item(owner.page, f"{a_name} requested to follow you")
-    expect(asked).to_have_count(1)
 
     call(asker.page, "follow.remove", username=o_name)  # withdrawn: no event
     confirm.click()
