@@ -83,6 +83,7 @@ export class Connection {
     this.running = false;
     this.everOnline = false;
     this.minDelay = 0;
+    this.retryAsap = false; // "Retry now" pressed while an attempt was under way
     this.generation = 0; // bumped by stop(): a connect() begun before it gives up
     this.onBrowserOnline = () => this.retryNow();
     this.onBrowserOffline = () => this.dropDeadLink();
@@ -103,6 +104,7 @@ export class Connection {
     this.running = false;
     this.generation += 1;
     clearTimeout(this.retryTimer);
+    this.retryAsap = false;
     this.teardown(1000, 'client stopping');
     this.failAll(new GlintError('unauthorized', 'signed out'));
     this.lastSeq = null;
@@ -113,7 +115,13 @@ export class Connection {
 
   /** Reconnect now instead of waiting for the back-off (browser came back online). */
   retryNow() {
-    if (!this.running || this.ws || this.fetchingInfo) return;
+    if (!this.running || this.ws) return;
+    if (this.fetchingInfo) {
+      // An attempt is under way: if it fails, the next one starts at once, not after
+      // the back-off (which a long time offline grows to 15 s: "Retry now" seemed dead).
+      this.retryAsap = true;
+      return;
+    }
     clearTimeout(this.retryTimer);
     this.connect();
   }
@@ -251,6 +259,7 @@ export class Connection {
     this.hello = data;
     this.attempt = 0;
     this.minDelay = 0;
+    this.retryAsap = false;
     this.startHeartbeat(ws, num(data.heartbeat_ms) || DEFAULT_HEARTBEAT_MS);
     const first = !this.everOnline;
     this.everOnline = true;
@@ -354,6 +363,16 @@ export class Connection {
   scheduleRetry() {
     if (!this.running) return;
     if (this.everOnline || this.attempt > 0) this.state.set(this.everOnline ? 'offline' : 'connecting');
+    if (this.retryAsap && !this.minDelay) {  // (a 4029's delay is the server's to ask)
+      // Asked for during the attempt that just failed (retryNow). A microtask, not a
+      // timer: it runs after that attempt's own clean-up, whatever the timers do.
+      this.retryAsap = false;
+      this.attempt += 1;
+      Promise.resolve().then(() => {
+        if (this.running && !this.ws && !this.fetchingInfo) this.connect();
+      });
+      return;
+    }
     const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** this.attempt);
     const delay = Math.max(this.minDelay, cap / 2 + Math.random() * (cap / 2)); // jitter
     this.attempt += 1;
