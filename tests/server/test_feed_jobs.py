@@ -31,14 +31,17 @@ GATE_WAIT = 20.0
 
 
 class Gate:
-    """Holds a POST job's batches after its first (`after > 0`) until `release`."""
+    """Holds the batches after the first (`after > 0`) of the jobs that `match` until
+    `release`. A job is matched by what is known before its post is made (its author):
+    the job starts at the commit, before `post.create`'s reply gives the post's id, and
+    a gate waiting for that id let a quick job's batches through (two flakes)."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, post_id: Callable[[], int | None]):
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, match: Callable[[tl.Job], bool]):
         self.entered, self.released = threading.Event(), threading.Event()
         real = tl._batch
 
         async def gated(conn: Any, job: tl.Job, after: int, limit: int) -> Any:
-            if job.post_id == post_id() and after > 0 and not self.released.is_set():
+            if match(job) and after > 0 and not self.released.is_set():
                 self.entered.set()
                 await asyncio.get_running_loop().run_in_executor(
                     None, self.released.wait, GATE_WAIT)
@@ -51,6 +54,11 @@ class Gate:
 
     def release(self) -> None:
         self.released.set()
+
+
+def by_author(author: list[Client]) -> Callable[[tl.Job], bool]:
+    """A Gate's match: the jobs of `author[0]`'s posts (set once the bots exist)."""
+    return lambda job: bool(author) and job.author_id == uid(author[0])
 
 
 @pytest.fixture
@@ -75,15 +83,16 @@ async def fans_of(node: Node, author: Client, fans: list[Client]) -> list[Client
 @pytest.mark.parametrize("how", ["deleted", "suspended"])
 async def test_a_post_gone_during_its_fan_out_stops_it(
         one_by_one: Any, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
-    post: list[int] = []
-    gate = Gate(monkeypatch, lambda: post[0] if post else None)
+    poster: list[Client] = []
+    gate = Gate(monkeypatch, by_author(poster))
     async with open_node(one_by_one) as node, bots(node, 4) as (author, *others):
         fans = await fans_of(node, author, others)
-        post.append((await quick_post(author, "oops"))["id"])
-        await first_feed_post(fans[0], post[0])  # the first batch went out
+        poster.append(author)
+        post = (await quick_post(author, "oops"))["id"]
+        await first_feed_post(fans[0], post)  # the first batch went out
         await gate.wait_entered()  # the second waits
         if how == "deleted":
-            await author.call("post.delete", post=post[0])
+            await author.call("post.delete", post=post)
         else:
             await sql(node, "UPDATE users SET suspended_at = now() WHERE id = $1 RETURNING id",
                       uid(author))
@@ -91,19 +100,20 @@ async def test_a_post_gone_during_its_fan_out_stops_it(
         await drained(node)
         for fan in fans[1:]:
             await no_feed_post(fan, fans[0])
-            assert not await in_timeline(node, uid(fan), post[0])
+            assert not await in_timeline(node, uid(fan), post)
 
 
 async def test_a_job_another_node_claimed_is_left_to_it(
         one_by_one: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """This node stalls mid-job (held at its second batch) long enough for another to
     claim it: it then sends nothing more and leaves the job pending to the other."""
-    post: list[int] = []
-    gate = Gate(monkeypatch, lambda: post[0] if post else None)
+    poster: list[Client] = []
+    gate = Gate(monkeypatch, by_author(poster))
     async with open_node(one_by_one) as node, bots(node, 4) as (author, *others):
         fans = await fans_of(node, author, others)
-        post.append((await quick_post(author, "contested"))["id"])
-        await first_feed_post(fans[0], post[0])
+        poster.append(author)
+        post = (await quick_post(author, "contested"))["id"]
+        await first_feed_post(fans[0], post)
         await gate.wait_entered()
         stream = tl.stream_key(node.storage)
         [pending] = await node.storage.redis_op(
@@ -127,14 +137,15 @@ async def test_a_node_holds_one_job_at_a_time(
         one_by_one: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Jobs queued while one runs are not taken with the next read all at once: those
     waiting behind would age in this node's pending list until another claimed them."""
-    post: list[int] = []
-    gate = Gate(monkeypatch, lambda: post[-1] if post else None)
+    poster: list[Client] = []
+    gate = Gate(monkeypatch, by_author(poster))  # p0: the author's first job
     async with open_node(one_by_one) as node, bots(node, 3) as (author, *others):
         fans = await fans_of(node, author, others)
-        post.append((await quick_post(author, "p0"))["id"])
+        poster.append(author)
+        await quick_post(author, "p0")
         await gate.wait_entered()
         queued = [(await quick_post(author, f"p{i}"))["id"] for i in (1, 2)]
-        second = Gate(monkeypatch, lambda: queued[0])
+        second = Gate(monkeypatch, lambda job: job.post_id == queued[0])
         gate.release()  # p0 ends; the worker reads again with p1 and p2 both waiting
         await second.wait_entered()  # p1 is under way
         stream = tl.stream_key(node.storage)
