@@ -31,12 +31,20 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, st
         yield urls
 
 
+OUTBOX_AFTER_SECONDS = 86_400.0  # feed_outbox_after_seconds of test nodes (see below)
+
+
 def make_settings(services: tuple[str, str], tmp_path: Path, **over: object) -> Settings:
     db, redis = services
     base: dict[str, object] = {
         "database_url": db, "redis_url": redis, "data_dir": tmp_path / "var",
         "http_port": 0, "ws_port": 0, "namespace": f"t{uuid.uuid4().hex[:10]}",
         "node_name": "test-node",
+        # The tests share one database but not a Redis namespace: a node's outbox sweep
+        # (rows older than 30 s) queued other tests' left-over fan-out jobs on its own
+        # stream, foreign work in the middle of a test (seen in a failing fan-out test's
+        # log). Test nodes sweep only what a test ages past this (test_feed_outbox.py).
+        "feed_outbox_after_seconds": OUTBOX_AFTER_SECONDS,
     }
     base.update(over)
     return load_settings(env={}, **base)

@@ -15,6 +15,7 @@ from typing import Any
 import trio
 
 from server.cli import READY_LINE
+from tests.conftest import OUTBOX_AFTER_SECONDS
 
 ROOT = Path(__file__).resolve().parents[1]
 STOP_SECONDS = 20.0
@@ -40,6 +41,8 @@ async def node_process(data_dir: Path, *, env: dict[str, str], name: str = "proc
     full_env.update(env)
     full_env.setdefault("GLINT_NODE_NAME", name)
     full_env.setdefault("GLINT_LOG_LEVEL", "warning")
+    # as make_settings: no sweep of other tests' left-over fan-out jobs
+    full_env.setdefault("GLINT_FEED_OUTBOX_AFTER_SECONDS", str(OUTBOX_AFTER_SECONDS))
     cmd = [sys.executable, "-m", "server.cli", "serve", "--port", "0", "--ws-port", "0",
            "--data-dir", str(data_dir)]
     proc = await trio.lowlevel.open_process(cmd, env=full_env, cwd=ROOT,
